@@ -233,3 +233,10 @@ func (s Subjects) ParseProbe(subj string) (string, error) {
 	}
 	return id, nil
 }
+
+// ProbeReplies returns the wildcard a monitor subscribes to for the replies
+// to its probes: <inbox>.*.
+func ProbeReplies(inbox string) string { return inbox + ".*" }
+
+// ProbeReply returns the reply subject of a probe to id: <inbox>.<id>.
+func ProbeReply(inbox, id string) string { return inbox + "." + id }

@@ -1,0 +1,223 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
+var ErrInvalidConfig = errors.New("invalid monitor config")
+
+// Detector selects how silence turns into verdicts.
+type Detector string
+
+// The detectors.
+const (
+	// DetectorFixed suspects a peer after SuspectAfter and convicts it after
+	// DeadAfter of its announced intervals. Predictable; the default.
+	DetectorFixed Detector = "fixed"
+	// DetectorPhi uses a per-peer phi-accrual estimate of inter-arrival
+	// times, so it adapts to each peer's observed jitter.
+	DetectorPhi Detector = "phi"
+)
+
+// Config configures a Monitor. Use [DefaultConfig] and change what you
+// need; [New] also fills any zero field with its default.
+type Config struct {
+	// ID names this monitor in events and logs. Default: "<hostname>-<pid>"
+	// made into a valid id.
+	ID string
+	// Prefix is the subject prefix. Default wire.DefaultPrefix ("hb").
+	Prefix string
+
+	// Detector is DetectorFixed (default) or DetectorPhi.
+	Detector Detector
+	// SuspectAfter is how many announced intervals of silence make a peer
+	// suspect (and trigger one probe). Default 2.
+	SuspectAfter float64
+	// DeadAfter is how many announced intervals of silence, with the probe
+	// unanswered, make a peer dead. Default 3. Must exceed SuspectAfter.
+	DeadAfter float64
+
+	// PhiThreshold is the phi at which the phi detector convicts; a peer is
+	// suspected (and probed) at half of it. Default 8 (a 1e-8 chance that a
+	// live peer is that late, under the model).
+	PhiThreshold float64
+	// PhiMinStdDev is the smallest standard deviation the phi detector
+	// assumes, as a fraction of the announced interval, so a metronome-
+	// regular peer is not convicted by a few milliseconds of delay.
+	// Default 0.1.
+	PhiMinStdDev float64
+	// PhiPause is extra silence the phi detector always tolerates, in
+	// announced intervals, so one lost beat is never a death. Default 1.
+	PhiPause float64
+	// PhiWarmup is how many inter-arrival samples a peer needs before the
+	// phi detector is used for it; until then the fixed rule applies.
+	// Default 8.
+	PhiWarmup int
+
+	// MinInterval and MaxInterval bound the interval a beat may announce;
+	// beats outside are rejected with reason "interval". Defaults 100ms, 1h.
+	MinInterval, MaxInterval time.Duration
+
+	// MaxPeers bounds the peer table. When it is full the least recently
+	// heard peer is forgotten (and counted). Default 100000.
+	MaxPeers int
+	// Retention is how long dead and left peers stay in the table before
+	// they are forgotten. Default 1h.
+	Retention time.Duration
+
+	// Resolution is the sweep tick: verdicts are at most this late.
+	// Default 10ms.
+	Resolution time.Duration
+	// StallThreshold is how much later than Resolution a sweep tick may
+	// come before the monitor treats the gap as its own stall and extends
+	// every deadline by it. Default 250ms.
+	StallThreshold time.Duration
+	// SelfCheckInterval is how often the monitor round-trips a PING to its
+	// server to prove its own connection is live; a failed check suspends
+	// verdicts until the connection is proven again. Default 500ms.
+	SelfCheckInterval time.Duration
+	// SelfCheckTimeout bounds one self check. Default 1s.
+	SelfCheckTimeout time.Duration
+
+	// OnEvent, if set, receives every transition. It is called from one
+	// goroutine, never concurrently, in the order transitions happened. It
+	// may call Peers and Stats. While it runs, further events queue up;
+	// it should not block for long.
+	OnEvent func(Event)
+
+	// Restore seeds the table at Run, e.g. from restart memory. Restored
+	// peers get one full dead-timeout of grace before any verdict.
+	Restore []PeerInfo
+
+	// Clock is the time source. Default clock.Real().
+	Clock clock.Clock
+	// Logger receives the monitor's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:            wire.DefaultPrefix,
+		Detector:          DetectorFixed,
+		SuspectAfter:      2,
+		DeadAfter:         3,
+		PhiThreshold:      8,
+		PhiMinStdDev:      0.1,
+		PhiPause:          1,
+		PhiWarmup:         8,
+		MinInterval:       100 * time.Millisecond,
+		MaxInterval:       time.Hour,
+		MaxPeers:          100_000,
+		Retention:         time.Hour,
+		Resolution:        10 * time.Millisecond,
+		StallThreshold:    250 * time.Millisecond,
+		SelfCheckInterval: 500 * time.Millisecond,
+		SelfCheckTimeout:  time.Second,
+	}
+}
+
+func bad(field string, value any, why string) error {
+	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
+}
+
+// Validate reports the first field that is out of range, by name and value.
+func (c *Config) Validate() error {
+	if err := wire.ValidatePrefix(c.Prefix); err != nil {
+		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+	}
+	if c.ID != "" {
+		if err := wire.ValidateID(c.ID); err != nil {
+			return fmt.Errorf("%w: ID: %w", ErrInvalidConfig, err)
+		}
+	}
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	switch {
+	case c.Detector != DetectorFixed && c.Detector != DetectorPhi:
+		return bad("Detector", fmt.Sprintf("%q", c.Detector), `is neither "fixed" nor "phi"`)
+	case !finite(c.SuspectAfter) || c.SuspectAfter < 1:
+		return bad("SuspectAfter", c.SuspectAfter, "must be at least 1")
+	case !finite(c.DeadAfter) || c.DeadAfter <= c.SuspectAfter:
+		return bad("DeadAfter", c.DeadAfter, fmt.Sprintf("must exceed SuspectAfter (%v)", c.SuspectAfter))
+	case c.DeadAfter > 100:
+		return bad("DeadAfter", c.DeadAfter, "must be at most 100")
+	case !finite(c.PhiThreshold) || c.PhiThreshold < 1 || c.PhiThreshold > 16:
+		return bad("PhiThreshold", c.PhiThreshold, "must be within [1, 16]")
+	case !finite(c.PhiMinStdDev) || c.PhiMinStdDev < 0.01 || c.PhiMinStdDev > 1:
+		return bad("PhiMinStdDev", c.PhiMinStdDev, "must be within [0.01, 1]")
+	case !finite(c.PhiPause) || c.PhiPause < 0 || c.PhiPause > 10:
+		return bad("PhiPause", c.PhiPause, "must be within [0, 10]")
+	case c.PhiWarmup < 2:
+		return bad("PhiWarmup", c.PhiWarmup, "must be at least 2")
+	case c.MinInterval <= 0:
+		return bad("MinInterval", c.MinInterval, "must be positive")
+	case c.MaxInterval < c.MinInterval:
+		return bad("MaxInterval", c.MaxInterval, fmt.Sprintf("must be at least MinInterval (%v)", c.MinInterval))
+	case c.MaxPeers < 1:
+		return bad("MaxPeers", c.MaxPeers, "must be at least 1")
+	case c.Retention <= 0:
+		return bad("Retention", c.Retention, "must be positive")
+	case c.Resolution < time.Millisecond || c.Resolution > time.Second:
+		return bad("Resolution", c.Resolution, "must be within [1ms, 1s]")
+	case c.StallThreshold < 10*time.Millisecond:
+		return bad("StallThreshold", c.StallThreshold, "must be at least 10ms")
+	case c.SelfCheckInterval < 10*time.Millisecond:
+		return bad("SelfCheckInterval", c.SelfCheckInterval, "must be at least 10ms")
+	case c.SelfCheckTimeout < 10*time.Millisecond:
+		return bad("SelfCheckTimeout", c.SelfCheckTimeout, "must be at least 10ms")
+	}
+	return nil
+}
+
+// fillDefaults sets zero-valued fields to their defaults.
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	if c.Prefix == "" {
+		c.Prefix = d.Prefix
+	}
+	if c.Detector == "" {
+		c.Detector = d.Detector
+	}
+	setF := func(p *float64, v float64) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setF(&c.SuspectAfter, d.SuspectAfter)
+	setF(&c.DeadAfter, d.DeadAfter)
+	setF(&c.PhiThreshold, d.PhiThreshold)
+	setF(&c.PhiMinStdDev, d.PhiMinStdDev)
+	setF(&c.PhiPause, d.PhiPause)
+	setD := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setD(&c.Retention, d.Retention)
+	setD(&c.MinInterval, d.MinInterval)
+	setD(&c.MaxInterval, d.MaxInterval)
+	setD(&c.Resolution, d.Resolution)
+	setD(&c.StallThreshold, d.StallThreshold)
+	setD(&c.SelfCheckInterval, d.SelfCheckInterval)
+	setD(&c.SelfCheckTimeout, d.SelfCheckTimeout)
+	if c.PhiWarmup == 0 {
+		c.PhiWarmup = d.PhiWarmup
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = d.MaxPeers
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

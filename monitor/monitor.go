@@ -1,0 +1,427 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// ErrClosed is returned by Run when the NATS connection is closed under it.
+var ErrClosed = errors.New("monitor: NATS connection closed")
+
+// Monitor watches the beats of every node under one prefix and turns
+// silence into verdicts. Create it with [New] and start it with
+// [Monitor.Run]; its query methods are safe for concurrent use.
+type Monitor struct {
+	nc   *nats.Conn
+	cfg  Config
+	subj wire.Subjects
+
+	// mu guards tab and the observation flags below. It is held only for
+	// in-memory work, never across I/O or the OnEvent callback.
+	mu         sync.Mutex
+	tab        *table
+	running    bool
+	stopped    bool
+	subscribed bool
+	connected  bool
+	checkErr   error // last self-check failure, nil when healthy
+	logged     [32]time.Time
+	suppressed [32]uint64
+
+	inbox string
+	wake  chan struct{}
+	runs  atomic.Bool
+
+	// Decoders are owned by the NATS callback goroutines of their
+	// subscriptions (one each), so they need no lock.
+	beatDec  wire.Decoder
+	beatRaw  wire.RawBeat
+	probeDec wire.Decoder
+	probeRaw wire.RawBeat
+}
+
+// New checks cfg and returns a Monitor that will use nc. It does no I/O.
+func New(nc *nats.Conn, cfg Config) (*Monitor, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+	}
+	cfg.fillDefaults()
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = wire.IDFromHostname(fmt.Sprintf("%s-%d", host, os.Getpid()))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	subj, _ := wire.NewSubjects(cfg.Prefix)
+	m := &Monitor{nc: nc, cfg: cfg, subj: subj, wake: make(chan struct{}, 1)}
+	m.tab = newTable(&m.cfg, cfg.Clock.Now())
+	m.tab.st.rtt = newHistogram(ProbeRTTBuckets)
+	m.tab.st.overshoot = newHistogram(OvershootBuckets)
+	return m, nil
+}
+
+// ID returns the monitor's id.
+func (m *Monitor) ID() string { return m.cfg.ID }
+
+// Subjects returns the subject set the monitor uses.
+func (m *Monitor) Subjects() wire.Subjects { return m.subj }
+
+// Run subscribes, judges peers until ctx is done, and then unsubscribes,
+// delivers the events still queued, and returns once every goroutine it
+// started has exited. It returns nil on cancellation, [ErrClosed] if the
+// connection closes, or the error that prevented it from subscribing.
+// Run may be called once.
+func (m *Monitor) Run(ctx context.Context) error {
+	if !m.runs.CompareAndSwap(false, true) {
+		return errors.New("monitor: Run called more than once")
+	}
+	log := m.cfg.Logger
+	clk := m.cfg.Clock
+
+	statusCh := m.nc.StatusChanged(nats.CONNECTED, nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	defer m.nc.RemoveStatusListener(statusCh)
+
+	m.inbox = m.nc.NewInbox()
+	beatSub, err := m.nc.Subscribe(m.subj.Beats(), m.onBeat)
+	if err != nil {
+		return fmt.Errorf("monitor: subscribe %q: %w", m.subj.Beats(), err)
+	}
+	defer beatSub.Unsubscribe()
+	// A monitor of 100k peers must ride out bursts without dropping.
+	_ = beatSub.SetPendingLimits(1<<20, 256<<20)
+	probeSub, err := m.nc.Subscribe(wire.ProbeReplies(m.inbox), m.onProbeReply)
+	if err != nil {
+		return fmt.Errorf("monitor: subscribe %q: %w", wire.ProbeReplies(m.inbox), err)
+	}
+	defer probeSub.Unsubscribe()
+
+	now := clk.Now()
+	m.mu.Lock()
+	m.running, m.subscribed, m.connected = true, true, m.nc.IsConnected()
+	m.tab.restore(m.cfg.Restore, now)
+	m.tab.setImpaired(!m.connected, now)
+	m.mu.Unlock()
+	log.Info("monitor started", "monitor", m.cfg.ID, "subject", m.subj.Beats(), "detector", string(m.cfg.Detector), "restored", len(m.cfg.Restore))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	dispatchDone := make(chan struct{})
+	wg.Go(func() { m.dispatch(dispatchDone) })
+	wg.Go(func() { m.selfCheck(runCtx) })
+	defer func() {
+		cancel()
+		beatSub.Unsubscribe()
+		probeSub.Unsubscribe()
+		m.mu.Lock()
+		m.stopped, m.running, m.subscribed = true, false, false
+		m.mu.Unlock()
+		close(dispatchDone)
+		wg.Wait()
+		log.Info("monitor stopped", "monitor", m.cfg.ID)
+	}()
+
+	ticker := clk.NewTicker(m.cfg.Resolution)
+	defer ticker.Stop()
+	last := now
+	var lastDropped int
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case st := <-statusCh:
+			if st == nats.CLOSED {
+				return ErrClosed
+			}
+			m.setConnected(st == nats.CONNECTED)
+		case <-ticker.C():
+			now := clk.Now()
+			gap := now.Sub(last)
+			last = now
+			dropped, _ := beatSub.Dropped()
+			m.mu.Lock()
+			if gap > m.cfg.Resolution+m.cfg.StallThreshold {
+				stall := gap - m.cfg.Resolution
+				m.tab.stalled(stall)
+				log.Warn("monitor stalled; extending every deadline by the stall", "stall", stall)
+			}
+			if dropped > lastDropped {
+				// Beats were lost on our side: silence proves nothing now.
+				m.tab.graceFrom = m.tab.vnow(now)
+				log.Warn("slow consumer: beats dropped by the monitor; granting every peer a fresh timeout", "dropped", dropped-lastDropped)
+				lastDropped = dropped
+			}
+			m.tab.sweep(now)
+			probes := m.tab.probes
+			m.tab.probes = nil
+			pending := len(m.tab.events) > 0
+			m.mu.Unlock()
+			for _, id := range probes {
+				if err := m.nc.PublishRequest(m.subj.Probe(id), wire.ProbeReply(m.inbox, id), nil); err != nil {
+					log.Warn("probe not sent", "peer", id, "err", err)
+					m.mu.Lock()
+					m.tab.probeFailed(id)
+					m.mu.Unlock()
+				}
+			}
+			if pending {
+				m.signal()
+			}
+		}
+	}
+}
+
+func (m *Monitor) signal() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch delivers events to OnEvent from one goroutine, in order.
+func (m *Monitor) dispatch(done <-chan struct{}) {
+	var spare []Event
+	deliver := func() {
+		m.mu.Lock()
+		evs := m.tab.events
+		m.tab.events = spare[:0]
+		m.mu.Unlock()
+		if m.cfg.OnEvent != nil {
+			for i := range evs {
+				m.cfg.OnEvent(evs[i])
+			}
+		}
+		clear(evs)
+		spare = evs
+	}
+	for {
+		select {
+		case <-m.wake:
+			deliver()
+		case <-done:
+			deliver()
+			return
+		}
+	}
+}
+
+// selfCheck proves the connection round-trips every SelfCheckInterval. A
+// half-open TCP connection or a wedged server otherwise looks exactly like
+// a silent fleet.
+func (m *Monitor) selfCheck(ctx context.Context) {
+	t := m.cfg.Clock.NewTicker(m.cfg.SelfCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if !m.nc.IsConnected() {
+			continue // the status listener already suspended verdicts
+		}
+		err := m.nc.FlushTimeout(m.cfg.SelfCheckTimeout)
+		if ctx.Err() != nil {
+			return
+		}
+		m.mu.Lock()
+		was := m.checkErr
+		m.checkErr = err
+		m.updateImpaired()
+		m.mu.Unlock()
+		switch {
+		case err != nil && was == nil:
+			m.cfg.Logger.Warn("self check failed; suspending verdicts", "err", err)
+		case err == nil && was != nil:
+			m.cfg.Logger.Info("self check passed again; resuming verdicts with a fresh timeout for every peer")
+		}
+	}
+}
+
+func (m *Monitor) setConnected(up bool) {
+	m.mu.Lock()
+	m.connected = up
+	if up {
+		m.checkErr = nil
+	}
+	m.updateImpaired()
+	m.mu.Unlock()
+	if up {
+		m.cfg.Logger.Info("NATS connection up; resuming verdicts with a fresh timeout for every peer", "server", m.nc.ConnectedUrlRedacted())
+	} else {
+		m.cfg.Logger.Warn("NATS connection lost; suspending verdicts")
+	}
+}
+
+// updateImpaired must be called with mu held.
+func (m *Monitor) updateImpaired() {
+	m.tab.setImpaired(!m.connected || m.checkErr != nil, m.cfg.Clock.Now())
+}
+
+func (m *Monitor) onBeat(msg *nats.Msg) {
+	now := m.cfg.Clock.Now()
+	id, err := m.subj.ParseBeat(msg.Subject)
+	if err != nil {
+		m.reject(rejSubject, "", err)
+		return
+	}
+	if err := m.beatDec.Decode(msg.Data, &m.beatRaw); err != nil {
+		m.reject(decodeReason(err), id, err)
+		return
+	}
+	if string(m.beatRaw.ID) != id {
+		m.reject(rejIDMismatch, id, fmt.Errorf("payload id %q on subject %q", m.beatRaw.ID, msg.Subject))
+		return
+	}
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
+	r := m.tab.observe(id, &m.beatRaw, now)
+	pending := len(m.tab.events) > 0
+	if r != "" {
+		m.rejectLocked(r, id, nil)
+	}
+	m.mu.Unlock()
+	if pending {
+		m.signal()
+	}
+}
+
+func (m *Monitor) onProbeReply(msg *nats.Msg) {
+	now := m.cfg.Clock.Now()
+	id := strings.TrimPrefix(msg.Subject, m.inbox+".")
+	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+		m.mu.Lock()
+		m.tab.probeFailed(id)
+		m.mu.Unlock()
+		return
+	}
+	if err := m.probeDec.Decode(msg.Data, &m.probeRaw); err != nil {
+		m.reject(rejProbeMalformed, id, err)
+		return
+	}
+	if string(m.probeRaw.ID) != id {
+		m.reject(rejProbeMismatch, id, fmt.Errorf("reply id %q to a probe of %q", m.probeRaw.ID, id))
+		return
+	}
+	m.mu.Lock()
+	if !m.stopped {
+		if r := m.tab.probeAnswered(id, m.probeRaw.Boot, now); r != "" {
+			m.rejectLocked(r, id, nil)
+		}
+	}
+	pending := len(m.tab.events) > 0
+	m.mu.Unlock()
+	if pending {
+		m.signal()
+	}
+}
+
+func decodeReason(err error) string {
+	var de *wire.DecodeError
+	if errors.As(err, &de) {
+		return string(de.Reason)
+	}
+	return string(wire.ReasonMalformed)
+}
+
+func (m *Monitor) reject(reason, id string, err error) {
+	m.mu.Lock()
+	m.rejectLocked(reason, id, err)
+	m.mu.Unlock()
+}
+
+// rejectLocked counts a rejection and logs it, at most once per reason
+// every 10 seconds so a hostile flood cannot flood the logs too.
+func (m *Monitor) rejectLocked(reason, id string, err error) {
+	m.tab.st.reject(reason)
+	i := reasonIndex[reason]
+	now := m.cfg.Clock.Now()
+	if now.Sub(m.logged[i]) < 10*time.Second {
+		m.suppressed[i]++
+		return
+	}
+	m.logged[i] = now
+	n := m.suppressed[i]
+	m.suppressed[i] = 0
+	m.cfg.Logger.Warn("beat rejected", "reason", reason, "peer", id, "err", err, "suppressed", n)
+}
+
+// Peers returns a snapshot of every peer in the table.
+func (m *Monitor) Peers() []PeerInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.tab.vnow(m.cfg.Clock.Now())
+	out := make([]PeerInfo, 0, m.tab.peers.Len())
+	for _, p := range m.tab.peers.Values() {
+		out = append(out, m.tab.info(p, v))
+	}
+	return out
+}
+
+// Peer returns the snapshot of one peer.
+func (m *Monitor) Peer(id string) (PeerInfo, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.tab.peers.Peek(id)
+	if !ok {
+		return PeerInfo{}, false
+	}
+	return m.tab.info(p, m.tab.vnow(m.cfg.Clock.Now())), true
+}
+
+// Ready returns nil when the monitor is subscribed and its connection is
+// proven live, so its verdicts can be trusted; otherwise it says why not.
+func (m *Monitor) Ready() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case !m.running:
+		return errors.New("monitor: not running")
+	case !m.subscribed:
+		return errors.New("monitor: not subscribed")
+	case !m.connected:
+		return errors.New("monitor: NATS connection down")
+	case m.checkErr != nil:
+		return fmt.Errorf("monitor: self check failing: %w", m.checkErr)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (m *Monitor) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := &m.tab.st
+	s := Stats{
+		Beats: c.beats, ProbesSent: c.probesSent, ProbesAnswered: c.probesAnswered,
+		ProbesFailed: c.probesFailed, Evicted: c.evicted, Forgotten: c.forgotten,
+		Restarts: c.restarts, Conflicts: c.conflicts, Stalls: c.stalls, StalledFor: c.stalledFor,
+		Outages: c.outages, Connected: m.connected, Impaired: m.tab.impaired,
+		Rejected:    make(map[string]uint64, len(RejectReasons)),
+		Transitions: make(map[State]uint64, 4),
+		Peers:       make(map[State]int, 4),
+		ProbeRTT:    c.rtt.snapshot(),
+		Overshoot:   c.overshoot.snapshot(),
+	}
+	for i, r := range RejectReasons {
+		s.Rejected[r] = c.rejected[i]
+	}
+	for _, st := range States {
+		s.Transitions[st] = c.transitions[st]
+		s.Peers[st] = c.byState[st]
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package monitor
+
+import (
+	"time"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// Rejection reasons added by the monitor to the wire decoder's.
+const (
+	rejSubject          = "subject"           // subject is not <prefix>.<valid id>
+	rejIDMismatch       = "id_mismatch"       // payload id differs from the subject's id
+	rejInterval         = "interval"          // interval_ms outside [MinInterval, MaxInterval]
+	rejReplay           = "replay"            // seq did not increase within a boot
+	rejHostMismatch     = "host_mismatch"     // host changed within a boot
+	rejFlood            = "flood"             // beats closer than a tenth of the interval
+	rejProbeMismatch    = "probe_mismatch"    // probe reply from an unknown peer or another boot
+	rejProbeUnsolicited = "probe_unsolicited" // probe reply nobody asked for
+	rejProbeMalformed   = "probe_malformed"   // probe reply that does not decode
+)
+
+// RejectReasons lists every reason a beat or probe reply can be rejected
+// for. The set is closed, so it is safe as a metric label.
+var RejectReasons = []string{
+	string(wire.ReasonOversize), string(wire.ReasonMalformed), string(wire.ReasonType),
+	string(wire.ReasonRange), string(wire.ReasonMissing), string(wire.ReasonVersion),
+	string(wire.ReasonUTF8), string(wire.ReasonID), string(wire.ReasonLabels),
+	string(wire.ReasonStatus), string(wire.ReasonDuplicate),
+	rejSubject, rejIDMismatch, rejInterval, rejReplay, rejHostMismatch, rejFlood,
+	rejProbeMismatch, rejProbeUnsolicited, rejProbeMalformed,
+}
+
+var reasonIndex = func() map[string]int {
+	m := make(map[string]int, len(RejectReasons))
+	for i, r := range RejectReasons {
+		m[r] = i
+	}
+	return m
+}()
+
+// Histogram bucket upper bounds, in seconds.
+var (
+	ProbeRTTBuckets  = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	OvershootBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}
+)
+
+type histogram struct {
+	bounds []float64
+	counts []uint64 // per bucket, non-cumulative; last is +Inf
+	sum    float64
+	n      uint64
+}
+
+func newHistogram(bounds []float64) histogram {
+	return histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(x float64) {
+	i := 0
+	for i < len(h.bounds) && x > h.bounds[i] {
+		i++
+	}
+	h.counts[i]++
+	h.sum += x
+	h.n++
+}
+
+// Histogram is a snapshot of a fixed-bucket histogram.
+type Histogram struct {
+	Bounds []float64 // upper bounds, seconds
+	Counts []uint64  // cumulative count per bound
+	Count  uint64
+	Sum    float64 // seconds
+}
+
+func (h *histogram) snapshot() Histogram {
+	s := Histogram{Bounds: h.bounds, Counts: make([]uint64, len(h.bounds)), Count: h.n, Sum: h.sum}
+	var c uint64
+	for i := range h.bounds {
+		c += h.counts[i]
+		s.Counts[i] = c
+	}
+	return s
+}
+
+type counters struct {
+	beats          uint64
+	rejected       [32]uint64
+	transitions    [5]uint64
+	byState        [5]int // peers in the table per state
+	probesSent     uint64
+	probesAnswered uint64
+	probesFailed   uint64
+	evicted        uint64
+	forgotten      uint64
+	restarts       uint64
+	conflicts      uint64
+	stalls         uint64
+	stalledFor     time.Duration
+	outages        uint64
+	rtt            histogram
+	overshoot      histogram
+}
+
+func (c *counters) reject(reason string) {
+	if i, ok := reasonIndex[reason]; ok {
+		c.rejected[i]++
+	}
+}
+
+// Stats is a snapshot of a monitor's counters and gauges.
+type Stats struct {
+	Beats          uint64            // beats accepted
+	Rejected       map[string]uint64 // beats and probe replies rejected, by reason
+	Transitions    map[State]uint64  // transitions, by target state
+	Peers          map[State]int     // peers currently in each state
+	ProbesSent     uint64
+	ProbesAnswered uint64
+	ProbesFailed   uint64 // timed out, or no responders
+	Evicted        uint64 // peers dropped because the table was full
+	Forgotten      uint64 // dead or left peers dropped after Retention
+	Restarts       uint64
+	Conflicts      uint64 // beats from a second boot claiming a known id
+	Stalls         uint64 // times the monitor noticed it had stalled
+	StalledFor     time.Duration
+	Outages        uint64 // times observation was impaired
+	Connected      bool   // the NATS connection is up
+	Impaired       bool   // verdicts are suspended
+	ProbeRTT       Histogram
+	Overshoot      Histogram // dead verdict lateness
+}

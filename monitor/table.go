@@ -1,0 +1,450 @@
+package monitor
+
+import (
+	"math"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// peer is one row of the table. Times are virtual nanoseconds (see
+// table.vnow). The struct is kept small: strings are shared with the
+// previous beat whenever the bytes are unchanged, labels stay raw JSON.
+type peer struct {
+	id, host, boot, version string
+	labels                  string // raw JSON object, "" if none
+	altBoot                 string // the boot before the current one
+
+	seq, altSeq uint64
+	interval    time.Duration
+	rtt         time.Duration
+
+	since     int64 // entered current state
+	lastBeat  int64 // arrival of the last accepted beat (current boot)
+	lastHeard int64 // last beat or probe answer, from any boot
+	altHeard  int64 // last beat from altBoot
+	probeSent int64 // 0: no probe outstanding
+	due       int64 // heap key
+	skew      int64 // sender ts minus arrival, ns
+	histSlot  int64 // interval slot of history bit 0
+	history   uint64
+
+	// phi-accrual estimate of the normalised inter-arrival time, ns.
+	mean, variance float64
+	samples        uint32
+
+	hidx     int32
+	pid      int32
+	state    State
+	conflict bool
+}
+
+// table is the detector: the peer table, its deadlines and its counters.
+// It does no I/O and reads no clock; Monitor feeds it times and carries out
+// what it asks for (events to deliver, probes to send). It is not safe for
+// concurrent use; Monitor guards it with a mutex.
+type table struct {
+	cfg   *Config
+	peers *simplelru.LRU[string, *peer]
+	heap  deadlines
+
+	epoch     time.Time     // clock reading that virtual time 0 stands for
+	offset    time.Duration // total time the monitor spent stalled
+	graceFrom int64         // virtual time before which silence is not held against anyone
+	impaired  bool          // observation is impaired: no verdicts
+
+	events []Event
+	probes []string
+
+	zSuspect, zDead float64 // standard normal quantiles for the phi thresholds
+
+	st counters
+}
+
+func newTable(cfg *Config, epoch time.Time) *table {
+	t := &table{cfg: cfg, epoch: epoch}
+	t.peers, _ = simplelru.NewLRU[string, *peer](cfg.MaxPeers, t.onEvict)
+	// phi = -log10(P(a live peer is later than this)); for a normal model
+	// that is the quantile z = Φ⁻¹(1-10^-phi) = √2·erfcinv(2·10^-phi).
+	t.zDead = math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -cfg.PhiThreshold))
+	t.zSuspect = math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -cfg.PhiThreshold/2))
+	return t
+}
+
+// vnow converts a clock reading to virtual time: nanoseconds since epoch,
+// minus every stall the monitor noticed. Deadlines live in virtual time, so
+// adding a stall to offset extends all of them at once, in O(1).
+func (t *table) vnow(now time.Time) int64 { return int64(now.Sub(t.epoch) - t.offset) }
+
+// wall converts virtual time back to a wall-clock time for display.
+func (t *table) wall(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return t.epoch.Add(time.Duration(v) + t.offset)
+}
+
+func (t *table) onEvict(_ string, p *peer) {
+	t.heap.remove(p)
+	t.st.byState[p.state]--
+	t.st.evicted++
+}
+
+// schedule makes sure p is evaluated no later than due.
+func (t *table) schedule(p *peer, due int64) {
+	if p.hidx < 0 {
+		p.due = due
+		t.heap.push(p)
+	} else if due < p.due {
+		p.due = due
+		t.heap.fix(int(p.hidx))
+	}
+}
+
+// timeouts returns how long after its base a peer becomes suspect and dead.
+func (t *table) timeouts(p *peer) (suspect, dead int64) {
+	iv := float64(p.interval)
+	if t.cfg.Detector == DetectorPhi && p.samples >= uint32(t.cfg.PhiWarmup) {
+		sd := math.Max(math.Sqrt(p.variance), t.cfg.PhiMinStdDev*iv)
+		base := p.mean + t.cfg.PhiPause*iv
+		s := base + t.zSuspect*sd
+		d := math.Max(base+t.zDead*sd, s+iv/4) // leave the probe time to answer
+		return int64(s), int64(d)
+	}
+	return int64(t.cfg.SuspectAfter * iv), int64(t.cfg.DeadAfter * iv)
+}
+
+// base is the moment silence is counted from.
+func (t *table) base(p *peer) int64 { return max(p.lastHeard, t.graceFrom) }
+
+func (t *table) emit(p *peer, to State, reason string, now time.Time) *Event {
+	t.events = append(t.events, Event{
+		Time: now, ID: p.id, Host: p.host, State: to, Prev: p.state,
+		Reason: reason, Boot: p.boot, Seq: p.seq, Interval: p.interval,
+	})
+	t.st.transitions[to]++
+	return &t.events[len(t.events)-1]
+}
+
+func (t *table) transition(p *peer, to State, reason string, v int64, now time.Time) *Event {
+	e := t.emit(p, to, reason, now)
+	if p.state != StateUnknown {
+		t.st.byState[p.state]--
+	}
+	t.st.byState[to]++
+	p.state = to
+	p.since = v
+	return e
+}
+
+// observe applies one decoded beat whose subject named id. It returns the
+// rejection reason, or "" if the beat was accepted.
+func (t *table) observe(id string, b *wire.RawBeat, now time.Time) string {
+	iv := time.Duration(b.IntervalMS) * time.Millisecond
+	if iv < t.cfg.MinInterval || iv > t.cfg.MaxInterval {
+		return rejInterval
+	}
+	v := t.vnow(now)
+	p, ok := t.peers.Get(id)
+	if !ok {
+		t.add(id, b, iv, v, now)
+		return ""
+	}
+	switch {
+	case string(b.Boot) == p.boot:
+		if b.Seq <= p.seq {
+			return rejReplay
+		}
+		if string(b.Host) != p.host {
+			return rejHostMismatch
+		}
+		if !b.Leaving && p.lastBeat != 0 && v-p.lastBeat < int64(iv/10) {
+			return rejFlood
+		}
+		if p.conflict && v-p.altHeard > int64(10*iv) {
+			p.conflict = false
+		}
+		t.update(p, b, iv, v)
+	case p.altBoot != "" && string(b.Boot) == p.altBoot && v-p.altHeard <= int64(10*iv):
+		// The previous boot is back: two processes claim this id.
+		if b.Seq <= p.altSeq {
+			return rejReplay
+		}
+		p.altSeq, p.altHeard = b.Seq, v
+		p.lastHeard = v
+		t.st.conflicts++
+		if !p.conflict {
+			p.conflict = true
+			e := t.emit(p, p.state, ReasonConflict, now)
+			e.Conflict, e.PrevBoot, e.Boot = true, p.boot, p.altBoot
+		}
+		return ""
+	default:
+		t.restart(p, b, iv, v, now)
+		return ""
+	}
+	t.st.beats++
+	t.afterBeat(p, b, v, now)
+	return ""
+}
+
+func (t *table) add(id string, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
+	p := &peer{id: id, hidx: -1, boot: string(b.Boot), host: string(b.Host), since: v}
+	t.update(p, b, iv, v)
+	t.peers.Add(id, p)
+	t.st.beats++
+	if b.Leaving {
+		t.transition(p, StateLeft, ReasonGoodbye, v, now)
+		t.schedule(p, v+int64(t.cfg.Retention))
+		return
+	}
+	t.transition(p, StateAlive, ReasonFirstBeat, v, now)
+	s, _ := t.timeouts(p)
+	t.schedule(p, v+s)
+}
+
+func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
+	p.altBoot, p.altSeq, p.altHeard = p.boot, p.seq, p.lastBeat
+	p.boot, p.seq, p.host = string(b.Boot), 0, string(b.Host)
+	p.lastBeat, p.samples, p.probeSent, p.conflict = 0, 0, 0, false
+	t.update(p, b, iv, v)
+	t.st.beats++
+	t.st.restarts++
+	to := StateAlive
+	if b.Leaving {
+		to = StateLeft
+	}
+	e := t.transition(p, to, ReasonRestarted, v, now)
+	e.Restart, e.PrevBoot = true, p.altBoot
+	t.reschedule(p, v)
+}
+
+// update copies a beat into p, reusing strings whose bytes are unchanged.
+func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
+	if p.lastBeat != 0 && p.seq != 0 && b.Seq > p.seq {
+		// Normalise the gap by the beats it spans, so lost beats do not
+		// inflate the estimate; PhiPause is what tolerates loss.
+		x := float64(v-p.lastBeat) / float64(b.Seq-p.seq)
+		if p.samples == 0 {
+			p.mean, p.variance = x, 0
+		} else {
+			const alpha = 1.0 / 16
+			d := x - p.mean
+			p.mean += alpha * d
+			p.variance = (1 - alpha) * (p.variance + alpha*d*d)
+		}
+		if p.samples < math.MaxUint32 {
+			p.samples++
+		}
+	}
+	p.seq = b.Seq
+	p.interval = iv
+	p.lastBeat, p.lastHeard = v, v
+	p.pid = int32(b.PID)
+	if !b.TS.IsZero() {
+		p.skew = int64(b.TS.Sub(t.wall(v)))
+	}
+	if string(b.Version) != p.version {
+		p.version = string(b.Version)
+	}
+	if string(b.Labels) != p.labels {
+		p.labels = string(b.Labels)
+	}
+	slot := v / int64(iv)
+	if shift := slot - p.histSlot; shift > 0 {
+		if shift >= 64 {
+			p.history = 0
+		} else {
+			p.history <<= uint(shift)
+		}
+		p.histSlot = slot
+	}
+	p.history |= 1
+}
+
+func (t *table) afterBeat(p *peer, b *wire.RawBeat, v int64, now time.Time) {
+	switch {
+	case b.Leaving:
+		if p.state != StateLeft {
+			t.transition(p, StateLeft, ReasonGoodbye, v, now)
+		}
+	case p.state != StateAlive:
+		t.transition(p, StateAlive, ReasonBeat, v, now)
+		p.probeSent = 0
+	}
+	t.reschedule(p, v)
+}
+
+// reschedule sets p's next evaluation after a change of state or evidence.
+func (t *table) reschedule(p *peer, v int64) {
+	switch p.state {
+	case StateLeft, StateDead:
+		t.schedule(p, p.since+int64(t.cfg.Retention))
+	default:
+		s, _ := t.timeouts(p)
+		t.schedule(p, t.base(p)+s)
+	}
+}
+
+// probeAnswered applies a probe reply from peer id.
+func (t *table) probeAnswered(id string, boot []byte, now time.Time) string {
+	p, ok := t.peers.Peek(id)
+	if !ok || string(boot) != p.boot {
+		return rejProbeMismatch
+	}
+	if p.probeSent == 0 {
+		return rejProbeUnsolicited
+	}
+	v := t.vnow(now)
+	p.rtt = time.Duration(v - p.probeSent)
+	t.st.rtt.observe(p.rtt.Seconds())
+	p.probeSent = 0
+	p.lastHeard = v
+	t.st.probesAnswered++
+	if p.state == StateSuspect {
+		t.transition(p, StateAlive, ReasonProbeAnswered, v, now)
+		t.reschedule(p, v)
+	}
+	return ""
+}
+
+// probeFailed records that nobody answered the probe to id.
+func (t *table) probeFailed(id string) {
+	if p, ok := t.peers.Peek(id); ok && p.probeSent != 0 {
+		p.probeSent = 0
+		t.st.probesFailed++
+	}
+}
+
+// sweep evaluates every peer that is due at now. While observation is
+// impaired it does nothing: no verdict can be trusted then.
+func (t *table) sweep(now time.Time) {
+	if t.impaired {
+		return
+	}
+	v := t.vnow(now)
+	for len(t.heap) > 0 && t.heap[0].due <= v {
+		t.evaluate(t.heap.popMin(), v, now)
+	}
+}
+
+func (t *table) evaluate(p *peer, v int64, now time.Time) {
+	switch p.state {
+	case StateAlive:
+		s, d := t.timeouts(p)
+		due := t.base(p) + s
+		if v < due {
+			t.schedule(p, due)
+			return
+		}
+		t.transition(p, StateSuspect, ReasonSilent, v, now)
+		p.probeSent = max(v, 1)
+		t.st.probesSent++
+		t.probes = append(t.probes, p.id)
+		t.schedule(p, max(t.base(p)+d, v+(d-s)))
+	case StateSuspect:
+		s, d := t.timeouts(p)
+		due := max(t.base(p)+d, p.since+(d-s))
+		if v < due {
+			t.schedule(p, due)
+			return
+		}
+		if p.probeSent != 0 {
+			p.probeSent = 0
+			t.st.probesFailed++
+		}
+		e := t.transition(p, StateDead, ReasonTimeout, v, now)
+		e.Overshoot = time.Duration(v - due)
+		t.st.overshoot.observe(e.Overshoot.Seconds())
+		t.schedule(p, v+int64(t.cfg.Retention))
+	default: // dead or left: forget after the retention
+		due := p.since + int64(t.cfg.Retention)
+		if v < due {
+			t.schedule(p, due)
+			return
+		}
+		t.peers.Remove(p.id)
+		t.st.evicted-- // Remove ran onEvict; this was retention, not pressure
+		t.st.forgotten++
+	}
+}
+
+// stalled extends every deadline by d, the time the monitor itself could
+// not run.
+func (t *table) stalled(d time.Duration) {
+	t.offset += d
+	t.st.stalls++
+	t.st.stalledFor += d
+}
+
+// setImpaired suspends or resumes verdicts. On resuming, every peer gets a
+// full timeout of grace from now, since beats may have been missed.
+func (t *table) setImpaired(impaired bool, now time.Time) {
+	if t.impaired == impaired {
+		return
+	}
+	t.impaired = impaired
+	if impaired {
+		t.st.outages++
+		return
+	}
+	t.graceFrom = t.vnow(now)
+	// Entries due during the outage are evaluated on the next sweep and
+	// pushed out by the grace; nothing else to do.
+}
+
+// restore seeds the table with peers remembered from before a restart.
+func (t *table) restore(infos []PeerInfo, now time.Time) {
+	v := t.vnow(now)
+	t.graceFrom = max(t.graceFrom, v)
+	for i := range infos {
+		in := &infos[i]
+		if wire.ValidateID(in.ID) != nil || in.Interval < t.cfg.MinInterval || in.Interval > t.cfg.MaxInterval {
+			continue
+		}
+		st := in.State
+		switch st {
+		case StateAlive, StateSuspect:
+			st = StateAlive
+		case StateDead, StateLeft:
+		default:
+			continue
+		}
+		p := &peer{
+			id: in.ID, host: in.Host, boot: in.Boot, version: in.Version, seq: in.Seq,
+			interval: in.Interval, rtt: in.ProbeRTT, pid: int32(in.PID), state: st,
+			since: v, hidx: -1,
+		}
+		if len(in.Labels) > 0 {
+			p.labels = string(wire.AppendLabels(nil, in.Labels))
+		}
+		if old, ok := t.peers.Peek(p.id); ok {
+			t.peers.Remove(old.id)
+			t.st.evicted--
+		}
+		t.peers.Add(p.id, p)
+		t.st.byState[st]++
+		t.reschedule(p, v)
+	}
+}
+
+func (t *table) info(p *peer, v int64) PeerInfo {
+	in := PeerInfo{
+		ID: p.id, Host: p.host, State: p.state, Since: t.wall(p.since),
+		LastBeat: t.wall(p.lastBeat), LastSeen: t.wall(p.lastHeard),
+		Seq: p.seq, Boot: p.boot, PID: int(p.pid), Interval: p.interval,
+		ProbeRTT: p.rtt, Version: p.version, Conflict: p.conflict,
+		ClockSkew: time.Duration(p.skew),
+	}
+	if p.labels != "" {
+		in.Labels = wire.ParseLabels([]byte(p.labels))
+	}
+	if p.interval > 0 {
+		if shift := v/int64(p.interval) - p.histSlot; shift >= 0 && shift < 64 {
+			in.History = p.history << uint(shift)
+		}
+	}
+	return in
+}

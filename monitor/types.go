@@ -1,0 +1,164 @@
+package monitor
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// State is a peer's liveness as judged by this monitor.
+type State uint8
+
+// The states of a peer. StateUnknown is only ever seen as the Prev of a
+// peer's first event.
+const (
+	StateUnknown State = iota
+	StateAlive
+	StateSuspect
+	StateDead
+	StateLeft
+)
+
+var stateNames = [...]string{"", "alive", "suspect", "dead", "left"}
+
+// States lists the states a peer can be in, worst first.
+var States = [...]State{StateDead, StateSuspect, StateAlive, StateLeft}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText encodes the state as its name ("" for StateUnknown).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a state name.
+func (s *State) UnmarshalText(b []byte) error {
+	st, err := ParseState(string(b))
+	*s = st
+	return err
+}
+
+// ParseState parses a state name; "" is StateUnknown.
+func ParseState(name string) (State, error) {
+	for i, n := range stateNames {
+		if n == name {
+			return State(i), nil
+		}
+	}
+	return StateUnknown, fmt.Errorf("unknown state %q (want alive, suspect, dead or left)", name)
+}
+
+// Reasons given in [Event.Reason].
+const (
+	ReasonFirstBeat     = "first_beat"     // first beat of a peer not in the table
+	ReasonBeat          = "beat"           // a beat arrived from a suspect or dead peer
+	ReasonProbeAnswered = "probe_answered" // a suspect peer answered its probe
+	ReasonSilent        = "silent"         // no beat for SuspectAfter intervals
+	ReasonTimeout       = "timeout"        // no beat and no probe answer for DeadAfter intervals
+	ReasonGoodbye       = "goodbye"        // the peer said it is leaving
+	ReasonRestarted     = "restarted"      // a beat with a new boot id
+	ReasonConflict      = "conflict"       // two boots are beating under one id
+	ReasonRestored      = "restored"       // loaded from restart memory
+)
+
+// Event is one transition of one peer.
+type Event struct {
+	Time     time.Time     // when this monitor decided, by its clock
+	ID       string        // the peer's id
+	Host     string        // the peer's host
+	State    State         // the new state
+	Prev     State         // the previous state; StateUnknown on first sighting
+	Reason   string        // one of the Reason constants
+	Boot     string        // the peer's boot id
+	PrevBoot string        // on a restart or conflict, the other boot id
+	Seq      uint64        // the last seq seen from this boot
+	Interval time.Duration // the peer's announced interval
+	Restart  bool          // a new boot was seen for a known id
+	Conflict bool          // two processes claim this id
+	// Overshoot is, on a dead event, how late the verdict came after its
+	// deadline. It measures the monitor, not the peer.
+	Overshoot time.Duration
+}
+
+// AppendJSON appends the event as one JSON object, the format of
+// `hbmesh monitor --json` and of events published on NATS. A non-empty
+// monitorID is included as "monitor".
+func (e *Event) AppendJSON(dst []byte, monitorID string) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","id":`...)
+	dst = wire.AppendJSONString(dst, e.ID)
+	dst = append(dst, `,"host":`...)
+	dst = wire.AppendJSONString(dst, e.Host)
+	dst = append(dst, `,"state":"`...)
+	dst = append(dst, e.State.String()...)
+	dst = append(dst, `","prev":"`...)
+	dst = append(dst, e.Prev.String()...)
+	dst = append(dst, `","reason":"`...)
+	dst = append(dst, e.Reason...)
+	dst = append(dst, `","boot":`...)
+	dst = wire.AppendJSONString(dst, e.Boot)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, e.Seq, 10)
+	dst = append(dst, `,"interval_ms":`...)
+	dst = strconv.AppendInt(dst, e.Interval.Milliseconds(), 10)
+	dst = append(dst, `,"restart":`...)
+	dst = strconv.AppendBool(dst, e.Restart)
+	if e.PrevBoot != "" {
+		dst = append(dst, `,"prev_boot":`...)
+		dst = wire.AppendJSONString(dst, e.PrevBoot)
+	}
+	if e.Conflict {
+		dst = append(dst, `,"conflict":true`...)
+	}
+	if monitorID != "" {
+		dst = append(dst, `,"monitor":`...)
+		dst = wire.AppendJSONString(dst, monitorID)
+	}
+	return append(dst, '}')
+}
+
+// String renders the event as one human-readable line.
+func (e *Event) String() string {
+	s := fmt.Sprintf("%s %-8s %s", e.Time.Format("15:04:05.000"), e.State, e.ID)
+	if e.Prev != StateUnknown {
+		s += fmt.Sprintf(" (was %s)", e.Prev)
+	}
+	s += " " + e.Reason
+	if e.Restart {
+		s += fmt.Sprintf(" boot %s→%s", e.PrevBoot, e.Boot)
+	}
+	if e.Conflict {
+		s += fmt.Sprintf(" boots %s and %s both claim this id", e.PrevBoot, e.Boot)
+	}
+	return s
+}
+
+// PeerInfo is a snapshot of one peer.
+type PeerInfo struct {
+	ID       string            `json:"id"`
+	Host     string            `json:"host"`
+	State    State             `json:"state"`
+	Since    time.Time         `json:"since"`
+	LastBeat time.Time         `json:"last_beat"`
+	LastSeen time.Time         `json:"last_seen"` // last beat or probe answer
+	Seq      uint64            `json:"seq"`
+	Boot     string            `json:"boot"`
+	PID      int               `json:"pid"`
+	Interval time.Duration     `json:"interval_ns"`
+	ProbeRTT time.Duration     `json:"probe_rtt_ns"` // 0 until a probe was answered
+	Version  string            `json:"version"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Conflict bool              `json:"conflict,omitempty"`
+	// ClockSkew is the sender's ts minus the arrival time of its last beat.
+	// It is shown to operators and never used for liveness.
+	ClockSkew time.Duration `json:"clock_skew_ns"`
+	// History has bit i set if a beat arrived in the i-th most recent
+	// interval (bit 0 is the current interval).
+	History uint64 `json:"history"`
+}
