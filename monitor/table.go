@@ -64,7 +64,8 @@ type table struct {
 }
 
 func newTable(cfg *Config, epoch time.Time) *table {
-	t := &table{cfg: cfg, epoch: epoch}
+	// Virtual time starts at one second, so 0 can mean "never".
+	t := &table{cfg: cfg, epoch: epoch.Add(-time.Second)}
 	t.peers, _ = simplelru.NewLRU[string, *peer](cfg.MaxPeers, t.onEvict)
 	// phi = -log10(P(a live peer is later than this)); for a normal model
 	// that is the quantile z = Φ⁻¹(1-10^-phi) = √2·erfcinv(2·10^-phi).
@@ -447,4 +448,12 @@ func (t *table) info(p *peer, v int64) PeerInfo {
 		}
 	}
 	return in
+}
+
+// peersBoot returns the current boot of id, for tests and diagnostics.
+func (t *table) peersBoot(id string) string {
+	if p, ok := t.peers.Peek(id); ok {
+		return p.boot
+	}
+	return ""
 }

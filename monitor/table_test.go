@@ -1,0 +1,453 @@
+package monitor
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// harness drives a table with explicit times: no clock, no sleeping.
+type harness struct {
+	t    *testing.T
+	tab  *table
+	cfg  Config
+	now  time.Time
+	seqs map[string]uint64
+	evs  []Event
+	// answer, if set, answers every probe the moment it is sent, as a live
+	// peer on a fast network would.
+	answer func(id string) bool
+}
+
+func newHarness(t *testing.T, mod func(*Config)) *harness {
+	cfg := DefaultConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := &harness{t: t, cfg: cfg, now: start, seqs: map[string]uint64{}}
+	h.tab = newTable(&h.cfg, start)
+	h.tab.st.rtt = newHistogram(ProbeRTTBuckets)
+	h.tab.st.overshoot = newHistogram(OvershootBuckets)
+	return h
+}
+
+func rawBeat(id, boot string, seq uint64, iv time.Duration, leaving bool) *wire.RawBeat {
+	return &wire.RawBeat{V: 1, ID: []byte(id), Host: []byte("host-" + id), Boot: []byte(boot),
+		Seq: seq, IntervalMS: iv.Milliseconds(), Leaving: leaving}
+}
+
+// beat sends the next beat of id/boot and returns the rejection reason.
+func (h *harness) beat(id, boot string, iv time.Duration) string {
+	key := id + "/" + boot
+	h.seqs[key]++
+	return h.tab.observe(id, rawBeat(id, boot, h.seqs[key], iv, false), h.now)
+}
+
+// advance moves time forward in Resolution steps, sweeping as the
+// monitor's loop would, and collects events.
+func (h *harness) advance(d time.Duration) {
+	end := h.now.Add(d)
+	for h.now.Before(end) {
+		step := min(h.cfg.Resolution, end.Sub(h.now))
+		h.now = h.now.Add(step)
+		h.tab.sweep(h.now)
+		if h.answer != nil {
+			for _, id := range h.tab.probes {
+				if h.answer(id) {
+					h.tab.probeAnswered(id, []byte(h.tab.peersBoot(id)), h.now)
+				}
+			}
+			h.tab.probes = nil
+		}
+	}
+	h.drain()
+}
+
+func (h *harness) drain() []Event {
+	h.evs = append(h.evs, h.tab.events...)
+	out := h.tab.events
+	h.tab.events = nil
+	return out
+}
+
+func (h *harness) state(id string) State {
+	p, ok := h.tab.peers.Peek(id)
+	if !ok {
+		return StateUnknown
+	}
+	return p.state
+}
+
+func (h *harness) wantState(id string, want State) {
+	h.t.Helper()
+	if got := h.state(id); got != want {
+		h.t.Fatalf("%s: state %v at +%v, want %v; events: %v", id, got, h.now.Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), want, h.evs)
+	}
+}
+
+func (h *harness) count(id string, st State) int {
+	h.drain()
+	n := 0
+	for _, e := range h.evs {
+		if e.ID == id && e.State == st {
+			n++
+		}
+	}
+	return n
+}
+
+const sec = time.Second
+
+func TestFirstBeatAlive(t *testing.T) {
+	h := newHarness(t, nil)
+	if r := h.beat("a", "b1", sec); r != "" {
+		t.Fatalf("rejected: %s", r)
+	}
+	evs := h.drain()
+	if len(evs) != 1 || evs[0].State != StateAlive || evs[0].Prev != StateUnknown || evs[0].Reason != ReasonFirstBeat {
+		t.Fatalf("events = %+v, want one first-beat alive event with empty prev", evs)
+	}
+}
+
+func TestSilenceSuspectThenDead(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(2*sec - 20*time.Millisecond)
+	h.wantState("a", StateAlive)
+	h.advance(30 * time.Millisecond)
+	h.wantState("a", StateSuspect)
+	if len(h.tab.probes) != 1 || h.tab.probes[0] != "a" {
+		t.Fatalf("probes = %v, want exactly one probe to a", h.tab.probes)
+	}
+	h.advance(sec - 30*time.Millisecond)
+	h.wantState("a", StateSuspect)
+	h.advance(20 * time.Millisecond)
+	h.wantState("a", StateDead)
+	if h.tab.st.probesFailed != 1 {
+		t.Errorf("probes failed = %d, want 1", h.tab.st.probesFailed)
+	}
+	last := h.evs[len(h.evs)-1]
+	if last.Reason != ReasonTimeout || last.Prev != StateSuspect || last.Overshoot > h.cfg.Resolution {
+		t.Errorf("dead event = %+v", last)
+	}
+}
+
+func TestProbeAnsweredReturnsAlive(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(2 * sec)
+	h.wantState("a", StateSuspect)
+	h.advance(5 * time.Millisecond)
+	if r := h.tab.probeAnswered("a", []byte("b1"), h.now); r != "" {
+		t.Fatalf("probe answer rejected: %s", r)
+	}
+	h.wantState("a", StateAlive)
+	if p, _ := h.tab.peers.Peek("a"); p.rtt != 5*time.Millisecond {
+		t.Errorf("rtt = %v, want 5ms", p.rtt)
+	}
+	// Beats stay lost but every probe is answered: never dead.
+	for range 10 {
+		h.advance(2*sec + 10*time.Millisecond)
+		if h.state("a") == StateSuspect {
+			h.tab.probeAnswered("a", []byte("b1"), h.now)
+		}
+		h.wantState("a", StateAlive)
+	}
+	if n := h.count("a", StateDead); n != 0 {
+		t.Fatalf("%d dead events for a peer that answers probes", n)
+	}
+	// A reply from another boot or an unsolicited one does not count.
+	if r := h.tab.probeAnswered("a", []byte("other"), h.now); r != rejProbeMismatch {
+		t.Errorf("reply from another boot: %q", r)
+	}
+	if r := h.tab.probeAnswered("a", []byte("b1"), h.now); r != rejProbeUnsolicited {
+		t.Errorf("unsolicited reply: %q", r)
+	}
+}
+
+func TestBeatRevivesSuspectAndDead(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(2500 * time.Millisecond)
+	h.wantState("a", StateSuspect)
+	h.beat("a", "b1", sec)
+	h.wantState("a", StateAlive)
+	h.advance(4 * sec)
+	h.wantState("a", StateDead)
+	h.beat("a", "b1", sec)
+	h.wantState("a", StateAlive)
+	if e := h.drain(); len(e) != 1 || e[0].Prev != StateDead || e[0].Reason != ReasonBeat {
+		t.Fatalf("revival events = %+v", e)
+	}
+}
+
+func TestGoodbyeLeft(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	if r := h.tab.observe("a", rawBeat("a", "b1", 2, sec, true), h.now); r != "" {
+		t.Fatal(r)
+	}
+	h.wantState("a", StateLeft)
+	h.advance(10 * sec)
+	h.wantState("a", StateLeft)
+	if n := h.count("a", StateDead); n != 0 {
+		t.Fatal("a peer that said goodbye was declared dead")
+	}
+}
+
+func TestRestartAndConflict(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(sec)
+	h.beat("a", "b2", sec)
+	evs := h.drain()
+	if len(evs) != 1 || !evs[0].Restart || evs[0].PrevBoot != "b1" || evs[0].Boot != "b2" || evs[0].Reason != ReasonRestarted {
+		t.Fatalf("restart events = %+v", evs)
+	}
+	// b1 comes back: two processes claim "a". One conflict event, no
+	// stream of restarts.
+	for range 20 {
+		h.advance(500 * time.Millisecond)
+		h.beat("a", "b1", sec)
+		h.beat("a", "b2", sec)
+	}
+	h.drain()
+	evs = h.evs[2:] // after first_beat and the restart
+	conflicts, restarts := 0, 0
+	for _, e := range evs {
+		if e.Conflict {
+			conflicts++
+		}
+		if e.Restart {
+			restarts++
+		}
+	}
+	if conflicts != 1 || restarts != 0 {
+		t.Fatalf("flip-flopping boots gave %d conflict and %d restart events, want 1 and 0: %+v", conflicts, restarts, evs)
+	}
+	if h.tab.st.conflicts == 0 {
+		t.Error("conflict beats not counted")
+	}
+	h.wantState("a", StateAlive)
+}
+
+func TestRejections(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	tests := []struct {
+		name string
+		b    *wire.RawBeat
+		want string
+	}{
+		{"replay", rawBeat("a", "b1", 1, sec, false), rejReplay},
+		{"interval too small", rawBeat("a", "b1", 5, time.Millisecond, false), rejInterval},
+		{"interval too large", rawBeat("a", "b1", 5, 2*time.Hour, false), rejInterval},
+		{"flood", rawBeat("a", "b1", 6, sec, false), rejFlood},
+	}
+	for _, tt := range tests {
+		if got := h.tab.observe("a", tt.b, h.now); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	h.advance(500 * time.Millisecond)
+	spoof := rawBeat("a", "b1", 7, sec, false)
+	spoof.Host = []byte("evil")
+	if got := h.tab.observe("a", spoof, h.now); got != rejHostMismatch {
+		t.Errorf("host change within a boot: got %q", got)
+	}
+}
+
+func TestImpairedSuspendsVerdicts(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := range 50 {
+		h.beat("p"+strconv.Itoa(i), "b", sec)
+	}
+	h.advance(500 * time.Millisecond)
+	h.tab.setImpaired(true, h.now)
+	h.advance(30 * sec)
+	for i := range 50 {
+		h.wantState("p"+strconv.Itoa(i), StateAlive)
+	}
+	h.tab.setImpaired(false, h.now)
+	// A full dead timeout of grace from reconnection: still alive just
+	// before, dead after (nobody beat).
+	h.advance(2*sec - 20*time.Millisecond)
+	h.wantState("p0", StateAlive)
+	h.advance(sec)
+	h.wantState("p0", StateSuspect)
+	h.advance(sec)
+	h.wantState("p0", StateDead)
+}
+
+func TestStallExtendsDeadlines(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(sec)
+	// The monitor is frozen for 10s: the next sweep comes late.
+	h.now = h.now.Add(10 * sec)
+	h.tab.stalled(10*sec - h.cfg.Resolution)
+	h.tab.sweep(h.now)
+	h.drain()
+	h.wantState("a", StateAlive)
+	// The buffered beat arrives after the resume.
+	h.beat("a", "b1", sec)
+	h.advance(sec)
+	h.wantState("a", StateAlive)
+	// Without the beat it would still be judged after the extended deadline.
+	h2 := newHarness(t, nil)
+	h2.beat("a", "b1", sec)
+	h2.advance(sec)
+	h2.now = h2.now.Add(10 * sec)
+	h2.tab.stalled(10*sec - h2.cfg.Resolution)
+	h2.advance(500 * time.Millisecond)
+	h2.wantState("a", StateAlive)
+	h2.advance(3 * sec)
+	h2.wantState("a", StateDead)
+}
+
+func TestRetentionForgets(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Retention = 10 * sec })
+	h.beat("a", "b1", sec)
+	h.advance(4 * sec)
+	h.wantState("a", StateDead)
+	h.advance(11 * sec)
+	h.wantState("a", StateUnknown)
+	if h.tab.st.forgotten != 1 || h.tab.st.evicted != 0 || h.tab.st.byState[StateDead] != 0 {
+		t.Errorf("forgotten=%d evicted=%d deadGauge=%d", h.tab.st.forgotten, h.tab.st.evicted, h.tab.st.byState[StateDead])
+	}
+}
+
+func TestMaxPeersBoundsMemory(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxPeers = 100 })
+	for i := range 10_000 {
+		h.beat("flood-"+strconv.Itoa(i), "b", sec)
+	}
+	if n := h.tab.peers.Len(); n != 100 {
+		t.Fatalf("table holds %d peers, want MaxPeers=100", n)
+	}
+	if len(h.tab.heap) > 100 {
+		t.Fatalf("heap holds %d entries, want <= 100", len(h.tab.heap))
+	}
+	if h.tab.st.evicted != 9900 {
+		t.Errorf("evicted = %d", h.tab.st.evicted)
+	}
+	total := 0
+	for _, n := range h.tab.st.byState {
+		total += n
+	}
+	if total != 100 {
+		t.Errorf("state gauges sum to %d, want 100", total)
+	}
+}
+
+func TestRestoreGrace(t *testing.T) {
+	h := newHarness(t, nil)
+	h.advance(time.Minute)
+	h.tab.restore([]PeerInfo{
+		{ID: "gone", Host: "host-gone", State: StateAlive, Boot: "b", Seq: 9, Interval: sec},
+		{ID: "back", Host: "host-back", State: StateAlive, Boot: "b", Seq: 9, Interval: sec},
+		{ID: "bad.id", State: StateAlive, Interval: sec},
+	}, h.now)
+	if h.tab.peers.Len() != 2 {
+		t.Fatalf("restored %d peers, want 2", h.tab.peers.Len())
+	}
+	for seq := uint64(10); seq < 14; seq++ {
+		h.advance(sec)
+		h.tab.observe("back", rawBeat("back", "b", seq, sec, false), h.now)
+	}
+	h.wantState("gone", StateDead)
+	h.wantState("back", StateAlive)
+	// A replayed seq from before the restart is still refused.
+	if r := h.tab.observe("back", rawBeat("back", "b", 9, sec, false), h.now); r != rejReplay {
+		t.Errorf("replay after restore: %q", r)
+	}
+}
+
+// TestPhiJitterAndLoss feeds the phi detector jittered, lossy beat streams
+// and checks it neither convicts the living nor spares the dead.
+func TestPhiJitterAndLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		jitter float64 // fraction of the interval
+		loss   float64
+	}{
+		{"steady", 0, 0},
+		{"jitter 20%", 0.2, 0},
+		{"loss 5%", 0.05, 0.05},
+		{"loss 20% jitter 10%", 0.1, 0.2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.Detector = DetectorPhi })
+			rng := rand.New(rand.NewPCG(1, 2))
+			iv := sec
+			var seq uint64
+			alive := true
+			h.answer = func(string) bool { return alive }
+			for range 2000 {
+				seq++
+				if rng.Float64() >= tc.loss {
+					h.tab.observe("a", rawBeat("a", "b", seq, iv, false), h.now)
+				}
+				h.advance(time.Duration(float64(iv) * (1 + tc.jitter*(2*rng.Float64()-1))))
+			}
+			if n := h.count("a", StateDead); n != 0 {
+				t.Fatalf("%d false deaths", n)
+			}
+			// Now it dies for real: no beats, no probe answers.
+			alive = false
+			h.advance(10 * sec)
+			h.wantState("a", StateDead)
+			p, _ := h.tab.peers.Peek("a")
+			if p.samples < uint32(h.cfg.PhiWarmup) {
+				t.Fatalf("phi never warmed up: %d samples", p.samples)
+			}
+		})
+	}
+}
+
+func TestPhiFasterThanFixedOnSteadyPeer(t *testing.T) {
+	detect := func(d Detector) time.Duration {
+		h := newHarness(t, func(c *Config) { c.Detector = d; c.PhiPause = 0.5 })
+		var seq uint64
+		for range 50 {
+			seq++
+			h.tab.observe("a", rawBeat("a", "b", seq, sec, false), h.now)
+			h.advance(sec)
+		}
+		start := h.now
+		for h.state("a") != StateDead {
+			h.advance(10 * time.Millisecond)
+		}
+		return h.now.Sub(start)
+	}
+	fixed, phi := detect(DetectorFixed), detect(DetectorPhi)
+	if phi >= fixed {
+		t.Errorf("phi detected a steady peer's death after %v, fixed after %v: phi should adapt below the fixed 3x", phi, fixed)
+	}
+}
+
+func TestKnownPeerUpdateZeroAlloc(t *testing.T) {
+	h := newHarness(t, nil)
+	b := rawBeat("a", "b1", 1, sec, false)
+	b.Version = []byte("v1")
+	b.Labels = []byte(`{"k":"v"}`)
+	h.tab.observe("a", b, h.now)
+	allocs := testing.AllocsPerRun(1000, func() {
+		b.Seq++
+		h.now = h.now.Add(sec)
+		if r := h.tab.observe("a", b, h.now); r != "" {
+			t.Fatal(r)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("known-peer update allocates %v times, want 0", allocs)
+	}
+}
