@@ -1,0 +1,364 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/node"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	fast     = 100 * time.Millisecond // beat interval used by these tests
+	deadline = 15 * time.Second       // generous bound for anything to happen
+)
+
+// recorder collects a monitor's events and lets a test wait for one.
+type recorder struct {
+	mu     sync.Mutex
+	events []monitor.Event
+	notify chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
+
+func (r *recorder) add(e monitor.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) all() []monitor.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]monitor.Event(nil), r.events...)
+}
+
+func (r *recorder) count(id string, st monitor.State) int {
+	n := 0
+	for _, e := range r.all() {
+		if e.ID == id && e.State == st {
+			n++
+		}
+	}
+	return n
+}
+
+// wait blocks until pred holds for some event, or fails the test.
+func (r *recorder) wait(t *testing.T, what string, pred func(monitor.Event) bool) monitor.Event {
+	t.Helper()
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for {
+		for _, e := range r.all() {
+			if pred(e) {
+				return e
+			}
+		}
+		select {
+		case <-r.notify:
+		case <-timer.C:
+			t.Fatalf("no event %s within %v; events: %v", what, deadline, r.all())
+		}
+	}
+}
+
+func (r *recorder) waitState(t *testing.T, id string, st monitor.State) monitor.Event {
+	t.Helper()
+	return r.wait(t, id+" "+st.String(), func(e monitor.Event) bool { return e.ID == id && e.State == st })
+}
+
+// startMonitor runs a monitor on nc until the test ends.
+func startMonitor(t *testing.T, nc *nats.Conn, mod func(*monitor.Config)) (*monitor.Monitor, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	cfg := monitor.DefaultConfig()
+	cfg.OnEvent = rec.add
+	cfg.SelfCheckInterval = 50 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := monitor.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, m.Run)
+	waitReady(t, m)
+	return m, rec
+}
+
+// run runs fn until the test ends and checks that it returned cleanly.
+func run(t *testing.T, fn func(context.Context) error) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, monitor.ErrClosed) && !strings.Contains(err.Error(), "closed") {
+					t.Errorf("Run returned %v", err)
+				}
+			case <-time.After(deadline):
+				t.Errorf("Run did not return within %v of cancel", deadline)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitReady(t *testing.T, m *monitor.Monitor) {
+	t.Helper()
+	poll(t, "monitor ready", func() bool { return m.Ready() == nil })
+}
+
+// poll waits for cond; NATS offers no event for some conditions.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func startNode(t *testing.T, url string, id string, mod func(*node.Config)) (*node.Node, *nats.Conn, context.CancelFunc) {
+	t.Helper()
+	nc := natstest.Connect(t, url)
+	cfg := node.DefaultConfig()
+	cfg.ID, cfg.Interval = id, fast
+	if mod != nil {
+		mod(&cfg)
+	}
+	n, err := node.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, n.Run)
+	return n, nc, stop
+}
+
+func TestLifecycle(t *testing.T) {
+	srv := natstest.Start(t)
+	_, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+
+	_, _, stopA := startNode(t, srv.ClientURL(), "a", nil)
+	_, ncB, _ := startNode(t, srv.ClientURL(), "b", nil)
+	first := rec.waitState(t, "a", monitor.StateAlive)
+	if first.Prev != monitor.StateUnknown || first.Reason != monitor.ReasonFirstBeat {
+		t.Errorf("first event = %+v", first)
+	}
+	rec.waitState(t, "b", monitor.StateAlive)
+
+	t.Run("goodbye is left", func(t *testing.T) {
+		stopA()
+		rec.waitState(t, "a", monitor.StateLeft)
+	})
+	t.Run("cut connection is dead", func(t *testing.T) {
+		ncB.Close() // no goodbye can get out
+		e := rec.waitState(t, "b", monitor.StateDead)
+		if e.Prev != monitor.StateSuspect {
+			t.Errorf("dead came from %v, want suspect", e.Prev)
+		}
+	})
+	if n := rec.count("a", monitor.StateDead); n != 0 {
+		t.Errorf("a said goodbye but was declared dead %d times", n)
+	}
+}
+
+func TestFrozenNodeDies(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	_, rec := startMonitor(t, nc, nil)
+	subj := wire.MustSubjects("hb")
+	// A frozen process: its probe subscription exists but never answers.
+	frozen := natstest.Connect(t, srv.ClientURL())
+	if _, err := frozen.Subscribe(subj.Probe("ice"), func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	publishBeat(t, frozen, beat("ice", "b", 1))
+	rec.waitState(t, "ice", monitor.StateAlive)
+	rec.waitState(t, "ice", monitor.StateSuspect)
+	rec.waitState(t, "ice", monitor.StateDead)
+}
+
+func TestDroppedBeatsButProbesAnswered(t *testing.T) {
+	srv := natstest.Start(t)
+	m, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	_, _, _ = startNode(t, srv.ClientURL(), "lossy", func(c *node.Config) {
+		c.DropBeat = func(seq uint64) bool { return seq > 1 }
+	})
+	rec.waitState(t, "lossy", monitor.StateSuspect)
+	back := rec.wait(t, "lossy back alive", func(e monitor.Event) bool {
+		return e.ID == "lossy" && e.State == monitor.StateAlive && e.Prev == monitor.StateSuspect
+	})
+	if back.Reason != monitor.ReasonProbeAnswered {
+		t.Errorf("reason = %q, want %q", back.Reason, monitor.ReasonProbeAnswered)
+	}
+	// Keep going for a while: suspect/alive cycles, never dead.
+	poll(t, "several probe rounds", func() bool { return m.Stats().ProbesAnswered >= 5 })
+	if n := rec.count("lossy", monitor.StateDead); n != 0 {
+		t.Fatalf("a node that answers probes was declared dead %d times", n)
+	}
+	if p, _ := m.Peer("lossy"); p.ProbeRTT <= 0 {
+		t.Errorf("probe RTT not recorded: %+v", p)
+	}
+}
+
+func TestRestartDetected(t *testing.T) {
+	srv := natstest.Start(t)
+	_, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	first, nc1, stop1 := startNode(t, srv.ClientURL(), "phoenix", nil)
+	rec.waitState(t, "phoenix", monitor.StateAlive)
+	nc1.Close()
+	stop1()
+	second, _, _ := startNode(t, srv.ClientURL(), "phoenix", nil)
+	e := rec.wait(t, "restart", func(e monitor.Event) bool { return e.ID == "phoenix" && e.Restart })
+	if e.PrevBoot != first.Boot() || e.Boot != second.Boot() || e.Reason != monitor.ReasonRestarted {
+		t.Errorf("restart event = %+v, want boot %s→%s", e, first.Boot(), second.Boot())
+	}
+}
+
+func TestTwoMonitorsAgree(t *testing.T) {
+	srv := natstest.Start(t)
+	_, rec1 := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	_, rec2 := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	_, _, stopA := startNode(t, srv.ClientURL(), "a", nil)
+	_, ncB, _ := startNode(t, srv.ClientURL(), "b", nil)
+	for _, r := range []*recorder{rec1, rec2} {
+		r.waitState(t, "a", monitor.StateAlive)
+		r.waitState(t, "b", monitor.StateAlive)
+	}
+	stopA()
+	ncB.Close()
+	for _, r := range []*recorder{rec1, rec2} {
+		r.waitState(t, "a", monitor.StateLeft)
+		r.waitState(t, "b", monitor.StateDead)
+	}
+	seq := func(r *recorder) string {
+		var b strings.Builder
+		for _, e := range r.all() {
+			fmt.Fprintf(&b, "%s:%s>%s(%s) ", e.ID, e.Prev, e.State, e.Reason)
+		}
+		return b.String()
+	}
+	// Per peer, the sequence of transitions must be identical.
+	for _, id := range []string{"a", "b"} {
+		f := func(r *recorder) string {
+			var out []string
+			for _, e := range r.all() {
+				if e.ID == id {
+					out = append(out, e.Prev.String()+">"+e.State.String())
+				}
+			}
+			return strings.Join(out, " ")
+		}
+		if f(rec1) != f(rec2) {
+			t.Errorf("monitors disagree on %s:\n%s\n%s", id, seq(rec1), seq(rec2))
+		}
+	}
+}
+
+func TestInvalidIDRefused(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	for _, id := range []string{"a.b", "a*", "a>", "a b", ""} {
+		cfg := node.DefaultConfig()
+		cfg.ID = id
+		if id == "" {
+			cfg.ID, cfg.Host = "x y", "ignored"
+		}
+		if _, err := node.New(nc, cfg); !errors.Is(err, wire.ErrInvalidID) {
+			t.Errorf("node.New(id %q) = %v, want ErrInvalidID", cfg.ID, err)
+		}
+	}
+}
+
+// TestMonitorOutageNoFalseDeaths restarts the NATS server under a monitor
+// and its nodes: nobody may be declared dead.
+func TestMonitorOutageNoFalseDeaths(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	m, rec := startMonitor(t, natstest.Connect(t, url), nil)
+	ids := []string{"n1", "n2", "n3"}
+	for _, id := range ids {
+		startNode(t, url, id, nil)
+		rec.waitState(t, id, monitor.StateAlive)
+	}
+	srv.Shutdown()
+	poll(t, "monitor notices the outage", func() bool { return m.Ready() != nil })
+	// Stay down for many dead-timeouts.
+	timer := time.NewTimer(10 * 3 * fast)
+	<-timer.C
+	if st := m.Stats(); !st.Impaired || st.Outages == 0 {
+		t.Errorf("outage not visible in stats: %+v", st)
+	}
+	natstest.Start(t, func(c *embedded.Config) { c.Port = portOf(t, url) })
+	waitReady(t, m)
+	for _, id := range ids {
+		poll(t, id+" beating again", func() bool {
+			p, ok := m.Peer(id)
+			return ok && time.Since(p.LastBeat) < fast
+		})
+	}
+	for _, e := range rec.all() {
+		if e.State == monitor.StateDead || e.State == monitor.StateSuspect {
+			t.Errorf("false verdict during a server restart: %v", e.String())
+		}
+	}
+}
+
+func portOf(t *testing.T, url string) int {
+	t.Helper()
+	var p int
+	i := strings.LastIndexByte(url, ':')
+	if _, err := fmt.Sscanf(url[i+1:], "%d", &p); err != nil {
+		t.Fatalf("no port in %q", url)
+	}
+	return p
+}
+
+// TestClusterFailover kills one server of a 3-server cluster. The node on
+// it reconnects to a server the cluster advertised, without a false death.
+func TestClusterFailover(t *testing.T) {
+	servers := natstest.StartCluster(t, 3)
+	m, rec := startMonitor(t, natstest.Connect(t, servers[0].ClientURL()), nil)
+	// The node knows only server 1; it must learn the others from INFO.
+	n, _, _ := startNode(t, servers[1].ClientURL(), "roamer", func(c *node.Config) { c.Interval = 200 * time.Millisecond })
+	natstest.WaitInterest(t, servers[1], wire.MustSubjects("hb").Beat("roamer"))
+	rec.waitState(t, "roamer", monitor.StateAlive)
+	seqBefore := n.Seq()
+	servers[1].Shutdown()
+	poll(t, "beats flowing through another server", func() bool {
+		p, ok := m.Peer("roamer")
+		return ok && p.Seq > seqBefore+5
+	})
+	for _, e := range rec.all() {
+		if e.ID == "roamer" && e.State == monitor.StateDead {
+			t.Fatalf("false death on failover: %v", e.String())
+		}
+	}
+}
