@@ -1,0 +1,116 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrInvalidConfig is wrapped by every error a Validate method returns.
+var ErrInvalidConfig = errors.New("events: invalid config")
+
+func bad(field string, value any, why string) error {
+	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
+}
+
+// Stats are the counters every sink keeps, for metrics. They only grow.
+type Stats struct {
+	// Sent counts events delivered: published, hook exited 0, or webhook
+	// answered 2xx.
+	Sent uint64
+	// Failed counts events given up on after their last attempt.
+	Failed uint64
+	// Dropped counts events never attempted: the queue was full, the event
+	// was still queued at shutdown, or it could not be encoded.
+	Dropped uint64
+	// Retries counts attempts beyond the first.
+	Retries uint64
+	// Duplicates counts JetStream publishes the stream acknowledged as
+	// duplicates (another monitor already recorded the transition). They
+	// are also counted in Sent. Only NATSPublisher sets it.
+	Duplicates uint64
+}
+
+type counters struct {
+	sent, failed, dropped, retries, duplicates atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Sent: c.sent.Load(), Failed: c.failed.Load(), Dropped: c.dropped.Load(),
+		Retries: c.retries.Load(), Duplicates: c.duplicates.Load(),
+	}
+}
+
+// dropLogEvery bounds how often a sink logs dropped events.
+const dropLogEvery = time.Second
+
+// dropLog logs drops at most once per dropLogEvery, reporting how many were
+// dropped since the previous line, so a flood of events cannot turn into a
+// flood of logs (or slow Handle down with log I/O).
+type dropLog struct {
+	log  *slog.Logger
+	sink string
+
+	mu      sync.Mutex
+	last    time.Time
+	pending uint64
+}
+
+func (d *dropLog) drop(reason string) {
+	d.mu.Lock()
+	d.pending++
+	now := time.Now()
+	if !d.last.IsZero() && now.Sub(d.last) < dropLogEvery {
+		d.mu.Unlock()
+		return
+	}
+	n := d.pending
+	d.pending = 0
+	d.last = now
+	d.mu.Unlock()
+	d.log.Warn("events dropped", "sink", d.sink, "reason", reason, "count", n)
+}
+
+// enqueue tries to put ev on q without blocking.
+func enqueue[T any](q chan T, v T, c *counters, d *dropLog) {
+	select {
+	case q <- v:
+	default:
+		c.dropped.Add(1)
+		d.drop("queue full")
+	}
+}
+
+// backoff returns the wait before retry number n (1-based): initial
+// doubled n-1 times, capped at max.
+func backoff(initial, maxWait time.Duration, n int) time.Duration {
+	d := initial
+	for i := 1; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	return min(d, maxWait)
+}
+
+// sleepCtx waits for d or until done is closed; it reports whether the
+// full wait elapsed.
+func sleepCtx(done <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func discardIfNil(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}

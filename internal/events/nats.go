@@ -1,0 +1,352 @@
+package events
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// Defaults of [NATSConfig].
+const (
+	DefaultNATSQueueSize   = 1024
+	DefaultPublishTimeout  = 5 * time.Second
+	DefaultPublishRetries  = 3
+	DefaultPublishBackoff  = 100 * time.Millisecond
+	DefaultDrainTimeout    = 2 * time.Second
+	DefaultStreamMaxAge    = 7 * 24 * time.Hour
+	DefaultStreamMaxMsgs   = 1_000_000
+	DefaultDuplicateWindow = 2 * time.Minute
+	maxPublishBackoff      = 5 * time.Second
+	streamLookupTimeout    = 10 * time.Second
+	msgIDHexLen            = 32
+)
+
+// NATSConfig configures a [NATSPublisher].
+type NATSConfig struct {
+	// MonitorID is written as "monitor" into every payload so subscribers
+	// can tell which monitor reported. Usually the monitor's ID. Default
+	// "" (the field is left out).
+	MonitorID string
+	// Prefix is the subject prefix. Default wire.DefaultPrefix ("hb").
+	Prefix string
+	// Stream, when set, makes the publisher keep a durable log of events in
+	// the JetStream stream of that name: Run creates the stream if it is
+	// missing (subjects <prefix>.events.*.*, file storage, limits
+	// retention, MaxAge 7d, MaxMsgs 1,000,000, discard old, a 2 minute
+	// duplicate window) and uses an existing one as it is. Events are then
+	// published with JetStream acknowledgements and a Nats-Msg-Id derived
+	// from the transition (see [MsgID]), so two monitors reporting the same
+	// death within the duplicate window leave one record. Default "":
+	// plain core NATS publishes, no log.
+	Stream string
+	// QueueSize bounds the events waiting to be published. Default 1024.
+	QueueSize int
+	// PublishTimeout bounds one JetStream publish, waiting for its
+	// acknowledgement. Default 5s.
+	PublishTimeout time.Duration
+	// Retries is how many times a failed publish is retried. Default 3.
+	// Set it negative for no retries.
+	Retries int
+	// RetryBackoff is the wait before the first retry; it doubles for each
+	// further retry, up to 5s. Default 100ms.
+	RetryBackoff time.Duration
+	// DrainTimeout bounds how long Run keeps publishing queued events
+	// after its context is done. Default 2s.
+	DrainTimeout time.Duration
+	// Logger receives the publisher's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultNATSConfig returns a NATSConfig with every default filled in.
+func DefaultNATSConfig() NATSConfig {
+	return NATSConfig{
+		Prefix:         wire.DefaultPrefix,
+		QueueSize:      DefaultNATSQueueSize,
+		PublishTimeout: DefaultPublishTimeout,
+		Retries:        DefaultPublishRetries,
+		RetryBackoff:   DefaultPublishBackoff,
+		DrainTimeout:   DefaultDrainTimeout,
+	}
+}
+
+func (c *NATSConfig) fillDefaults() {
+	d := DefaultNATSConfig()
+	if c.Prefix == "" {
+		c.Prefix = d.Prefix
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = d.QueueSize
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = d.PublishTimeout
+	}
+	if c.Retries == 0 {
+		c.Retries = d.Retries
+	} else if c.Retries < 0 {
+		c.Retries = 0
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = d.RetryBackoff
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = d.DrainTimeout
+	}
+	c.Logger = discardIfNil(c.Logger)
+}
+
+// Validate reports the first bad field by name and value.
+func (c *NATSConfig) Validate() error {
+	if err := wire.ValidatePrefix(c.Prefix); err != nil {
+		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+	}
+	if c.MonitorID != "" {
+		if err := wire.ValidateID(c.MonitorID); err != nil {
+			return fmt.Errorf("%w: MonitorID: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.Stream != "" && !validName(c.Stream) {
+		return bad("Stream", strconv.Quote(c.Stream), "may only use [A-Za-z0-9_-]")
+	}
+	switch {
+	case c.QueueSize < 1:
+		return bad("QueueSize", c.QueueSize, "must be at least 1")
+	case c.PublishTimeout < time.Millisecond:
+		return bad("PublishTimeout", c.PublishTimeout, "must be at least 1ms")
+	case c.Retries > 100:
+		return bad("Retries", c.Retries, "must be at most 100")
+	case c.RetryBackoff < time.Millisecond:
+		return bad("RetryBackoff", c.RetryBackoff, "must be at least 1ms")
+	case c.DrainTimeout < 0:
+		return bad("DrainTimeout", c.DrainTimeout, "must not be negative")
+	}
+	return nil
+}
+
+// validName reports whether s is a usable stream or bucket name.
+func validName(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// NATSPublisher publishes a monitor's events on NATS, and optionally into
+// a JetStream stream. Create it with [NewNATSPublisher].
+type NATSPublisher struct {
+	nc   *nats.Conn
+	cfg  NATSConfig
+	subj wire.Subjects
+	q    chan monitor.Event
+	st   counters
+	drop dropLog
+	runs atomic.Bool
+}
+
+// NewNATSPublisher checks cfg and returns a publisher that will use nc.
+// Zero fields of cfg take their defaults. It does no I/O.
+func NewNATSPublisher(nc *nats.Conn, cfg NATSConfig) (*NATSPublisher, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+	}
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	subj, _ := wire.NewSubjects(cfg.Prefix)
+	return &NATSPublisher{
+		nc: nc, cfg: cfg, subj: subj,
+		q:    make(chan monitor.Event, cfg.QueueSize),
+		drop: dropLog{log: cfg.Logger, sink: "nats"},
+	}, nil
+}
+
+// Handle queues ev for publishing. It never blocks; see the package doc.
+func (p *NATSPublisher) Handle(ev monitor.Event) { enqueue(p.q, ev, &p.st, &p.drop) }
+
+// Stats returns the publisher's counters.
+func (p *NATSPublisher) Stats() Stats { return p.st.snapshot() }
+
+// StreamConfig returns the configuration Run creates a missing stream
+// with, for operators who prefer to create it themselves.
+func StreamConfig(name string, subj wire.Subjects) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: "hbmesh peer transitions",
+		Subjects:    []string{subj.Events()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      DefaultStreamMaxAge,
+		MaxMsgs:     DefaultStreamMaxMsgs,
+		Duplicates:  DefaultDuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// MsgID returns the Nats-Msg-Id of ev: the first 32 hex digits of the
+// SHA-256 of the peer id, boot id, new state and last seq. Every monitor
+// computes the same id for the same transition of the same peer, so when
+// two monitors both report a death the stream's duplicate window keeps one
+// record. Transitions that differ in any of the four differ in id.
+func MsgID(ev *monitor.Event) string {
+	h := sha256.New()
+	var buf [20]byte
+	h.Write([]byte(ev.ID))
+	h.Write([]byte{0})
+	h.Write([]byte(ev.Boot))
+	h.Write([]byte{0})
+	h.Write([]byte(ev.State.String()))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendUint(buf[:0], ev.Seq, 10))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))[:msgIDHexLen]
+}
+
+// Run ensures the stream exists when one is configured, then publishes
+// queued events until ctx is done. It then keeps publishing what is
+// still queued for up to DrainTimeout, counts the rest as dropped, and
+// returns. It returns an error only if the stream could not be looked up
+// or created. Run may be called once.
+func (p *NATSPublisher) Run(ctx context.Context) error {
+	if !p.runs.CompareAndSwap(false, true) {
+		return errors.New("events: NATSPublisher.Run called more than once")
+	}
+	var js jetstream.JetStream
+	if p.cfg.Stream != "" {
+		var err error
+		if js, err = jetstream.New(p.nc); err != nil {
+			return fmt.Errorf("events: jetstream: %w", err)
+		}
+		if err := p.ensureStream(ctx, js); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { p.worker(ctx, js) })
+	wg.Wait()
+	return nil
+}
+
+func (p *NATSPublisher) ensureStream(ctx context.Context, js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(ctx, streamLookupTimeout)
+	defer cancel()
+	name := p.cfg.Stream
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, StreamConfig(name, p.subj))
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another monitor created it first, perhaps with other settings.
+			s, err = js.Stream(ctx, name)
+		} else if err == nil {
+			p.cfg.Logger.Info("event stream created", "stream", name, "subjects", s.CachedInfo().Config.Subjects)
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("events: stream %q: %w", name, err)
+	}
+	p.cfg.Logger.Info("event stream exists; using it as is", "stream", name, "subjects", s.CachedInfo().Config.Subjects)
+	return nil
+}
+
+func (p *NATSPublisher) worker(ctx context.Context, js jetstream.JetStream) {
+	var buf []byte
+	for {
+		select {
+		case ev := <-p.q:
+			buf = p.publish(ctx, js, &ev, buf)
+		case <-ctx.Done():
+			p.drain(js, buf)
+			return
+		}
+	}
+}
+
+// drain publishes what is queued at shutdown, within DrainTimeout.
+func (p *NATSPublisher) drain(js jetstream.JetStream, buf []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout)
+	defer cancel()
+	for {
+		select {
+		case ev := <-p.q:
+			if ctx.Err() != nil {
+				p.st.dropped.Add(1)
+				p.drop.drop("shutdown")
+				continue
+			}
+			buf = p.publish(ctx, js, &ev, buf)
+		default:
+			if js == nil {
+				_ = p.nc.FlushWithContext(ctx)
+			}
+			return
+		}
+	}
+}
+
+// publish sends one event with retries, giving up when ctx is done.
+func (p *NATSPublisher) publish(ctx context.Context, js jetstream.JetStream, ev *monitor.Event, buf []byte) []byte {
+	subject := p.subj.Event(ev.State.String(), ev.ID)
+	buf = ev.AppendJSON(buf[:0], p.cfg.MonitorID)
+	var msgID string
+	if js != nil {
+		msgID = MsgID(ev)
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			p.st.retries.Add(1)
+			if !sleepCtx(ctx.Done(), backoff(p.cfg.RetryBackoff, maxPublishBackoff, attempt)) {
+				p.st.failed.Add(1)
+				return buf
+			}
+		}
+		dup, err := p.send(ctx, js, subject, msgID, buf)
+		if err == nil {
+			p.st.sent.Add(1)
+			if dup {
+				p.st.duplicates.Add(1)
+			}
+			return buf
+		}
+		if attempt >= p.cfg.Retries || errors.Is(err, nats.ErrConnectionClosed) {
+			p.st.failed.Add(1)
+			p.cfg.Logger.Warn("event not published", "subject", subject, "peer", ev.ID, "state", ev.State.String(), "attempts", attempt+1, "err", err)
+			return buf
+		}
+		p.cfg.Logger.Debug("event publish failed; retrying", "subject", subject, "attempt", attempt+1, "err", err)
+	}
+}
+
+func (p *NATSPublisher) send(ctx context.Context, js jetstream.JetStream, subject, msgID string, data []byte) (dup bool, err error) {
+	if js == nil {
+		return false, p.nc.Publish(subject, data)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
+	defer cancel()
+	// The payload buffer is reused, and PublishMsg returns only after the
+	// message is written, so no copy is needed.
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(p.cfg.Stream))
+	if err != nil {
+		return false, err
+	}
+	return ack.Duplicate, nil
+}
