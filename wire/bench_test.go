@@ -1,0 +1,62 @@
+package wire_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// benchBeat is a typical beat: every field set, two labels.
+func benchBeat() []byte {
+	b := wire.Beat{
+		V: wire.Version, ID: "web-1_example_com", Host: "web-1.example.com", PID: 48213,
+		Boot: "9f86d081884c7d65", Seq: 123456, TS: time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.UTC),
+		IntervalMS: 1000, Status: wire.StatusAlive, Version: "v1.4.2",
+		Labels: map[string]string{"az": "eu-west-1a", "role": "web"},
+	}
+	return wire.AppendBeat(nil, &b)
+}
+
+// BenchmarkDecodeBeat is the monitor's per-beat parse: one reused Decoder,
+// no allocations.
+func BenchmarkDecodeBeat(b *testing.B) {
+	data := benchBeat()
+	var d wire.Decoder
+	var raw wire.RawBeat
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(data, &raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendBeat is the publisher's per-beat encode into a reused
+// buffer.
+func BenchmarkAppendBeat(b *testing.B) {
+	beat := wire.Beat{
+		V: wire.Version, ID: "web-1_example_com", Host: "web-1.example.com", PID: 48213,
+		Boot: "9f86d081884c7d65", Seq: 1, TS: time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.UTC),
+		IntervalMS: 1000, Status: wire.StatusAlive, Version: "v1.4.2",
+	}
+	buf := make([]byte, 0, wire.MaxPayload)
+	b.ReportAllocs()
+	for b.Loop() {
+		beat.Seq++
+		buf = wire.AppendBeat(buf[:0], &beat)
+	}
+}
+
+// BenchmarkParseBeatSubject is the monitor's per-beat subject check.
+func BenchmarkParseBeatSubject(b *testing.B) {
+	s := wire.MustSubjects(wire.DefaultPrefix)
+	subj := s.Beat("web-1_example_com")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.ParseBeat(subj); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

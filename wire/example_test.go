@@ -1,0 +1,49 @@
+package wire_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+func ExampleSubjects() {
+	s := wire.MustSubjects("hb")
+	fmt.Println(s.Beat("web-1"), s.Probe("web-1"), s.Beats())
+	fmt.Println(s.Event("dead", "web-1"))
+	id, err := s.ParseBeat("hb.web-1")
+	fmt.Println(id, err)
+	_, err = s.ParseBeat("hb.web-1.probe")
+	fmt.Println(err)
+	// Output:
+	// hb.web-1 hb.web-1.probe hb.*
+	// hb.events.dead.web-1
+	// web-1 <nil>
+	// not a beat subject
+}
+
+func ExampleIDFromHostname() {
+	fmt.Println(wire.IDFromHostname("web-1.example.com"))
+	fmt.Println(wire.ValidateID("web-1.example.com"))
+	// Output:
+	// web-1_example_com
+	// invalid id "web-1.example.com": contains '.' (an id is a single subject token)
+}
+
+func ExampleAppendBeat() {
+	b := wire.Beat{V: 1, ID: "web-1", Host: "web-1.example.com", PID: 42, Boot: "9f2c4e1a7b3d5c60",
+		Seq: 1, TS: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), IntervalMS: 1000,
+		Status: wire.StatusAlive, Version: "v1.0.0", Labels: map[string]string{"role": "web"}}
+	fmt.Println(string(wire.AppendBeat(nil, &b)))
+	// Output:
+	// {"v":1,"id":"web-1","host":"web-1.example.com","pid":42,"boot":"9f2c4e1a7b3d5c60","seq":1,"ts":"2026-11-25T12:00:00Z","interval_ms":1000,"status":"alive","version":"v1.0.0","labels":{"role":"web"}}
+}
+
+func ExampleDecoder() {
+	var d wire.Decoder
+	var raw wire.RawBeat
+	err := d.Decode([]byte(`{"v":1,"id":"a","boot":"b","seq":0,"interval_ms":1000,"status":"alive"}`), &raw)
+	fmt.Println(err)
+	// Output:
+	// bad beat: range: "seq": seq starts at 1 (at byte 34)
+}
