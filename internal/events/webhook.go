@@ -198,6 +198,8 @@ func (w *Webhook) Run(ctx context.Context) error {
 		}
 	})
 	wg.Wait()
+	// Idle keep-alive connections hold goroutines; let them go.
+	w.cfg.Client.CloseIdleConnections()
 	for {
 		select {
 		case <-w.q:
