@@ -1,0 +1,148 @@
+package monitor
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// benchFleet is a table fed directly, as onBeat feeds it after decoding:
+// n peers with a 1s interval whose beats are spread evenly over the second.
+type benchFleet struct {
+	tab   *table
+	cfg   Config
+	now   time.Time
+	step  time.Duration // 1s / n: time between two consecutive beats
+	ids   []string
+	raws  []wire.RawBeat
+	seqs  []uint64
+	next  int
+	nextT time.Time // next sweep
+}
+
+func newBenchFleet(b *testing.B, n int) *benchFleet {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.MaxPeers = n
+	cfg.fillDefaults()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := &benchFleet{cfg: cfg, now: start, step: time.Second / time.Duration(n),
+		ids: make([]string, n), raws: make([]wire.RawBeat, n), seqs: make([]uint64, n)}
+	f.tab = newTable(&f.cfg, start)
+	f.tab.st.rtt = newHistogram(ProbeRTTBuckets)
+	f.tab.st.overshoot = newHistogram(OvershootBuckets)
+	for i := range n {
+		id := "node-" + strconv.Itoa(i)
+		f.ids[i] = id
+		f.raws[i] = wire.RawBeat{V: 1, ID: []byte(id), Host: []byte("host-" + id),
+			Boot: []byte("0123456789abcdef"), IntervalMS: 1000, Version: []byte("v1.0.0")}
+	}
+	for range n {
+		f.beat()
+	}
+	f.nextT = f.now.Add(cfg.Resolution)
+	f.tab.events = f.tab.events[:0]
+	return f
+}
+
+// beat advances time by one step and delivers the next peer's next beat.
+func (f *benchFleet) beat() string {
+	i := f.next
+	f.next++
+	if f.next == len(f.ids) {
+		f.next = 0
+	}
+	f.now = f.now.Add(f.step)
+	f.seqs[i]++
+	f.raws[i].Seq = f.seqs[i]
+	return f.tab.observe(f.ids[i], &f.raws[i], f.now)
+}
+
+// BenchmarkKnownPeerUpdate is the per-beat cost of the detector for a peer
+// already in the table: LRU lookup, seq/flood checks, phi estimate, history
+// bits. It must not allocate and must not touch the heap. The with_sweep
+// variants also run the 10ms sweep on schedule, so the lazy re-push of
+// each peer's deadline (about one pop and push per peer every two
+// intervals) is amortised into the per-beat figure.
+func BenchmarkKnownPeerUpdate(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		for _, sweep := range []bool{false, true} {
+			name := fmt.Sprintf("peers=%d", n)
+			if sweep {
+				name += "/with_sweep"
+			}
+			b.Run(name, func(b *testing.B) {
+				f := newBenchFleet(b, n)
+				b.ReportAllocs()
+				for b.Loop() {
+					if r := f.beat(); r != "" {
+						b.Fatalf("beat rejected: %s", r)
+					}
+					if sweep && !f.now.Before(f.nextT) {
+						f.tab.sweep(f.now)
+						f.nextT = f.nextT.Add(f.cfg.Resolution)
+					}
+				}
+				if len(f.tab.events) != 0 {
+					b.Fatalf("%d unexpected events, first %v", len(f.tab.events), f.tab.events[0])
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSweepNothingExpired is the cost of one sweep tick when no
+// deadline has passed: a look at the heap's minimum, whatever the size.
+func BenchmarkSweepNothingExpired(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			f := newBenchFleet(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				f.tab.sweep(f.now)
+			}
+			if len(f.tab.events) != 0 {
+				b.Fatal("unexpected events")
+			}
+		})
+	}
+}
+
+// BenchmarkSweepKExpired is the cost of one sweep that turns exactly k of
+// 100k silent peers suspect: k pops, k transitions with their events and
+// probe requests, k pushes of the dead deadline. A fresh table is built,
+// untimed, whenever the previous one has no alive peer left.
+func BenchmarkSweepKExpired(b *testing.B) {
+	const n = 100_000
+	for _, k := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("peers=%d/k=%d", n, k), func(b *testing.B) {
+			var f *benchFleet
+			var v time.Time
+			left := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if left < k {
+					b.StopTimer()
+					f = newBenchFleet(b, n)
+					// Peer i's suspect deadline is start+(i+1)*step+2s and
+					// the fleet's last beat was at start+1s, so the first
+					// deadline is one second plus a step after it.
+					v = f.now.Add(time.Second + f.step/2)
+					left = n
+					b.StartTimer()
+				}
+				v = v.Add(time.Duration(k) * f.step)
+				f.tab.sweep(v)
+				if got := len(f.tab.probes); got != k {
+					b.Fatalf("sweep found %d expired, want %d", got, k)
+				}
+				left -= k
+				f.tab.events = f.tab.events[:0]
+				f.tab.probes = f.tab.probes[:0]
+			}
+		})
+	}
+}
