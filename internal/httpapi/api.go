@@ -1,0 +1,258 @@
+package httpapi
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// PeerJSON is one peer as served by /api/peers. Durations are whole
+// milliseconds except ProbeRTTMS, which keeps sub-millisecond precision.
+type PeerJSON struct {
+	ID            string            `json:"id"`
+	Host          string            `json:"host"`
+	State         string            `json:"state"`
+	Since         time.Time         `json:"since"`
+	LastBeat      time.Time         `json:"last_beat"`
+	LastBeatAgeMS int64             `json:"last_beat_age_ms"` // at the response's Time
+	Seq           uint64            `json:"seq"`
+	Boot          string            `json:"boot"`
+	PID           int               `json:"pid"`
+	IntervalMS    int64             `json:"interval_ms"`
+	ProbeRTTMS    float64           `json:"probe_rtt_ms"` // 0 until a probe was answered
+	Version       string            `json:"version"`
+	Labels        map[string]string `json:"labels"` // never null
+	Conflict      bool              `json:"conflict"`
+	ClockSkewMS   int64             `json:"clock_skew_ms"`
+	// History is the last HistoryLen intervals as '1' (a beat arrived) and
+	// '0', newest first.
+	History string `json:"history"`
+}
+
+// HistoryLen is the number of intervals in [PeerJSON.History].
+const HistoryLen = 32
+
+// NewPeerJSON converts a snapshot taken at now.
+func NewPeerJSON(p monitor.PeerInfo, now time.Time) PeerJSON {
+	j := PeerJSON{
+		ID: p.ID, Host: p.Host, State: p.State.String(), Since: p.Since,
+		LastBeat: p.LastBeat, Seq: p.Seq, Boot: p.Boot, PID: p.PID,
+		IntervalMS:  p.Interval.Milliseconds(),
+		ProbeRTTMS:  float64(p.ProbeRTT.Microseconds()) / 1000,
+		Version:     p.Version,
+		Labels:      p.Labels,
+		Conflict:    p.Conflict,
+		ClockSkewMS: p.ClockSkew.Milliseconds(),
+	}
+	if !p.LastBeat.IsZero() {
+		j.LastBeatAgeMS = max(0, now.Sub(p.LastBeat).Milliseconds())
+	}
+	if j.Labels == nil {
+		j.Labels = map[string]string{}
+	}
+	var h [HistoryLen]byte
+	for i := range h {
+		h[i] = '0' + byte(p.History>>i&1)
+	}
+	j.History = string(h[:])
+	return j
+}
+
+// PeerList is the body of /api/peers and of the SSE "snapshot" event.
+type PeerList struct {
+	Monitor string     `json:"monitor"`
+	Time    time.Time  `json:"time"`
+	Peers   []PeerJSON `json:"peers"` // worst state first, then by id
+}
+
+// StatusJSON is the body of /api/status and of the SSE "status" event.
+type StatusJSON struct {
+	Monitor    string         `json:"monitor"`
+	Version    string         `json:"version"`
+	Time       time.Time      `json:"time"`
+	Ready      bool           `json:"ready"`
+	ReadyError string         `json:"ready_error,omitempty"`
+	Connected  bool           `json:"connected"` // the monitor's NATS connection is up
+	Impaired   bool           `json:"impaired"`  // verdicts are suspended
+	Counts     map[string]int `json:"counts"`    // peers per state, every state present
+	Stats      *StatsJSON     `json:"stats,omitempty"`
+}
+
+// StatsJSON summarises [monitor.Stats] in /api/status.
+type StatsJSON struct {
+	Beats          uint64            `json:"beats"`
+	Rejected       uint64            `json:"rejected"` // all reasons; see /metrics for each
+	Transitions    map[string]uint64 `json:"transitions"`
+	ProbesSent     uint64            `json:"probes_sent"`
+	ProbesAnswered uint64            `json:"probes_answered"`
+	ProbesFailed   uint64            `json:"probes_failed"`
+	Evicted        uint64            `json:"evicted"`
+	Forgotten      uint64            `json:"forgotten"`
+	Restarts       uint64            `json:"restarts"`
+	Conflicts      uint64            `json:"conflicts"`
+	Stalls         uint64            `json:"stalls"`
+	StalledMS      int64             `json:"stalled_ms"`
+	Outages        uint64            `json:"outages"`
+}
+
+// stateRank orders states worst first, as monitor.States does.
+func stateRank(s monitor.State) int {
+	if i := slices.Index(monitor.States[:], s); i >= 0 {
+		return i
+	}
+	return len(monitor.States)
+}
+
+// sortPeers sorts worst state first, then by id.
+func sortPeers(ps []monitor.PeerInfo) {
+	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
+		return cmp.Or(cmp.Compare(stateRank(a.State), stateRank(b.State)), strings.Compare(a.ID, b.ID))
+	})
+}
+
+// peerFilter selects peers for /api/peers.
+type peerFilter struct {
+	states []monitor.State // empty: all
+	q      string          // lower-cased substring; empty: all
+}
+
+func parseFilter(r *http.Request) (peerFilter, error) {
+	var f peerFilter
+	for _, v := range r.URL.Query()["state"] {
+		for name := range strings.SplitSeq(v, ",") {
+			st, err := monitor.ParseState(strings.TrimSpace(name))
+			if err != nil || st == monitor.StateUnknown {
+				return f, fmt.Errorf("state %q: want alive, suspect, dead or left", name)
+			}
+			f.states = append(f.states, st)
+		}
+	}
+	f.q = strings.ToLower(r.URL.Query().Get("q"))
+	return f, nil
+}
+
+func containsFold(s, lowerSub string) bool {
+	return strings.Contains(strings.ToLower(s), lowerSub)
+}
+
+func (f *peerFilter) match(p *monitor.PeerInfo) bool {
+	if len(f.states) > 0 && !slices.Contains(f.states, p.State) {
+		return false
+	}
+	if f.q == "" || containsFold(p.ID, f.q) || containsFold(p.Host, f.q) {
+		return true
+	}
+	for k, v := range p.Labels {
+		if containsFold(k+"="+v, f.q) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerList builds the /api/peers body; a nil filter selects every peer.
+func (s *Server) peerList(f *peerFilter) PeerList {
+	now := s.cfg.Now()
+	ps := s.cfg.Source.Peers()
+	if f != nil {
+		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !f.match(&p) })
+	}
+	sortPeers(ps)
+	out := PeerList{Monitor: s.id, Time: now.UTC(), Peers: make([]PeerJSON, len(ps))}
+	for i := range ps {
+		out.Peers[i] = NewPeerJSON(ps[i], now)
+	}
+	return out
+}
+
+func (s *Server) status(withStats bool) StatusJSON {
+	st := s.cfg.Source.Stats()
+	ready := s.cfg.Source.Ready()
+	out := StatusJSON{
+		Monitor: s.id, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
+		Ready: ready == nil, Connected: st.Connected, Impaired: st.Impaired,
+		Counts: make(map[string]int, len(monitor.States)),
+	}
+	if ready != nil {
+		out.ReadyError = ready.Error()
+	}
+	for _, state := range monitor.States {
+		out.Counts[state.String()] = st.Peers[state]
+	}
+	if withStats {
+		sj := &StatsJSON{
+			Beats: st.Beats, Transitions: make(map[string]uint64, len(monitor.States)),
+			ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered, ProbesFailed: st.ProbesFailed,
+			Evicted: st.Evicted, Forgotten: st.Forgotten, Restarts: st.Restarts, Conflicts: st.Conflicts,
+			Stalls: st.Stalls, StalledMS: st.StalledFor.Milliseconds(), Outages: st.Outages,
+		}
+		for _, n := range st.Rejected {
+			sj.Rejected += n
+		}
+		for _, state := range monitor.States {
+			sj.Transitions[state.String()] = st.Transitions[state]
+		}
+		out.Stats = sj
+	}
+	return out
+}
+
+// errorJSON is the body of every API error.
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.cfg.Logger.Debug("response not written", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		s.writeJSON(w, r, http.StatusBadRequest, errorJSON{err.Error()})
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, s.peerList(&f))
+}
+
+func (s *Server) handlePeer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, ok := s.cfg.Source.Peer(id)
+	if !ok {
+		s.writeJSON(w, r, http.StatusNotFound, errorJSON{fmt.Sprintf("peer %q not known to monitor %q", id, s.id)})
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, NewPeerJSON(p, s.cfg.Now()))
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, s.status(true))
+}
+
+func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.cfg.Source.Ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, err.Error())
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}

@@ -1,0 +1,158 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
+var ErrInvalidConfig = errors.New("invalid httpapi config")
+
+// Source is what the HTTP surface reads. *monitor.Monitor satisfies it.
+// Every method must be safe for concurrent use.
+type Source interface {
+	ID() string
+	Peers() []monitor.PeerInfo
+	Peer(id string) (monitor.PeerInfo, bool)
+	Stats() monitor.Stats
+	Ready() error
+}
+
+// Config configures a [Server]. Start from [DefaultConfig] and set Source;
+// [New] also fills every zero field with the default documented here.
+type Config struct {
+	// Source is the monitor whose state is served. Required.
+	Source Source
+
+	// Version is the software version reported by /api/status and the
+	// hbmesh_build_info metric. Default: "dev".
+	Version string
+
+	// PerPeerMetrics adds the per-peer series hbmesh_peer_up and
+	// hbmesh_peer_last_beat_age_seconds to /metrics. Off by default: their
+	// cardinality grows with the fleet. Default: false.
+	PerPeerMetrics bool
+	// PerPeerMetricsCap is the most peers that get per-peer series, worst
+	// states first and then by id; when more peers exist the gauge
+	// hbmesh_peer_series_truncated is 1. Within [1, 100000]. Default: 1000.
+	PerPeerMetricsCap int
+
+	// EventBuffer is how many recent transitions are kept so an SSE client
+	// that reconnects with Last-Event-ID gets exactly the ones it missed.
+	// It is also the queue length of each SSE client: a client that falls
+	// further behind is disconnected. Within [1, 1<<20]. Default: 1024.
+	EventBuffer int
+	// MaxSSEClients bounds concurrent /api/events streams; further clients
+	// get 503. Within [1, 10000]. Default: 64.
+	MaxSSEClients int
+	// StatusInterval is how often an SSE stream carries a "status" event
+	// (connected, impaired, counts). Within [10ms, 1m]. Default: 2s.
+	StatusInterval time.Duration
+
+	// ReadTimeout bounds reading one request, headers and body, in
+	// [Server.Serve]. Within [10ms, 10m]. Default: 10s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response in [Server.Serve]. SSE
+	// streams are exempt: they push the deadline forward before each
+	// write, so only a client that stops reading is cut off. Within
+	// [10ms, 10m]. Default: 30s.
+	WriteTimeout time.Duration
+
+	// Logger receives the server's logs, keyed "err", "remote", "path".
+	// Default: discard.
+	Logger *slog.Logger
+	// Now is the clock for ages and timestamps. Default: time.Now.
+	Now func() time.Time
+}
+
+// Defaults of [Config].
+const (
+	DefaultPerPeerMetricsCap = 1000
+	DefaultEventBuffer       = 1024
+	DefaultMaxSSEClients     = 64
+	DefaultStatusInterval    = 2 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+)
+
+// DefaultConfig returns a Config with every default filled in except
+// Source.
+func DefaultConfig() Config {
+	return Config{
+		Version:           "dev",
+		PerPeerMetricsCap: DefaultPerPeerMetricsCap,
+		EventBuffer:       DefaultEventBuffer,
+		MaxSSEClients:     DefaultMaxSSEClients,
+		StatusInterval:    DefaultStatusInterval,
+		ReadTimeout:       DefaultReadTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		Logger:            slog.New(slog.DiscardHandler),
+		Now:               time.Now,
+	}
+}
+
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	if c.Version == "" {
+		c.Version = d.Version
+	}
+	if c.PerPeerMetricsCap == 0 {
+		c.PerPeerMetricsCap = d.PerPeerMetricsCap
+	}
+	if c.EventBuffer == 0 {
+		c.EventBuffer = d.EventBuffer
+	}
+	if c.MaxSSEClients == 0 {
+		c.MaxSSEClients = d.MaxSSEClients
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = d.StatusInterval
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = d.ReadTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+}
+
+func bad(field string, value any, why string) error {
+	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
+}
+
+// Validate reports the first field that is out of range, by name and
+// value. It checks the fields as they are; [New] fills defaults first.
+func (c *Config) Validate() error {
+	inDur := func(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
+	switch {
+	case c.Source == nil:
+		return fmt.Errorf("%w: Source is nil", ErrInvalidConfig)
+	case c.PerPeerMetricsCap < 1 || c.PerPeerMetricsCap > 100_000:
+		return bad("PerPeerMetricsCap", c.PerPeerMetricsCap, "must be within [1, 100000]")
+	case c.EventBuffer < 1 || c.EventBuffer > 1<<20:
+		return bad("EventBuffer", c.EventBuffer, "must be within [1, 1048576]")
+	case c.MaxSSEClients < 1 || c.MaxSSEClients > 10_000:
+		return bad("MaxSSEClients", c.MaxSSEClients, "must be within [1, 10000]")
+	case !inDur(c.StatusInterval, 10*time.Millisecond, time.Minute):
+		return bad("StatusInterval", c.StatusInterval, "must be within [10ms, 1m]")
+	case !inDur(c.ReadTimeout, 10*time.Millisecond, 10*time.Minute):
+		return bad("ReadTimeout", c.ReadTimeout, "must be within [10ms, 10m]")
+	case !inDur(c.WriteTimeout, 10*time.Millisecond, 10*time.Minute):
+		return bad("WriteTimeout", c.WriteTimeout, "must be within [10ms, 10m]")
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
+	case c.Now == nil:
+		return fmt.Errorf("%w: Now is nil", ErrInvalidConfig)
+	}
+	return nil
+}

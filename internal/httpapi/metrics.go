@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// The metrics served on /metrics. All are read from Source at scrape time,
+// so keeping them costs the monitor nothing between scrapes. Units are
+// base units (seconds); counters end in _total.
+const (
+	// mPeers is a gauge: peers currently in each state, label state.
+	mPeers = "hbmesh_peers"
+	// mTransitions counts transitions by target state, label state.
+	mTransitions = "hbmesh_transitions_total"
+	// mBeats counts beats accepted.
+	mBeats = "hbmesh_beats_received_total"
+	// mRejected counts beats and probe replies rejected, label reason;
+	// every reason in monitor.RejectReasons is always present.
+	mRejected = "hbmesh_beats_rejected_total"
+	// mProbesSent counts probes sent to suspect peers.
+	mProbesSent = "hbmesh_probes_sent_total"
+	// mProbesFailed counts probes that timed out or found no responder.
+	mProbesFailed = "hbmesh_probes_failed_total"
+	// mProbesAnswered counts probes answered by their peer.
+	mProbesAnswered = "hbmesh_probes_answered_total"
+	// mProbeRTT is a histogram of probe round-trip times, in seconds.
+	mProbeRTT = "hbmesh_probe_rtt_seconds"
+	// mOvershoot is a histogram of how late dead verdicts came after their
+	// deadline, in seconds: it measures the monitor, not the peers.
+	mOvershoot = "hbmesh_detection_overshoot_seconds"
+	// mConnected is a gauge: 1 while the monitor's NATS connection is up.
+	mConnected = "hbmesh_monitor_connected"
+	// mImpaired is a gauge: 1 while verdicts are suspended.
+	mImpaired = "hbmesh_monitor_impaired"
+	// mStalls counts stalls of the monitor's own sweep loop.
+	mStalls = "hbmesh_monitor_stalls_total"
+	// mStalled counts seconds the monitor spent stalled.
+	mStalled = "hbmesh_monitor_stalled_seconds_total"
+	// mOutages counts times observation was impaired.
+	mOutages = "hbmesh_monitor_outages_total"
+	// mEvicted counts peers dropped because the table was full.
+	mEvicted = "hbmesh_peers_evicted_total"
+	// mForgotten counts dead or left peers dropped after Retention.
+	mForgotten = "hbmesh_peers_forgotten_total"
+	// mRestarts counts peers seen with a new boot id.
+	mRestarts = "hbmesh_restarts_total"
+	// mConflicts counts beats from a second boot claiming a known id.
+	mConflicts = "hbmesh_boot_conflicts_total"
+	// mBuildInfo is always 1, labels version, goversion and monitor (id).
+	mBuildInfo = "hbmesh_build_info"
+
+	// Per-peer series, only with Config.PerPeerMetrics, for at most
+	// Config.PerPeerMetricsCap peers (worst states first, then by id).
+
+	// mPeerUp is a gauge per peer, label id: 1 alive, 0 otherwise.
+	mPeerUp = "hbmesh_peer_up"
+	// mPeerAge is a gauge per peer, label id: seconds since its last beat.
+	mPeerAge = "hbmesh_peer_last_beat_age_seconds"
+	// mTruncated is a gauge: 1 when peers were left out of the per-peer
+	// series because of the cap, 0 otherwise.
+	mTruncated = "hbmesh_peer_series_truncated"
+)
+
+// collector turns one Source.Stats() call per scrape into metrics.
+type collector struct {
+	s *Server
+
+	peers, transitions, beats, rejected                 *prometheus.Desc
+	probesSent, probesFailed, probesAnswered, rtt, over *prometheus.Desc
+	connected, impaired, stalls, stalled, outages       *prometheus.Desc
+	evicted, forgotten, restarts, conflicts, buildInfo  *prometheus.Desc
+	peerUp, peerAge, truncated                          *prometheus.Desc
+}
+
+func newCollector(s *Server) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &collector{
+		s:              s,
+		peers:          d(mPeers, "Peers currently in each state.", "state"),
+		transitions:    d(mTransitions, "Peer transitions, by target state.", "state"),
+		beats:          d(mBeats, "Beats accepted."),
+		rejected:       d(mRejected, "Beats and probe replies rejected, by reason.", "reason"),
+		probesSent:     d(mProbesSent, "Probes sent to suspect peers."),
+		probesFailed:   d(mProbesFailed, "Probes that timed out or found no responder."),
+		probesAnswered: d(mProbesAnswered, "Probes answered by their peer."),
+		rtt:            d(mProbeRTT, "Probe round-trip time in seconds."),
+		over:           d(mOvershoot, "How late dead verdicts came after their deadline, in seconds."),
+		connected:      d(mConnected, "1 while the monitor's NATS connection is up."),
+		impaired:       d(mImpaired, "1 while the monitor's verdicts are suspended."),
+		stalls:         d(mStalls, "Stalls of the monitor's own sweep loop."),
+		stalled:        d(mStalled, "Seconds the monitor spent stalled."),
+		outages:        d(mOutages, "Times the monitor's observation was impaired."),
+		evicted:        d(mEvicted, "Peers dropped because the table was full."),
+		forgotten:      d(mForgotten, "Dead or left peers dropped after retention."),
+		restarts:       d(mRestarts, "Peers seen with a new boot id."),
+		conflicts:      d(mConflicts, "Beats from a second boot claiming a known id."),
+		buildInfo:      d(mBuildInfo, "Always 1; labels describe the build.", "version", "goversion", "monitor"),
+		peerUp:         d(mPeerUp, "1 if the peer is alive, 0 otherwise.", "id"),
+		peerAge:        d(mPeerAge, "Seconds since the peer's last beat.", "id"),
+		truncated:      d(mTruncated, "1 when per-peer series were capped."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.peers, c.transitions, c.beats, c.rejected, c.probesSent, c.probesFailed,
+		c.probesAnswered, c.rtt, c.over, c.connected, c.impaired, c.stalls, c.stalled,
+		c.outages, c.evicted, c.forgotten, c.restarts, c.conflicts, c.buildInfo,
+	} {
+		ch <- d
+	}
+	if c.s.cfg.PerPeerMetrics {
+		ch <- c.peerUp
+		ch <- c.peerAge
+		ch <- c.truncated
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func constHistogram(d *prometheus.Desc, h monitor.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		if i < len(h.Counts) {
+			buckets[b] = h.Counts[i]
+		}
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets)
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.cfg.Source.Stats()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, s := range monitor.States {
+		gauge(c.peers, float64(st.Peers[s]), s.String())
+		counter(c.transitions, float64(st.Transitions[s]), s.String())
+	}
+	counter(c.beats, float64(st.Beats))
+	for _, r := range monitor.RejectReasons {
+		counter(c.rejected, float64(st.Rejected[r]), r)
+	}
+	counter(c.probesSent, float64(st.ProbesSent))
+	counter(c.probesFailed, float64(st.ProbesFailed))
+	counter(c.probesAnswered, float64(st.ProbesAnswered))
+	ch <- constHistogram(c.rtt, st.ProbeRTT)
+	ch <- constHistogram(c.over, st.Overshoot)
+	gauge(c.connected, b2f(st.Connected))
+	gauge(c.impaired, b2f(st.Impaired))
+	counter(c.stalls, float64(st.Stalls))
+	counter(c.stalled, st.StalledFor.Seconds())
+	counter(c.outages, float64(st.Outages))
+	counter(c.evicted, float64(st.Evicted))
+	counter(c.forgotten, float64(st.Forgotten))
+	counter(c.restarts, float64(st.Restarts))
+	counter(c.conflicts, float64(st.Conflicts))
+	gauge(c.buildInfo, 1, c.s.cfg.Version, runtime.Version(), c.s.id)
+
+	if !c.s.cfg.PerPeerMetrics {
+		return
+	}
+	ps := c.s.cfg.Source.Peers()
+	sortPeers(ps)
+	truncated := len(ps) > c.s.cfg.PerPeerMetricsCap
+	if truncated {
+		ps = ps[:c.s.cfg.PerPeerMetricsCap]
+	}
+	now := c.s.cfg.Now()
+	for i := range ps {
+		p := &ps[i]
+		gauge(c.peerUp, b2f(p.State == monitor.StateAlive), p.ID)
+		if !p.LastBeat.IsZero() {
+			gauge(c.peerAge, max(0, now.Sub(p.LastBeat).Seconds()), p.ID)
+		}
+	}
+	gauge(c.truncated, b2f(truncated))
+}
+
+// newRegistry returns a private registry: no package globals are touched,
+// so several Servers can live in one process.
+func newRegistry(s *Server) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newCollector(s),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}

@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Limits of the http.Server that [Server.Serve] runs.
+const (
+	readHeaderTimeout = 5 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// shutdownTimeout bounds the graceful part of shutdown; connections
+	// still busy after it are closed.
+	shutdownTimeout = 5 * time.Second
+)
+
+// Server is the monitor's read-only HTTP surface. Build it with [New],
+// then either run it with [Server.Serve] or mount [Server.Handler]
+// yourself. Its methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	id      string // Source.ID(), fixed for the Source's life
+	hub     *hub
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	// inflight tracks running handlers so Serve can wait for them all,
+	// including any still running after http.Server.Close.
+	inflight sync.WaitGroup
+}
+
+// New checks cfg, filling zero fields with their defaults, and returns a
+// Server. It does no I/O.
+func New(cfg Config) (*Server, error) {
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, id: cfg.Source.ID()}
+	s.hub = newHub(cfg.EventBuffer, uint64(max(0, cfg.Now().UnixMicro())))
+	s.reg = newRegistry(s)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the handler serving every endpoint. Only GET and HEAD
+// are accepted; every other method gets 405.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{s.cfg.Logger},
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("GET /livez", s.handleLivez)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("GET /api/peers", s.handlePeers)
+	mux.HandleFunc("GET /api/peers/{id}", s.handlePeer)
+	mux.HandleFunc("GET /api/status", s.handleStatus)
+	mux.HandleFunc("GET /api/events", s.handleEvents)
+	mux.HandleFunc("GET /{$}", s.handleUI("index.html", "text/html; charset=utf-8"))
+	mux.HandleFunc("GET /app.js", s.handleUI("app.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /app.css", s.handleUI("app.css", "text/css; charset=utf-8"))
+	return s.middleware(mux)
+}
+
+// csp allows only this origin: the UI's script and style are files, not
+// inline, so no 'unsafe-inline' is needed.
+const csp = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Done()
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			h.Set("Content-Type", "application/json; charset=utf-8")
+			s.writeJSON(w, r, http.StatusMethodNotAllowed, errorJSON{"method " + r.Method + " not allowed; this API is read-only"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Serve serves on ln until ctx is done, then shuts down: it stops
+// accepting, ends every SSE stream, lets other requests finish for up to
+// 5s, closes what is left, and returns only after every handler has
+// returned. It returns nil after a shutdown caused by ctx, or the error
+// that stopped the listener. Serve closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.cfg.Logger.Info("http server listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	var err error
+	select {
+	case err = <-errc:
+		// The listener failed on its own.
+		s.hub.close()
+		_ = hs.Close()
+	case <-ctx.Done():
+		s.hub.close() // Shutdown does not interrupt running handlers
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		if serr := hs.Shutdown(sctx); serr != nil {
+			s.cfg.Logger.Warn("graceful shutdown incomplete; closing connections", "err", serr)
+			_ = hs.Close()
+		}
+		cancel()
+		err = <-errc
+	}
+	s.inflight.Wait()
+	s.cfg.Logger.Info("http server stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("httpapi: serve: %w", err)
+}
+
+// promLogger adapts slog to promhttp's error logger.
+type promLogger struct{ l *slog.Logger }
+
+func (p promLogger) Println(v ...any) { p.l.Warn("metrics", "err", fmt.Sprint(v...)) }
