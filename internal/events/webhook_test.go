@@ -1,0 +1,236 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// receiver is a real HTTP server recording the payloads it accepts.
+type receiver struct {
+	*httptest.Server
+	calls atomic.Int64
+	got   chan events.Payload
+}
+
+// newReceiver answers with status(call) for the call-th request (1-based).
+func newReceiver(t *testing.T, status func(call int64) int) *receiver {
+	t.Helper()
+	r := &receiver{got: make(chan events.Payload, 64)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n := r.calls.Add(1)
+		body, _ := io.ReadAll(req.Body)
+		if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s with content type %q", req.Method, req.Header.Get("Content-Type"))
+		}
+		code := status(n)
+		if code/100 == 2 {
+			var p events.Payload
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Errorf("bad payload %s: %v", body, err)
+			}
+			r.got <- p
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) next(t *testing.T) events.Payload {
+	t.Helper()
+	select {
+	case p := <-r.got:
+		return p
+	case <-time.After(waitTimeout):
+		t.Fatal("no webhook received")
+		return events.Payload{}
+	}
+}
+
+func newWebhook(t *testing.T, url string, mod func(*events.WebhookConfig)) *events.Webhook {
+	t.Helper()
+	cfg := events.DefaultWebhookConfig(url)
+	cfg.MonitorID = "mon-a"
+	cfg.InitialBackoff = 5 * time.Millisecond
+	cfg.MaxBackoff = 20 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := events.NewWebhook(cfg)
+	if err != nil {
+		t.Fatalf("NewWebhook: %v", err)
+	}
+	return w
+}
+
+func TestWebhookConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*events.WebhookConfig)
+		want string
+	}{
+		{"url", func(c *events.WebhookConfig) { c.URL = "ftp://x" }, `URL "ftp://x"`},
+		{"empty url", func(c *events.WebhookConfig) { c.URL = "" }, `URL ""`},
+		{"backoff", func(c *events.WebhookConfig) { c.MaxBackoff = time.Millisecond }, "MaxBackoff 1ms"},
+		{"queue", func(c *events.WebhookConfig) { c.QueueSize = 0 }, "QueueSize 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := events.DefaultWebhookConfig("http://127.0.0.1:9093/hook")
+			tc.mod(&cfg)
+			err := cfg.Validate()
+			if !errors.Is(err, events.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWebhookFiringThenResolved(t *testing.T) {
+	r := newReceiver(t, func(int64) int { return http.StatusOK })
+	w := newWebhook(t, r.URL, func(c *events.WebhookConfig) { c.ExternalURL = "http://mon-a:8080/" })
+	run(t, "webhook", w.Run)
+	for _, ev := range lifecycle("web-1") {
+		w.Handle(ev) // only dead and the recovery after it are sent
+	}
+	evs := lifecycle("web-1")
+
+	fire := r.next(t)
+	if fire.Version != "4" || fire.Status != "firing" || fire.Receiver != "hbmesh" || fire.TruncatedAlerts != 0 ||
+		fire.ExternalURL != "http://mon-a:8080/" || fire.GroupKey == "" || len(fire.Alerts) != 1 {
+		t.Fatalf("firing payload %+v", fire)
+	}
+	a := fire.Alerts[0]
+	wantLabels := map[string]string{"alertname": "HbmeshPeerDead", "peer": "web-1", "host": "web-1.example", "monitor": "mon-a", "prefix": "hb"}
+	for k, v := range wantLabels {
+		if a.Labels[k] != v || fire.CommonLabels[k] != v {
+			t.Errorf("label %s = %q (common %q), want %q", k, a.Labels[k], fire.CommonLabels[k], v)
+		}
+	}
+	if fire.GroupLabels["alertname"] != "HbmeshPeerDead" || fire.GroupLabels["peer"] != "web-1" {
+		t.Errorf("group labels %v", fire.GroupLabels)
+	}
+	if a.Status != "firing" || !a.StartsAt.Equal(evs[2].Time) || !a.EndsAt.IsZero() || a.Fingerprint == "" ||
+		a.Annotations["summary"] == "" || a.Annotations["description"] == "" || a.GeneratorURL != "http://mon-a:8080/" {
+		t.Fatalf("firing alert %+v", a)
+	}
+
+	res := r.next(t)
+	if res.Status != "resolved" || len(res.Alerts) != 1 || res.GroupKey != fire.GroupKey {
+		t.Fatalf("resolved payload %+v", res)
+	}
+	b := res.Alerts[0]
+	if b.Status != "resolved" || b.Fingerprint != a.Fingerprint || !b.StartsAt.Equal(a.StartsAt) || !b.EndsAt.Equal(evs[3].Time) {
+		t.Fatalf("resolved alert %+v, firing %+v", b, a)
+	}
+	eventually(t, "stats", func() bool { return w.Stats().Sent == 2 })
+	select {
+	case p := <-r.got:
+		t.Fatalf("unexpected extra payload %+v", p)
+	default:
+	}
+}
+
+func TestWebhookResolvedOnLeave(t *testing.T) {
+	r := newReceiver(t, func(int64) int { return http.StatusOK })
+	w := newWebhook(t, r.URL, nil)
+	run(t, "webhook", w.Run)
+	evs := lifecycle("db")
+	w.Handle(evs[2])
+	left := evs[4]
+	left.Prev = monitor.StateDead
+	w.Handle(left)
+	if p := r.next(t); p.Status != "firing" {
+		t.Fatalf("got %s first", p.Status)
+	}
+	if p := r.next(t); p.Status != "resolved" || p.Alerts[0].EndsAt.IsZero() {
+		t.Fatalf("leave after dead: %+v", p)
+	}
+}
+
+func TestWebhookRetries(t *testing.T) {
+	r := newReceiver(t, func(call int64) int {
+		if call <= 2 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	w := newWebhook(t, r.URL, nil)
+	run(t, "webhook", w.Run)
+	w.Handle(lifecycle("x")[2])
+	if p := r.next(t); p.Status != "firing" {
+		t.Fatalf("payload %+v", p)
+	}
+	eventually(t, "delivery", func() bool { return w.Stats().Sent == 1 })
+	if st := w.Stats(); st.Retries != 2 || st.Failed != 0 || r.calls.Load() != 3 {
+		t.Fatalf("stats %+v after %d calls, want 2 retries", st, r.calls.Load())
+	}
+}
+
+func TestWebhookGivesUp(t *testing.T) {
+	r := newReceiver(t, func(call int64) int {
+		if call == 1 {
+			return http.StatusBadRequest // permanent: not retried
+		}
+		return http.StatusInternalServerError
+	})
+	w := newWebhook(t, r.URL, func(c *events.WebhookConfig) { c.MaxRetries = 2 })
+	run(t, "webhook", w.Run)
+	w.Handle(lifecycle("x")[2])
+	w.Handle(lifecycle("y")[2])
+	eventually(t, "both to fail", func() bool { return w.Stats().Failed == 2 })
+	if st := w.Stats(); st.Retries != 2 || r.calls.Load() != 4 {
+		t.Fatalf("stats %+v after %d calls", st, r.calls.Load())
+	}
+}
+
+func TestWebhookHangingReceiverNeverBlocksHandle(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	// Cleanups run last-in first-out: unblock the handler, then close.
+	t.Cleanup(srv.Close)
+	t.Cleanup(unblock)
+
+	w := newWebhook(t, srv.URL, func(c *events.WebhookConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	stop := run(t, "webhook", w.Run)
+	w.Handle(lifecycle("x")[2])
+	<-arrived // the worker is now stuck in a request
+
+	const n = 1000
+	start := time.Now()
+	for range n {
+		w.Handle(lifecycle("x")[2])
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("%d Handle calls took %s against a hanging receiver", n, took)
+	}
+	if st := w.Stats(); st.Dropped != n-2 {
+		t.Fatalf("stats %+v, want %d dropped", st, n-2)
+	}
+	stop() // aborts the hanging request
+	if st := w.Stats(); st.Failed != 1 || st.Dropped != n {
+		t.Fatalf("after shutdown stats %+v, want 1 failed and %d dropped", st, n)
+	}
+}
