@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStandaloneServer runs hbmesh node and monitor processes against a
+// standalone nats-server and checks them with the real nats CLI.
+func TestStandaloneServer(t *testing.T) {
+	natsServer, natsCLI := tool(t, "nats-server"), tool(t, "nats")
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	start(t, "nats-server", nil, natsServer, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	waitTCP(t, port)
+
+	log, w := newEventLog()
+	t.Cleanup(func() { w.Close() })
+	start(t, "monitor", w, hbmeshBin, "monitor", "-s", url, "--json")
+	const iv = "250ms"
+	nodes := map[string]*proc{}
+	for _, id := range []string{"e2e-kill", "e2e-stop", "e2e-term"} {
+		nodes[id] = start(t, id, nil, hbmeshBin, "node", "-s", url, "--id", id, "--interval", iv, "--label", "suite=e2e")
+	}
+	for id := range nodes {
+		if e := log.waitFor(t, id, "alive"); e.Prev != "" {
+			t.Errorf("first event of %s has prev %q, want empty", id, e.Prev)
+		}
+	}
+
+	t.Run("nats sub shows readable beats", func(t *testing.T) {
+		out := runTool(t, natsCLI, "-s", url, "sub", "hb.>", "--raw", "--count", "1")
+		line := strings.TrimSpace(strings.SplitN(strings.TrimSpace(out), "\n", 2)[0])
+		var beat map[string]any
+		if err := json.Unmarshal([]byte(line), &beat); err != nil {
+			t.Fatalf("nats sub output %q is not a JSON beat: %v", out, err)
+		}
+		for _, k := range []string{"v", "id", "host", "pid", "boot", "seq", "ts", "interval_ms", "status", "version", "labels"} {
+			if _, ok := beat[k]; !ok {
+				t.Errorf("beat %s lacks key %q", line, k)
+			}
+		}
+		if beat["status"] != "alive" || beat["v"] != 1.0 {
+			t.Errorf("beat %s: want v 1 and status alive", line)
+		}
+	})
+
+	t.Run("nats req gets a probe reply", func(t *testing.T) {
+		out := runTool(t, natsCLI, "-s", url, "req", "hb.e2e-kill.probe", "", "--raw")
+		var reply map[string]any
+		if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &reply); err != nil {
+			t.Fatalf("probe reply %q is not JSON: %v", out, err)
+		}
+		for _, k := range []string{"id", "boot", "seq", "ts"} {
+			if _, ok := reply[k]; !ok {
+				t.Errorf("probe reply lacks %q: %s", k, out)
+			}
+		}
+		if reply["id"] != "e2e-kill" {
+			t.Errorf("probe reply id = %v", reply["id"])
+		}
+	})
+
+	t.Run("hbmesh probe", func(t *testing.T) {
+		out, err := exec.Command(hbmeshBin, "probe", "-s", url, "e2e-kill").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "e2e-kill") {
+			t.Fatalf("hbmesh probe: %v\n%s", err, out)
+		}
+		cmd := exec.Command(hbmeshBin, "probe", "-s", url, "--timeout", "1s", "nobody-home")
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("probe of an absent id succeeded: %s", out)
+		}
+	})
+
+	t.Run("SIGKILL is dead", func(t *testing.T) {
+		nodes["e2e-kill"].signal(t, syscall.SIGKILL)
+		log.waitFor(t, "e2e-kill", "dead")
+	})
+	t.Run("SIGSTOP is dead", func(t *testing.T) {
+		nodes["e2e-stop"].signal(t, syscall.SIGSTOP)
+		log.waitFor(t, "e2e-stop", "dead")
+		nodes["e2e-stop"].signal(t, syscall.SIGCONT)
+		waitEvent(t, log, func(e event) bool { return e.ID == "e2e-stop" && e.State == "alive" && e.Prev == "dead" })
+	})
+	t.Run("SIGTERM is left, never dead", func(t *testing.T) {
+		nodes["e2e-term"].signal(t, syscall.SIGTERM)
+		if code := nodes["e2e-term"].wait(t); code != 0 {
+			t.Errorf("node exited %d after SIGTERM, want 0", code)
+		}
+		log.waitFor(t, "e2e-term", "left")
+		// Give a would-be false death every chance to show up.
+		time.Sleep(4 * 250 * time.Millisecond) // wait past the dead timeout on purpose
+		if n := log.count("e2e-term", "dead"); n != 0 {
+			t.Fatalf("a node that said goodbye was reported dead %d times", n)
+		}
+	})
+	if len(log.bad) > 0 {
+		t.Errorf("monitor --json printed lines that are not events: %q", log.bad)
+	}
+}
+
+func waitEvent(t *testing.T, l *eventLog, pred func(event) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	for {
+		for _, e := range l.snapshot() {
+			if pred(e) {
+				return
+			}
+		}
+		select {
+		case <-l.notify:
+		case <-ctx.Done():
+			t.Fatalf("no matching event within %v; saw %+v", bound, l.snapshot())
+		}
+	}
+}
+
+func runTool(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+func waitTCP(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		c, err := netDial(port)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listening on port %d after %v", port, bound)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
