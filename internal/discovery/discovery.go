@@ -1,0 +1,383 @@
+package discovery
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// ServiceName is the micro service name every monitor registers under.
+const ServiceName = "hbmesh-monitor"
+
+// Names of the endpoints, which are also the last token of their subjects
+// (see [wire.Subjects.Control]).
+const (
+	EndpointStatus = "status"
+	EndpointPeers  = "peers"
+)
+
+// Versioned type strings carried by every response, in the style of
+// io.nats.micro.v1.ping_response.
+const (
+	StatusResponseType = "io.hbmesh.monitor.v1.status_response"
+	PeersResponseType  = "io.hbmesh.monitor.v1.peers_response"
+)
+
+// payloadMargin is kept free below the connection's max payload so a reply
+// never fails on a few bytes of protocol overhead.
+const payloadMargin = 512
+
+// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
+var ErrInvalidConfig = errors.New("invalid discovery config")
+
+// Source is what the service reports on. *monitor.Monitor satisfies it;
+// every method must be safe for concurrent use, because each endpoint
+// calls it from its own subscription goroutine.
+type Source interface {
+	ID() string
+	Peers() []monitor.PeerInfo
+	Stats() monitor.Stats
+	Ready() error
+}
+
+// Config configures [Register].
+type Config struct {
+	// Prefix is the subject prefix of the mesh, which must be the prefix
+	// the monitor watches. Default wire.DefaultPrefix ("hb").
+	Prefix string
+	// Version is the hbmesh version, reported in the metadata as is and
+	// used as the micro service version when it is semver (a leading "v"
+	// is dropped); otherwise the service version is "0.0.0", because micro
+	// refuses anything that is not semver. Default "".
+	Version string
+	// Logger receives errors of the service's subscriptions. Default:
+	// discard.
+	Logger *slog.Logger
+	// Now is the clock used to stamp responses. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{Prefix: wire.DefaultPrefix, Logger: slog.New(slog.DiscardHandler), Now: time.Now}
+}
+
+// Validate reports a field that cannot work, by name and value.
+func (c *Config) Validate() error {
+	if err := wire.ValidatePrefix(c.Prefix); err != nil {
+		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	if c.Prefix == "" {
+		c.Prefix = d.Prefix
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+}
+
+// semver is the expression semver.org suggests, which micro also applies.
+var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+// ServiceVersion returns the micro service version for hbmesh version v:
+// v without a leading "v" if that is semver, else "0.0.0".
+func ServiceVersion(v string) string {
+	if s := strings.TrimPrefix(v, "v"); semver.MatchString(s) {
+		return s
+	}
+	return "0.0.0"
+}
+
+// Service is one monitor registered as a micro service.
+type Service struct {
+	svc  micro.Service
+	src  Source
+	cfg  Config
+	nc   *nats.Conn
+	subj wire.Subjects
+}
+
+// Register adds the micro service of src to nc and subscribes its
+// endpoints; it is live when Register returns. Stop it with
+// [Service.Stop]. The service also stops when nc is closed.
+func Register(nc *nats.Conn, src Source, cfg Config) (*Service, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+	}
+	if src == nil {
+		return nil, fmt.Errorf("%w: nil Source", ErrInvalidConfig)
+	}
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	subj, _ := wire.NewSubjects(cfg.Prefix)
+	s := &Service{src: src, cfg: cfg, nc: nc, subj: subj}
+	log := cfg.Logger.With("monitor", src.ID())
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        ServiceName,
+		Version:     ServiceVersion(cfg.Version),
+		Description: "hbmesh monitor: liveness of the nodes beating on " + subj.Beats(),
+		Metadata: map[string]string{
+			"monitor_id":     src.ID(),
+			"prefix":         cfg.Prefix,
+			"hbmesh_version": cfg.Version,
+		},
+		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
+			log.Warn("discovery service error", "subject", err.Subject, "err", err)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discovery: add service %q: %w", ServiceName, err)
+	}
+	for _, ep := range []struct {
+		name string
+		h    micro.HandlerFunc
+	}{
+		{EndpointStatus, s.handleStatus},
+		{EndpointPeers, s.handlePeers},
+	} {
+		subject := subj.Control(ep.name)
+		err := svc.AddEndpoint(ep.name, ep.h,
+			micro.WithEndpointSubject(subject),
+			// Every monitor must answer: see the package doc.
+			micro.WithEndpointQueueGroupDisabled(),
+		)
+		if err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("discovery: add endpoint %q on %q: %w", ep.name, subject, err)
+		}
+	}
+	s.svc = svc
+	return s, nil
+}
+
+// Info returns the micro info of the service: its id and endpoints.
+func (s *Service) Info() micro.Info { return s.svc.Info() }
+
+// Stop drains the service's subscriptions and deregisters it. It is safe
+// to call more than once.
+func (s *Service) Stop() error {
+	if err := s.svc.Stop(); err != nil {
+		return fmt.Errorf("discovery: stop: %w", err)
+	}
+	return nil
+}
+
+// StatusResponse is the reply of the status endpoint.
+type StatusResponse struct {
+	Type    string    `json:"type"` // StatusResponseType
+	Monitor string    `json:"monitor"`
+	Version string    `json:"version"` // hbmesh version, as configured
+	Time    time.Time `json:"time"`
+	// Ready is Source.Ready() == nil; ReadyError says why not.
+	Ready          bool                  `json:"ready"`
+	ReadyError     string                `json:"ready_error,omitempty"`
+	Connected      bool                  `json:"connected"`
+	Impaired       bool                  `json:"impaired"`
+	Peers          int                   `json:"peers"`
+	PeersByState   map[monitor.State]int `json:"peers_by_state"`
+	Beats          uint64                `json:"beats"`
+	RejectedTotal  uint64                `json:"rejected_total"`
+	ProbesSent     uint64                `json:"probes_sent"`
+	ProbesAnswered uint64                `json:"probes_answered"`
+	ProbesFailed   uint64                `json:"probes_failed"`
+	Restarts       uint64                `json:"restarts"`
+	Conflicts      uint64                `json:"conflicts"`
+	Evicted        uint64                `json:"evicted"`
+	Stalls         uint64                `json:"stalls"`
+	Outages        uint64                `json:"outages"`
+}
+
+// Peer is one peer as a monitor reports it on the wire.
+type Peer struct {
+	ID         string            `json:"id"`
+	Host       string            `json:"host"`
+	State      monitor.State     `json:"state"`
+	Since      time.Time         `json:"since"`
+	LastBeat   time.Time         `json:"last_beat"`
+	Seq        uint64            `json:"seq"`
+	Boot       string            `json:"boot"`
+	IntervalMS int64             `json:"interval_ms"`
+	ProbeRTTMS float64           `json:"probe_rtt_ms"`
+	Version    string            `json:"version"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Conflict   bool              `json:"conflict,omitempty"`
+}
+
+// PeerFrom converts a monitor snapshot.
+func PeerFrom(p monitor.PeerInfo) Peer {
+	return Peer{
+		ID: p.ID, Host: p.Host, State: p.State, Since: p.Since, LastBeat: p.LastBeat,
+		Seq: p.Seq, Boot: p.Boot, IntervalMS: p.Interval.Milliseconds(),
+		ProbeRTTMS: float64(p.ProbeRTT.Microseconds()) / 1000,
+		Version:    p.Version, Labels: p.Labels, Conflict: p.Conflict,
+	}
+}
+
+// PeersRequest is the optional body of a peers request.
+type PeersRequest struct {
+	// State keeps only peers in this state ("alive", "suspect", "dead",
+	// "left"); "" keeps all.
+	State string `json:"state,omitempty"`
+	// Limit keeps at most this many peers, worst first; 0 means no limit.
+	Limit int `json:"limit,omitempty"`
+}
+
+// PeersResponse is the reply of the peers endpoint.
+type PeersResponse struct {
+	Type    string    `json:"type"` // PeersResponseType
+	Monitor string    `json:"monitor"`
+	Time    time.Time `json:"time"`
+	// Total is how many peers matched the request's state filter, before
+	// Limit and truncation.
+	Total int `json:"total"`
+	// Truncated is set when Peers was cut to fit the max payload; Limit
+	// alone does not set it.
+	Truncated bool `json:"truncated"`
+	// Peers are sorted worst first, then by id.
+	Peers []Peer `json:"peers"`
+}
+
+func (s *Service) handleStatus(req micro.Request) {
+	st := s.src.Stats()
+	resp := StatusResponse{
+		Type: StatusResponseType, Monitor: s.src.ID(), Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
+		Connected: st.Connected, Impaired: st.Impaired, PeersByState: st.Peers,
+		Beats: st.Beats, ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered,
+		ProbesFailed: st.ProbesFailed, Restarts: st.Restarts, Conflicts: st.Conflicts,
+		Evicted: st.Evicted, Stalls: st.Stalls, Outages: st.Outages,
+	}
+	for _, n := range st.Peers {
+		resp.Peers += n
+	}
+	for _, n := range st.Rejected {
+		resp.RejectedTotal += n
+	}
+	if err := s.src.Ready(); err != nil {
+		resp.ReadyError = err.Error()
+	} else {
+		resp.Ready = true
+	}
+	s.respond(req, resp)
+}
+
+func (s *Service) handlePeers(req micro.Request) {
+	var q PeersRequest
+	var want monitor.State
+	if body := bytes.TrimSpace(req.Data()); len(body) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&q)
+		if err == nil && q.State != "" {
+			want, err = monitor.ParseState(q.State)
+		}
+		if err == nil && q.Limit < 0 {
+			err = fmt.Errorf("limit %d is negative", q.Limit)
+		}
+		if err != nil {
+			_ = req.Error("400", "bad peers request: "+err.Error(), nil)
+			return
+		}
+	}
+	infos := s.src.Peers()
+	peers := make([]Peer, 0, len(infos))
+	for _, p := range infos {
+		if want == monitor.StateUnknown || p.State == want {
+			peers = append(peers, PeerFrom(p))
+		}
+	}
+	SortPeers(peers)
+	resp := PeersResponse{Type: PeersResponseType, Monitor: s.src.ID(), Time: s.cfg.Now().UTC(), Total: len(peers), Peers: peers}
+	if q.Limit > 0 && len(resp.Peers) > q.Limit {
+		resp.Peers = resp.Peers[:q.Limit]
+	}
+	data, err := json.Marshal(resp)
+	if err != nil {
+		s.fail(req, err)
+		return
+	}
+	if budget := int(s.nc.MaxPayload()) - payloadMargin; len(data) > budget {
+		data, err = truncate(resp, budget)
+		if err != nil {
+			s.fail(req, err)
+			return
+		}
+	}
+	if err := req.Respond(data); err != nil {
+		s.cfg.Logger.Warn("discovery: respond", "subject", req.Subject(), "err", err)
+	}
+}
+
+// truncate encodes resp with as many of its peers as fit in budget bytes.
+func truncate(resp PeersResponse, budget int) ([]byte, error) {
+	all := resp.Peers
+	resp.Peers, resp.Truncated = []Peer{}, true
+	env, err := json.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	size, n := len(env), 0
+	for ; n < len(all); n++ {
+		b, err := json.Marshal(all[n])
+		if err != nil {
+			return nil, err
+		}
+		if size += len(b) + 1; size > budget { // +1 for the comma
+			break
+		}
+	}
+	resp.Peers = all[:n]
+	return json.Marshal(resp)
+}
+
+func (s *Service) respond(req micro.Request, v any) {
+	if err := req.RespondJSON(v); err != nil {
+		s.cfg.Logger.Warn("discovery: respond", "subject", req.Subject(), "err", err)
+	}
+}
+
+func (s *Service) fail(req micro.Request, err error) {
+	s.cfg.Logger.Error("discovery: encode response", "subject", req.Subject(), "err", err)
+	_ = req.Error("500", err.Error(), nil)
+}
+
+// Severity ranks states worst first: dead 0, suspect 1, alive 2, left 3,
+// anything else after them.
+func Severity(s monitor.State) int {
+	for i, st := range monitor.States {
+		if st == s {
+			return i
+		}
+	}
+	return len(monitor.States)
+}
+
+// SortPeers sorts peers worst state first, then by id.
+func SortPeers(peers []Peer) {
+	slices.SortFunc(peers, func(a, b Peer) int {
+		if d := Severity(a.State) - Severity(b.State); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
