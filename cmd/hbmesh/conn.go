@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// defaultServer is the NATS URL used when neither --server nor $NATS_URL
+// is given.
+const defaultServer = "nats://127.0.0.1:4222"
+
+// connFlags are the connection flags, named exactly like the nats CLI's
+// (natscli v0.5.0) so the two tools share muscle memory and environment.
+type connFlags struct {
+	server   string
+	user     string
+	password string
+	token    string
+	creds    string
+	nkey     string
+	tlsCert  string
+	tlsKey   string
+	tlsCA    string
+	timeout  time.Duration
+}
+
+// register adds the connection flags to f. timeoutUsage describes what
+// --timeout bounds for this command (the nats CLI uses one --timeout for
+// connecting and for waiting on responses, and so do we); defTimeout is its
+// default.
+func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage string) {
+	c.timeout = defTimeout
+	f.section("Connection flags")
+	f.String(&c.server, "server", "s", defaultServer, "NATS server `URL`s, comma separated")
+	f.Env("server", "NATS_URL")
+	f.String(&c.user, "user", "", "", "`USER` name")
+	f.Env("user", "NATS_USER")
+	f.String(&c.password, "password", "", "", "`PASSWORD`")
+	f.Env("password", "NATS_PASSWORD")
+	f.String(&c.token, "token", "", "", "authentication `TOKEN`")
+	f.Env("token", "NATS_TOKEN")
+	f.String(&c.creds, "creds", "", "", "user credentials `FILE`")
+	f.Env("creds", "NATS_CREDS")
+	f.String(&c.nkey, "nkey", "", "", "user NKEY seed `FILE`")
+	f.Env("nkey", "NATS_NKEY")
+	f.String(&c.tlsCert, "tlscert", "", "", "TLS client certificate `FILE`")
+	f.Env("tlscert", "NATS_CERT")
+	f.String(&c.tlsKey, "tlskey", "", "", "TLS private key `FILE`")
+	f.Env("tlskey", "NATS_KEY")
+	f.String(&c.tlsCA, "tlsca", "", "", "TLS certificate authority chain `FILE`")
+	f.Env("tlsca", "NATS_CA")
+	f.Var(durationFlag{&c.timeout, time.Millisecond, time.Hour}, "timeout", "", timeoutUsage)
+	f.Env("timeout", "NATS_TIMEOUT")
+	f.section("Flags")
+}
+
+// validate checks combinations the flag types cannot.
+func (c *connFlags) validate() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return usagef("--tlscert and --tlskey must be given together")
+	}
+	if strings.TrimSpace(c.server) == "" {
+		return usagef("--server is empty")
+	}
+	return nil
+}
+
+// Reconnect policy. These are the settings every hbmesh connection uses;
+// docs/OPERATIONS.md should describe them from here.
+const (
+	// Reconnect forever: a node or monitor outlives server restarts and
+	// failovers. Only an authorization failure ends a connection (below).
+	maxReconnects = -1
+	// Retry quickly, with jitter so a fleet does not reconnect in lockstep
+	// after a server restart.
+	reconnectWait      = 250 * time.Millisecond
+	reconnectJitter    = 100 * time.Millisecond
+	reconnectJitterTLS = 500 * time.Millisecond
+	// A small reconnect buffer: nodes skip beats while disconnected (a
+	// replayed burst of stale beats would be worse than a gap), and the
+	// monitor sends nothing that matters later, so the buffer only carries
+	// unsubscribes and the odd publish racing the disconnect.
+	reconnectBufSize = 64 << 10
+	// Notice a dead server (or half-open TCP) within ~10-15s rather than
+	// nats.go's default of minutes.
+	pingInterval        = 5 * time.Second
+	maxPingsOutstanding = 2
+)
+
+// conn is a NATS connection dialled by hbmesh. Its Context is cancelled
+// when the connection fails for good (an authorization error, or a close
+// nobody asked for); err then says why.
+type conn struct {
+	*nats.Conn
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	closing atomic.Bool
+}
+
+// errConnFailed wraps the reason a connection was given up.
+var errConnFailed = errors.New("NATS connection failed")
+
+// isAuthError reports whether err is an authentication or authorization
+// failure, which retrying cannot fix.
+func isAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) {
+		return true
+	}
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "authorization violation") || strings.Contains(s, "authentication")
+}
+
+// options returns the nats.Options for a connection named name.
+func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn, error)) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(c.timeout),
+		nats.MaxReconnects(maxReconnects),
+		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, reconnectJitterTLS),
+		nats.ReconnectBufSize(reconnectBufSize),
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(maxPingsOutstanding),
+		// A wrong URL must fail at startup with a clear error, not retry.
+		nats.RetryOnFailedConnect(false),
+		// Servers a cluster advertises are kept (the default): they are
+		// what failover uses when the seed URL's server goes away.
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "server", nc.ConnectedUrlRedacted(), "err", err)
+			} else {
+				log.Info("NATS disconnected", "server", nc.ConnectedUrlRedacted())
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.DiscoveredServersHandler(func(nc *nats.Conn) {
+			log.Debug("NATS servers discovered", "servers", nc.DiscoveredServers())
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if isAuthError(err) {
+				// nats.go would retry (and give up only after repeats);
+				// credentials do not fix themselves, so stop now.
+				fail(nc, fmt.Errorf("%w: %w", errConnFailed, err))
+				return
+			}
+			if sub != nil {
+				log.Warn("NATS error", "subject", sub.Subject, "err", err)
+			} else {
+				log.Warn("NATS error", "err", err)
+			}
+		}),
+	}
+	switch {
+	case c.user != "":
+		opts = append(opts, nats.UserInfo(c.user, c.password))
+	case c.creds != "":
+		opts = append(opts, nats.UserCredentials(c.creds))
+	case c.nkey != "":
+		o, err := nats.NkeyOptionFromSeed(c.nkey)
+		if err != nil {
+			return nil, fmt.Errorf("--nkey %s: %w", c.nkey, err)
+		}
+		opts = append(opts, o)
+	}
+	if c.token != "" {
+		opts = append(opts, nats.Token(c.token))
+	}
+	if c.tlsCert != "" {
+		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))
+	}
+	if c.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(c.tlsCA))
+	}
+	return opts, nil
+}
+
+// dial connects to the servers in --server. It fails at once, with one
+// line, when no server can be reached or authorization is refused. The
+// returned conn's Context derives from ctx and is also cancelled when the
+// connection later fails for good. extra options are appended last.
+func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, extra ...nats.Option) (*conn, error) {
+	cn := &conn{}
+	cn.ctx, cn.cancel = context.WithCancelCause(ctx)
+	fail := func(nc *nats.Conn, err error) {
+		cn.cancel(err)
+		if !cn.closing.Swap(true) {
+			log.Error("giving up on NATS", "err", err)
+			// Close is safe from a callback: it only queues the closed
+			// handler on the same dispatcher.
+			nc.Close()
+		}
+	}
+	opts, err := c.options(name, log, fail)
+	if err != nil {
+		cn.cancel(nil)
+		return nil, err
+	}
+	opts = append(opts, nats.ClosedHandler(func(nc *nats.Conn) {
+		if cn.closing.Load() {
+			return
+		}
+		err := nc.LastError()
+		if err == nil {
+			err = errors.New("closed")
+		}
+		cn.cancel(fmt.Errorf("%w: %w", errConnFailed, err))
+	}))
+	opts = append(opts, extra...)
+	nc, err := nats.Connect(c.server, opts...)
+	if err != nil {
+		cn.cancel(nil)
+		return nil, fmt.Errorf("connect %s: %w", redactURLs(c.server), err)
+	}
+	cn.Conn = nc
+	log.Info("NATS connected", "server", nc.ConnectedUrlRedacted(), "name", name)
+	return cn, nil
+}
+
+// Context is cancelled when the caller's context is, or when the
+// connection fails for good.
+func (cn *conn) Context() context.Context { return cn.ctx }
+
+// failure returns why the connection was given up, or nil if it was not.
+func (cn *conn) failure() error {
+	if err := context.Cause(cn.ctx); errors.Is(err, errConnFailed) {
+		return err
+	}
+	return nil
+}
+
+// close closes the connection on purpose.
+func (cn *conn) close() {
+	cn.closing.Store(true)
+	cn.Conn.Close()
+	cn.cancel(nil)
+}
+
+// redactURLs hides passwords in a comma-separated URL list.
+func redactURLs(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
+				parts[i] = p[:scheme+3] + "***" + p[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/node"
+)
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	var (
+		logf         logFlags
+		nodes        = 5
+		interval     = 500 * time.Millisecond
+		chaos        bool
+		duration     time.Duration
+		port         int
+		chaosEvery   time.Duration
+		summaryEvery = 5 * time.Second
+	)
+	f := newFlags("demo", "hbmesh demo [--nodes 5] [--interval 500ms] [--chaos] [--duration 0] [--port 0]", `
+Run everything in one process: a NATS server, --nodes nodes (demo-1 ...
+demo-N, each over its own TCP connection) and a monitor that prints every
+transition, plus a state summary every few seconds. Point 'nats sub' at the
+printed URL to watch the raw beats.
+
+With --chaos, every few intervals one node is, in turn and at random:
+  killed     connection dropped without a goodbye   -> dead, later restarted
+  stopped    graceful shutdown with a goodbye       -> left, later restarted
+  restarted  replaced at once by a new incarnation  -> restarted
+  frozen     its traffic held back for a while      -> suspect, dead, alive
+`, []string{
+		"hbmesh demo --chaos",
+		"hbmesh demo --nodes 20 --interval 200ms --duration 1m",
+		"hbmesh demo --port 4222 & nats sub 'hb.>' -s nats://127.0.0.1:4222",
+	})
+	f.Var(intFlag{&nodes, 1, 1000}, "nodes", "", "number of `nodes`")
+	f.Var(durationFlag{&interval, node.MinInterval, node.MaxInterval}, "interval", "", "beat `interval` of every node")
+	f.Bool(&chaos, "chaos", "", false, "kill, stop, restart and freeze nodes at random")
+	f.Var(durationFlag{&duration, 0, 0}, "duration", "", "stop after this `duration` (0: run until interrupted)")
+	f.Var(intFlag{&port, 0, 65535}, "port", "", "NATS client `port` (0: random)")
+	// Tuning knobs for tests: how often chaos strikes (default: six
+	// intervals, enough for a killed node to be declared dead) and how
+	// often the summary line is printed.
+	f.Var(durationFlag{&chaosEvery, 0, time.Hour}, "chaos-every", "", "time between chaos actions (0: six intervals)")
+	f.Hide("chaos-every")
+	f.Var(durationFlag{&summaryEvery, 10 * time.Millisecond, time.Hour}, "summary-every", "", "time between summary lines")
+	f.Hide("summary-every")
+	logf.register(f)
+	if err := f.parse(e, args); err != nil {
+		return err
+	}
+	if chaosEvery == 0 {
+		chaosEvery = 6 * interval
+	}
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	log := logf.logger(e.stderr)
+	out := &lineWriter{w: e.stdout}
+
+	srvPort := port
+	if srvPort == 0 {
+		srvPort = embedded.RandomPort
+	}
+	srv, err := embedded.New(embedded.Config{Host: "127.0.0.1", Port: srvPort, Logger: log.With("cmd", "server")})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	url := srv.ClientURL()
+	out.printf("demo: NATS server at %s (watch the beats: nats sub 'hb.>' -s %s)", url, url)
+
+	d := &demo{
+		ctx: ctx, log: log, out: out, interval: interval,
+		upstream: strings.TrimPrefix(url, "nats://"),
+	}
+	defer d.stopAll()
+
+	// The monitor talks to the server in-process: chaos never touches it.
+	mcfg := monitor.DefaultConfig()
+	mcfg.Logger = log.With("cmd", "monitor")
+	fan := sinks{textSink(out)}
+	mcfg.OnEvent = fan.emit
+	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(ctx, "hbmesh demo monitor", log,
+		nats.InProcessServer(srv.NATS()))
+	if err != nil {
+		return err
+	}
+	defer mconn.close()
+	m, err := monitor.New(mconn.Conn, mcfg)
+	if err != nil {
+		return err
+	}
+	mctx, mcancel := context.WithCancel(mconn.Context())
+	var mwg sync.WaitGroup
+	mdone := make(chan error, 1)
+	mwg.Go(func() { mdone <- m.Run(mctx) })
+	defer func() { mcancel(); mwg.Wait() }()
+
+	roles := []string{"web", "api", "db", "cache", "queue"}
+	zones := []string{"eu-1", "us-1", "ap-1"}
+	for i := range nodes {
+		d.slots = append(d.slots, &demoSlot{
+			id:     "demo-" + strconv.Itoa(i+1),
+			labels: map[string]string{"role": roles[i%len(roles)], "zone": zones[i%len(zones)]},
+		})
+	}
+	for _, s := range d.slots {
+		if err := d.start(s); err != nil {
+			return err
+		}
+	}
+
+	summary := time.NewTicker(summaryEvery)
+	defer summary.Stop()
+	var chaosC <-chan time.Time
+	if chaos {
+		t := time.NewTicker(chaosEvery)
+		defer t.Stop()
+		chaosC = t.C
+	}
+	var plan []string
+	for {
+		select {
+		case <-ctx.Done():
+			d.printSummary(m)
+			return nil
+		case err := <-mdone:
+			if ferr := mconn.failure(); ferr != nil {
+				return ferr
+			}
+			if err == nil { // only when ctx is done
+				return nil
+			}
+			return fmt.Errorf("monitor: %w", err)
+		case <-summary.C:
+			d.printSummary(m)
+		case <-chaosC:
+			d.heal()
+			if len(plan) == 0 {
+				// Every action once per round, in random order, so each
+				// kind of transition shows up within a few rounds.
+				plan = []string{"kill", "stop", "restart", "freeze"}
+				rand.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+			}
+			if d.strike(plan[0]) {
+				plan = plan[1:]
+			}
+		}
+	}
+}
+
+// demo owns the demo's nodes. Only the goroutine running runDemo touches
+// it, so it needs no lock.
+type demo struct {
+	ctx      context.Context
+	log      *slog.Logger
+	out      *lineWriter
+	interval time.Duration
+	upstream string // server host:port
+	slots    []*demoSlot
+}
+
+// demoSlot is one node id; successive incarnations reuse it.
+type demoSlot struct {
+	id     string
+	labels map[string]string
+	link   *link
+	cn     *conn
+	cancel context.CancelFunc
+	done   chan struct{}
+	down   bool // stopped or killed; restarted by the next heal
+	frozen bool // its link is paused; thawed by the next heal
+}
+
+// start runs a new incarnation of s over a fresh link.
+func (d *demo) start(s *demoSlot) error {
+	l, err := newLink(d.upstream)
+	if err != nil {
+		return err
+	}
+	cn, err := (&connFlags{server: l.URL(), timeout: 5 * time.Second}).dial(d.ctx, "hbmesh demo "+s.id, d.log)
+	if err != nil {
+		l.close()
+		return err
+	}
+	n, err := node.New(cn.Conn, node.Config{
+		ID: s.id, Host: "demo", Interval: d.interval, Jitter: 0.05, Labels: s.labels,
+		Version: version, Logger: d.log.With("cmd", "node"),
+	})
+	if err != nil {
+		cn.close()
+		l.close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(cn.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(ctx); err != nil && !errors.Is(err, node.ErrConnClosed) {
+			d.log.Warn("demo node stopped", "peer", s.id, "err", err)
+		}
+	}()
+	s.link, s.cn, s.cancel, s.done, s.down, s.frozen = l, cn, cancel, done, false, false
+	return nil
+}
+
+// stop ends the incarnation of s: with a goodbye when graceful, otherwise
+// by dropping its connection first so no goodbye can be sent.
+func (d *demo) stop(s *demoSlot, graceful bool) {
+	if s.cancel == nil {
+		return
+	}
+	if !graceful {
+		s.link.close() // the TCP connection dies under the client
+		s.cn.close()
+	}
+	s.cancel()
+	<-s.done
+	s.cn.close()
+	s.link.close()
+	s.cancel, s.down = nil, true
+}
+
+func (d *demo) stopAll() {
+	for _, s := range d.slots {
+		if s.frozen {
+			s.link.pause(false)
+		}
+		d.stop(s, true)
+	}
+}
+
+// heal restarts the nodes chaos took down and thaws the frozen ones.
+func (d *demo) heal() {
+	for _, s := range d.slots {
+		switch {
+		case s.frozen:
+			d.out.printf("chaos: thaw %s", s.id)
+			s.link.pause(false)
+			s.frozen = false
+		case s.down:
+			d.out.printf("chaos: start %s again with a new boot (expect restarted)", s.id)
+			if err := d.start(s); err != nil {
+				d.log.Error("demo node restart", "peer", s.id, "err", err)
+			}
+		}
+	}
+}
+
+// strike applies action to a random healthy node; it reports false when
+// no node is healthy.
+func (d *demo) strike(action string) bool {
+	var up []*demoSlot
+	for _, s := range d.slots {
+		if !s.down && !s.frozen && s.cancel != nil {
+			up = append(up, s)
+		}
+	}
+	if len(up) == 0 {
+		return false
+	}
+	s := up[rand.IntN(len(up))]
+	switch action {
+	case "kill":
+		d.out.printf("chaos: kill %s without goodbye (expect dead)", s.id)
+		d.stop(s, false)
+	case "stop":
+		d.out.printf("chaos: stop %s gracefully (expect left)", s.id)
+		d.stop(s, true)
+	case "restart":
+		d.out.printf("chaos: restart %s at once (expect restarted)", s.id)
+		d.stop(s, false)
+		if err := d.start(s); err != nil {
+			d.log.Error("demo node restart", "peer", s.id, "err", err)
+		}
+	case "freeze":
+		d.out.printf("chaos: freeze %s (expect suspect, dead, then alive on thaw)", s.id)
+		s.link.pause(true)
+		s.frozen = true
+	}
+	return true
+}
+
+func (d *demo) printSummary(m *monitor.Monitor) {
+	st := m.Stats()
+	d.out.printf("alive %d  suspect %d  dead %d  left %d",
+		st.Peers[monitor.StateAlive], st.Peers[monitor.StateSuspect], st.Peers[monitor.StateDead], st.Peers[monitor.StateLeft])
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
+
+// runSync runs the command line to completion and returns its exit code,
+// stdout and stderr.
+func runSync(t *testing.T, getenv func(string) string, args ...string) (int, string, string) {
+	t.Helper()
+	if getenv == nil {
+		getenv = noEnv
+	}
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, getenv)
+	return code, stdout.String(), stderr.String()
+}
+
+// proc is a command running in the background.
+type proc struct {
+	cancel context.CancelFunc
+	done   chan int
+	stdout *syncBuffer
+	stderr *syncBuffer
+}
+
+// start runs the command line in a goroutine until stop (or test end).
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() { p.done <- run(ctx, args, strings.NewReader(""), p.stdout, p.stderr, noEnv) }()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// stop cancels the command and returns its exit code.
+func (p *proc) stop(t *testing.T) int {
+	t.Helper()
+	p.cancel()
+	select {
+	case code, ok := <-p.done:
+		if ok {
+			close(p.done)
+			return code
+		}
+		return -1
+	case <-time.After(20 * time.Second):
+		t.Fatalf("command did not stop; stderr:\n%s", p.stderr)
+		return -1
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // substring of the one stderr line
+	}{
+		{"interval not a duration", []string{"node", "--interval", "5x"}, nil, `invalid value "5x" for flag -interval`},
+		{"interval too short", []string{"node", "--interval", "50ms"}, nil, `50ms is outside [100ms, 1h0m0s]`},
+		{"interval too long", []string{"node", "--interval", "2h"}, nil, `2h0m0s is outside`},
+		{"id with dot", []string{"node", "--id", "a.b"}, nil, `invalid id "a.b": contains '.'`},
+		{"id with wildcard", []string{"node", "--id", "a*"}, nil, `invalid id "a*": contains wildcard`},
+		{"empty id", []string{"node", "--id", ""}, nil, `invalid id "": empty`},
+		{"bad label key", []string{"node", "--label", "a b=c"}, nil, `label key "a b"`},
+		{"label without value", []string{"node", "--label", "role"}, nil, `want key=value`},
+		{"unknown flag", []string{"node", "--bogus"}, nil, `flag provided but not defined: -bogus`},
+		{"unexpected argument", []string{"node", "extra"}, nil, `unexpected argument "extra"`},
+		{"unknown subcommand", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{"bad detector", []string{"monitor", "--detector", "magic"}, nil, `want one of fixed, phi`},
+		{"dead before suspect", []string{"monitor", "--suspect-after", "3", "--dead-after", "2"}, nil, `--dead-after 2 must exceed --suspect-after 3`},
+		{"bad log level", []string{"node", "--log-level", "loud"}, nil, `invalid value "loud" for flag -log-level`},
+		{"bad log format", []string{"monitor", "--log-format", "xml"}, nil, `invalid value "xml" for flag -log-format`},
+		{"bad env timeout", []string{"node"}, map[string]string{"NATS_TIMEOUT": "soon"}, `invalid value "soon" for $NATS_TIMEOUT`},
+		{"probe without id", []string{"probe"}, nil, `missing node ID`},
+		{"probe bad id", []string{"probe", "a>b"}, nil, `invalid id "a>b"`},
+		{"probe two ids", []string{"probe", "a", "b"}, nil, `unexpected argument "b"`},
+		{"bad drop fraction", []string{"node", "--drop-beats", "2"}, nil, `2 is outside [0, 1]`},
+		{"bad port", []string{"server", "-p", "70000"}, nil, `70000 is outside`},
+		{"bad cluster url", []string{"server", "--cluster", "nope"}, nil, `invalid value "nope" for flag --cluster`},
+		{"port without embedded", []string{"monitor", "--port", "4333"}, nil, `need --embedded`},
+		{"tlscert without key", []string{"probe", "x", "--tlscert", "c.pem"}, nil, `--tlscert and --tlskey must be given together`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			code, stdout, stderr := runSync(t, getenv, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d", code, exitUsage)
+			}
+			if stdout != "" {
+				t.Errorf("stdout not empty: %q", stdout)
+			}
+			if n := strings.Count(stderr, "\n"); n != 1 || !strings.HasSuffix(stderr, "\n") {
+				t.Errorf("stderr has %d lines, want exactly one: %q", n, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q does not contain %q", stderr, tt.want)
+			}
+			if !strings.HasPrefix(stderr, "hbmesh") {
+				t.Errorf("stderr %q does not start with the command name", stderr)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo"}},
+		{[]string{"--help"}, []string{"Commands:"}},
+		{[]string{"help", "probe"}, []string{"hbmesh probe ID"}},
+		{[]string{"node", "--help"}, []string{"Usage:", "--interval", "default 1s", "-s, --server", "$NATS_URL", "Examples:"}},
+		{[]string{"node", "-h"}, []string{"--label key=value"}},
+		{[]string{"monitor", "-h"}, []string{"--json", "--detector", "--embedded", "$NATS_CREDS"}},
+		{[]string{"server", "--help"}, []string{"-p, --port", "-a, --addr", "-js, --jetstream", "--routes"}},
+		{[]string{"demo", "--help"}, []string{"--chaos", "--nodes"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runSync(t, nil, tt.args...)
+			if code != exitOK || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("usage lacks %q:\n%s", w, stdout)
+				}
+			}
+		})
+	}
+	if code, _, _ := runSync(t, nil, "node", "--help"); code != 0 {
+		t.Fatal("node --help")
+	}
+	if _, stdout, _ := runSync(t, nil, "node", "--help"); strings.Contains(stdout, "drop-beats") {
+		t.Error("hidden flag --drop-beats listed")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runSync(t, nil, "version")
+	if code != 0 || stdout != "hbmesh "+version+"\n" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+}
+
+func TestNoArgs(t *testing.T) {
+	code, _, stderr := runSync(t, nil)
+	if code != exitUsage || !strings.Contains(stderr, "Commands:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+func runProbe(ctx context.Context, e *env, args []string) error {
+	var (
+		conn   connFlags
+		logf   logFlags
+		prefix string
+	)
+	f := newFlags("probe", "hbmesh probe ID [flags]", `
+Send one probe to node ID on <prefix>.<ID>.probe and print its answer:
+status, boot id, latest seq and round-trip time. Exits 0 when the node
+answers and 1 when nothing does (no such node, or no answer in --timeout).`, []string{
+		"hbmesh probe web-1",
+		"hbmesh probe web-1 --timeout 500ms -s nats://nats:4222",
+	})
+	f.maxArgs = 1
+	registerPrefix(f, &prefix)
+	conn.register(f, 2*time.Second, "connect and answer `timeout`")
+	logf.register(f)
+	if err := f.parse(e, args); err != nil {
+		return err
+	}
+	if len(f.args) == 0 {
+		return usagef("missing node ID (usage: %s)", f.usage)
+	}
+	id := f.args[0]
+	if err := wire.ValidateID(id); err != nil {
+		return usagef("%v", err)
+	}
+	if err := conn.validate(); err != nil {
+		return err
+	}
+	log := logf.logger(e.stderr).With("cmd", "probe")
+	cn, err := conn.dial(ctx, "hbmesh probe", log)
+	if err != nil {
+		return err
+	}
+	defer cn.close()
+
+	subj := wire.MustSubjects(prefix).Probe(id)
+	rctx, cancel := context.WithTimeout(cn.Context(), conn.timeout)
+	defer cancel()
+	start := time.Now()
+	msg, err := cn.RequestWithContext(rctx, subj, nil)
+	rtt := time.Since(start)
+	switch {
+	case err == nil:
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("%s: no answer: no node listens on %s", id, subj)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return fmt.Errorf("%s: no answer within %v on %s", id, conn.timeout, subj)
+	default:
+		if ferr := cn.failure(); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("%s: probe %s: %w", id, subj, err)
+	}
+	b, err := wire.DecodeProbeReply(msg.Data)
+	if err != nil {
+		return fmt.Errorf("%s: malformed answer: %w", id, err)
+	}
+	fmt.Fprintf(e.stdout, "%s: %s, host %s, boot %s, seq %d, interval %v, rtt %s\n",
+		id, b.Status, b.Host, b.Boot, b.Seq, time.Duration(b.IntervalMS)*time.Millisecond, fmtRTT(rtt))
+	return nil
+}
+
+// fmtRTT prints a round trip with microsecond precision: 1.234ms.
+func fmtRTT(d time.Duration) string {
+	return d.Round(time.Microsecond).String()
+}
