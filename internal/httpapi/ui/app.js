@@ -1,0 +1,240 @@
+// hbmesh dashboard. Peer data (ids, hosts, labels) is untrusted: it only
+// ever reaches the page through textContent and DOM APIs, never innerHTML.
+"use strict";
+(() => {
+  const STATES = ["dead", "suspect", "alive", "left"]; // worst first
+  const RANK = { dead: 0, suspect: 1, alive: 2, left: 3 };
+  const MAX_ROWS = 500;        // rows rendered; the rest need a filter
+  const MIN_FRAME_MS = 250;    // at most ~4 renders a second
+  const REFRESH_MS = 5000;     // full /api/peers refresh (ages, strips)
+  const HIST = 32;
+
+  // Marks this page load, so a test can tell the page was never reloaded.
+  window.hbmeshLoadedAt = Date.now();
+
+  const $ = (id) => document.getElementById(id);
+  const peers = new Map();     // id -> peer (the PeerJSON shape)
+  const shown = new Set(STATES);
+  let filter = "";
+  let skew = 0;                // server clock minus browser clock, ms
+  let status = null;           // last status from SSE or /api/status
+  let streamUp = false;
+  let fetchFailed = false;
+
+  const serverNow = () => Date.now() + skew;
+  const ms = (t) => (t ? Date.parse(t) : NaN);
+
+  function ago(msec) {
+    if (!isFinite(msec)) return "—";
+    const s = Math.max(0, msec) / 1000;
+    if (s < 60) return (s < 10 ? s.toFixed(1) : Math.floor(s)) + "s ago";
+    if (s < 3600) return Math.floor(s / 60) + "m " + Math.floor(s % 60) + "s ago";
+    if (s < 86400) return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m ago";
+    return Math.floor(s / 86400) + "d ago";
+  }
+  const dur = (msec) => ago(msec).replace(" ago", "");
+
+  // ---- rendering, batched through requestAnimationFrame ----
+  let scheduled = false, lastFrame = 0;
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    const wait = Math.max(0, MIN_FRAME_MS - (performance.now() - lastFrame));
+    setTimeout(() => requestAnimationFrame(() => {
+      scheduled = false;
+      lastFrame = performance.now();
+      render();
+    }), wait);
+  }
+
+  function matches(p) {
+    if (!shown.has(p.state)) return false;
+    if (!filter) return true;
+    if (p.id.toLowerCase().includes(filter) || (p.host || "").toLowerCase().includes(filter)) return true;
+    for (const [k, v] of Object.entries(p.labels || {})) {
+      if ((k + "=" + v).toLowerCase().includes(filter)) return true;
+    }
+    return false;
+  }
+
+  const css = getComputedStyle(document.documentElement);
+  function strip(history) {
+    const c = document.createElement("canvas");
+    const cell = 5, gap = 1, ratio = window.devicePixelRatio || 1;
+    const w = HIST * (cell + gap), h = 12;
+    c.width = w * ratio; c.height = h * ratio;
+    c.className = "strip";
+    c.style.width = w + "px"; c.style.height = h + "px"; // CSSOM, allowed by CSP
+    const g = c.getContext("2d");
+    g.scale(ratio, ratio);
+    const on = css.getPropertyValue("--cell-on").trim() || "#2da44e";
+    const off = css.getPropertyValue("--cell-off").trim() || "#d8dbe0";
+    const bits = history || "";
+    for (let i = 0; i < HIST; i++) {
+      // history is newest first; draw newest on the right.
+      g.fillStyle = bits[HIST - 1 - i] === "1" ? on : off;
+      g.fillRect(i * (cell + gap), 0, cell, h);
+    }
+    c.title = "last " + HIST + " intervals, newest right";
+    return c;
+  }
+
+  function td(text, cls) {
+    const e = document.createElement("td");
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function row(p, now) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = p.id;
+    tr.dataset.state = p.state;
+    tr.appendChild(td(p.id, "id"));
+    tr.appendChild(td(p.host || ""));
+    const st = td();
+    const badge = document.createElement("span");
+    badge.className = "badge " + p.state;
+    badge.textContent = p.state;
+    st.appendChild(badge);
+    if (p.conflict) {
+      const c = document.createElement("span");
+      c.className = "conflict";
+      c.textContent = "boot conflict";
+      st.appendChild(c);
+    }
+    tr.appendChild(st);
+    tr.appendChild(td(ago(now - ms(p.last_beat)), "num"));
+    tr.appendChild(td(dur(now - ms(p.since)), "num"));
+    tr.appendChild(td(p.probe_rtt_ms > 0 ? p.probe_rtt_ms.toFixed(1) + " ms" : "—", "num"));
+    tr.appendChild(td(p.version || ""));
+    const labels = td(undefined, "labels");
+    for (const k of Object.keys(p.labels || {}).sort()) {
+      const chip = document.createElement("span");
+      chip.className = "chip";
+      chip.textContent = k + "=" + p.labels[k];
+      labels.appendChild(chip);
+    }
+    tr.appendChild(labels);
+    const s = td();
+    s.appendChild(strip(p.history));
+    tr.appendChild(s);
+    return tr;
+  }
+
+  function render() {
+    const now = serverNow();
+    const counts = { dead: 0, suspect: 0, alive: 0, left: 0 };
+    const list = [];
+    for (const p of peers.values()) {
+      if (p.state in counts) counts[p.state]++;
+      if (matches(p)) list.push(p);
+    }
+    list.sort((a, b) => (RANK[a.state] ?? 9) - (RANK[b.state] ?? 9) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const frag = document.createDocumentFragment();
+    for (const p of list.slice(0, MAX_ROWS)) frag.appendChild(row(p, now));
+    $("rows").replaceChildren(frag);
+    for (const s of STATES) document.querySelector(`[data-count="${s}"]`).textContent = counts[s];
+    $("shown").textContent = list.length + " of " + peers.size + " peers";
+    const more = $("more");
+    more.hidden = list.length <= MAX_ROWS;
+    more.textContent = `showing ${MAX_ROWS} of ${list.length}, refine the filter`;
+    $("empty").hidden = list.length > 0 || peers.size === 0;
+    renderBanner();
+  }
+
+  function renderBanner() {
+    const why = [];
+    if (status && status.connected === false) why.push("monitor disconnected from NATS");
+    else if (status && status.impaired === true) why.push("monitor impaired: verdicts suspended");
+    if (!streamUp) why.push("live event stream down, reconnecting");
+    if (fetchFailed) why.push("monitor unreachable");
+    const b = $("banner");
+    b.hidden = why.length === 0;
+    b.textContent = why.length ? "⚠ monitor disconnected — " + why.join("; ") : "";
+    const live = $("live");
+    live.className = "live " + (streamUp ? "ok" : "bad");
+    live.textContent = streamUp ? "live" : "offline";
+  }
+
+  // ---- data ----
+  function applyList(list) {
+    if (list.time) skew = Date.parse(list.time) - Date.now();
+    if (list.monitor) $("monitor-id").textContent = list.monitor;
+    const old = new Map(peers);
+    peers.clear();
+    for (const p of list.peers || []) {
+      // A transition that arrived over SSE after this list was taken is
+      // newer than what the list says; keep it.
+      const o = old.get(p.id);
+      if (o && ms(o.since) > ms(p.since)) { p.state = o.state; p.since = o.since; }
+      peers.set(p.id, p);
+    }
+    schedule();
+  }
+
+  function applyTransition(ev) {
+    let p = peers.get(ev.id);
+    if (!p) {
+      p = { id: ev.id, labels: {}, history: "", probe_rtt_ms: 0, version: "" };
+      peers.set(ev.id, p);
+    }
+    p.host = ev.host;
+    p.state = ev.state;
+    p.since = ev.time;
+    p.boot = ev.boot;
+    p.seq = ev.seq;
+    p.interval_ms = ev.interval_ms;
+    p.conflict = !!ev.conflict;
+    if (ev.reason === "beat" || ev.reason === "first_beat" || ev.reason === "restarted") p.last_beat = ev.time;
+    schedule();
+  }
+
+  function applyStatus(st) {
+    status = st;
+    if (st.monitor) $("monitor-id").textContent = st.monitor;
+    renderBanner();
+  }
+
+  async function refresh() {
+    try {
+      const [pr, sr] = await Promise.all([
+        fetch("api/peers", { cache: "no-store" }),
+        fetch("api/status", { cache: "no-store" }),
+      ]);
+      if (!pr.ok || !sr.ok) throw new Error("HTTP " + pr.status + "/" + sr.status);
+      applyList(await pr.json());
+      applyStatus(await sr.json());
+      fetchFailed = false;
+    } catch (e) {
+      fetchFailed = true;
+      renderBanner();
+    }
+  }
+
+  function connect() {
+    const es = new EventSource("api/events");
+    es.onopen = () => { streamUp = true; renderBanner(); };
+    es.onerror = () => { streamUp = false; renderBanner(); }; // EventSource retries by itself
+    es.addEventListener("snapshot", (e) => { streamUp = true; applyList(JSON.parse(e.data)); });
+    es.addEventListener("transition", (e) => { streamUp = true; applyTransition(JSON.parse(e.data)); });
+    es.addEventListener("status", (e) => { streamUp = true; applyStatus(JSON.parse(e.data)); });
+  }
+
+  // ---- controls ----
+  $("filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); schedule(); });
+  for (const b of document.querySelectorAll(".toggle")) {
+    b.addEventListener("click", () => {
+      const s = b.dataset.state;
+      if (shown.has(s)) shown.delete(s); else shown.add(s);
+      b.classList.toggle("on", shown.has(s));
+      b.setAttribute("aria-pressed", String(shown.has(s)));
+      schedule();
+    });
+  }
+
+  refresh();
+  connect();
+  setInterval(schedule, 1000);       // ages tick
+  setInterval(refresh, REFRESH_MS);  // ages, strips, RTTs stay current
+})();

@@ -1,0 +1,205 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+func mixedFleet() *fakeSource {
+	at := func(id, host string, st monitor.State, labels map[string]string) monitor.PeerInfo {
+		return monitor.PeerInfo{ID: id, Host: host, State: st, Since: t0.Add(-time.Minute),
+			LastBeat: t0.Add(-1500 * time.Millisecond), Interval: time.Second, Labels: labels,
+			ProbeRTT: 1500 * time.Microsecond, History: 0b1011}
+	}
+	return newFake(0,
+		at("web-2", "h2", monitor.StateAlive, map[string]string{"role": "web"}),
+		at("db-1", "h9", monitor.StateLeft, nil),
+		at("web-1", "h1", monitor.StateDead, map[string]string{"role": "web", "az": "eu-1"}),
+		at("cache-1", "h3", monitor.StateSuspect, nil),
+		at("api-1", "h4", monitor.StateDead, nil),
+	)
+}
+
+func peerIDs(t *testing.T, body string) []string {
+	t.Helper()
+	var l httpapi.PeerList
+	if err := json.Unmarshal([]byte(body), &l); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	ids := []string{}
+	for _, p := range l.Peers {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+func TestPeersSortedAndFiltered(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"api-1", "web-1", "cache-1", "web-2", "db-1"}},
+		{"?state=dead", []string{"api-1", "web-1"}},
+		{"?state=dead,suspect", []string{"api-1", "web-1", "cache-1"}},
+		{"?q=web", []string{"web-1", "web-2"}},
+		{"?q=h9", []string{"db-1"}},
+		{"?q=az%3Deu", []string{"web-1"}},
+		{"?q=ROLE%3DWEB&state=alive", []string{"web-2"}},
+		{"?q=nothing", []string{}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			resp, body := get(t, ts.URL+"/api/peers"+tc.query)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if got := peerIDs(t, body); !slices.Equal(got, tc.want) {
+				t.Errorf("ids %v, want %v", got, tc.want)
+			}
+		})
+	}
+	resp, _ := get(t, ts.URL+"/api/peers?state=zombie")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unknown state: status %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestPeerJSONShape(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	resp, body := get(t, ts.URL+"/api/peers/web-1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var p httpapi.PeerJSON
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := "1101" + strings.Repeat("0", 28)
+	if p.State != "dead" || p.LastBeatAgeMS != 1500 || p.IntervalMS != 1000 || p.ProbeRTTMS != 1.5 ||
+		p.History != want || p.Labels["az"] != "eu-1" {
+		t.Errorf("unexpected peer %+v", p)
+	}
+	for _, key := range []string{`"last_beat_age_ms"`, `"interval_ms"`, `"probe_rtt_ms"`, `"clock_skew_ms"`, `"history"`, `"since"`, `"last_beat"`} {
+		if !strings.Contains(body, key) {
+			t.Errorf("body lacks %s: %s", key, body)
+		}
+	}
+}
+
+func TestPeerUnknownIs404JSON(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	resp, body := get(t, ts.URL+"/api/peers/nope")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var e struct{ Error string }
+	if err := json.Unmarshal([]byte(body), &e); err != nil || !strings.Contains(e.Error, "nope") {
+		t.Errorf("body %q (%v)", body, err)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	src := newFake(1)
+	src.setReady(errors.New("monitor: NATS connection down"))
+	_, ts := newServer(t, src)
+	resp, body := get(t, ts.URL+"/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "NATS connection down") {
+		t.Errorf("not ready: %d %q", resp.StatusCode, body)
+	}
+	src.setReady(nil)
+	resp, body = get(t, ts.URL+"/readyz")
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != "ready" {
+		t.Errorf("ready: %d %q", resp.StatusCode, body)
+	}
+	resp, body = get(t, ts.URL+"/livez")
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Errorf("livez: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	src := mixedFleet()
+	src.setReady(errors.New("self check failing"))
+	_, ts := newServer(t, src)
+	_, body := get(t, ts.URL+"/api/status")
+	var st httpapi.StatusJSON
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Monitor != "mon-1" || st.Version != "v1.2.3" || st.Ready || st.ReadyError != "self check failing" ||
+		!st.Connected || st.Counts["dead"] != 2 || st.Counts["left"] != 1 || st.Stats == nil || st.Stats.Rejected != 3 {
+		t.Errorf("status %s", body)
+	}
+}
+
+func TestReadOnlyMethodsAndHeaders(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	paths := []string{"/", "/app.js", "/app.css", "/metrics", "/livez", "/readyz", "/api/peers", "/api/peers/web-1", "/api/status", "/api/events"}
+	for _, path := range paths {
+		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+			resp, _ := do(t, m, ts.URL+path, nil)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s: %d Allow=%q", m, path, resp.StatusCode, resp.Header.Get("Allow"))
+			}
+		}
+		resp, _ := do(t, http.MethodHead, ts.URL+path, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("HEAD %s: %d", path, resp.StatusCode)
+		}
+		for h, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+		} {
+			if got := resp.Header.Get(h); got != want {
+				t.Errorf("HEAD %s: %s %q, want %q", path, h, got, want)
+			}
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'self'") {
+			t.Errorf("HEAD %s: CSP %q", path, csp)
+		}
+		if strings.HasPrefix(path, "/api/") && resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("HEAD %s: Cache-Control %q", path, resp.Header.Get("Cache-Control"))
+		}
+	}
+	resp, body := get(t, ts.URL+"/")
+	if !strings.Contains(body, `src="app.js"`) || strings.Contains(body, "<script>") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("index: %s", body)
+	}
+	if resp, _ := get(t, ts.URL+"/nope"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/nope: %d", resp.StatusCode)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*httpapi.Config)
+		want string
+	}{
+		{"no source", func(c *httpapi.Config) { c.Source = nil }, "invalid httpapi config: Source is nil"},
+		{"cap", func(c *httpapi.Config) { c.PerPeerMetricsCap = -1 }, "invalid httpapi config: PerPeerMetricsCap -1 must be within [1, 100000]"},
+		{"buffer", func(c *httpapi.Config) { c.EventBuffer = 1 << 21 }, "invalid httpapi config: EventBuffer 2097152 must be within [1, 1048576]"},
+		{"clients", func(c *httpapi.Config) { c.MaxSSEClients = -5 }, "invalid httpapi config: MaxSSEClients -5 must be within [1, 10000]"},
+		{"status", func(c *httpapi.Config) { c.StatusInterval = time.Millisecond }, "invalid httpapi config: StatusInterval 1ms must be within [10ms, 1m]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := httpapi.DefaultConfig()
+			cfg.Source = newFake(0)
+			tc.mod(&cfg)
+			_, err := httpapi.New(cfg)
+			if err == nil || err.Error() != tc.want || !errors.Is(err, httpapi.ErrInvalidConfig) {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := httpapi.New(httpapi.Config{Source: newFake(0)}); err != nil {
+		t.Errorf("zero config with a source: %v", err)
+	}
+}

@@ -1,0 +1,94 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+var metricNames = []string{
+	"hbmesh_peers", "hbmesh_transitions_total", "hbmesh_beats_received_total", "hbmesh_beats_rejected_total",
+	"hbmesh_probes_sent_total", "hbmesh_probes_failed_total", "hbmesh_probes_answered_total",
+	"hbmesh_probe_rtt_seconds_bucket", "hbmesh_probe_rtt_seconds_sum", "hbmesh_probe_rtt_seconds_count",
+	"hbmesh_detection_overshoot_seconds_bucket", "hbmesh_monitor_connected", "hbmesh_monitor_impaired",
+	"hbmesh_monitor_stalls_total", "hbmesh_monitor_stalled_seconds_total", "hbmesh_monitor_outages_total",
+	"hbmesh_peers_evicted_total", "hbmesh_peers_forgotten_total", "hbmesh_restarts_total",
+	"hbmesh_boot_conflicts_total", "hbmesh_build_info", "go_goroutines", "process_cpu_seconds_total",
+}
+
+// scrape returns the sample lines of /metrics whose name starts with
+// prefix.
+func scrape(t *testing.T, url, prefix string) []string {
+	t.Helper()
+	resp, body := get(t, url+"/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, body)
+	}
+	var out []string
+	for line := range strings.SplitSeq(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func TestMetricsNames(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	all := strings.Join(scrape(t, ts.URL, ""), "\n")
+	for _, n := range metricNames {
+		if !strings.Contains(all, "\n"+n) {
+			t.Errorf("missing %s", n)
+		}
+	}
+	for _, r := range monitor.RejectReasons {
+		if !strings.Contains(all, `hbmesh_beats_rejected_total{reason="`+r+`"}`) {
+			t.Errorf("missing reason %s", r)
+		}
+	}
+	for _, want := range []string{
+		`hbmesh_beats_rejected_total{reason="replay"} 3`,
+		`hbmesh_peers{state="dead"} 2`,
+		`hbmesh_monitor_connected 1`,
+		`hbmesh_build_info{goversion="go`,
+		`monitor="mon-1",version="v1.2.3"} 1`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if strings.Contains(all, "hbmesh_peer_up") {
+		t.Error("per-peer series without PerPeerMetrics")
+	}
+}
+
+func TestMetricsCardinality(t *testing.T) {
+	_, small := newServer(t, newFake(1))
+	_, big := newServer(t, newFake(1000))
+	if a, b := len(scrape(t, small.URL, "hbmesh_")), len(scrape(t, big.URL, "hbmesh_")); a != b {
+		t.Errorf("1 peer: %d series, 1000 peers: %d series", a, b)
+	}
+
+	_, capped := newServer(t, newFake(1000, monitor.PeerInfo{ID: "zz-dead", State: monitor.StateDead}),
+		func(c *httpapi.Config) { c.PerPeerMetrics, c.PerPeerMetricsCap = true, 10 })
+	up := scrape(t, capped.URL, "hbmesh_peer_up{")
+	if len(up) != 10 {
+		t.Errorf("%d hbmesh_peer_up series, want 10", len(up))
+	}
+	// The exposition is sorted by label; the cap must keep the worst peer.
+	if !strings.Contains(strings.Join(up, "\n"), `hbmesh_peer_up{id="zz-dead"} 0`) {
+		t.Errorf("dead peer left out of the capped series: %q", up)
+	}
+	if n := len(scrape(t, capped.URL, "hbmesh_peer_last_beat_age_seconds{")); n > 10 {
+		t.Errorf("%d age series, want at most 10", n)
+	}
+	if tr := scrape(t, capped.URL, "hbmesh_peer_series_truncated "); len(tr) != 1 || tr[0] != "hbmesh_peer_series_truncated 1" {
+		t.Errorf("truncated: %q", tr)
+	}
+	if age := scrape(t, capped.URL, `hbmesh_peer_last_beat_age_seconds{id="p0000"}`); len(age) != 1 || age[0] != `hbmesh_peer_last_beat_age_seconds{id="p0000"} 1` {
+		t.Errorf("age: %q", age)
+	}
+}
