@@ -67,6 +67,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (Store, error) {
 	_, err = js.AccountInfo(pctx)
 	cancel()
 	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		log.Info("restart memory: off (the server has no JetStream; use a file to enable it)")
 		return nil, nil
