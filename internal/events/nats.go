@@ -270,6 +270,10 @@ func (p *NATSPublisher) ensureStream(ctx context.Context, js jetstream.JetStream
 func (p *NATSPublisher) worker(ctx context.Context, js jetstream.JetStream) {
 	var buf []byte
 	for {
+		if ctx.Err() != nil { // the queue is drained below
+			p.drain(js, buf)
+			return
+		}
 		select {
 		case ev := <-p.q:
 			buf = p.publish(ctx, js, &ev, buf)

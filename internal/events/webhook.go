@@ -189,6 +189,10 @@ func (w *Webhook) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
+			// Prefer shutdown over starting another delivery.
+			if ctx.Err() != nil {
+				return
+			}
 			select {
 			case ev := <-w.q:
 				w.deliver(ctx, &ev)
