@@ -1,0 +1,29 @@
+// Package status is `hbmesh status`: it asks every monitor of a mesh what
+// it sees and shows where they agree and where they do not.
+//
+// # Gathering
+//
+// Every monitor registers the hbmesh-monitor micro service (package
+// internal/discovery) with endpoints that answer without a queue group, so
+// one request reaches all of them. [Gather] publishes one request to
+// <prefix>.monitor.v1.peers and one to <prefix>.monitor.v1.status, both
+// with replies to one inbox, and collects the replies until the wait
+// passes (default 1s) or, once every monitor that has spoken has answered
+// both, until a short quiet period passes. If no monitor answers, Gather
+// fails with [ErrNoMonitors]; with no subscriber at all the server says
+// so at once and Gather does not wait.
+//
+// # Merging
+//
+// The [Report] has one row per monitor and one per peer. A peer row holds
+// the state each monitor reports; it is marked Disagree when they differ,
+// or when a monitor that sent its whole table does not know the peer at
+// all ("missing"). A monitor whose reply was truncated (see the discovery
+// package) cannot prove a peer missing, so its silence is not counted.
+//
+// # Showing
+//
+// [Render] prints an aligned table, worst state first; [RenderJSON] prints
+// one JSON document. [Watch] redraws either every interval. [Run] is the
+// whole command: flags in, output out, for cmd/hbmesh to call.
+package status

@@ -1,0 +1,308 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// DefaultWait is how long [Gather] waits for monitors when given zero.
+const DefaultWait = time.Second
+
+// ReportType is the versioned type string of a [Report] in JSON.
+const ReportType = "io.hbmesh.status.v1.report"
+
+// Peer states beyond monitor.State that a [Peer] row can show.
+const (
+	// StateSplit is a peer's consensus state when monitors disagree.
+	StateSplit = "split"
+	// StateMissing is what a monitor reports for a peer it does not know,
+	// although it sent its whole table.
+	StateMissing = "missing"
+)
+
+// ErrNoMonitors is returned by [Gather] when no monitor answered. The CLI
+// can tell it apart from a broken connection.
+var ErrNoMonitors = errors.New("no monitors answered")
+
+// Monitor is what one monitor said about itself.
+type Monitor struct {
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+	// Ready and ReadyError come from the status reply; Status is false
+	// when that reply did not arrive in time.
+	Status     bool   `json:"status"`
+	Ready      bool   `json:"ready"`
+	ReadyError string `json:"ready_error,omitempty"`
+	Connected  bool   `json:"connected"`
+	Impaired   bool   `json:"impaired"`
+	// Peers is how many peers the monitor has in its table.
+	Peers int `json:"peers"`
+	// PeersAnswered is false when its peers reply did not arrive in time.
+	PeersAnswered bool `json:"peers_answered"`
+	// Truncated is set when its peers reply was cut to fit one message.
+	Truncated bool `json:"truncated,omitempty"`
+	// Error is an error reply from either endpoint.
+	Error string `json:"error,omitempty"`
+}
+
+// Peer is one peer as every monitor sees it.
+type Peer struct {
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	// State is the state every monitor agrees on, or StateSplit.
+	State string `json:"state"`
+	// Disagree is set when monitors report different states, or a monitor
+	// with a complete table lacks the peer.
+	Disagree bool `json:"disagree"`
+	// States maps monitor id to the state it reports, or StateMissing.
+	States map[string]string `json:"states"`
+	// Worst is the worst state any monitor reports; rows sort by it.
+	Worst monitor.State `json:"worst"`
+	// LastBeat, Seq, Version and Boot are from the monitor that heard the
+	// peer most recently.
+	LastBeat time.Time `json:"last_beat"`
+	Seq      uint64    `json:"seq"`
+	Version  string    `json:"version"`
+	Boot     string    `json:"boot"`
+	Conflict bool      `json:"conflict,omitempty"`
+}
+
+// Report is the merged view of every monitor that answered.
+type Report struct {
+	Type    string    `json:"type"` // ReportType
+	Time    time.Time `json:"time"`
+	Subject string    `json:"subject"` // the peers subject asked
+	// Monitors are sorted by id.
+	Monitors []Monitor `json:"monitors"`
+	// Peers are sorted worst state first (dead, suspect, alive, left),
+	// then by id.
+	Peers []Peer `json:"peers"`
+}
+
+// Disagreements returns how many peers the monitors disagree on.
+func (r *Report) Disagreements() int {
+	n := 0
+	for i := range r.Peers {
+		if r.Peers[i].Disagree {
+			n++
+		}
+	}
+	return n
+}
+
+// quiet is how long Gather waits for another monitor once every monitor
+// that has answered so far has answered both requests. Replies to one
+// publish arrive within milliseconds of each other on a healthy server.
+func quiet(wait time.Duration) time.Duration {
+	return min(max(wait/4, 10*time.Millisecond), 250*time.Millisecond)
+}
+
+// Gather asks every monitor under prefix for its peers and status and
+// merges their answers. It waits at most wait (DefaultWait if zero or
+// less) and returns an error wrapping ErrNoMonitors if none answered.
+func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
+	if nc == nil {
+		return nil, errors.New("status: nil *nats.Conn")
+	}
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	subj, err := wire.NewSubjects(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	peersSubj, statusSubj := subj.Control(discovery.EndpointPeers), subj.Control(discovery.EndpointStatus)
+	inbox := nc.NewInbox()
+	peersReply, statusReply := inbox+"."+discovery.EndpointPeers, inbox+"."+discovery.EndpointStatus
+	// A sync subscription needs no goroutine of ours and buffers up to
+	// nats.go's default pending limits, far more monitors than exist.
+	sub, err := nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("status: subscribe %q: %w", inbox+".*", err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest(peersSubj, peersReply, nil); err != nil {
+		return nil, fmt.Errorf("status: request %q: %w", peersSubj, err)
+	}
+	if err := nc.PublishRequest(statusSubj, statusReply, nil); err != nil {
+		return nil, fmt.Errorf("status: request %q: %w", statusSubj, err)
+	}
+
+	g := newGathering()
+	start := time.Now()
+	end := start.Add(wait)
+	noResponders := 0
+	for {
+		until := end
+		if q := g.last.Add(quiet(wait)); g.complete() && q.Before(end) {
+			until = q
+		}
+		mctx, cancel := context.WithDeadline(ctx, until)
+		msg, err := sub.NextMsgWithContext(mctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("status: gather: %w", ctx.Err())
+			}
+			break // our deadline: the wait or the quiet period is over
+		}
+		g.last = time.Now()
+		if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+			// The server had no subscriber for one of the requests.
+			if noResponders++; noResponders == 2 {
+				break
+			}
+			continue
+		}
+		g.add(msg.Subject == peersReply, msg)
+	}
+	if len(g.monitors) == 0 {
+		why := ""
+		if noResponders > 0 {
+			why = " (no responders)"
+		}
+		return nil, fmt.Errorf("%w on %s within %s%s", ErrNoMonitors, peersSubj, wait, why)
+	}
+	return g.report(start, peersSubj), nil
+}
+
+// gathering accumulates replies. It is owned by Gather's goroutine.
+type gathering struct {
+	monitors map[string]*Monitor
+	peers    map[string]*discovery.PeersResponse
+	last     time.Time
+}
+
+func newGathering() *gathering {
+	return &gathering{monitors: map[string]*Monitor{}, peers: map[string]*discovery.PeersResponse{}}
+}
+
+// complete reports whether every monitor heard from has answered both
+// requests (or failed one), so only a new monitor could still add news.
+func (g *gathering) complete() bool {
+	if len(g.monitors) == 0 {
+		return false
+	}
+	for _, m := range g.monitors {
+		if m.Error == "" && (!m.Status || !m.PeersAnswered) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *gathering) monitor(id string) *Monitor {
+	m, ok := g.monitors[id]
+	if !ok {
+		m = &Monitor{ID: id}
+		g.monitors[id] = m
+	}
+	return m
+}
+
+// add records one reply. A reply that does not decode is kept as an error
+// row under the subject it came on, so an operator sees that something
+// answered badly.
+func (g *gathering) add(isPeers bool, msg *nats.Msg) {
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		// Error replies carry no body to name the monitor; the reply
+		// subject is the best label we have.
+		m := g.monitor("?" + msg.Subject)
+		m.Error = code + " " + msg.Header.Get(micro.ErrorHeader)
+		return
+	}
+	if isPeers {
+		var r discovery.PeersResponse
+		if err := json.Unmarshal(msg.Data, &r); err != nil || r.Monitor == "" {
+			g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad peers reply: %v", err)
+			return
+		}
+		m := g.monitor(r.Monitor)
+		m.PeersAnswered, m.Truncated = true, r.Truncated
+		if !m.Status {
+			m.Peers = r.Total
+		}
+		g.peers[r.Monitor] = &r
+		return
+	}
+	var r discovery.StatusResponse
+	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Monitor == "" {
+		g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad status reply: %v", err)
+		return
+	}
+	m := g.monitor(r.Monitor)
+	m.Status, m.Version, m.Ready, m.ReadyError = true, r.Version, r.Ready, r.ReadyError
+	m.Connected, m.Impaired, m.Peers = r.Connected, r.Impaired, r.Peers
+}
+
+func (g *gathering) report(now time.Time, subject string) *Report {
+	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
+	for _, m := range g.monitors {
+		r.Monitors = append(r.Monitors, *m)
+	}
+	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
+	r.Peers = merge(r.Monitors, g.peers)
+	return r
+}
+
+// merge builds the peer rows from each monitor's peers reply.
+func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Peer {
+	rows := map[string]*Peer{}
+	for mon, rep := range replies {
+		for _, p := range rep.Peers {
+			row, ok := rows[p.ID]
+			if !ok {
+				row = &Peer{ID: p.ID, States: map[string]string{}, Worst: p.State}
+				rows[p.ID] = row
+			}
+			row.States[mon] = p.State.String()
+			if discovery.Severity(p.State) < discovery.Severity(row.Worst) {
+				row.Worst = p.State
+			}
+			if !ok || p.LastBeat.After(row.LastBeat) {
+				row.Host, row.LastBeat, row.Seq, row.Version, row.Boot = p.Host, p.LastBeat, p.Seq, p.Version, p.Boot
+			}
+			row.Conflict = row.Conflict || p.Conflict
+		}
+	}
+	out := make([]Peer, 0, len(rows))
+	for _, row := range rows {
+		for _, m := range monitors {
+			rep := replies[m.ID]
+			if _, seen := row.States[m.ID]; !seen && rep != nil && !rep.Truncated {
+				row.States[m.ID] = StateMissing
+			}
+		}
+		row.State = ""
+		for _, st := range row.States {
+			if row.State == "" {
+				row.State = st
+			} else if st != row.State {
+				row.Disagree = true
+			}
+		}
+		if row.Disagree {
+			row.State = StateSplit
+		}
+		out = append(out, *row)
+	}
+	slices.SortFunc(out, func(a, b Peer) int {
+		if d := discovery.Severity(a.Worst) - discovery.Severity(b.Worst); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}

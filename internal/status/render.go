@@ -1,0 +1,127 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// RenderOptions tunes [Render].
+type RenderOptions struct {
+	// Now is the reference for LAST BEAT ages. Default: the report's Time.
+	Now time.Time
+}
+
+// shortState abbreviates a state for the per-monitor columns.
+var shortState = map[string]string{
+	"alive": "A", "suspect": "S", "dead": "D", "left": "L", StateMissing: "-",
+}
+
+// Render writes r as an aligned table, one row per peer in the report's
+// order, then a footer with every monitor that answered.
+//
+// STATE is the state all monitors agree on, or SPLIT. The "!" column
+// marks a disagreement and lists what each monitor says. The last columns,
+// one per monitor, abbreviate its state: A alive, S suspect, D dead,
+// L left, - missing, ? unknown (its reply was truncated).
+func Render(w io.Writer, r *Report, opts RenderOptions) error {
+	now := opts.Now
+	if now.IsZero() {
+		now = r.Time
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	hdr := []string{"ID", "HOST", "STATE", "!", "LAST BEAT", "SEQ", "VERSION"}
+	for _, m := range r.Monitors {
+		hdr = append(hdr, m.ID)
+	}
+	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
+	for i := range r.Peers {
+		p := &r.Peers[i]
+		state := p.State
+		if p.Disagree {
+			state = strings.ToUpper(StateSplit)
+		}
+		mark := ""
+		if p.Disagree {
+			says := make([]string, 0, len(r.Monitors))
+			for _, m := range r.Monitors {
+				if st, ok := p.States[m.ID]; ok {
+					says = append(says, m.ID+"="+st)
+				}
+			}
+			mark = "! " + strings.Join(says, " ")
+		}
+		row := []string{p.ID, p.Host, state, mark, age(now, p.LastBeat), fmt.Sprint(p.Seq), p.Version}
+		for _, m := range r.Monitors {
+			st, ok := shortState[p.States[m.ID]]
+			if !ok {
+				st = "?"
+			}
+			row = append(row, st)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	split := r.Disagreements()
+	summary := fmt.Sprintf("\n%d peers, %d monitors", len(r.Peers), len(r.Monitors))
+	if split > 0 {
+		summary += fmt.Sprintf(", monitors disagree on %d", split)
+	}
+	if _, err := fmt.Fprintln(w, summary+":"); err != nil {
+		return err
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, m := range r.Monitors {
+		fmt.Fprintf(tw, "  %s\t%s\t%d peers\t%s\n", m.ID, readiness(m), m.Peers, m.Version)
+	}
+	return tw.Flush()
+}
+
+// readiness says in a few words whether a monitor's verdicts can be trusted.
+func readiness(m Monitor) string {
+	var s string
+	switch {
+	case m.Error != "":
+		s = "error: " + m.Error
+	case !m.Status:
+		s = "no status reply"
+	case m.Ready:
+		s = "ready"
+	default:
+		s = "NOT READY: " + m.ReadyError
+	}
+	if m.Impaired && m.Ready {
+		s += ", impaired"
+	}
+	if !m.PeersAnswered && m.Error == "" {
+		s += ", no peers reply"
+	}
+	if m.Truncated {
+		s += ", peers truncated"
+	}
+	return s
+}
+
+// age formats how long ago t was: tenths of a second under a minute,
+// whole seconds above, "-" for never.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := max(now.Sub(t), 0)
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+// RenderJSON writes r as one JSON document on one line.
+func RenderJSON(w io.Writer, r *Report) error {
+	return json.NewEncoder(w).Encode(r)
+}

@@ -1,0 +1,156 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// DefaultInterval is how often [Watch] redraws when given zero.
+const DefaultInterval = 2 * time.Second
+
+// clearScreen moves the cursor home and clears the terminal.
+const clearScreen = "\x1b[H\x1b[2J"
+
+// ErrUsage is wrapped by the errors [Run] returns for bad flags or
+// arguments, so the CLI can exit with status 2.
+var ErrUsage = errors.New("usage")
+
+// RenderFunc renders one report, as [RenderJSON] does or [Render] with
+// options bound.
+type RenderFunc func(io.Writer, *Report) error
+
+// Watch gathers and renders every interval (DefaultInterval if zero or
+// less) until ctx is done, then returns nil. On a terminal each frame
+// clears the screen first; otherwise frames follow each other separated by
+// a blank line, which suits logs and pipes. A failed gather is shown as
+// that frame and the watch goes on, since monitors may come back. render
+// nil means Render with default options. Watch returns early only if
+// writing to w or rendering fails.
+func Watch(ctx context.Context, nc *nats.Conn, prefix string, every time.Duration, w io.Writer, render RenderFunc) error {
+	return watch(ctx, nc, prefix, every, 0, w, render)
+}
+
+func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.Duration, w io.Writer, render RenderFunc) error {
+	if every <= 0 {
+		every = DefaultInterval
+	}
+	if wait <= 0 {
+		wait = min(DefaultWait, every)
+	}
+	if render == nil {
+		render = func(w io.Writer, r *Report) error { return Render(w, r, RenderOptions{}) }
+	}
+	tty := isTerminal(w)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var frame bytes.Buffer
+	for n := 0; ; n++ {
+		r, err := Gather(ctx, nc, prefix, wait)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Build the frame first and write it at once, so a terminal never
+		// shows a cleared screen while monitors are being asked.
+		frame.Reset()
+		if tty {
+			frame.WriteString(clearScreen)
+		} else if n > 0 {
+			frame.WriteString("\n")
+		}
+		if err != nil {
+			fmt.Fprintf(&frame, "%s  %v\n", time.Now().Format(time.TimeOnly), err)
+		} else if err := render(&frame, r); err != nil {
+			return fmt.Errorf("status: render: %w", err)
+		}
+		if _, err := w.Write(frame.Bytes()); err != nil {
+			return fmt.Errorf("status: write: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device, without a
+// dependency on x/term: good enough to decide whether to clear a screen.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Run is the `hbmesh status` command: it parses args, then gathers and
+// renders once, or keeps doing so with --watch until ctx is done. Usage
+// goes to stderr; errors for bad flags wrap ErrUsage (and flag.ErrHelp for
+// -h). It does not close nc.
+func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	prefix := fs.String("prefix", wire.DefaultPrefix, "subject `prefix` of the mesh")
+	asJSON := fs.Bool("json", false, "print one JSON document (one per line with --watch)")
+	watchFlag := fs.Bool("watch", false, "redraw every --interval until interrupted")
+	wait := fs.Duration("wait", DefaultWait, "how long to wait for monitors to answer")
+	interval := fs.Duration("interval", DefaultInterval, "time between redraws with --watch")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: hbmesh status [flags]\n\n"+
+			"Asks every monitor what it sees and shows each peer's state, marking with !\n"+
+			"the peers that monitors disagree on.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usage(fs, "unexpected argument %q", fs.Arg(0))
+	case *wait <= 0:
+		return usage(fs, "--wait %v must be positive", *wait)
+	case *interval <= 0:
+		return usage(fs, "--interval %v must be positive", *interval)
+	}
+	if err := wire.ValidatePrefix(*prefix); err != nil {
+		return usage(fs, "--prefix: %v", err)
+	}
+	if nc == nil {
+		return errors.New("status: nil *nats.Conn")
+	}
+	render := func(w io.Writer, r *Report) error { return Render(w, r, RenderOptions{}) }
+	if *asJSON {
+		render = RenderJSON
+	}
+	if *watchFlag {
+		out := stdout
+		if *asJSON {
+			// JSON lines are for programs: never clear a screen for them.
+			out = struct{ io.Writer }{stdout}
+		}
+		return watch(ctx, nc, *prefix, *interval, *wait, out, render)
+	}
+	r, err := Gather(ctx, nc, *prefix, *wait)
+	if err != nil {
+		return err
+	}
+	return render(stdout, r)
+}
+
+func usage(fs *flag.FlagSet, format string, args ...any) error {
+	err := fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
+	fmt.Fprintln(fs.Output(), err)
+	fs.Usage()
+	return err
+}

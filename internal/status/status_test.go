@@ -1,0 +1,284 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/status"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// mesh is two monitors, mon-a and mon-b, and two nodes on one server.
+// mon-b is patient: it suspects a silent peer only after 50 intervals (5s)
+// where mon-a convicts after 3 (300ms), so killing a node makes them
+// disagree for seconds, long enough to be asserted without racing.
+type mesh struct {
+	client     *nats.Conn
+	monA, monB *monitor.Monitor
+	killWeb2   func()
+}
+
+func startMesh(t *testing.T) *mesh {
+	t.Helper()
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	ms := &mesh{}
+	ms.monA, _ = startMonitor(t, url, "mon-a")
+	ms.monB, _ = startMonitor(t, url, "mon-b", func(c *monitor.Config) { c.SuspectAfter, c.DeadAfter = 50, 100 })
+	startNode(t, url, "web-1")
+	ms.killWeb2 = startNode(t, url, "web-2")
+	for _, m := range []*monitor.Monitor{ms.monA, ms.monB} {
+		for _, id := range []string{"web-1", "web-2"} {
+			eventually(t, m.ID()+" sees "+id+" alive", func() bool {
+				p, ok := m.Peer(id)
+				return ok && p.State == monitor.StateAlive
+			})
+		}
+	}
+	ms.client = natstest.Connect(t, url)
+	return ms
+}
+
+func gather(t *testing.T, nc *nats.Conn) *status.Report {
+	t.Helper()
+	r, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
+	ms := startMesh(t)
+	start := time.Now()
+	r := gather(t, ms.client)
+	// Both monitors answer within milliseconds; Gather must stop after the
+	// quiet period rather than sit out the whole wait.
+	if took := time.Since(start); took >= time.Second {
+		t.Errorf("Gather took %v, the whole wait", took)
+	}
+	if r.Type != status.ReportType || r.Subject != "hb.monitor.v1.peers" {
+		t.Errorf("report header = %q %q", r.Type, r.Subject)
+	}
+	if len(r.Monitors) != 2 || r.Monitors[0].ID != "mon-a" || r.Monitors[1].ID != "mon-b" {
+		t.Fatalf("monitors = %+v", r.Monitors)
+	}
+	for _, m := range r.Monitors {
+		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" {
+			t.Errorf("monitor = %+v", m)
+		}
+	}
+	if len(r.Peers) != 2 || r.Peers[0].ID != "web-1" || r.Peers[1].ID != "web-2" {
+		t.Fatalf("peers = %+v", r.Peers)
+	}
+	for _, p := range r.Peers {
+		if p.Disagree || p.State != "alive" || p.States["mon-a"] != "alive" || p.States["mon-b"] != "alive" ||
+			p.Host != p.ID+".example" || p.Seq == 0 || p.Version != "1.0.0" {
+			t.Errorf("peer = %+v", p)
+		}
+	}
+	if r.Disagreements() != 0 {
+		t.Errorf("disagreements = %d", r.Disagreements())
+	}
+}
+
+func TestMonitorsDisagree(t *testing.T) {
+	ms := startMesh(t)
+	ms.killWeb2()
+	eventually(t, "mon-a convicts web-2", func() bool {
+		p, _ := ms.monA.Peer("web-2")
+		return p.State == monitor.StateDead
+	})
+	r := gather(t, ms.client)
+	if p, _ := ms.monB.Peer("web-2"); p.State != monitor.StateAlive {
+		t.Fatalf("mon-b already says %v; the test relies on its patience", p.State)
+	}
+
+	if len(r.Peers) != 2 || r.Disagreements() != 1 {
+		t.Fatalf("peers = %+v", r.Peers)
+	}
+	split := r.Peers[0] // worst first: web-2 is dead somewhere
+	if split.ID != "web-2" || !split.Disagree || split.State != status.StateSplit || split.Worst != monitor.StateDead ||
+		split.States["mon-a"] != "dead" || split.States["mon-b"] != "alive" {
+		t.Errorf("web-2 = %+v", split)
+	}
+
+	var out bytes.Buffer
+	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	lines := strings.Split(out.String(), "\n")
+	if !strings.HasPrefix(lines[0], "ID ") || !strings.Contains(lines[0], "mon-a  mon-b") {
+		t.Errorf("header = %q", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "web-2 ") || !strings.Contains(lines[1], " SPLIT ") ||
+		!strings.Contains(lines[1], "! mon-a=dead mon-b=alive") || !strings.HasSuffix(lines[1], "D      A") {
+		t.Errorf("web-2 row = %q", lines[1])
+	}
+	if !strings.HasPrefix(lines[2], "web-1 ") || strings.Contains(lines[2], "!") {
+		t.Errorf("web-1 row = %q", lines[2])
+	}
+	if !strings.Contains(out.String(), "monitors disagree on 1") || !strings.Contains(out.String(), "mon-b  ready") {
+		t.Errorf("footer missing:\n%s", out.String())
+	}
+
+	out.Reset()
+	if err := status.RenderJSON(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Type     string `json:"type"`
+		Monitors []struct {
+			ID    string `json:"id"`
+			Ready bool   `json:"ready"`
+		} `json:"monitors"`
+		Peers []struct {
+			ID       string            `json:"id"`
+			State    string            `json:"state"`
+			Disagree bool              `json:"disagree"`
+			States   map[string]string `json:"states"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("RenderJSON: %v\n%s", err, out.String())
+	}
+	if doc.Type != status.ReportType || len(doc.Monitors) != 2 || !doc.Monitors[0].Ready || len(doc.Peers) != 2 ||
+		doc.Peers[0].State != "split" || !doc.Peers[0].Disagree || doc.Peers[0].States["mon-a"] != "dead" || doc.Peers[1].Disagree {
+		t.Errorf("JSON = %s", out.String())
+	}
+}
+
+func TestNoMonitors(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	start := time.Now()
+	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	if !errors.Is(err, status.ErrNoMonitors) || !strings.HasPrefix(err.Error(), "no monitors answered on hb.monitor.v1.peers within 1s") {
+		t.Fatalf("err = %v", err)
+	}
+	// With no subscriber the server says so at once.
+	if took := time.Since(start); took >= time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
+func TestGatherHonoursContext(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	// A subscriber that never answers keeps the server from replying
+	// "no responders", so only ctx can end the wait early.
+	if _, err := nc.Subscribe("hb.monitor.v1.*", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := status.Gather(ctx, nc, "hb", time.Minute); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// frames counts the frames Watch writes and cancels the watch after
+// enough of them, so the test ends on an event rather than a timer.
+type frames struct {
+	bytes.Buffer
+	n      int
+	enough int
+	cancel context.CancelFunc
+}
+
+func (f *frames) Write(p []byte) (int, error) {
+	f.n++
+	if f.n >= f.enough {
+		f.cancel()
+	}
+	return f.Buffer.Write(p)
+}
+
+func TestWatch(t *testing.T) {
+	ms := startMesh(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	out := &frames{enough: 3, cancel: cancel}
+	if err := status.Watch(ctx, ms.client, "hb", 20*time.Millisecond, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out.n < 3 {
+		t.Fatalf("%d frames before the deadline", out.n)
+	}
+	got := out.String()
+	if n := strings.Count(got, "\nID "); n != 2 || !strings.HasPrefix(got, "ID ") {
+		t.Errorf("want 3 tables separated by blank lines, got:\n%s", got)
+	}
+	if strings.Contains(got, "\x1b[") {
+		t.Error("cleared the screen of a non-terminal")
+	}
+}
+
+func TestRun(t *testing.T) {
+	ms := startMesh(t)
+	run := func(ctx context.Context, args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := status.Run(ctx, ms.client, args, &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	t.Run("table", func(t *testing.T) {
+		out, _, err := run(context.Background())
+		if err != nil || !strings.HasPrefix(out, "ID ") || !strings.Contains(out, "web-2") {
+			t.Errorf("err %v, out:\n%s", err, out)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		out, _, err := run(context.Background(), "--json", "--wait", "500ms")
+		var r status.Report
+		if err != nil || json.Unmarshal([]byte(out), &r) != nil || len(r.Monitors) != 2 {
+			t.Errorf("err %v, out:\n%s", err, out)
+		}
+	})
+	t.Run("watch json", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		out, _, err := run(ctx, "--watch", "--json", "--interval", "50ms", "--wait", "200ms")
+		docs := 0
+		for dec := json.NewDecoder(strings.NewReader(out)); ; docs++ {
+			var r status.Report
+			if dec.Decode(&r) != nil {
+				break
+			}
+		}
+		if err != nil || docs < 2 {
+			t.Errorf("err %v, %d documents:\n%s", err, docs, out)
+		}
+	})
+	t.Run("other prefix", func(t *testing.T) {
+		_, _, err := run(context.Background(), "--prefix", "other", "--wait", "100ms")
+		if !errors.Is(err, status.ErrNoMonitors) || !strings.Contains(err.Error(), "other.monitor.v1.peers") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	for _, args := range [][]string{
+		{"--bogus"}, {"extra"}, {"--wait", "0s"}, {"--interval", "-1s"}, {"--prefix", "hb.*"}, {"--wait", "soon"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, stderr, err := run(context.Background(), args...)
+			if !errors.Is(err, status.ErrUsage) || !strings.Contains(stderr, "usage: hbmesh status") {
+				t.Errorf("err = %v, stderr:\n%s", err, stderr)
+			}
+		})
+	}
+	t.Run("help", func(t *testing.T) {
+		_, _, err := run(context.Background(), "-h")
+		if !errors.Is(err, status.ErrUsage) || !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
