@@ -1,0 +1,112 @@
+package status
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+func TestMerge(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	peer := func(id string, st monitor.State, seq uint64) discovery.Peer {
+		return discovery.Peer{ID: id, Host: id + ".h", State: st, Seq: seq, LastBeat: t0.Add(time.Duration(seq) * time.Second)}
+	}
+	reply := func(truncated bool, peers ...discovery.Peer) *discovery.PeersResponse {
+		return &discovery.PeersResponse{Peers: peers, Truncated: truncated}
+	}
+	tests := []struct {
+		name    string
+		replies map[string]*discovery.PeersResponse
+		want    map[string]string // id → State
+		split   map[string]bool
+	}{
+		{
+			name:    "agree",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateAlive, 1)), "b": reply(false, peer("x", monitor.StateAlive, 2))},
+			want:    map[string]string{"x": "alive"},
+		},
+		{
+			name:    "different states",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateDead, 1)), "b": reply(false, peer("x", monitor.StateSuspect, 2))},
+			want:    map[string]string{"x": StateSplit},
+			split:   map[string]bool{"x": true},
+		},
+		{
+			name:    "missing from a complete table",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateAlive, 1), peer("y", monitor.StateLeft, 1)), "b": reply(false, peer("x", monitor.StateAlive, 1))},
+			want:    map[string]string{"x": "alive", "y": StateSplit},
+			split:   map[string]bool{"y": true},
+		},
+		{
+			name:    "absent from a truncated table proves nothing",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateAlive, 1), peer("y", monitor.StateLeft, 1)), "b": reply(true, peer("x", monitor.StateAlive, 1))},
+			want:    map[string]string{"x": "alive", "y": "left"},
+		},
+		{
+			name:    "one monitor",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateDead, 1))},
+			want:    map[string]string{"x": "dead"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mons []Monitor
+			for id := range tt.replies {
+				mons = append(mons, Monitor{ID: id, PeersAnswered: true})
+			}
+			rows := merge(mons, tt.replies)
+			if len(rows) != len(tt.want) {
+				t.Fatalf("rows = %+v", rows)
+			}
+			for _, r := range rows {
+				if r.State != tt.want[r.ID] || r.Disagree != tt.split[r.ID] {
+					t.Errorf("%s: state %q disagree %v, want %q %v (states %v)", r.ID, r.State, r.Disagree, tt.want[r.ID], tt.split[r.ID], r.States)
+				}
+			}
+		})
+	}
+}
+
+func TestMergeKeepsFreshestAndSortsWorstFirst(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	replies := map[string]*discovery.PeersResponse{
+		"a": {Peers: []discovery.Peer{
+			{ID: "b-alive", State: monitor.StateAlive}, {ID: "a-left", State: monitor.StateLeft},
+			{ID: "z-dead", State: monitor.StateDead}, {ID: "m", State: monitor.StateAlive, Seq: 7, LastBeat: t0, Version: "old"},
+		}},
+		"b": {Peers: []discovery.Peer{
+			{ID: "b-alive", State: monitor.StateAlive}, {ID: "a-left", State: monitor.StateLeft},
+			{ID: "z-dead", State: monitor.StateDead}, {ID: "m", State: monitor.StateSuspect, Seq: 9, LastBeat: t0.Add(time.Second), Version: "new"},
+		}},
+	}
+	rows := merge([]Monitor{{ID: "a"}, {ID: "b"}}, replies)
+	var order []string
+	for _, r := range rows {
+		order = append(order, r.ID)
+	}
+	if got, want := order, []string{"z-dead", "m", "b-alive", "a-left"}; len(got) != 4 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+	if m := rows[1]; m.Seq != 9 || m.Version != "new" || m.Worst != monitor.StateSuspect {
+		t.Errorf("m = %+v", m)
+	}
+}
+
+func TestAge(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Time{}, "-"},
+		{now.Add(-1234 * time.Millisecond), "1.2s"},
+		{now.Add(time.Second), "0.0s"},
+		{now.Add(-90*time.Second - 400*time.Millisecond), "1m30s"},
+	} {
+		if got := age(now, tt.t); got != tt.want {
+			t.Errorf("age(%v) = %q, want %q", now.Sub(tt.t), got, tt.want)
+		}
+	}
+}
