@@ -1,0 +1,229 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/node"
+)
+
+// browserDeadline bounds the whole browser test.
+const browserDeadline = 60 * time.Second
+
+// chromium returns the browser to drive: $CHROME_PATH, else chromium on
+// $PATH. Without one the test fails under CI (which must run it) and is
+// skipped, loudly, elsewhere.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CHROME_PATH"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const how = "no chromium found for the dashboard browser test: install it with `apt-get update && apt-get install -y chromium` (Debian) or point CHROME_PATH at a Chrome/Chromium binary"
+	if os.Getenv("CI") != "" {
+		t.Fatal(how)
+	}
+	t.Skip("SKIPPING: " + how)
+	return ""
+}
+
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("HBMESH_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("artifacts dir: %v", err)
+	}
+	return dir
+}
+
+// runNode starts a real node on its own connection; kill ends it without
+// a goodbye, like a crash: its connection is closed first so the goodbye
+// cannot be delivered, then it is cancelled and waited for.
+func runNode(t *testing.T, url, id string, labels map[string]string) (kill func()) {
+	t.Helper()
+	nc := natstest.Connect(t, url)
+	cfg := node.DefaultConfig()
+	cfg.ID, cfg.Host, cfg.Interval, cfg.Labels, cfg.Version = id, id+".test", 200*time.Millisecond, labels, "v0.9.0"
+	n, err := node.New(nc, cfg)
+	if err != nil {
+		t.Fatalf("node %s: %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = n.Run(ctx) // ErrConnClosed after kill, by design
+	}()
+	stopped := false
+	kill = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		nc.Close()
+		cancel()
+		<-done
+	}
+	t.Cleanup(kill)
+	return kill
+}
+
+// TestDashboardShowsDeathLive runs the dashboard in real headless Chromium
+// against a real monitor watching real nodes on a real embedded
+// nats-server, kills a node without goodbye and waits for the page to mark
+// it dead with no reload.
+func TestDashboardShowsDeathLive(t *testing.T) {
+	chrome := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), browserDeadline)
+	defer cancel()
+
+	ns := natstest.Start(t)
+	mcfg := monitor.DefaultConfig()
+	mcfg.ID = "mon-browser"
+	var api *httpapi.Server
+	mcfg.OnEvent = func(ev monitor.Event) { api.Publish(ev) } // api is set before Run
+	mon, err := monitor.New(natstest.Connect(t, ns.ClientURL()), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err = httpapi.New(httpapi.Config{Source: mon, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	monCtx, stopMon := context.WithCancel(context.Background())
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	monDone, apiDone := make(chan error, 1), make(chan error, 1)
+	go func() { monDone <- mon.Run(monCtx) }()
+	go func() { apiDone <- api.Serve(apiCtx, ln) }()
+	var apiStopped bool
+	shutdownAPI := func() {
+		if apiStopped {
+			return
+		}
+		apiStopped = true
+		stopAPI()
+		if err := <-apiDone; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		shutdownAPI()
+		stopMon()
+		if err := <-monDone; err != nil {
+			t.Errorf("monitor Run: %v", err)
+		}
+	})
+
+	killB := func() {}
+	for _, id := range []string{"node-a", "node-b", "node-c"} {
+		k := runNode(t, ns.ClientURL(), id, map[string]string{"role": "web", "az": "eu-1"})
+		if id == "node-b" {
+			killB = k
+		}
+	}
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox, // containers often run as root, where the sandbox refuses to start
+		chromedp.WindowSize(1280, 720),
+	)...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+
+	dir := artifactsDir(t)
+	shot := func(name string) {
+		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Logf("screenshot %s: %v", name, err)
+			return
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Errorf("save screenshot: %v", err)
+			return
+		}
+		t.Logf("screenshot saved to %s", p)
+	}
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			shot("dashboard-failure.png")
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	url := "http://" + ln.Addr().String() + "/"
+	_, err = chromedp.Run(browser, chromedp.Navigate(url))
+	must("load "+url, err)
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`document.querySelectorAll('#rows tr[data-state="alive"]').length === 3`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	must("wait for 3 alive rows", err)
+	marker, err := chromedp.Run(browser, chromedp.Evaluate[float64](`window.hbmeshLoadedAt`))
+	must("read load marker", err)
+
+	killB()
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`document.querySelector('#rows tr[data-id="node-b"]')?.dataset.state === "dead"`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	must("wait for node-b dead", err)
+	again, err := chromedp.Run(browser, chromedp.Evaluate[float64](`window.hbmeshLoadedAt`))
+	must("read load marker again", err)
+	if again != marker || marker == 0 {
+		t.Errorf("page reloaded: load marker %v, then %v", marker, again)
+	}
+	states, err := chromedp.Run(browser, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#rows tr')].map(r => r.dataset.id + "=" + r.dataset.state)`))
+	must("read rows", err)
+	if want := []string{"node-b=dead", "node-a=alive", "node-c=alive"}; fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Errorf("rows %v, want %v (worst first)", states, want)
+	}
+	hidden, err := chromedp.Run(browser, chromedp.Evaluate[bool](`document.getElementById('banner').hidden`))
+	must("read banner", err)
+	if !hidden {
+		t.Error("disconnected banner shown while the monitor is connected")
+	}
+	// Let one periodic refresh land so the strips show real history.
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`document.querySelectorAll('#rows tr').length === 3 && document.querySelector('#rows tr[data-id="node-a"] td.num').textContent.endsWith("ago")`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	must("wait for ages", err)
+	shot("dashboard.png")
+
+	// When the page loses the monitor, the red banner must say so.
+	shutdownAPI()
+	banner, err := chromedp.Run(browser, chromedp.Poll[string](
+		`!document.getElementById('banner').hidden && document.getElementById('banner').textContent`,
+		chromedp.WithPollingTimeout(15*time.Second)))
+	must("wait for the disconnected banner", err)
+	t.Logf("banner: %s", banner)
+	shot("dashboard-disconnected.png")
+
+	if err := chromedp.Cancel(browser); err != nil && !errors.Is(err, context.Canceled) {
+		t.Logf("closing the browser: %v", err)
+	}
+}
