@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+)
+
+type jsonEvent struct {
+	Time    time.Time `json:"time"`
+	ID      string    `json:"id"`
+	Host    string    `json:"host"`
+	State   string    `json:"state"`
+	Prev    string    `json:"prev"`
+	Reason  string    `json:"reason"`
+	Boot    string    `json:"boot"`
+	Seq     uint64    `json:"seq"`
+	Restart bool      `json:"restart"`
+}
+
+// events parses the JSON lines in out, failing on any line that is not one
+// complete event.
+func events(t *testing.T, out string) []jsonEvent {
+	t.Helper()
+	var evs []jsonEvent
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var ev jsonEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("stdout line %q is not a JSON event: %v", sc.Text(), err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func hasEvent(evs []jsonEvent, id, state, prev string) bool {
+	for _, e := range evs {
+		if e.ID == id && e.State == state && e.Prev == prev {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMonitorJSONSeesNodeAliveThenLeft(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	mon := start(t, "monitor", "-s", url, "--json", "--log-level", "warn")
+	// The monitor must be subscribed before the node's first beat, or the
+	// first event seen would not be the first sighting; wait for its
+	// subscription to show up on the server.
+	natstest.WaitInterest(t, srv, "hb.anything")
+	nd := start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms", "--label", "role=web")
+
+	waitFor(t, 10*time.Second, "alive event", func() bool {
+		return hasEvent(events(t, mon.stdout.String()), "web-1", "alive", "")
+	})
+	if code := nd.stop(t); code != 0 {
+		t.Fatalf("node exit %d; stderr:\n%s", code, nd.stderr)
+	}
+	waitFor(t, 10*time.Second, "left event", func() bool {
+		return hasEvent(events(t, mon.stdout.String()), "web-1", "left", "alive")
+	})
+	evs := events(t, mon.stdout.String())
+	if evs[0].Reason != "first_beat" || evs[0].Boot == "" || evs[0].Seq == 0 || evs[0].Time.IsZero() {
+		t.Errorf("first event incomplete: %+v", evs[0])
+	}
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}
+
+func TestMonitorTextLines(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	mon := start(t, "monitor", "-s", url, "--log-format", "json")
+	natstest.WaitInterest(t, srv, "hb.anything")
+	nd := start(t, "node", "-s", url, "--id", "db-1", "--interval", "100ms")
+	waitFor(t, 10*time.Second, "alive line", func() bool {
+		return strings.Contains(mon.stdout.String(), "alive    db-1 first_beat")
+	})
+	nd.stop(t)
+	if !strings.Contains(mon.stderr.String(), `"msg":"NATS connected"`) {
+		t.Errorf("no JSON log line on stderr:\n%s", mon.stderr)
+	}
+}
+
+func TestProbe(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	nd := start(t, "node", "-s", url, "--id", "api-7", "--interval", "100ms")
+	natstest.WaitInterest(t, srv, "hb.api-7.probe")
+
+	code, stdout, stderr := runSync(t, nil, "probe", "-s", url, "api-7", "--log-level", "error")
+	if code != 0 {
+		t.Fatalf("probe exit %d, stderr %q", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "api-7: alive, ") || !strings.Contains(stdout, "rtt ") || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("probe output %q", stdout)
+	}
+
+	code, stdout, stderr = runSync(t, nil, "probe", "-s", url, "--timeout", "500ms", "--log-level", "error", "nobody")
+	if code != exitFailure || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "nobody: no answer") {
+		t.Errorf("absent probe: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	nd.stop(t)
+}
+
+func TestProbeEnvServer(t *testing.T) {
+	srv := natstest.Start(t)
+	getenv := func(k string) string {
+		if k == "NATS_URL" {
+			return srv.ClientURL()
+		}
+		return ""
+	}
+	// No node: NATS_URL is used (connect works) and nothing answers.
+	code, _, stderr := runSync(t, getenv, "probe", "--log-level", "error", "ghost")
+	if code != exitFailure || !strings.Contains(stderr, "ghost: no answer") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	// An explicit flag beats the environment.
+	code, _, stderr = runSync(t, getenv, "probe", "-s", "nats://127.0.0.1:1", "--log-level", "error", "ghost")
+	if code != exitFailure || !strings.Contains(stderr, "connect nats://127.0.0.1:1") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestConnectAuthFailure(t *testing.T) {
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
+	})
+	code, _, stderr := runSync(t, nil, "node", "-s", srv.ClientURL(), "--user", "hb", "--password", "wrong", "--log-level", "error")
+	if code != exitFailure || strings.Count(stderr, "\n") != 1 || !strings.Contains(strings.ToLower(stderr), "authorization violation") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestServer(t *testing.T) {
+	port := freePort(t)
+	srv := start(t, "server", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "--name", "test-server")
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	waitFor(t, 10*time.Second, "server ready log", func() bool {
+		return strings.Contains(srv.stderr.String(), "NATS server ready")
+	})
+	nc := natstest.Connect(t, url)
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("server exit %d; stderr:\n%s", code, srv.stderr)
+	}
+}
+
+func TestMonitorEmbedded(t *testing.T) {
+	port := freePort(t)
+	mon := start(t, "monitor", "--embedded", "--port", strconv.Itoa(port), "--json")
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	waitFor(t, 10*time.Second, "embedded server ready", func() bool {
+		return strings.Contains(mon.stderr.String(), "monitor started")
+	})
+	nd := start(t, "node", "-s", url, "--id", "remote-1", "--interval", "100ms")
+	waitFor(t, 10*time.Second, "alive event", func() bool {
+		return hasEvent(events(t, mon.stdout.String()), "remote-1", "alive", "")
+	})
+	nd.stop(t)
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}
+
+func TestDemoChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 12s; skipped with -short")
+	}
+	code, stdout, stderr := runSync(t, nil, "demo", "--chaos", "--nodes", "4", "--interval", "200ms",
+		"--chaos-every", "1s", "--summary-every", "2s", "--duration", "12s", "--log-level", "error")
+	if code != 0 {
+		t.Fatalf("demo exit %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"demo: NATS server at nats://127.0.0.1:",
+		"alive    demo-1 first_beat",
+		"dead ", "left ", "restarted",
+		"alive 4  suspect 0  dead 0  left 0",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
