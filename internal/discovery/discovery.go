@@ -118,7 +118,9 @@ type Service struct {
 
 // Register adds the micro service of src to nc and subscribes its
 // endpoints; it is live when Register returns. Stop it with
-// [Service.Stop]. The service also stops when nc is closed.
+// [Service.Stop]. The service also stops when nc is closed. micro hooks
+// nc's closed and error handlers to do that, so set your own handlers on
+// nc before calling Register: handlers set later replace micro's.
 func Register(nc *nats.Conn, src Source, cfg Config) (*Service, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
