@@ -1,0 +1,343 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+type ingestResult struct {
+	Bench             string    `json:"bench"`
+	N                 int       `json:"n"`
+	M                 int       `json:"m"`
+	Rounds            int       `json:"rounds"`
+	Batches           int       `json:"batches"`
+	PayloadBytes      int       `json:"payload_bytes"`
+	BareMsgsPerSec    float64   `json:"bare_msgs_per_sec"`
+	MonitorMsgsPerSec float64   `json:"monitor_msgs_per_sec"`
+	Ratio             float64   `json:"ratio"`
+	Ratios            []float64 `json:"ratios"`
+	PublishMsgsPerSec float64   `json:"publish_msgs_per_sec"`
+	Dropped           int       `json:"dropped"`
+	Rejected          uint64    `json:"rejected"`
+	Accepted          uint64    `json:"accepted"`
+}
+
+// runIngest measures how many beats per second the real monitor processes
+// against a bare subscriber on the same subject that only counts. Each
+// round parks a backlog of M pre-encoded beats (N ids, M/N beats each) at
+// the server while the consumer's reads are paused, then times the
+// consumer draining it. Bare and monitor alternate, in alternating order,
+// so machine drift hits both alike; the ratio is the median of the
+// per-round ratios.
+func runIngest(ctx context.Context, e *env, args []string) error {
+	fs, c := newFlags(e, "ingest")
+	n := fs.Int("n", 10000, "distinct node ids")
+	passes := fs.Int("batches", 10, "timed batches per round, each one beat per id; M = n*batches")
+	rounds := fs.Int("rounds", 5, "rounds, each measuring both consumers")
+	verbose := fs.Bool("v", false, "print each batch's rate on stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if c.quick {
+		*n, *passes, *rounds = 2000, 3, 2
+	}
+	if *n < 1 || *passes < 1 || *rounds < 1 {
+		return fmt.Errorf("%w: ingest: -n, -batches and -rounds must be positive", ErrUsage)
+	}
+	url, stop, err := c.server()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pub, err := connect(url, "bench-ingest-publisher")
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose}
+	in.ids = make([]string, in.n)
+	in.subjects = make([]string, in.n)
+	for i := range in.ids {
+		in.ids[i] = "ingest-" + strconv.Itoa(i)
+		in.subjects[i] = in.subj.Beat(in.ids[i])
+	}
+	res := ingestResult{Bench: "ingest", N: in.n, M: in.n * in.passes, Rounds: *rounds, Batches: in.passes}
+	var bare, mon, pubRates []float64
+	for r := range *rounds {
+		order := []bool{false, true}
+		if r%2 == 1 {
+			order = []bool{true, false}
+		}
+		var br, mr float64
+		for _, useMonitor := range order {
+			var rate, prate float64
+			var err error
+			if useMonitor {
+				rate, prate, err = in.monitorRound(ctx, &res)
+				mr = rate
+			} else {
+				rate, prate, err = in.bareRound(ctx, &res)
+				br = rate
+			}
+			if err != nil {
+				return err
+			}
+			pubRates = append(pubRates, prate)
+		}
+		bare, mon = append(bare, br), append(mon, mr)
+		res.Ratios = append(res.Ratios, round3(mr/br))
+		fmt.Fprintf(e.stderr, "ingest round %d: bare %.0f msg/s, monitor %.0f msg/s, ratio %.3f\n", r+1, br, mr, mr/br)
+	}
+	res.BareMsgsPerSec = round3(median(bare))
+	res.MonitorMsgsPerSec = round3(median(mon))
+	res.Ratio = round3(median(res.Ratios))
+	res.PublishMsgsPerSec = round3(median(pubRates))
+	res.PayloadBytes = len(in.payloads[0])
+	return e.emit(res)
+}
+
+type ingest struct {
+	e        *env
+	url      string
+	pub      *nats.Conn
+	n        int
+	passes   int
+	subj     wire.Subjects
+	ids      []string
+	subjects []string
+	seq      uint64
+	verbose  bool     // last seq encoded for every id
+	payloads [][]byte // the current batch, in publish order
+}
+
+// encode prepares the next batch: one beat per id, announcing a 1s
+// interval like a default node.
+func (in *ingest) encode() {
+	in.payloads = in.payloads[:0]
+	b := wire.Beat{V: wire.Version, Host: "bench-host.example.com", PID: 4242, Boot: "0123456789abcdef",
+		TS: time.Now().UTC(), IntervalMS: 1000, Status: wire.StatusAlive, Version: "v0.0.0-bench"}
+	in.seq++
+	for _, id := range in.ids {
+		b.ID, b.Seq = id, in.seq
+		in.payloads = append(in.payloads, wire.AppendBeat(nil, &b))
+	}
+}
+
+// publish sends the batch plus one end message and waits until the server
+// has taken all of it. It returns the publish rate.
+func (in *ingest) publish(end string, endData []byte) (float64, error) {
+	start := time.Now()
+	for i, p := range in.payloads {
+		if err := in.pub.Publish(in.subjects[i], p); err != nil {
+			return 0, fmt.Errorf("bench: publish: %w", err)
+		}
+	}
+	if err := in.pub.Publish(end, endData); err != nil {
+		return 0, fmt.Errorf("bench: publish: %w", err)
+	}
+	if err := in.pub.FlushTimeout(30 * time.Second); err != nil {
+		return 0, fmt.Errorf("bench: flush publisher: %w", err)
+	}
+	return float64(len(in.payloads)) / time.Since(start).Seconds(), nil
+}
+
+// park pauses the consumer's reads and makes sure the pause has taken:
+// nats.go's reader may sit inside a socket read that began before the
+// pause, so a marker message is sent for it to return with, after which
+// its next read waits at the gate. delivered reports how many messages the
+// consumer has seen.
+func (in *ingest) park(ctx context.Context, g *gateDialer, delivered func() uint64) error {
+	g.pause()
+	before := delivered()
+	if err := in.pub.Publish(in.subj.Beat("gate-marker"), []byte("{}")); err != nil {
+		return err
+	}
+	if err := in.pub.Flush(); err != nil {
+		return err
+	}
+	return waitFor(ctx, 10*time.Second, "the gate marker", func() bool { return delivered() > before })
+}
+
+// consumer is what a round measures: bare subscriber or monitor.
+type consumer struct {
+	g         *gateDialer
+	delivered func() uint64 // messages seen so far, accepted or not
+	ended     <-chan string // receives the tag of each end message processed
+}
+
+// batches runs the round's timed batches against c and returns the
+// consumer's rate and the publisher's. Each batch is one beat per id,
+// parked at the server, then released and drained; batches are gapGap
+// apart so that no id beats faster than the monitor's flood guard (a tenth
+// of the 1s interval) allows.
+func (in *ingest) batches(ctx context.Context, c *consumer, timed bool) (rate, pubRate float64, err error) {
+	var busy time.Duration
+	var msgs int
+	var prs []float64
+	n := in.passes
+	if !timed {
+		n = 1
+	}
+	for j := range n {
+		in.encode()
+		tag := fmt.Sprintf("end-%d-%d", in.seq, j)
+		b := wire.Beat{V: wire.Version, ID: tag, Host: "bench-host.example.com", Boot: "0123456789abcdef",
+			Seq: 1, IntervalMS: 1000, Status: wire.StatusAlive}
+		if timed {
+			if err := in.park(ctx, c.g, c.delivered); err != nil {
+				return 0, 0, err
+			}
+		}
+		pr, err := in.publish(in.subj.Beat(tag), wire.AppendBeat(nil, &b))
+		if err != nil {
+			return 0, 0, err
+		}
+		prs = append(prs, pr)
+		start := time.Now()
+		c.g.resume()
+		for done := false; !done; {
+			select {
+			case got := <-c.ended:
+				done = got == tag
+			case <-ctx.Done():
+				return 0, 0, ctx.Err()
+			case <-time.After(60 * time.Second):
+				return 0, 0, fmt.Errorf("bench: consumer did not get through its batch")
+			}
+		}
+		busy += time.Since(start)
+		if timed && in.verbose {
+			fmt.Fprintf(in.e.stderr, "  batch %d: %.0f msg/s\n", j, float64(len(in.payloads)+1)/time.Since(start).Seconds())
+		}
+		msgs += len(in.payloads) + 1
+		if err := sleep(ctx, batchGap); err != nil {
+			return 0, 0, err
+		}
+	}
+	return float64(msgs) / busy.Seconds(), median(prs), nil
+}
+
+// batchGap separates two beats of one id by more than the flood guard.
+const batchGap = 120 * time.Millisecond
+
+func (in *ingest) bareRound(ctx context.Context, res *ingestResult) (rate, pubRate float64, err error) {
+	g := newGateDialer()
+	nc, err := connect(in.url, "bench-ingest-bare", nats.SetCustomDialer(g))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { g.resume(); nc.Close() }()
+	var count atomic.Uint64
+	ended := make(chan string, 1)
+	endPrefix := in.subj.Beat("end-")
+	sub, err := nc.Subscribe(in.subj.Beats(), func(m *nats.Msg) {
+		count.Add(1)
+		if strings.HasPrefix(m.Subject, endPrefix) {
+			ended <- strings.TrimPrefix(m.Subject, in.subj.Beat(""))
+		}
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: subscribe: %w", err)
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return 0, 0, err
+	}
+	if err := nc.Flush(); err != nil {
+		return 0, 0, err
+	}
+	c := &consumer{g: g, delivered: count.Load, ended: ended}
+	if _, _, err := in.batches(ctx, c, false); err != nil {
+		return 0, 0, err
+	}
+	before := count.Load()
+	if rate, pubRate, err = in.batches(ctx, c, true); err != nil {
+		return 0, 0, err
+	}
+	want := uint64(in.passes * (in.n + 2)) // beats, end and marker per batch
+	if d, _ := sub.Dropped(); d > 0 || count.Load()-before != want {
+		res.Dropped += d
+		return 0, 0, fmt.Errorf("bench: bare consumer saw %d of %d messages, dropped %d", count.Load()-before, want, d)
+	}
+	return rate, pubRate, nil
+}
+
+func (in *ingest) monitorRound(ctx context.Context, res *ingestResult) (rate, pubRate float64, err error) {
+	g := newGateDialer()
+	nc, err := connect(in.url, "bench-ingest-monitor", nats.SetCustomDialer(g))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { g.resume(); nc.Close() }()
+
+	// The last message of a batch is the first beat of a fresh id: its
+	// first_beat event marks the moment the monitor is through the batch,
+	// because one subscription delivers in order.
+	ended := make(chan string, 1)
+	cfg := monitor.DefaultConfig()
+	cfg.MaxPeers = max(cfg.MaxPeers, 2*in.n)
+	var suspects atomic.Uint64
+	cfg.OnEvent = func(ev monitor.Event) {
+		switch {
+		case ev.Reason == monitor.ReasonFirstBeat && strings.HasPrefix(ev.ID, "end-"):
+			ended <- ev.ID
+		case ev.State == monitor.StateSuspect && !strings.HasPrefix(ev.ID, "end-"):
+			suspects.Add(1) // the end ids beat once and are meant to fall silent
+		}
+	}
+	m, err := monitor.New(nc, cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- m.Run(runCtx) }()
+	defer func() { cancel(); <-runErr }()
+	if err := waitFor(ctx, 10*time.Second, "the monitor to be ready", func() bool { return m.Ready() == nil }); err != nil {
+		return 0, 0, err
+	}
+	seen := func() uint64 {
+		s := m.Stats()
+		n := s.Beats
+		for _, r := range s.Rejected {
+			n += r
+		}
+		return n
+	}
+	c := &consumer{g: g, delivered: seen, ended: ended}
+	// Warm-up: every id becomes a known peer, so the timed batches measure
+	// the steady-state path, not first sightings.
+	if _, _, err := in.batches(ctx, c, false); err != nil {
+		return 0, 0, err
+	}
+	before := m.Stats()
+	if rate, pubRate, err = in.batches(ctx, c, true); err != nil {
+		return 0, 0, err
+	}
+	after := m.Stats()
+	rejected := uint64(0)
+	for k, v := range after.Rejected {
+		rejected += v - before.Rejected[k]
+	}
+	rejected -= uint64(in.passes) // the gate markers
+	res.Rejected += rejected
+	res.Accepted += after.Beats - before.Beats
+	if tr := suspects.Load(); tr > 0 {
+		return 0, 0, fmt.Errorf("bench: %d peers turned suspect during the timed batches", tr)
+	}
+	if got, want := after.Beats-before.Beats+rejected, uint64(in.passes*(in.n+1)); got != want {
+		lost := int(want) - int(got)
+		res.Dropped += lost
+		return 0, 0, fmt.Errorf("bench: monitor saw %d of %d beats: %d dropped", got, want, lost)
+	}
+	return rate, pubRate, nil
+}

@@ -1,0 +1,6 @@
+package bench
+
+import "runtime"
+
+func runtimeVersion() string { return runtime.Version() }
+func gomaxprocs() int        { return runtime.GOMAXPROCS(0) }

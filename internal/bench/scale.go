@@ -1,0 +1,309 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// publisherMode is the hidden benchmark the scale bench re-executes itself
+// as, so that the simulated fleet and the server run in another process
+// and the measuring process's CPU is the monitor's alone.
+const publisherMode = "_publisher"
+
+// ChildEnv is set to "1" in the environment of the publisher child. A test
+// binary's TestMain uses it to route the child to Run, since it does not
+// parse `bench _publisher` the way the hbmesh command does.
+const ChildEnv = "HBMESH_BENCH_CHILD"
+
+type scaleRun struct {
+	N            int     `json:"n"`
+	Cores        float64 `json:"cores"`
+	NsPerBeat    float64 `json:"ns_per_beat"`
+	BeatsPerSec  float64 `json:"beats_per_sec"`
+	KeptUp       bool    `json:"kept_up"`
+	HeapBytes    uint64  `json:"heap_bytes"`
+	BaselineHeap uint64  `json:"baseline_heap_bytes"`
+	BytesPerPeer float64 `json:"bytes_per_peer"`
+	RSSBytes     uint64  `json:"rss_bytes"`
+	Alive        int     `json:"alive"`
+	NotAlive     int     `json:"not_alive"`
+}
+
+type churnRun struct {
+	IDs       int      `json:"ids"`
+	MaxPeers  int      `json:"max_peers"`
+	HeapBytes []uint64 `json:"heap_bytes_at_25_50_75_100"`
+	Growth    float64  `json:"growth_100_vs_25"`
+	Evicted   uint64   `json:"evicted"`
+	Peers     int      `json:"peers_at_end"`
+}
+
+type scaleResult struct {
+	Bench     string     `json:"bench"`
+	Method    string     `json:"method"`
+	MeasureS  float64    `json:"measure_s"`
+	Runs      []scaleRun `json:"runs"`
+	Churn     *churnRun  `json:"churn,omitempty"`
+	CPUs      int        `json:"gomaxprocs"`
+	GoVersion string     `json:"go_version"`
+}
+
+// runScale measures the monitor at N peers beating at 1 Hz. The fleet and,
+// unless -s is given, the nats-server run in a child process (this same
+// executable in the hidden _publisher mode), so getrusage in this process
+// counts exactly what a production monitor process pays: the NATS client's
+// reads and parsing, the monitor, the Go runtime and GC.
+func runScale(ctx context.Context, e *env, args []string) error {
+	fs, c := newFlags(e, "scale")
+	ns := fs.String("n", "10000,100000", "comma-separated peer counts (1000000 needs a bigger machine than 2 cores)")
+	measure := fs.Duration("measure", 5*time.Second, "CPU measuring window per N")
+	churn := fs.Int("churn", 1_000_000, "distinct ids in the churn run; 0 skips it")
+	churnMax := fs.Int("churn-max-peers", 100_000, "MaxPeers in the churn run")
+	exe := fs.String("exe", "", "executable to re-run as the publisher child (default: this one)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if c.quick {
+		*ns, *measure, *churn, *churnMax = "1000,5000", time.Second, 20000, 5000
+	}
+	var sizes []int
+	for _, s := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: scale: -n: bad peer count %q", ErrUsage, s)
+		}
+		sizes = append(sizes, n)
+	}
+	if *exe == "" {
+		p, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: scale: find own executable: %w", err)
+		}
+		*exe = p
+	}
+	res := scaleResult{Bench: "scale", MeasureS: measure.Seconds(), GoVersion: runtimeVersion(), CPUs: gomaxprocs(),
+		Method: "fleet and server in a child process; cores = getrusage(self) delta / wall time"}
+	for _, n := range sizes {
+		r, err := scaleOne(ctx, e, c, *exe, n, *measure)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "scale n=%d: %.3f cores, %.0f ns/beat, %.0f B/peer, rss %d MiB\n",
+			n, r.Cores, r.NsPerBeat, r.BytesPerPeer, r.RSSBytes>>20)
+		res.Runs = append(res.Runs, r)
+	}
+	if *churn > 0 {
+		cr, err := churnRunOnce(ctx, e, c, *churn, *churnMax)
+		if err != nil {
+			return err
+		}
+		res.Churn = cr
+	}
+	return e.emit(res)
+}
+
+func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, measure time.Duration) (scaleRun, error) {
+	r := scaleRun{N: n}
+	args := []string{"bench", publisherMode, "-n", strconv.Itoa(n)}
+	if c.url != "" {
+		args = append(args, "-s", c.url)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, exe, args...)
+	cmd.Env = append(os.Environ(), ChildEnv+"=1")
+	cmd.Stderr = e.stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return r, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return r, err
+	}
+	if err := cmd.Start(); err != nil {
+		return r, fmt.Errorf("bench: start publisher child: %w", err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		return r, fmt.Errorf("bench: publisher child printed no URL")
+	}
+	url, ok := strings.CutPrefix(lines.Text(), "url ")
+	if !ok {
+		return r, fmt.Errorf("bench: publisher child: unexpected %q", lines.Text())
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+
+	nc, err := connect(url, "bench-scale-monitor")
+	if err != nil {
+		return r, err
+	}
+	defer nc.Close()
+	cfg := monitor.DefaultConfig()
+	cfg.MaxPeers = max(cfg.MaxPeers, n)
+	m, err := monitor.New(nc, cfg)
+	if err != nil {
+		return r, err
+	}
+	runCtx, stopMon := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- m.Run(runCtx) }()
+	defer func() { stopMon(); <-runErr }()
+	if err := waitFor(ctx, 10*time.Second, "the monitor to be ready", func() bool { return m.Ready() == nil }); err != nil {
+		return r, err
+	}
+	r.BaselineHeap = heapInuse()
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		return r, fmt.Errorf("bench: start the fleet: %w", err)
+	}
+	// Every peer is seen within one interval; the second makes every
+	// peer's row and deadline settle into the steady state.
+	if err := waitFor(ctx, 30*time.Second, "every peer to be alive", func() bool {
+		return m.Stats().Peers[monitor.StateAlive] >= n
+	}); err != nil {
+		return r, err
+	}
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return r, err
+	}
+	b0, cpu0, t0 := m.Stats().Beats, cpuTime(), time.Now()
+	if err := sleep(ctx, measure); err != nil {
+		return r, err
+	}
+	b1, cpu1, t1 := m.Stats().Beats, cpuTime(), time.Now()
+	wall := t1.Sub(t0)
+	r.Cores = round3(float64(cpu1-cpu0) / float64(wall))
+	if b1 > b0 {
+		r.NsPerBeat = round3(float64(cpu1-cpu0) / float64(b1-b0))
+	}
+	r.BeatsPerSec = round3(float64(b1-b0) / wall.Seconds())
+	r.KeptUp = r.BeatsPerSec >= 0.95*float64(n)
+	r.HeapBytes = heapInuse()
+	r.BytesPerPeer = round3((float64(r.HeapBytes) - float64(r.BaselineHeap)) / float64(n))
+	r.RSSBytes = rssBytes()
+	st := m.Stats()
+	r.Alive = st.Peers[monitor.StateAlive]
+	r.NotAlive = st.Peers[monitor.StateSuspect] + st.Peers[monitor.StateDead]
+	return r, nil
+}
+
+// runPublisher is the child side of scale: it serves (or uses -s), prints
+// "url <URL>", waits for a line on stdin, then beats n simulated nodes at
+// 1 Hz until stdin closes. It reads os.Stdin directly because it only ever
+// runs as a child process.
+func runPublisher(ctx context.Context, e *env, args []string) error {
+	fs, c := newFlags(e, publisherMode)
+	n := fs.Int("n", 10000, "simulated nodes")
+	interval := fs.Duration("interval", time.Second, "beat interval")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	url, stop, err := c.server()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	nc, err := connect(url, "bench-scale-fleet")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	fmt.Fprintf(e.stdout, "url %s\n", url)
+	in := bufio.NewReader(os.Stdin)
+	if _, err := in.ReadString('\n'); err != nil {
+		return nil // parent went away before starting us
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _, _ = io.Copy(io.Discard, in); cancel() }()
+	f := newFleet(nc, "scale-", *n, *interval)
+	return f.run(ctx, time.Now())
+}
+
+// churnRunOnce sends one beat from each of ids distinct ids through a
+// monitor bounded to maxPeers, and reads the heap after each quarter. It
+// runs in-process, server included: the server holds no per-subject state
+// that grows with distinct subjects, so only a leak would make it grow.
+func churnRunOnce(ctx context.Context, e *env, c *common, ids, maxPeers int) (*churnRun, error) {
+	url, stop, err := c.server()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	pub, err := connect(url, "bench-churn-publisher")
+	if err != nil {
+		return nil, err
+	}
+	defer pub.Close()
+	nc, err := connect(url, "bench-churn-monitor")
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	cfg := monitor.DefaultConfig()
+	cfg.MaxPeers = maxPeers
+	m, err := monitor.New(nc, cfg)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stopMon := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- m.Run(runCtx) }()
+	defer func() { stopMon(); <-runErr }()
+	if err := waitFor(ctx, 10*time.Second, "the monitor to be ready", func() bool { return m.Ready() == nil }); err != nil {
+		return nil, err
+	}
+	subj := wire.MustSubjects(wire.DefaultPrefix)
+	b := wire.Beat{V: wire.Version, Host: "churn.example.com", PID: 1, Boot: "0123456789abcdef", Seq: 1,
+		IntervalMS: 1000, Status: wire.StatusAlive, Version: "v0.0.0-bench"}
+	buf := make([]byte, 0, wire.MaxPayload)
+	cr := &churnRun{IDs: ids, MaxPeers: maxPeers}
+	const window = 50_000 // in flight at most, far below the monitor's pending limit
+	sent := 0
+	for q := 1; q <= 4; q++ {
+		for ; sent < ids*q/4; sent++ {
+			if sent%window == 0 && sent > 0 {
+				if err := pub.Flush(); err != nil {
+					return nil, err
+				}
+				target := uint64(sent - window)
+				if err := waitFor(ctx, 30*time.Second, "the monitor to catch up", func() bool { return m.Stats().Beats >= target }); err != nil {
+					return nil, err
+				}
+			}
+			b.ID, b.TS = "churn-"+strconv.Itoa(sent), time.Now().UTC()
+			buf = wire.AppendBeat(buf[:0], &b)
+			if err := pub.Publish(subj.Beat(b.ID), buf); err != nil {
+				return nil, err
+			}
+		}
+		if err := pub.Flush(); err != nil {
+			return nil, err
+		}
+		target := uint64(sent)
+		if err := waitFor(ctx, 60*time.Second, "the monitor to catch up", func() bool { return m.Stats().Beats >= target }); err != nil {
+			return nil, err
+		}
+		h := heapInuse()
+		cr.HeapBytes = append(cr.HeapBytes, h)
+		fmt.Fprintf(e.stderr, "churn %d%%: %d ids, heap %d MiB\n", q*25, sent, h>>20)
+	}
+	st := m.Stats()
+	cr.Evicted = st.Evicted
+	for _, v := range st.Peers {
+		cr.Peers += v
+	}
+	cr.Growth = round3(float64(cr.HeapBytes[3]) / float64(cr.HeapBytes[0]))
+	return cr, nil
+}
