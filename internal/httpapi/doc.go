@@ -1,0 +1,53 @@
+// Package httpapi is the monitor's read-only HTTP surface: Prometheus
+// metrics, health probes, a JSON API, a Server-Sent Events stream of
+// transitions, and a live dashboard.
+//
+// A [Server] reads everything from a [Source] (a *monitor.Monitor) at
+// request time, so serving costs the monitor nothing between requests.
+// Transitions reach it through [Server.Publish], meant to be wired to
+// monitor.Config.OnEvent; Publish never blocks.
+//
+// # Endpoints
+//
+// Only GET and HEAD are accepted; any other method gets 405 with an Allow
+// header. No endpoint changes state.
+//
+//	/                 the dashboard (ui/index.html, /app.js, /app.css; embedded)
+//	/metrics          Prometheus exposition from a private registry
+//	/livez            200 "ok" while the process serves
+//	/readyz           200 "ready" when Source.Ready() is nil, else 503 with the reason
+//	/api/peers        [PeerList], worst state first; ?state=dead,suspect and ?q=substr filter
+//	/api/peers/{id}   one [PeerJSON], or 404 with {"error": ...}
+//	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
+//	/api/events       Server-Sent Events, see below
+//
+// # Event stream
+//
+// A new client gets "event: snapshot" (a [PeerList], whose id is the
+// sequence number it is current to), then "event: transition" for every
+// transition, with "id: <sequence>" and the JSON of monitor.Event.AppendJSON,
+// and "event: status" ([StatusJSON] without stats) every
+// Config.StatusInterval. A client that reconnects with Last-Event-ID (or
+// ?lastEventId=) whose id is still in the resume buffer (Config.EventBuffer)
+// gets exactly the transitions it missed and no snapshot; an older or
+// unknown id gets a fresh snapshot. Sequence numbers start at the server's
+// start time in microseconds, so an id from an earlier process is never
+// mistaken for a recent one. A client whose queue fills is disconnected
+// rather than waited for; browsers reconnect and resume by themselves.
+//
+// # Security
+//
+// Every response carries a Content-Security-Policy of default-src 'self'
+// (the dashboard has no inline script or style), X-Content-Type-Options
+// nosniff, Referrer-Policy no-referrer and X-Frame-Options DENY; API
+// responses are Cache-Control no-store. The dashboard renders peer data
+// (ids, hosts, labels) only through textContent, never as HTML.
+//
+// # Lifecycle
+//
+// [New] does no I/O. [Server.Serve] runs an http.Server with read, write,
+// idle and header limits until its context is done, then ends every event
+// stream, shuts down gracefully and returns after every handler has
+// returned. A caller that mounts [Server.Handler] in its own server owns
+// that lifecycle; event streams then end when their clients go away.
+package httpapi
