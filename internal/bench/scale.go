@@ -26,17 +26,19 @@ const publisherMode = "_publisher"
 const ChildEnv = "HBMESH_BENCH_CHILD"
 
 type scaleRun struct {
-	N            int     `json:"n"`
-	Cores        float64 `json:"cores"`
-	NsPerBeat    float64 `json:"ns_per_beat"`
-	BeatsPerSec  float64 `json:"beats_per_sec"`
-	KeptUp       bool    `json:"kept_up"`
-	HeapBytes    uint64  `json:"heap_bytes"`
-	BaselineHeap uint64  `json:"baseline_heap_bytes"`
-	BytesPerPeer float64 `json:"bytes_per_peer"`
-	RSSBytes     uint64  `json:"rss_bytes"`
-	Alive        int     `json:"alive"`
-	NotAlive     int     `json:"not_alive"`
+	N                 int     `json:"n"`
+	Cores             float64 `json:"cores"`
+	NsPerBeat         float64 `json:"ns_per_beat"`
+	IdleCores         float64 `json:"idle_cores"`
+	NsPerBeatOverIdle float64 `json:"ns_per_beat_over_idle"`
+	BeatsPerSec       float64 `json:"beats_per_sec"`
+	KeptUp            bool    `json:"kept_up"`
+	HeapBytes         uint64  `json:"heap_bytes"`
+	BaselineHeap      uint64  `json:"baseline_heap_bytes"`
+	BytesPerPeer      float64 `json:"bytes_per_peer"`
+	RSSBytes          uint64  `json:"rss_bytes"`
+	Alive             int     `json:"alive"`
+	NotAlive          int     `json:"not_alive"`
 }
 
 type churnRun struct {
@@ -164,6 +166,14 @@ func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, measure
 		return r, err
 	}
 	r.BaselineHeap = heapInuse()
+	// The idle cost (sweep ticker, self checks, runtime) with no peer at
+	// all, over the same window, separates the fixed cost from the
+	// per-beat cost.
+	i0, it0 := cpuTime(), time.Now()
+	if err := sleep(ctx, measure); err != nil {
+		return r, err
+	}
+	r.IdleCores = round3(float64(cpuTime()-i0) / float64(time.Since(it0)))
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		return r, fmt.Errorf("bench: start the fleet: %w", err)
 	}
@@ -186,6 +196,8 @@ func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, measure
 	r.Cores = round3(float64(cpu1-cpu0) / float64(wall))
 	if b1 > b0 {
 		r.NsPerBeat = round3(float64(cpu1-cpu0) / float64(b1-b0))
+		busy := float64(cpu1-cpu0) - r.IdleCores*float64(wall)
+		r.NsPerBeatOverIdle = round3(busy / float64(b1-b0))
 	}
 	r.BeatsPerSec = round3(float64(b1-b0) / wall.Seconds())
 	r.KeptUp = r.BeatsPerSec >= 0.95*float64(n)
