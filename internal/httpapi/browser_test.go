@@ -145,14 +145,7 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 		}
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.NoSandbox, // containers often run as root, where the sandbox refuses to start
-		chromedp.WindowSize(1280, 720),
-	)...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
+	browser := newBrowser(t, ctx, chrome)
 
 	dir := artifactsDir(t)
 	shot := func(name string) {
@@ -223,7 +216,70 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 	t.Logf("banner: %s", banner)
 	shot("dashboard-disconnected.png")
 
-	if err := chromedp.Cancel(browser); err != nil && !errors.Is(err, context.Canceled) {
-		t.Logf("closing the browser: %v", err)
+}
+
+// newBrowser starts headless Chromium, closed when the test ends.
+func newBrowser(t *testing.T, ctx context.Context, chrome string) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox, // containers often run as root, where the sandbox refuses to start
+		chromedp.WindowSize(1280, 720),
+	)...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		if err := chromedp.Cancel(browser); err != nil && !errors.Is(err, context.Canceled) {
+			t.Logf("closing the browser: %v", err)
+		}
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return browser
+}
+
+// TestDashboardTenThousandPeers checks the page stays bounded with a big
+// fleet: at most 500 rows, a hint to refine, the filter narrowing it, and
+// untrusted ids rendered as text.
+func TestDashboardTenThousandPeers(t *testing.T) {
+	chrome := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), browserDeadline)
+	defer cancel()
+	src := newFake(10000, monitor.PeerInfo{ID: "evil", Host: "<img src=x onerror=window.pwned=1>", State: monitor.StateDead,
+		Labels: map[string]string{"x": "<b>bold</b>"}})
+	_, ts := newServer(t, src, func(c *httpapi.Config) { c.Now = time.Now })
+	browser := newBrowser(t, ctx, chrome)
+
+	if _, err := chromedp.Run(browser, chromedp.Navigate(ts.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	more, err := chromedp.Run(browser, chromedp.Poll[string](
+		`!document.getElementById('more').hidden && document.getElementById('more').textContent`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("wait for the truncation hint: %v", err)
+	}
+	if more != "showing 500 of 10001, refine the filter" {
+		t.Errorf("hint %q", more)
+	}
+	rows, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.querySelectorAll('#rows tr').length`))
+	if err != nil || rows != 500 {
+		t.Errorf("%d rows (%v), want 500", rows, err)
+	}
+	first, err := chromedp.Run(browser, chromedp.Evaluate[[]string](
+		`(() => { const r = document.querySelector('#rows tr'); return [r.dataset.id, r.dataset.state, r.children[1].textContent, String(!!window.pwned), String(document.querySelectorAll('#rows img, #rows b').length)]; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"evil", "dead", "<img src=x onerror=window.pwned=1>", "false", "0"}; fmt.Sprint(first) != fmt.Sprint(want) {
+		t.Errorf("first row %q, want %q", first, want)
+	}
+	// Typing in the filter narrows the table on the next frame.
+	if _, err := chromedp.Run(browser, chromedp.SendKeys("#filter", "p0999")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(browser, chromedp.Poll[bool](
+		`document.querySelectorAll('#rows tr').length === 1 && document.querySelector('#rows tr').dataset.id === "p0999" && document.getElementById('more').hidden`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Errorf("filter did not narrow to p0999: %v", err)
 	}
 }
