@@ -210,3 +210,34 @@ func TestDemoChaos(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthRevokedWhileRunning(t *testing.T) {
+	var sopts *server.Options
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Username, o.Password, sopts = "hb", "secret", o }
+	})
+	nd := start(t, "node", "-s", srv.ClientURL(), "--user", "hb", "--password", "secret", "--id", "n1", "--interval", "100ms")
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+
+	// Change the password under the running node: the server drops it and
+	// refuses its reconnects.
+	opts := sopts.Clone()
+	opts.Password = "rotated"
+	if err := srv.NATS().ReloadOptions(opts); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-nd.done:
+		close(nd.done)
+		if code != exitFailure {
+			t.Fatalf("node exit %d, want %d; stderr:\n%s", code, exitFailure, nd.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("node still running after its credentials were revoked; stderr:\n%s", nd.stderr)
+	}
+	last := strings.TrimSpace(nd.stderr.String())
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if !strings.HasPrefix(last, "hbmesh node: ") || !strings.Contains(strings.ToLower(last), "authorization") {
+		t.Errorf("last stderr line %q does not give the reason", last)
+	}
+}

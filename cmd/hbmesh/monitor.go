@@ -147,10 +147,15 @@ that nodes elsewhere can connect to.`, []string{
 	}
 
 	if embed {
-		srv, err := embedded.New(embedded.Config{
-			Host: host, Port: port, ConfigFile: confFile,
-			Logger: log.With("cmd", "server"),
-		})
+		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, Logger: log.With("cmd", "server")}
+		// A config file decides what the flags do not say explicitly.
+		if confFile != "" && !f.isSet("host") {
+			ecfg.Host = ""
+		}
+		if confFile != "" && !f.isSet("port") {
+			ecfg.Port = 0
+		}
+		srv, err := embedded.New(ecfg)
 		if err != nil {
 			return usagef("%v", err)
 		}

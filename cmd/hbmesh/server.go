@@ -41,6 +41,13 @@ Clustering starts when --cluster_name, --cluster or --routes is given.`, []strin
 		return err
 	}
 	cfg.HTTPPort = httpPort
+	// A config file decides what the flags do not say explicitly.
+	if cfg.ConfigFile != "" && !f.isSet("addr") {
+		cfg.Host = ""
+	}
+	if cfg.ConfigFile != "" && !f.isSet("port") {
+		cfg.Port = 0
+	}
 	if cluster != "" {
 		u, err := url.Parse(cluster)
 		if err != nil || u.Host == "" {
