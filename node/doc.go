@@ -1,0 +1,54 @@
+// Package node is the publishing half of hbmesh: it makes one process
+// visible to the mesh. A [Node] publishes a heartbeat ("beat") on a fixed
+// period, answers liveness probes, and says goodbye when it stops.
+//
+// # Usage
+//
+// The caller owns the NATS connection; a Node never dials or closes it.
+//
+//	cfg := node.DefaultConfig()
+//	cfg.Labels = map[string]string{"role": "web"}
+//	n, err := node.New(nc, cfg) // validates; no network I/O
+//	if err != nil { ... }
+//	err = n.Run(ctx)            // blocks until ctx is done
+//
+// # What goes on the wire
+//
+// All subjects and payloads come from package [wire]. With the default
+// prefix "hb" and id web-1:
+//
+//	hb.web-1        a beat, published every Config.Interval ± Config.Jitter
+//	hb.web-1.probe  request-reply: the reply is a beat describing the
+//	                node now (seq of the latest beat, ts = now, alive)
+//
+// Beats carry a seq that starts at 1 and increases by one per beat. A beat
+// that was not published (withheld by [Config.DropBeat], or skipped while
+// disconnected) still uses its seq, so a monitor can count the gap. Each
+// New draws a fresh random [Node.Boot], so a monitor can tell a restarted
+// process (new boot, seq back at 1) from a delayed beat.
+//
+// # Lifecycle
+//
+// [Node.Run] subscribes to the probe subject, publishes the first beat at
+// once and then one beat per interval. When ctx is done it stops answering
+// probes, publishes a final beat with status "leaving", flushes for up to
+// two seconds and returns nil. It returns [ErrConnClosed] if the connection
+// is closed while it runs. Run starts no goroutines of its own: the beat
+// loop runs in the caller's goroutine and probes are answered on the
+// subscription goroutine of nats.go, which Run stops before returning.
+//
+// # Reconnects
+//
+// While the connection is not CONNECTED, beats are skipped rather than
+// published: nats.go would otherwise keep them in its reconnect buffer and
+// replay them all at once after reconnecting, and a monitor would read a
+// burst of stale beats as fresh evidence of life. When the connection comes
+// back the node publishes one fresh beat immediately and restarts its
+// period from there. [Node.Stats] counts published, dropped, skipped and
+// failed beats. Publish errors are logged and counted, never fatal.
+//
+// # Time
+//
+// Timestamps and the beat ticker come from [Config.Clock], so tests drive
+// a node with a [clock.Fake] and never sleep.
+package node

@@ -1,0 +1,276 @@
+package node_test
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/node"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// testConfig returns a jitter-free config on a fake clock, so a test
+// advancing the clock by Interval fires exactly one beat.
+func testConfig(fake *clock.Fake) node.Config {
+	cfg := node.DefaultConfig()
+	cfg.Host = "web-1.example.com"
+	cfg.ID = "" // derive from Host
+	cfg.Interval = time.Second
+	cfg.Jitter = 0
+	cfg.PID = 4242
+	cfg.Version = "v1.2.3"
+	cfg.Labels = map[string]string{"role": "web", "az": "eu-1a"}
+	cfg.Clock = fake
+	return cfg
+}
+
+func TestBeats(t *testing.T) {
+	url := startServer(t)
+	beats := subscribe(t, connect(t, url), subjects.Beats())
+	fake := clock.NewFake(epoch)
+	n := start(t, connect(t, url), testConfig(fake))
+
+	b, m := nextBeat(t, beats)
+	if m.Subject != subjects.Beat("web-1_example_com") {
+		t.Errorf("subject = %q", m.Subject)
+	}
+	want := wire.Beat{
+		V: wire.Version, ID: "web-1_example_com", Host: "web-1.example.com", PID: 4242,
+		Boot: n.Boot(), Seq: 1, TS: epoch, IntervalMS: 1000, Status: wire.StatusAlive,
+		Version: "v1.2.3", Labels: map[string]string{"role": "web", "az": "eu-1a"},
+	}
+	gj, _ := json.Marshal(b)
+	wj, _ := json.Marshal(want)
+	if string(gj) != string(wj) {
+		t.Errorf("first beat:\n got %s\nwant %s", gj, wj)
+	}
+	if len(m.Data) > 256 {
+		t.Errorf("beat is %d bytes, want <= 256: %s", len(m.Data), m.Data)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(m.Data, &generic); err != nil {
+		t.Fatalf("beat is not JSON: %v", err)
+	}
+	keys := []string{"v", "id", "host", "pid", "boot", "seq", "ts", "interval_ms", "status", "version", "labels"}
+	for _, k := range keys {
+		if _, ok := generic[k]; !ok {
+			t.Errorf("key %q missing from %s", k, m.Data)
+		}
+	}
+	if len(generic) != len(keys) {
+		t.Errorf("beat has %d keys, want %d: %s", len(generic), len(keys), m.Data)
+	}
+
+	fake.WaitTickers(1)
+	for seq := uint64(2); seq <= 4; seq++ {
+		fake.Advance(time.Second)
+		b, _ := nextBeat(t, beats)
+		if b.Seq != seq || !b.TS.Equal(fake.Now()) {
+			t.Fatalf("beat seq=%d ts=%v, want seq=%d ts=%v", b.Seq, b.TS, seq, fake.Now())
+		}
+	}
+	if n.Seq() != 4 {
+		t.Errorf("Seq() = %d, want 4", n.Seq())
+	}
+}
+
+func TestProbe(t *testing.T) {
+	url := startServer(t)
+	client := connect(t, url)
+	beats := subscribe(t, client, subjects.Beats())
+	fake := clock.NewFake(epoch)
+	n := start(t, connect(t, url), testConfig(fake))
+
+	nextBeat(t, beats)
+	fake.WaitTickers(1)
+	fake.Advance(time.Second)
+	last, _ := nextBeat(t, beats)
+
+	reply, err := client.Request(subjects.Probe(n.ID()), nil, waitTimeout)
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	got, err := wire.DecodeProbeReply(reply.Data)
+	if err != nil {
+		t.Fatalf("decode probe reply %s: %v", reply.Data, err)
+	}
+	if got.ID != n.ID() || got.Boot != n.Boot() || got.Seq != last.Seq || got.Status != wire.StatusAlive {
+		t.Errorf("probe reply id=%q boot=%q seq=%d status=%q, want %q %q %d alive",
+			got.ID, got.Boot, got.Seq, got.Status, n.ID(), n.Boot(), last.Seq)
+	}
+}
+
+func TestGoodbye(t *testing.T) {
+	url := startServer(t)
+	client := connect(t, url)
+	beats := subscribe(t, client, subjects.Beats())
+	fake := clock.NewFake(epoch)
+	n := start(t, connect(t, url), testConfig(fake))
+	nextBeat(t, beats)
+
+	if err := n.stop(t); err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+	b, _ := nextBeat(t, beats)
+	if b.Status != wire.StatusLeaving || b.Seq != 2 {
+		t.Errorf("goodbye status=%q seq=%d, want leaving 2", b.Status, b.Seq)
+	}
+	if _, err := client.Request(subjects.Probe(n.ID()), nil, waitTimeout); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("probe after Run returned: err = %v, want %v", err, nats.ErrNoResponders)
+	}
+}
+
+func TestDropBeat(t *testing.T) {
+	url := startServer(t)
+	client := connect(t, url)
+	beats := subscribe(t, client, subjects.Beats())
+	fake := clock.NewFake(epoch)
+	cfg := testConfig(fake)
+	cfg.DropBeat = func(seq uint64) bool { return seq == 2 || seq == 3 }
+	n := start(t, connect(t, url), cfg)
+
+	if b, _ := nextBeat(t, beats); b.Seq != 1 {
+		t.Fatalf("first beat seq = %d", b.Seq)
+	}
+	fake.WaitTickers(1)
+	for want := uint64(2); want <= 3; want++ {
+		fake.Advance(time.Second)
+		eventually(t, "beat to be dropped", func() bool { return n.Stats().Dropped == want-1 })
+		reply, err := client.Request(subjects.Probe(n.ID()), nil, waitTimeout)
+		if err != nil {
+			t.Fatalf("probe while dropping: %v", err)
+		}
+		if got, err := wire.DecodeProbeReply(reply.Data); err != nil || got.Seq != want {
+			t.Fatalf("probe reply seq = %d (err %v), want %d", got.Seq, err, want)
+		}
+	}
+	fake.Advance(time.Second)
+	if b, _ := nextBeat(t, beats); b.Seq != 4 {
+		t.Errorf("beat after drops has seq %d, want 4 (dropped beats keep their seq)", b.Seq)
+	}
+	if st := n.Stats(); st.Dropped != 2 || st.Published != 2 {
+		t.Errorf("Stats() = %+v, want 2 dropped, 2 published", st)
+	}
+}
+
+// While the node's connection is down its beats are skipped, not buffered:
+// after reconnecting, the subscriber sees one fresh beat, not a burst of
+// replayed stale ones.
+func TestReconnectNoStaleBurst(t *testing.T) {
+	url := startServer(t)
+	client := connect(t, url)
+	beats := subscribe(t, client, subjects.Beats())
+	px := startProxy(t, url)
+	nc := connect(t, px.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond),
+		nats.ReconnectJitter(0, 0))
+	fake := clock.NewFake(epoch)
+	n := start(t, nc, testConfig(fake))
+
+	nextBeat(t, beats)
+	fake.WaitTickers(1)
+	fake.Advance(time.Second)
+	if b, _ := nextBeat(t, beats); b.Seq != 2 {
+		t.Fatalf("seq = %d, want 2", b.Seq)
+	}
+
+	px.Block()
+	eventually(t, "node connection to drop", func() bool { return nc.Status() != nats.CONNECTED })
+	const missed = 5
+	for i := uint64(1); i <= missed; i++ {
+		fake.Advance(time.Second)
+		eventually(t, "beat to be skipped", func() bool { return n.Stats().Skipped == i })
+	}
+	if got, err := nc.Buffered(); err != nil || got != 0 {
+		t.Errorf("reconnect buffer holds %d bytes (err %v), want 0", got, err)
+	}
+
+	px.Unblock()
+	b, _ := nextBeat(t, beats)
+	if b.Seq != 2+missed+1 || b.Status != wire.StatusAlive {
+		t.Fatalf("first beat after reconnect: seq=%d status=%q, want seq %d alive", b.Seq, b.Status, 2+missed+1)
+	}
+	if !b.TS.Equal(fake.Now()) {
+		t.Errorf("reconnect beat ts = %v, want now %v", b.TS, fake.Now())
+	}
+	// Everything the node sent has now reached the subscriber; there must
+	// be nothing else queued.
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush node conn: %v", err)
+	}
+	if err := client.Flush(); err != nil {
+		t.Fatalf("flush client: %v", err)
+	}
+	var extra []uint64
+	for len(beats) > 0 {
+		b, _ := nextBeat(t, beats)
+		extra = append(extra, b.Seq)
+	}
+	if len(extra) > 0 {
+		t.Errorf("burst after reconnect: extra beats with seqs %v", extra)
+	}
+
+	// The period restarts from the reconnect beat.
+	fake.Advance(time.Second)
+	if b, _ := nextBeat(t, beats); b.Seq != 2+missed+2 {
+		t.Errorf("next beat seq = %d, want %d", b.Seq, 2+missed+2)
+	}
+}
+
+func TestRunFailsOnClosedConnection(t *testing.T) {
+	url := startServer(t)
+	fake := clock.NewFake(epoch)
+
+	t.Run("closed before Run", func(t *testing.T) {
+		nc := connect(t, url)
+		nc.Close()
+		n := start(t, nc, testConfig(fake))
+		if err := n.wait(t); err == nil {
+			t.Fatal("Run on a closed connection returned nil")
+		}
+	})
+	t.Run("closed while running", func(t *testing.T) {
+		nc := connect(t, url)
+		beats := subscribe(t, connect(t, url), subjects.Beats())
+		n := start(t, nc, testConfig(fake))
+		nextBeat(t, beats)
+		nc.Close()
+		if err := n.wait(t); !errors.Is(err, node.ErrConnClosed) {
+			t.Fatalf("Run = %v, want %v", err, node.ErrConnClosed)
+		}
+	})
+}
+
+func TestRunTwice(t *testing.T) {
+	url := startServer(t)
+	beats := subscribe(t, connect(t, url), subjects.Beats())
+	n := start(t, connect(t, url), testConfig(clock.NewFake(epoch)))
+	nextBeat(t, beats) // the first Run is under way
+	if err := n.Run(t.Context()); err == nil {
+		t.Fatal("second Run returned nil")
+	}
+}
+
+// With the real clock and jitter, beats keep coming at roughly Interval.
+func TestRealClockJitter(t *testing.T) {
+	url := startServer(t)
+	beats := subscribe(t, connect(t, url), subjects.Beats())
+	cfg := node.DefaultConfig()
+	cfg.Interval = node.MinInterval
+	cfg.Jitter = node.MaxJitter
+	start(t, connect(t, url), cfg)
+	var seqs []uint64
+	for range 3 {
+		b, _ := nextBeat(t, beats)
+		seqs = append(seqs, b.Seq)
+	}
+	if !slices.Equal(seqs, []uint64{1, 2, 3}) {
+		t.Errorf("seqs = %v, want [1 2 3]", seqs)
+	}
+}
