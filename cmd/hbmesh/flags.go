@@ -39,6 +39,7 @@ type flags struct {
 	examples []string
 	maxArgs  int // positional arguments accepted
 	args     []string
+	explicit map[string]bool // long names given on the command line
 
 	order  []string          // long names, in registration order
 	short  map[string]string // long name -> short alias
@@ -127,6 +128,7 @@ func (f *flags) parse(e *env, args []string) error {
 		}
 		set[name] = true
 	})
+	f.explicit = set
 	for _, long := range slices.Sorted(maps.Keys(f.env)) {
 		name := f.env[long]
 		if set[long] || e.getenv == nil {
@@ -141,16 +143,9 @@ func (f *flags) parse(e *env, args []string) error {
 	return nil
 }
 
-// isSet reports whether flag long was given on the command line.
-func (f *flags) isSet(long string) bool {
-	found := false
-	f.fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == long || fl.Name == f.short[long] {
-			found = true
-		}
-	})
-	return found
-}
+// isSet reports whether flag long was given on the command line (not by
+// its environment variable).
+func (f *flags) isSet(long string) bool { return f.explicit[long] }
 
 func (f *flags) printUsage(w io.Writer) {
 	var b strings.Builder

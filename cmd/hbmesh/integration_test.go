@@ -175,7 +175,8 @@ func TestServer(t *testing.T) {
 
 func TestMonitorEmbedded(t *testing.T) {
 	port := freePort(t)
-	mon := start(t, "monitor", "--embedded", "--port", strconv.Itoa(port), "--json")
+	// $NATS_URL must not stop --embedded: only an explicit --server does.
+	mon := startEnv(t, map[string]string{"NATS_URL": "nats://127.0.0.1:1"}, "monitor", "--embedded", "--port", strconv.Itoa(port), "--json")
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
 	waitFor(t, 10*time.Second, "embedded server ready", func() bool {
 		return strings.Contains(mon.stderr.String(), "monitor started")

@@ -61,9 +61,16 @@ type proc struct {
 // start runs the command line in a goroutine until stop (or test end).
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with environment variables.
+func startEnv(t *testing.T, environ map[string]string, args ...string) *proc {
+	t.Helper()
+	getenv := func(k string) string { return environ[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	go func() { p.done <- run(ctx, args, strings.NewReader(""), p.stdout, p.stderr, noEnv) }()
+	go func() { p.done <- run(ctx, args, strings.NewReader(""), p.stdout, p.stderr, getenv) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p
 }
