@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -26,33 +26,17 @@ const waitTimeout = 10 * time.Second
 
 var subjects = wire.MustSubjects(wire.DefaultPrefix)
 
-// startServer runs an embedded nats-server on a random local port.
-// TODO: switch to internal/natstest once it lands.
+// startServer runs an embedded nats-server on a random local port for the
+// rest of the test and returns its client URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	s.Start()
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	if !s.ReadyForConnections(waitTimeout) {
-		t.Fatal("nats-server not ready")
-	}
-	return s.ClientURL()
+	return natstest.Start(t).ClientURL()
 }
 
+// connect connects to url; the connection is closed when the test ends.
 func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return natstest.Connect(t, url, opts...)
 }
 
 // subscribe delivers every message on subj to the returned channel. The
