@@ -1,0 +1,120 @@
+package sectest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// TestMonitorJetStream: the monitor's JetStream grants are enough for the
+// events stream (HBEVENTS) and for a restart-memory KV bucket (HBMEMORY),
+// and a monitor cannot reach beyond them.
+func TestMonitorJetStream(t *testing.T) {
+	s := startServer(t, usersConf, func(c *embedded.Config) {
+		c.JetStream = true
+		c.StoreDir = t.TempDir()
+	})
+	mon := connect(t, s.ClientURL(), forms()[0].login("monitor1"), nats.CustomInboxPrefix(monitorInbox))
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+
+	t.Run("events stream", func(t *testing.T) {
+		cfg := events.DefaultNATSConfig()
+		cfg.MonitorID, cfg.Stream = "monitor1", "HBEVENTS"
+		pub, err := events.NewNATSPublisher(mon.Conn, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, "events publisher", pub.Run, nil)
+		ev := monitor.Event{
+			Time: time.Now(), ID: "node-a", State: monitor.StateDead, Prev: monitor.StateSuspect,
+			Reason: monitor.ReasonTimeout, Boot: "0123456789abcdef", Seq: 7, Interval: interval,
+		}
+		pub.Handle(ev)
+		pub.Handle(ev) // a second monitor's report of the same death
+		eventually(t, "both events acknowledged", func() bool { return pub.Stats().Sent == 2 })
+		if st := pub.Stats(); st.Duplicates != 1 || st.Failed != 0 {
+			t.Fatalf("publisher stats %+v, want 1 duplicate and no failure", st)
+		}
+		js, err := jetstream.New(mon.Conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := js.Stream(ctx, "HBEVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := stream.CachedInfo().State.Msgs; n != 1 {
+			t.Fatalf("stream holds %d events, want 1", n)
+		}
+	})
+
+	t.Run("restart memory", func(t *testing.T) {
+		js, err := jetstream.New(mon.Conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "HBMEMORY", History: 1})
+		if err != nil {
+			t.Fatalf("create bucket: %v", err)
+		}
+		if kv, err = js.KeyValue(ctx, "HBMEMORY"); err != nil {
+			t.Fatalf("open bucket: %v", err)
+		}
+		for _, id := range []string{"node-a", "node-b"} {
+			if _, err := kv.Put(ctx, id, []byte(`{"state":"alive"}`)); err != nil {
+				t.Fatalf("put %s: %v", id, err)
+			}
+		}
+		if e, err := kv.Get(ctx, "node-a"); err != nil || string(e.Value()) != `{"state":"alive"}` {
+			t.Fatalf("get node-a: %v, %v", e, err)
+		}
+		if err := kv.Delete(ctx, "node-b"); err != nil {
+			t.Fatalf("delete node-b: %v", err)
+		}
+		keys, err := kv.ListKeys(ctx)
+		if err != nil {
+			t.Fatalf("list keys: %v", err)
+		}
+		var got []string
+		for k := range keys.Keys() {
+			got = append(got, k)
+		}
+		if len(got) != 1 || got[0] != "node-a" {
+			t.Fatalf("keys %v, want [node-a]", got)
+		}
+		w, err := kv.WatchAll(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		defer w.Stop()
+		for u := range w.Updates() {
+			if u == nil { // initial values delivered
+				break
+			}
+		}
+	})
+
+	t.Run("nothing else", func(t *testing.T) {
+		for _, subject := range []string{
+			"$JS.API.STREAM.DELETE.HBEVENTS",
+			"$JS.API.STREAM.PURGE.KV_HBMEMORY",
+			"$JS.API.STREAM.CREATE.OTHER",
+			"$JS.API.STREAM.LIST",
+			"$JS.API.CONSUMER.CREATE.HBEVENTS",
+			"$KV.OTHER.x",
+		} {
+			if err := mon.Publish(subject, nil); err != nil {
+				t.Fatal(err)
+			}
+			mon.errs.take(t, violation("pub", subject))
+		}
+	})
+}
