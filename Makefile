@@ -1,12 +1,19 @@
-# hbmesh developer targets. `make test` needs nothing but Go: every test
-# starts the NATS servers it uses, in-process, on random loopback ports.
+# hbmesh developer targets. `make test` needs nothing but Go and the module
+# proxy: every test starts the NATS servers it uses, in-process, on random
+# loopback ports, and `tools` installs the standalone nats-server and the
+# nats CLI that the end-to-end tests use as real clients. The browser test
+# also wants Debian's chromium (`apt-get install chromium`); without it,
+# it skips with that hint (and fails under CI=true).
 
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/hbmesh
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build demo test lint vet fmt-check clean
+TOOLS   := $(CURDIR)/bin/tools
+FUZZTIME ?= 10s
+
+.PHONY: build demo test tools lint vet fmt-check clean fuzz fuzz-long faults faults-long bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hbmesh
@@ -15,8 +22,33 @@ build:
 demo: build
 	./$(BIN) demo --chaos
 
-test: lint
-	$(GO) test -race -count=1 -timeout 15m ./...
+test: lint tools
+	HBMESH_TOOLS=$(TOOLS) $(GO) test -race -count=1 -timeout 15m ./...
+
+# The real nats-server and nats CLI, pinned, from the Go module proxy.
+tools: $(TOOLS)/nats-server $(TOOLS)/nats
+$(TOOLS)/nats-server:
+	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
+$(TOOLS)/nats:
+	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/natscli/nats@v0.5.0
+
+# Every fuzz target for FUZZTIME each (CI: 10s). Long run: make fuzz FUZZTIME=10m
+fuzz:
+	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzParseSubject; do \
+		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+# The fault-injection suite drives real processes (see docs/RELIABILITY.md).
+TRIALS ?= 2
+faults:
+	$(GO) test -tags faults -count=1 -timeout 30m -v -run TestFaultSuite ./internal/faults -trials $(TRIALS)
+faults-long:
+	$(MAKE) faults TRIALS=20
+
+# Quick versions of every benchmark (docs/PERFORMANCE.md has the long ones).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./wire ./monitor
+	for b in ingest detect scale probe; do ./$(BIN) bench $$b -quick || exit 1; done
 
 lint: vet fmt-check
 
