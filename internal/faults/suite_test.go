@@ -186,6 +186,7 @@ func (s *sc) finish() {
 	if !s.res.failed() && !s.t.Failed() {
 		return
 	}
+	s.t.Errorf("%d missed, %d false deaths so far; problems: %s", s.res.missed, s.res.falseDeaths, strings.Join(s.res.problems, "; "))
 	var b strings.Builder
 	fmt.Fprintf(&b, "monitor events:\n")
 	for _, ev := range evs {
@@ -280,6 +281,9 @@ func table(h *harness, results []*result, took time.Duration) string {
 	b.WriteString("| scenario | trials | missed deaths | false deaths | detection p50 − timeout | detection p99 − timeout | measured from | wall time |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range results {
+		if r.trials == 0 && len(r.problems) == 0 {
+			continue // not selected by -run
+		}
 		p50, p99 := "—", "—"
 		if len(r.detect) > 0 {
 			p50, p99 = ms(percentile(r.detect, 0.50)), ms(percentile(r.detect, 0.99))
