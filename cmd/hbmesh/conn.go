@@ -29,6 +29,13 @@ type connFlags struct {
 	tlsKey   string
 	tlsCA    string
 	timeout  time.Duration
+	// inboxPrefix replaces _INBOX for this connection's reply subjects, so
+	// a server's permissions can give each client its own inbox space.
+	inboxPrefix string
+	// context names a nats CLI context whose settings apply under the
+	// environment and the flags.
+	context string
+	f       *flags // the flags these were registered on
 }
 
 // register adds the connection flags to f. timeoutUsage describes what
@@ -37,7 +44,10 @@ type connFlags struct {
 // default.
 func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage string) {
 	c.timeout = defTimeout
+	c.f = f
 	f.section("Connection flags")
+	f.String(&c.context, "context", "", "", "nats CLI context `NAME` (or path to its JSON file) to take settings from;\nenvironment variables and flags override it")
+	f.Env("context", "NATS_CONTEXT")
 	f.String(&c.server, "server", "s", defaultServer, "NATS server `URL`s, comma separated")
 	f.Env("server", "NATS_URL")
 	f.String(&c.user, "user", "", "", "connect as `USER` (with --password)")
@@ -56,13 +66,25 @@ func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage st
 	f.Env("tlskey", "NATS_KEY")
 	f.String(&c.tlsCA, "tlsca", "", "", "TLS certificate authority chain `FILE`")
 	f.Env("tlsca", "NATS_CA")
+	f.String(&c.inboxPrefix, "inbox-prefix", "", "", "custom inbox `PREFIX` for replies (default _INBOX); must match the\nserver's permissions, e.g. _INBOX_monitor1 with deploy/auth")
 	f.Var(durationFlag{&c.timeout, time.Millisecond, time.Hour}, "timeout", "", timeoutUsage)
 	f.Env("timeout", "NATS_TIMEOUT")
 	f.section("Flags")
 }
 
-// validate checks combinations the flag types cannot.
-func (c *connFlags) validate() error {
+// validate applies --context and checks combinations the flag types
+// cannot. Call it after parsing.
+func (c *connFlags) validate(e *env) error {
+	if c.f != nil {
+		if err := c.applyContext(e, c.f); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	if p := c.inboxPrefix; p != "" {
+		if strings.ContainsAny(p, "*> \t\r\n") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
+			return usagef("invalid value %q for flag --inbox-prefix: want subject tokens without wildcards", p)
+		}
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tlscert and --tlskey must be given together")
 	}
@@ -177,6 +199,9 @@ func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn,
 	}
 	if c.token != "" {
 		opts = append(opts, nats.Token(c.token))
+	}
+	if c.inboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.inboxPrefix))
 	}
 	if c.tlsCert != "" {
 		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))

@@ -27,9 +27,9 @@ type jsonEvent struct {
 	Restart bool      `json:"restart"`
 }
 
-// events parses the JSON lines in out, failing on any line that is not one
+// jsonEvents parses the JSON lines in out, failing on any line that is not one
 // complete event.
-func events(t *testing.T, out string) []jsonEvent {
+func jsonEvents(t *testing.T, out string) []jsonEvent {
 	t.Helper()
 	var evs []jsonEvent
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -63,15 +63,15 @@ func TestMonitorJSONSeesNodeAliveThenLeft(t *testing.T) {
 	nd := start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms", "--label", "role=web")
 
 	waitFor(t, 10*time.Second, "alive event", func() bool {
-		return hasEvent(events(t, mon.stdout.String()), "web-1", "alive", "")
+		return hasEvent(jsonEvents(t, mon.stdout.String()), "web-1", "alive", "")
 	})
 	if code := nd.stop(t); code != 0 {
 		t.Fatalf("node exit %d; stderr:\n%s", code, nd.stderr)
 	}
 	waitFor(t, 10*time.Second, "left event", func() bool {
-		return hasEvent(events(t, mon.stdout.String()), "web-1", "left", "alive")
+		return hasEvent(jsonEvents(t, mon.stdout.String()), "web-1", "left", "alive")
 	})
-	evs := events(t, mon.stdout.String())
+	evs := jsonEvents(t, mon.stdout.String())
 	if evs[0].Reason != "first_beat" || evs[0].Boot == "" || evs[0].Seq == 0 || evs[0].Time.IsZero() {
 		t.Errorf("first event incomplete: %+v", evs[0])
 	}
@@ -183,7 +183,7 @@ func TestMonitorEmbedded(t *testing.T) {
 	})
 	nd := start(t, "node", "-s", url, "--id", "remote-1", "--interval", "100ms")
 	waitFor(t, 10*time.Second, "alive event", func() bool {
-		return hasEvent(events(t, mon.stdout.String()), "remote-1", "alive", "")
+		return hasEvent(jsonEvents(t, mon.stdout.String()), "remote-1", "alive", "")
 	})
 	nd.stop(t)
 	if code := mon.stop(t); code != 0 {

@@ -6,11 +6,23 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/internal/memory"
 	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // sinks fans one monitor event out to every consumer: stdout today; NATS
@@ -73,12 +85,14 @@ type monitorFlags struct {
 func (m *monitorFlags) register(f *flags) {
 	m.cfg = monitor.DefaultConfig()
 	m.detector = string(m.cfg.Detector)
+	f.section("Detection flags")
 	registerPrefix(f, &m.cfg.Prefix)
 	f.Var(enumFlag{&m.detector, []string{string(monitor.DetectorFixed), string(monitor.DetectorPhi)}}, "detector", "", "failure `detector`: fixed|phi")
 	f.Var(floatFlag{&m.cfg.PhiThreshold, 1, 16}, "phi-threshold", "", "phi at which the phi detector convicts (suspects at half)")
 	f.Var(floatFlag{&m.cfg.SuspectAfter, 1, 100}, "suspect-after", "", "silent `intervals` before a peer is suspect (and probed)")
 	f.Var(floatFlag{&m.cfg.DeadAfter, 1, 100}, "dead-after", "", "silent `intervals`, probe unanswered, before a peer is dead")
 	f.Var(intFlag{&m.cfg.MaxPeers, 1, 10_000_000}, "max-peers", "", "most peers kept; the least recently heard is forgotten")
+	f.section("Flags")
 }
 
 // config returns the monitor config, or a usage error naming the flag
@@ -96,48 +110,454 @@ func (m *monitorFlags) config(log *slog.Logger) (monitor.Config, error) {
 	return cfg, nil
 }
 
+// defaultHTTPHost is what --http binds when given only a port: the
+// dashboard and API are read-only but reveal the fleet, so exposing them
+// must be asked for by naming a host such as 0.0.0.0.
+const defaultHTTPHost = "127.0.0.1"
+
+// httpAddrFlag is a listen address: HOST:PORT, :PORT or PORT, the last two
+// meaning defaultHTTPHost.
+type httpAddrFlag struct{ s *string }
+
+func (v httpAddrFlag) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+
+func (v httpAddrFlag) Set(s string) error {
+	addr := s
+	if _, err := strconv.Atoi(s); err == nil {
+		addr = ":" + s
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number in [0, 65535]", port)
+	}
+	if host == "" {
+		host = defaultHTTPHost
+	}
+	*v.s = net.JoinHostPort(host, port)
+	return nil
+}
+
+// statesFlag is a comma-separated list of monitor states.
+type statesFlag struct{ l *[]monitor.State }
+
+func (v statesFlag) String() string {
+	if v.l == nil {
+		return ""
+	}
+	var names []string
+	for _, st := range *v.l {
+		names = append(names, st.String())
+	}
+	return strings.Join(names, ",")
+}
+
+func (v statesFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		st, err := monitor.ParseState(p)
+		if err != nil || st == monitor.StateUnknown {
+			return fmt.Errorf("unknown state %q (want alive, suspect, dead or left)", p)
+		}
+		if !slices.Contains(*v.l, st) {
+			*v.l = append(*v.l, st)
+		}
+	}
+	return nil
+}
+
+// stackFlags are the flags of everything built around a monitor: its id,
+// the HTTP surface, the event sinks and restart memory. monitor uses them
+// all; demo a few.
+type stackFlags struct {
+	id             string
+	httpAddr       string
+	perPeer        bool
+	perPeerCap     int
+	noPublish      bool
+	stream         string
+	onEvent        string
+	onEventStates  []monitor.State
+	onEventTimeout time.Duration
+	webhook        string
+	stateFile      string
+	noMemory       bool
+	bucket         string
+	saveEvery      time.Duration
+}
+
+func (s *stackFlags) registerID(f *flags) {
+	host, _ := os.Hostname()
+	s.id = wire.IDFromHostname(host)
+	f.Var(idFlag{&s.id}, "id", "", "monitor `ID` in events, status and restart memory; keep it stable across\nrestarts (default: the hostname made into an id)")
+}
+
+func (s *stackFlags) registerHTTP(f *flags) {
+	s.perPeerCap = httpapi.DefaultPerPeerMetricsCap
+	f.section("HTTP flags")
+	f.Var(httpAddrFlag{&s.httpAddr}, "http", "", "serve the dashboard, /metrics, /livez, /readyz and /api on `ADDR`, e.g.\n127.0.0.1:8080; a bare PORT or :PORT binds 127.0.0.1; 0.0.0.0:8080\nexposes it on every interface (default: off)")
+	f.Bool(&s.perPeer, "per-peer-metrics", "", false, "add per-peer series hbmesh_peer_up and hbmesh_peer_last_beat_age_seconds")
+	f.Var(intFlag{&s.perPeerCap, 1, 100_000}, "per-peer-metrics-cap", "", "most `peers` given per-peer series, worst state first")
+	f.section("Flags")
+}
+
+func (s *stackFlags) registerEvents(f *flags) {
+	s.onEventTimeout = events.DefaultExecTimeout
+	f.section("Events flags")
+	f.Bool(&s.noPublish, "no-publish-events", "", false, "do not publish transitions on <prefix>.events.<state>.<id> (published by default)")
+	f.String(&s.stream, "events-stream", "", "", "also keep transitions in the JetStream stream `NAME` (created if missing)")
+	f.String(&s.onEvent, "on-event", "", "", "run `COMMAND` with /bin/sh -c for each transition; the event is in\n$HBMESH_STATE, $HBMESH_PEER_ID, ... and as JSON on stdin")
+	f.Var(statesFlag{&s.onEventStates}, "on-event-states", "", "run --on-event only for these `states`, comma separated: alive,suspect,dead,left\n(default: all)")
+	f.Var(durationFlag{&s.onEventTimeout, 10 * time.Millisecond, time.Hour}, "on-event-timeout", "", "kill an --on-event command still running after this `duration`")
+	f.String(&s.webhook, "webhook", "", "", "POST Alertmanager-compatible alerts for dead peers (firing) and their\nrecovery (resolved) to `URL`")
+	f.section("Flags")
+}
+
+func (s *stackFlags) registerMemory(f *flags) {
+	s.saveEvery = memory.DefaultSaveInterval
+	f.section("Memory flags")
+	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE` (default: a JetStream\nKV bucket when the server has JetStream, else nothing)")
+	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `bucket` for restart memory (default hbmesh_<prefix>_peers)")
+	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
+	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "how often restart memory is saved (and once more at shutdown)")
+	f.section("Flags")
+}
+
+// validate checks the combinations the flag types cannot.
+func (s *stackFlags) validate(f *flags) error {
+	if s.noMemory && (s.stateFile != "" || s.bucket != "") {
+		return usagef("--no-memory excludes --state-file and --memory-bucket")
+	}
+	if s.stateFile != "" && s.bucket != "" {
+		return usagef("--state-file and --memory-bucket are exclusive")
+	}
+	if s.onEvent == "" && (f.isSet("on-event-states") || f.isSet("on-event-timeout")) {
+		return usagef("--on-event-states and --on-event-timeout need --on-event")
+	}
+	if s.perPeer && s.httpAddr == "" || f.isSet("per-peer-metrics-cap") && !s.perPeer {
+		return usagef("--per-peer-metrics needs --http, and --per-peer-metrics-cap needs --per-peer-metrics")
+	}
+	if s.noPublish && s.stream != "" {
+		return usagef("--events-stream needs published events: drop --no-publish-events")
+	}
+	if s.webhook != "" {
+		cfg := events.DefaultWebhookConfig(s.webhook)
+		if err := cfg.Validate(); err != nil {
+			return usagef("invalid value %q for flag --webhook: want an http or https URL", s.webhook)
+		}
+	}
+	if s.bucket != "" {
+		kv := memory.KVConfig{MonitorID: "x", Bucket: s.bucket}
+		if err := kv.Validate(); err != nil {
+			return usagef("--memory-bucket: %v", err)
+		}
+	}
+	return nil
+}
+
+// stack is a monitor with everything around it. Build it, then call run
+// once.
+type stack struct {
+	flags   *stackFlags
+	cfg     monitor.Config // OnEvent and Restore are set by run
+	out     sinks          // stdout sinks, first in the fan-out
+	memory  bool           // use restart memory (unless flags say not)
+	ln      net.Listener   // --http, already listening; nil when off
+	log     *slog.Logger
+	onStart func(*monitor.Monitor) // called once the monitor exists, before it runs
+}
+
+// listen opens the --http listener, so that a bad or busy address fails
+// before anything else starts.
+func (s *stack) listen() error {
+	if s.flags.httpAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.flags.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	s.ln = ln
+	s.log.Info("HTTP listening", "url", "http://"+ln.Addr().String())
+	return nil
+}
+
+// actor is one goroutine of the stack besides the monitor: it runs until
+// its context is done.
+type actor struct {
+	name string
+	run  func(context.Context) error
+}
+
+// run loads restart memory, builds the monitor and its sinks, registers the
+// monitor for discovery and runs it all until ctx is done or cn fails. The
+// monitor stops first; then the sinks drain, the saver saves once more and
+// the HTTP server shuts down; run returns after every goroutine is done.
+func (s *stack) run(ctx context.Context, cn *conn) (err error) {
+	sf, log, cfg := s.flags, s.log, s.cfg
+	cfg.ID = sf.id
+	served := false
+	defer func() {
+		if s.ln != nil && !served {
+			s.ln.Close()
+		}
+	}()
+
+	// Restart memory first: what it holds seeds the monitor.
+	var store memory.Store
+	if s.memory && !sf.noMemory {
+		opts := memory.Options{
+			Path:   sf.stateFile,
+			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Logger: log.With("cmd", "memory")},
+			Logger: log.With("cmd", "memory"),
+		}
+		if sf.stateFile != "" {
+			if err := os.MkdirAll(filepath.Dir(sf.stateFile), 0o755); err != nil {
+				return fmt.Errorf("--state-file: %w", err)
+			}
+		}
+		st, err := memory.Open(ctx, cn.Conn, opts)
+		if err != nil {
+			return fmt.Errorf("restart memory: %w", err)
+		}
+		store = st
+	}
+	if store != nil {
+		defer store.Close()
+		peers, err := store.Load(ctx)
+		if err != nil {
+			log.Warn("restart memory unreadable, starting empty", "err", err)
+		} else {
+			cfg.Restore = peers
+			log.Info("restart memory loaded", "peers", len(peers))
+		}
+	}
+
+	fan := append(sinks(nil), s.out...)
+	var actors []actor
+	if !sf.noPublish {
+		pcfg := events.DefaultNATSConfig()
+		pcfg.MonitorID, pcfg.Prefix, pcfg.Stream = cfg.ID, cfg.Prefix, sf.stream
+		pcfg.Logger = log.With("cmd", "events")
+		pub, err := events.NewNATSPublisher(cn.Conn, pcfg)
+		if err != nil {
+			return err
+		}
+		fan = append(fan, pub.Handle)
+		actors = append(actors, actor{"events", pub.Run})
+	}
+	if sf.onEvent != "" {
+		ecfg := events.DefaultExecConfig(sf.onEvent)
+		ecfg.States, ecfg.MonitorID, ecfg.Timeout = sf.onEventStates, cfg.ID, sf.onEventTimeout
+		ecfg.Logger = log.With("cmd", "on-event")
+		hook, err := events.NewExec(ecfg)
+		if err != nil {
+			return err
+		}
+		fan = append(fan, hook.Handle)
+		actors = append(actors, actor{"on-event", hook.Run})
+	}
+	if sf.webhook != "" {
+		wcfg := events.DefaultWebhookConfig(sf.webhook)
+		wcfg.MonitorID, wcfg.Prefix = cfg.ID, cfg.Prefix
+		wcfg.Logger = log.With("cmd", "webhook")
+		wh, err := events.NewWebhook(wcfg)
+		if err != nil {
+			return err
+		}
+		fan = append(fan, wh.Handle)
+		actors = append(actors, actor{"webhook", wh.Run})
+	}
+	// fan is complete before the monitor runs, which is the only time
+	// OnEvent is called.
+	cfg.OnEvent = func(ev monitor.Event) { fan.emit(ev) }
+	m, err := monitor.New(cn.Conn, cfg)
+	if err != nil {
+		return err
+	}
+	if s.ln != nil {
+		hcfg := httpapi.DefaultConfig()
+		hcfg.Source, hcfg.Version = m, version
+		hcfg.PerPeerMetrics, hcfg.PerPeerMetricsCap = sf.perPeer, sf.perPeerCap
+		hcfg.Logger = log.With("cmd", "http")
+		api, err := httpapi.New(hcfg)
+		if err != nil {
+			return err
+		}
+		fan = append(fan, api.Publish)
+		ln := s.ln
+		served = true
+		actors = append(actors, actor{"http", func(ctx context.Context) error { return api.Serve(ctx, ln) }})
+	}
+	if store != nil {
+		scfg := memory.DefaultSaverConfig()
+		scfg.Interval, scfg.Logger = sf.saveEvery, log.With("cmd", "memory")
+		saver, err := memory.NewSaver(store, m.Peers, scfg)
+		if err != nil {
+			return err
+		}
+		actors = append(actors, actor{"restart memory", saver.Run})
+	}
+
+	// Discovery: the connection's own closed and error handlers were set
+	// when it was dialled, so micro chains them rather than replacing them.
+	dcfg := discovery.DefaultConfig()
+	dcfg.Prefix, dcfg.Version, dcfg.Logger = cfg.Prefix, version, log.With("cmd", "discovery")
+	svc, err := discovery.Register(cn.Conn, m, dcfg)
+	if err != nil {
+		return fmt.Errorf("register for discovery: %w", err)
+	}
+	defer svc.Stop()
+
+	mctx, mcancel := context.WithCancelCause(cn.Context())
+	defer mcancel(nil)
+	// The actors outlive the monitor a little: they drain what it emitted
+	// last, and the saver saves its final table.
+	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer acancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		actorErr error
+	)
+	for _, a := range actors {
+		wg.Go(func() {
+			if err := a.run(actx); err != nil {
+				err = fmt.Errorf("%s: %w", a.name, err)
+				mu.Lock()
+				if actorErr == nil {
+					actorErr = err
+				}
+				mu.Unlock()
+				mcancel(err) // a sink that cannot start ends the monitor
+			}
+		})
+	}
+	if s.onStart != nil {
+		s.onStart(m)
+	}
+	log.Info("monitor running", "id", cfg.ID, "prefix", cfg.Prefix, "restored", len(cfg.Restore))
+	merr := m.Run(mctx)
+	_ = svc.Stop()
+	acancel()
+	wg.Wait()
+
+	if ferr := cn.failure(); ferr != nil {
+		return ferr
+	}
+	if actorErr != nil {
+		return actorErr
+	}
+	if merr != nil && !errors.Is(merr, context.Canceled) {
+		return merr
+	}
+	return nil
+}
+
+// defaultStoreDir is where an embedded server keeps JetStream data when
+// --store-dir is not given: <user cache dir>/hbmesh/jetstream-<port>, so
+// restart memory and the events stream survive a restart of the same
+// monitor; "" (a temporary directory, removed at shutdown) when there is no
+// cache dir or the port is random.
+func defaultStoreDir(e *env, port int) string {
+	if port < 0 {
+		return ""
+	}
+	var dir string
+	switch runtime.GOOS {
+	case "windows":
+		dir = e.getenv("LocalAppData")
+	case "darwin", "ios":
+		if h := e.getenv("HOME"); h != "" {
+			dir = filepath.Join(h, "Library", "Caches")
+		}
+	default:
+		if x := e.getenv("XDG_CACHE_HOME"); filepath.IsAbs(x) {
+			dir = x
+		} else if h := e.getenv("HOME"); h != "" {
+			dir = filepath.Join(h, ".cache")
+		}
+	}
+	if dir == "" {
+		return ""
+	}
+	if port == 0 {
+		port = embedded.DefaultPort
+	}
+	return filepath.Join(dir, "hbmesh", "jetstream-"+strconv.Itoa(port))
+}
+
 func runMonitor(ctx context.Context, e *env, args []string) error {
 	var (
 		conn     connFlags
 		logf     logFlags
 		mf       monitorFlags
+		sf       stackFlags
 		asJSON   bool
 		embed    bool
 		port     = embedded.DefaultPort
 		host     = embedded.DefaultHost
 		confFile string
+		storeDir string
 	)
-	f := newFlags("monitor", "hbmesh monitor [--json] [--embedded] [flags]", `
+	f := newFlags("monitor", "hbmesh monitor [--json] [--http ADDR] [--embedded] [flags]", `
 Watch the beats of every node under --prefix and print each liveness
 transition (alive, suspect, dead, left; restarts and id conflicts) on
 stdout, one per line, until SIGINT or SIGTERM. With --json each line is a
 JSON object: time, id, host, state, prev, reason, boot, seq, interval_ms,
-restart. With --embedded the monitor also runs a NATS server in-process
-that nodes elsewhere can connect to.`, []string{
+restart.
+
+Every transition is also published on <prefix>.events.<state>.<id>, and the
+monitor answers 'hbmesh status' and 'nats micro ls' as the hbmesh-monitor
+service. It remembers its peers across restarts (--state-file, or a
+JetStream KV bucket when the server has JetStream), so a node that died
+while the monitor was down is still reported dead; keep --id stable for
+that. --http serves a dashboard, Prometheus /metrics, /livez, /readyz and a
+JSON API. With --embedded the monitor also runs a NATS server, with
+JetStream, in-process that nodes elsewhere can connect to.`, []string{
 		"hbmesh monitor --embedded                 # server and monitor on 127.0.0.1:4222",
 		"hbmesh monitor -s nats://nats:4222 --json | jq -c 'select(.state==\"dead\")'",
-		"hbmesh monitor --detector phi --phi-threshold 10",
+		"hbmesh monitor --http 127.0.0.1:8080      # dashboard at http://127.0.0.1:8080/",
+		"hbmesh monitor --on-event 'logger -t hbmesh \"$HBMESH_PEER_ID $HBMESH_STATE\"' --on-event-states dead",
+		"hbmesh monitor --user monitor1 --password ... --inbox-prefix _INBOX_monitor1",
 	})
 	f.Bool(&asJSON, "json", "", false, "print events as JSON lines")
+	sf.registerID(f)
 	mf.register(f)
+	sf.registerHTTP(f)
+	sf.registerEvents(f)
+	sf.registerMemory(f)
 	f.section("Embedded server flags")
-	f.Bool(&embed, "embedded", "", false, "run a NATS server in this process and monitor it")
+	f.Bool(&embed, "embedded", "", false, "run a NATS server with JetStream in this process and monitor it")
 	f.Var(intFlag{&port, -1, 65535}, "port", "", "embedded server client `port` (-1: random)")
 	f.String(&host, "host", "", host, "embedded server listen `host`")
 	f.String(&confFile, "config", "", "", "embedded server nats-server configuration `FILE`")
+	f.String(&storeDir, "store-dir", "", "", "embedded server JetStream store `dir` (default: <user cache dir>/hbmesh/jetstream-<port>,\nor a temporary dir removed at exit when there is none or --port is -1)")
 	f.section("Flags")
 	conn.register(f, 5*time.Second, "connect `timeout`")
 	logf.register(f)
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
-	if !embed && (f.isSet("port") || f.isSet("host") || f.isSet("config")) {
-		return usagef("--port, --host and --config need --embedded")
+	if !embed && (f.isSet("port") || f.isSet("host") || f.isSet("config") || f.isSet("store-dir")) {
+		return usagef("--port, --host, --config and --store-dir need --embedded")
 	}
-	if embed && f.isSet("server") {
-		return usagef("--server and --embedded are exclusive: the embedded monitor connects to its own server")
+	if embed && (f.isSet("server") || f.isSet("context")) {
+		return usagef("--server, --context and --embedded are exclusive: the embedded monitor connects to its own server")
 	}
-	if err := conn.validate(); err != nil {
+	if err := sf.validate(f); err != nil {
+		return err
+	}
+	if err := conn.validate(e); err != nil {
 		return err
 	}
 	log := logf.logger(e.stderr)
@@ -145,15 +565,33 @@ that nodes elsewhere can connect to.`, []string{
 	if err != nil {
 		return err
 	}
+	out := &lineWriter{w: e.stdout}
+	st := &stack{flags: &sf, cfg: cfg, memory: true, log: log}
+	if asJSON {
+		st.out = sinks{jsonSink(out)}
+	} else {
+		st.out = sinks{textSink(out)}
+	}
+	if err := st.listen(); err != nil {
+		return err
+	}
+	defer func() {
+		if st.ln != nil {
+			st.ln.Close() // harmless after Serve closed it
+		}
+	}()
 
 	if embed {
-		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, Logger: log.With("cmd", "server")}
+		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: log.With("cmd", "server")}
 		// A config file decides what the flags do not say explicitly.
 		if confFile != "" && !f.isSet("host") {
 			ecfg.Host = ""
 		}
 		if confFile != "" && !f.isSet("port") {
 			ecfg.Port = 0
+		}
+		if storeDir == "" && confFile == "" {
+			ecfg.StoreDir = defaultStoreDir(e, port)
 		}
 		srv, err := embedded.New(ecfg)
 		if err != nil {
@@ -164,33 +602,13 @@ that nodes elsewhere can connect to.`, []string{
 		}
 		defer srv.Shutdown()
 		conn.server = srv.ClientURL()
-		log.Info("embedded NATS server ready", "url", conn.server)
+		log.Info("embedded NATS server ready", "url", conn.server, "store_dir", ecfg.StoreDir)
 	}
 
-	out := &lineWriter{w: e.stdout}
-	var fan sinks
-	if asJSON {
-		fan = append(fan, jsonSink(out))
-	} else {
-		fan = append(fan, textSink(out))
-	}
-	cfg.OnEvent = fan.emit
-
-	cn, err := conn.dial(ctx, "hbmesh monitor", log)
+	cn, err := conn.dial(ctx, "hbmesh monitor "+sf.id, log)
 	if err != nil {
 		return err
 	}
 	defer cn.close()
-	m, err := monitor.New(cn.Conn, cfg)
-	if err != nil {
-		return err
-	}
-	err = m.Run(cn.Context())
-	if ferr := cn.failure(); ferr != nil {
-		return ferr
-	}
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return st.run(ctx, cn)
 }

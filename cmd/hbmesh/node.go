@@ -84,7 +84,7 @@ goodbye (so monitors report "left", not "dead") and exit 0.`, []string{
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
-	if err := conn.validate(); err != nil {
+	if err := conn.validate(e); err != nil {
 		return err
 	}
 	log := logf.logger(e.stderr).With("cmd", "node")

@@ -38,7 +38,7 @@ answers and 1 when nothing does (no such node, or no answer in --timeout).`, []s
 	if err := wire.ValidateID(id); err != nil {
 		return usagef("%v", err)
 	}
-	if err := conn.validate(); err != nil {
+	if err := conn.validate(e); err != nil {
 		return err
 	}
 	log := logf.logger(e.stderr).With("cmd", "probe")
