@@ -135,7 +135,7 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.form+"/"+c.name, func(t *testing.T) {
-			nc, err := nats.Connect(servers[c.form], c.opts...)
+			nc, err := nats.Connect(servers[c.form], append(c.opts, nats.Timeout(deadline))...)
 			if err == nil {
 				nc.Close()
 				t.Fatal("connected")

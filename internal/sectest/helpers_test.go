@@ -136,7 +136,10 @@ type client struct {
 func connect(t *testing.T, url string, opts ...nats.Option) client {
 	t.Helper()
 	a := &asyncErrs{notify: make(chan struct{}, 1)}
-	nc := natstest.Connect(t, url, append(opts, nats.ErrorHandler(a.handler))...)
+	// bcrypt at the templates' cost 11 can take seconds under -race on a
+	// busy machine, beyond nats.go's 2s default.
+	all := append([]nats.Option{nats.Timeout(deadline)}, opts...)
+	nc := natstest.Connect(t, url, append(all, nats.ErrorHandler(a.handler))...)
 	t.Cleanup(func() {
 		_ = nc.Flush() // let the server report anything still in flight
 		if errs := a.list(); len(errs) > 0 {
