@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 	"github.com/hbmesh/hbmesh/node"
 )
 
-func runDemo(ctx context.Context, e *env, args []string) error {
+func runDemo(ctx context.Context, e *env, args []string) (err error) {
 	var (
 		logf         logFlags
 		nodes        = 5
@@ -28,12 +29,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		port         int
 		chaosEvery   time.Duration
 		summaryEvery = 5 * time.Second
+		sf           = stackFlags{id: "demo-monitor"}
+		ln           net.Listener
 	)
 	f := newFlags("demo", "hbmesh demo [--nodes 5] [--interval 500ms] [--chaos] [--duration 0] [--port 0]", `
 Run everything in one process: a NATS server, --nodes nodes (demo-1 ...
 demo-N, each over its own TCP connection) and a monitor that prints every
 transition, plus a state summary every few seconds. Point 'nats sub' at the
-printed URL to watch the raw beats.
+printed URL to watch the raw beats, or at 'hb.events.>' for the published
+transitions. The server runs JetStream in a temporary directory; with
+--http the monitor's dashboard is served too.
 
 With --chaos, every few intervals one node is, in turn and at random:
   killed     connection dropped without a goodbye   -> dead, later restarted
@@ -44,12 +49,17 @@ With --chaos, every few intervals one node is, in turn and at random:
 		"hbmesh demo --chaos",
 		"hbmesh demo --nodes 20 --interval 200ms --duration 1m",
 		"hbmesh demo --port 4222 & nats sub 'hb.>' -s nats://127.0.0.1:4222",
+		"hbmesh demo --chaos --http 127.0.0.1:8080   # and open http://127.0.0.1:8080/",
 	})
 	f.Var(intFlag{&nodes, 1, 1000}, "nodes", "", "number of `nodes`")
 	f.Var(durationFlag{&interval, node.MinInterval, node.MaxInterval}, "interval", "", "beat `interval` of every node")
 	f.Bool(&chaos, "chaos", "", false, "kill, stop, restart and freeze nodes at random")
 	f.Var(durationFlag{&duration, 0, 0}, "duration", "", "stop after this `duration` (0: run until interrupted)")
 	f.Var(intFlag{&port, 0, 65535}, "port", "", "NATS client `port` (0: random)")
+	sf.registerHTTP(f)
+	f.section("Events flags")
+	f.String(&sf.stream, "events-stream", "", "", "also keep transitions in the JetStream stream `NAME`")
+	f.section("Flags")
 	// Tuning knobs for tests: how often chaos strikes (default: six
 	// intervals, enough for a killed node to be declared dead) and how
 	// often the summary line is printed.
@@ -61,6 +71,9 @@ With --chaos, every few intervals one node is, in turn and at random:
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
+	if sf.perPeer && sf.httpAddr == "" {
+		return usagef("--per-peer-metrics needs --http")
+	}
 	if chaosEvery == 0 {
 		chaosEvery = 6 * interval
 	}
@@ -71,12 +84,23 @@ With --chaos, every few intervals one node is, in turn and at random:
 	}
 	log := logf.logger(e.stderr)
 	out := &lineWriter{w: e.stdout}
+	if sf.httpAddr != "" {
+		if ln, err = net.Listen("tcp", sf.httpAddr); err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
+		defer func() {
+			if ln != nil {
+				ln.Close()
+			}
+		}()
+	}
 
 	srvPort := port
 	if srvPort == 0 {
 		srvPort = embedded.RandomPort
 	}
-	srv, err := embedded.New(embedded.Config{Host: "127.0.0.1", Port: srvPort, Logger: log.With("cmd", "server")})
+	// JetStream, in a temporary directory, so --events-stream works.
+	srv, err := embedded.New(embedded.Config{Host: "127.0.0.1", Port: srvPort, JetStream: true, Logger: log.With("cmd", "server")})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -96,23 +120,35 @@ With --chaos, every few intervals one node is, in turn and at random:
 	// The monitor talks to the server in-process: chaos never touches it.
 	mcfg := monitor.DefaultConfig()
 	mcfg.Logger = log.With("cmd", "monitor")
-	fan := sinks{textSink(out)}
-	mcfg.OnEvent = fan.emit
 	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(ctx, "hbmesh demo monitor", log,
 		nats.InProcessServer(srv.NATS()))
 	if err != nil {
 		return err
 	}
 	defer mconn.close()
-	m, err := monitor.New(mconn.Conn, mcfg)
-	if err != nil {
-		return err
-	}
-	mctx, mcancel := context.WithCancel(mconn.Context())
+	started := make(chan *monitor.Monitor, 1)
+	// The server's JetStream lives in a temporary directory, so there is
+	// nothing to remember across demo runs: no restart memory.
+	st := &stack{flags: &sf, cfg: mcfg, out: sinks{textSink(out)}, ln: ln, log: log,
+		onStart: func(m *monitor.Monitor) { started <- m }}
+	ln = nil // st.run owns it now
 	var mwg sync.WaitGroup
 	mdone := make(chan error, 1)
-	mwg.Go(func() { mdone <- m.Run(mctx) })
+	mctx, mcancel := context.WithCancel(ctx)
+	mwg.Go(func() { mdone <- st.run(mctx, mconn) })
 	defer func() { mcancel(); mwg.Wait() }()
+	var m *monitor.Monitor
+	select {
+	case m = <-started:
+	case err := <-mdone:
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("monitor: %w", err)
+	}
+	if st.ln != nil {
+		out.printf("demo: dashboard at http://%s/", st.ln.Addr())
+	}
 
 	roles := []string{"web", "api", "db", "cache", "queue"}
 	zones := []string{"eu-1", "us-1", "ap-1"}
@@ -143,9 +179,6 @@ With --chaos, every few intervals one node is, in turn and at random:
 			d.printSummary(m)
 			return nil
 		case err := <-mdone:
-			if ferr := mconn.failure(); ferr != nil {
-				return ferr
-			}
 			if err == nil { // only when ctx is done
 				return nil
 			}

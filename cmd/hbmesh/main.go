@@ -56,10 +56,14 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"node", "publish heartbeats for this process until interrupted", runNode},
-		{"monitor", "watch every node and print liveness transitions", runMonitor},
+		{"monitor", "watch every node; print, publish and serve (--http) liveness transitions", runMonitor},
+		{"status", "ask every monitor what it sees and show where they disagree", runStatus},
+		{"watch", "status, redrawn every few seconds", runWatch},
 		{"probe", "ask one node whether it is alive", runProbe},
 		{"server", "run a standalone NATS server", runServer},
 		{"demo", "run a server, a few nodes and a monitor in one process", runDemo},
+		{"healthcheck", "GET a monitor's /readyz; exit 0 when healthy (for container health checks)", runHealthcheck},
+		{"bench", "run a whole-system benchmark: ingest, detect, scale, probe", runBench},
 		{"version", "print the version", runVersion},
 		{"help", "show help for hbmesh or a subcommand", nil}, // handled by run
 	}
@@ -130,7 +134,7 @@ func printHelp(w io.Writer) {
 	b.WriteString("hbmesh is a NATS-based heartbeat mesh: nodes beat, monitors judge liveness.\n\n")
 	b.WriteString("Usage:\n  hbmesh <command> [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-12s %s\n", c.name, c.summary)
 	}
 	b.WriteString("\nRun 'hbmesh <command> --help' for a command's flags, environment and examples.\n")
 	b.WriteString("\nExamples:\n")
@@ -138,6 +142,8 @@ func printHelp(w io.Writer) {
 	b.WriteString("  hbmesh monitor --embedded                 # a server and a monitor on :4222\n")
 	b.WriteString("  hbmesh node --id web-1 --label role=web   # beat into it from elsewhere\n")
 	b.WriteString("  hbmesh probe web-1\n")
+	b.WriteString("  hbmesh monitor --http 127.0.0.1:8080      # dashboard, /metrics, /readyz\n")
+	b.WriteString("  hbmesh status                             # what every monitor sees\n")
 	io.WriteString(w, b.String())
 }
 

@@ -418,8 +418,11 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	}
 	defer svc.Stop()
 
+	// The monitor stops when ctx is done or the connection fails for good.
 	mctx, mcancel := context.WithCancelCause(cn.Context())
 	defer mcancel(nil)
+	stopAfter := context.AfterFunc(ctx, func() { mcancel(context.Cause(ctx)) })
+	defer stopAfter()
 	// The actors outlive the monitor a little: they drain what it emitted
 	// last, and the saver saves its final table.
 	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -445,7 +448,6 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	if s.onStart != nil {
 		s.onStart(m)
 	}
-	log.Info("monitor running", "id", cfg.ID, "prefix", cfg.Prefix, "restored", len(cfg.Restore))
 	merr := m.Run(mctx)
 	_ = svc.Stop()
 	acancel()

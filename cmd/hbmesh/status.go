@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"time"
+
+	"github.com/hbmesh/hbmesh/internal/status"
+)
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	return statusCommand(ctx, e, args, false)
+}
+
+func runWatch(ctx context.Context, e *env, args []string) error {
+	return statusCommand(ctx, e, args, true)
+}
+
+// statusCommand is `hbmesh status` and `hbmesh watch`. The flags are all
+// parsed here, so help, environment fallbacks and errors look like every
+// other subcommand's; status.Run then gets only its own flags, rebuilt.
+func statusCommand(ctx context.Context, e *env, args []string, watch bool) error {
+	var (
+		conn     connFlags
+		logf     logFlags
+		prefix   string
+		asJSON   bool
+		wait     = status.DefaultWait
+		interval = status.DefaultInterval
+	)
+	name, usage, desc := "status", "hbmesh status [--json] [--watch] [flags]", `
+Ask every monitor of the mesh (every hbmesh monitor registers the
+hbmesh-monitor service) what it sees, and print one row per peer: the state
+the monitors agree on, or SPLIT with a ! and what each says, then one row
+per monitor. Exits 1 when no monitor answers within --wait.`
+	examples := []string{
+		"hbmesh status",
+		"hbmesh status --json | jq '.peers[] | select(.disagree)'",
+		"hbmesh status --user ops --password ... --inbox-prefix _INBOX_ops",
+	}
+	if watch {
+		name, usage, desc = "watch", "hbmesh watch [--interval 2s] [--json] [flags]", `
+'hbmesh status' redrawn every --interval until interrupted: on a terminal
+the screen is cleared for each frame; into a pipe frames follow each other.
+A frame in which no monitor answers says so, and the watch goes on.`
+		examples = []string{"hbmesh watch", "hbmesh watch --interval 5s -s nats://nats:4222"}
+	}
+	f := newFlags(name, usage, desc, examples)
+	registerPrefix(f, &prefix)
+	f.Bool(&asJSON, "json", "", false, "print one JSON document (one per line with --watch)")
+	if !watch {
+		f.Bool(&watch, "watch", "w", false, "redraw every --interval until interrupted, like 'hbmesh watch'")
+	}
+	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "how long to wait for monitors to answer")
+	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", "time between redraws with --watch")
+	conn.register(f, 5*time.Second, "connect `timeout`")
+	logf.register(f)
+	if err := f.parse(e, args); err != nil {
+		return err
+	}
+	if err := conn.validate(e); err != nil {
+		return err
+	}
+	sargs := []string{"--prefix=" + prefix, "--wait=" + wait.String(), "--interval=" + interval.String()}
+	if asJSON {
+		sargs = append(sargs, "--json")
+	}
+	if watch {
+		sargs = append(sargs, "--watch")
+	}
+	log := logf.logger(e.stderr).With("cmd", name)
+	cn, err := conn.dial(ctx, "hbmesh "+name, log)
+	if err != nil {
+		return err
+	}
+	defer cn.close()
+	// The flags were checked above; status.Run's own usage text would
+	// only duplicate ours, so it goes nowhere.
+	err = status.Run(cn.Context(), cn.Conn, sargs, e.stdout, io.Discard)
+	if ferr := cn.failure(); ferr != nil {
+		return ferr
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return errHelpShown
+	case errors.Is(err, status.ErrUsage):
+		return usagef("%v", err)
+	}
+	return err
+}
