@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"slices"
+	"strings"
 
 	"github.com/hbmesh/hbmesh/internal/bench"
 )
@@ -12,13 +14,14 @@ import (
 // benchmarks' flags (nats-server style: -s URL, -quick).
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		bench.Usage(e.stderr)
-		return usagef("missing benchmark name (want one of %v)", bench.Names())
+		return usagef("missing benchmark name (want one of %s)", strings.Join(bench.Names(), ", "))
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	switch name := args[0]; {
+	case name == "-h" || name == "-help" || name == "--help" || name == "help":
 		bench.Usage(e.stdout)
 		return errHelpShown
+	case !slices.Contains(bench.Names(), name) && name != "_publisher": // the scale child
+		return usagef("unknown benchmark %q (want one of %s)", name, strings.Join(bench.Names(), ", "))
 	}
 	err := bench.Run(ctx, args[0], args[1:], e.stdout, e.stderr)
 	switch {

@@ -12,8 +12,13 @@ type logFlags struct {
 	level  string
 }
 
+// register adds the logging flags; a command may preset level (e.g. warn
+// for one-shot client commands) before calling it.
 func (l *logFlags) register(f *flags) {
-	l.format, l.level = "text", "info"
+	l.format = "text"
+	if l.level == "" {
+		l.level = "info"
+	}
 	f.section("Logging flags")
 	f.Var(enumFlag{&l.format, []string{"text", "json"}}, "log-format", "", "log format on stderr: `text|json`")
 	f.Var(enumFlag{&l.level, []string{"debug", "info", "warn", "error"}}, "log-level", "", "minimum log level: `debug|info|warn|error`")

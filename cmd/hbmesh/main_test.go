@@ -137,6 +137,24 @@ func TestUsageErrors(t *testing.T) {
 		{"bad cluster url", []string{"server", "--cluster", "nope"}, nil, `invalid value "nope" for flag --cluster`},
 		{"port without embedded", []string{"monitor", "--port", "4333"}, nil, `need --embedded`},
 		{"tlscert without key", []string{"probe", "x", "--tlscert", "c.pem"}, nil, `--tlscert and --tlskey must be given together`},
+		{"http nonsense", []string{"monitor", "--http", "nonsense"}, nil, `invalid value "nonsense" for flag -http: want HOST:PORT`},
+		{"http bad port", []string{"monitor", "--http", "127.0.0.1:99999"}, nil, `port "99999" is not a number in [0, 65535]`},
+		{"zombie state", []string{"monitor", "--on-event", "true", "--on-event-states", "zombie"}, nil, `unknown state "zombie"`},
+		{"states without hook", []string{"monitor", "--on-event-states", "dead"}, nil, `need --on-event`},
+		{"bad webhook", []string{"monitor", "--webhook", "ftp://x"}, nil, `invalid value "ftp://x" for flag --webhook`},
+		{"no-memory and state-file", []string{"monitor", "--no-memory", "--state-file", "x.json"}, nil, `--no-memory excludes --state-file`},
+		{"stream without publishing", []string{"monitor", "--no-publish-events", "--events-stream", "EV"}, nil, `--events-stream needs published events`},
+		{"per-peer without http", []string{"monitor", "--per-peer-metrics"}, nil, `--per-peer-metrics needs --http`},
+		{"monitor bad id", []string{"monitor", "--id", "a.b"}, nil, `invalid id "a.b"`},
+		{"bad inbox prefix", []string{"monitor", "--inbox-prefix", "_INBOX.>"}, nil, `flag --inbox-prefix`},
+		{"store-dir without embedded", []string{"monitor", "--store-dir", "/tmp/x"}, nil, `need --embedded`},
+		{"embedded with context", []string{"monitor", "--embedded", "--context", "x"}, nil, `are exclusive`},
+		{"missing context", []string{"probe", "x", "--context", "nosuch"}, map[string]string{"XDG_CONFIG_HOME": "/nonexistent"}, `--context nosuch`},
+		{"status bad wait", []string{"status", "--wait", "0s"}, nil, `0s is outside`},
+		{"status extra arg", []string{"status", "x"}, nil, `unexpected argument "x"`},
+		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `invalid value "localhost:8080" for flag --url`},
+		{"bench without name", []string{"bench"}, nil, `missing benchmark name`},
+		{"bench unknown", []string{"bench", "warp"}, nil, `unknown benchmark "warp"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,12 +184,19 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo"}},
+		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo", "status", "watch", "healthcheck", "bench"}},
 		{[]string{"--help"}, []string{"Commands:"}},
 		{[]string{"help", "probe"}, []string{"hbmesh probe ID"}},
 		{[]string{"node", "--help"}, []string{"Usage:", "--interval", "default 1s", "-s, --server", "$NATS_URL", "Examples:"}},
 		{[]string{"node", "-h"}, []string{"--label key=value"}},
-		{[]string{"monitor", "-h"}, []string{"--json", "--detector", "--embedded", "$NATS_CREDS"}},
+		{[]string{"monitor", "-h"}, []string{"--json", "--detector", "--embedded", "$NATS_CREDS",
+			"Detection flags:", "HTTP flags:", "Events flags:", "Memory flags:", "Connection flags:", "Logging flags:",
+			"--http ADDR", "--no-publish-events", "--state-file FILE", "--inbox-prefix PREFIX", "--context NAME", "$NATS_CONTEXT", "--store-dir"}},
+		{[]string{"status", "--help"}, []string{"--watch", "--wait", "-s, --server"}},
+		{[]string{"watch", "--help"}, []string{"--interval"}},
+		{[]string{"healthcheck", "--help"}, []string{"--url URL", "default http://127.0.0.1:8080/readyz"}},
+		{[]string{"bench", "--help"}, []string{"ingest", "detect"}},
+		{[]string{"help", "bench"}, []string{"ingest"}},
 		{[]string{"server", "--help"}, []string{"-p, --port", "-a, --addr", "-js, --jetstream", "--routes"}},
 		{[]string{"demo", "--help"}, []string{"--chaos", "--nodes"}},
 	}

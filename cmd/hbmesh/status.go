@@ -56,6 +56,7 @@ A frame in which no monitor answers says so, and the watch goes on.`
 	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "how long to wait for monitors to answer")
 	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", "time between redraws with --watch")
 	conn.register(f, 5*time.Second, "connect `timeout`")
+	logf.level = "warn" // stdout is the answer; connection chatter is noise
 	logf.register(f)
 	if err := f.parse(e, args); err != nil {
 		return err

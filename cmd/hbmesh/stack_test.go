@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+)
+
+// logValue waits for a log line on p's stderr with key=value after msg
+// and returns value.
+func logValue(t *testing.T, p *proc, msg, key string) string {
+	t.Helper()
+	re := regexp.MustCompile(regexp.QuoteMeta(msg) + `.*\b` + key + `=(\S+)`)
+	var v string
+	waitFor(t, 10*time.Second, msg+" "+key, func() bool {
+		m := re.FindStringSubmatch(p.stderr.String())
+		if m != nil {
+			v = m[1]
+		}
+		return m != nil
+	})
+	return v
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestMonitorHTTP(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	mon := start(t, "monitor", "-s", url, "--id", "m1", "--http", "127.0.0.1:0", "--per-peer-metrics")
+	base := logValue(t, mon, "HTTP listening", "url")
+	natstest.WaitInterest(t, srv, "hb.anything")
+	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
+
+	waitFor(t, 10*time.Second, "/readyz 200", func() bool {
+		code, _ := httpGet(t, base+"/readyz")
+		return code == http.StatusOK
+	})
+	waitFor(t, 10*time.Second, "web-1 in /api/peers", func() bool {
+		_, body := httpGet(t, base+"/api/peers")
+		return strings.Contains(body, `"id":"web-1"`)
+	})
+	if _, body := httpGet(t, base+"/metrics"); !strings.Contains(body, `hbmesh_peer_up{`) {
+		t.Errorf("/metrics lacks per-peer series")
+	}
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+	if _, err := http.Get(base + "/livez"); err == nil {
+		t.Error("HTTP still served after the monitor stopped")
+	}
+}
+
+func TestMonitorHTTPBusyAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := natstest.Start(t)
+	code, _, stderr := runSync(t, nil, "monitor", "-s", srv.ClientURL(), "--http", ln.Addr().String(), "--log-level", "error")
+	if code != exitFailure || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "hbmesh monitor: --http: listen tcp") {
+		t.Fatalf("exit %d, stderr %q; want 1 and one --http line", code, stderr)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ready\n") }))
+	defer ok.Close()
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not ready: NATS disconnected", http.StatusServiceUnavailable)
+	}))
+	defer bad.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "http://" + ln.Addr().String() + "/readyz"
+	ln.Close()
+
+	tests := []struct {
+		name, url string
+		code      int
+		stderr    string
+	}{
+		{"200", ok.URL + "/readyz", exitOK, ""},
+		{"503", bad.URL + "/readyz", exitFailure, "503 Service Unavailable: not ready: NATS disconnected"},
+		{"unreachable", gone, exitFailure, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runSync(t, nil, "healthcheck", "--url", tt.url, "--timeout", "2s")
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr)
+			}
+			if tt.code == exitOK {
+				if !strings.HasPrefix(stdout, "healthy: 200") || stderr != "" {
+					t.Errorf("stdout %q stderr %q", stdout, stderr)
+				}
+				return
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "hbmesh healthcheck: ") || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr %q, want one line with %q", stderr, tt.stderr)
+			}
+		})
+	}
+	// The URL also comes from the environment.
+	code, _, _ := runSync(t, func(k string) string {
+		if k == "HBMESH_HEALTHCHECK_URL" {
+			return ok.URL
+		}
+		return ""
+	}, "healthcheck")
+	if code != exitOK {
+		t.Errorf("healthcheck with $HBMESH_HEALTHCHECK_URL: exit %d", code)
+	}
+}
+
+func TestStatusTwoMonitors(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	m1 := start(t, "monitor", "-s", url, "--id", "mon-a", "--json", "--log-level", "warn")
+	m2 := start(t, "monitor", "-s", url, "--id", "mon-b", "--json", "--log-level", "warn")
+	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
+	for _, m := range []*proc{m1, m2} {
+		waitFor(t, 10*time.Second, "alive event", func() bool {
+			return hasEvent(jsonEvents(t, m.stdout.String()), "web-1", "alive", "")
+		})
+	}
+	code, stdout, stderr := runSync(t, nil, "status", "-s", url, "--wait", "2s")
+	if code != 0 {
+		t.Fatalf("status exit %d; stderr %q", code, stderr)
+	}
+	for _, want := range []string{"web-1", "mon-a", "mon-b"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("status output lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	code, stdout, _ = runSync(t, nil, "status", "-s", url, "--json")
+	var rep struct {
+		Monitors []struct{ ID string } `json:"monitors"`
+		Peers    []struct{ ID, State string }
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || len(rep.Monitors) != 2 || len(rep.Peers) != 1 || rep.Peers[0].State != "alive" {
+		t.Errorf("status --json: exit %d, %+v from %q", code, rep, stdout)
+	}
+
+	// watch redraws until interrupted.
+	w := start(t, "watch", "-s", url, "--interval", "50ms")
+	waitFor(t, 10*time.Second, "two frames", func() bool { return strings.Count(w.stdout.String(), "web-1") >= 2 })
+	if code := w.stop(t); code != 0 {
+		t.Errorf("watch exit %d; stderr %q", code, w.stderr)
+	}
+}
+
+func TestStatusNoMonitors(t *testing.T) {
+	srv := natstest.Start(t)
+	code, _, stderr := runSync(t, nil, "status", "-s", srv.ClientURL(), "--wait", "200ms")
+	if code != exitFailure || !strings.Contains(stderr, "no monitors answered") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestEventsPublishedByDefault(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	nc := natstest.Connect(t, url)
+	sub, err := nc.SubscribeSync("hb.events.alive.web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := start(t, "monitor", "-s", url, "--id", "m1", "--log-level", "warn")
+	natstest.WaitInterest(t, srv, "hb.anything")
+	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
+	msg, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no event on hb.events.alive.web-1: %v; stderr:\n%s", err, mon.stderr)
+	}
+	var ev struct{ ID, State, Monitor string }
+	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.ID != "web-1" || ev.State != "alive" || ev.Monitor != "m1" {
+		t.Errorf("event %s: %+v %v", msg.Data, ev, err)
+	}
+
+	// --no-publish-events turns it off.
+	mon.stop(t)
+	sub2, err := nc.SubscribeSync("hb.events.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := start(t, "monitor", "-s", url, "--id", "m2", "--no-publish-events", "--json", "--log-level", "warn")
+	waitFor(t, 10*time.Second, "alive event", func() bool {
+		return hasEvent(jsonEvents(t, quiet.stdout.String()), "web-1", "alive", "")
+	})
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := sub2.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("event published with --no-publish-events: %s %s", msg.Subject, msg.Data)
+	}
+}
+
+func TestEventsStreamEmbedded(t *testing.T) {
+	store := t.TempDir()
+	mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", store, "--id", "m1", "--events-stream", "HBEVENTS")
+	url := logValue(t, mon, "embedded NATS server ready", "url")
+	logValue(t, mon, "event stream", "stream")
+	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
+
+	nc := natstest.Connect(t, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "HBEVENTS")
+	if err != nil {
+		t.Fatalf("stream HBEVENTS: %v; stderr:\n%s", err, mon.stderr)
+	}
+	waitFor(t, 10*time.Second, "an event in the stream", func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs > 0
+	})
+	// The embedded server's JetStream also carries restart memory.
+	if _, err := js.KeyValue(ctx, "hbmesh_hb_peers"); err != nil {
+		t.Errorf("restart memory bucket: %v", err)
+	}
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(store, "jetstream")); err != nil {
+		t.Errorf("store dir unused: %v", err)
+	}
+}
+
+func TestStateFileRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	path := filepath.Join(t.TempDir(), "sub", "peers.json")
+	args := []string{"monitor", "-s", url, "--id", "m1", "--state-file", path, "--json", "--log-level", "warn"}
+	mon := start(t, args...)
+	natstest.WaitInterest(t, srv, "hb.anything")
+	nd := start(t, "node", "-s", url, "--id", "db-1", "--interval", "100ms")
+	waitFor(t, 10*time.Second, "alive event", func() bool {
+		return hasEvent(jsonEvents(t, mon.stdout.String()), "db-1", "alive", "")
+	})
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "db-1") {
+		t.Fatalf("state file after shutdown: %v %q", err, b)
+	}
+
+	// The node goes away while no monitor listens: its goodbye is lost.
+	nd.stop(t)
+	mon2 := start(t, args...)
+	waitFor(t, 10*time.Second, "dead event after restart", func() bool {
+		for _, ev := range jsonEvents(t, mon2.stdout.String()) {
+			if ev.ID == "db-1" && ev.State == "dead" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// writeContext writes a nats CLI context file under a fresh config home
+// and returns that home.
+func writeContext(t *testing.T, name string, ctx map[string]string) string {
+	t.Helper()
+	home := t.TempDir()
+	dir := filepath.Join(home, "nats", "context")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(ctx)
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
+func TestContext(t *testing.T) {
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
+	})
+	url := srv.ClientURL()
+	start(t, "node", "-s", url, "--user", "hb", "--password", "secret", "--id", "n1", "--interval", "100ms")
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+	home := writeContext(t, "lab", map[string]string{"url": url, "user": "hb", "password": "secret"})
+	env := func(extra ...string) func(string) string {
+		m := map[string]string{"XDG_CONFIG_HOME": home}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+
+	if code, stdout, stderr := runSync(t, env(), "probe", "n1", "--context", "lab"); code != 0 {
+		t.Fatalf("probe --context lab: exit %d; %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runSync(t, env("NATS_CONTEXT", "lab"), "probe", "n1"); code != 0 {
+		t.Fatalf("probe with $NATS_CONTEXT: exit %d; %q", code, stderr)
+	}
+	// The environment overrides the context, and flags override both.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := "nats://" + ln.Addr().String()
+	ln.Close()
+	if code, _, stderr := runSync(t, env("NATS_URL", nowhere), "probe", "n1", "--context", "lab", "--log-level", "error"); code != exitFailure || !strings.Contains(stderr, ln.Addr().String()) {
+		t.Errorf("$NATS_URL did not override the context: exit %d; %q", code, stderr)
+	}
+	if code, _, stderr := runSync(t, env(), "probe", "n1", "--context", "lab", "--password", "wrong", "--log-level", "error"); code != exitFailure || !strings.Contains(strings.ToLower(stderr), "authorization") {
+		t.Errorf("--password did not override the context: exit %d; %q", code, stderr)
+	}
+	// A context file may also be named by path.
+	path := filepath.Join(home, "nats", "context", "lab.json")
+	if code, _, stderr := runSync(t, nil, "probe", "n1", "--context", path); code != 0 {
+		t.Errorf("probe --context %s: exit %d; %q", path, code, stderr)
+	}
+}
+
+// TestMonitorWithAuthTemplate runs a monitor as monitor1 of
+// deploy/auth/users.conf, which only works with its own inbox prefix, and
+// checks that registering for discovery left the auth-failure exit intact.
+func TestMonitorWithAuthTemplate(t *testing.T) {
+	var sopts *server.Options
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.ConfigFile = filepath.Join("..", "..", "deploy", "auth", "users.conf")
+		c.Host = "127.0.0.1"
+		c.Options = func(o *server.Options) { sopts = o }
+	})
+	url := srv.ClientURL()
+	mon := start(t, "monitor", "-s", url, "--user", "monitor1", "--password", "monitor1-example-password",
+		"--inbox-prefix", "_INBOX_monitor1", "--id", "monitor1", "--json", "--http", "127.0.0.1:0")
+	base := logValue(t, mon, "HTTP listening", "url")
+	natstest.WaitInterest(t, srv, "hb.node-a")
+	start(t, "node", "-s", url, "--user", "node-a", "--password", "node-a-example-password", "--id", "node-a", "--interval", "100ms")
+	waitFor(t, 10*time.Second, "alive event", func() bool {
+		return hasEvent(jsonEvents(t, mon.stdout.String()), "node-a", "alive", "")
+	})
+	waitFor(t, 10*time.Second, "/readyz 200", func() bool {
+		code, _ := httpGet(t, base+"/readyz")
+		return code == http.StatusOK
+	})
+	// ops can ask it for its status with its own inbox.
+	code, stdout, stderr := runSync(t, nil, "status", "-s", url, "--user", "ops", "--password", "ops-example-password", "--inbox-prefix", "_INBOX_ops")
+	if code != 0 || !strings.Contains(stdout, "node-a") {
+		t.Errorf("status as ops: exit %d; %q %q", code, stdout, stderr)
+	}
+
+	// Revoke the monitor's password: it must still exit 1 at once, with
+	// the micro service's handlers chained in front of ours.
+	opts := sopts.Clone()
+	for _, u := range opts.Users {
+		if u.Username == "monitor1" {
+			u.Password = "rotated"
+		}
+	}
+	if err := srv.NATS().ReloadOptions(opts); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-mon.done:
+		close(mon.done)
+		if code != exitFailure {
+			t.Fatalf("monitor exit %d, want 1; stderr:\n%s", code, mon.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("monitor still running after its credentials were revoked; stderr:\n%s", mon.stderr)
+	}
+	last := strings.TrimSpace(mon.stderr.String())
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if !strings.HasPrefix(last, "hbmesh monitor: ") || !strings.Contains(strings.ToLower(last), "authorization") {
+		t.Errorf("last stderr line %q does not give the reason", last)
+	}
+}
