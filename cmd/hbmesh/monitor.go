@@ -198,7 +198,7 @@ type stackFlags struct {
 func (s *stackFlags) registerID(f *flags) {
 	host, _ := os.Hostname()
 	s.id = wire.IDFromHostname(host)
-	f.Var(idFlag{&s.id}, "id", "", "monitor `ID` in events, status and restart memory; keep it stable across\nrestarts (default: the hostname made into an id)")
+	f.Var(idFlag{&s.id}, "id", "", "monitor `ID` in events, status and restart memory; keep it stable across\nrestarts and unique per monitor (default: this host's name made into an id)")
 }
 
 func (s *stackFlags) registerHTTP(f *flags) {
@@ -226,9 +226,9 @@ func (s *stackFlags) registerMemory(f *flags) {
 	s.saveEvery = memory.DefaultSaveInterval
 	f.section("Memory flags")
 	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE` (default: a JetStream\nKV bucket when the server has JetStream, else nothing)")
-	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `bucket` for restart memory (default hbmesh_<prefix>_peers)")
+	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `NAME` for restart memory (default hbmesh_<prefix>_peers)")
 	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
-	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "how often restart memory is saved (and once more at shutdown)")
+	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "save restart memory every `interval`, and once more at shutdown")
 	f.section("Flags")
 }
 

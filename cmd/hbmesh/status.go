@@ -53,8 +53,8 @@ A frame in which no monitor answers says so, and the watch goes on.`
 	if !watch {
 		f.Bool(&watch, "watch", "w", false, "redraw every --interval until interrupted, like 'hbmesh watch'")
 	}
-	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "how long to wait for monitors to answer")
-	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", "time between redraws with --watch")
+	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "`duration` to wait for monitors to answer")
+	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", "`duration` between redraws")
 	conn.register(f, 5*time.Second, "connect `timeout`")
 	logf.level = "warn" // stdout is the answer; connection chatter is noise
 	logf.register(f)
