@@ -110,15 +110,16 @@ func TestDemoCluster(t *testing.T) {
 	// Kill the server node-5 is connected to. node-5 knows only
 	// nats://nats-3:4222; it must fail over to a server it learned from
 	// the cluster, and nobody alive may be convicted meanwhile.
-	killedAt := time.Now()
 	c.docker("kill", c.container("nats-3"))
+	c.docker("wait", c.container("nats-3")) // returns once it is gone
+	killedAt := time.Now()
 	survivors := []string{"node-2", "node-3", "node-5"}
 	c.step("docker kill nats-3: node-5 fails over, no false deaths", stepTimeout, neverDead(survivors...), func(v view) error {
 		if err := v.want(survivors, "alive"); err != nil {
 			return err
 		}
 		for _, m := range monitors {
-			if lb := v[m]["node-5"].LastBeat; !lb.After(killedAt.Add(2 * time.Second)) {
+			if lb := v[m]["node-5"].LastBeat; !lb.After(killedAt.Add(500 * time.Millisecond)) {
 				return fmt.Errorf("%s: node-5 last beat %s, not yet after the failover", m, lb.Format(time.RFC3339Nano))
 			}
 		}
