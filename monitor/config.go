@@ -80,6 +80,11 @@ type Config struct {
 	// come before the monitor treats the gap as its own stall and extends
 	// every deadline by it. Default 250ms.
 	StallThreshold time.Duration
+	// MaxBacklog is how many beats may wait in the monitor's subscription
+	// before it holds its verdicts: a queued beat has arrived but not yet
+	// been counted, so under a backlog silence is not yet known to be
+	// silence. Verdicts resume once the backlog is worked off. Default 1024.
+	MaxBacklog int
 	// SelfCheckInterval is how often the monitor round-trips a PING to its
 	// server to prove its own connection is live; a failed check suspends
 	// verdicts until the connection is proven again. Default 500ms.
@@ -122,6 +127,7 @@ func DefaultConfig() Config {
 		StallThreshold:    250 * time.Millisecond,
 		SelfCheckInterval: 500 * time.Millisecond,
 		SelfCheckTimeout:  time.Second,
+		MaxBacklog:        1024,
 	}
 }
 
@@ -169,6 +175,8 @@ func (c *Config) Validate() error {
 		return bad("Resolution", c.Resolution, "must be within [1ms, 1s]")
 	case c.StallThreshold < 10*time.Millisecond:
 		return bad("StallThreshold", c.StallThreshold, "must be at least 10ms")
+	case c.MaxBacklog < 1:
+		return bad("MaxBacklog", c.MaxBacklog, "must be at least 1")
 	case c.SelfCheckInterval < 10*time.Millisecond:
 		return bad("SelfCheckInterval", c.SelfCheckInterval, "must be at least 10ms")
 	case c.SelfCheckTimeout < 10*time.Millisecond:
@@ -213,6 +221,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MaxPeers == 0 {
 		c.MaxPeers = d.MaxPeers
+	}
+	if c.MaxBacklog == 0 {
+		c.MaxBacklog = d.MaxBacklog
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real()

@@ -135,6 +135,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	last := now
 	var lastDropped int
+	var lastEvicted uint64
+	var lastEvictLog time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -149,7 +151,16 @@ func (m *Monitor) Run(ctx context.Context) error {
 			gap := now.Sub(last)
 			last = now
 			dropped, _ := beatSub.Dropped()
+			queued, _, _ := beatSub.Pending()
 			m.mu.Lock()
+			if backlogged := queued > m.cfg.MaxBacklog; backlogged != m.tab.backlogged {
+				m.tab.backlogged = backlogged
+				if backlogged {
+					log.Warn("beats are queueing faster than the monitor handles them; holding verdicts until it catches up", "queued", queued)
+				} else {
+					log.Info("beat backlog worked off; verdicts resume", "queued", queued)
+				}
+			}
 			if gap > m.cfg.Resolution+m.cfg.StallThreshold {
 				stall := gap - m.cfg.Resolution
 				m.tab.stalled(stall)
@@ -162,6 +173,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 				lastDropped = dropped
 			}
 			m.tab.sweep(now)
+			if ev := m.tab.st.evicted; ev > lastEvicted && now.Sub(lastEvictLog) >= 10*time.Second {
+				log.Warn("peer table full: peers forgotten to make room (raise MaxPeers?)", "evicted", ev-lastEvicted, "max_peers", m.cfg.MaxPeers)
+				lastEvicted, lastEvictLog = ev, now
+			}
 			probes := m.tab.probes
 			m.tab.probes = nil
 			pending := len(m.tab.events) > 0
@@ -270,17 +285,27 @@ func (m *Monitor) updateImpaired() {
 
 func (m *Monitor) onBeat(msg *nats.Msg) {
 	now := m.cfg.Clock.Now()
-	id, err := m.subj.ParseBeat(msg.Subject)
-	if err != nil {
-		m.reject(rejSubject, "", err)
+	// The subject's token is only compared with the payload's id, which the
+	// decoder validates, so it is validated once, there.
+	id, ok := m.subj.BeatID(msg.Subject)
+	if !ok {
+		m.reject(rejSubject, "", fmt.Errorf("subject %q is not a beat subject", msg.Subject))
 		return
 	}
 	if err := m.beatDec.Decode(msg.Data, &m.beatRaw); err != nil {
+		if _, perr := m.subj.ParseBeat(msg.Subject); perr != nil {
+			m.reject(rejSubject, "", perr) // a hostile subject, whatever the payload
+			return
+		}
 		m.reject(decodeReason(err), id, err)
 		return
 	}
 	if string(m.beatRaw.ID) != id {
-		m.reject(rejIDMismatch, id, fmt.Errorf("payload id %q on subject %q", m.beatRaw.ID, msg.Subject))
+		reason := rejIDMismatch
+		if _, perr := m.subj.ParseBeat(msg.Subject); perr != nil {
+			reason = rejSubject
+		}
+		m.reject(reason, id, fmt.Errorf("payload id %q on subject %q", m.beatRaw.ID, msg.Subject))
 		return
 	}
 	m.mu.Lock()
@@ -364,10 +389,8 @@ func (m *Monitor) Peers() []PeerInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.tab.vnow(m.cfg.Clock.Now())
-	out := make([]PeerInfo, 0, m.tab.peers.Len())
-	for _, p := range m.tab.peers.Values() {
-		out = append(out, m.tab.info(p, v))
-	}
+	out := make([]PeerInfo, 0, m.tab.peers.len())
+	m.tab.peers.each(func(p *peer) { out = append(out, m.tab.info(p, v)) })
 	return out
 }
 
@@ -375,7 +398,7 @@ func (m *Monitor) Peers() []PeerInfo {
 func (m *Monitor) Peer(id string) (PeerInfo, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.tab.peers.Peek(id)
+	p, ok := m.tab.peers.peek(id)
 	if !ok {
 		return PeerInfo{}, false
 	}
@@ -409,7 +432,7 @@ func (m *Monitor) Stats() Stats {
 		Beats: c.beats, ProbesSent: c.probesSent, ProbesAnswered: c.probesAnswered,
 		ProbesFailed: c.probesFailed, Evicted: c.evicted, Forgotten: c.forgotten,
 		Restarts: c.restarts, Conflicts: c.conflicts, Stalls: c.stalls, StalledFor: c.stalledFor,
-		Outages: c.outages, Connected: m.connected, Impaired: m.tab.impaired,
+		Outages: c.outages, BacklogDeferrals: c.deferred, Connected: m.connected, Impaired: m.tab.impaired,
 		Rejected:    make(map[string]uint64, len(RejectReasons)),
 		Transitions: make(map[State]uint64, 4),
 		Peers:       make(map[State]int, 4),

@@ -98,6 +98,7 @@ type counters struct {
 	stalls         uint64
 	stalledFor     time.Duration
 	outages        uint64
+	deferred       uint64 // sweeps skipped because beats were backlogged
 	rtt            histogram
 	overshoot      histogram
 }
@@ -124,8 +125,11 @@ type Stats struct {
 	Stalls         uint64 // times the monitor noticed it had stalled
 	StalledFor     time.Duration
 	Outages        uint64 // times observation was impaired
-	Connected      bool   // the NATS connection is up
-	Impaired       bool   // verdicts are suspended
-	ProbeRTT       Histogram
-	Overshoot      Histogram // dead verdict lateness
+	// BacklogDeferrals counts sweep ticks whose verdicts waited because
+	// more than MaxBacklog beats were queued in the monitor's subscription.
+	BacklogDeferrals uint64
+	Connected        bool // the NATS connection is up
+	Impaired         bool // verdicts are suspended
+	ProbeRTT         Histogram
+	Overshoot        Histogram // dead verdict lateness
 }

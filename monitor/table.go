@@ -4,8 +4,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -39,6 +37,7 @@ type peer struct {
 	pid      int32
 	state    State
 	conflict bool
+	promoted bool // out of probation (see peerTable)
 }
 
 // table is the detector: the peer table, its deadlines and its counters.
@@ -47,13 +46,17 @@ type peer struct {
 // concurrent use; Monitor guards it with a mutex.
 type table struct {
 	cfg   *Config
-	peers *simplelru.LRU[string, *peer]
+	peers *peerTable
 	heap  deadlines
 
 	epoch     time.Time     // clock reading that virtual time 0 stands for
 	offset    time.Duration // total time the monitor spent stalled
 	graceFrom int64         // virtual time before which silence is not held against anyone
 	impaired  bool          // observation is impaired: no verdicts
+	// backlogged is set by the Run loop while more beats wait in the
+	// subscription than MaxBacklog: silence is then not yet known to be
+	// silence, so verdicts wait until the backlog is worked off.
+	backlogged bool
 
 	events []Event
 	probes []string
@@ -66,7 +69,7 @@ type table struct {
 func newTable(cfg *Config, epoch time.Time) *table {
 	// Virtual time starts at one second, so 0 can mean "never".
 	t := &table{cfg: cfg, epoch: epoch.Add(-time.Second)}
-	t.peers, _ = simplelru.NewLRU[string, *peer](cfg.MaxPeers, t.onEvict)
+	t.peers = newPeerTable(cfg.MaxPeers, t.onEvict)
 	// phi = -log10(P(a live peer is later than this)); for a normal model
 	// that is the quantile z = Φ⁻¹(1-10^-phi) = √2·erfcinv(2·10^-phi).
 	t.zDead = math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -cfg.PhiThreshold))
@@ -87,7 +90,7 @@ func (t *table) wall(v int64) time.Time {
 	return t.epoch.Add(time.Duration(v) + t.offset)
 }
 
-func (t *table) onEvict(_ string, p *peer) {
+func (t *table) onEvict(p *peer) {
 	t.heap.remove(p)
 	t.st.byState[p.state]--
 	t.st.evicted++
@@ -115,6 +118,15 @@ func (t *table) timeouts(p *peer) (suspect, dead int64) {
 		return int64(s), int64(d)
 	}
 	return int64(t.cfg.SuspectAfter * iv), int64(t.cfg.DeadAfter * iv)
+}
+
+// deadDue is when a suspect peer is convicted: DeadAfter from its base,
+// but never less than half the suspect-to-dead window after its probe went
+// out, so a late suspect verdict still leaves the probe time to be
+// answered. (Half, not all: a sweep tick's lateness in the suspect verdict
+// must not be carried into the dead one.)
+func (t *table) deadDue(p *peer, s, d int64) int64 {
+	return max(t.base(p)+d, p.since+(d-s)/2)
 }
 
 // base is the moment silence is counted from.
@@ -148,11 +160,20 @@ func (t *table) observe(id string, b *wire.RawBeat, now time.Time) string {
 		return rejInterval
 	}
 	v := t.vnow(now)
-	p, ok := t.peers.Get(id)
+	p, ok := t.peers.get(id)
 	if !ok {
 		t.add(id, b, iv, v, now)
 		return ""
 	}
+	if r := t.observeKnown(p, b, iv, v, now); r != "" {
+		return r
+	}
+	t.peers.promote(p) // a second accepted beat: not a one-off id
+	return ""
+}
+
+// observeKnown applies a beat from a peer already in the table.
+func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) string {
 	switch {
 	case string(b.Boot) == p.boot:
 		if b.Seq <= p.seq {
@@ -194,7 +215,7 @@ func (t *table) observe(id string, b *wire.RawBeat, now time.Time) string {
 func (t *table) add(id string, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
 	p := &peer{id: id, hidx: -1, boot: string(b.Boot), host: string(b.Host), since: v}
 	t.update(p, b, iv, v)
-	t.peers.Add(id, p)
+	t.peers.add(p, false)
 	t.st.beats++
 	if b.Leaving {
 		t.transition(p, StateLeft, ReasonGoodbye, v, now)
@@ -291,7 +312,7 @@ func (t *table) reschedule(p *peer, v int64) {
 
 // probeAnswered applies a probe reply from peer id.
 func (t *table) probeAnswered(id string, boot []byte, now time.Time) string {
-	p, ok := t.peers.Peek(id)
+	p, ok := t.peers.peek(id)
 	if !ok || string(boot) != p.boot {
 		return rejProbeMismatch
 	}
@@ -313,7 +334,7 @@ func (t *table) probeAnswered(id string, boot []byte, now time.Time) string {
 
 // probeFailed records that nobody answered the probe to id.
 func (t *table) probeFailed(id string) {
-	if p, ok := t.peers.Peek(id); ok && p.probeSent != 0 {
+	if p, ok := t.peers.peek(id); ok && p.probeSent != 0 {
 		p.probeSent = 0
 		t.st.probesFailed++
 	}
@@ -323,6 +344,10 @@ func (t *table) probeFailed(id string) {
 // impaired it does nothing: no verdict can be trusted then.
 func (t *table) sweep(now time.Time) {
 	if t.impaired {
+		return
+	}
+	if t.backlogged {
+		t.st.deferred++
 		return
 	}
 	v := t.vnow(now)
@@ -344,10 +369,10 @@ func (t *table) evaluate(p *peer, v int64, now time.Time) {
 		p.probeSent = max(v, 1)
 		t.st.probesSent++
 		t.probes = append(t.probes, p.id)
-		t.schedule(p, max(t.base(p)+d, v+(d-s)))
+		t.schedule(p, t.deadDue(p, s, d))
 	case StateSuspect:
 		s, d := t.timeouts(p)
-		due := max(t.base(p)+d, p.since+(d-s))
+		due := t.deadDue(p, s, d)
 		if v < due {
 			t.schedule(p, due)
 			return
@@ -366,8 +391,9 @@ func (t *table) evaluate(p *peer, v int64, now time.Time) {
 			t.schedule(p, due)
 			return
 		}
-		t.peers.Remove(p.id)
-		t.st.evicted-- // Remove ran onEvict; this was retention, not pressure
+		t.heap.remove(p)
+		t.st.byState[p.state]--
+		t.peers.remove(p.id)
 		t.st.forgotten++
 	}
 }
@@ -421,11 +447,12 @@ func (t *table) restore(infos []PeerInfo, now time.Time) {
 		if len(in.Labels) > 0 {
 			p.labels = string(wire.AppendLabels(nil, in.Labels))
 		}
-		if old, ok := t.peers.Peek(p.id); ok {
-			t.peers.Remove(old.id)
-			t.st.evicted--
+		if old, ok := t.peers.peek(p.id); ok {
+			t.heap.remove(old)
+			t.st.byState[old.state]--
+			t.peers.remove(old.id)
 		}
-		t.peers.Add(p.id, p)
+		t.peers.add(p, true)
 		t.st.byState[st]++
 		t.reschedule(p, v)
 	}
@@ -452,7 +479,7 @@ func (t *table) info(p *peer, v int64) PeerInfo {
 
 // peersBoot returns the current boot of id, for tests and diagnostics.
 func (t *table) peersBoot(id string) string {
-	if p, ok := t.peers.Peek(id); ok {
+	if p, ok := t.peers.peek(id); ok {
 		return p.boot
 	}
 	return ""

@@ -79,7 +79,7 @@ func (h *harness) drain() []Event {
 }
 
 func (h *harness) state(id string) State {
-	p, ok := h.tab.peers.Peek(id)
+	p, ok := h.tab.peers.peek(id)
 	if !ok {
 		return StateUnknown
 	}
@@ -150,7 +150,7 @@ func TestProbeAnsweredReturnsAlive(t *testing.T) {
 		t.Fatalf("probe answer rejected: %s", r)
 	}
 	h.wantState("a", StateAlive)
-	if p, _ := h.tab.peers.Peek("a"); p.rtt != 5*time.Millisecond {
+	if p, _ := h.tab.peers.peek("a"); p.rtt != 5*time.Millisecond {
 		t.Errorf("rtt = %v, want 5ms", p.rtt)
 	}
 	// Beats stay lost but every probe is answered: never dead.
@@ -327,24 +327,51 @@ func TestRetentionForgets(t *testing.T) {
 
 func TestMaxPeersBoundsMemory(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxPeers = 100 })
+	// 60 established peers: each has beaten twice, so each was promoted
+	// out of probation (25 slots) before the next 25 new ids came.
+	for i := range 60 {
+		h.beat("real-"+strconv.Itoa(i), "b", sec)
+		if i%20 == 19 {
+			h.advance(500 * time.Millisecond)
+			for j := i - 19; j <= i; j++ {
+				h.beat("real-"+strconv.Itoa(j), "b", sec)
+			}
+		}
+	}
+	// A flood of ids that each beat once.
 	for i := range 10_000 {
 		h.beat("flood-"+strconv.Itoa(i), "b", sec)
 	}
-	if n := h.tab.peers.Len(); n != 100 {
-		t.Fatalf("table holds %d peers, want MaxPeers=100", n)
+	if n := h.tab.peers.len(); n > 100 {
+		t.Fatalf("table holds %d peers, want at most MaxPeers=100", n)
 	}
 	if len(h.tab.heap) > 100 {
 		t.Fatalf("heap holds %d entries, want <= 100", len(h.tab.heap))
 	}
-	if h.tab.st.evicted != 9900 {
-		t.Errorf("evicted = %d", h.tab.st.evicted)
+	for i := range 60 {
+		if h.state("real-"+strconv.Itoa(i)) != StateAlive {
+			t.Fatalf("established peer real-%d was pushed out by the flood", i)
+		}
 	}
 	total := 0
 	for _, n := range h.tab.st.byState {
 		total += n
 	}
-	if total != 100 {
-		t.Errorf("state gauges sum to %d, want 100", total)
+	if total != h.tab.peers.len() {
+		t.Errorf("state gauges sum to %d, table holds %d", total, h.tab.peers.len())
+	}
+	if want := uint64(10_000 - 25); h.tab.st.evicted != want {
+		t.Errorf("evicted = %d, want %d (the flood minus probation's 25 slots)", h.tab.st.evicted, want)
+	}
+	// Established peers fill main up to its share; beyond it the least
+	// recently heard established peer goes.
+	for i := range 200 {
+		id := "late-" + strconv.Itoa(i)
+		h.beat(id, "b", sec)
+		h.beat(id, "b", sec) // rejected as flood, so not promoted
+	}
+	if n := h.tab.peers.len(); n > 100 {
+		t.Fatalf("table holds %d peers after more joins, want at most 100", n)
 	}
 }
 
@@ -356,8 +383,8 @@ func TestRestoreGrace(t *testing.T) {
 		{ID: "back", Host: "host-back", State: StateAlive, Boot: "b", Seq: 9, Interval: sec},
 		{ID: "bad.id", State: StateAlive, Interval: sec},
 	}, h.now)
-	if h.tab.peers.Len() != 2 {
-		t.Fatalf("restored %d peers, want 2", h.tab.peers.Len())
+	if h.tab.peers.len() != 2 {
+		t.Fatalf("restored %d peers, want 2", h.tab.peers.len())
 	}
 	for seq := uint64(10); seq < 14; seq++ {
 		h.advance(sec)
@@ -405,7 +432,7 @@ func TestPhiJitterAndLoss(t *testing.T) {
 			alive = false
 			h.advance(10 * sec)
 			h.wantState("a", StateDead)
-			p, _ := h.tab.peers.Peek("a")
+			p, _ := h.tab.peers.peek("a")
 			if p.samples < uint32(h.cfg.PhiWarmup) {
 				t.Fatalf("phi never warmed up: %d samples", p.samples)
 			}
@@ -450,4 +477,39 @@ func TestKnownPeerUpdateZeroAlloc(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("known-peer update allocates %v times, want 0", allocs)
 	}
+}
+
+func TestBacklogDefersVerdicts(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.tab.backlogged = true // beats are queued, unread
+	h.advance(10 * sec)
+	h.wantState("a", StateAlive)
+	if h.tab.st.deferred == 0 {
+		t.Error("deferred sweeps not counted")
+	}
+	// The queued beat is read once the backlog is worked off.
+	h.beat("a", "b1", sec)
+	h.tab.backlogged = false
+	h.advance(sec)
+	h.wantState("a", StateAlive)
+	h.advance(3 * sec)
+	h.wantState("a", StateDead)
+}
+
+func TestLateSuspectStillGivesProbeTime(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	// The monitor is blind (impaired) past the whole dead timeout, then
+	// sees again without any grace: the suspect verdict comes late, and
+	// the probe must still get time before the dead one.
+	h.tab.impaired = true
+	h.advance(5 * sec)
+	h.tab.impaired = false
+	h.advance(h.cfg.Resolution)
+	h.wantState("a", StateSuspect)
+	h.advance(400 * time.Millisecond)
+	h.wantState("a", StateSuspect)
+	h.advance(200 * time.Millisecond)
+	h.wantState("a", StateDead)
 }

@@ -163,6 +163,9 @@ func (d *Decoder) ws() {
 }
 
 func (d *Decoder) peek() byte {
+	if d.pos < len(d.data) && d.data[d.pos] > ' ' {
+		return d.data[d.pos] // no whitespace: the encoder never writes any
+	}
 	d.ws()
 	if d.pos < len(d.data) {
 		return d.data[d.pos]
@@ -340,36 +343,54 @@ func (d *Decoder) typeErr(key, want string) error {
 	return d.fail(ReasonMalformed, key, "expected a JSON value")
 }
 
+// plain[c] is true for bytes that may appear in a JSON string as
+// themselves and need no further look: printable ASCII other than '"' and
+// '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str decodes a string at d.pos (which is '"'). With skip set it only
-// validates. Strings without escapes alias the input.
+// validates. Strings without escapes alias the input. The common case, a
+// short printable-ASCII string, costs one table lookup per byte and no
+// UTF-8 validation.
 func (d *Decoder) str(skip bool) ([]byte, error) {
 	d.pos++ // opening quote
 	start := d.pos
-	escaped := false
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
-		case c == '"':
-			s := d.data[start:d.pos]
+	escaped, ascii := false, true
+	data := d.data
+	for {
+		for d.pos < len(data) && plain[data[d.pos]] {
 			d.pos++
-			if !escaped {
-				if !utf8.Valid(s) {
-					d.pos--
-					return nil, d.fail(ReasonUTF8, "", "string is not valid UTF-8")
-				}
-				return s, nil
+		}
+		if d.pos >= len(data) {
+			return nil, d.fail(ReasonMalformed, "", "unterminated string")
+		}
+		switch c := data[d.pos]; {
+		case c == '"':
+			s := data[start:d.pos]
+			d.pos++
+			if escaped {
+				return d.unescape(s, start, skip)
 			}
-			return d.unescape(s, start, skip)
+			if !ascii && !utf8.Valid(s) {
+				d.pos--
+				return nil, d.fail(ReasonUTF8, "", "string is not valid UTF-8")
+			}
+			return s, nil
 		case c == '\\':
 			escaped = true
 			d.pos += 2
 		case c < 0x20:
 			return nil, d.fail(ReasonMalformed, "", "control character in string")
-		default:
+		default: // >= 0x80
+			ascii = false
 			d.pos++
 		}
 	}
-	return nil, d.fail(ReasonMalformed, "", "unterminated string")
 }
 
 func (d *Decoder) unescape(s []byte, base int, skip bool) ([]byte, error) {

@@ -96,3 +96,17 @@ func FuzzParseSubject(f *testing.F) {
 		}
 	})
 }
+
+func FuzzBeatIDAgreesWithParseBeat(f *testing.F) {
+	for _, seed := range []string{"hb.web-1", "hb.a.b", "hb.", "x.y", "hb.\x01"} {
+		f.Add(seed)
+	}
+	s := wire.MustSubjects("hb")
+	f.Fuzz(func(t *testing.T, subj string) {
+		fast, ok := s.BeatID(subj)
+		full, err := s.ParseBeat(subj)
+		if err == nil && (!ok || fast != full) {
+			t.Fatalf("ParseBeat(%q) = %q but BeatID = %q, %v", subj, full, fast, ok)
+		}
+	})
+}
