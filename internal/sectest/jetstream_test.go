@@ -10,11 +10,12 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/internal/memory"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // TestMonitorJetStream: the monitor's JetStream grants are enough for the
-// events stream (HBEVENTS) and for a restart-memory KV bucket (HBMEMORY),
+// events stream (HBEVENTS) and for a restart-memory KV bucket (hbmesh_hb_peers),
 // and a monitor cannot reach beyond them.
 func TestMonitorJetStream(t *testing.T) {
 	s := startServer(t, usersConf, func(c *embedded.Config) {
@@ -61,11 +62,11 @@ func TestMonitorJetStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "HBMEMORY", History: 1})
+		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "hbmesh_hb_peers", History: 1})
 		if err != nil {
 			t.Fatalf("create bucket: %v", err)
 		}
-		if kv, err = js.KeyValue(ctx, "HBMEMORY"); err != nil {
+		if kv, err = js.KeyValue(ctx, "hbmesh_hb_peers"); err != nil {
 			t.Fatalf("open bucket: %v", err)
 		}
 		for _, id := range []string{"node-a", "node-b"} {
@@ -102,10 +103,31 @@ func TestMonitorJetStream(t *testing.T) {
 		}
 	})
 
+	t.Run("restart memory through internal/memory", func(t *testing.T) {
+		// The store the monitor really uses, with its default bucket name,
+		// must work within the template's grants.
+		store, err := memory.OpenKV(ctx, mon.Conn, memory.KVConfig{MonitorID: "monitor1"})
+		if err != nil {
+			t.Fatalf("open KV store: %v", err)
+		}
+		defer store.Close()
+		want := []monitor.PeerInfo{{ID: "node-a", Host: "a", State: monitor.StateAlive, Boot: "b", Seq: 3, Interval: time.Second}}
+		if err := store.Save(ctx, want); err != nil {
+			t.Fatalf("save: %v", err)
+		}
+		got, err := store.Load(ctx)
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if len(got) != 1 || got[0].ID != "node-a" || got[0].Boot != "b" {
+			t.Fatalf("loaded %+v, want node-a", got)
+		}
+	})
+
 	t.Run("nothing else", func(t *testing.T) {
 		for _, subject := range []string{
 			"$JS.API.STREAM.DELETE.HBEVENTS",
-			"$JS.API.STREAM.PURGE.KV_HBMEMORY",
+			"$JS.API.STREAM.PURGE.KV_hbmesh_hb_peers",
 			"$JS.API.STREAM.CREATE.OTHER",
 			"$JS.API.STREAM.LIST",
 			"$JS.API.CONSUMER.CREATE.HBEVENTS",
