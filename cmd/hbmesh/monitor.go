@@ -198,7 +198,7 @@ type stackFlags struct {
 func (s *stackFlags) registerID(f *flags) {
 	host, _ := os.Hostname()
 	s.id = wire.IDFromHostname(host)
-	f.Var(idFlag{&s.id}, "id", "", "monitor `ID` in events, status and restart memory; keep it stable across\nrestarts and unique per monitor (default: this host's name made into an id)")
+	f.Var(idFlag{&s.id}, "id", "", "monitor `ID` in events, status and restart memory; keep it stable across\nrestarts and unique per monitor; derived from the hostname")
 }
 
 func (s *stackFlags) registerHTTP(f *flags) {
