@@ -69,6 +69,13 @@ type sc struct {
 	mon     *monitorProc
 	procs   []*proc
 	windows map[string][]window
+	late    []lateCheck
+}
+
+// lateCheck is a missed death whose verdict may still have come, late.
+type lateCheck struct {
+	id        string
+	from, ref time.Time
 }
 
 func (h *harness) scenario(t *testing.T, res *result) *sc {
@@ -138,6 +145,7 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 	if err != nil {
 		s.res.missed++
 		s.res.problem("missed death: %v", err)
+		s.late = append(s.late, lateCheck{id: id, from: from, ref: ref})
 		return
 	}
 	if measure {
@@ -177,6 +185,14 @@ func (s *sc) finish() {
 			s.res.falseDeaths++
 			s.res.problem("false death: %v", ev)
 		}
+	}
+	for _, l := range s.late {
+		i := slices.IndexFunc(evs, func(ev event) bool { return ev.ID == l.id && ev.State == "dead" && !ev.At.Before(l.from) })
+		if i < 0 {
+			s.res.notes = append(s.res.notes, fmt.Sprintf("%s never reported dead", l.id))
+			continue
+		}
+		s.res.notes = append(s.res.notes, fmt.Sprintf("missed %s was reported dead %s after the timeout", l.id, ms(evs[i].At.Sub(l.ref)-s.h.timeout)))
 	}
 	s.mon.mu.Lock()
 	for _, line := range s.mon.bad {
