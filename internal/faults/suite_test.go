@@ -533,7 +533,7 @@ func clusterFailover(h *harness, t *testing.T, res *result) {
 	for i := range *trials {
 		t.Run(fmt.Sprintf("trial-%d", i), func(t *testing.T) {
 			s := h.scenario(t, res)
-	defer s.finish()
+			defer s.finish()
 			var ports, cports [3]int
 			for j := range 3 {
 				ports[j], cports[j] = freePort(t), freePort(t)
