@@ -133,7 +133,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 	ticker := clk.NewTicker(m.cfg.Resolution)
 	defer ticker.Stop()
-	last := now
+	var lastStalls uint64
 	var lastDropped int
 	var lastEvicted uint64
 	var lastEvictLog time.Time
@@ -148,8 +148,6 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.setConnected(st == nats.CONNECTED)
 		case <-ticker.C():
 			now := clk.Now()
-			gap := now.Sub(last)
-			last = now
 			dropped, _ := beatSub.Dropped()
 			queued, _, _ := beatSub.Pending()
 			m.mu.Lock()
@@ -161,10 +159,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 					log.Info("beat backlog worked off; verdicts resume", "queued", queued)
 				}
 			}
-			if gap > m.cfg.Resolution+m.cfg.StallThreshold {
-				stall := gap - m.cfg.Resolution
-				m.tab.stalled(stall)
-				log.Warn("monitor stalled; extending every deadline by the stall", "stall", stall)
+			m.tab.clockIn(now)
+			if m.tab.st.stalls > lastStalls {
+				lastStalls = m.tab.st.stalls
+				log.Warn("monitor stalled; extending every deadline by the stall", "stall", m.tab.lastStall)
 			}
 			if dropped > lastDropped {
 				// Beats were lost on our side: silence proves nothing now.

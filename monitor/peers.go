@@ -2,44 +2,45 @@ package monitor
 
 import "github.com/hashicorp/golang-lru/v2/simplelru"
 
-// peerTable is the bounded set of peers, in two LRUs: every new id enters
-// a small probation LRU, and its second accepted beat promotes it to the
-// main one. A flood of ids that each beat once only churns probation, so
-// it cannot push established peers out of the table. Together the two hold
-// at most MaxPeers peers.
+// peerTable is the bounded set of peers, kept in two LRUs: every new id
+// enters probation, and its second accepted beat promotes it to the
+// established set. Together they hold at most MaxPeers peers. When a new id
+// would exceed that, the least recently heard peer on probation goes first;
+// an established peer goes only when probation is empty, that is when the
+// fleet itself outgrows MaxPeers. So a flood of ids that each beat once
+// churns probation and cannot push established peers out, while a cold
+// start of a whole fleet (every id new at once) fits as long as the fleet
+// fits in MaxPeers.
 type peerTable struct {
-	main  *simplelru.LRU[string, *peer]
-	fresh *simplelru.LRU[string, *peer] // nil when MaxPeers is too small for two tiers
+	max   int
+	main  *simplelru.LRU[string, *peer] // established
+	fresh *simplelru.LRU[string, *peer] // probation
 	// quiet suppresses onEvict while the table moves or drops a peer on
-	// purpose; only pressure evictions are reported.
+	// purpose; only evictions for room are reported.
 	quiet   bool
 	onEvict func(*peer)
 }
 
 func newPeerTable(maxPeers int, onEvict func(*peer)) *peerTable {
-	pt := &peerTable{onEvict: onEvict}
+	pt := &peerTable{max: maxPeers, onEvict: onEvict}
 	cb := func(_ string, p *peer) {
 		if !pt.quiet {
 			pt.onEvict(p)
 		}
 	}
-	freshSize := maxPeers / 4
-	if freshSize > 0 {
-		pt.fresh, _ = simplelru.NewLRU(freshSize, cb)
-	}
-	pt.main, _ = simplelru.NewLRU(maxPeers-freshSize, cb)
+	// Each LRU could hold every peer; the shared bound is enforced by
+	// makeRoom, so their own eviction never fires.
+	pt.main, _ = simplelru.NewLRU(maxPeers+1, cb)
+	pt.fresh, _ = simplelru.NewLRU(maxPeers+1, cb)
 	return pt
 }
 
-// get finds id, marking it recently used.
+// get finds id, marking it recently heard.
 func (pt *peerTable) get(id string) (*peer, bool) {
 	if p, ok := pt.main.Get(id); ok {
 		return p, true
 	}
-	if pt.fresh != nil {
-		return pt.fresh.Get(id)
-	}
-	return nil, false
+	return pt.fresh.Get(id)
 }
 
 // peek finds id without touching the LRU order.
@@ -47,24 +48,28 @@ func (pt *peerTable) peek(id string) (*peer, bool) {
 	if p, ok := pt.main.Peek(id); ok {
 		return p, true
 	}
-	if pt.fresh != nil {
-		return pt.fresh.Peek(id)
-	}
-	return nil, false
+	return pt.fresh.Peek(id)
 }
 
-// add inserts a new peer on probation (or straight into main if
-// established is set, as for peers restored from memory).
+// add inserts a new peer on probation, or straight into the established
+// set if established is set (peers restored from memory), then makes room.
 func (pt *peerTable) add(p *peer, established bool) {
-	if established || pt.fresh == nil {
+	if established {
 		p.promoted = true
 		pt.main.Add(p.id, p)
-		return
+	} else {
+		pt.fresh.Add(p.id, p)
 	}
-	pt.fresh.Add(p.id, p)
+	for pt.len() > pt.max {
+		if pt.fresh.Len() > 1 || (pt.fresh.Len() == 1 && established) {
+			pt.fresh.RemoveOldest()
+		} else {
+			pt.main.RemoveOldest()
+		}
+	}
 }
 
-// promote moves p from probation into the main LRU.
+// promote moves p from probation into the established set.
 func (pt *peerTable) promote(p *peer) {
 	if p.promoted {
 		return
@@ -79,28 +84,20 @@ func (pt *peerTable) promote(p *peer) {
 // remove drops id without reporting an eviction.
 func (pt *peerTable) remove(id string) {
 	pt.quiet = true
-	if !pt.main.Remove(id) && pt.fresh != nil {
+	if !pt.main.Remove(id) {
 		pt.fresh.Remove(id)
 	}
 	pt.quiet = false
 }
 
-func (pt *peerTable) len() int {
-	n := pt.main.Len()
-	if pt.fresh != nil {
-		n += pt.fresh.Len()
-	}
-	return n
-}
+func (pt *peerTable) len() int { return pt.main.Len() + pt.fresh.Len() }
 
 // each calls fn for every peer, established ones first.
 func (pt *peerTable) each(fn func(*peer)) {
 	for _, p := range pt.main.Values() {
 		fn(p)
 	}
-	if pt.fresh != nil {
-		for _, p := range pt.fresh.Values() {
-			fn(p)
-		}
+	for _, p := range pt.fresh.Values() {
+		fn(p)
 	}
 }

@@ -26,6 +26,7 @@ type peer struct {
 	probeSent int64 // 0: no probe outstanding
 	due       int64 // heap key
 	skew      int64 // sender ts minus arrival, ns
+	lastTS    int64 // sender ts of the last beat, Unix ns; 0 if none
 	histSlot  int64 // interval slot of history bit 0
 	history   uint64
 
@@ -51,6 +52,8 @@ type table struct {
 
 	epoch     time.Time     // clock reading that virtual time 0 stands for
 	offset    time.Duration // total time the monitor spent stalled
+	lastNow   time.Time     // latest clock reading seen by clockIn
+	lastStall time.Duration // length of the latest stall, for the log
 	graceFrom int64         // virtual time before which silence is not held against anyone
 	impaired  bool          // observation is impaired: no verdicts
 	// backlogged is set by the Run loop while more beats wait in the
@@ -75,6 +78,22 @@ func newTable(cfg *Config, epoch time.Time) *table {
 	t.zDead = math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -cfg.PhiThreshold))
 	t.zSuspect = math.Sqrt2 * math.Erfcinv(2*math.Pow(10, -cfg.PhiThreshold/2))
 	return t
+}
+
+// clockIn must be the first thing every entry point does with a fresh
+// clock reading, under the monitor's lock. If no entry point has read the
+// clock for longer than Resolution+StallThreshold, the whole monitor was
+// stalled (the sweep alone ticks every Resolution), and every deadline is
+// extended by the stall — once, by whichever goroutine notices first, so
+// beats that were queued during the stall are not stamped before it is
+// accounted for.
+func (t *table) clockIn(now time.Time) {
+	if gap := now.Sub(t.lastNow); !t.lastNow.IsZero() && gap > t.cfg.Resolution+t.cfg.StallThreshold {
+		t.stalled(gap - t.cfg.Resolution)
+	}
+	if now.After(t.lastNow) {
+		t.lastNow = now
+	}
 }
 
 // vnow converts a clock reading to virtual time: nanoseconds since epoch,
@@ -155,6 +174,7 @@ func (t *table) transition(p *peer, to State, reason string, v int64, now time.T
 // observe applies one decoded beat whose subject named id. It returns the
 // rejection reason, or "" if the beat was accepted.
 func (t *table) observe(id string, b *wire.RawBeat, now time.Time) string {
+	t.clockIn(now)
 	iv := time.Duration(b.IntervalMS) * time.Millisecond
 	if iv < t.cfg.MinInterval || iv > t.cfg.MaxInterval {
 		return rejInterval
@@ -182,7 +202,12 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 		if string(b.Host) != p.host {
 			return rejHostMismatch
 		}
-		if !b.Leaving && p.lastBeat != 0 && v-p.lastBeat < int64(iv/10) {
+		// Beats closer together than a tenth of the interval, by arrival
+		// and by the sender's own clock, are a flood. Beats that queued up
+		// while the monitor (or the network) stalled arrive together too,
+		// but their timestamps are an interval apart, so they count.
+		if !b.Leaving && p.lastBeat != 0 && v-p.lastBeat < int64(iv/10) &&
+			(b.TS.IsZero() || p.lastTS == 0 || b.TS.UnixNano()-p.lastTS < int64(iv/10)) {
 			return rejFlood
 		}
 		if p.conflict && v-p.altHeard > int64(10*iv) {
@@ -267,6 +292,7 @@ func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
 	p.pid = int32(b.PID)
 	if !b.TS.IsZero() {
 		p.skew = int64(b.TS.Sub(t.wall(v)))
+		p.lastTS = b.TS.UnixNano()
 	}
 	if string(b.Version) != p.version {
 		p.version = string(b.Version)
@@ -312,6 +338,7 @@ func (t *table) reschedule(p *peer, v int64) {
 
 // probeAnswered applies a probe reply from peer id.
 func (t *table) probeAnswered(id string, boot []byte, now time.Time) string {
+	t.clockIn(now)
 	p, ok := t.peers.peek(id)
 	if !ok || string(boot) != p.boot {
 		return rejProbeMismatch
@@ -343,6 +370,7 @@ func (t *table) probeFailed(id string) {
 // sweep evaluates every peer that is due at now. While observation is
 // impaired it does nothing: no verdict can be trusted then.
 func (t *table) sweep(now time.Time) {
+	t.clockIn(now)
 	if t.impaired {
 		return
 	}
@@ -402,6 +430,7 @@ func (t *table) evaluate(p *peer, v int64, now time.Time) {
 // not run.
 func (t *table) stalled(d time.Duration) {
 	t.offset += d
+	t.lastStall = d
 	t.st.stalls++
 	t.st.stalledFor += d
 }
@@ -409,6 +438,7 @@ func (t *table) stalled(d time.Duration) {
 // setImpaired suspends or resumes verdicts. On resuming, every peer gets a
 // full timeout of grace from now, since beats may have been missed.
 func (t *table) setImpaired(impaired bool, now time.Time) {
+	t.clockIn(now)
 	if t.impaired == impaired {
 		return
 	}

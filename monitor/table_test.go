@@ -293,10 +293,12 @@ func TestStallExtendsDeadlines(t *testing.T) {
 	h.advance(sec)
 	// The monitor is frozen for 10s: the next sweep comes late.
 	h.now = h.now.Add(10 * sec)
-	h.tab.stalled(10*sec - h.cfg.Resolution)
 	h.tab.sweep(h.now)
 	h.drain()
 	h.wantState("a", StateAlive)
+	if h.tab.st.stalls != 1 || h.tab.lastStall < 9*sec {
+		t.Fatalf("stall not noticed: %d stalls, last %v", h.tab.st.stalls, h.tab.lastStall)
+	}
 	// The buffered beat arrives after the resume.
 	h.beat("a", "b1", sec)
 	h.advance(sec)
@@ -306,11 +308,65 @@ func TestStallExtendsDeadlines(t *testing.T) {
 	h2.beat("a", "b1", sec)
 	h2.advance(sec)
 	h2.now = h2.now.Add(10 * sec)
-	h2.tab.stalled(10*sec - h2.cfg.Resolution)
 	h2.advance(500 * time.Millisecond)
 	h2.wantState("a", StateAlive)
 	h2.advance(3 * sec)
 	h2.wantState("a", StateDead)
+}
+
+// TestStallNoticedByBeatFirst is the regression test for a stall counted
+// twice: after a SIGSTOP, the beats queued during the stop may be handled
+// before the sweep's late tick. The stall must be accounted for before
+// they are stamped, or a node that died during the stop is convicted a
+// whole stall late.
+func TestStallNoticedByBeatFirst(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("victim", "b", sec)
+	h.beat("other", "b", sec)
+	h.advance(500 * time.Millisecond)
+	// Frozen for 10s; the victim beat once more at the start of the freeze
+	// and then died; that beat was queued and is handled first on resume.
+	h.now = h.now.Add(10 * sec)
+	h.beat("victim", "b", sec)
+	resume := h.now
+	for h.state("victim") != StateDead && h.now.Sub(resume) < 20*sec {
+		h.advance(10 * time.Millisecond)
+		if h.now.Sub(resume)%sec == 0 {
+			h.beat("other", "b", sec)
+		}
+	}
+	if took := h.now.Sub(resume); took > 3*sec+50*time.Millisecond {
+		t.Fatalf("victim convicted %v after the resume, want about 3s (DeadAfter from its last beat)", took)
+	}
+	if h.tab.st.stalls != 1 {
+		t.Errorf("stalls = %d, want 1", h.tab.st.stalls)
+	}
+	h.wantState("other", StateAlive)
+}
+
+func TestBacklogAfterStallIsNotAFlood(t *testing.T) {
+	h := newHarness(t, nil)
+	b := rawBeat("a", "b1", 1, sec, false)
+	b.TS = h.now
+	h.tab.observe("a", b, h.now)
+	h.advance(sec)
+	// Five beats queued during a stall arrive back to back; their sender
+	// timestamps are an interval apart.
+	for i := range 5 {
+		q := rawBeat("a", "b1", uint64(2+i), sec, false)
+		q.TS = h.now.Add(time.Duration(i) * sec)
+		if r := h.tab.observe("a", q, h.now); r != "" {
+			t.Fatalf("queued beat %d rejected as %q", 2+i, r)
+		}
+	}
+	// A real flood: sender timestamps together too.
+	for i := range 5 {
+		q := rawBeat("a", "b1", uint64(10+i), sec, false)
+		q.TS = h.now.Add(4 * sec)
+		if r := h.tab.observe("a", q, h.now); r != rejFlood {
+			t.Fatalf("flood beat %d: got %q, want %q", 10+i, r, rejFlood)
+		}
+	}
 }
 
 func TestRetentionForgets(t *testing.T) {
@@ -327,15 +383,15 @@ func TestRetentionForgets(t *testing.T) {
 
 func TestMaxPeersBoundsMemory(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxPeers = 100 })
-	// 60 established peers: each has beaten twice, so each was promoted
-	// out of probation (25 slots) before the next 25 new ids came.
+	// 60 established peers, all new at once (a cold start), each then
+	// beating a second time.
 	for i := range 60 {
 		h.beat("real-"+strconv.Itoa(i), "b", sec)
-		if i%20 == 19 {
-			h.advance(500 * time.Millisecond)
-			for j := i - 19; j <= i; j++ {
-				h.beat("real-"+strconv.Itoa(j), "b", sec)
-			}
+	}
+	h.advance(500 * time.Millisecond)
+	for i := range 60 {
+		if r := h.beat("real-"+strconv.Itoa(i), "b", sec); r != "" {
+			t.Fatalf("second beat of real-%d rejected: %s", i, r)
 		}
 	}
 	// A flood of ids that each beat once.
@@ -360,18 +416,35 @@ func TestMaxPeersBoundsMemory(t *testing.T) {
 	if total != h.tab.peers.len() {
 		t.Errorf("state gauges sum to %d, table holds %d", total, h.tab.peers.len())
 	}
-	if want := uint64(10_000 - 25); h.tab.st.evicted != want {
-		t.Errorf("evicted = %d, want %d (the flood minus probation's 25 slots)", h.tab.st.evicted, want)
+	if want := uint64(10_000 - 40); h.tab.st.evicted != want {
+		t.Errorf("evicted = %d, want %d (the flood minus the 40 free slots)", h.tab.st.evicted, want)
 	}
-	// Established peers fill main up to its share; beyond it the least
-	// recently heard established peer goes.
-	for i := range 200 {
-		id := "late-" + strconv.Itoa(i)
-		h.beat(id, "b", sec)
-		h.beat(id, "b", sec) // rejected as flood, so not promoted
+	if n := h.count("real-0", StateAlive); n != 1 {
+		t.Errorf("real-0 has %d alive events, want exactly its first sighting", n)
 	}
-	if n := h.tab.peers.len(); n > 100 {
-		t.Fatalf("table holds %d peers after more joins, want at most 100", n)
+}
+
+// TestColdStartOfAWholeFleet: every id is new at once, as when a monitor
+// starts without memory. A fleet that fits in MaxPeers must settle with
+// one first-sighting event per peer, not churn.
+func TestColdStartOfAWholeFleet(t *testing.T) {
+	const n = 1000
+	h := newHarness(t, func(c *Config) { c.MaxPeers = n })
+	for round := range 5 {
+		for i := range n {
+			h.beat("p"+strconv.Itoa(i), "b", sec)
+			if i%100 == 99 {
+				h.advance(100 * time.Millisecond)
+			}
+		}
+		_ = round
+	}
+	h.drain()
+	if len(h.evs) != n {
+		t.Fatalf("%d events for a fleet of %d that fits in MaxPeers, want one first sighting each", len(h.evs), n)
+	}
+	if h.tab.st.evicted != 0 {
+		t.Errorf("evicted %d peers of a fleet that fits", h.tab.st.evicted)
 	}
 }
 
@@ -469,7 +542,9 @@ func TestKnownPeerUpdateZeroAlloc(t *testing.T) {
 	h.tab.observe("a", b, h.now)
 	allocs := testing.AllocsPerRun(1000, func() {
 		b.Seq++
-		h.now = h.now.Add(sec)
+		// 200ms apart: over a tenth of the interval (not a flood) and under
+		// the stall threshold (the sweep is not running in this test).
+		h.now = h.now.Add(200 * time.Millisecond)
 		if r := h.tab.observe("a", b, h.now); r != "" {
 			t.Fatal(r)
 		}
