@@ -41,7 +41,7 @@ fuzz:
 # The fault-injection suite drives real processes (see docs/RELIABILITY.md).
 TRIALS ?= 2
 faults:
-	$(GO) test -tags faults -count=1 -timeout 30m -v -run TestFaultSuite ./internal/faults -trials $(TRIALS)
+	$(GO) test -tags faults -count=1 -timeout 3h -v -run TestFaultSuite ./internal/faults -trials $(TRIALS)
 faults-long:
 	$(MAKE) faults TRIALS=20
 
