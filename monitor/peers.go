@@ -19,19 +19,25 @@ type peerTable struct {
 	// purpose; only evictions for room are reported.
 	quiet   bool
 	onEvict func(*peer)
+	cb      func(string, *peer)
+	// freshPeak is probation's high-water mark since it was last empty: a
+	// Go map keeps its buckets after its entries are deleted, so once a
+	// cold start has passed through probation, its emptied map is replaced
+	// rather than kept at the size of the whole fleet.
+	freshPeak int
 }
 
 func newPeerTable(maxPeers int, onEvict func(*peer)) *peerTable {
 	pt := &peerTable{max: maxPeers, onEvict: onEvict}
-	cb := func(_ string, p *peer) {
+	pt.cb = func(_ string, p *peer) {
 		if !pt.quiet {
 			pt.onEvict(p)
 		}
 	}
-	// Each LRU could hold every peer; the shared bound is enforced by
-	// makeRoom, so their own eviction never fires.
-	pt.main, _ = simplelru.NewLRU(maxPeers+1, cb)
-	pt.fresh, _ = simplelru.NewLRU(maxPeers+1, cb)
+	// Each LRU could hold every peer; the shared bound is enforced by add,
+	// so their own eviction never fires.
+	pt.main, _ = simplelru.NewLRU(maxPeers+1, pt.cb)
+	pt.fresh, _ = simplelru.NewLRU(maxPeers+1, pt.cb)
 	return pt
 }
 
@@ -59,6 +65,7 @@ func (pt *peerTable) add(p *peer, established bool) {
 		pt.main.Add(p.id, p)
 	} else {
 		pt.fresh.Add(p.id, p)
+		pt.freshPeak = max(pt.freshPeak, pt.fresh.Len())
 	}
 	for pt.len() > pt.max {
 		if pt.fresh.Len() > 1 || (pt.fresh.Len() == 1 && established) {
@@ -79,6 +86,15 @@ func (pt *peerTable) promote(p *peer) {
 	pt.quiet = false
 	p.promoted = true
 	pt.main.Add(p.id, p)
+	pt.shrinkFresh()
+}
+
+// shrinkFresh replaces an emptied probation LRU that once held many peers.
+func (pt *peerTable) shrinkFresh() {
+	if pt.fresh.Len() == 0 && pt.freshPeak >= 1024 {
+		pt.fresh, _ = simplelru.NewLRU(pt.max+1, pt.cb)
+		pt.freshPeak = 0
+	}
 }
 
 // remove drops id without reporting an eviction.
@@ -86,6 +102,7 @@ func (pt *peerTable) remove(id string) {
 	pt.quiet = true
 	if !pt.main.Remove(id) {
 		pt.fresh.Remove(id)
+		pt.shrinkFresh()
 	}
 	pt.quiet = false
 }
