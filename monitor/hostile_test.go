@@ -40,7 +40,7 @@ func TestHostileInput(t *testing.T) {
 	rec.waitState(t, "good", monitor.StateAlive)
 	// A second beat makes "good" an established peer (out of probation),
 	// which a flood of one-beat ids must not push out of the table.
-	poll(t, "good established", func() bool { p, ok := m.Peer("good"); return ok && p.Seq >= 2 })
+	natstest.Eventually(t, "good established", func() bool { p, ok := m.Peer("good"); return ok && p.Seq >= 2 })
 	evil := natstest.Connect(t, srv.ClientURL())
 	subj := wire.MustSubjects("hb")
 	raw := func(id, payload string) func() {
@@ -84,7 +84,7 @@ func TestHostileInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := m.Stats().Rejected[tt.reason]
 			tt.send()
-			poll(t, "rejection counted as "+tt.reason, func() bool { return m.Stats().Rejected[tt.reason] > before })
+			natstest.Eventually(t, "rejection counted as "+tt.reason, func() bool { return m.Stats().Rejected[tt.reason] > before })
 		})
 	}
 	t.Run("flood from one id", func(t *testing.T) {
@@ -92,7 +92,7 @@ func TestHostileInput(t *testing.T) {
 		for i := range 2000 {
 			publishBeat(t, evil, beat("flooder", "fb", uint64(i+1)))
 		}
-		poll(t, "flood counted", func() bool { return m.Stats().Rejected["flood"] >= before+1900 })
+		natstest.Eventually(t, "flood counted", func() bool { return m.Stats().Rejected["flood"] >= before+1900 })
 	})
 	t.Run("boot flip-flop is a conflict", func(t *testing.T) {
 		for i := range 10 {
@@ -118,7 +118,7 @@ func TestHostileInput(t *testing.T) {
 		for i := range 5000 {
 			publishBeat(t, evil, beat("u"+strconv.Itoa(i), "b", 1))
 		}
-		poll(t, "evictions", func() bool { return m.Stats().Evicted >= 4000 })
+		natstest.Eventually(t, "evictions", func() bool { return m.Stats().Evicted >= 4000 })
 		if n := len(m.Peers()); n > 500 {
 			t.Fatalf("table holds %d peers, MaxPeers is 500", n)
 		}

@@ -130,19 +130,7 @@ func run(t *testing.T, fn func(context.Context) error) context.CancelFunc {
 
 func waitReady(t *testing.T, m *monitor.Monitor) {
 	t.Helper()
-	poll(t, "monitor ready", func() bool { return m.Ready() == nil })
-}
-
-// poll waits for cond; NATS offers no event for some conditions.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	natstest.Eventually(t, "monitor ready", func() bool { return m.Ready() == nil })
 }
 
 func startNode(t *testing.T, url string, id string, mod func(*node.Config)) (*node.Node, *nats.Conn, context.CancelFunc) {
@@ -219,7 +207,7 @@ func TestDroppedBeatsButProbesAnswered(t *testing.T) {
 		t.Errorf("reason = %q, want %q", back.Reason, monitor.ReasonProbeAnswered)
 	}
 	// Keep going for a while: suspect/alive cycles, never dead.
-	poll(t, "several probe rounds", func() bool { return m.Stats().ProbesAnswered >= 5 })
+	natstest.Eventually(t, "several probe rounds", func() bool { return m.Stats().ProbesAnswered >= 5 })
 	if n := rec.count("lossy", monitor.StateDead); n != 0 {
 		t.Fatalf("a node that answers probes was declared dead %d times", n)
 	}
@@ -309,7 +297,7 @@ func TestMonitorOutageNoFalseDeaths(t *testing.T) {
 		rec.waitState(t, id, monitor.StateAlive)
 	}
 	srv.Shutdown()
-	poll(t, "monitor notices the outage", func() bool { return m.Ready() != nil })
+	natstest.Eventually(t, "monitor notices the outage", func() bool { return m.Ready() != nil })
 	// Stay down for many dead-timeouts.
 	timer := time.NewTimer(10 * 3 * fast)
 	<-timer.C
@@ -319,7 +307,7 @@ func TestMonitorOutageNoFalseDeaths(t *testing.T) {
 	natstest.Start(t, func(c *embedded.Config) { c.Port = portOf(t, url) })
 	waitReady(t, m)
 	for _, id := range ids {
-		poll(t, id+" beating again", func() bool {
+		natstest.Eventually(t, id+" beating again", func() bool {
 			p, ok := m.Peer(id)
 			return ok && time.Since(p.LastBeat) < fast
 		})
@@ -352,7 +340,7 @@ func TestClusterFailover(t *testing.T) {
 	rec.waitState(t, "roamer", monitor.StateAlive)
 	seqBefore := n.Seq()
 	servers[1].Shutdown()
-	poll(t, "beats flowing through another server", func() bool {
+	natstest.Eventually(t, "beats flowing through another server", func() bool {
 		p, ok := m.Peer("roamer")
 		return ok && p.Seq > seqBefore+5
 	})

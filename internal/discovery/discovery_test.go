@@ -37,7 +37,7 @@ func startMesh(t *testing.T) *mesh {
 	ms.m2, ms.s2 = startMonitor(t, ms.url, "mon-b")
 	startNode(t, ms.url, "web-1")
 	for _, m := range []*monitor.Monitor{ms.m1, ms.m2} {
-		eventually(t, m.ID()+" sees web-1 alive", func() bool {
+		natstest.Eventually(t, m.ID()+" sees web-1 alive", func() bool {
 			p, ok := m.Peer("web-1")
 			return ok && p.State == monitor.StateAlive
 		})

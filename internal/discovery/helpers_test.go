@@ -48,7 +48,7 @@ func startMonitor(t *testing.T, url, id string, mods ...func(*monitor.Config)) (
 			t.Errorf("monitor %s: %v", id, err)
 		}
 	})
-	eventually(t, "monitor "+id+" ready", func() bool { return m.Ready() == nil })
+	natstest.Eventually(t, "monitor "+id+" ready", func() bool { return m.Ready() == nil })
 	svc, err := discovery.Register(nc, m, discovery.Config{Version: "v1.2.3"})
 	if err != nil {
 		t.Fatal(err)
@@ -80,23 +80,6 @@ func startNode(t *testing.T, url, id string) {
 			t.Errorf("node %s: %v", id, err)
 		}
 	})
-}
-
-// eventually polls cond until it holds or deadline passes. There is no
-// event for "the monitor has seen X", so polling is the honest wait.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-timer.C:
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		case <-tick.C:
-		}
-	}
 }
 
 // requestMany publishes one request to subj and returns the first want

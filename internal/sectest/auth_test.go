@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -36,7 +37,7 @@ func TestNodeCannotImpersonate(t *testing.T) {
 			if !errors.Is(err, nats.ErrPermissionViolation) {
 				t.Errorf("async error %v does not wrap nats.ErrPermissionViolation", err)
 			}
-			eventually(t, "monitor hears node-a after the forgery", func() bool {
+			natstest.Eventually(t, "monitor hears node-a after the forgery", func() bool {
 				p, ok := m.Peer("node-a")
 				return ok && p.Seq > forgedAt
 			})

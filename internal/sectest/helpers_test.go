@@ -216,7 +216,7 @@ func startMonitor(t *testing.T, nc *nats.Conn) (*monitor.Monitor, *recorder) {
 		t.Fatal(err)
 	}
 	run(t, "monitor", m.Run, monitor.ErrClosed)
-	eventually(t, "monitor ready", func() bool { return m.Ready() == nil })
+	natstest.Eventually(t, "monitor ready", func() bool { return m.Ready() == nil })
 	// The server has the monitor's subscriptions once it answers a PING.
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
@@ -259,24 +259,6 @@ func run(t *testing.T, what string, fn func(context.Context) error, ok error) {
 			t.Errorf("%s: Run did not return within %v of cancel", what, deadline)
 		}
 	})
-}
-
-// eventually polls cond until it holds. It is for state that offers
-// nothing to wait on (a monitor's readiness or peer table); it fails the
-// test after deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-timer.C:
-			t.Fatalf("%s: not within %v", what, deadline)
-		case <-tick.C:
-		}
-	}
 }
 
 // forgedBeat is a well-formed beat claiming to come from id.

@@ -11,6 +11,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/memory"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -40,7 +41,7 @@ func TestMonitorJetStream(t *testing.T) {
 		}
 		pub.Handle(ev)
 		pub.Handle(ev) // a second monitor's report of the same death
-		eventually(t, "both events acknowledged", func() bool { return pub.Stats().Sent == 2 })
+		natstest.Eventually(t, "both events acknowledged", func() bool { return pub.Stats().Sent == 2 })
 		if st := pub.Stats(); st.Duplicates != 1 || st.Failed != 0 {
 			t.Fatalf("publisher stats %+v, want 1 duplicate and no failure", st)
 		}

@@ -48,7 +48,7 @@ func startMonitor(t *testing.T, url, id string, mods ...func(*monitor.Config)) (
 			t.Errorf("monitor %s: %v", id, err)
 		}
 	})
-	eventually(t, "monitor "+id+" ready", func() bool { return m.Ready() == nil })
+	natstest.Eventually(t, "monitor "+id+" ready", func() bool { return m.Ready() == nil })
 	svc, err := discovery.Register(nc, m, discovery.Config{Version: "v1.2.3"})
 	if err != nil {
 		t.Fatal(err)
@@ -91,23 +91,6 @@ func startNode(t *testing.T, url, id string) (kill func()) {
 	return func() {
 		if err := stop(nc.Close); !errors.Is(err, node.ErrConnClosed) {
 			t.Errorf("killed node %s: Run returned %v", id, err)
-		}
-	}
-}
-
-// eventually polls cond until it holds or deadline passes. There is no
-// event for "the monitor has seen X", so polling is the honest wait.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-timer.C:
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		case <-tick.C:
 		}
 	}
 }

@@ -38,7 +38,7 @@ func startMesh(t *testing.T) *mesh {
 	ms.killWeb2 = startNode(t, url, "web-2")
 	for _, m := range []*monitor.Monitor{ms.monA, ms.monB} {
 		for _, id := range []string{"web-1", "web-2"} {
-			eventually(t, m.ID()+" sees "+id+" alive", func() bool {
+			natstest.Eventually(t, m.ID()+" sees "+id+" alive", func() bool {
 				p, ok := m.Peer(id)
 				return ok && p.State == monitor.StateAlive
 			})
@@ -94,7 +94,7 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 func TestMonitorsDisagree(t *testing.T) {
 	ms := startMesh(t)
 	ms.killWeb2()
-	eventually(t, "mon-a convicts web-2", func() bool {
+	natstest.Eventually(t, "mon-a convicts web-2", func() bool {
 		p, _ := ms.monA.Peer("web-2")
 		return p.State == monitor.StateDead
 	})
