@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hbmesh/hbmesh/internal/natstest"
 )
 
 // bound is the generous limit for anything the tests wait for.
@@ -49,39 +51,10 @@ func repoRoot() string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
-// tool finds an external binary. On CI a missing tool fails the test; on a
-// developer machine it skips with the command that installs it.
+// tool finds an external binary; see natstest.Tool.
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	var dirs []string
-	dirs = append(dirs, filepath.Join(repoRoot(), "bin", "tools"))
-	if d := os.Getenv("HBMESH_TOOLS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		if p := filepath.Join(d, name); isExec(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		if p := filepath.Join(strings.TrimSpace(string(gp)), "bin", name); isExec(p) {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("%s not found; install it with `make tools`", name)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode()&0o111 != 0
+	return natstest.Tool(t, name)
 }
 
 func freePort(t *testing.T) int {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -240,25 +239,10 @@ func TestServiceVersion(t *testing.T) {
 	}
 }
 
-// natsCLI returns the path of the real nats CLI. When it is missing the
-// test is skipped, except under CI, where it must be installed.
+// natsCLI returns the path of the real nats CLI (see natstest.Tool).
 func natsCLI(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("nats"); err == nil {
-		return p
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, "go", "bin", "nats")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	const install = "go install github.com/nats-io/natscli/nats@v0.5.0"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("the nats CLI is neither on PATH nor in ~/go/bin; install it with: %s", install)
-	}
-	t.Skipf("SKIP: the nats CLI is neither on PATH nor in ~/go/bin, so the end-to-end check against it did not run; install it with: %s", install)
-	return ""
+	return natstest.Tool(t, "nats")
 }
 
 func TestNATSCLI(t *testing.T) {
