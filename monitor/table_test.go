@@ -3,6 +3,7 @@ package monitor
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -587,4 +588,35 @@ func TestLateSuspectStillGivesProbeTime(t *testing.T) {
 	h.wantState("a", StateSuspect)
 	h.advance(200 * time.Millisecond)
 	h.wantState("a", StateDead)
+}
+
+// TestSkewedClockIsIgnored: a node whose clock is hours off is judged
+// exactly like one whose clock is right; only arrival times count.
+func TestSkewedClockIsIgnored(t *testing.T) {
+	verdicts := func(skew time.Duration) []string {
+		h := newHarness(t, nil)
+		for seq := uint64(1); seq <= 5; seq++ {
+			b := rawBeat("a", "b", seq, sec, false)
+			b.TS = h.now.Add(skew)
+			if r := h.tab.observe("a", b, h.now); r != "" {
+				t.Fatalf("skew %v: beat %d rejected: %s", skew, seq, r)
+			}
+			h.advance(sec)
+		}
+		h.advance(5 * sec)
+		var out []string
+		for _, e := range h.evs {
+			out = append(out, e.Time.Sub(h.evs[0].Time).String()+" "+e.State.String())
+		}
+		return out
+	}
+	want := verdicts(0)
+	for _, skew := range []time.Duration{-5 * time.Hour, 3 * time.Hour, 30 * 24 * time.Hour} {
+		if got := verdicts(skew); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("clock skew %v changed the verdicts:\n got %v\nwant %v", skew, got, want)
+		}
+	}
+	if len(want) != 3 { // alive, suspect, dead
+		t.Fatalf("verdicts %v, want alive, suspect, dead", want)
+	}
 }
