@@ -164,6 +164,10 @@ With --chaos, every few intervals one node is, in turn and at random:
 		}
 	}
 
+	// Show the line-up once every node has been seen, before any chaos.
+	d.waitAllAlive(m, 10*d.interval+time.Second)
+	d.printSummary(m)
+
 	summary := time.NewTicker(summaryEvery)
 	defer summary.Stop()
 	var chaosC <-chan time.Time
@@ -330,6 +334,21 @@ func (d *demo) strike(action string) bool {
 		s.frozen = true
 	}
 	return true
+}
+
+// waitAllAlive waits, at most max, until the monitor sees every node alive.
+// Nothing signals that moment, so it polls the monitor's counters.
+func (d *demo) waitAllAlive(m *monitor.Monitor, max time.Duration) {
+	tick := time.NewTicker(d.interval / 4)
+	defer tick.Stop()
+	deadline := time.Now().Add(max)
+	for m.Stats().Peers[monitor.StateAlive] < len(d.slots) && time.Now().Before(deadline) {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func (d *demo) printSummary(m *monitor.Monitor) {
