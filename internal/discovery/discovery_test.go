@@ -16,6 +16,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -32,9 +33,9 @@ func startMesh(t *testing.T) *mesh {
 	t.Helper()
 	srv := natstest.Start(t)
 	ms := &mesh{url: srv.ClientURL()}
-	ms.m1, ms.s1 = startMonitor(t, ms.url, "mon-a")
-	ms.m2, ms.s2 = startMonitor(t, ms.url, "mon-b")
-	startNode(t, ms.url, "web-1")
+	ms.m1, ms.s1 = meshtest.StartMonitor(t, ms.url, "mon-a")
+	ms.m2, ms.s2 = meshtest.StartMonitor(t, ms.url, "mon-b")
+	meshtest.StartNode(t, ms.url, "web-1", fast)
 	for _, m := range []*monitor.Monitor{ms.m1, ms.m2} {
 		natstest.Eventually(t, m.ID()+" sees web-1 alive", func() bool {
 			p, ok := m.Peer("web-1")

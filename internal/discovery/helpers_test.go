@@ -1,7 +1,6 @@
 package discovery_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -9,10 +8,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
-	"github.com/hbmesh/hbmesh/internal/discovery"
-	"github.com/hbmesh/hbmesh/internal/natstest"
-	"github.com/hbmesh/hbmesh/monitor"
-	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -24,63 +19,6 @@ const (
 )
 
 var subjects = wire.MustSubjects(wire.DefaultPrefix)
-
-// startMonitor runs a monitor on its own connection, registers its
-// service, and stops both when the test ends, waiting for Run to return.
-func startMonitor(t *testing.T, url, id string, mods ...func(*monitor.Config)) (*monitor.Monitor, *discovery.Service) {
-	t.Helper()
-	nc := natstest.Connect(t, url)
-	cfg := monitor.DefaultConfig()
-	cfg.ID = id
-	for _, f := range mods {
-		f(&cfg)
-	}
-	m, err := monitor.New(nc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("monitor %s: %v", id, err)
-		}
-	})
-	natstest.Eventually(t, "monitor "+id+" ready", func() bool { return m.Ready() == nil })
-	svc, err := discovery.Register(nc, m, discovery.Config{Version: "v1.2.3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := svc.Stop(); err != nil {
-			t.Errorf("stop service %s: %v", id, err)
-		}
-	})
-	return m, svc
-}
-
-// startNode runs a node beating every 100ms until the test ends.
-func startNode(t *testing.T, url, id string) {
-	t.Helper()
-	nc := natstest.Connect(t, url)
-	cfg := node.DefaultConfig()
-	cfg.ID, cfg.Host, cfg.Interval, cfg.Version = id, id+".example", fast, "1.0.0"
-	n, err := node.New(nc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node %s: %v", id, err)
-		}
-	})
-}
 
 // requestMany publishes one request to subj and returns the first want
 // replies, failing the test if fewer arrive within deadline.

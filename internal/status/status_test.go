@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/status"
 	"github.com/hbmesh/hbmesh/monitor"
@@ -32,10 +33,10 @@ func startMesh(t *testing.T) *mesh {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
 	ms := &mesh{}
-	ms.monA, _ = startMonitor(t, url, "mon-a")
-	ms.monB, _ = startMonitor(t, url, "mon-b", func(c *monitor.Config) { c.SuspectAfter, c.DeadAfter = 50, 100 })
-	startNode(t, url, "web-1")
-	ms.killWeb2 = startNode(t, url, "web-2")
+	ms.monA, _ = meshtest.StartMonitor(t, url, "mon-a")
+	ms.monB, _ = meshtest.StartMonitor(t, url, "mon-b", func(c *monitor.Config) { c.SuspectAfter, c.DeadAfter = 50, 100 })
+	meshtest.StartNode(t, url, "web-1", fast)
+	ms.killWeb2 = meshtest.StartNode(t, url, "web-2", fast)
 	for _, m := range []*monitor.Monitor{ms.monA, ms.monB} {
 		for _, id := range []string{"web-1", "web-2"} {
 			natstest.Eventually(t, m.ID()+" sees "+id+" alive", func() bool {
