@@ -21,7 +21,8 @@
 // timeout from that moment. When its own sweep loop stalls (GC pause,
 // CPU starvation, SIGSTOP, VM pause) it notices the late tick and extends
 // every deadline by the stall, in O(1), by keeping deadlines in a virtual
-// time that does not advance while the monitor could not look.
+// time that does not advance while the monitor could not look. While more
+// than MaxBacklog beats wait in its subscription, verdicts wait too.
 //
 // # Scale
 //
@@ -29,7 +30,9 @@
 // there is no timer or goroutine per peer. A beat from a known peer only
 // updates the peer's row (no allocation, no heap work): a peer's heap
 // entry is re-pushed lazily when it comes due and the peer turns out to
-// have been heard from. The table is an LRU bounded by MaxPeers.
+// have been heard from. The table holds at most MaxPeers peers; ids seen
+// only once are evicted before established peers, so a flood of one-off
+// ids cannot push real peers out.
 //
 // # Events
 //
