@@ -67,6 +67,7 @@ With --chaos, every few intervals one node is, in turn and at random:
 	f.Hide("chaos-every")
 	f.Var(durationFlag{&summaryEvery, 10 * time.Millisecond, time.Hour}, "summary-every", "", "time between summary lines")
 	f.Hide("summary-every")
+	logf.level = "warn" // the transitions on stdout are the show; server chatter is noise
 	logf.register(f)
 	if err := f.parse(e, args); err != nil {
 		return err
