@@ -58,7 +58,10 @@
   }
 
   const css = getComputedStyle(document.documentElement);
-  function strip(history) {
+  // strip draws the beat history. history is newest first and was true at
+  // the snapshot; shift empty cells in for the intervals since, so a peer
+  // that fell silent shows it before the next refresh.
+  function strip(history, shift) {
     const c = document.createElement("canvas");
     const cell = 5, gap = 1, ratio = window.devicePixelRatio || 1;
     const w = HIST * (cell + gap), h = 12;
@@ -69,7 +72,7 @@
     g.scale(ratio, ratio);
     const on = css.getPropertyValue("--cell-on").trim() || "#2da44e";
     const off = css.getPropertyValue("--cell-off").trim() || "#d8dbe0";
-    const bits = history || "";
+    const bits = ("0".repeat(Math.min(shift || 0, HIST)) + (history || "")).slice(0, HIST);
     for (let i = 0; i < HIST; i++) {
       // history is newest first; draw newest on the right.
       g.fillStyle = bits[HIST - 1 - i] === "1" ? on : off;
@@ -117,7 +120,11 @@
     }
     tr.appendChild(labels);
     const s = td();
-    s.appendChild(strip(p.history));
+    // Only a peer that is not alive is known to have stayed silent since
+    // the snapshot; an alive one's newer beats arrive with the next refresh.
+    const silent = p.state !== "alive" && p.interval_ms > 0 && p.hist_at;
+    const shift = silent ? Math.max(0, Math.floor((now - p.hist_at) / p.interval_ms)) : 0;
+    s.appendChild(strip(p.history, shift));
     tr.appendChild(s);
     return tr;
   }
@@ -160,6 +167,7 @@
   // ---- data ----
   function applyList(list) {
     if (list.time) skew = Date.parse(list.time) - Date.now();
+    const at = list.time ? Date.parse(list.time) : Date.now() + skew;
     if (list.monitor) $("monitor-id").textContent = list.monitor;
     const old = new Map(peers);
     peers.clear();
@@ -168,6 +176,7 @@
       // newer than what the list says; keep it.
       const o = old.get(p.id);
       if (o && ms(o.since) > ms(p.since)) { p.state = o.state; p.since = o.since; }
+      p.hist_at = at;
       peers.set(p.id, p);
     }
     schedule();
