@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/events"
@@ -172,11 +174,23 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 				return fmt.Errorf("--state-file: %w", err)
 			}
 		}
-		st, err := memory.Open(ctx, cn.Conn, opts)
-		if err != nil {
-			return fmt.Errorf("restart memory: %w", err)
+		var st memory.Store
+		if sf.stateFile != "" {
+			st, err = memory.Open(ctx, cn.Conn, opts)
+		} else {
+			st, err = openMemory(ctx, cn.Conn, opts, log)
 		}
-		store = st
+		switch {
+		case err != nil && sf.stateFile != "":
+			return fmt.Errorf("restart memory: %w", err) // asked for by name: a real error
+		case err != nil:
+			// The automatic KV choice failed even after retries (say, a
+			// cluster still electing its JetStream leader). Judging peers
+			// matters more than remembering them: carry on without.
+			log.Error("restart memory unavailable; running without it", "err", err)
+		default:
+			store = st
+		}
 	}
 	if store != nil {
 		defer store.Close()
@@ -343,4 +357,28 @@ func defaultStoreDir(e *env, port int) string {
 		port = embedded.DefaultPort
 	}
 	return filepath.Join(dir, "hbmesh", "jetstream-"+strconv.Itoa(port))
+}
+
+// openMemory opens restart memory, retrying a few times: right after a
+// cluster starts, JetStream may not have a leader yet and bucket creation
+// times out.
+func openMemory(ctx context.Context, nc *nats.Conn, opts memory.Options, log *slog.Logger) (memory.Store, error) {
+	const attempts = 5
+	var err error
+	for i := range attempts {
+		var st memory.Store
+		if st, err = memory.Open(ctx, nc, opts); err == nil {
+			return st, nil
+		}
+		if i == attempts-1 {
+			break
+		}
+		log.Warn("restart memory not ready, retrying", "err", err, "attempt", i+1)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(i+1) * time.Second):
+		}
+	}
+	return nil, err
 }
