@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -96,8 +98,9 @@ type env struct {
 
 // common are the flags every benchmark takes.
 type common struct {
-	url   string
-	quick bool
+	url     string
+	quick   bool
+	profile string
 }
 
 func newFlags(e *env, name string) (*flag.FlagSet, *common) {
@@ -106,6 +109,7 @@ func newFlags(e *env, name string) (*flag.FlagSet, *common) {
 	c := &common{}
 	fs.StringVar(&c.url, "s", "", "NATS server URL; empty starts an embedded server on a random loopback port")
 	fs.BoolVar(&c.quick, "quick", false, "small and short run for CI; overrides the size flags")
+	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of this process (server, publisher and consumers alike) to `file`")
 	return fs, c
 }
 
@@ -121,11 +125,29 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // server returns the URL to use, starting an embedded server unless one
 // was given. stop shuts down what was started.
+// When -cpuprofile was given, profiling runs from here until stop.
 func (c *common) server() (url string, stop func(), err error) {
-	if c.url != "" {
-		return c.url, func() {}, nil
+	stopProfile := func() {}
+	if c.profile != "" {
+		f, err := os.Create(c.profile)
+		if err != nil {
+			return "", nil, fmt.Errorf("bench: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return "", nil, fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 	}
-	return startServer()
+	if c.url != "" {
+		return c.url, stopProfile, nil
+	}
+	url, stopServer, err := startServer()
+	if err != nil {
+		stopProfile()
+		return "", nil, err
+	}
+	return url, func() { stopServer(); stopProfile() }, nil
 }
 
 func startServer() (string, func(), error) {
