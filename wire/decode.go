@@ -139,6 +139,12 @@ func (d *Decoder) Decode(data []byte, out *RawBeat) error {
 		d.buf = make([]byte, 0, max(len(data), MaxPayload))
 	}
 	d.buf = d.buf[:0]
+	if d.fast(data, out) {
+		d.data = nil
+		return nil
+	}
+	*out = RawBeat{}
+	d.buf = d.buf[:0]
 	d.data, d.pos = data, 0
 	err := d.object(out)
 	d.data = nil

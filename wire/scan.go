@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -22,42 +24,70 @@ var plain = func() (t [256]bool) {
 
 // str decodes a string at d.pos (which is '"'). With skip set it only
 // validates. Strings without escapes alias the input. The common case, a
-// short printable-ASCII string, costs one table lookup per byte and no
-// UTF-8 validation.
+// short printable-ASCII string, is scanned eight bytes at a time and
+// needs no UTF-8 validation.
 func (d *Decoder) str(skip bool) ([]byte, error) {
-	d.pos++ // opening quote
-	start := d.pos
-	escaped, ascii := false, true
 	data := d.data
+	start := d.pos + 1 // past the opening quote
+	i := start
+	escaped, ascii := false, true
 	for {
-		for d.pos < len(data) && plain[data[d.pos]] {
-			d.pos++
-		}
-		if d.pos >= len(data) {
+		i = plainRun(data, i)
+		if i >= len(data) {
+			d.pos = i
 			return nil, d.fail(ReasonMalformed, "", "unterminated string")
 		}
-		switch c := data[d.pos]; {
+		switch c := data[i]; {
 		case c == '"':
-			s := data[start:d.pos]
-			d.pos++
+			s := data[start:i]
+			d.pos = i + 1
 			if escaped {
 				return d.unescape(s, start, skip)
 			}
 			if !ascii && !utf8.Valid(s) {
-				d.pos--
+				d.pos = i
 				return nil, d.fail(ReasonUTF8, "", "string is not valid UTF-8")
 			}
 			return s, nil
 		case c == '\\':
 			escaped = true
-			d.pos += 2
+			i += 2
 		case c < 0x20:
+			d.pos = i
 			return nil, d.fail(ReasonMalformed, "", "control character in string")
 		default: // >= 0x80
 			ascii = false
-			d.pos++
+			i++
 		}
 	}
+}
+
+// plainRun returns the index of the first byte at or after i that is not
+// plain (see [plain]), or len(b). It looks at eight bytes per step: a word
+// with no quote, no backslash, no control byte and no high bit is skipped
+// whole.
+func plainRun(b []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		q := w ^ (ones * '"')
+		bs := w ^ (ones * '\\')
+		// A byte of the mask has its high bit set where w's byte is below
+		// 0x20, is '"' or '\\' (the xor made it zero), or is >= 0x80. A
+		// borrow can only mark bytes above a true hit, so the lowest mark
+		// is exact.
+		m := (((w - ones*0x20) &^ w) | ((q - ones) &^ q) | ((bs - ones) &^ bs) | w) & highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	return i
 }
 
 func (d *Decoder) unescape(s []byte, base int, skip bool) ([]byte, error) {
@@ -377,13 +407,42 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	if i != len(b) {
 		return time.Time{}, false
 	}
-	if day > daysIn(time.Month(mon), year) {
+	if day > daysIn(mon, year) {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(mon), day, hh, mm, ss, nsec, time.UTC)
-	return t.Add(-time.Duration(off) * time.Second), true
+	sec := (daysSinceEpoch(year, mon, day)*86400 + int64(hh*3600+mm*60+ss)) - int64(off)
+	return time.Unix(sec, int64(nsec)).UTC(), true
 }
 
-func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+func daysIn(mon, year int) int {
+	switch mon {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysSinceEpoch counts days from 1970-01-01 to the given date in the
+// proleptic Gregorian calendar, negative before it. It shifts the year to
+// begin in March, so the leap day is the last day of its year, and counts
+// whole 400-year eras of 146097 days.
+func daysSinceEpoch(year, mon, day int) int64 {
+	y := int64(year)
+	if mon <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400     // [0, 399]
+	m := int64(mon+9) % 12 // March = 0
+	doy := (153*m+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }

@@ -51,6 +51,15 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// idByte[c] is true for the ASCII bytes an id may hold as they are; any
+// other byte sends idProblem to its full check.
+var idByte = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = c != '.' && c != '*' && c != '>'
+	}
+	return t
+}()
+
 func idProblem(id string) string {
 	if id == "" {
 		return "empty"
@@ -58,7 +67,11 @@ func idProblem(id string) string {
 	if len(id) > MaxIDLen {
 		return fmt.Sprintf("longer than %d bytes", MaxIDLen)
 	}
-	for i := 0; i < len(id); {
+	i := 0
+	for i < len(id) && idByte[id[i]] {
+		i++
+	}
+	for i < len(id) {
 		c := id[i]
 		if c < utf8.RuneSelf {
 			switch {
