@@ -21,15 +21,21 @@ type ingestResult struct {
 	M                 int       `json:"m"`
 	Rounds            int       `json:"rounds"`
 	Batches           int       `json:"batches"`
+	Windows           int       `json:"windows"`
 	PayloadBytes      int       `json:"payload_bytes"`
 	BareMsgsPerSec    float64   `json:"bare_msgs_per_sec"`
 	MonitorMsgsPerSec float64   `json:"monitor_msgs_per_sec"`
 	Ratio             float64   `json:"ratio"`
 	Ratios            []float64 `json:"ratios"`
 	PublishMsgsPerSec float64   `json:"publish_msgs_per_sec"`
-	Dropped           int       `json:"dropped"`
-	Rejected          uint64    `json:"rejected"`
-	Accepted          uint64    `json:"accepted"`
+	// CPU of the whole process (server, consumer; the publisher is idle)
+	// per message while a backlog drains: what each consumer costs the
+	// machine, which on 2 cores is what caps the rates.
+	BareCPUNsPerMsg    float64 `json:"bare_cpu_ns_per_msg"`
+	MonitorCPUNsPerMsg float64 `json:"monitor_cpu_ns_per_msg"`
+	Dropped            int     `json:"dropped"`
+	Rejected           uint64  `json:"rejected"`
+	Accepted           uint64  `json:"accepted"`
 }
 
 // runIngest measures how many beats per second the real monitor processes
@@ -42,17 +48,18 @@ type ingestResult struct {
 func runIngest(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "ingest")
 	n := fs.Int("n", 10000, "distinct node ids")
-	passes := fs.Int("batches", 10, "timed batches per round, each one beat per id; M = n*batches")
+	passes := fs.Int("batches", 10, "beats per id in each parked backlog; M = n*batches")
+	windows := fs.Int("windows", 3, "timed backlogs per consumer per round")
 	rounds := fs.Int("rounds", 5, "rounds, each measuring both consumers")
-	verbose := fs.Bool("v", false, "print each batch's rate on stderr")
+	verbose := fs.Bool("v", false, "print each backlog's rate on stderr")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if c.quick {
-		*n, *passes, *rounds = 2000, 3, 2
+		*n, *passes, *windows, *rounds = 2000, 3, 2, 2
 	}
-	if *n < 1 || *passes < 1 || *rounds < 1 {
-		return fmt.Errorf("%w: ingest: -n, -batches and -rounds must be positive", ErrUsage)
+	if *n < 1 || *passes < 1 || *windows < 1 || *rounds < 1 {
+		return fmt.Errorf("%w: ingest: -n, -batches, -windows and -rounds must be positive", ErrUsage)
 	}
 	url, stop, err := c.server()
 	if err != nil {
@@ -65,15 +72,15 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer pub.Close()
 
-	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose}
+	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, windows: *windows, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose}
 	in.ids = make([]string, in.n)
 	in.subjects = make([]string, in.n)
 	for i := range in.ids {
 		in.ids[i] = "ingest-" + strconv.Itoa(i)
 		in.subjects[i] = in.subj.Beat(in.ids[i])
 	}
-	res := ingestResult{Bench: "ingest", N: in.n, M: in.n * in.passes, Rounds: *rounds, Batches: in.passes}
-	var bare, mon, pubRates []float64
+	res := ingestResult{Bench: "ingest", N: in.n, M: in.n * in.passes, Rounds: *rounds, Batches: in.passes, Windows: in.windows}
+	var bare, mon, pubRates, bareCPU, monCPU []float64
 	for r := range *rounds {
 		order := []bool{false, true}
 		if r%2 == 1 {
@@ -86,9 +93,11 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 			if useMonitor {
 				rate, prate, err = in.monitorRound(ctx, &res)
 				mr = rate
+				monCPU = append(monCPU, in.cpuPerMsg)
 			} else {
 				rate, prate, err = in.bareRound(ctx, &res)
 				br = rate
+				bareCPU = append(bareCPU, in.cpuPerMsg)
 			}
 			if err != nil {
 				return err
@@ -103,35 +112,57 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	res.MonitorMsgsPerSec = round3(median(mon))
 	res.Ratio = round3(median(res.Ratios))
 	res.PublishMsgsPerSec = round3(median(pubRates))
+	res.BareCPUNsPerMsg = round3(median(bareCPU))
+	res.MonitorCPUNsPerMsg = round3(median(monCPU))
 	res.PayloadBytes = len(in.payloads[0])
 	return e.emit(res)
 }
 
 type ingest struct {
-	e        *env
-	url      string
-	pub      *nats.Conn
-	n        int
-	passes   int
-	subj     wire.Subjects
-	ids      []string
-	subjects []string
-	seq      uint64
-	verbose  bool     // last seq encoded for every id
-	payloads [][]byte // the current batch, in publish order
-	markers  int      // gate markers published so far
+	e           *env
+	url         string
+	pub         *nats.Conn
+	n           int
+	passes      int
+	windows     int
+	subj        wire.Subjects
+	ids         []string
+	subjects    []string
+	seq         uint64    // last seq encoded for every id
+	ts          time.Time // last sender timestamp encoded for every id
+	verbose     bool
+	payloads    [][]byte // the current backlog, in publish order
+	pubSubjects []string // payloads[i]'s subject
+	markers     int      // gate markers published so far
+	// cpuPerMsg is the process CPU per message, in ns, of the last
+	// drain\'s timed backlogs.
+	cpuPerMsg float64
 }
 
-// encode prepares the next batch: one beat per id, announcing a 1s
-// interval like a default node.
+// encode prepares the next backlog: M = n*passes beats, passes rounds of
+// one beat per id, each announcing a 1s interval like a default node. The
+// sender timestamps of one id's beats are an interval apart, as if the
+// beats had queued up while the consumer was away, so the monitor's flood
+// guard (beats close together by arrival *and* by sender time) lets them
+// all through.
 func (in *ingest) encode() {
-	in.payloads = in.payloads[:0]
+	in.payloads, in.pubSubjects = in.payloads[:0], in.pubSubjects[:0]
 	b := wire.Beat{V: wire.Version, Host: "bench-host.example.com", PID: 4242, Boot: "0123456789abcdef",
-		TS: time.Now().UTC(), IntervalMS: 1000, Status: wire.StatusAlive, Version: "v0.0.0-bench"}
-	in.seq++
-	for _, id := range in.ids {
-		b.ID, b.Seq = id, in.seq
-		in.payloads = append(in.payloads, wire.AppendBeat(nil, &b))
+		IntervalMS: 1000, Status: wire.StatusAlive, Version: "v0.0.0-bench"}
+	if in.ts.IsZero() {
+		// An hour back leaves room for every pass of every backlog
+		// without a timestamp in the future.
+		in.ts = time.Now().UTC().Add(-time.Hour)
+	}
+	for range in.passes {
+		in.seq++
+		in.ts = in.ts.Add(time.Second)
+		b.TS = in.ts
+		for i, id := range in.ids {
+			b.ID, b.Seq = id, in.seq
+			in.payloads = append(in.payloads, wire.AppendBeat(nil, &b))
+			in.pubSubjects = append(in.pubSubjects, in.subjects[i])
+		}
 	}
 }
 
@@ -140,7 +171,7 @@ func (in *ingest) encode() {
 func (in *ingest) publish(end string, endData []byte) (float64, error) {
 	start := time.Now()
 	for i, p := range in.payloads {
-		if err := in.pub.Publish(in.subjects[i], p); err != nil {
+		if err := in.pub.Publish(in.pubSubjects[i], p); err != nil {
 			return 0, fmt.Errorf("bench: publish: %w", err)
 		}
 	}
@@ -190,16 +221,16 @@ type consumer struct {
 	ended     <-chan string // receives the tag of each end message processed
 }
 
-// batches runs the round's timed batches against c and returns the
-// consumer's rate and the publisher's. Each batch is one beat per id,
-// parked at the server, then released and drained; batches are gapGap
-// apart so that no id beats faster than the monitor's flood guard (a tenth
-// of the 1s interval) allows.
-func (in *ingest) batches(ctx context.Context, c *consumer, timed bool) (rate, pubRate float64, err error) {
-	var busy time.Duration
+// drain runs the round's timed backlogs against c (one untimed one when
+// timed is false, to warm up) and returns the consumer's rate and the
+// publisher's. Each backlog is parked at the server while c's reads are
+// paused, then released and drained; the clock runs from the release to
+// c processing the backlog's end message.
+func (in *ingest) drain(ctx context.Context, c *consumer, timed bool) (rate, pubRate float64, err error) {
+	var busy, cpu time.Duration
 	var msgs int
 	var prs []float64
-	n := in.passes
+	n := in.windows
 	if !timed {
 		n = 1
 	}
@@ -208,17 +239,15 @@ func (in *ingest) batches(ctx context.Context, c *consumer, timed bool) (rate, p
 		tag := fmt.Sprintf("end-%d-%d", in.seq, j)
 		b := wire.Beat{V: wire.Version, ID: tag, Host: "bench-host.example.com", Boot: "0123456789abcdef",
 			Seq: 1, IntervalMS: 1000, Status: wire.StatusAlive}
-		if timed {
-			if err := in.park(ctx, c.g, c.delivered); err != nil {
-				return 0, 0, err
-			}
+		if err := in.park(ctx, c.g, c.delivered); err != nil {
+			return 0, 0, err
 		}
 		pr, err := in.publish(in.subj.Beat(tag), wire.AppendBeat(nil, &b))
 		if err != nil {
 			return 0, 0, err
 		}
 		prs = append(prs, pr)
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		c.g.resume()
 		for done := false; !done; {
 			select {
@@ -227,23 +256,20 @@ func (in *ingest) batches(ctx context.Context, c *consumer, timed bool) (rate, p
 			case <-ctx.Done():
 				return 0, 0, ctx.Err()
 			case <-time.After(60 * time.Second):
-				return 0, 0, fmt.Errorf("bench: consumer did not get through its batch")
+				return 0, 0, fmt.Errorf("bench: consumer did not get through its backlog")
 			}
 		}
-		busy += time.Since(start)
+		took := time.Since(start)
+		busy += took
+		cpu += cpuTime() - cpu0
 		if timed && in.verbose {
-			fmt.Fprintf(in.e.stderr, "  batch %d: %.0f msg/s\n", j, float64(len(in.payloads)+1)/time.Since(start).Seconds())
+			fmt.Fprintf(in.e.stderr, "  backlog %d: %.0f msg/s, %.2f cores\n", j, float64(len(in.payloads)+1)/took.Seconds(), (cpuTime()-cpu0).Seconds()/took.Seconds())
 		}
 		msgs += len(in.payloads) + 1
-		if err := sleep(ctx, batchGap); err != nil {
-			return 0, 0, err
-		}
 	}
+	in.cpuPerMsg = float64(cpu.Nanoseconds()) / float64(msgs)
 	return float64(msgs) / busy.Seconds(), median(prs), nil
 }
-
-// batchGap separates two beats of one id by more than the flood guard.
-const batchGap = 120 * time.Millisecond
 
 func (in *ingest) bareRound(ctx context.Context, res *ingestResult) (rate, pubRate float64, err error) {
 	g := newGateDialer()
@@ -271,14 +297,14 @@ func (in *ingest) bareRound(ctx context.Context, res *ingestResult) (rate, pubRa
 		return 0, 0, err
 	}
 	c := &consumer{g: g, delivered: count.Load, ended: ended}
-	if _, _, err := in.batches(ctx, c, false); err != nil {
+	if _, _, err := in.drain(ctx, c, false); err != nil {
 		return 0, 0, err
 	}
 	before, markers := count.Load(), in.markers
-	if rate, pubRate, err = in.batches(ctx, c, true); err != nil {
+	if rate, pubRate, err = in.drain(ctx, c, true); err != nil {
 		return 0, 0, err
 	}
-	want := uint64(in.passes*(in.n+1) + in.markers - markers) // beats and end per batch, and the markers
+	want := uint64(in.windows*(in.passes*in.n+1) + in.markers - markers) // beats and end per backlog, and the markers
 	if d, _ := sub.Dropped(); d > 0 || count.Load()-before != want {
 		res.Dropped += d
 		return 0, 0, fmt.Errorf("bench: bare consumer saw %d of %d messages, dropped %d", count.Load()-before, want, d)
@@ -331,11 +357,11 @@ func (in *ingest) monitorRound(ctx context.Context, res *ingestResult) (rate, pu
 	c := &consumer{g: g, delivered: seen, ended: ended}
 	// Warm-up: every id becomes a known peer, so the timed batches measure
 	// the steady-state path, not first sightings.
-	if _, _, err := in.batches(ctx, c, false); err != nil {
+	if _, _, err := in.drain(ctx, c, false); err != nil {
 		return 0, 0, err
 	}
 	before, markers := m.Stats(), in.markers
-	if rate, pubRate, err = in.batches(ctx, c, true); err != nil {
+	if rate, pubRate, err = in.drain(ctx, c, true); err != nil {
 		return 0, 0, err
 	}
 	after := m.Stats()
@@ -349,7 +375,7 @@ func (in *ingest) monitorRound(ctx context.Context, res *ingestResult) (rate, pu
 	if tr := suspects.Load(); tr > 0 {
 		return 0, 0, fmt.Errorf("bench: %d peers turned suspect during the timed batches", tr)
 	}
-	if got, want := after.Beats-before.Beats+rejected, uint64(in.passes*(in.n+1)); got != want {
+	if got, want := after.Beats-before.Beats+rejected, uint64(in.windows*(in.passes*in.n+1)); got != want {
 		lost := int(want) - int(got)
 		res.Dropped += lost
 		return 0, 0, fmt.Errorf("bench: monitor saw %d of %d beats: %d dropped", got, want, lost)
