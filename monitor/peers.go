@@ -89,12 +89,24 @@ func (pt *peerTable) promote(p *peer) {
 	pt.shrinkFresh()
 }
 
-// shrinkFresh replaces an emptied probation LRU that once held many peers.
+// shrinkFresh rebuilds probation once it holds under a quarter of its
+// high-water mark (and that mark was large): a cold start of a big fleet
+// passes through probation, and a Go map never gives back the buckets of
+// deleted entries, so a few ids that beat only once would otherwise pin a
+// map sized for the whole fleet. The rebuild copies the remaining peers in
+// their LRU order; it costs O(remaining), paid for by the removals that
+// shrank probation below a quarter.
 func (pt *peerTable) shrinkFresh() {
-	if pt.fresh.Len() == 0 && pt.freshPeak >= 1024 {
-		pt.fresh, _ = simplelru.NewLRU(pt.max+1, pt.cb)
-		pt.freshPeak = 0
+	n := pt.fresh.Len()
+	if pt.freshPeak < 1024 || n >= pt.freshPeak/4 {
+		return
 	}
+	fresh, _ := simplelru.NewLRU(pt.max+1, pt.cb)
+	keys, vals := pt.fresh.Keys(), pt.fresh.Values() // oldest first
+	for i, k := range keys {
+		fresh.Add(k, vals[i])
+	}
+	pt.fresh, pt.freshPeak = fresh, n
 }
 
 // remove drops id without reporting an eviction.

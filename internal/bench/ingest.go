@@ -50,7 +50,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	n := fs.Int("n", 10000, "distinct node ids")
 	passes := fs.Int("batches", 10, "beats per id in each parked backlog; M = n*batches")
 	windows := fs.Int("windows", 3, "timed backlogs per consumer per round")
-	rounds := fs.Int("rounds", 5, "rounds, each measuring both consumers")
+	rounds := fs.Int("rounds", 9, "rounds, each measuring both consumers")
 	verbose := fs.Bool("v", false, "print each backlog's rate on stderr")
 	if err := parse(fs, args); err != nil {
 		return err

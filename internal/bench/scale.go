@@ -27,6 +27,7 @@ const ChildEnv = "HBMESH_BENCH_CHILD"
 
 type scaleRun struct {
 	N                 int     `json:"n"`
+	IntervalMS        int64   `json:"interval_ms"`
 	Cores             float64 `json:"cores"`
 	NsPerBeat         float64 `json:"ns_per_beat"`
 	IdleCores         float64 `json:"idle_cores"`
@@ -69,6 +70,7 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "scale")
 	ns := fs.String("n", "10000,100000", "comma-separated peer counts (1000000 needs a bigger machine than 2 cores)")
 	measure := fs.Duration("measure", 5*time.Second, "CPU measuring window per N")
+	interval := fs.Duration("interval", time.Second, "the simulated nodes' beat interval (1000000 peers at 1s needs more than 2 cores; at 10s they fit)")
 	churn := fs.Int("churn", 1_000_000, "distinct ids in the churn run; 0 skips it")
 	churnMax := fs.Int("churn-max-peers", 100_000, "MaxPeers in the churn run")
 	exe := fs.String("exe", "", "executable to re-run as the publisher child (default: this one)")
@@ -76,7 +78,10 @@ func runScale(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if c.quick {
-		*ns, *measure, *churn, *churnMax = "1000,5000", time.Second, 20000, 5000
+		*ns, *measure, *churn, *churnMax, *interval = "1000,5000", time.Second, 20000, 5000, time.Second
+	}
+	if *interval < time.Millisecond || *measure <= 0 {
+		return fmt.Errorf("%w: scale: -interval must be at least 1ms and -measure positive", ErrUsage)
 	}
 	var sizes []int
 	for _, s := range strings.Split(*ns, ",") {
@@ -96,7 +101,7 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	res := scaleResult{Bench: "scale", MeasureS: measure.Seconds(), GoVersion: runtimeVersion(), CPUs: gomaxprocs(),
 		Method: "fleet and server in a child process; cores = getrusage(self) delta / wall time"}
 	for _, n := range sizes {
-		r, err := scaleOne(ctx, e, c, *exe, n, *measure)
+		r, err := scaleOne(ctx, e, c, *exe, n, *interval, *measure)
 		if err != nil {
 			return err
 		}
@@ -114,9 +119,9 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	return e.emit(res)
 }
 
-func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, measure time.Duration) (scaleRun, error) {
-	r := scaleRun{N: n}
-	args := []string{"bench", publisherMode, "-n", strconv.Itoa(n)}
+func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, interval, measure time.Duration) (scaleRun, error) {
+	r := scaleRun{N: n, IntervalMS: interval.Milliseconds()}
+	args := []string{"bench", publisherMode, "-n", strconv.Itoa(n), "-interval", interval.String()}
 	if c.url != "" {
 		args = append(args, "-s", c.url)
 	}
@@ -179,12 +184,12 @@ func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, measure
 	}
 	// Every peer is seen within one interval; the second makes every
 	// peer's row and deadline settle into the steady state.
-	if err := waitFor(ctx, 30*time.Second, "every peer to be alive", func() bool {
+	if err := waitFor(ctx, 30*time.Second+2*interval, "every peer to be alive", func() bool {
 		return m.Stats().Peers[monitor.StateAlive] >= n
 	}); err != nil {
 		return r, err
 	}
-	if err := sleep(ctx, 2*time.Second); err != nil {
+	if err := sleep(ctx, max(2*time.Second, interval)); err != nil {
 		return r, err
 	}
 	b0, cpu0, t0 := m.Stats().Beats, cpuTime(), time.Now()
@@ -200,7 +205,7 @@ func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, measure
 		r.NsPerBeatOverIdle = round3(busy / float64(b1-b0))
 	}
 	r.BeatsPerSec = round3(float64(b1-b0) / wall.Seconds())
-	r.KeptUp = r.BeatsPerSec >= 0.95*float64(n)
+	r.KeptUp = r.BeatsPerSec >= 0.95*float64(n)/interval.Seconds()
 	r.HeapBytes = heapInuse()
 	r.BytesPerPeer = round3((float64(r.HeapBytes) - float64(r.BaselineHeap)) / float64(n))
 	r.RSSBytes = rssBytes()
