@@ -42,6 +42,7 @@ type stackFlags struct {
 	noMemory       bool
 	bucket         string
 	saveEvery      time.Duration
+	replicas       int
 }
 
 func (s *stackFlags) registerID(f *flags) {
@@ -78,6 +79,8 @@ func (s *stackFlags) registerMemory(f *flags) {
 	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `NAME` for restart memory (default hbmesh_<prefix>_peers)")
 	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
 	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "save restart memory every `interval`, and once more at shutdown")
+	s.replicas = 1
+	f.Var(intFlag{&s.replicas, 1, 5}, "replicas", "", "replicas of the JetStream assets the monitor creates: the restart memory\nbucket and the --events-stream stream (existing ones keep their own)")
 	f.section("Flags")
 }
 
@@ -88,6 +91,9 @@ func (s *stackFlags) validate(f *flags) error {
 	}
 	if s.stateFile != "" && s.bucket != "" {
 		return usagef("--state-file and --memory-bucket are exclusive")
+	}
+	if f.isSet("replicas") && (s.noMemory || s.stateFile != "") && s.stream == "" {
+		return usagef("--replicas applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream")
 	}
 	if s.onEvent == "" && (f.isSet("on-event-states") || f.isSet("on-event-timeout")) {
 		return usagef("--on-event-states and --on-event-timeout need --on-event")
@@ -166,7 +172,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	if s.memory && !sf.noMemory {
 		opts := memory.Options{
 			Path:   sf.stateFile,
-			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Logger: log.With("cmd", "memory")},
+			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Replicas: sf.replicas, Logger: log.With("cmd", "memory")},
 			Logger: log.With("cmd", "memory"),
 		}
 		if sf.stateFile != "" {
@@ -207,7 +213,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	var actors []actor
 	if !sf.noPublish {
 		pcfg := events.DefaultNATSConfig()
-		pcfg.MonitorID, pcfg.Prefix, pcfg.Stream = cfg.ID, cfg.Prefix, sf.stream
+		pcfg.MonitorID, pcfg.Prefix, pcfg.Stream, pcfg.Replicas = cfg.ID, cfg.Prefix, sf.stream, sf.replicas
 		pcfg.Logger = log.With("cmd", "events")
 		pub, err := events.NewNATSPublisher(cn.Conn, pcfg)
 		if err != nil {

@@ -403,3 +403,60 @@ func TestMonitorWithAuthTemplate(t *testing.T) {
 		t.Errorf("last stderr line %q does not give the reason", last)
 	}
 }
+
+// TestReplicasOnACluster: on a three-server JetStream cluster, --replicas 3
+// gives the restart memory bucket and the events stream three replicas
+// each, and the monitor works on them.
+func TestReplicasOnACluster(t *testing.T) {
+	servers := natstest.StartJetStreamCluster(t, 3)
+	url := servers[0].ClientURL()
+	nc := natstest.Connect(t, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A fresh cluster elects its JetStream meta leader first.
+	waitFor(t, 20*time.Second, "JetStream to answer", func() bool {
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		defer acancel()
+		_, err := js.AccountInfo(actx)
+		return err == nil
+	})
+	mon := start(t, "monitor", "-s", url, "--id", "m1", "--events-stream", "HBEVENTS", "--replicas", "3", "--json", "--log-level", "info")
+	start(t, "node", "-s", servers[1].ClientURL(), "--id", "web-1", "--interval", "100ms")
+	waitFor(t, 20*time.Second, "alive event", func() bool {
+		return hasEvent(jsonEvents(t, mon.stdout.String()), "web-1", "alive", "")
+	})
+	// The events publisher creates its stream as it starts, alongside the
+	// monitor, so the first event may come before it.
+	var s jetstream.Stream
+	waitFor(t, 20*time.Second, "the events stream", func() bool {
+		sctx, scancel := context.WithTimeout(ctx, time.Second)
+		defer scancel()
+		s, err = js.Stream(sctx, "HBEVENTS")
+		return err == nil
+	})
+	if r := s.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("events stream has %d replicas, want 3", r)
+	}
+	kv, err := js.KeyValue(ctx, "hbmesh_hb_peers")
+	if err != nil {
+		t.Fatalf("restart memory bucket: %v; stderr:\n%s", err, mon.stderr)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas; r != 3 {
+		t.Errorf("restart memory bucket has %d replicas, want 3", r)
+	}
+	waitFor(t, 20*time.Second, "an event in the replicated stream", func() bool {
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs > 0
+	})
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}

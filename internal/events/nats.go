@@ -52,6 +52,9 @@ type NATSConfig struct {
 	// death within the duplicate window leave one record. Default "":
 	// plain core NATS publishes, no log.
 	Stream string
+	// Replicas is the replica count of the stream when Run creates it, at
+	// most 5; an existing stream keeps its own. Default 1.
+	Replicas int
 	// QueueSize bounds the events waiting to be published. Default 1024.
 	QueueSize int
 	// PublishTimeout bounds one JetStream publish, waiting for its
@@ -74,6 +77,7 @@ type NATSConfig struct {
 func DefaultNATSConfig() NATSConfig {
 	return NATSConfig{
 		Prefix:         wire.DefaultPrefix,
+		Replicas:       1,
 		QueueSize:      DefaultNATSQueueSize,
 		PublishTimeout: DefaultPublishTimeout,
 		Retries:        DefaultPublishRetries,
@@ -89,6 +93,9 @@ func (c *NATSConfig) fillDefaults() {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = d.QueueSize
+	}
+	if c.Replicas == 0 {
+		c.Replicas = d.Replicas
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = d.PublishTimeout
@@ -121,6 +128,8 @@ func (c *NATSConfig) Validate() error {
 		return bad("Stream", strconv.Quote(c.Stream), "may only use [A-Za-z0-9_-]")
 	}
 	switch {
+	case c.Replicas < 1 || c.Replicas > 5:
+		return bad("Replicas", c.Replicas, "must be within [1, 5]")
 	case c.QueueSize < 1:
 		return bad("QueueSize", c.QueueSize, "must be at least 1")
 	case c.PublishTimeout < time.Millisecond:
@@ -187,9 +196,10 @@ func (p *NATSPublisher) Stats() Stats { return p.st.snapshot() }
 
 // StreamConfig returns the configuration Run creates a missing stream
 // with, for operators who prefer to create it themselves.
-func StreamConfig(name string, subj wire.Subjects) jetstream.StreamConfig {
+func StreamConfig(name string, subj wire.Subjects, replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        name,
+		Replicas:    replicas,
 		Description: "hbmesh peer transitions",
 		Subjects:    []string{subj.Events()},
 		Storage:     jetstream.FileStorage,
@@ -251,12 +261,12 @@ func (p *NATSPublisher) ensureStream(ctx context.Context, js jetstream.JetStream
 	name := p.cfg.Stream
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = js.CreateStream(ctx, StreamConfig(name, p.subj))
+		s, err = js.CreateStream(ctx, StreamConfig(name, p.subj, p.cfg.Replicas))
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another monitor created it first, perhaps with other settings.
 			s, err = js.Stream(ctx, name)
 		} else if err == nil {
-			p.cfg.Logger.Info("event stream created", "stream", name, "subjects", s.CachedInfo().Config.Subjects)
+			p.cfg.Logger.Info("event stream created", "stream", name, "subjects", s.CachedInfo().Config.Subjects, "replicas", p.cfg.Replicas)
 			return nil
 		}
 	}

@@ -42,6 +42,7 @@ func TestNATSConfigValidate(t *testing.T) {
 		{"monitor", func(c *events.NATSConfig) { c.MonitorID = "a.b" }, "MonitorID"},
 		{"stream", func(c *events.NATSConfig) { c.Stream = "a.b" }, `Stream "a.b"`},
 		{"queue", func(c *events.NATSConfig) { c.QueueSize = -1 }, "QueueSize -1"},
+		{"replicas", func(c *events.NATSConfig) { c.Replicas = 6 }, "Replicas 6"},
 		{"backoff", func(c *events.NATSConfig) { c.RetryBackoff = time.Microsecond }, "RetryBackoff 1µs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

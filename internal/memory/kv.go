@@ -168,7 +168,7 @@ func OpenKV(ctx context.Context, nc *nats.Conn, cfg KVConfig) (*KVStore, error) 
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = js.KeyValue(ctx, cfg.Bucket) // created concurrently
 		} else if err == nil {
-			cfg.Logger.Info("restart memory bucket created", "bucket", cfg.Bucket, "ttl", cfg.TTL)
+			cfg.Logger.Info("restart memory bucket created", "bucket", cfg.Bucket, "ttl", cfg.TTL, "replicas", cfg.Replicas)
 		}
 	}
 	if err != nil {

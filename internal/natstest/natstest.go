@@ -4,6 +4,7 @@
 package natstest
 
 import (
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -56,6 +57,46 @@ func StartCluster(t testing.TB, n int, mods ...func(*embedded.Config)) []*embedd
 		cl := func(c *embedded.Config) {
 			c.Name = name + "-" + strconv.Itoa(i)
 			c.Cluster = embedded.ClusterConfig{Name: name, Port: embedded.RandomPort, Routes: routes}
+		}
+		servers[i] = Start(t, append([]func(*embedded.Config){cl}, mods...)...)
+	}
+	for i, s := range servers {
+		if err := s.WaitRoutes(n-1, Timeout); err != nil {
+			t.Fatalf("natstest: server %d: %v", i, err)
+		}
+	}
+	return servers
+}
+
+// StartJetStreamCluster starts n clustered servers with JetStream, each
+// with its own store, and waits for the routes. Unlike StartCluster, every
+// server is given routes to all n cluster ports, which a JetStream cluster
+// requires; so the cluster ports are picked up front, from ports the
+// kernel just handed out and released. mods are applied last.
+func StartJetStreamCluster(t testing.TB, n int, mods ...func(*embedded.Config)) []*embedded.Server {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("natstest: StartJetStreamCluster needs n >= 1, got %d", n)
+	}
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("natstest: pick a cluster port: %v", err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	name := "natstest-js-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	servers := make([]*embedded.Server, n)
+	for i := range servers {
+		cl := func(c *embedded.Config) {
+			c.Name = name + "-" + strconv.Itoa(i)
+			c.JetStream = true
+			c.StoreDir = t.TempDir()
+			c.Cluster = embedded.ClusterConfig{Name: name, Host: "127.0.0.1", Port: ports[i], Routes: routes}
 		}
 		servers[i] = Start(t, append([]func(*embedded.Config){cl}, mods...)...)
 	}
