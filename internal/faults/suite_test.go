@@ -118,6 +118,41 @@ func (s *sc) alive(after time.Time, ids ...string) {
 	}
 }
 
+// oneServer starts a single NATS server on a free port and returns both.
+func (s *sc) oneServer() (port int, url string) {
+	s.t.Helper()
+	port = freePort(s.t)
+	s.server("nats", port, 0, nil)
+	return port, natsURL(port)
+}
+
+// monitored starts one server, the monitor on it and n bystanders, and
+// waits until the monitor has seen every bystander alive.
+func (s *sc) monitored(bystanders int) (port int, url string) {
+	s.t.Helper()
+	port, url = s.oneServer()
+	s.monitor(url)
+	s.alive(time.Time{}, s.bystanders(url, bystanders)...)
+	return port, url
+}
+
+// victim starts the node a trial will fault, waits until the monitor has
+// seen it alive, then lets a random phase of the beat cycle pass.
+func (s *sc) victim(id, url string, extra ...string) *proc {
+	s.t.Helper()
+	n := s.node(id, url, extra...)
+	s.alive(time.Time{}, id)
+	s.phase()
+	return n
+}
+
+// faultNow records that id is faulted from now on and returns the time.
+func (s *sc) faultNow(id string) time.Time {
+	at := time.Now()
+	s.fault(id, at)
+	return at
+}
+
 // pause lets the scenario's schedule run on: it waits for time to pass,
 // not for a condition.
 func (s *sc) pause(d time.Duration) {
@@ -339,18 +374,11 @@ func (s *sc) bystanders(url string, n int) []string {
 func nodeKill(h *harness, t *testing.T, res *result) {
 	s := h.scenario(t, res)
 	defer s.finish()
-	port := freePort(t)
-	s.server("nats", port, 0, nil)
-	url := natsURL(port)
-	s.monitor(url)
-	s.alive(time.Time{}, s.bystanders(url, 2)...)
+	_, url := s.monitored(2)
 	for i := range *trials {
 		id := fmt.Sprintf("kill-%d", i)
-		n := s.node(id, url)
-		s.alive(time.Time{}, id)
-		s.phase()
-		at := time.Now()
-		s.fault(id, at)
+		n := s.victim(id, url)
+		at := s.faultNow(id)
 		n.kill()
 		s.expectDeath(id, at, true)
 		res.trials++
@@ -360,18 +388,11 @@ func nodeKill(h *harness, t *testing.T, res *result) {
 func nodeStop(h *harness, t *testing.T, res *result) {
 	s := h.scenario(t, res)
 	defer s.finish()
-	port := freePort(t)
-	s.server("nats", port, 0, nil)
-	url := natsURL(port)
-	s.monitor(url)
-	s.alive(time.Time{}, s.bystanders(url, 2)...)
+	_, url := s.monitored(2)
 	for i := range *trials {
 		id := fmt.Sprintf("stop-%d", i)
-		n := s.node(id, url)
-		s.alive(time.Time{}, id)
-		s.phase()
-		at := time.Now()
-		s.fault(id, at)
+		n := s.victim(id, url)
+		at := s.faultNow(id)
 		n.signal(syscall.SIGSTOP)
 		s.expectDeath(id, at, true)
 		cont := time.Now()
@@ -385,19 +406,12 @@ func nodeStop(h *harness, t *testing.T, res *result) {
 func nodePartition(h *harness, t *testing.T, res *result) {
 	s := h.scenario(t, res)
 	defer s.finish()
-	port := freePort(t)
-	s.server("nats", port, 0, nil)
-	url := natsURL(port)
-	s.monitor(url)
-	s.alive(time.Time{}, s.bystanders(url, 2)...)
+	port, _ := s.monitored(2)
 	for i := range *trials {
 		id := fmt.Sprintf("partitioned-%d", i)
 		px := s.proxy(fmt.Sprintf("127.0.0.1:%d", port))
-		n := s.node(id, px.URL())
-		s.alive(time.Time{}, id)
-		s.phase()
-		at := time.Now()
-		s.fault(id, at)
+		n := s.victim(id, px.URL())
+		at := s.faultNow(id)
 		px.Blackhole()
 		s.expectDeath(id, at, true)
 		healed := time.Now()
@@ -412,9 +426,7 @@ func nodePartition(h *harness, t *testing.T, res *result) {
 func beatLoss(h *harness, t *testing.T, res *result) {
 	s := h.scenario(t, res)
 	defer s.finish()
-	port := freePort(t)
-	s.server("nats", port, 0, nil)
-	url := natsURL(port)
+	_, url := s.oneServer()
 	s.monitor(url)
 	const lossy = 5
 	window := 20 * h.interval
@@ -432,8 +444,7 @@ func beatLoss(h *harness, t *testing.T, res *result) {
 		c := s.node(canary, url, "--drop-beats", "0.05")
 		s.alive(time.Time{}, canary)
 		s.pause(window)
-		at := time.Now()
-		s.fault(canary, at)
+		at := s.faultNow(canary)
 		c.kill()
 		s.expectDeath(canary, at, true)
 		res.trials++
@@ -451,17 +462,13 @@ func monitorOutage(h *harness, t *testing.T, res *result) {
 	const outage, killAfter = 30 * time.Second, 5 * time.Second
 	s := h.scenario(t, res)
 	defer s.finish()
-	port := freePort(t)
-	s.server("nats", port, 0, nil)
-	url := natsURL(port)
+	port, url := s.oneServer()
 	px := s.proxy(fmt.Sprintf("127.0.0.1:%d", port))
 	s.monitor(px.URL())
 	s.alive(time.Time{}, s.bystanders(url, 3)...)
 	for i := range *trials {
 		id := fmt.Sprintf("victim-%d", i)
-		n := s.node(id, url)
-		s.alive(time.Time{}, id)
-		s.phase()
+		n := s.victim(id, url)
 		t0 := time.Now()
 		px.Blackhole()
 		s.pause(killAfter)
@@ -479,16 +486,10 @@ func monitorStop(h *harness, t *testing.T, res *result) {
 	const stop, killAfter = 10 * time.Second, 3 * time.Second
 	s := h.scenario(t, res)
 	defer s.finish()
-	port := freePort(t)
-	s.server("nats", port, 0, nil)
-	url := natsURL(port)
-	s.monitor(url)
-	s.alive(time.Time{}, s.bystanders(url, 3)...)
+	_, url := s.monitored(3)
 	for i := range *trials {
 		id := fmt.Sprintf("victim-%d", i)
-		n := s.node(id, url)
-		s.alive(time.Time{}, id)
-		s.phase()
+		n := s.victim(id, url)
 		t0 := time.Now()
 		s.mon.signal(syscall.SIGSTOP)
 		s.pause(killAfter)
@@ -521,8 +522,7 @@ func serverRestart(h *harness, t *testing.T, res *result) {
 		s.pause(observe)
 		// The canary lived through the restart; killing it now proves
 		// the monitor reconnected and convicts again.
-		at := time.Now()
-		s.fault(canary, at)
+		at := s.faultNow(canary)
 		c.kill()
 		s.expectDeath(canary, at, true)
 		res.trials++
@@ -583,8 +583,7 @@ func clusterFailover(h *harness, t *testing.T, res *result) {
 			// A node that had to fail over is the canary: if it is still
 			// judged correctly, failover worked end to end.
 			canary := onVictim[0]
-			at := time.Now()
-			s.fault(canary, at)
+			at := s.faultNow(canary)
 			nodes[canary].kill()
 			s.expectDeath(canary, at, true)
 			res.trials++
