@@ -39,6 +39,9 @@ type peer struct {
 	state    State
 	conflict bool
 	promoted bool // out of probation (see peerTable)
+	// cycles counts suspect → alive-by-probe rounds since the last
+	// accepted beat (Event.Repeat), saturating; it fits the padding.
+	cycles uint8
 }
 
 // table is the detector: the peer table, its deadlines and its counters.
@@ -162,6 +165,9 @@ func (t *table) emit(p *peer, to State, reason string, now time.Time) *Event {
 
 func (t *table) transition(p *peer, to State, reason string, v int64, now time.Time) *Event {
 	e := t.emit(p, to, reason, now)
+	if to == StateSuspect || to == StateAlive {
+		e.Repeat = int(p.cycles)
+	}
 	if p.state != StateUnknown {
 		t.st.byState[p.state]--
 	}
@@ -287,6 +293,7 @@ func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
 		}
 	}
 	p.seq = b.Seq
+	p.cycles = 0
 	p.interval = iv
 	p.lastBeat, p.lastHeard = v, v
 	p.pid = int32(b.PID)
@@ -354,6 +361,9 @@ func (t *table) probeAnswered(id string, boot []byte, now time.Time) string {
 	t.st.probesAnswered++
 	if p.state == StateSuspect {
 		t.transition(p, StateAlive, ReasonProbeAnswered, v, now)
+		if p.cycles < math.MaxUint8 {
+			p.cycles++
+		}
 		t.reschedule(p, v)
 	}
 	return ""

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -170,6 +172,42 @@ func TestProbeAnsweredReturnsAlive(t *testing.T) {
 	}
 	if r := h.tab.probeAnswered("a", []byte("b1"), h.now); r != rejProbeUnsolicited {
 		t.Errorf("unsolicited reply: %q", r)
+	}
+}
+
+// TestRepeatTellsProbeRoundsApart: a peer whose beats are lost but whose
+// probes are answered goes suspect and alive again and again at one seq;
+// Repeat numbers those rounds, and a beat starts the count over.
+func TestRepeatTellsProbeRoundsApart(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.drain()
+	h.evs = nil
+	for range 3 {
+		h.advance(2*sec + 10*time.Millisecond)
+		h.wantState("a", StateSuspect)
+		if r := h.tab.probeAnswered("a", []byte("b1"), h.now); r != "" {
+			t.Fatalf("probe answer rejected: %s", r)
+		}
+	}
+	h.drain()
+	var got []string
+	for _, e := range h.evs {
+		got = append(got, fmt.Sprintf("%s/%d/%d", e.State, e.Seq, e.Repeat))
+	}
+	want := []string{"suspect/1/0", "alive/1/0", "suspect/1/1", "alive/1/1", "suspect/1/2", "alive/1/2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	// A beat starts over; a later death is the first of its kind.
+	h.evs = nil
+	h.beat("a", "b1", sec)
+	h.advance(5 * sec)
+	h.wantState("a", StateDead)
+	for _, e := range h.evs {
+		if e.Repeat != 0 {
+			t.Errorf("%v after a fresh beat: Repeat %d, want 0", e, e.Repeat)
+		}
 	}
 }
 

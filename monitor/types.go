@@ -80,6 +80,12 @@ type Event struct {
 	Interval time.Duration // the peer's announced interval
 	Restart  bool          // a new boot was seen for a known id
 	Conflict bool          // two processes claim this id
+	// Repeat is, on a suspect or alive event, how many times since its
+	// last accepted beat the peer already went suspect and answered a
+	// probe; 0 otherwise. A peer that goes suspect, answers the probe and
+	// goes suspect again without beating in between repeats ID, Boot, State
+	// and Seq; Repeat tells the second round from the first.
+	Repeat int
 	// Overshoot is, on a dead event, how late the verdict came after its
 	// deadline. It measures the monitor, not the peer.
 	Overshoot time.Duration
@@ -115,6 +121,10 @@ func (e *Event) AppendJSON(dst []byte, monitorID string) []byte {
 	}
 	if e.Conflict {
 		dst = append(dst, `,"conflict":true`...)
+	}
+	if e.Repeat > 0 {
+		dst = append(dst, `,"repeat":`...)
+		dst = strconv.AppendInt(dst, int64(e.Repeat), 10)
 	}
 	if monitorID != "" {
 		dst = append(dst, `,"monitor":`...)

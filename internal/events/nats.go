@@ -212,10 +212,13 @@ func StreamConfig(name string, subj wire.Subjects, replicas int) jetstream.Strea
 }
 
 // MsgID returns the Nats-Msg-Id of ev: the first 32 hex digits of the
-// SHA-256 of the peer id, boot id, new state and last seq. Every monitor
-// computes the same id for the same transition of the same peer, so when
-// two monitors both report a death the stream's duplicate window keeps one
-// record. Transitions that differ in any of the four differ in id.
+// SHA-256 of the peer id, boot id, new state and last seq, and of
+// ev.Repeat when it is not 0. Every monitor computes the same id for the
+// same transition of the same peer, so when two monitors both report a
+// death the stream's duplicate window keeps one record. Transitions that
+// differ in any of these differ in id; Repeat keeps the second round of
+// suspect → probe answered → alive at one seq from being taken for a
+// duplicate of the first.
 func MsgID(ev *monitor.Event) string {
 	h := sha256.New()
 	var buf [20]byte
@@ -226,6 +229,10 @@ func MsgID(ev *monitor.Event) string {
 	h.Write([]byte(ev.State.String()))
 	h.Write([]byte{0})
 	h.Write(strconv.AppendUint(buf[:0], ev.Seq, 10))
+	if ev.Repeat != 0 {
+		h.Write([]byte{0})
+		h.Write(strconv.AppendInt(buf[:0], int64(ev.Repeat), 10))
+	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0]))[:msgIDHexLen]
 }

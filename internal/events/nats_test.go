@@ -118,6 +118,13 @@ func TestMsgIDDeterministic(t *testing.T) {
 	if events.MsgID(&a) != events.MsgID(&b) || len(events.MsgID(&a)) != 32 {
 		t.Fatalf("same transition, ids %q and %q", events.MsgID(&a), events.MsgID(&b))
 	}
+	// The second round of suspect at one seq is not a duplicate of the
+	// first; the first keeps the id it always had.
+	c := b
+	c.Repeat = 1
+	if events.MsgID(&c) == events.MsgID(&b) {
+		t.Fatalf("Repeat 1 and 0 share id %s", events.MsgID(&c))
+	}
 	seen := map[string]bool{}
 	for i := range evs {
 		id := events.MsgID(&evs[i])
