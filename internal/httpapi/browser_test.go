@@ -205,6 +205,18 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 		`document.querySelectorAll('#rows tr').length === 3 && document.querySelector('#rows tr[data-id="node-a"] td.num').textContent.endsWith("ago")`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 	must("wait for ages", err)
+	// An alive peer makes no transitions, yet its row follows its beats:
+	// the periodic refresh (every second for a table this small) brings
+	// its new seq and strip, still without a reload.
+	seq0, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.querySelector('#rows tr[data-id="node-a"]').dataset.seq`))
+	must("read node-a's seq", err)
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		fmt.Sprintf(`Number(document.querySelector('#rows tr[data-id="node-a"]')?.dataset.seq) > %s`, seq0),
+		chromedp.WithPollingTimeout(15*time.Second)))
+	must("wait for node-a's row to show newer beats", err)
+	if again, _ := chromedp.Run(browser, chromedp.Evaluate[float64](`window.hbmeshLoadedAt`)); again != marker {
+		t.Errorf("page reloaded: load marker %v, then %v", marker, again)
+	}
 	shot("dashboard.png")
 
 	// When the page loses the monitor, the red banner must say so.

@@ -6,7 +6,9 @@
   const RANK = { dead: 0, suspect: 1, alive: 2, left: 3 };
   const MAX_ROWS = 500;        // rows rendered; the rest need a filter
   const MIN_FRAME_MS = 250;    // at most ~4 renders a second
-  const REFRESH_MS = 5000;     // full /api/peers refresh (ages, strips)
+  const REFRESH_MS = 5000;     // full /api/peers refresh (ages, strips)...
+  const REFRESH_SMALL_MS = 1000; // ...every second while the table is small
+  const SMALL_TABLE = 1000;      // peers
   const HIST = 32;
 
   // Marks this page load, so a test can tell the page was never reloaded.
@@ -93,6 +95,7 @@
     const tr = document.createElement("tr");
     tr.dataset.id = p.id;
     tr.dataset.state = p.state;
+    tr.dataset.seq = String(p.seq || 0);
     tr.appendChild(td(p.id, "id"));
     tr.appendChild(td(p.host || ""));
     const st = td();
@@ -242,8 +245,13 @@
     });
   }
 
-  refresh();
+  // Ages, strips and RTTs stay current: transitions come over SSE at once,
+  // but an alive peer's new beats only with a refresh, so small tables are
+  // refreshed every second and big ones every 5 s.
+  function refreshLoop() {
+    refresh().finally(() => setTimeout(refreshLoop, peers.size <= SMALL_TABLE ? REFRESH_SMALL_MS : REFRESH_MS));
+  }
+  refreshLoop();
   connect();
   setInterval(schedule, 1000);       // ages tick
-  setInterval(refresh, REFRESH_MS);  // ages, strips, RTTs stay current
 })();
