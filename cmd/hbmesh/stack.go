@@ -80,7 +80,7 @@ func (s *stackFlags) registerMemory(f *flags) {
 	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
 	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "save restart memory every `interval`, and once more at shutdown")
 	s.replicas = 1
-	f.Var(intFlag{&s.replicas, 1, 5}, "replicas", "", "replicas of the JetStream assets the monitor creates: the restart memory\nbucket and the --events-stream stream (existing ones keep their own)")
+	f.Var(intFlag{&s.replicas, 1, 5}, "replicas", "", "keep `N` replicas (1-5) of the JetStream assets the monitor creates: the\nrestart memory bucket and the --events-stream stream (existing ones keep\ntheir own)")
 	f.section("Flags")
 }
 
