@@ -1,10 +1,12 @@
 package natstest_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/hbmesh/hbmesh/embedded"
@@ -57,6 +59,31 @@ func TestStartClusterOfOne(t *testing.T) {
 	servers := natstest.StartCluster(t, 1)
 	if len(servers) != 1 || servers[0].ClusterURL() == "" {
 		t.Fatalf("got %d servers, cluster URL %q", len(servers), servers[0].ClusterURL())
+	}
+}
+
+// TestStartJetStreamCluster: the three servers form a JetStream cluster
+// that elects a meta leader and places a stream with three replicas.
+func TestStartJetStreamCluster(t *testing.T) {
+	servers := natstest.StartJetStreamCluster(t, 3)
+	for i, s := range servers {
+		if n := s.NATS().NumRemotes(); n != 2 {
+			t.Fatalf("server %d routed to %d peers, want 2", i, n)
+		}
+	}
+	js, err := jetstream.New(natstest.ConnectServer(t, servers[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created jetstream.Stream
+	natstest.Eventually(t, "a stream with 3 replicas", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		created, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3.>"}, Replicas: 3})
+		return err == nil
+	})
+	if r := created.CachedInfo().Config.Replicas; r != 3 {
+		t.Fatalf("stream has %d replicas, want 3", r)
 	}
 }
 
