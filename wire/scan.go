@@ -223,17 +223,27 @@ func (d *Decoder) number() (neg bool, digits []byte, integer bool, err error) {
 	return neg, digits, integer, nil
 }
 
-func (d *Decoder) uint(key string) (uint64, error) {
+// integer scans the value of key, which must be a JSON integer: no
+// fraction, no exponent.
+func (d *Decoder) integer(key string) (neg bool, digits []byte, err error) {
 	c := d.peek()
 	if c != '-' && (c < '0' || c > '9') {
-		return 0, d.typeErr(key, "an integer")
+		return false, nil, d.typeErr(key, "an integer")
 	}
 	neg, digits, integer, err := d.number()
 	if err != nil {
-		return 0, err
+		return false, nil, err
 	}
 	if !integer {
-		return 0, d.fail(ReasonType, key, "want an integer")
+		return false, nil, d.fail(ReasonType, key, "want an integer")
+	}
+	return neg, digits, nil
+}
+
+func (d *Decoder) uint(key string) (uint64, error) {
+	neg, digits, err := d.integer(key)
+	if err != nil {
+		return 0, err
 	}
 	if neg {
 		return 0, d.fail(ReasonRange, key, "negative")
@@ -249,16 +259,9 @@ func (d *Decoder) uint(key string) (uint64, error) {
 }
 
 func (d *Decoder) int(key string, lo, hi int64) (int64, error) {
-	c := d.peek()
-	if c != '-' && (c < '0' || c > '9') {
-		return 0, d.typeErr(key, "an integer")
-	}
-	neg, digits, integer, err := d.number()
+	neg, digits, err := d.integer(key)
 	if err != nil {
 		return 0, err
-	}
-	if !integer {
-		return 0, d.fail(ReasonType, key, "want an integer")
 	}
 	var n int64
 	for _, c := range digits {
