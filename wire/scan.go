@@ -178,6 +178,15 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
+// digits steps over a run of decimal digits and returns its length.
+func (d *Decoder) digits() int {
+	start := d.pos
+	for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+		d.pos++
+	}
+	return d.pos - start
+}
+
 // number scans a JSON number and reports whether it is a plain integer.
 func (d *Decoder) number() (neg bool, digits []byte, integer bool, err error) {
 	start := d.pos
@@ -186,9 +195,7 @@ func (d *Decoder) number() (neg bool, digits []byte, integer bool, err error) {
 		d.pos++
 	}
 	ds := d.pos
-	for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
-		d.pos++
-	}
+	d.digits()
 	digits = d.data[ds:d.pos]
 	if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
 		d.pos = start
@@ -198,11 +205,7 @@ func (d *Decoder) number() (neg bool, digits []byte, integer bool, err error) {
 	if d.pos < len(d.data) && d.data[d.pos] == '.' {
 		integer = false
 		d.pos++
-		fs := d.pos
-		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
-			d.pos++
-		}
-		if d.pos == fs {
+		if d.digits() == 0 {
 			return false, nil, false, d.fail(ReasonMalformed, "", "bad number")
 		}
 	}
@@ -212,11 +215,7 @@ func (d *Decoder) number() (neg bool, digits []byte, integer bool, err error) {
 		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
 			d.pos++
 		}
-		es := d.pos
-		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
-			d.pos++
-		}
-		if d.pos == es {
+		if d.digits() == 0 {
 			return false, nil, false, d.fail(ReasonMalformed, "", "bad number")
 		}
 	}
