@@ -30,32 +30,11 @@ func startJS(t *testing.T) (*embedded.Server, *nats.Conn) {
 }
 
 // run starts a sink's Run and, when the test ends, cancels it and checks
-// it returned nil. The returned stop does the same earlier; it is
-// idempotent.
+// it returned nil within natstest.Timeout. The returned stop does the
+// same earlier; it is idempotent.
 func run(t *testing.T, name string, fn func(context.Context) error) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	var stopped bool
-	stop = func() {
-		t.Helper()
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: Run: %v", name, err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("%s: Run did not return after cancel", name)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return natstest.Run(t, name+": Run", fn)
 }
 
 // eventually polls cond until it holds or waitTimeout passes.
