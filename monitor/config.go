@@ -85,6 +85,14 @@ type Config struct {
 	// been counted, so under a backlog silence is not yet known to be
 	// silence. Verdicts resume once the backlog is worked off. Default 1024.
 	MaxBacklog int
+	// BeatQueue is how many received beats may wait for the monitor
+	// before NATS drops further ones as a slow consumer. A drop is
+	// counted, logged, and answered by granting every peer a fresh
+	// timeout, so it delays verdicts but never causes one. The queue is a
+	// channel allocated in full when Run starts, 8 bytes a slot (2 MiB at
+	// the largest default). Zero, the default, means 2*MaxPeers within
+	// [4096, 262144], and never less than MaxBacklog.
+	BeatQueue int
 	// SelfCheckInterval is how often the monitor round-trips a PING to its
 	// server to prove its own connection is live; a failed check suspends
 	// verdicts until the connection is proven again. Default 500ms.
@@ -130,6 +138,14 @@ func DefaultConfig() Config {
 		MaxBacklog:        1024,
 	}
 }
+
+// Bounds of BeatQueue: the default's floor and ceiling, and the most any
+// Config may ask for (128 MiB of slots).
+const (
+	minBeatQueue        = 4096
+	maxDefaultBeatQueue = 1 << 18
+	maxBeatQueue        = 1 << 24
+)
 
 func bad(field string, value any, why string) error {
 	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
@@ -177,6 +193,8 @@ func (c *Config) Validate() error {
 		return bad("StallThreshold", c.StallThreshold, "must be at least 10ms")
 	case c.MaxBacklog < 1:
 		return bad("MaxBacklog", c.MaxBacklog, "must be at least 1")
+	case c.BeatQueue != 0 && (c.BeatQueue < c.MaxBacklog || c.BeatQueue > maxBeatQueue):
+		return bad("BeatQueue", c.BeatQueue, fmt.Sprintf("must be within [MaxBacklog (%d), %d]", c.MaxBacklog, maxBeatQueue))
 	case c.SelfCheckInterval < 10*time.Millisecond:
 		return bad("SelfCheckInterval", c.SelfCheckInterval, "must be at least 10ms")
 	case c.SelfCheckTimeout < 10*time.Millisecond:
@@ -224,6 +242,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.MaxBacklog == 0 {
 		c.MaxBacklog = d.MaxBacklog
+	}
+	if c.BeatQueue == 0 && c.MaxPeers > 0 {
+		c.BeatQueue = max(min(max(2*c.MaxPeers, minBeatQueue), maxDefaultBeatQueue), c.MaxBacklog)
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real()

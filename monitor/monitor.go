@@ -42,8 +42,9 @@ type Monitor struct {
 	wake  chan struct{}
 	runs  atomic.Bool
 
-	// Decoders are owned by the NATS callback goroutines of their
-	// subscriptions (one each), so they need no lock.
+	// beatDec and beatRaw belong to the goroutine draining the beat
+	// channel, probeDec and probeRaw to the probe-reply subscription's
+	// callback; each has one user, so they need no lock of their own.
 	beatDec  wire.Decoder
 	beatRaw  wire.RawBeat
 	probeDec wire.Decoder
@@ -93,13 +94,16 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer m.nc.RemoveStatusListener(statusCh)
 
 	m.inbox = m.nc.NewInbox()
-	beatSub, err := m.nc.Subscribe(m.subj.Beats(), m.onBeat)
+	// Beats reach a channel that one goroutine of ours drains in batches:
+	// a batch costs one lock and one clock read, and a channel hands a busy
+	// consumer its messages more cheaply than nats.go's per-message
+	// callback (docs/PERFORMANCE.md, ingest).
+	beatCh := make(chan *nats.Msg, m.cfg.BeatQueue)
+	beatSub, err := m.nc.ChanSubscribe(m.subj.Beats(), beatCh)
 	if err != nil {
 		return fmt.Errorf("monitor: subscribe %q: %w", m.subj.Beats(), err)
 	}
 	defer beatSub.Unsubscribe()
-	// A monitor of 100k peers must ride out bursts without dropping.
-	_ = beatSub.SetPendingLimits(1<<20, 256<<20)
 	probeSub, err := m.nc.Subscribe(wire.ProbeReplies(m.inbox), m.onProbeReply)
 	if err != nil {
 		return fmt.Errorf("monitor: subscribe %q: %w", wire.ProbeReplies(m.inbox), err)
@@ -118,6 +122,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	dispatchDone := make(chan struct{})
 	wg.Go(func() { m.dispatch(dispatchDone) })
+	wg.Go(func() { m.consumeBeats(beatCh, dispatchDone) })
 	wg.Go(func() { m.selfCheck(runCtx) })
 	defer func() {
 		cancel()
@@ -149,7 +154,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-ticker.C():
 			now := clk.Now()
 			dropped, _ := beatSub.Dropped()
-			queued, _, _ := beatSub.Pending()
+			queued := len(beatCh)
 			m.mu.Lock()
 			if backlogged := queued > m.cfg.MaxBacklog; backlogged != m.tab.backlogged {
 				m.tab.backlogged = backlogged
@@ -167,6 +172,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 			if dropped > lastDropped {
 				// Beats were lost on our side: silence proves nothing now.
 				m.tab.graceFrom = m.tab.vnow(now)
+				m.tab.st.dropped = uint64(dropped)
 				log.Warn("slow consumer: beats dropped by the monitor; granting every peer a fresh timeout", "dropped", dropped-lastDropped)
 				lastDropped = dropped
 			}
@@ -281,21 +287,72 @@ func (m *Monitor) updateImpaired() {
 	m.tab.setImpaired(!m.connected || m.checkErr != nil, m.cfg.Clock.Now())
 }
 
-func (m *Monitor) onBeat(msg *nats.Msg) {
+// beatBatch is the most beats handled under one lock. A batch holds the
+// lock for tens of microseconds at most, so readers of the table never
+// wait long behind a burst.
+const beatBatch = 64
+
+// consumeBeats drains the beat subscription until done is closed, taking
+// whatever has queued, up to beatBatch beats, at a time.
+func (m *Monitor) consumeBeats(ch <-chan *nats.Msg, done <-chan struct{}) {
+	var batch [beatBatch]*nats.Msg
+	for {
+		select {
+		case msg := <-ch:
+			batch[0] = msg
+		case <-done:
+			return
+		}
+		n := 1
+	fill:
+		for n < len(batch) {
+			select {
+			case msg := <-ch:
+				batch[n] = msg
+				n++
+			default:
+				break fill
+			}
+		}
+		m.onBeats(batch[:n])
+		clear(batch[:n])
+	}
+}
+
+// onBeats judges a batch of beat messages. They arrived together, so one
+// clock reading stands for all of them.
+func (m *Monitor) onBeats(msgs []*nats.Msg) {
 	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
+	for _, msg := range msgs {
+		m.beatLocked(msg, now)
+	}
+	pending := len(m.tab.events) > 0
+	m.mu.Unlock()
+	if pending {
+		m.signal()
+	}
+}
+
+// beatLocked validates one beat message and applies it to the table.
+func (m *Monitor) beatLocked(msg *nats.Msg, now time.Time) {
 	// The subject's token is only compared with the payload's id, which the
 	// decoder validates, so it is validated once, there.
 	id, ok := m.subj.BeatID(msg.Subject)
 	if !ok {
-		m.reject(rejSubject, "", fmt.Errorf("subject %q is not a beat subject", msg.Subject))
+		m.rejectLocked(rejSubject, "", fmt.Errorf("subject %q is not a beat subject", msg.Subject))
 		return
 	}
 	if err := m.beatDec.Decode(msg.Data, &m.beatRaw); err != nil {
 		if _, perr := m.subj.ParseBeat(msg.Subject); perr != nil {
-			m.reject(rejSubject, "", perr) // a hostile subject, whatever the payload
+			m.rejectLocked(rejSubject, "", perr) // a hostile subject, whatever the payload
 			return
 		}
-		m.reject(decodeReason(err), id, err)
+		m.rejectLocked(decodeReason(err), id, err)
 		return
 	}
 	if string(m.beatRaw.ID) != id {
@@ -303,22 +360,11 @@ func (m *Monitor) onBeat(msg *nats.Msg) {
 		if _, perr := m.subj.ParseBeat(msg.Subject); perr != nil {
 			reason = rejSubject
 		}
-		m.reject(reason, id, fmt.Errorf("payload id %q on subject %q", m.beatRaw.ID, msg.Subject))
+		m.rejectLocked(reason, id, fmt.Errorf("payload id %q on subject %q", m.beatRaw.ID, msg.Subject))
 		return
 	}
-	m.mu.Lock()
-	if m.stopped {
-		m.mu.Unlock()
-		return
-	}
-	r := m.tab.observe(id, &m.beatRaw, now)
-	pending := len(m.tab.events) > 0
-	if r != "" {
+	if r := m.tab.observe(id, &m.beatRaw, now); r != "" {
 		m.rejectLocked(r, id, nil)
-	}
-	m.mu.Unlock()
-	if pending {
-		m.signal()
 	}
 }
 
@@ -430,7 +476,7 @@ func (m *Monitor) Stats() Stats {
 		Beats: c.beats, ProbesSent: c.probesSent, ProbesAnswered: c.probesAnswered,
 		ProbesFailed: c.probesFailed, Evicted: c.evicted, Forgotten: c.forgotten,
 		Restarts: c.restarts, Conflicts: c.conflicts, Stalls: c.stalls, StalledFor: c.stalledFor,
-		Outages: c.outages, BacklogDeferrals: c.deferred, Connected: m.connected, Impaired: m.tab.impaired,
+		Outages: c.outages, BacklogDeferrals: c.deferred, Dropped: c.dropped, Connected: m.connected, Impaired: m.tab.impaired,
 		Rejected:    make(map[string]uint64, len(RejectReasons)),
 		Transitions: make(map[State]uint64, 4),
 		Peers:       make(map[State]int, 4),

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/hbmesh/hbmesh/clock"
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
@@ -348,5 +349,75 @@ func TestClusterFailover(t *testing.T) {
 		if e.ID == "roamer" && e.State == monitor.StateDead {
 			t.Fatalf("false death on failover: %v", e.String())
 		}
+	}
+}
+
+// gatedClock is the real clock with a gate: while it is shut, Now blocks.
+// Shutting it freezes every goroutine of the monitor that reads the time,
+// the one draining the beat queue among them, while NATS keeps delivering.
+type gatedClock struct {
+	clock.Clock
+	mu   sync.Mutex
+	open chan struct{}
+}
+
+func newGatedClock() *gatedClock {
+	g := &gatedClock{Clock: clock.Real(), open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+func (g *gatedClock) Now() time.Time {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	<-open
+	return g.Clock.Now()
+}
+
+func (g *gatedClock) shut() { g.mu.Lock(); g.open = make(chan struct{}); g.mu.Unlock() }
+func (g *gatedClock) lift() { g.mu.Lock(); close(g.open); g.mu.Unlock() }
+
+// TestFullBeatQueueDropsAreCounted fills a tiny beat queue while the
+// monitor cannot drain it: NATS drops the overflow, and every beat is
+// accounted for: accepted, or counted as dropped, never silently lost.
+func TestFullBeatQueueDropsAreCounted(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	clk := newGatedClock()
+	m, _ := startMonitor(t, nc, func(c *monitor.Config) {
+		c.Clock, c.MaxBacklog, c.BeatQueue = clk, 1, 2
+	})
+	pub := natstest.Connect(t, srv.ClientURL())
+	subj := wire.MustSubjects(wire.DefaultPrefix)
+
+	const sent = 20
+	in0 := nc.Stats().InMsgs
+	clk.shut()
+	ts := time.Now().Add(-time.Minute)
+	for seq := range uint64(sent) {
+		b := wire.Beat{V: wire.Version, ID: "burst", Host: "h", Boot: "0123456789abcdef", Seq: seq + 1,
+			TS: ts.Add(time.Duration(seq) * time.Second), IntervalMS: 1000, Status: wire.StatusAlive}
+		if err := pub.Publish(subj.Beat("burst"), wire.AppendBeat(nil, &b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The monitor's connection has read every beat while the queue could
+	// not drain: at most the queue (2) and one batch (up to 3, taken
+	// before the drain blocked) got through, the rest was dropped.
+	natstest.Eventually(t, "the monitor's connection to read the burst", func() bool {
+		return nc.Stats().InMsgs-in0 >= sent
+	})
+	clk.lift()
+	natstest.Eventually(t, "the drops to be counted", func() bool { return m.Stats().Dropped > 0 })
+	natstest.Eventually(t, "every beat to be accounted for", func() bool {
+		st := m.Stats()
+		return st.Beats+st.Dropped == sent
+	})
+	if st := m.Stats(); st.Dropped < sent-5 {
+		t.Errorf("dropped %d of %d beats through a queue of 2; want at least %d", st.Dropped, sent, sent-5)
 	}
 }

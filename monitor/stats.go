@@ -99,6 +99,7 @@ type counters struct {
 	stalledFor     time.Duration
 	outages        uint64
 	deferred       uint64 // sweeps skipped because beats were backlogged
+	dropped        uint64 // beats NATS dropped because the beat queue was full
 	rtt            histogram
 	overshoot      histogram
 }
@@ -128,8 +129,11 @@ type Stats struct {
 	// BacklogDeferrals counts sweep ticks whose verdicts waited because
 	// more than MaxBacklog beats were queued in the monitor's subscription.
 	BacklogDeferrals uint64
-	Connected        bool // the NATS connection is up
-	Impaired         bool // verdicts are suspended
-	ProbeRTT         Histogram
-	Overshoot        Histogram // dead verdict lateness
+	// Dropped counts beats NATS dropped because BeatQueue was full. Each
+	// drop grants every peer a fresh timeout.
+	Dropped   uint64
+	Connected bool // the NATS connection is up
+	Impaired  bool // verdicts are suspended
+	ProbeRTT  Histogram
+	Overshoot Histogram // dead verdict lateness
 }

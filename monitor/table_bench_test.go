@@ -12,7 +12,7 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// benchFleet is a table fed directly, as onBeat feeds it after decoding:
+// benchFleet is a table fed directly, as onBeats feeds it after decoding:
 // n peers with a 1s interval whose beats are spread evenly over the second.
 type benchFleet struct {
 	tab   *table
@@ -196,7 +196,7 @@ func BenchmarkOnBeat(b *testing.B) {
 			for range 2 { // known and promoted, as in a running monitor
 				for i := range msgs {
 					bump(i)
-					m.onBeat(msgs[i])
+					m.onBeats(msgs[i : i+1])
 				}
 			}
 			before := m.tab.st.beats
@@ -204,7 +204,7 @@ func BenchmarkOnBeat(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				bump(next)
-				m.onBeat(msgs[next])
+				m.onBeats(msgs[next : next+1])
 				if next++; next == n {
 					next = 0
 				}

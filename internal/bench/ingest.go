@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -90,12 +91,19 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		for _, useMonitor := range order {
 			var rate, prate float64
 			var err error
+			// The label lets a -cpuprofile tell the consumers apart
+			// (pprof -tagfocus consumer=monitor); the goroutines a round
+			// starts, nats.go's reader among them, inherit it.
 			if useMonitor {
-				rate, prate, err = in.monitorRound(ctx, &res)
+				pprof.Do(ctx, pprof.Labels("consumer", "monitor"), func(ctx context.Context) {
+					rate, prate, err = in.monitorRound(ctx, &res)
+				})
 				mr = rate
 				monCPU = append(monCPU, in.cpuPerMsg)
 			} else {
-				rate, prate, err = in.bareRound(ctx, &res)
+				pprof.Do(ctx, pprof.Labels("consumer", "bare"), func(ctx context.Context) {
+					rate, prate, err = in.bareRound(ctx, &res)
+				})
 				br = rate
 				bareCPU = append(bareCPU, in.cpuPerMsg)
 			}

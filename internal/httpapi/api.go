@@ -99,6 +99,7 @@ type StatsJSON struct {
 	Stalls         uint64            `json:"stalls"`
 	StalledMS      int64             `json:"stalled_ms"`
 	Outages        uint64            `json:"outages"`
+	Dropped        uint64            `json:"dropped"`
 }
 
 // stateRank orders states worst first, as monitor.States does.
@@ -190,7 +191,7 @@ func (s *Server) status(withStats bool) StatusJSON {
 			Beats: st.Beats, Transitions: make(map[string]uint64, len(monitor.States)),
 			ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered, ProbesFailed: st.ProbesFailed,
 			Evicted: st.Evicted, Forgotten: st.Forgotten, Restarts: st.Restarts, Conflicts: st.Conflicts,
-			Stalls: st.Stalls, StalledMS: st.StalledFor.Milliseconds(), Outages: st.Outages,
+			Stalls: st.Stalls, StalledMS: st.StalledFor.Milliseconds(), Outages: st.Outages, Dropped: st.Dropped,
 		}
 		for _, n := range st.Rejected {
 			sj.Rejected += n

@@ -43,6 +43,9 @@ const (
 	mStalled = "hbmesh_monitor_stalled_seconds_total"
 	// mOutages counts times observation was impaired.
 	mOutages = "hbmesh_monitor_outages_total"
+	// mDropped counts beats NATS dropped because the monitor's beat queue
+	// was full.
+	mDropped = "hbmesh_beats_dropped_total"
 	// mEvicted counts peers dropped because the table was full.
 	mEvicted = "hbmesh_peers_evicted_total"
 	// mForgotten counts dead or left peers dropped after Retention.
@@ -73,6 +76,7 @@ type collector struct {
 	peers, transitions, beats, rejected                 *prometheus.Desc
 	probesSent, probesFailed, probesAnswered, rtt, over *prometheus.Desc
 	connected, impaired, stalls, stalled, outages       *prometheus.Desc
+	dropped                                             *prometheus.Desc
 	evicted, forgotten, restarts, conflicts, buildInfo  *prometheus.Desc
 	peerUp, peerAge, truncated                          *prometheus.Desc
 }
@@ -97,6 +101,7 @@ func newCollector(s *Server) *collector {
 		stalls:         d(mStalls, "Stalls of the monitor's own sweep loop."),
 		stalled:        d(mStalled, "Seconds the monitor spent stalled."),
 		outages:        d(mOutages, "Times the monitor's observation was impaired."),
+		dropped:        d(mDropped, "Beats dropped because the monitor's beat queue was full."),
 		evicted:        d(mEvicted, "Peers dropped because the table was full."),
 		forgotten:      d(mForgotten, "Dead or left peers dropped after retention."),
 		restarts:       d(mRestarts, "Peers seen with a new boot id."),
@@ -112,7 +117,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.peers, c.transitions, c.beats, c.rejected, c.probesSent, c.probesFailed,
 		c.probesAnswered, c.rtt, c.over, c.connected, c.impaired, c.stalls, c.stalled,
-		c.outages, c.evicted, c.forgotten, c.restarts, c.conflicts, c.buildInfo,
+		c.outages, c.dropped, c.evicted, c.forgotten, c.restarts, c.conflicts, c.buildInfo,
 	} {
 		ch <- d
 	}
@@ -166,6 +171,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.stalls, float64(st.Stalls))
 	counter(c.stalled, st.StalledFor.Seconds())
 	counter(c.outages, float64(st.Outages))
+	counter(c.dropped, float64(st.Dropped))
 	counter(c.evicted, float64(st.Evicted))
 	counter(c.forgotten, float64(st.Forgotten))
 	counter(c.restarts, float64(st.Restarts))
