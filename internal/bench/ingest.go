@@ -23,6 +23,7 @@ type ingestResult struct {
 	Rounds            int       `json:"rounds"`
 	Batches           int       `json:"batches"`
 	Windows           int       `json:"windows"`
+	Bare              string    `json:"bare"` // how the bare subscriber takes messages: callback or chan
 	PayloadBytes      int       `json:"payload_bytes"`
 	BareMsgsPerSec    float64   `json:"bare_msgs_per_sec"`
 	MonitorMsgsPerSec float64   `json:"monitor_msgs_per_sec"`
@@ -53,6 +54,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	windows := fs.Int("windows", 3, "timed backlogs per consumer per round")
 	rounds := fs.Int("rounds", 9, "rounds, each measuring both consumers")
 	verbose := fs.Bool("v", false, "print each backlog's rate on stderr")
+	bareChan := fs.Bool("bare-chan", false, "the bare subscriber drains a channel subscription, as the monitor does, instead of counting in nats.go's callback")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -73,14 +75,17 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer pub.Close()
 
-	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, windows: *windows, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose}
+	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, windows: *windows, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose, bareChan: *bareChan}
 	in.ids = make([]string, in.n)
 	in.subjects = make([]string, in.n)
 	for i := range in.ids {
 		in.ids[i] = "ingest-" + strconv.Itoa(i)
 		in.subjects[i] = in.subj.Beat(in.ids[i])
 	}
-	res := ingestResult{Bench: "ingest", N: in.n, M: in.n * in.passes, Rounds: *rounds, Batches: in.passes, Windows: in.windows}
+	res := ingestResult{Bench: "ingest", N: in.n, M: in.n * in.passes, Rounds: *rounds, Batches: in.passes, Windows: in.windows, Bare: "callback"}
+	if in.bareChan {
+		res.Bare = "chan"
+	}
 	var bare, mon, pubRates, bareCPU, monCPU []float64
 	for r := range *rounds {
 		order := []bool{false, true}
@@ -139,6 +144,7 @@ type ingest struct {
 	seq      uint64    // last seq encoded for every id
 	ts       time.Time // last sender timestamp encoded for every id
 	verbose  bool
+	bareChan bool
 	// The current backlog, in publish order: message k is arena[offs[k]:
 	// offs[k+1]], for ids[k%n]. One buffer and an offset table rather than
 	// M small slices, so the garbage collector, which runs several times
@@ -196,6 +202,9 @@ func (in *ingest) publish(end string, endData []byte) (float64, error) {
 	}
 	return float64(in.backlog()) / time.Since(start).Seconds(), nil
 }
+
+// backlogSize is the number of beats in every backlog.
+func (in *ingest) backlogSize() int { return in.n * in.passes }
 
 // backlog is the number of beats in the current backlog.
 func (in *ingest) backlog() int { return len(in.offs) - 1 }
@@ -297,17 +306,41 @@ func (in *ingest) bareRound(ctx context.Context, res *ingestResult) (rate, pubRa
 	var count atomic.Uint64
 	ended := make(chan string, 1)
 	endPrefix := in.subj.Beat("end-")
-	sub, err := nc.Subscribe(in.subj.Beats(), func(m *nats.Msg) {
+	onMsg := func(m *nats.Msg) {
 		count.Add(1)
 		if strings.HasPrefix(m.Subject, endPrefix) {
 			ended <- strings.TrimPrefix(m.Subject, in.subj.Beat(""))
 		}
-	})
-	if err != nil {
-		return 0, 0, fmt.Errorf("bench: subscribe: %w", err)
 	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return 0, 0, err
+	var sub *nats.Subscription
+	if in.bareChan {
+		// The monitor's own mechanism: a channel with room for the whole
+		// backlog, drained by one goroutine.
+		ch := make(chan *nats.Msg, in.backlogSize()+1024)
+		if sub, err = nc.ChanSubscribe(in.subj.Beats(), ch); err != nil {
+			return 0, 0, fmt.Errorf("bench: subscribe: %w", err)
+		}
+		done := make(chan struct{})
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			for {
+				select {
+				case m := <-ch:
+					onMsg(m)
+				case <-done:
+					return
+				}
+			}
+		}()
+		defer func() { close(done); <-drained }()
+	} else {
+		if sub, err = nc.Subscribe(in.subj.Beats(), onMsg); err != nil {
+			return 0, 0, fmt.Errorf("bench: subscribe: %w", err)
+		}
+		if err := sub.SetPendingLimits(-1, -1); err != nil {
+			return 0, 0, err
+		}
 	}
 	if err := nc.Flush(); err != nil {
 		return 0, 0, err
