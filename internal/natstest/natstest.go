@@ -72,7 +72,10 @@ func StartCluster(t testing.TB, n int, mods ...func(*embedded.Config)) []*embedd
 // with its own store, and waits for the routes. Unlike StartCluster, every
 // server is given routes to all n cluster ports, which a JetStream cluster
 // requires; so the cluster ports are picked up front, from ports the
-// kernel just handed out and released. mods are applied last.
+// kernel hands out. Each port stays held by a listener of ours until just
+// before its server binds it, so another process can take it only in that
+// instant (and the test then fails with the bind error). mods are applied
+// last.
 func StartJetStreamCluster(t testing.TB, n int, mods ...func(*embedded.Config)) []*embedded.Server {
 	t.Helper()
 	if n < 1 {
@@ -80,13 +83,15 @@ func StartJetStreamCluster(t testing.TB, n int, mods ...func(*embedded.Config)) 
 	}
 	ports := make([]int, n)
 	routes := make([]string, n)
+	held := make([]net.Listener, n)
 	for i := range ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("natstest: pick a cluster port: %v", err)
 		}
+		held[i] = ln
+		t.Cleanup(func() { ln.Close() })
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
 		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[i])
 	}
 	name := "natstest-js-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -98,6 +103,7 @@ func StartJetStreamCluster(t testing.TB, n int, mods ...func(*embedded.Config)) 
 			c.StoreDir = t.TempDir()
 			c.Cluster = embedded.ClusterConfig{Name: name, Host: "127.0.0.1", Port: ports[i], Routes: routes}
 		}
+		held[i].Close()
 		servers[i] = Start(t, append([]func(*embedded.Config){cl}, mods...)...)
 	}
 	for i, s := range servers {
