@@ -173,3 +173,18 @@ func TestParseRFC3339AgreesWithTime(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRFC3339Fractions checks fractions of every length against the
+// time package, including digits past the nanosecond.
+func TestParseRFC3339Fractions(t *testing.T) {
+	for _, frac := range []string{"", ".5", ".05", ".123", ".000001", ".12345678", ".123456789", ".000000001", ".1234567891", ".99999999999"} {
+		for _, zone := range []string{"Z", "+02:00", "-11:30"} {
+			s := "2026-11-25T16:37:05" + frac + zone
+			want, err := time.Parse(time.RFC3339Nano, s)
+			got, ok := parseRFC3339([]byte(s))
+			if ok != (err == nil) || (ok && !got.Equal(want)) {
+				t.Errorf("parseRFC3339(%q) = %v, %v; time.Parse = %v, %v", s, got, ok, want, err)
+			}
+		}
+	}
+}
