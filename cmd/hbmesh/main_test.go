@@ -146,6 +146,7 @@ func TestUsageErrors(t *testing.T) {
 		{"stream without publishing", []string{"monitor", "--no-publish-events", "--events-stream", "EV"}, nil, `--events-stream needs published events`},
 		{"per-peer without http", []string{"monitor", "--per-peer-metrics"}, nil, `--per-peer-metrics needs --http`},
 		{"six replicas", []string{"monitor", "--replicas", "6"}, nil, `6 is outside [1, 5]`},
+		{"beat queue too small", []string{"monitor", "--beat-queue", "10"}, nil, `10 is outside [1024, 16777216]`},
 		{"replicas with nothing to replicate", []string{"monitor", "--state-file", "x.json", "--replicas", "3"}, nil, `--replicas applies to the KV restart memory and --events-stream`},
 		{"monitor bad id", []string{"monitor", "--id", "a.b"}, nil, `invalid id "a.b"`},
 		{"bad inbox prefix", []string{"monitor", "--inbox-prefix", "_INBOX.>"}, nil, `flag --inbox-prefix`},
