@@ -425,7 +425,17 @@ func (m *Monitor) rejectLocked(reason, id string, err error) {
 	m.logged[i] = now
 	n := m.suppressed[i]
 	m.suppressed[i] = 0
-	m.cfg.Logger.Warn("beat rejected", "reason", reason, "peer", id, "err", err, "suppressed", n)
+	switch {
+	case reason == rejProbeUnsolicited:
+		// Usually a late answer: a peer frozen while suspect answers the
+		// queued probe when it thaws, after its verdict or its next beat
+		// closed the probe. Counted like any rejection, but not a warning.
+		m.cfg.Logger.Info("probe reply to no open probe ignored", "reason", reason, "peer", id, "suppressed", n)
+	case strings.HasPrefix(reason, "probe_"):
+		m.cfg.Logger.Warn("probe reply rejected", "reason", reason, "peer", id, "err", err, "suppressed", n)
+	default:
+		m.cfg.Logger.Warn("beat rejected", "reason", reason, "peer", id, "err", err, "suppressed", n)
+	}
 }
 
 // Peers returns a snapshot of every peer in the table.
