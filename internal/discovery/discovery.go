@@ -208,6 +208,7 @@ type StatusResponse struct {
 	Evicted        uint64                `json:"evicted"`
 	Stalls         uint64                `json:"stalls"`
 	Outages        uint64                `json:"outages"`
+	Dropped        uint64                `json:"dropped"` // beats NATS dropped for a full beat queue
 }
 
 // Peer is one peer as a monitor reports it on the wire.
@@ -267,7 +268,7 @@ func (s *Service) handleStatus(req micro.Request) {
 		Connected: st.Connected, Impaired: st.Impaired, PeersByState: st.Peers,
 		Beats: st.Beats, ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered,
 		ProbesFailed: st.ProbesFailed, Restarts: st.Restarts, Conflicts: st.Conflicts,
-		Evicted: st.Evicted, Stalls: st.Stalls, Outages: st.Outages,
+		Evicted: st.Evicted, Stalls: st.Stalls, Outages: st.Outages, Dropped: st.Dropped,
 	}
 	for _, n := range st.Peers {
 		resp.Peers += n

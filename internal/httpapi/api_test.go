@@ -135,7 +135,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Monitor != "mon-1" || st.Version != "v1.2.3" || st.Ready || st.ReadyError != "self check failing" ||
-		!st.Connected || st.Counts["dead"] != 2 || st.Counts["left"] != 1 || st.Stats == nil || st.Stats.Rejected != 3 {
+		!st.Connected || st.Counts["dead"] != 2 || st.Counts["left"] != 1 || st.Stats == nil || st.Stats.Rejected != 3 || st.Stats.Dropped != 7 {
 		t.Errorf("status %s", body)
 	}
 }

@@ -78,6 +78,7 @@ func fixedNow() time.Time { return t0 }
 func newFake(n int, extra ...monitor.PeerInfo) *fakeSource {
 	f := &fakeSource{id: "mon-1", stats: monitor.Stats{
 		Connected: true,
+		Dropped:   7,
 		Rejected:  map[string]uint64{"replay": 3},
 		ProbeRTT:  monitor.Histogram{Bounds: monitor.ProbeRTTBuckets, Counts: make([]uint64, len(monitor.ProbeRTTBuckets))},
 		Overshoot: monitor.Histogram{Bounds: monitor.OvershootBuckets, Counts: make([]uint64, len(monitor.OvershootBuckets))},

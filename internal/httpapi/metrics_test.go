@@ -53,6 +53,7 @@ func TestMetricsNames(t *testing.T) {
 		`hbmesh_beats_rejected_total{reason="replay"} 3`,
 		`hbmesh_peers{state="dead"} 2`,
 		`hbmesh_monitor_connected 1`,
+		`hbmesh_beats_dropped_total 7`,
 		`hbmesh_build_info{goversion="go`,
 		`monitor="mon-1",version="v1.2.3"} 1`,
 	} {
