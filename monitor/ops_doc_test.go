@@ -1,0 +1,40 @@
+package monitor_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestEveryWarningIsInTheRunbook keeps docs/OPERATIONS.md's "When
+// something is wrong" table in step with the monitor: every message the
+// package logs as a warning or an error must appear there.
+func TestEveryWarningIsInTheRunbook(t *testing.T) {
+	doc, err := os.ReadFile("../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("*.go")
+	call := regexp.MustCompile(`\.(Warn|Error)\("([^"]+)"`)
+	found := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !strings.Contains(string(doc), "`"+m[2]+"`") {
+				t.Errorf("%s logs %q, which docs/OPERATIONS.md does not explain", f, m[2])
+			}
+		}
+	}
+	if found < 5 {
+		t.Fatalf("found only %d log calls; the pattern no longer matches the code", found)
+	}
+}
