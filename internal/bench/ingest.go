@@ -82,7 +82,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		in.ids[i] = "ingest-" + strconv.Itoa(i)
 		in.subjects[i] = in.subj.Beat(in.ids[i])
 	}
-	res := ingestResult{Bench: "ingest", N: in.n, M: in.n * in.passes, Rounds: *rounds, Batches: in.passes, Windows: in.windows, Bare: "callback"}
+	res := ingestResult{Bench: "ingest", N: in.n, M: in.backlogSize(), Rounds: *rounds, Batches: in.passes, Windows: in.windows, Bare: "callback"}
 	if in.bareChan {
 		res.Bare = "chan"
 	}
@@ -353,7 +353,7 @@ func (in *ingest) bareRound(ctx context.Context, res *ingestResult) (rate, pubRa
 	if rate, pubRate, err = in.drain(ctx, c, true); err != nil {
 		return 0, 0, err
 	}
-	want := uint64(in.windows*(in.passes*in.n+1) + in.markers - markers) // beats and end per backlog, and the markers
+	want := uint64(in.windows*(in.backlogSize()+1) + in.markers - markers) // beats and end per backlog, and the markers
 	if d, _ := sub.Dropped(); d > 0 || count.Load()-before != want {
 		res.Dropped += d
 		return 0, 0, fmt.Errorf("bench: bare consumer saw %d of %d messages, dropped %d", count.Load()-before, want, d)
@@ -424,7 +424,7 @@ func (in *ingest) monitorRound(ctx context.Context, res *ingestResult) (rate, pu
 	if tr := suspects.Load(); tr > 0 {
 		return 0, 0, fmt.Errorf("bench: %d peers turned suspect during the timed batches", tr)
 	}
-	if got, want := after.Beats-before.Beats+rejected, uint64(in.windows*(in.passes*in.n+1)); got != want {
+	if got, want := after.Beats-before.Beats+rejected, uint64(in.windows*(in.backlogSize()+1)); got != want {
 		lost := int(want) - int(got)
 		res.Dropped += lost
 		return 0, 0, fmt.Errorf("bench: monitor saw %d of %d beats: %d dropped", got, want, lost)
