@@ -110,6 +110,7 @@ type Decoder struct {
 	buf  []byte // scratch for unescaped strings
 	data []byte
 	pos  int
+	ts   tsCache
 }
 
 const (
@@ -286,7 +287,7 @@ func (d *Decoder) field(key string, out *RawBeat) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		t, ok := parseRFC3339(s)
+		t, ok := d.ts.parse(s)
 		if !ok {
 			return 0, d.fail(ReasonType, key, "not an RFC 3339 time")
 		}

@@ -58,7 +58,7 @@ func (d *Decoder) fast(data []byte, out *RawBeat) bool {
 	if ts, i, ok = fastStr(data, i, 64); !ok {
 		return false
 	}
-	if out.TS, ok = parseRFC3339(ts); !ok {
+	if out.TS, ok = d.ts.parse(ts); !ok {
 		return false
 	}
 	if i, ok = fastLit(data, i, `,"interval_ms":`); !ok {

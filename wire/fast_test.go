@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -185,6 +186,50 @@ func TestParseRFC3339Fractions(t *testing.T) {
 			if ok != (err == nil) || (ok && !got.Equal(want)) {
 				t.Errorf("parseRFC3339(%q) = %v, %v; time.Parse = %v, %v", s, got, ok, want, err)
 			}
+		}
+	}
+}
+
+// TestTSCacheAgreesWithTime runs one tsCache over a sequence in which
+// consecutive times share their minute, change it, and break the rules
+// after a valid time with the same minute, and checks every answer
+// against the time package.
+func TestTSCacheAgreesWithTime(t *testing.T) {
+	var c tsCache
+	for _, s := range []string{
+		"2026-11-25T16:37:05Z",
+		"2026-11-25T16:37:06.5Z",
+		"2026-11-25T16:37:59.999999999+02:00",
+		"2026-11-25T16:37:60Z", // RFC 3339 allows a leap second; it rolls into the next minute
+		"2026-11-25T16:37:61Z",
+		"2026-11-25T16:37:5Z",
+		"2026-11-25T16:37:05.Z",
+		"2026-11-25T16:37:05",
+		"2026-11-25T16:37:05Zjunk",
+		"2026-11-25T16:37;05Z",
+		"2026-11-25T16:38:00Z",
+		"2026-11-25T16:38:00.1234567891-11:30",
+		"2026-02-29T16:38:00Z", // not a leap year
+		"2026-11-25T16:38:01Z", // after a refused minute, the cached one still answers
+		"2024-02-29T23:59:59Z",
+		"2024-02-29T23:59:59z",
+		"2024-02-29t23:59:59Z",
+		"2024-02-29T24:00:00Z",
+		"2024-02-29T23:60:00Z",
+	} {
+		// RFC 3339 allows a leap second and lower-case t and z, which
+		// time.Parse refuses; compare those with the upper-case, :59 form.
+		std := strings.NewReplacer("t", "T", "z", "Z", ":60Z", ":59Z").Replace(s)
+		want, err := time.Parse(time.RFC3339Nano, std)
+		if std != s && err == nil && strings.HasSuffix(s, ":60Z") {
+			want = want.Add(time.Second)
+		}
+		got, ok := c.parse([]byte(s))
+		if ok != (err == nil) || (ok && !got.Equal(want)) {
+			t.Errorf("tsCache.parse(%q) = %v, %v; time.Parse = %v, %v", s, got, ok, want, err)
+		}
+		if one, ok1 := parseRFC3339([]byte(s)); ok1 != ok || !one.Equal(got) {
+			t.Errorf("parseRFC3339(%q) = %v, %v; the cache said %v, %v", s, one, ok1, got, ok)
 		}
 	}
 }

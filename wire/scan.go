@@ -343,26 +343,73 @@ func (d *Decoder) skip(depth int) error {
 // allocating.
 func parseRFC3339(b []byte) (time.Time, bool) {
 	// 2006-01-02T15:04:05[.frac](Z|+hh:mm|-hh:mm)
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+	base, ok := parseMinute(b)
+	if !ok {
 		return time.Time{}, false
 	}
-	num := func(s []byte) (int, bool) {
-		n := 0
-		for _, c := range s {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
+	return parseSeconds(b, base)
+}
+
+// tsCache remembers the minute of the last RFC 3339 time it parsed. Beats
+// that arrive together were sent within moments of each other, so nearly
+// every timestamp shares its date, hour and minute with the one before;
+// those are then matched as 16 bytes instead of validated and converted
+// again. Everything after the minute is parsed every time.
+type tsCache struct {
+	lo, hi uint64 // the 16 bytes "2006-01-02T15:04", little-endian words
+	base   int64  // Unix seconds at the start of that minute, before any zone offset
+	ok     bool
+}
+
+func (c *tsCache) parse(b []byte) (time.Time, bool) {
+	if len(b) < 20 {
+		return time.Time{}, false
 	}
-	year, ok1 := num(b[0:4])
-	mon, ok2 := num(b[5:7])
-	day, ok3 := num(b[8:10])
-	hh, ok4 := num(b[11:13])
-	mm, ok5 := num(b[14:16])
-	ss, ok6 := num(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
+	lo, hi := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	if !c.ok || lo != c.lo || hi != c.hi {
+		base, ok := parseMinute(b)
+		if !ok {
+			return time.Time{}, false
+		}
+		c.lo, c.hi, c.base, c.ok = lo, hi, base, true
+	}
+	return parseSeconds(b, c.base)
+}
+
+// twoDigits parses b[0:2] as a decimal number.
+func twoDigits(b []byte) (int, bool) {
+	h, l := b[0]-'0', b[1]-'0'
+	return int(h)*10 + int(l), h <= 9 && l <= 9
+}
+
+// parseMinute validates the date, hour and minute of an RFC 3339 time,
+// the first 16 bytes, and returns the Unix seconds at the start of that
+// minute as if the time were in UTC.
+func parseMinute(b []byte) (int64, bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' {
+		return 0, false
+	}
+	y1, ok1 := twoDigits(b[0:2])
+	y2, ok2 := twoDigits(b[2:4])
+	mon, ok3 := twoDigits(b[5:7])
+	day, ok4 := twoDigits(b[8:10])
+	hh, ok5 := twoDigits(b[11:13])
+	mm, ok6 := twoDigits(b[14:16])
+	year := y1*100 + y2
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mon < 1 || mon > 12 || day < 1 || day > daysIn(mon, year) || hh > 23 || mm > 59 {
+		return 0, false
+	}
+	return daysSinceEpoch(year, mon, day)*86400 + int64(hh*3600+mm*60), true
+}
+
+// parseSeconds parses what follows the minute of an RFC 3339 time,
+// ":05[.frac](Z|+hh:mm|-hh:mm)", given the Unix seconds of that minute.
+func parseSeconds(b []byte, base int64) (time.Time, bool) {
+	if b[16] != ':' {
+		return time.Time{}, false
+	}
+	ss, ok := twoDigits(b[17:19])
+	if !ok || ss > 60 {
 		return time.Time{}, false
 	}
 	i := 19
@@ -370,17 +417,16 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		start := i
-		scale := 100000000
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		for i < len(b) && b[i]-'0' <= 9 {
 			if i-start < 9 {
-				nsec += int(b[i]-'0') * scale
-				scale /= 10
+				nsec = nsec*10 + int(b[i]-'0')
 			}
 			i++
 		}
 		if i == start {
 			return time.Time{}, false
 		}
+		nsec *= pow10[max(0, 9-(i-start))]
 	}
 	if i >= len(b) {
 		return time.Time{}, false
@@ -393,8 +439,8 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 		if len(b)-i != 6 || b[i+3] != ':' {
 			return time.Time{}, false
 		}
-		oh, ok1 := num(b[i+1 : i+3])
-		om, ok2 := num(b[i+4 : i+6])
+		oh, ok1 := twoDigits(b[i+1 : i+3])
+		om, ok2 := twoDigits(b[i+4 : i+6])
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
 			return time.Time{}, false
 		}
@@ -409,12 +455,11 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	if i != len(b) {
 		return time.Time{}, false
 	}
-	if day > daysIn(mon, year) {
-		return time.Time{}, false
-	}
-	sec := (daysSinceEpoch(year, mon, day)*86400 + int64(hh*3600+mm*60+ss)) - int64(off)
-	return time.Unix(sec, int64(nsec)).UTC(), true
+	return time.Unix(base+int64(ss-off), int64(nsec)).UTC(), true
 }
+
+// pow10[k] is 10^k, for scaling a fraction of 9-k digits to nanoseconds.
+var pow10 = [10]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
 
 func daysIn(mon, year int) int {
 	switch mon {
