@@ -35,7 +35,7 @@ $(TOOLS)/nats:
 # Every fuzz target for FUZZTIME each (CI: 10s); fuzz-long is the
 # documented long run (docs/RELIABILITY.md).
 fuzz:
-	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat; do \
+	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat; do \
 		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 

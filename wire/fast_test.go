@@ -233,3 +233,23 @@ func TestTSCacheAgreesWithTime(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTSCacheAgrees parses two times in a row with one tsCache, so the
+// second may hit the minute the first left behind, and checks both
+// answers against the stateless parser.
+func FuzzTSCacheAgrees(f *testing.F) {
+	f.Add("2026-11-25T16:37:05Z", "2026-11-25T16:37:06.5+02:00")
+	f.Add("2026-11-25T16:37:05Z", "2026-11-25T16:37:61Z")
+	f.Add("2024-02-29T23:59:59Z", "2024-02-29T23:59:60.123456789Z")
+	f.Add("2026-02-29T00:00:00Z", "2026-02-29T00:00:01Z")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var c tsCache
+		for _, s := range []string{a, b, a} {
+			got, ok := c.parse([]byte(s))
+			want, wok := parseRFC3339([]byte(s))
+			if ok != wok || !got.Equal(want) {
+				t.Fatalf("after %q: tsCache.parse(%q) = %v, %v; parseRFC3339 = %v, %v", a, s, got, ok, want, wok)
+			}
+		}
+	})
+}

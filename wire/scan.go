@@ -404,6 +404,7 @@ func parseMinute(b []byte) (int64, bool) {
 
 // parseSeconds parses what follows the minute of an RFC 3339 time,
 // ":05[.frac](Z|+hh:mm|-hh:mm)", given the Unix seconds of that minute.
+// Its callers have checked that b is at least 20 bytes long.
 func parseSeconds(b []byte, base int64) (time.Time, bool) {
 	if b[16] != ':' {
 		return time.Time{}, false
