@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,10 @@ type conn struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	closing atomic.Bool
+	// closed is closed by the connection's closed handler, the last
+	// callback nats.go delivers for it.
+	closed     chan struct{}
+	closedOnce sync.Once
 }
 
 // errConnFailed wraps the reason a connection was given up.
@@ -217,7 +222,7 @@ func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn,
 // returned conn's Context derives from ctx and is also cancelled when the
 // connection later fails for good. extra options are appended last.
 func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, extra ...nats.Option) (*conn, error) {
-	cn := &conn{}
+	cn := &conn{closed: make(chan struct{})}
 	cn.ctx, cn.cancel = context.WithCancelCause(ctx)
 	fail := func(nc *nats.Conn, err error) {
 		cn.cancel(err)
@@ -234,6 +239,7 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 		return nil, err
 	}
 	opts = append(opts, nats.ClosedHandler(func(nc *nats.Conn) {
+		defer cn.closedOnce.Do(func() { close(cn.closed) })
 		if cn.closing.Load() {
 			return
 		}
@@ -266,10 +272,17 @@ func (cn *conn) failure() error {
 	return nil
 }
 
-// close closes the connection on purpose.
+// close closes the connection on purpose. It waits, briefly, for
+// nats.go to deliver the connection's last callbacks, so that their log
+// lines ("NATS disconnected") come before whatever the command prints on
+// its way out: the reason it failed, on the last line of stderr.
 func (cn *conn) close() {
 	cn.closing.Store(true)
 	cn.Conn.Close()
+	select {
+	case <-cn.closed:
+	case <-time.After(2 * time.Second):
+	}
 	cn.cancel(nil)
 }
 
