@@ -339,22 +339,12 @@ func (d *Decoder) skip(depth int) error {
 	}
 }
 
-// parseRFC3339 parses an RFC 3339 time (with optional fraction) without
-// allocating.
-func parseRFC3339(b []byte) (time.Time, bool) {
-	// 2006-01-02T15:04:05[.frac](Z|+hh:mm|-hh:mm)
-	base, ok := parseMinute(b)
-	if !ok {
-		return time.Time{}, false
-	}
-	return parseSeconds(b, base)
-}
-
-// tsCache remembers the minute of the last RFC 3339 time it parsed. Beats
-// that arrive together were sent within moments of each other, so nearly
-// every timestamp shares its date, hour and minute with the one before;
-// those are then matched as 16 bytes instead of validated and converted
-// again. Everything after the minute is parsed every time.
+// tsCache parses RFC 3339 times, 2006-01-02T15:04:05[.frac](Z|+hh:mm|-hh:mm),
+// without allocating, and remembers the minute of the last one. Beats that
+// arrive together were sent within moments of each other, so nearly every
+// timestamp shares its date, hour and minute with the one before; those
+// are then matched as 16 bytes instead of validated and converted again.
+// Everything after the minute is parsed every time.
 type tsCache struct {
 	lo, hi uint64 // the 16 bytes "2006-01-02T15:04", little-endian words
 	base   int64  // Unix seconds at the start of that minute, before any zone offset
