@@ -169,6 +169,14 @@ func Register(nc *nats.Conn, src Source, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("discovery: add endpoint %q on %q: %w", ep.name, subject, err)
 		}
 	}
+	// Live means the server has the endpoints' subscriptions, so that a
+	// request from any connection reaches them rather than getting "no
+	// responders". If nc is not connected, or drops during the flush,
+	// nats.go sends the subscriptions again when it reconnects, so that is
+	// not an error.
+	if nc.IsConnected() {
+		_ = nc.FlushTimeout(5 * time.Second)
+	}
 	s.svc = svc
 	return s, nil
 }
