@@ -38,6 +38,10 @@ type peer struct {
 	pid      int32
 	state    State
 	conflict bool
+	// gone: the current boot said goodbye while altBoot was still beating
+	// (two processes held the id); altBoot takes the id over at its next
+	// beat.
+	gone     bool
 	promoted bool // out of probation (see peerTable)
 	// cycles counts suspect → alive-by-probe rounds since the last
 	// accepted beat (Event.Repeat), saturating; it fits the padding.
@@ -208,6 +212,15 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 		if string(b.Host) != p.host {
 			return rejHostMismatch
 		}
+		if b.Leaving && p.conflict && v-p.altHeard <= int64(2*iv) {
+			// Two processes hold this id and the other one still beats:
+			// this goodbye is one process leaving, not the id. The other
+			// takes the id over at its next beat, so its own death is
+			// still reported.
+			p.seq, p.gone = b.Seq, true
+			t.st.beats++
+			return ""
+		}
 		// Beats closer together than a tenth of the interval, by arrival
 		// and by the sender's own clock, are a flood. Beats that queued up
 		// while the monitor (or the network) stalled arrive together too,
@@ -224,6 +237,19 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 		// The previous boot is back: two processes claim this id.
 		if b.Seq <= p.altSeq {
 			return rejReplay
+		}
+		if b.Leaving {
+			// The other process said goodbye: the current boot holds the
+			// id alone again.
+			p.altBoot, p.altSeq, p.conflict = "", 0, false
+			t.st.beats++
+			return ""
+		}
+		if p.gone || v-p.lastBeat > int64(2*iv) {
+			// The current boot said goodbye or has missed two beats while
+			// this one beats on: this one holds the id now.
+			t.takeOver(p, b, iv, v)
+			break
 		}
 		p.altSeq, p.altHeard = b.Seq, v
 		p.lastHeard = v
@@ -261,7 +287,7 @@ func (t *table) add(id string, b *wire.RawBeat, iv time.Duration, v int64, now t
 func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
 	p.altBoot, p.altSeq, p.altHeard = p.boot, p.seq, p.lastBeat
 	p.boot, p.seq, p.host = string(b.Boot), 0, string(b.Host)
-	p.lastBeat, p.samples, p.probeSent, p.conflict = 0, 0, 0, false
+	p.lastBeat, p.samples, p.probeSent, p.conflict, p.gone = 0, 0, 0, false, false
 	t.update(p, b, iv, v)
 	t.st.beats++
 	t.st.restarts++
@@ -272,6 +298,19 @@ func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now
 	e := t.transition(p, to, ReasonRestarted, v, now)
 	e.Restart, e.PrevBoot = true, p.altBoot
 	t.reschedule(p, v)
+}
+
+// takeOver makes altBoot, which b is from, the peer's current boot, and
+// the current one the alternative. Unlike a restart it is not an event:
+// the id was alive throughout, held by two processes.
+func (t *table) takeOver(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
+	if p.gone {
+		p.conflict = false // the other process left for good
+	}
+	p.altBoot, p.altSeq, p.altHeard = p.boot, p.seq, p.lastBeat
+	p.boot, p.seq, p.host = string(b.Boot), 0, string(b.Host)
+	p.lastBeat, p.samples, p.probeSent, p.gone = 0, 0, 0, false
+	t.update(p, b, iv, v)
 }
 
 // update copies a beat into p, reusing strings whose bytes are unchanged.
