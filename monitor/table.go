@@ -521,7 +521,14 @@ func (t *table) restore(infos []PeerInfo, now time.Time) {
 		p := &peer{
 			id: in.ID, host: in.Host, boot: in.Boot, version: in.Version, seq: in.Seq,
 			interval: in.Interval, rtt: in.ProbeRTT, pid: int32(in.PID), state: st,
-			since: v, hidx: -1,
+			since: t.past(in.Since, now, v), hidx: -1,
+		}
+		if !in.LastBeat.IsZero() {
+			p.lastBeat = t.past(in.LastBeat, now, v)
+			p.lastHeard = p.lastBeat
+		}
+		if st != in.State {
+			p.since = v // suspect restored as alive: a new state from now
 		}
 		if len(in.Labels) > 0 {
 			p.labels = string(wire.AppendLabels(nil, in.Labels))
@@ -535,6 +542,20 @@ func (t *table) restore(infos []PeerInfo, now time.Time) {
 		t.st.byState[st]++
 		t.reschedule(p, v)
 	}
+}
+
+// past converts a remembered wall-clock time to virtual time, given the
+// clock reading now and its virtual time v. A zero time, or one in the
+// future (a clock step since it was saved), counts as now. The result is
+// never 0, which means "never" for lastBeat.
+func (t *table) past(w, now time.Time, v int64) int64 {
+	if w.IsZero() || w.After(now) {
+		return v
+	}
+	if pv := v - int64(now.Sub(w)); pv != 0 {
+		return pv
+	}
+	return -1
 }
 
 func (t *table) info(p *peer, v int64) PeerInfo {

@@ -45,9 +45,11 @@ var since = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func samplePeers() []monitor.PeerInfo {
 	return []monitor.PeerInfo{
 		{ID: "web-1", Host: "web-1.example", State: monitor.StateAlive, Boot: "b1", Seq: 42, PID: 100,
-			Interval: time.Second, Version: "1.2.3", Labels: map[string]string{"role": "web"}, Since: since},
+			Interval: time.Second, Version: "1.2.3", Labels: map[string]string{"role": "web"}, Since: since,
+			LastBeat: since.Add(3 * time.Second), LastSeen: since.Add(3 * time.Second)}, // LastSeen is restored as LastBeat
 		{ID: "db:primary", Host: "db", State: monitor.StateDead, Boot: "b2", Seq: 7, PID: 200,
-			Interval: 500 * time.Millisecond, Version: "1.2.3", Since: since.Add(time.Minute)},
+			Interval: 500 * time.Millisecond, Version: "1.2.3", Since: since.Add(time.Minute),
+			LastBeat: since, LastSeen: since},
 		{ID: "ünïcode", Host: "u", State: monitor.StateLeft, Boot: "b3", Seq: 1, PID: 300, Interval: time.Second, Since: since},
 	}
 }

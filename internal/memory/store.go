@@ -36,12 +36,14 @@ type record struct {
 	Version  string            `json:"version"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Since    time.Time         `json:"since"`
+	LastBeat time.Time         `json:"last_beat,omitzero"` // absent in records from before 2026-11-29
 }
 
 func toRecord(p *monitor.PeerInfo) record {
 	return record{
 		ID: p.ID, Host: p.Host, State: p.State, Boot: p.Boot, Seq: p.Seq, PID: p.PID,
 		Interval: p.Interval, Version: p.Version, Labels: p.Labels, Since: p.Since,
+		LastBeat: p.LastBeat,
 	}
 }
 
@@ -49,5 +51,6 @@ func (r *record) peerInfo() monitor.PeerInfo {
 	return monitor.PeerInfo{
 		ID: r.ID, Host: r.Host, State: r.State, Boot: r.Boot, Seq: r.Seq, PID: r.PID,
 		Interval: r.Interval, Version: r.Version, Labels: r.Labels, Since: r.Since,
+		LastBeat: r.LastBeat, LastSeen: r.LastBeat,
 	}
 }
