@@ -70,7 +70,9 @@ type Config struct {
 	// heard peer is forgotten (and counted). Default 100000.
 	MaxPeers int
 	// Retention is how long dead and left peers stay in the table before
-	// they are forgotten. Default 1h.
+	// they are forgotten (logged, and counted in Stats.Forgotten). A dead
+	// peer stops counting as dead when it is forgotten, so an alert on
+	// dead peers resolves then. Default 24h.
 	Retention time.Duration
 
 	// Resolution is the sweep tick: verdicts are at most this late.
@@ -130,7 +132,7 @@ func DefaultConfig() Config {
 		MinInterval:       100 * time.Millisecond,
 		MaxInterval:       time.Hour,
 		MaxPeers:          100_000,
-		Retention:         time.Hour,
+		Retention:         24 * time.Hour,
 		Resolution:        10 * time.Millisecond,
 		StallThreshold:    250 * time.Millisecond,
 		SelfCheckInterval: 500 * time.Millisecond,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -178,13 +179,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 			m.tab.sweep(now)
 			if ev := m.tab.st.evicted; ev > lastEvicted && now.Sub(lastEvictLog) >= 10*time.Second {
-				log.Warn("peer table full: peers forgotten to make room (raise MaxPeers?)", "evicted", ev-lastEvicted, "max_peers", m.cfg.MaxPeers)
+				log.Warn("peer table full: peers forgotten to make room (raise --max-peers, Config.MaxPeers)", "evicted", ev-lastEvicted, "max_peers", m.cfg.MaxPeers)
 				lastEvicted, lastEvictLog = ev, now
 			}
-			probes := m.tab.probes
-			m.tab.probes = nil
+			probes, forgot := m.tab.probes, m.tab.forgot
+			m.tab.probes, m.tab.forgot = nil, nil
 			pending := len(m.tab.events) > 0
 			m.mu.Unlock()
+			m.logForgotten(forgot)
 			for _, id := range probes {
 				if err := m.nc.PublishRequest(m.subj.Probe(id), wire.ProbeReply(m.inbox, id), nil); err != nil {
 					log.Warn("probe not sent", "peer", id, "err", err)
@@ -197,6 +199,24 @@ func (m *Monitor) Run(ctx context.Context) error {
 				m.signal()
 			}
 		}
+	}
+}
+
+// logForgotten logs the dead and left peers the sweep just forgot: a dead
+// one stops counting as dead, so an alert on it resolves. A mass
+// forgetting is logged as a count after the first few.
+func (m *Monitor) logForgotten(forgot []forgotPeer) {
+	const each = 5
+	for i, f := range forgot {
+		if i == each {
+			m.cfg.Logger.Info("more peers forgotten after the retention", "count", len(forgot)-each, "retention", m.cfg.Retention)
+			break
+		}
+		lvl := slog.LevelInfo
+		if f.state == StateDead {
+			lvl = slog.LevelWarn
+		}
+		m.cfg.Logger.Log(context.Background(), lvl, "peer forgotten after the retention", "peer", f.id, "state", f.state, "since", f.since, "retention", m.cfg.Retention)
 	}
 }
 

@@ -48,6 +48,13 @@ type peer struct {
 	cycles uint8
 }
 
+// forgotPeer is a dead or left peer dropped after the retention.
+type forgotPeer struct {
+	id    string
+	state State
+	since time.Time
+}
+
 // table is the detector: the peer table, its deadlines and its counters.
 // It does no I/O and reads no clock; Monitor feeds it times and carries out
 // what it asks for (events to deliver, probes to send). It is not safe for
@@ -70,6 +77,7 @@ type table struct {
 
 	events []Event
 	probes []string
+	forgot []forgotPeer // dead and left peers forgotten, for the log
 
 	zSuspect, zDead float64 // standard normal quantiles for the phi thresholds
 
@@ -472,6 +480,7 @@ func (t *table) evaluate(p *peer, v int64, now time.Time) {
 		t.st.byState[p.state]--
 		t.peers.remove(p.id)
 		t.st.forgotten++
+		t.forgot = append(t.forgot, forgotPeer{id: p.id, state: p.state, since: t.wall(p.since)})
 	}
 }
 

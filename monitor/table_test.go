@@ -417,6 +417,9 @@ func TestRetentionForgets(t *testing.T) {
 	if h.tab.st.forgotten != 1 || h.tab.st.evicted != 0 || h.tab.st.byState[StateDead] != 0 {
 		t.Errorf("forgotten=%d evicted=%d deadGauge=%d", h.tab.st.forgotten, h.tab.st.evicted, h.tab.st.byState[StateDead])
 	}
+	if len(h.tab.forgot) != 1 || h.tab.forgot[0].id != "a" || h.tab.forgot[0].state != StateDead {
+		t.Errorf("forgotten for the log: %+v, want a, dead", h.tab.forgot)
+	}
 }
 
 func TestMaxPeersBoundsMemory(t *testing.T) {
