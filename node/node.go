@@ -150,10 +150,7 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			n.stopProbes(sub)
-			n.publish(n.seq.Add(1), wire.StatusLeaving)
-			if err := n.nc.FlushTimeout(goodbyeFlushTimeout); err != nil {
-				n.log.Debug("flush goodbye", "subject", n.beatSubj, "err", err)
-			}
+			n.goodbye()
 			return nil
 		case <-ticker.C():
 			ticker.Reset(n.nextWait())
@@ -181,15 +178,29 @@ func (n *Node) nextWait() time.Duration {
 // connection is down. Publishing while reconnecting would land in nats.go's
 // reconnect buffer and be replayed as a burst of stale beats later, so such
 // beats are skipped instead.
-func (n *Node) publish(seq uint64, status string) {
+// goodbye sends the leaving beat and waits for the server to have it. If it
+// cannot, monitors will call the node dead rather than left, which the
+// operator stopping it should know.
+func (n *Node) goodbye() {
+	if !n.publish(n.seq.Add(1), wire.StatusLeaving) {
+		n.log.Warn("goodbye not sent: not connected to NATS; monitors will report this node dead, not left", "subject", n.beatSubj)
+		return
+	}
+	if err := n.nc.FlushTimeout(goodbyeFlushTimeout); err != nil {
+		n.log.Warn("goodbye not confirmed by the server; monitors may report this node dead, not left", "subject", n.beatSubj, "err", err)
+	}
+}
+
+// publish sends one beat and reports whether it went out.
+func (n *Node) publish(seq uint64, status string) bool {
 	if status == wire.StatusAlive && n.cfg.DropBeat != nil && n.cfg.DropBeat(seq) {
 		n.dropped.Add(1)
-		return
+		return false
 	}
 	if st := n.nc.Status(); st != nats.CONNECTED {
 		n.skipped.Add(1)
 		n.log.Debug("not connected, beat skipped", "subject", n.beatSubj, "seq", seq, "status", st.String())
-		return
+		return false
 	}
 	n.beat.Seq = seq
 	n.beat.TS = n.cfg.Clock.Now().UTC()
@@ -198,9 +209,10 @@ func (n *Node) publish(seq uint64, status string) {
 	if err := n.nc.Publish(n.beatSubj, n.buf); err != nil {
 		n.failed.Add(1)
 		n.log.Error("publish beat", "subject", n.beatSubj, "err", err)
-		return
+		return false
 	}
 	n.published.Add(1)
+	return true
 }
 
 // onProbe answers a probe with the node's latest beat. nats.go calls it

@@ -1,9 +1,13 @@
 package node_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,6 +129,45 @@ func TestGoodbye(t *testing.T) {
 	if _, err := client.Request(subjects.Probe(n.ID()), nil, waitTimeout); !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("probe after Run returned: err = %v, want %v", err, nats.ErrNoResponders)
 	}
+}
+
+// TestGoodbyeNotSentWarns: a node stopped while it cannot reach NATS
+// cannot say goodbye, so monitors will call it dead; it says so.
+func TestGoodbyeNotSentWarns(t *testing.T) {
+	url := startServer(t)
+	px := startProxy(t, url)
+	nc := connect(t, px.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond))
+	var buf syncBuffer
+	cfg := testConfig(clock.NewFake(epoch))
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	n := start(t, nc, cfg)
+	px.Block()
+	eventually(t, "node connection to drop", func() bool { return nc.Status() != nats.CONNECTED })
+	if err := n.stop(t); err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+	if out := buf.String(); !strings.Contains(out, `level=WARN msg="goodbye not sent: not connected to NATS; monitors will report this node dead, not left"`) {
+		t.Errorf("no warning about the lost goodbye; log:\n%s", out)
+	}
+	px.Unblock()
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestDropBeat(t *testing.T) {
