@@ -17,9 +17,12 @@
 //
 // The [Report] has one row per monitor and one per peer. A peer row holds
 // the state each monitor reports; it is marked Disagree when they differ,
-// or when a monitor that sent its whole table does not know the peer at
-// all ("missing"). A monitor whose reply was truncated (see the discovery
-// package) cannot prove a peer missing, so its silence is not counted.
+// or when a monitor that sent its whole table does not know ("missing") a
+// peer that another monitor says is alive or suspect. A monitor missing a
+// peer that all the others call left or dead is no disagreement: it
+// started after the peer went, or forgot it after its retention. A
+// monitor whose reply was truncated (see the discovery package) cannot
+// prove a peer missing, so its silence is not counted.
 //
 // # Showing
 //

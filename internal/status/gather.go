@@ -28,7 +28,10 @@ const (
 	// StateSplit is a peer's consensus state when monitors disagree.
 	StateSplit = "split"
 	// StateMissing is what a monitor reports for a peer it does not know,
-	// although it sent its whole table.
+	// although it sent its whole table. It is a disagreement only with a
+	// monitor that says the peer is alive or suspect: a peer that is left
+	// or dead is one a monitor started later never saw, or one it forgot
+	// after its retention, and no partition is to blame.
 	StateMissing = "missing"
 )
 
@@ -64,9 +67,11 @@ type Peer struct {
 	// State is the state every monitor agrees on, or StateSplit.
 	State string `json:"state"`
 	// Disagree is set when monitors report different states, or a monitor
-	// with a complete table lacks the peer.
+	// with a complete table lacks a peer that another says is alive or
+	// suspect (see StateMissing).
 	Disagree bool `json:"disagree"`
-	// States maps monitor id to the state it reports, or StateMissing.
+	// States maps monitor id to the state it reports, or StateMissing;
+	// a missing entry is kept even when it is no disagreement.
 	States map[string]string `json:"states"`
 	// Worst is the worst state any monitor reports; rows sort by it.
 	Worst monitor.State `json:"worst"`
@@ -285,17 +290,7 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 				row.States[m.ID] = StateMissing
 			}
 		}
-		row.State = ""
-		for _, st := range row.States {
-			if row.State == "" {
-				row.State = st
-			} else if st != row.State {
-				row.Disagree = true
-			}
-		}
-		if row.Disagree {
-			row.State = StateSplit
-		}
+		row.State, row.Disagree = verdict(row.States)
 		out = append(out, *row)
 	}
 	slices.SortFunc(out, func(a, b Peer) int {
@@ -305,4 +300,29 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out
+}
+
+// verdict returns a peer's consensus state from what each monitor says
+// about it, and whether they disagree. StateMissing counts only against
+// alive or suspect: the monitors that know the peer agree it is gone.
+func verdict(states map[string]string) (state string, disagree bool) {
+	missing, live := false, false
+	for _, st := range states {
+		switch st {
+		case StateMissing:
+			missing = true
+			continue
+		case monitor.StateAlive.String(), monitor.StateSuspect.String():
+			live = true
+		}
+		if state == "" {
+			state = st
+		} else if st != state {
+			disagree = true
+		}
+	}
+	if disagree || (missing && live) {
+		return StateSplit, true
+	}
+	return state, false
 }
