@@ -11,7 +11,9 @@
 // passes (default 1s) or, once every monitor that has spoken has answered
 // both, until a short quiet period passes. If no monitor answers, Gather
 // fails with [ErrNoMonitors]; with no subscriber at all the server says
-// so at once and Gather does not wait.
+// so at once ("no responders"), and Gather does not wait and says that no
+// monitor is subscribed, which usually means a wrong prefix. Without a
+// NATS connection Gather does not ask: it says it is not connected.
 //
 // # Merging
 //

@@ -39,6 +39,25 @@ const (
 // can tell it apart from a broken connection.
 var ErrNoMonitors = errors.New("no monitors answered")
 
+// gatherError is an error of Gather whose message says more than the
+// sentinel it wraps (ErrNoMonitors, or nats.go's connection errors).
+type gatherError struct {
+	msg string
+	err error
+}
+
+func (e *gatherError) Error() string { return e.msg }
+func (e *gatherError) Unwrap() error { return e.err }
+
+// notConnected is Gather's error when nc cannot carry a request: asking
+// anyway would only wait out the wait and blame the monitors.
+func notConnected(nc *nats.Conn) error {
+	if nc.IsClosed() {
+		return &gatherError{"status: NATS connection closed", nats.ErrConnectionClosed}
+	}
+	return &gatherError{"not connected to NATS; reconnecting", nats.ErrConnectionReconnecting}
+}
+
 // Monitor is what one monitor said about itself.
 type Monitor struct {
 	ID      string `json:"id"`
@@ -116,7 +135,12 @@ func quiet(wait time.Duration) time.Duration {
 
 // Gather asks every monitor under prefix for its peers and status and
 // merges their answers. It waits at most wait (DefaultWait if zero or
-// less) and returns an error wrapping ErrNoMonitors if none answered.
+// less) and returns an error wrapping ErrNoMonitors if none answered; if
+// the server says no monitor subscribes to the subjects at all, it
+// returns at once with an error that says so. If nc is not connected it
+// returns at once with an error wrapping nats.ErrConnectionReconnecting
+// (or nats.ErrConnectionClosed) rather than wait for answers that cannot
+// come.
 func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
 	if nc == nil {
 		return nil, errors.New("status: nil *nats.Conn")
@@ -127,6 +151,9 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 	subj, err := wire.NewSubjects(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
+	}
+	if !nc.IsConnected() {
+		return nil, notConnected(nc)
 	}
 	peersSubj, statusSubj := subj.Control(discovery.EndpointPeers), subj.Control(discovery.EndpointStatus)
 	inbox := nc.NewInbox()
@@ -157,6 +184,14 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 		mctx, cancel := context.WithDeadline(ctx, until)
 		msg, err := sub.NextMsgWithContext(mctx)
 		cancel()
+		if errors.Is(err, nats.ErrNoResponders) {
+			// The server had no subscriber for one of the requests;
+			// nats.go turns its empty 503 reply into this error.
+			if noResponders++; noResponders == 2 {
+				break
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("status: gather: %w", ctx.Err())
@@ -164,21 +199,17 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 			break // our deadline: the wait or the quiet period is over
 		}
 		g.last = time.Now()
-		if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
-			// The server had no subscriber for one of the requests.
-			if noResponders++; noResponders == 2 {
-				break
-			}
-			continue
-		}
 		g.add(msg.Subject == peersReply, msg)
 	}
 	if len(g.monitors) == 0 {
-		why := ""
-		if noResponders > 0 {
-			why = " (no responders)"
+		switch {
+		case noResponders == 2:
+			// The server said so at once: nobody listens there at all.
+			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
+		case !nc.IsConnected():
+			return nil, notConnected(nc) // lost while we waited
 		}
-		return nil, fmt.Errorf("%w on %s within %s%s", ErrNoMonitors, peersSubj, wait, why)
+		return nil, fmt.Errorf("%w on %s within %s", ErrNoMonitors, peersSubj, wait)
 	}
 	return g.report(start, peersSubj), nil
 }

@@ -164,12 +164,70 @@ func TestNoMonitors(t *testing.T) {
 	nc := natstest.Connect(t, srv.ClientURL())
 	start := time.Now()
 	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
-	if !errors.Is(err, status.ErrNoMonitors) || !strings.HasPrefix(err.Error(), "no monitors answered on hb.monitor.v1.peers within 1s") {
+	// With no subscriber the server says so at once, and so do we: not
+	// "within 1s", which would be a lie 17ms later.
+	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitor is subscribed on hb.monitor.v1.peers (wrong --prefix?)" {
 		t.Fatalf("err = %v", err)
 	}
-	// With no subscriber the server says so at once.
 	if took := time.Since(start); took >= time.Second {
 		t.Errorf("took %v", took)
+	}
+}
+
+func TestNoMonitorsAnswer(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	// Something subscribes but never answers: the wait is sat out.
+	if _, err := nc.Subscribe("hb.monitor.v1.*", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := status.Gather(context.Background(), nc, "hb", 50*time.Millisecond)
+	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitors answered on hb.monitor.v1.peers within 50ms" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// disconnected returns a client whose server has gone, so it is
+// reconnecting, with a monitor having been there: only the connection
+// can be blamed for the silence.
+func disconnected(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv := natstest.Start(t)
+	meshtest.StartMonitor(t, srv.ClientURL(), "mon-a")
+	nc := natstest.Connect(t, srv.ClientURL())
+	srv.Shutdown()
+	natstest.Eventually(t, "client reconnecting", nc.IsReconnecting)
+	return nc
+}
+
+func TestGatherNotConnected(t *testing.T) {
+	nc := disconnected(t)
+	start := time.Now()
+	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	if !errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, status.ErrNoMonitors) ||
+		err.Error() != "not connected to NATS; reconnecting" {
+		t.Errorf("err = %v", err)
+	}
+	if took := time.Since(start); took >= time.Second {
+		t.Errorf("took %v, waiting for answers that cannot come", took)
+	}
+	nc.Close()
+	if _, err := status.Gather(context.Background(), nc, "hb", time.Second); !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Errorf("closed: err = %v", err)
+	}
+}
+
+func TestWatchNotConnected(t *testing.T) {
+	nc := disconnected(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	out := &frames{enough: 2, cancel: cancel}
+	if err := status.Watch(ctx, nc, "hb", 20*time.Millisecond, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.Count(got, "not connected to NATS; reconnecting\n") != 2 || strings.Contains(got, "no monitors") {
+		t.Errorf("frames:\n%s", got)
 	}
 }
 
@@ -262,7 +320,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("other prefix", func(t *testing.T) {
 		_, _, err := run(context.Background(), "--prefix", "other", "--wait", "100ms")
-		if !errors.Is(err, status.ErrNoMonitors) || !strings.Contains(err.Error(), "other.monitor.v1.peers") {
+		if !errors.Is(err, status.ErrNoMonitors) || !strings.Contains(err.Error(), "no monitor is subscribed on other.monitor.v1.peers (wrong --prefix?)") {
 			t.Errorf("err = %v", err)
 		}
 	})
