@@ -77,6 +77,12 @@ type Monitor struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// Error is an error reply from either endpoint.
 	Error string `json:"error,omitempty"`
+	// Instances is how many monitors answered under this id: the most
+	// replies it sent to either request, since each monitor answers each
+	// once. More than 1 means monitors share an id (it defaults to the
+	// hostname); their replies cannot be told apart, so this row and its
+	// column show one of them.
+	Instances int `json:"instances"`
 }
 
 // Peer is one peer as every monitor sees it.
@@ -113,6 +119,19 @@ type Report struct {
 	// Peers are sorted worst state first (dead, suspect, alive, left),
 	// then by id.
 	Peers []Peer `json:"peers"`
+	// Warnings are problems of the mesh itself that the rows cannot show,
+	// such as monitors sharing an id.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// MonitorCount returns how many monitors answered, counting each of
+// those that share an id.
+func (r *Report) MonitorCount() int {
+	n := 0
+	for i := range r.Monitors {
+		n += max(r.Monitors[i].Instances, 1)
+	}
+	return n
 }
 
 // Disagreements returns how many peers the monitors disagree on.
@@ -218,11 +237,25 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 type gathering struct {
 	monitors map[string]*Monitor
 	peers    map[string]*discovery.PeersResponse
-	last     time.Time
+	// replies counts the replies under each monitor id to each request
+	// (true: peers), to find monitors that share an id.
+	replies map[bool]map[string]int
+	last    time.Time
 }
 
 func newGathering() *gathering {
-	return &gathering{monitors: map[string]*Monitor{}, peers: map[string]*discovery.PeersResponse{}}
+	return &gathering{
+		monitors: map[string]*Monitor{},
+		peers:    map[string]*discovery.PeersResponse{},
+		replies:  map[bool]map[string]int{true: {}, false: {}},
+	}
+}
+
+// answered counts a reply of monitor id to one request.
+func (g *gathering) answered(isPeers bool, id string) {
+	g.replies[isPeers][id]++
+	m := g.monitor(id)
+	m.Instances = max(m.Instances, g.replies[isPeers][id])
 }
 
 // complete reports whether every monitor heard from has answered both
@@ -265,6 +298,7 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 			g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad peers reply: %v", err)
 			return
 		}
+		g.answered(true, r.Monitor)
 		m := g.monitor(r.Monitor)
 		m.PeersAnswered, m.Truncated = true, r.Truncated
 		if !m.Status {
@@ -278,6 +312,7 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad status reply: %v", err)
 		return
 	}
+	g.answered(false, r.Monitor)
 	m := g.monitor(r.Monitor)
 	m.Status, m.Version, m.Ready, m.ReadyError = true, r.Version, r.Ready, r.ReadyError
 	m.Connected, m.Impaired, m.Peers = r.Connected, r.Impaired, r.Peers
@@ -290,6 +325,11 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
 	r.Peers = merge(r.Monitors, g.peers)
+	for _, m := range r.Monitors {
+		if m.Instances > 1 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q: give each its own --id", m.Instances, m.ID))
+		}
+	}
 	return r
 }
 

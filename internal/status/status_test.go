@@ -74,7 +74,7 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 		t.Fatalf("monitors = %+v", r.Monitors)
 	}
 	for _, m := range r.Monitors {
-		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" {
+		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" || m.Instances != 1 {
 			t.Errorf("monitor = %+v", m)
 		}
 	}
@@ -87,8 +87,8 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 			t.Errorf("peer = %+v", p)
 		}
 	}
-	if r.Disagreements() != 0 {
-		t.Errorf("disagreements = %d", r.Disagreements())
+	if r.Disagreements() != 0 || len(r.Warnings) != 0 {
+		t.Errorf("disagreements = %d, warnings %q", r.Disagreements(), r.Warnings)
 	}
 }
 
@@ -340,4 +340,38 @@ func TestRun(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+func TestDuplicateMonitorIDs(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	meshtest.StartMonitor(t, url, "mon-a")
+	// Two hosts named vm, each running a monitor with the default id.
+	meshtest.StartMonitor(t, url, "vm")
+	meshtest.StartMonitor(t, url, "vm")
+	meshtest.StartNode(t, url, "web-1", fast)
+	r := gather(t, natstest.Connect(t, url))
+
+	if len(r.Monitors) != 2 || r.MonitorCount() != 3 || r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
+		t.Fatalf("monitors = %+v, count %d", r.Monitors, r.MonitorCount())
+	}
+	want := `2 monitors answer as "vm": give each its own --id`
+	if len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Errorf("warnings = %q", r.Warnings)
+	}
+	var out bytes.Buffer
+	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
+		!strings.Contains(got, "2 MONITORS SHARE THIS ID") {
+		t.Errorf("render:\n%s", got)
+	}
+	out.Reset()
+	if err := status.RenderJSON(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, `"instances":2`) || !strings.Contains(got, `"warnings":["2 monitors answer as \"vm\"`) {
+		t.Errorf("JSON = %s", got)
+	}
 }
