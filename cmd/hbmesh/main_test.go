@@ -155,6 +155,7 @@ func TestUsageErrors(t *testing.T) {
 		{"missing context", []string{"probe", "x", "--context", "nosuch"}, map[string]string{"XDG_CONFIG_HOME": "/nonexistent"}, `--context nosuch`},
 		{"status bad wait", []string{"status", "--wait", "0s"}, nil, `0s is outside`},
 		{"status extra arg", []string{"status", "x"}, nil, `unexpected argument "x"`},
+		{"status interval without watch", []string{"status", "--interval", "1s"}, nil, `--interval needs --watch`},
 		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `invalid value "localhost:8080" for flag --url`},
 		{"bench without name", []string{"bench"}, nil, `missing benchmark name`},
 		{"bench unknown", []string{"bench", "warp"}, nil, `unknown benchmark "warp"`},

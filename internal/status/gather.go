@@ -122,6 +122,9 @@ type Report struct {
 	// Warnings are problems of the mesh itself that the rows cannot show,
 	// such as monitors sharing an id.
 	Warnings []string `json:"warnings,omitempty"`
+	// Error is why a round of `hbmesh watch --json` has no monitors or
+	// peers; it is empty in every report Gather returns.
+	Error string `json:"error,omitempty"`
 }
 
 // MonitorCount returns how many monitors answered, counting each of

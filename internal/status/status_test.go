@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -275,11 +277,46 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("%d frames before the deadline", out.n)
 	}
 	got := out.String()
-	if n := strings.Count(got, "\nID "); n != 2 || !strings.HasPrefix(got, "ID ") {
-		t.Errorf("want 3 tables separated by blank lines, got:\n%s", got)
+	// Each frame says when it was asked, so a frozen view shows it.
+	header := regexp.MustCompile(`(?m)^as of \d\d:\d\d:\d\d, every 20ms\n\nID `)
+	if !header.MatchString(got[:min(len(got), 40)]) || len(header.FindAllString(got, -1)) != out.n ||
+		strings.Count(got, "\n\nas of ") != out.n-1 || strings.Count(got, "\nID ") != out.n {
+		t.Errorf("want %d timed tables separated by blank lines, got:\n%s", out.n, got)
 	}
 	if strings.Contains(got, "\x1b[") {
 		t.Error("cleared the screen of a non-terminal")
+	}
+}
+
+// jsonLines checks that out is one JSON report per line, nothing else,
+// and returns them.
+func jsonLines(t *testing.T, out string) []status.Report {
+	t.Helper()
+	var docs []status.Report
+	for i, line := range strings.SplitAfter(out, "\n") {
+		if line == "" {
+			break // after the last newline
+		}
+		var r status.Report
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Type != status.ReportType || r.Time.IsZero() {
+			t.Errorf("line %d is not a report (%v): %q", i+1, err, line)
+		}
+		docs = append(docs, r)
+	}
+	return docs
+}
+
+func TestWatchJSONNotConnected(t *testing.T) {
+	nc := disconnected(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	out := &frames{enough: 2, cancel: cancel}
+	if err := status.Run(ctx, nc, []string{"--watch", "--json", "--interval", "20ms"}, out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	docs := jsonLines(t, out.String())
+	if len(docs) != 2 || docs[1].Error != "not connected to NATS; reconnecting" || docs[1].Subject != "hb.monitor.v1.peers" {
+		t.Errorf("docs = %+v", docs)
 	}
 }
 
@@ -307,15 +344,11 @@ func TestRun(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		out, _, err := run(ctx, "--watch", "--json", "--interval", "50ms", "--wait", "200ms")
-		docs := 0
-		for dec := json.NewDecoder(strings.NewReader(out)); ; docs++ {
-			var r status.Report
-			if dec.Decode(&r) != nil {
-				break
-			}
-		}
-		if err != nil || docs < 2 {
-			t.Errorf("err %v, %d documents:\n%s", err, docs, out)
+		// One line per round, no blank lines between them: docs promise
+		// JSON lines.
+		docs := jsonLines(t, out)
+		if err != nil || len(docs) < 2 || len(docs[0].Monitors) != 2 {
+			t.Errorf("err %v, %d documents:\n%s", err, len(docs), out)
 		}
 	})
 	t.Run("other prefix", func(t *testing.T) {
@@ -325,7 +358,8 @@ func TestRun(t *testing.T) {
 		}
 	})
 	for _, args := range [][]string{
-		{"--bogus"}, {"extra"}, {"--wait", "0s"}, {"--interval", "-1s"}, {"--prefix", "hb.*"}, {"--wait", "soon"},
+		{"--bogus"}, {"extra"}, {"--wait", "0s"}, {"--watch", "--interval", "-1s"}, {"--prefix", "hb.*"}, {"--wait", "soon"},
+		{"--interval", "1s"}, // without --watch it would do nothing
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			_, stderr, err := run(context.Background(), args...)
