@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -29,14 +30,17 @@ func statusCommand(ctx context.Context, e *env, args []string, watch bool) error
 		asJSON   bool
 		wait     = status.DefaultWait
 		interval = status.DefaultInterval
+		failOn   string
 	)
 	name, usage, desc := "status", "hbmesh status [--json] [--watch] [flags]", `
 Ask every monitor of the mesh (every hbmesh monitor registers the
 hbmesh-monitor service) what it sees, and print one row per peer: the state
 the monitors agree on, or SPLIT with a ! and what each says, then one row
-per monitor. Exits 1 when no monitor answers within --wait.`
+per monitor. Exits 1 when no monitor answers within --wait, or, after
+printing, when a --fail-on condition holds (for cron or a Nagios check).`
 	examples := []string{
 		"hbmesh status",
+		"hbmesh status --fail-on dead,split,unready   # exit 1 if any",
 		"hbmesh status --json | jq '.peers[] | select(.disagree)'",
 		"hbmesh status --user ops --password ... --inbox-prefix _INBOX_ops",
 	}
@@ -54,6 +58,8 @@ or NATS is not connected, says so, and the watch goes on.`
 	f.Bool(&asJSON, "json", "", false, "print one JSON document (one per line with --watch)")
 	if !watch {
 		f.Bool(&watch, "watch", "w", false, "redraw every --interval until interrupted, like 'hbmesh watch'")
+		f.String(&failOn, "fail-on", "", "", "exit 1 after printing if any condition in the comma `list` holds: "+
+			strings.Join(status.FailConditions(), ", "))
 	}
 	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "`duration` to wait for monitors to answer")
 	intervalUsage := "`duration` between redraws"
@@ -72,6 +78,12 @@ or NATS is not connected, says so, and the watch goes on.`
 		// turn into one that never ends.
 		return usagef("--interval needs --watch (or 'hbmesh watch')")
 	}
+	if _, err := status.ParseFailOn(failOn); err != nil {
+		return usagef("--fail-on: %v", err)
+	}
+	if failOn != "" && watch {
+		return usagef("--fail-on needs a single round, not --watch")
+	}
 	if err := conn.validate(e); err != nil {
 		return err
 	}
@@ -81,6 +93,9 @@ or NATS is not connected, says so, and the watch goes on.`
 	}
 	if watch {
 		sargs = append(sargs, "--watch", "--interval="+interval.String())
+	}
+	if failOn != "" {
+		sargs = append(sargs, "--fail-on="+failOn)
 	}
 	log := logf.logger(e.stderr).With("cmd", name)
 	cn, err := conn.dial(ctx, "hbmesh "+name, log)

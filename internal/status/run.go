@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -122,7 +123,9 @@ func isTerminal(w io.Writer) bool {
 }
 
 // Run is the `hbmesh status` command: it parses args, then gathers and
-// renders once, or keeps doing so with --watch until ctx is done. Usage
+// renders once, or keeps doing so with --watch until ctx is done. After
+// one round, it returns an error wrapping ErrFailOn if a --fail-on
+// condition holds. Usage
 // goes to stderr; errors for bad flags wrap ErrUsage (and flag.ErrHelp for
 // -h). It does not close nc.
 func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Writer) error {
@@ -133,6 +136,7 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	watchFlag := fs.Bool("watch", false, "redraw every --interval until interrupted")
 	wait := fs.Duration("wait", DefaultWait, "how long to wait for monitors to answer")
 	interval := fs.Duration("interval", DefaultInterval, "time between redraws; needs --watch")
+	failOn := fs.String("fail-on", "", "comma `list` of conditions ("+strings.Join(FailConditions(), ",")+") that make the command fail once the report is printed")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: hbmesh status [flags]\n\n"+
 			"Asks every monitor what it sees and shows each peer's state, marking with !\n"+
@@ -151,6 +155,8 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 		// Implying --watch would turn a one-shot check, as in cron, into
 		// one that never ends; saying so is less of a surprise.
 		return usage(fs, "--interval needs --watch")
+	case *failOn != "" && *watchFlag:
+		return usage(fs, "--fail-on needs a single round, not --watch")
 	case *wait <= 0:
 		return usage(fs, "--wait %v must be positive", *wait)
 	case *interval <= 0:
@@ -158,6 +164,10 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	}
 	if err := wire.ValidatePrefix(*prefix); err != nil {
 		return usage(fs, "--prefix: %v", err)
+	}
+	conds, err := ParseFailOn(*failOn)
+	if err != nil {
+		return usage(fs, "--fail-on: %v", err)
 	}
 	if nc == nil {
 		return errors.New("status: nil *nats.Conn")
@@ -173,7 +183,13 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	return render(stdout, r)
+	if err := render(stdout, r); err != nil {
+		return err
+	}
+	if found := r.Find(conds); len(found) > 0 {
+		return fmt.Errorf("%w: %s", ErrFailOn, strings.Join(found, ", "))
+	}
+	return nil
 }
 
 func usage(fs *flag.FlagSet, format string, args ...any) error {

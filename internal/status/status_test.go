@@ -409,3 +409,61 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 		t.Errorf("JSON = %s", got)
 	}
 }
+
+func TestRunFailOn(t *testing.T) {
+	ms := startMesh(t)
+	run := func(args ...string) (string, error) {
+		var stdout bytes.Buffer
+		err := status.Run(context.Background(), ms.client, args, &stdout, io.Discard)
+		return stdout.String(), err
+	}
+	if out, err := run("--fail-on", "dead,suspect,split,unready,shared-id"); err != nil || !strings.Contains(out, "web-2") {
+		t.Fatalf("healthy mesh: err %v, out:\n%s", err, out)
+	}
+	ms.killWeb2()
+	natstest.Eventually(t, "mon-a convicts web-2", func() bool {
+		p, _ := ms.monA.Peer("web-2")
+		return p.State == monitor.StateDead
+	})
+	// mon-b still says alive: web-2 is dead to one monitor and split.
+	out, err := run("--fail-on", "split, dead,unready")
+	if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead, 1 peer split" {
+		t.Errorf("err = %v", err)
+	}
+	if !strings.Contains(out, "! mon-a=dead mon-b=alive") {
+		t.Errorf("the report must be printed all the same:\n%s", out)
+	}
+	if _, err := run("--json", "--fail-on", "unready"); err != nil {
+		t.Errorf("unready: err = %v", err)
+	}
+	for _, args := range [][]string{{"--fail-on", "zombie"}, {"--fail-on", "dead,"}, {"--fail-on", "dead", "--watch"}} {
+		if _, err := run(args...); !errors.Is(err, status.ErrUsage) {
+			t.Errorf("%q: err = %v", args, err)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	r := &status.Report{
+		Monitors: []status.Monitor{
+			{ID: "a", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
+			{ID: "b", Status: true, Ready: true, PeersAnswered: true, Impaired: true, Instances: 1},
+			{ID: "c", Error: "500 boom"},
+		},
+		Peers: []status.Peer{
+			{ID: "x", States: map[string]string{"a": "dead", "b": "dead"}},
+			{ID: "y", Disagree: true, States: map[string]string{"a": "dead", "b": "suspect"}},
+			{ID: "z", States: map[string]string{"a": "alive", "b": "alive"}},
+		},
+	}
+	got := strings.Join(r.Find(status.FailConditions()), ", ")
+	if want := "2 peers dead, 1 peer suspect, 1 peer split, 2 monitors unready, 1 monitor id shared"; got != want {
+		t.Errorf("Find = %q, want %q", got, want)
+	}
+	if got := r.Find([]string{"split"}); len(got) != 1 {
+		t.Errorf("Find(split) = %q", got)
+	}
+	if got := r.Find(nil); got != nil {
+		t.Errorf("Find(nil) = %q", got)
+	}
+}
