@@ -18,7 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // logValue waits for a log line on p's stderr with key=value after msg
@@ -181,8 +183,29 @@ func TestStatusTwoMonitors(t *testing.T) {
 func TestStatusNoMonitors(t *testing.T) {
 	srv := natstest.Start(t)
 	code, _, stderr := runSync(t, nil, "status", "-s", srv.ClientURL(), "--wait", "200ms")
-	if code != exitFailure || !strings.Contains(stderr, "no monitors answered") || strings.Count(stderr, "\n") != 1 {
+	// Nothing subscribes at all: the server says so, and so does status.
+	if code != exitFailure || !strings.Contains(stderr, "no monitor is subscribed on hb.monitor.v1.peers (wrong --prefix?)") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestStatusFailOn(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	mon, _ := meshtest.StartMonitor(t, url, "mon-a")
+	kill := meshtest.StartNode(t, url, "web-1", 100*time.Millisecond)
+	natstest.Eventually(t, "web-1 alive", func() bool { p, ok := mon.Peer("web-1"); return ok && p.State == monitor.StateAlive })
+	if code, _, stderr := runSync(t, nil, "status", "-s", url, "--fail-on", "dead,suspect,split"); code != exitOK {
+		t.Errorf("healthy: exit %d, stderr %q", code, stderr)
+	}
+	kill()
+	natstest.Eventually(t, "web-1 dead", func() bool { p, _ := mon.Peer("web-1"); return p.State == monitor.StateDead })
+	code, stdout, stderr := runSync(t, nil, "status", "-s", url, "--fail-on", "dead,split")
+	if code != exitFailure || stderr != "hbmesh status: --fail-on: 1 peer dead\n" || !strings.Contains(stdout, "web-1") {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+	if code, _, stderr := runSync(t, nil, "status", "-s", url, "--fail-on", "split"); code != exitOK {
+		t.Errorf("split: exit %d, stderr %q", code, stderr)
 	}
 }
 

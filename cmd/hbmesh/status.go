@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -29,14 +30,17 @@ func statusCommand(ctx context.Context, e *env, args []string, watch bool) error
 		asJSON   bool
 		wait     = status.DefaultWait
 		interval = status.DefaultInterval
+		failOn   string
 	)
 	name, usage, desc := "status", "hbmesh status [--json] [--watch] [flags]", `
 Ask every monitor of the mesh (every hbmesh monitor registers the
 hbmesh-monitor service) what it sees, and print one row per peer: the state
 the monitors agree on, or SPLIT with a ! and what each says, then one row
-per monitor. Exits 1 when no monitor answers within --wait.`
+per monitor. Exits 1 when no monitor answers within --wait, or, after
+printing, when a --fail-on condition holds (for cron or a Nagios check).`
 	examples := []string{
 		"hbmesh status",
+		"hbmesh status --fail-on dead,split,unready   # exit 1 if any",
 		"hbmesh status --json | jq '.peers[] | select(.disagree)'",
 		"hbmesh status --user ops --password ... --inbox-prefix _INBOX_ops",
 	}
@@ -44,7 +48,9 @@ per monitor. Exits 1 when no monitor answers within --wait.`
 		name, usage, desc = "watch", "hbmesh watch [--interval 2s] [--json] [flags]", `
 'hbmesh status' redrawn every --interval until interrupted: on a terminal
 the screen is cleared for each frame; into a pipe frames follow each other.
-A frame in which no monitor answers says so, and the watch goes on.`
+Each frame starts with the time it was asked ("as of 15:04:05"). With
+--json each round is one line of JSON. A frame in which no monitor answers,
+or NATS is not connected, says so, and the watch goes on.`
 		examples = []string{"hbmesh watch", "hbmesh watch --interval 5s -s nats://nats:4222"}
 	}
 	f := newFlags(name, usage, desc, examples)
@@ -52,24 +58,44 @@ A frame in which no monitor answers says so, and the watch goes on.`
 	f.Bool(&asJSON, "json", "", false, "print one JSON document (one per line with --watch)")
 	if !watch {
 		f.Bool(&watch, "watch", "w", false, "redraw every --interval until interrupted, like 'hbmesh watch'")
+		f.String(&failOn, "fail-on", "", "", "exit 1 after printing if any condition in the comma `list` holds: "+
+			strings.Join(status.FailConditions(), ", "))
 	}
 	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "`duration` to wait for monitors to answer")
-	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", "`duration` between redraws")
+	intervalUsage := "`duration` between redraws"
+	if !watch {
+		intervalUsage += "; needs --watch"
+	}
+	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", intervalUsage)
 	conn.register(f, 5*time.Second, "connect `timeout`")
 	logf.level = "warn" // stdout is the answer; connection chatter is noise
 	logf.register(f)
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
+	if f.isSet("interval") && !watch {
+		// Not implied --watch: a one-shot check, as from cron, must not
+		// turn into one that never ends.
+		return usagef("--interval needs --watch (or 'hbmesh watch')")
+	}
+	if _, err := status.ParseFailOn(failOn); err != nil {
+		return usagef("--fail-on: %v", err)
+	}
+	if failOn != "" && watch {
+		return usagef("--fail-on needs a single round, not --watch")
+	}
 	if err := conn.validate(e); err != nil {
 		return err
 	}
-	sargs := []string{"--prefix=" + prefix, "--wait=" + wait.String(), "--interval=" + interval.String()}
+	sargs := []string{"--prefix=" + prefix, "--wait=" + wait.String()}
 	if asJSON {
 		sargs = append(sargs, "--json")
 	}
 	if watch {
-		sargs = append(sargs, "--watch")
+		sargs = append(sargs, "--watch", "--interval="+interval.String())
+	}
+	if failOn != "" {
+		sargs = append(sargs, "--fail-on="+failOn)
 	}
 	log := logf.logger(e.stderr).With("cmd", name)
 	cn, err := conn.dial(ctx, "hbmesh "+name, log)

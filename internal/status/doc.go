@@ -11,15 +11,20 @@
 // passes (default 1s) or, once every monitor that has spoken has answered
 // both, until a short quiet period passes. If no monitor answers, Gather
 // fails with [ErrNoMonitors]; with no subscriber at all the server says
-// so at once and Gather does not wait.
+// so at once ("no responders"), and Gather does not wait and says that no
+// monitor is subscribed, which usually means a wrong prefix. Without a
+// NATS connection Gather does not ask: it says it is not connected.
 //
 // # Merging
 //
 // The [Report] has one row per monitor and one per peer. A peer row holds
 // the state each monitor reports; it is marked Disagree when they differ,
-// or when a monitor that sent its whole table does not know the peer at
-// all ("missing"). A monitor whose reply was truncated (see the discovery
-// package) cannot prove a peer missing, so its silence is not counted.
+// or when a monitor that sent its whole table does not know ("missing") a
+// peer that another monitor says is alive or suspect. A monitor missing a
+// peer that all the others call left or dead is no disagreement: it
+// started after the peer went, or forgot it after its retention. A
+// monitor whose reply was truncated (see the discovery package) cannot
+// prove a peer missing, so its silence is not counted.
 //
 // # Showing
 //

@@ -28,13 +28,35 @@ const (
 	// StateSplit is a peer's consensus state when monitors disagree.
 	StateSplit = "split"
 	// StateMissing is what a monitor reports for a peer it does not know,
-	// although it sent its whole table.
+	// although it sent its whole table. It is a disagreement only with a
+	// monitor that says the peer is alive or suspect: a peer that is left
+	// or dead is one a monitor started later never saw, or one it forgot
+	// after its retention, and no partition is to blame.
 	StateMissing = "missing"
 )
 
 // ErrNoMonitors is returned by [Gather] when no monitor answered. The CLI
 // can tell it apart from a broken connection.
 var ErrNoMonitors = errors.New("no monitors answered")
+
+// gatherError is an error of Gather whose message says more than the
+// sentinel it wraps (ErrNoMonitors, or nats.go's connection errors).
+type gatherError struct {
+	msg string
+	err error
+}
+
+func (e *gatherError) Error() string { return e.msg }
+func (e *gatherError) Unwrap() error { return e.err }
+
+// notConnected is Gather's error when nc cannot carry a request: asking
+// anyway would only wait out the wait and blame the monitors.
+func notConnected(nc *nats.Conn) error {
+	if nc.IsClosed() {
+		return &gatherError{"status: NATS connection closed", nats.ErrConnectionClosed}
+	}
+	return &gatherError{"not connected to NATS; reconnecting", nats.ErrConnectionReconnecting}
+}
 
 // Monitor is what one monitor said about itself.
 type Monitor struct {
@@ -55,6 +77,12 @@ type Monitor struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// Error is an error reply from either endpoint.
 	Error string `json:"error,omitempty"`
+	// Instances is how many monitors answered under this id: the most
+	// replies it sent to either request, since each monitor answers each
+	// once. More than 1 means monitors share an id (it defaults to the
+	// hostname); their replies cannot be told apart, so this row and its
+	// column show one of them.
+	Instances int `json:"instances"`
 }
 
 // Peer is one peer as every monitor sees it.
@@ -64,9 +92,11 @@ type Peer struct {
 	// State is the state every monitor agrees on, or StateSplit.
 	State string `json:"state"`
 	// Disagree is set when monitors report different states, or a monitor
-	// with a complete table lacks the peer.
+	// with a complete table lacks a peer that another says is alive or
+	// suspect (see StateMissing).
 	Disagree bool `json:"disagree"`
-	// States maps monitor id to the state it reports, or StateMissing.
+	// States maps monitor id to the state it reports, or StateMissing;
+	// a missing entry is kept even when it is no disagreement.
 	States map[string]string `json:"states"`
 	// Worst is the worst state any monitor reports; rows sort by it.
 	Worst monitor.State `json:"worst"`
@@ -89,6 +119,22 @@ type Report struct {
 	// Peers are sorted worst state first (dead, suspect, alive, left),
 	// then by id.
 	Peers []Peer `json:"peers"`
+	// Warnings are problems of the mesh itself that the rows cannot show,
+	// such as monitors sharing an id.
+	Warnings []string `json:"warnings,omitempty"`
+	// Error is why a round of `hbmesh watch --json` has no monitors or
+	// peers; it is empty in every report Gather returns.
+	Error string `json:"error,omitempty"`
+}
+
+// MonitorCount returns how many monitors answered, counting each of
+// those that share an id.
+func (r *Report) MonitorCount() int {
+	n := 0
+	for i := range r.Monitors {
+		n += max(r.Monitors[i].Instances, 1)
+	}
+	return n
 }
 
 // Disagreements returns how many peers the monitors disagree on.
@@ -111,7 +157,12 @@ func quiet(wait time.Duration) time.Duration {
 
 // Gather asks every monitor under prefix for its peers and status and
 // merges their answers. It waits at most wait (DefaultWait if zero or
-// less) and returns an error wrapping ErrNoMonitors if none answered.
+// less) and returns an error wrapping ErrNoMonitors if none answered; if
+// the server says no monitor subscribes to the subjects at all, it
+// returns at once with an error that says so. If nc is not connected it
+// returns at once with an error wrapping nats.ErrConnectionReconnecting
+// (or nats.ErrConnectionClosed) rather than wait for answers that cannot
+// come.
 func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
 	if nc == nil {
 		return nil, errors.New("status: nil *nats.Conn")
@@ -122,6 +173,9 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 	subj, err := wire.NewSubjects(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
+	}
+	if !nc.IsConnected() {
+		return nil, notConnected(nc)
 	}
 	peersSubj, statusSubj := subj.Control(discovery.EndpointPeers), subj.Control(discovery.EndpointStatus)
 	inbox := nc.NewInbox()
@@ -152,6 +206,14 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 		mctx, cancel := context.WithDeadline(ctx, until)
 		msg, err := sub.NextMsgWithContext(mctx)
 		cancel()
+		if errors.Is(err, nats.ErrNoResponders) {
+			// The server had no subscriber for one of the requests;
+			// nats.go turns its empty 503 reply into this error.
+			if noResponders++; noResponders == 2 {
+				break
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("status: gather: %w", ctx.Err())
@@ -159,21 +221,17 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 			break // our deadline: the wait or the quiet period is over
 		}
 		g.last = time.Now()
-		if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
-			// The server had no subscriber for one of the requests.
-			if noResponders++; noResponders == 2 {
-				break
-			}
-			continue
-		}
 		g.add(msg.Subject == peersReply, msg)
 	}
 	if len(g.monitors) == 0 {
-		why := ""
-		if noResponders > 0 {
-			why = " (no responders)"
+		switch {
+		case noResponders == 2:
+			// The server said so at once: nobody listens there at all.
+			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
+		case !nc.IsConnected():
+			return nil, notConnected(nc) // lost while we waited
 		}
-		return nil, fmt.Errorf("%w on %s within %s%s", ErrNoMonitors, peersSubj, wait, why)
+		return nil, fmt.Errorf("%w on %s within %s", ErrNoMonitors, peersSubj, wait)
 	}
 	return g.report(start, peersSubj), nil
 }
@@ -182,11 +240,25 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 type gathering struct {
 	monitors map[string]*Monitor
 	peers    map[string]*discovery.PeersResponse
-	last     time.Time
+	// replies counts the replies under each monitor id to each request
+	// (true: peers), to find monitors that share an id.
+	replies map[bool]map[string]int
+	last    time.Time
 }
 
 func newGathering() *gathering {
-	return &gathering{monitors: map[string]*Monitor{}, peers: map[string]*discovery.PeersResponse{}}
+	return &gathering{
+		monitors: map[string]*Monitor{},
+		peers:    map[string]*discovery.PeersResponse{},
+		replies:  map[bool]map[string]int{true: {}, false: {}},
+	}
+}
+
+// answered counts a reply of monitor id to one request.
+func (g *gathering) answered(isPeers bool, id string) {
+	g.replies[isPeers][id]++
+	m := g.monitor(id)
+	m.Instances = max(m.Instances, g.replies[isPeers][id])
 }
 
 // complete reports whether every monitor heard from has answered both
@@ -229,6 +301,7 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 			g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad peers reply: %v", err)
 			return
 		}
+		g.answered(true, r.Monitor)
 		m := g.monitor(r.Monitor)
 		m.PeersAnswered, m.Truncated = true, r.Truncated
 		if !m.Status {
@@ -242,6 +315,7 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad status reply: %v", err)
 		return
 	}
+	g.answered(false, r.Monitor)
 	m := g.monitor(r.Monitor)
 	m.Status, m.Version, m.Ready, m.ReadyError = true, r.Version, r.Ready, r.ReadyError
 	m.Connected, m.Impaired, m.Peers = r.Connected, r.Impaired, r.Peers
@@ -254,6 +328,11 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
 	r.Peers = merge(r.Monitors, g.peers)
+	for _, m := range r.Monitors {
+		if m.Instances > 1 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q: give each its own --id", m.Instances, m.ID))
+		}
+	}
 	return r
 }
 
@@ -285,17 +364,7 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 				row.States[m.ID] = StateMissing
 			}
 		}
-		row.State = ""
-		for _, st := range row.States {
-			if row.State == "" {
-				row.State = st
-			} else if st != row.State {
-				row.Disagree = true
-			}
-		}
-		if row.Disagree {
-			row.State = StateSplit
-		}
+		row.State, row.Disagree = verdict(row.States)
 		out = append(out, *row)
 	}
 	slices.SortFunc(out, func(a, b Peer) int {
@@ -305,4 +374,29 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out
+}
+
+// verdict returns a peer's consensus state from what each monitor says
+// about it, and whether they disagree. StateMissing counts only against
+// alive or suspect: the monitors that know the peer agree it is gone.
+func verdict(states map[string]string) (state string, disagree bool) {
+	missing, live := false, false
+	for _, st := range states {
+		switch st {
+		case StateMissing:
+			missing = true
+			continue
+		case monitor.StateAlive.String(), monitor.StateSuspect.String():
+			live = true
+		}
+		if state == "" {
+			state = st
+		} else if st != state {
+			disagree = true
+		}
+	}
+	if disagree || (missing && live) {
+		return StateSplit, true
+	}
+	return state, false
 }

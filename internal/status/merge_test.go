@@ -34,9 +34,32 @@ func TestMerge(t *testing.T) {
 			split:   map[string]bool{"x": true},
 		},
 		{
-			name:    "missing from a complete table",
-			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateAlive, 1), peer("y", monitor.StateLeft, 1)), "b": reply(false, peer("x", monitor.StateAlive, 1))},
+			name:    "alive, missing from a complete table",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("x", monitor.StateAlive, 1), peer("y", monitor.StateAlive, 1)), "b": reply(false, peer("x", monitor.StateAlive, 1))},
 			want:    map[string]string{"x": "alive", "y": StateSplit},
+			split:   map[string]bool{"y": true},
+		},
+		{
+			name:    "suspect, missing from a complete table",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("y", monitor.StateSuspect, 1)), "b": reply(false), "c": reply(false, peer("y", monitor.StateSuspect, 1))},
+			want:    map[string]string{"y": StateSplit},
+			split:   map[string]bool{"y": true},
+		},
+		{
+			// A monitor started later never saw them, or forgot them
+			// after its retention: no partition to show.
+			name: "left or dead, missing from a complete table",
+			replies: map[string]*discovery.PeersResponse{
+				"a": reply(false, peer("y", monitor.StateLeft, 1), peer("z", monitor.StateDead, 1)),
+				"b": reply(false, peer("y", monitor.StateLeft, 1), peer("z", monitor.StateDead, 1)),
+				"c": reply(false),
+			},
+			want: map[string]string{"y": "left", "z": "dead"},
+		},
+		{
+			name:    "dead and left disagree, missing or not",
+			replies: map[string]*discovery.PeersResponse{"a": reply(false, peer("y", monitor.StateDead, 1)), "b": reply(false, peer("y", monitor.StateLeft, 1)), "c": reply(false)},
+			want:    map[string]string{"y": StateSplit},
 			split:   map[string]bool{"y": true},
 		},
 		{
@@ -63,6 +86,13 @@ func TestMerge(t *testing.T) {
 			for _, r := range rows {
 				if r.State != tt.want[r.ID] || r.Disagree != tt.split[r.ID] {
 					t.Errorf("%s: state %q disagree %v, want %q %v (states %v)", r.ID, r.State, r.Disagree, tt.want[r.ID], tt.split[r.ID], r.States)
+				}
+				// Every monitor with a complete table has a say, missing
+				// or not, split or not: the JSON shows who lacks the peer.
+				for id, rep := range tt.replies {
+					if _, ok := r.States[id]; !ok && !rep.Truncated {
+						t.Errorf("%s: no state for monitor %s: %v", r.ID, id, r.States)
+					}
 				}
 			}
 		})

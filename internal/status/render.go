@@ -21,7 +21,8 @@ var shortState = map[string]string{
 }
 
 // Render writes r as an aligned table, one row per peer in the report's
-// order, then a footer with every monitor that answered.
+// order, then a footer with every monitor that answered and the report's
+// warnings.
 //
 // STATE is the state all monitors agree on, or SPLIT. The "!" column
 // marks a disagreement and lists what each monitor says. The last columns,
@@ -69,7 +70,10 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	}
 
 	split := r.Disagreements()
-	summary := fmt.Sprintf("\n%d peers, %d monitors", len(r.Peers), len(r.Monitors))
+	summary := fmt.Sprintf("\n%d peers, %d monitors", len(r.Peers), r.MonitorCount())
+	if n := r.MonitorCount(); n != len(r.Monitors) {
+		summary += fmt.Sprintf(" under %d ids", len(r.Monitors))
+	}
 	if split > 0 {
 		summary += fmt.Sprintf(", monitors disagree on %d", split)
 	}
@@ -80,7 +84,15 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	for _, m := range r.Monitors {
 		fmt.Fprintf(tw, "  %s\t%s\t%d peers\t%s\n", m.ID, readiness(m), m.Peers, m.Version)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, warn := range r.Warnings {
+		if _, err := fmt.Fprintln(w, "warning: "+warn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readiness says in a few words whether a monitor's verdicts can be trusted.
@@ -104,6 +116,9 @@ func readiness(m Monitor) string {
 	}
 	if m.Truncated {
 		s += ", peers truncated"
+	}
+	if m.Instances > 1 {
+		s += fmt.Sprintf(", %d MONITORS SHARE THIS ID", m.Instances)
 	}
 	return s
 }

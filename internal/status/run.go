@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -30,17 +32,22 @@ var ErrUsage = errors.New("usage")
 type RenderFunc func(io.Writer, *Report) error
 
 // Watch gathers and renders every interval (DefaultInterval if zero or
-// less) until ctx is done, then returns nil. On a terminal each frame
-// clears the screen first; otherwise frames follow each other separated by
-// a blank line, which suits logs and pipes. A failed gather is shown as
-// that frame and the watch goes on, since monitors may come back. render
-// nil means Render with default options. Watch returns early only if
-// writing to w or rendering fails.
+// less) until ctx is done, then returns nil. Each frame starts with the
+// time its monitors were asked ("as of 15:04:05, every 2s"), so a view
+// that stopped updating shows it. On a terminal each frame clears the
+// screen first; otherwise frames follow each other separated by a blank
+// line, which suits logs and pipes. A failed gather is shown as that
+// frame, with its time, and the watch goes on, since monitors may come
+// back. render nil means Render with default options. Watch returns early
+// only if writing to w or rendering fails.
 func Watch(ctx context.Context, nc *nats.Conn, prefix string, every time.Duration, w io.Writer, render RenderFunc) error {
-	return watch(ctx, nc, prefix, every, 0, w, render)
+	return watch(ctx, nc, prefix, every, 0, w, render, false)
 }
 
-func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.Duration, w io.Writer, render RenderFunc) error {
+// watch is Watch; with jsonLines every round is one line of JSON from
+// render (RenderJSON), with nothing between them, and a failed round is a
+// Report with only its Error set.
+func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.Duration, w io.Writer, render RenderFunc, jsonLines bool) error {
 	if every <= 0 {
 		every = DefaultInterval
 	}
@@ -50,11 +57,16 @@ func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.D
 	if render == nil {
 		render = func(w io.Writer, r *Report) error { return Render(w, r, RenderOptions{}) }
 	}
-	tty := isTerminal(w)
+	subj, err := wire.NewSubjects(prefix)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	tty := !jsonLines && isTerminal(w)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var frame bytes.Buffer
 	for n := 0; ; n++ {
+		asked := time.Now()
 		r, err := Gather(ctx, nc, prefix, wait)
 		if ctx.Err() != nil {
 			return nil
@@ -62,15 +74,31 @@ func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.D
 		// Build the frame first and write it at once, so a terminal never
 		// shows a cleared screen while monitors are being asked.
 		frame.Reset()
-		if tty {
-			frame.WriteString(clearScreen)
-		} else if n > 0 {
-			frame.WriteString("\n")
-		}
-		if err != nil {
-			fmt.Fprintf(&frame, "%s  %v\n", time.Now().Format(time.TimeOnly), err)
-		} else if err := render(&frame, r); err != nil {
-			return fmt.Errorf("status: render: %w", err)
+		switch {
+		case jsonLines:
+			if err != nil {
+				r = &Report{Type: ReportType, Time: asked.UTC(), Subject: subj.Control(discovery.EndpointPeers), Error: err.Error()}
+			}
+			if err := render(&frame, r); err != nil {
+				return fmt.Errorf("status: render: %w", err)
+			}
+		case err != nil:
+			if tty {
+				frame.WriteString(clearScreen)
+			} else if n > 0 {
+				frame.WriteString("\n")
+			}
+			fmt.Fprintf(&frame, "%s  %v\n", asked.Format(time.TimeOnly), err)
+		default:
+			if tty {
+				frame.WriteString(clearScreen)
+			} else if n > 0 {
+				frame.WriteString("\n")
+			}
+			fmt.Fprintf(&frame, "as of %s, every %s\n\n", asked.Format(time.TimeOnly), every)
+			if err := render(&frame, r); err != nil {
+				return fmt.Errorf("status: render: %w", err)
+			}
 		}
 		if _, err := w.Write(frame.Bytes()); err != nil {
 			return fmt.Errorf("status: write: %w", err)
@@ -95,7 +123,9 @@ func isTerminal(w io.Writer) bool {
 }
 
 // Run is the `hbmesh status` command: it parses args, then gathers and
-// renders once, or keeps doing so with --watch until ctx is done. Usage
+// renders once, or keeps doing so with --watch until ctx is done. After
+// one round, it returns an error wrapping ErrFailOn if a --fail-on
+// condition holds. Usage
 // goes to stderr; errors for bad flags wrap ErrUsage (and flag.ErrHelp for
 // -h). It does not close nc.
 func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Writer) error {
@@ -105,7 +135,8 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	asJSON := fs.Bool("json", false, "print one JSON document (one per line with --watch)")
 	watchFlag := fs.Bool("watch", false, "redraw every --interval until interrupted")
 	wait := fs.Duration("wait", DefaultWait, "how long to wait for monitors to answer")
-	interval := fs.Duration("interval", DefaultInterval, "time between redraws with --watch")
+	interval := fs.Duration("interval", DefaultInterval, "time between redraws; needs --watch")
+	failOn := fs.String("fail-on", "", "comma `list` of conditions ("+strings.Join(FailConditions(), ",")+") that make the command fail once the report is printed")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: hbmesh status [flags]\n\n"+
 			"Asks every monitor what it sees and shows each peer's state, marking with !\n"+
@@ -115,9 +146,17 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case fs.NArg() > 0:
 		return usage(fs, "unexpected argument %q", fs.Arg(0))
+	case set["interval"] && !*watchFlag:
+		// Implying --watch would turn a one-shot check, as in cron, into
+		// one that never ends; saying so is less of a surprise.
+		return usage(fs, "--interval needs --watch")
+	case *failOn != "" && *watchFlag:
+		return usage(fs, "--fail-on needs a single round, not --watch")
 	case *wait <= 0:
 		return usage(fs, "--wait %v must be positive", *wait)
 	case *interval <= 0:
@@ -125,6 +164,10 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	}
 	if err := wire.ValidatePrefix(*prefix); err != nil {
 		return usage(fs, "--prefix: %v", err)
+	}
+	conds, err := ParseFailOn(*failOn)
+	if err != nil {
+		return usage(fs, "--fail-on: %v", err)
 	}
 	if nc == nil {
 		return errors.New("status: nil *nats.Conn")
@@ -134,18 +177,19 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 		render = RenderJSON
 	}
 	if *watchFlag {
-		out := stdout
-		if *asJSON {
-			// JSON lines are for programs: never clear a screen for them.
-			out = struct{ io.Writer }{stdout}
-		}
-		return watch(ctx, nc, *prefix, *interval, *wait, out, render)
+		return watch(ctx, nc, *prefix, *interval, *wait, stdout, render, *asJSON)
 	}
 	r, err := Gather(ctx, nc, *prefix, *wait)
 	if err != nil {
 		return err
 	}
-	return render(stdout, r)
+	if err := render(stdout, r); err != nil {
+		return err
+	}
+	if found := r.Find(conds); len(found) > 0 {
+		return fmt.Errorf("%w: %s", ErrFailOn, strings.Join(found, ", "))
+	}
+	return nil
 }
 
 func usage(fs *flag.FlagSet, format string, args ...any) error {

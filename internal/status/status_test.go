@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +76,7 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 		t.Fatalf("monitors = %+v", r.Monitors)
 	}
 	for _, m := range r.Monitors {
-		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" {
+		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" || m.Instances != 1 {
 			t.Errorf("monitor = %+v", m)
 		}
 	}
@@ -87,8 +89,8 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 			t.Errorf("peer = %+v", p)
 		}
 	}
-	if r.Disagreements() != 0 {
-		t.Errorf("disagreements = %d", r.Disagreements())
+	if r.Disagreements() != 0 || len(r.Warnings) != 0 {
+		t.Errorf("disagreements = %d, warnings %q", r.Disagreements(), r.Warnings)
 	}
 }
 
@@ -164,12 +166,70 @@ func TestNoMonitors(t *testing.T) {
 	nc := natstest.Connect(t, srv.ClientURL())
 	start := time.Now()
 	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
-	if !errors.Is(err, status.ErrNoMonitors) || !strings.HasPrefix(err.Error(), "no monitors answered on hb.monitor.v1.peers within 1s") {
+	// With no subscriber the server says so at once, and so do we: not
+	// "within 1s", which would be a lie 17ms later.
+	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitor is subscribed on hb.monitor.v1.peers (wrong --prefix?)" {
 		t.Fatalf("err = %v", err)
 	}
-	// With no subscriber the server says so at once.
 	if took := time.Since(start); took >= time.Second {
 		t.Errorf("took %v", took)
+	}
+}
+
+func TestNoMonitorsAnswer(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	// Something subscribes but never answers: the wait is sat out.
+	if _, err := nc.Subscribe("hb.monitor.v1.*", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := status.Gather(context.Background(), nc, "hb", 50*time.Millisecond)
+	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitors answered on hb.monitor.v1.peers within 50ms" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// disconnected returns a client whose server has gone, so it is
+// reconnecting, with a monitor having been there: only the connection
+// can be blamed for the silence.
+func disconnected(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv := natstest.Start(t)
+	meshtest.StartMonitor(t, srv.ClientURL(), "mon-a")
+	nc := natstest.Connect(t, srv.ClientURL())
+	srv.Shutdown()
+	natstest.Eventually(t, "client reconnecting", nc.IsReconnecting)
+	return nc
+}
+
+func TestGatherNotConnected(t *testing.T) {
+	nc := disconnected(t)
+	start := time.Now()
+	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	if !errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, status.ErrNoMonitors) ||
+		err.Error() != "not connected to NATS; reconnecting" {
+		t.Errorf("err = %v", err)
+	}
+	if took := time.Since(start); took >= time.Second {
+		t.Errorf("took %v, waiting for answers that cannot come", took)
+	}
+	nc.Close()
+	if _, err := status.Gather(context.Background(), nc, "hb", time.Second); !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Errorf("closed: err = %v", err)
+	}
+}
+
+func TestWatchNotConnected(t *testing.T) {
+	nc := disconnected(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	out := &frames{enough: 2, cancel: cancel}
+	if err := status.Watch(ctx, nc, "hb", 20*time.Millisecond, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.Count(got, "not connected to NATS; reconnecting\n") != 2 || strings.Contains(got, "no monitors") {
+		t.Errorf("frames:\n%s", got)
 	}
 }
 
@@ -217,11 +277,46 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("%d frames before the deadline", out.n)
 	}
 	got := out.String()
-	if n := strings.Count(got, "\nID "); n != 2 || !strings.HasPrefix(got, "ID ") {
-		t.Errorf("want 3 tables separated by blank lines, got:\n%s", got)
+	// Each frame says when it was asked, so a frozen view shows it.
+	header := regexp.MustCompile(`(?m)^as of \d\d:\d\d:\d\d, every 20ms\n\nID `)
+	if !header.MatchString(got[:min(len(got), 40)]) || len(header.FindAllString(got, -1)) != out.n ||
+		strings.Count(got, "\n\nas of ") != out.n-1 || strings.Count(got, "\nID ") != out.n {
+		t.Errorf("want %d timed tables separated by blank lines, got:\n%s", out.n, got)
 	}
 	if strings.Contains(got, "\x1b[") {
 		t.Error("cleared the screen of a non-terminal")
+	}
+}
+
+// jsonLines checks that out is one JSON report per line, nothing else,
+// and returns them.
+func jsonLines(t *testing.T, out string) []status.Report {
+	t.Helper()
+	var docs []status.Report
+	for i, line := range strings.SplitAfter(out, "\n") {
+		if line == "" {
+			break // after the last newline
+		}
+		var r status.Report
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Type != status.ReportType || r.Time.IsZero() {
+			t.Errorf("line %d is not a report (%v): %q", i+1, err, line)
+		}
+		docs = append(docs, r)
+	}
+	return docs
+}
+
+func TestWatchJSONNotConnected(t *testing.T) {
+	nc := disconnected(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	out := &frames{enough: 2, cancel: cancel}
+	if err := status.Run(ctx, nc, []string{"--watch", "--json", "--interval", "20ms"}, out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	docs := jsonLines(t, out.String())
+	if len(docs) != 2 || docs[1].Error != "not connected to NATS; reconnecting" || docs[1].Subject != "hb.monitor.v1.peers" {
+		t.Errorf("docs = %+v", docs)
 	}
 }
 
@@ -249,25 +344,22 @@ func TestRun(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		out, _, err := run(ctx, "--watch", "--json", "--interval", "50ms", "--wait", "200ms")
-		docs := 0
-		for dec := json.NewDecoder(strings.NewReader(out)); ; docs++ {
-			var r status.Report
-			if dec.Decode(&r) != nil {
-				break
-			}
-		}
-		if err != nil || docs < 2 {
-			t.Errorf("err %v, %d documents:\n%s", err, docs, out)
+		// One line per round, no blank lines between them: docs promise
+		// JSON lines.
+		docs := jsonLines(t, out)
+		if err != nil || len(docs) < 2 || len(docs[0].Monitors) != 2 {
+			t.Errorf("err %v, %d documents:\n%s", err, len(docs), out)
 		}
 	})
 	t.Run("other prefix", func(t *testing.T) {
 		_, _, err := run(context.Background(), "--prefix", "other", "--wait", "100ms")
-		if !errors.Is(err, status.ErrNoMonitors) || !strings.Contains(err.Error(), "other.monitor.v1.peers") {
+		if !errors.Is(err, status.ErrNoMonitors) || !strings.Contains(err.Error(), "no monitor is subscribed on other.monitor.v1.peers (wrong --prefix?)") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	for _, args := range [][]string{
-		{"--bogus"}, {"extra"}, {"--wait", "0s"}, {"--interval", "-1s"}, {"--prefix", "hb.*"}, {"--wait", "soon"},
+		{"--bogus"}, {"extra"}, {"--wait", "0s"}, {"--watch", "--interval", "-1s"}, {"--prefix", "hb.*"}, {"--wait", "soon"},
+		{"--interval", "1s"}, // without --watch it would do nothing
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			_, stderr, err := run(context.Background(), args...)
@@ -282,4 +374,96 @@ func TestRun(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+func TestDuplicateMonitorIDs(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	meshtest.StartMonitor(t, url, "mon-a")
+	// Two hosts named vm, each running a monitor with the default id.
+	meshtest.StartMonitor(t, url, "vm")
+	meshtest.StartMonitor(t, url, "vm")
+	meshtest.StartNode(t, url, "web-1", fast)
+	r := gather(t, natstest.Connect(t, url))
+
+	if len(r.Monitors) != 2 || r.MonitorCount() != 3 || r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
+		t.Fatalf("monitors = %+v, count %d", r.Monitors, r.MonitorCount())
+	}
+	want := `2 monitors answer as "vm": give each its own --id`
+	if len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Errorf("warnings = %q", r.Warnings)
+	}
+	var out bytes.Buffer
+	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
+		!strings.Contains(got, "2 MONITORS SHARE THIS ID") {
+		t.Errorf("render:\n%s", got)
+	}
+	out.Reset()
+	if err := status.RenderJSON(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, `"instances":2`) || !strings.Contains(got, `"warnings":["2 monitors answer as \"vm\"`) {
+		t.Errorf("JSON = %s", got)
+	}
+}
+
+func TestRunFailOn(t *testing.T) {
+	ms := startMesh(t)
+	run := func(args ...string) (string, error) {
+		var stdout bytes.Buffer
+		err := status.Run(context.Background(), ms.client, args, &stdout, io.Discard)
+		return stdout.String(), err
+	}
+	if out, err := run("--fail-on", "dead,suspect,split,unready,shared-id"); err != nil || !strings.Contains(out, "web-2") {
+		t.Fatalf("healthy mesh: err %v, out:\n%s", err, out)
+	}
+	ms.killWeb2()
+	natstest.Eventually(t, "mon-a convicts web-2", func() bool {
+		p, _ := ms.monA.Peer("web-2")
+		return p.State == monitor.StateDead
+	})
+	// mon-b still says alive: web-2 is dead to one monitor and split.
+	out, err := run("--fail-on", "split, dead,unready")
+	if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead, 1 peer split" {
+		t.Errorf("err = %v", err)
+	}
+	if !strings.Contains(out, "! mon-a=dead mon-b=alive") {
+		t.Errorf("the report must be printed all the same:\n%s", out)
+	}
+	if _, err := run("--json", "--fail-on", "unready"); err != nil {
+		t.Errorf("unready: err = %v", err)
+	}
+	for _, args := range [][]string{{"--fail-on", "zombie"}, {"--fail-on", "dead,"}, {"--fail-on", "dead", "--watch"}} {
+		if _, err := run(args...); !errors.Is(err, status.ErrUsage) {
+			t.Errorf("%q: err = %v", args, err)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	r := &status.Report{
+		Monitors: []status.Monitor{
+			{ID: "a", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
+			{ID: "b", Status: true, Ready: true, PeersAnswered: true, Impaired: true, Instances: 1},
+			{ID: "c", Error: "500 boom"},
+		},
+		Peers: []status.Peer{
+			{ID: "x", States: map[string]string{"a": "dead", "b": "dead"}},
+			{ID: "y", Disagree: true, States: map[string]string{"a": "dead", "b": "suspect"}},
+			{ID: "z", States: map[string]string{"a": "alive", "b": "alive"}},
+		},
+	}
+	got := strings.Join(r.Find(status.FailConditions()), ", ")
+	if want := "2 peers dead, 1 peer suspect, 1 peer split, 2 monitors unready, 1 monitor id shared"; got != want {
+		t.Errorf("Find = %q, want %q", got, want)
+	}
+	if got := r.Find([]string{"split"}); len(got) != 1 {
+		t.Errorf("Find(split) = %q", got)
+	}
+	if got := r.Find(nil); got != nil {
+		t.Errorf("Find(nil) = %q", got)
+	}
 }

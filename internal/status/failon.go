@@ -1,0 +1,113 @@
+package status
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// ErrFailOn is wrapped by the error [Run] returns when a --fail-on
+// condition holds, after the report has been printed, so the CLI exits 1.
+var ErrFailOn = errors.New("--fail-on")
+
+// FailConditions returns the conditions --fail-on can name, in the order
+// [Report.Find] reports them:
+//
+//   - dead: a monitor says a peer is dead
+//   - suspect: a monitor says a peer is suspect
+//   - split: monitors disagree on a peer (Peer.Disagree)
+//   - unready: a monitor is not ready or impaired, answered with an error,
+//     or did not answer both requests in time
+//   - shared-id: monitors share an id (Monitor.Instances > 1)
+func FailConditions() []string {
+	return []string{"dead", "suspect", "split", "unready", "shared-id"}
+}
+
+// ParseFailOn parses a comma-separated list of FailConditions. Empty
+// means none.
+func ParseFailOn(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	known := FailConditions()
+	var conds []string
+	for _, c := range strings.Split(s, ",") {
+		c = strings.TrimSpace(c)
+		found := false
+		for _, k := range known {
+			found = found || c == k
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown condition %q: want a comma list of %s", c, strings.Join(known, ","))
+		}
+		conds = append(conds, c)
+	}
+	return conds, nil
+}
+
+// Find returns, for each of conds that holds in r, how often, as "2 peers
+// dead" or "1 monitor id shared"; nil when none holds. conds are names from FailConditions; others
+// are ignored.
+func (r *Report) Find(conds []string) []string {
+	var found []string
+	for _, c := range FailConditions() {
+		want := false
+		for _, w := range conds {
+			want = want || w == c
+		}
+		if !want {
+			continue
+		}
+		if n, noun := r.count(c); n > 0 {
+			if n > 1 {
+				noun += "s"
+			}
+			word := c
+			if c == "shared-id" {
+				word = "shared"
+			}
+			found = append(found, fmt.Sprintf("%d %s %s", n, noun, word))
+		}
+	}
+	return found
+}
+
+// count returns how many peers or monitors condition c holds for, and
+// which of the two it counts.
+func (r *Report) count(c string) (int, string) {
+	n := 0
+	switch c {
+	case "dead", "suspect":
+		st := monitor.StateDead.String()
+		if c == "suspect" {
+			st = monitor.StateSuspect.String()
+		}
+		for i := range r.Peers {
+			for _, s := range r.Peers[i].States {
+				if s == st {
+					n++
+					break
+				}
+			}
+		}
+		return n, "peer"
+	case "split":
+		return r.Disagreements(), "peer"
+	case "unready":
+		for _, m := range r.Monitors {
+			if m.Error != "" || !m.Status || !m.PeersAnswered || !m.Ready || m.Impaired {
+				n++
+			}
+		}
+	case "shared-id":
+		for _, m := range r.Monitors {
+			if m.Instances > 1 {
+				n++
+			}
+		}
+		return n, "monitor id"
+	}
+	return n, "monitor"
+}
