@@ -38,7 +38,9 @@ demo-N, each over its own TCP connection) and a monitor that prints every
 transition, plus a state summary every few seconds. Point 'nats sub' at the
 printed URL to watch the raw beats, or at 'hb.events.>' for the published
 transitions. The server runs JetStream in a temporary directory; with
---http the monitor's dashboard is served too.
+--http the monitor's dashboard is served too. On Ctrl-C, or after
+--duration, the nodes stop first with a goodbye, the monitor reports each
+one left, and a final summary follows.
 
 With --chaos, every few intervals one node is, in turn and at random:
   killed     connection dropped without a goodbye   -> dead, later restarted
@@ -112,8 +114,13 @@ With --chaos, every few intervals one node is, in turn and at random:
 	url := srv.ClientURL()
 	out.printf("demo: NATS server at %s (watch the beats: nats sub 'hb.>' -s %s)", url, url)
 
+	// The nodes and the monitor outlive ctx: on an interrupt the nodes say
+	// goodbye first, the monitor sees them leave, and only then does it
+	// stop (see shutdown). Their connections therefore do not derive from
+	// ctx, and every path out of runDemo stops them explicitly.
+	life := context.WithoutCancel(ctx)
 	d := &demo{
-		ctx: ctx, log: log, out: out, interval: interval,
+		ctx: ctx, life: life, log: log, out: out, interval: interval,
 		upstream: strings.TrimPrefix(url, "nats://"),
 	}
 	defer d.stopAll()
@@ -121,7 +128,7 @@ With --chaos, every few intervals one node is, in turn and at random:
 	// The monitor talks to the server in-process: chaos never touches it.
 	mcfg := monitor.DefaultConfig()
 	mcfg.Logger = log.With("cmd", "monitor")
-	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(ctx, "hbmesh demo monitor", log,
+	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(life, "hbmesh demo monitor", log,
 		nats.InProcessServer(srv.NATS()))
 	if err != nil {
 		return err
@@ -135,12 +142,15 @@ With --chaos, every few intervals one node is, in turn and at random:
 	ln = nil // st.run owns it now
 	var mwg sync.WaitGroup
 	mdone := make(chan error, 1)
-	mctx, mcancel := context.WithCancel(ctx)
+	mctx, mcancel := context.WithCancel(life)
+	stopMonitor := func() { mcancel(); mwg.Wait() }
 	mwg.Go(func() { mdone <- st.run(mctx, mconn) })
-	defer func() { mcancel(); mwg.Wait() }()
+	defer stopMonitor()
 	var m *monitor.Monitor
 	select {
 	case m = <-started:
+	case <-ctx.Done():
+		return nil
 	case err := <-mdone:
 		if err == nil {
 			return nil
@@ -181,7 +191,7 @@ With --chaos, every few intervals one node is, in turn and at random:
 	for {
 		select {
 		case <-ctx.Done():
-			d.printSummary(m)
+			d.shutdown(m, stopMonitor)
 			return nil
 		case err := <-mdone:
 			if err == nil { // only when ctx is done
@@ -208,7 +218,8 @@ With --chaos, every few intervals one node is, in turn and at random:
 // demo owns the demo's nodes. Only the goroutine running runDemo touches
 // it, so it needs no lock.
 type demo struct {
-	ctx      context.Context
+	ctx      context.Context // the demo runs until it is done
+	life     context.Context // the nodes' connections: never done, they are stopped
 	log      *slog.Logger
 	out      *lineWriter
 	interval time.Duration
@@ -234,7 +245,7 @@ func (d *demo) start(s *demoSlot) error {
 	if err != nil {
 		return err
 	}
-	cn, err := (&connFlags{server: l.URL(), timeout: 5 * time.Second}).dial(d.ctx, "hbmesh demo "+s.id, d.log)
+	cn, err := (&connFlags{server: l.URL(), timeout: 5 * time.Second}).dial(d.life, "hbmesh demo "+s.id, d.log)
 	if err != nil {
 		l.close()
 		return err
@@ -333,6 +344,49 @@ func (d *demo) strike(action string) bool {
 		d.out.printf("chaos: freeze %s (expect suspect, dead, then alive on thaw)", s.id)
 		s.link.pause(true)
 		s.frozen = true
+	}
+	return true
+}
+
+// shutdownWait bounds how long shutdown waits for the monitor to see the
+// goodbyes; they normally arrive within milliseconds.
+const shutdownWait = 3 * time.Second
+
+// shutdown stops every running node with a goodbye, waits (at most
+// shutdownWait) until the monitor has seen them leave, then stops the
+// monitor and prints the final summary, so the left lines come before it
+// and the summary counts them.
+func (d *demo) shutdown(m *monitor.Monitor, stopMonitor func()) {
+	running := 0
+	for _, s := range d.slots {
+		if s.cancel != nil {
+			running++
+		}
+	}
+	d.out.printf("demo: stopping %d nodes with a goodbye (expect left)", running)
+	d.stopAll()
+	pollUntil(shutdownWait, 10*time.Millisecond, func() bool {
+		st := m.Stats()
+		return st.Peers[monitor.StateAlive]+st.Peers[monitor.StateSuspect] == 0
+	})
+	stopMonitor()
+	d.printSummary(m)
+}
+
+// pollUntil polls cond every interval until it holds or max has passed,
+// and reports whether it held. Nothing signals the monitor's view of a
+// peer changing but its counters, hence the polling.
+func pollUntil(max, every time.Duration, cond func() bool) bool {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return cond()
+		}
 	}
 	return true
 }

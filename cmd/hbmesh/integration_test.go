@@ -242,3 +242,31 @@ func TestAuthRevokedWhileRunning(t *testing.T) {
 		t.Errorf("last stderr line %q does not give the reason", last)
 	}
 }
+
+// An interrupted demo stops its nodes first, so the monitor reports each
+// of them leaving, and only then prints its final summary.
+func TestDemoInterruptEndsWithEveryNodeLeft(t *testing.T) {
+	demo := start(t, "demo", "--nodes", "3", "--interval", "100ms", "--summary-every", "1h", "--log-level", "error")
+	lineup := "alive 3  suspect 0  dead 0  left 0"
+	waitFor(t, 20*time.Second, "the line-up", func() bool { return strings.Contains(demo.stdout.String(), lineup) })
+	if code := demo.stop(t); code != 0 {
+		t.Fatalf("demo exit %d; stderr:\n%s", code, demo.stderr)
+	}
+	out := demo.stdout.String()
+	lines := strings.Split(strings.TrimSpace(out[strings.Index(out, lineup)+len(lineup):]), "\n")
+	if last := lines[len(lines)-1]; last != "alive 0  suspect 0  dead 0  left 3" {
+		t.Fatalf("last line %q, want every node left; output:\n%s", last, out)
+	}
+	left := map[string]bool{}
+	for _, l := range lines[:len(lines)-1] {
+		// "15:04:05.000 left     demo-1 (was alive) goodbye"
+		if f := strings.Fields(l); len(f) >= 3 && f[1] == "left" {
+			left[f[2]] = true
+		}
+	}
+	for _, id := range []string{"demo-1", "demo-2", "demo-3"} {
+		if !left[id] {
+			t.Errorf("no left line for %s before the final summary; output:\n%s", id, out)
+		}
+	}
+}
