@@ -47,6 +47,9 @@ With --chaos, every few intervals one node is, in turn and at random:
   stopped    graceful shutdown with a goodbye       -> left, later restarted
   restarted  replaced at once by a new incarnation  -> restarted
   frozen     its traffic held back for a while      -> suspect, dead, alive
+Chaos strikes only a node the monitor sees alive, and restarts or thaws
+one only once the monitor has reported it dead or left, so every
+"expect" it prints comes true.
 `, []string{
 		"hbmesh demo --chaos",
 		"hbmesh demo --nodes 20 --interval 200ms --duration 1m",
@@ -201,14 +204,14 @@ With --chaos, every few intervals one node is, in turn and at random:
 		case <-summary.C:
 			d.printSummary(m)
 		case <-chaosC:
-			d.heal()
+			d.heal(m)
 			if len(plan) == 0 {
 				// Every action once per round, in random order, so each
 				// kind of transition shows up within a few rounds.
 				plan = []string{"kill", "stop", "restart", "freeze"}
 				rand.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
 			}
-			if d.strike(plan[0]) {
+			if d.strike(m, plan[0]) {
 				plan = plan[1:]
 			}
 		}
@@ -235,8 +238,11 @@ type demoSlot struct {
 	cn     *conn
 	cancel context.CancelFunc
 	done   chan struct{}
-	down   bool // stopped or killed; restarted by the next heal
-	frozen bool // its link is paused; thawed by the next heal
+	boot   string        // the incarnation's boot id, as the monitor reports it
+	since  time.Time     // when it was started or thawed
+	down   bool          // stopped or killed; restarted by a heal once the monitor agrees
+	frozen bool          // its link is paused; thawed by a heal once the monitor says dead
+	want   monitor.State // what the monitor must report before a heal may act
 }
 
 // start runs a new incarnation of s over a fresh link.
@@ -268,6 +274,7 @@ func (d *demo) start(s *demoSlot) error {
 		}
 	}()
 	s.link, s.cn, s.cancel, s.done, s.down, s.frozen = l, cn, cancel, done, false, false
+	s.boot, s.since = n.Boot(), time.Now()
 	return nil
 }
 
@@ -297,14 +304,27 @@ func (d *demo) stopAll() {
 	}
 }
 
-// heal restarts the nodes chaos took down and thaws the frozen ones.
-func (d *demo) heal() {
+// sees reports whether the monitor reports the current incarnation of s
+// in state.
+func sees(m *monitor.Monitor, s *demoSlot, state monitor.State) bool {
+	p, ok := m.Peer(s.id)
+	return ok && p.State == state && p.Boot == s.boot
+}
+
+// heal restarts the nodes chaos took down and thaws the frozen ones, each
+// only once the monitor has reported what chaos announced (dead, left), so
+// that a heal never cuts an expectation short; the others wait for a
+// later heal.
+func (d *demo) heal(m *monitor.Monitor) {
 	for _, s := range d.slots {
+		if (s.frozen || s.down) && !sees(m, s, s.want) {
+			continue
+		}
 		switch {
 		case s.frozen:
-			d.out.printf("chaos: thaw %s", s.id)
+			d.out.printf("chaos: thaw %s (expect alive)", s.id)
 			s.link.pause(false)
-			s.frozen = false
+			s.frozen, s.since = false, time.Now()
 		case s.down:
 			d.out.printf("chaos: start %s again with a new boot (expect restarted)", s.id)
 			if err := d.start(s); err != nil {
@@ -315,11 +335,15 @@ func (d *demo) heal() {
 }
 
 // strike applies action to a random healthy node; it reports false when
-// no node is healthy.
-func (d *demo) strike(action string) bool {
+// no node is healthy. Healthy means running, not frozen, up (or thawed)
+// for at least two intervals, and reported alive by the monitor in its
+// current incarnation: a node the monitor has not yet seen since its
+// restart or thaw would give no dead, left or suspect of its own, and a
+// second restart would merge with the first into one restarted event.
+func (d *demo) strike(m *monitor.Monitor, action string) bool {
 	var up []*demoSlot
 	for _, s := range d.slots {
-		if !s.down && !s.frozen && s.cancel != nil {
+		if !s.down && !s.frozen && s.cancel != nil && time.Since(s.since) >= 2*d.interval && sees(m, s, monitor.StateAlive) {
 			up = append(up, s)
 		}
 	}
@@ -331,9 +355,11 @@ func (d *demo) strike(action string) bool {
 	case "kill":
 		d.out.printf("chaos: kill %s without goodbye (expect dead)", s.id)
 		d.stop(s, false)
+		s.want = monitor.StateDead
 	case "stop":
 		d.out.printf("chaos: stop %s gracefully (expect left)", s.id)
 		d.stop(s, true)
+		s.want = monitor.StateLeft
 	case "restart":
 		d.out.printf("chaos: restart %s at once (expect restarted)", s.id)
 		d.stop(s, false)
@@ -343,7 +369,7 @@ func (d *demo) strike(action string) bool {
 	case "freeze":
 		d.out.printf("chaos: freeze %s (expect suspect, dead, then alive on thaw)", s.id)
 		s.link.pause(true)
-		s.frozen = true
+		s.frozen, s.want = true, monitor.StateDead
 	}
 	return true
 }
