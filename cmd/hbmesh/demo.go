@@ -38,13 +38,18 @@ demo-N, each over its own TCP connection) and a monitor that prints every
 transition, plus a state summary every few seconds. Point 'nats sub' at the
 printed URL to watch the raw beats, or at 'hb.events.>' for the published
 transitions. The server runs JetStream in a temporary directory; with
---http the monitor's dashboard is served too.
+--http the monitor's dashboard is served too. On Ctrl-C, or after
+--duration, the nodes stop first with a goodbye, the monitor reports each
+one left, and a final summary follows.
 
 With --chaos, every few intervals one node is, in turn and at random:
   killed     connection dropped without a goodbye   -> dead, later restarted
   stopped    graceful shutdown with a goodbye       -> left, later restarted
   restarted  replaced at once by a new incarnation  -> restarted
   frozen     its traffic held back for a while      -> suspect, dead, alive
+Chaos strikes only a node the monitor sees alive, and restarts or thaws
+one only once the monitor has reported it dead or left, so every
+"expect" it prints comes true.
 `, []string{
 		"hbmesh demo --chaos",
 		"hbmesh demo --nodes 20 --interval 200ms --duration 1m",
@@ -112,8 +117,13 @@ With --chaos, every few intervals one node is, in turn and at random:
 	url := srv.ClientURL()
 	out.printf("demo: NATS server at %s (watch the beats: nats sub 'hb.>' -s %s)", url, url)
 
+	// The nodes and the monitor outlive ctx: on an interrupt the nodes say
+	// goodbye first, the monitor sees them leave, and only then does it
+	// stop (see shutdown). Their connections therefore do not derive from
+	// ctx, and every path out of runDemo stops them explicitly.
+	life := context.WithoutCancel(ctx)
 	d := &demo{
-		ctx: ctx, log: log, out: out, interval: interval,
+		ctx: ctx, life: life, log: log, out: out, interval: interval,
 		upstream: strings.TrimPrefix(url, "nats://"),
 	}
 	defer d.stopAll()
@@ -121,7 +131,7 @@ With --chaos, every few intervals one node is, in turn and at random:
 	// The monitor talks to the server in-process: chaos never touches it.
 	mcfg := monitor.DefaultConfig()
 	mcfg.Logger = log.With("cmd", "monitor")
-	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(ctx, "hbmesh demo monitor", log,
+	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(life, "hbmesh demo monitor", log,
 		nats.InProcessServer(srv.NATS()))
 	if err != nil {
 		return err
@@ -135,12 +145,15 @@ With --chaos, every few intervals one node is, in turn and at random:
 	ln = nil // st.run owns it now
 	var mwg sync.WaitGroup
 	mdone := make(chan error, 1)
-	mctx, mcancel := context.WithCancel(ctx)
+	mctx, mcancel := context.WithCancel(life)
+	stopMonitor := func() { mcancel(); mwg.Wait() }
 	mwg.Go(func() { mdone <- st.run(mctx, mconn) })
-	defer func() { mcancel(); mwg.Wait() }()
+	defer stopMonitor()
 	var m *monitor.Monitor
 	select {
 	case m = <-started:
+	case <-ctx.Done():
+		return nil
 	case err := <-mdone:
 		if err == nil {
 			return nil
@@ -181,7 +194,7 @@ With --chaos, every few intervals one node is, in turn and at random:
 	for {
 		select {
 		case <-ctx.Done():
-			d.printSummary(m)
+			d.shutdown(m, stopMonitor)
 			return nil
 		case err := <-mdone:
 			if err == nil { // only when ctx is done
@@ -191,14 +204,14 @@ With --chaos, every few intervals one node is, in turn and at random:
 		case <-summary.C:
 			d.printSummary(m)
 		case <-chaosC:
-			d.heal()
+			d.heal(m)
 			if len(plan) == 0 {
 				// Every action once per round, in random order, so each
 				// kind of transition shows up within a few rounds.
 				plan = []string{"kill", "stop", "restart", "freeze"}
 				rand.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
 			}
-			if d.strike(plan[0]) {
+			if d.strike(m, plan[0]) {
 				plan = plan[1:]
 			}
 		}
@@ -208,7 +221,8 @@ With --chaos, every few intervals one node is, in turn and at random:
 // demo owns the demo's nodes. Only the goroutine running runDemo touches
 // it, so it needs no lock.
 type demo struct {
-	ctx      context.Context
+	ctx      context.Context // the demo runs until it is done
+	life     context.Context // the nodes' connections: never done, they are stopped
 	log      *slog.Logger
 	out      *lineWriter
 	interval time.Duration
@@ -224,8 +238,11 @@ type demoSlot struct {
 	cn     *conn
 	cancel context.CancelFunc
 	done   chan struct{}
-	down   bool // stopped or killed; restarted by the next heal
-	frozen bool // its link is paused; thawed by the next heal
+	boot   string        // the incarnation's boot id, as the monitor reports it
+	since  time.Time     // when it was started or thawed
+	down   bool          // stopped or killed; restarted by a heal once the monitor agrees
+	frozen bool          // its link is paused; thawed by a heal once the monitor says dead
+	want   monitor.State // what the monitor must report before a heal may act
 }
 
 // start runs a new incarnation of s over a fresh link.
@@ -234,7 +251,7 @@ func (d *demo) start(s *demoSlot) error {
 	if err != nil {
 		return err
 	}
-	cn, err := (&connFlags{server: l.URL(), timeout: 5 * time.Second}).dial(d.ctx, "hbmesh demo "+s.id, d.log)
+	cn, err := (&connFlags{server: l.URL(), timeout: 5 * time.Second}).dial(d.life, "hbmesh demo "+s.id, d.log)
 	if err != nil {
 		l.close()
 		return err
@@ -257,6 +274,7 @@ func (d *demo) start(s *demoSlot) error {
 		}
 	}()
 	s.link, s.cn, s.cancel, s.done, s.down, s.frozen = l, cn, cancel, done, false, false
+	s.boot, s.since = n.Boot(), time.Now()
 	return nil
 }
 
@@ -286,14 +304,27 @@ func (d *demo) stopAll() {
 	}
 }
 
-// heal restarts the nodes chaos took down and thaws the frozen ones.
-func (d *demo) heal() {
+// sees reports whether the monitor reports the current incarnation of s
+// in state.
+func sees(m *monitor.Monitor, s *demoSlot, state monitor.State) bool {
+	p, ok := m.Peer(s.id)
+	return ok && p.State == state && p.Boot == s.boot
+}
+
+// heal restarts the nodes chaos took down and thaws the frozen ones, each
+// only once the monitor has reported what chaos announced (dead, left), so
+// that a heal never cuts an expectation short; the others wait for a
+// later heal.
+func (d *demo) heal(m *monitor.Monitor) {
 	for _, s := range d.slots {
+		if (s.frozen || s.down) && !sees(m, s, s.want) {
+			continue
+		}
 		switch {
 		case s.frozen:
-			d.out.printf("chaos: thaw %s", s.id)
+			d.out.printf("chaos: thaw %s (expect alive)", s.id)
 			s.link.pause(false)
-			s.frozen = false
+			s.frozen, s.since = false, time.Now()
 		case s.down:
 			d.out.printf("chaos: start %s again with a new boot (expect restarted)", s.id)
 			if err := d.start(s); err != nil {
@@ -304,11 +335,15 @@ func (d *demo) heal() {
 }
 
 // strike applies action to a random healthy node; it reports false when
-// no node is healthy.
-func (d *demo) strike(action string) bool {
+// no node is healthy. Healthy means running, not frozen, up (or thawed)
+// for at least two intervals, and reported alive by the monitor in its
+// current incarnation: a node the monitor has not yet seen since its
+// restart or thaw would give no dead, left or suspect of its own, and a
+// second restart would merge with the first into one restarted event.
+func (d *demo) strike(m *monitor.Monitor, action string) bool {
 	var up []*demoSlot
 	for _, s := range d.slots {
-		if !s.down && !s.frozen && s.cancel != nil {
+		if !s.down && !s.frozen && s.cancel != nil && time.Since(s.since) >= 2*d.interval && sees(m, s, monitor.StateAlive) {
 			up = append(up, s)
 		}
 	}
@@ -320,9 +355,11 @@ func (d *demo) strike(action string) bool {
 	case "kill":
 		d.out.printf("chaos: kill %s without goodbye (expect dead)", s.id)
 		d.stop(s, false)
+		s.want = monitor.StateDead
 	case "stop":
 		d.out.printf("chaos: stop %s gracefully (expect left)", s.id)
 		d.stop(s, true)
+		s.want = monitor.StateLeft
 	case "restart":
 		d.out.printf("chaos: restart %s at once (expect restarted)", s.id)
 		d.stop(s, false)
@@ -332,7 +369,50 @@ func (d *demo) strike(action string) bool {
 	case "freeze":
 		d.out.printf("chaos: freeze %s (expect suspect, dead, then alive on thaw)", s.id)
 		s.link.pause(true)
-		s.frozen = true
+		s.frozen, s.want = true, monitor.StateDead
+	}
+	return true
+}
+
+// shutdownWait bounds how long shutdown waits for the monitor to see the
+// goodbyes; they normally arrive within milliseconds.
+const shutdownWait = 3 * time.Second
+
+// shutdown stops every running node with a goodbye, waits (at most
+// shutdownWait) until the monitor has seen them leave, then stops the
+// monitor and prints the final summary, so the left lines come before it
+// and the summary counts them.
+func (d *demo) shutdown(m *monitor.Monitor, stopMonitor func()) {
+	running := 0
+	for _, s := range d.slots {
+		if s.cancel != nil {
+			running++
+		}
+	}
+	d.out.printf("demo: stopping %d nodes with a goodbye (expect left)", running)
+	d.stopAll()
+	pollUntil(shutdownWait, 10*time.Millisecond, func() bool {
+		st := m.Stats()
+		return st.Peers[monitor.StateAlive]+st.Peers[monitor.StateSuspect] == 0
+	})
+	stopMonitor()
+	d.printSummary(m)
+}
+
+// pollUntil polls cond every interval until it holds or max has passed,
+// and reports whether it held. Nothing signals the monitor's view of a
+// peer changing but its counters, hence the polling.
+func pollUntil(max, every time.Duration, cond func() bool) bool {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return cond()
+		}
 	}
 	return true
 }

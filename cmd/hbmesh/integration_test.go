@@ -210,6 +210,59 @@ func TestDemoChaos(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
+	if n := checkChaosExpectations(t, stdout); n < 3 {
+		t.Errorf("only %d chaos expectations came true; want at least 3:\n%s", n, stdout)
+	}
+}
+
+// checkChaosExpectations checks that every "chaos: <action> <id> ...
+// (expect ...)" line of a demo's output is followed by the events it
+// announces for that node, in order, before chaos touches the node again.
+// Announcements still open when the demo starts stopping its nodes are
+// cut short by the shutdown and not checked. It returns how many were met.
+func checkChaosExpectations(t *testing.T, out string) int {
+	t.Helper()
+	expect := map[string][]string{
+		"kill": {"dead"}, "stop": {"left"}, "restart": {"restarted"},
+		"start": {"restarted"}, "freeze": {"suspect", "dead"}, "thaw": {"alive"},
+	}
+	type open struct {
+		line string
+		want []string
+	}
+	pending := map[string]*open{}
+	met := 0
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "demo: stopping"):
+			return met
+		case len(f) >= 3 && f[0] == "chaos:":
+			want, ok := expect[f[1]]
+			if !ok {
+				t.Errorf("unknown chaos action in %q", line)
+				continue
+			}
+			id := f[2]
+			if p := pending[id]; p != nil && len(p.want) > 0 {
+				t.Errorf("%q: no %s for %s before %q", p.line, p.want[0], id, line)
+			}
+			pending[id] = &open{line: line, want: want}
+		case len(f) >= 4 && strings.Contains(line, " demo-"):
+			// "15:04:05.000 alive    demo-1 (was alive) restarted boot a→b"
+			id, got := f[2], f[1]
+			if strings.Contains(line, " restarted boot ") {
+				got = "restarted"
+			}
+			if p := pending[id]; p != nil && len(p.want) > 0 && p.want[0] == got {
+				if p.want = p.want[1:]; len(p.want) == 0 {
+					met++
+				}
+			}
+		}
+	}
+	t.Errorf("demo output lacks the shutdown line:\n%s", out)
+	return met
 }
 
 func TestAuthRevokedWhileRunning(t *testing.T) {
@@ -240,5 +293,33 @@ func TestAuthRevokedWhileRunning(t *testing.T) {
 	last = last[strings.LastIndex(last, "\n")+1:]
 	if !strings.HasPrefix(last, "hbmesh node: ") || !strings.Contains(strings.ToLower(last), "authorization") {
 		t.Errorf("last stderr line %q does not give the reason", last)
+	}
+}
+
+// An interrupted demo stops its nodes first, so the monitor reports each
+// of them leaving, and only then prints its final summary.
+func TestDemoInterruptEndsWithEveryNodeLeft(t *testing.T) {
+	demo := start(t, "demo", "--nodes", "3", "--interval", "100ms", "--summary-every", "1h", "--log-level", "error")
+	lineup := "alive 3  suspect 0  dead 0  left 0"
+	waitFor(t, 20*time.Second, "the line-up", func() bool { return strings.Contains(demo.stdout.String(), lineup) })
+	if code := demo.stop(t); code != 0 {
+		t.Fatalf("demo exit %d; stderr:\n%s", code, demo.stderr)
+	}
+	out := demo.stdout.String()
+	lines := strings.Split(strings.TrimSpace(out[strings.Index(out, lineup)+len(lineup):]), "\n")
+	if last := lines[len(lines)-1]; last != "alive 0  suspect 0  dead 0  left 3" {
+		t.Fatalf("last line %q, want every node left; output:\n%s", last, out)
+	}
+	left := map[string]bool{}
+	for _, l := range lines[:len(lines)-1] {
+		// "15:04:05.000 left     demo-1 (was alive) goodbye"
+		if f := strings.Fields(l); len(f) >= 3 && f[1] == "left" {
+			left[f[2]] = true
+		}
+	}
+	for _, id := range []string{"demo-1", "demo-2", "demo-3"} {
+		if !left[id] {
+			t.Errorf("no left line for %s before the final summary; output:\n%s", id, out)
+		}
 	}
 }

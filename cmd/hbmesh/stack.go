@@ -211,6 +211,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 
 	fan := append(sinks(nil), s.out...)
 	var actors []actor
+	var outputs []httpapi.EventOutput // counted on /metrics
 	if !sf.noPublish {
 		pcfg := events.DefaultNATSConfig()
 		pcfg.MonitorID, pcfg.Prefix, pcfg.Stream, pcfg.Replicas = cfg.ID, cfg.Prefix, sf.stream, sf.replicas
@@ -221,6 +222,11 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		}
 		fan = append(fan, pub.Handle)
 		actors = append(actors, actor{"events", pub.Run})
+		name := "nats"
+		if sf.stream != "" {
+			name = "stream"
+		}
+		outputs = append(outputs, httpapi.EventOutput{Name: name, Stats: pub.Stats})
 	}
 	if sf.onEvent != "" {
 		ecfg := events.DefaultExecConfig(sf.onEvent)
@@ -232,6 +238,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		}
 		fan = append(fan, hook.Handle)
 		actors = append(actors, actor{"on-event", hook.Run})
+		outputs = append(outputs, httpapi.EventOutput{Name: "exec", Stats: hook.Stats})
 	}
 	if sf.webhook != "" {
 		wcfg := events.DefaultWebhookConfig(sf.webhook)
@@ -243,6 +250,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		}
 		fan = append(fan, wh.Handle)
 		actors = append(actors, actor{"webhook", wh.Run})
+		outputs = append(outputs, httpapi.EventOutput{Name: "webhook", Stats: wh.Stats})
 	}
 	// fan is complete before the monitor runs, which is the only time
 	// OnEvent is called.
@@ -255,6 +263,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		hcfg := httpapi.DefaultConfig()
 		hcfg.Source, hcfg.Version = m, version
 		hcfg.PerPeerMetrics, hcfg.PerPeerMetricsCap = sf.perPeer, sf.perPeerCap
+		hcfg.EventOutputs = outputs
 		hcfg.Logger = log.With("cmd", "http")
 		api, err := httpapi.New(hcfg)
 		if err != nil {

@@ -50,7 +50,9 @@ type NATSConfig struct {
 	// published with JetStream acknowledgements and a Nats-Msg-Id derived
 	// from the transition (see [MsgID]), so two monitors reporting the same
 	// death within the duplicate window leave one record. Default "":
-	// plain core NATS publishes, no log.
+	// plain core NATS publishes, no log. Core publishes carry the same
+	// Nats-Msg-Id header, so a stream another monitor created on these
+	// subjects dedups them as well.
 	Stream string
 	// Replicas is the replica count of the stream when Run creates it, at
 	// most 5; an existing stream keeps its own. Default 1.
@@ -327,10 +329,10 @@ func (p *NATSPublisher) drain(js jetstream.JetStream, buf []byte) {
 func (p *NATSPublisher) publish(ctx context.Context, js jetstream.JetStream, ev *monitor.Event, buf []byte) []byte {
 	subject := p.subj.Event(ev.State.String(), ev.ID)
 	buf = ev.AppendJSON(buf[:0], p.cfg.MonitorID)
-	var msgID string
-	if js != nil {
-		msgID = MsgID(ev)
-	}
+	// Core publishes carry the id too: a stream that captures the events
+	// subjects dedups them even when it was created by another monitor
+	// and this one publishes without --events-stream.
+	msgID := MsgID(ev)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.st.retries.Add(1)
@@ -358,7 +360,9 @@ func (p *NATSPublisher) publish(ctx context.Context, js jetstream.JetStream, ev 
 
 func (p *NATSPublisher) send(ctx context.Context, js jetstream.JetStream, subject, msgID string, data []byte) (dup bool, err error) {
 	if js == nil {
-		return false, p.nc.Publish(subject, data)
+		// PublishMsg copies data into the connection's buffer before it
+		// returns, so the payload buffer can be reused.
+		return false, p.nc.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}})
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.PublishTimeout)
 	defer cancel()

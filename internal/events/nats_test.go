@@ -92,6 +92,9 @@ func TestNATSCoreSubscriberGetsJSON(t *testing.T) {
 			if wantSubj := "hb.events." + want.State.String() + ".web-1"; m.Subject != wantSubj {
 				t.Fatalf("event %d on %q, want %q", i, m.Subject, wantSubj)
 			}
+			if id := m.Header.Get(jetstream.MsgIDHeader); id != events.MsgID(&want) {
+				t.Fatalf("event %d has Nats-Msg-Id %q, want %q", i, id, events.MsgID(&want))
+			}
 			var got struct {
 				ID, State, Prev, Reason, Monitor string
 				Seq                              uint64
@@ -285,6 +288,48 @@ func TestNATSHandleNeverBlocks(t *testing.T) {
 // TestNATSTwoMonitorsOneDeathRecord runs two real monitors against real
 // nodes, both publishing into one stream. A node killed without goodbye is
 // reported dead by both, and the stream keeps exactly one record of it.
+// A monitor without a stream publishes plain core messages on the subjects
+// another monitor's stream captures; the stream must still keep one
+// record per transition.
+func TestNATSCorePublishesDedupInAnotherMonitorsStream(t *testing.T) {
+	_, nc := startJS(t)
+	js, _ := jetstream.New(nc)
+	withStream := newPublisher(t, nc, "mon-a", "HBEVENTS")
+	core := newPublisher(t, nc, "mon-b", "")
+	run(t, "stream", withStream.Run)
+	run(t, "core", core.Run)
+	eventually(t, "the stream to exist", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		_, err := js.Stream(ctx, "HBEVENTS")
+		return err == nil
+	})
+	evs := lifecycle("x")
+	for i, ev := range evs {
+		// Alternate who publishes first, so the core publish is both the
+		// original and the duplicate.
+		if i%2 == 0 {
+			core.Handle(ev)
+			withStream.Handle(ev)
+		} else {
+			withStream.Handle(ev)
+			core.Handle(ev)
+		}
+	}
+	n := uint64(len(evs))
+	eventually(t, "both publishers to finish", func() bool {
+		return withStream.Stats().Sent == n && core.Stats().Sent == n
+	})
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The stream's own publishes are acknowledged, so they are stored; the
+	// core ones are stored, or not, before the flush above returns.
+	if got := streamCount(t, js, "HBEVENTS", "hb.events.>"); got != n {
+		t.Fatalf("stream holds %d records, want %d (one per transition)", got, n)
+	}
+}
+
 func TestNATSTwoMonitorsOneDeathRecord(t *testing.T) {
 	s, nc := startJS(t)
 	js, _ := jetstream.New(nc)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/hbmesh/hbmesh/monitor"
@@ -40,6 +41,12 @@ type Config struct {
 	// states first and then by id; when more peers exist the gauge
 	// hbmesh_peer_series_truncated is 1. Within [1, 100000]. Default: 1000.
 	PerPeerMetricsCap int
+
+	// EventOutputs are the monitor's configured event outputs, exported
+	// on /metrics as hbmesh_event_outputs_total{output, result}. List only
+	// the outputs in use: an output that is not listed has no series.
+	// Default: none.
+	EventOutputs []EventOutput
 
 	// EventBuffer is how many recent transitions are kept so an SSE client
 	// that reconnects with Last-Event-ID gets exactly the ones it missed.
@@ -153,6 +160,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
 	case c.Now == nil:
 		return fmt.Errorf("%w: Now is nil", ErrInvalidConfig)
+	}
+	seen := make(map[string]bool, len(c.EventOutputs))
+	for i, o := range c.EventOutputs {
+		switch {
+		case o.Name == "" || seen[o.Name]:
+			return bad(fmt.Sprintf("EventOutputs[%d].Name", i), strconv.Quote(o.Name), "must be set and unique")
+		case o.Stats == nil:
+			return bad(fmt.Sprintf("EventOutputs[%d].Stats", i), "nil", "must be set")
+		}
+		seen[o.Name] = true
 	}
 	return nil
 }

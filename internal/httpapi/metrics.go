@@ -6,12 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
-// The metrics served on /metrics. All are read from Source at scrape time,
-// so keeping them costs the monitor nothing between scrapes. Units are
-// base units (seconds); counters end in _total.
+// The metrics served on /metrics. All are read from Source, and from the
+// event outputs' Stats, at scrape time, so keeping them costs the monitor
+// nothing between scrapes. Units are base units (seconds); counters end in
+// _total.
 const (
 	// mPeers is a gauge: peers currently in each state, label state.
 	mPeers = "hbmesh_peers"
@@ -56,6 +58,10 @@ const (
 	mConflicts = "hbmesh_boot_conflicts_total"
 	// mBuildInfo is always 1, labels version, goversion and monitor (id).
 	mBuildInfo = "hbmesh_build_info"
+	// mEventOutputs counts events by event output and outcome, labels
+	// output (Config.EventOutputs' names) and result (ok, failed,
+	// dropped). Only the configured outputs have series.
+	mEventOutputs = "hbmesh_event_outputs_total"
 
 	// Per-peer series, only with Config.PerPeerMetrics, for at most
 	// Config.PerPeerMetricsCap peers (worst states first, then by id).
@@ -69,6 +75,19 @@ const (
 	mTruncated = "hbmesh_peer_series_truncated"
 )
 
+// EventOutput is an event output (the exec hook, the webhook, the NATS
+// publisher) whose counters /metrics exports as
+// hbmesh_event_outputs_total{output, result}.
+type EventOutput struct {
+	// Name is the output label. It becomes a label value, so keep it to a
+	// fixed set: hbmesh uses exec, webhook, nats (core publishes) and
+	// stream (publishes into --events-stream). Required, unique.
+	Name string
+	// Stats returns the output's counters. It is called at every scrape
+	// and must be safe for concurrent use. Required.
+	Stats func() events.Stats
+}
+
 // collector turns one Source.Stats() call per scrape into metrics.
 type collector struct {
 	s *Server
@@ -79,6 +98,7 @@ type collector struct {
 	dropped                                             *prometheus.Desc
 	evicted, forgotten, restarts, conflicts, buildInfo  *prometheus.Desc
 	peerUp, peerAge, truncated                          *prometheus.Desc
+	eventOutputs                                        *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -110,6 +130,7 @@ func newCollector(s *Server) *collector {
 		peerUp:         d(mPeerUp, "1 if the peer is alive, 0 otherwise.", "id"),
 		peerAge:        d(mPeerAge, "Seconds since the peer's last beat.", "id"),
 		truncated:      d(mTruncated, "1 when per-peer series were capped."),
+		eventOutputs:   d(mEventOutputs, "Events handled by each event output: ok (delivered), failed (given up after the last attempt), dropped (never attempted: queue full, or still queued at shutdown).", "output", "result"),
 	}
 }
 
@@ -120,6 +141,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.outages, c.dropped, c.evicted, c.forgotten, c.restarts, c.conflicts, c.buildInfo,
 	} {
 		ch <- d
+	}
+	if len(c.s.cfg.EventOutputs) > 0 {
+		ch <- c.eventOutputs
 	}
 	if c.s.cfg.PerPeerMetrics {
 		ch <- c.peerUp
@@ -177,6 +201,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.restarts, float64(st.Restarts))
 	counter(c.conflicts, float64(st.Conflicts))
 	gauge(c.buildInfo, 1, c.s.cfg.Version, runtime.Version(), c.s.id)
+	for _, o := range c.s.cfg.EventOutputs {
+		es := o.Stats()
+		counter(c.eventOutputs, float64(es.Sent), o.Name, "ok")
+		counter(c.eventOutputs, float64(es.Failed), o.Name, "failed")
+		counter(c.eventOutputs, float64(es.Dropped), o.Name, "dropped")
+	}
 
 	if !c.s.cfg.PerPeerMetrics {
 		return

@@ -1,11 +1,15 @@
 package httpapi_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -91,5 +95,78 @@ func TestMetricsCardinality(t *testing.T) {
 	}
 	if age := scrape(t, capped.URL, `hbmesh_peer_last_beat_age_seconds{id="p0000"}`); len(age) != 1 || age[0] != `hbmesh_peer_last_beat_age_seconds{id="p0000"} 1` {
 		t.Errorf("age: %q", age)
+	}
+}
+
+func TestMetricsEventOutputs(t *testing.T) {
+	// No outputs configured: no series, not even zeros.
+	_, plain := newServer(t, newFake(1))
+	if got := scrape(t, plain.URL, "hbmesh_event_outputs_total"); len(got) != 0 {
+		t.Errorf("series without event outputs: %q", got)
+	}
+
+	// A real hook that fails, as in `monitor --on-event 'echo boom >&2; exit 3'`.
+	cfg := events.DefaultExecConfig("echo boom >&2; exit 3")
+	hook, err := events.NewExec(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.Run(t, "hook", hook.Run)
+	webhook := events.Stats{Sent: 4, Failed: 1, Dropped: 2}
+	_, ts := newServer(t, newFake(1), func(c *httpapi.Config) {
+		c.EventOutputs = []httpapi.EventOutput{
+			{Name: "exec", Stats: hook.Stats},
+			{Name: "webhook", Stats: func() events.Stats { return webhook }},
+		}
+	})
+	hook.Handle(monitor.Event{ID: "web-1", State: monitor.StateDead, Prev: monitor.StateSuspect, Time: t0})
+	// Nothing signals a finished hook but its counters: poll them.
+	deadline := time.After(15 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for hook.Stats().Failed == 0 {
+		select {
+		case <-deadline:
+			t.Fatalf("hook never failed: %+v", hook.Stats())
+		case <-tick.C:
+		}
+	}
+	got := strings.Join(scrape(t, ts.URL, "hbmesh_event_outputs_total{"), "\n")
+	for _, want := range []string{
+		`hbmesh_event_outputs_total{output="exec",result="failed"} 1`,
+		`hbmesh_event_outputs_total{output="exec",result="ok"} 0`,
+		`hbmesh_event_outputs_total{output="exec",result="dropped"} 0`,
+		`hbmesh_event_outputs_total{output="webhook",result="ok"} 4`,
+		`hbmesh_event_outputs_total{output="webhook",result="failed"} 1`,
+		`hbmesh_event_outputs_total{output="webhook",result="dropped"} 2`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if n := len(strings.Split(got, "\n")); n != 6 {
+		t.Errorf("%d series, want 6 (3 results × 2 outputs):\n%s", n, got)
+	}
+}
+
+func TestEventOutputsValidate(t *testing.T) {
+	stats := func() events.Stats { return events.Stats{} }
+	for _, tc := range []struct {
+		name    string
+		outputs []httpapi.EventOutput
+		want    string
+	}{
+		{"no name", []httpapi.EventOutput{{Stats: stats}}, `EventOutputs[0].Name "" must be set and unique`},
+		{"twice", []httpapi.EventOutput{{"exec", stats}, {"exec", stats}}, `EventOutputs[1].Name "exec" must be set and unique`},
+		{"no stats", []httpapi.EventOutput{{Name: "exec"}}, `EventOutputs[0].Stats nil must be set`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := httpapi.DefaultConfig()
+			cfg.Source, cfg.EventOutputs = newFake(0), tc.outputs
+			err := cfg.Validate()
+			if !errors.Is(err, httpapi.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
