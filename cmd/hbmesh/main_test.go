@@ -142,6 +142,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zombie state", []string{"monitor", "--on-event", "true", "--on-event-states", "zombie"}, nil, `unknown state "zombie"`},
 		{"states without hook", []string{"monitor", "--on-event-states", "dead"}, nil, `need --on-event`},
 		{"bad webhook", []string{"monitor", "--webhook", "ftp://x"}, nil, `invalid value "ftp://x" for flag --webhook`},
+		{"bad memory bucket", []string{"monitor", "--memory-bucket", "a.b"}, nil, `invalid value "a.b" for flag --memory-bucket`},
 		{"no-memory and state-file", []string{"monitor", "--no-memory", "--state-file", "x.json"}, nil, `--no-memory excludes --state-file`},
 		{"stream without publishing", []string{"monitor", "--no-publish-events", "--events-stream", "EV"}, nil, `--events-stream needs published events`},
 		{"per-peer without http", []string{"monitor", "--per-peer-metrics"}, nil, `--per-peer-metrics needs --http`},

@@ -111,9 +111,11 @@ func (s *stackFlags) validate(f *flags) error {
 		}
 	}
 	if s.bucket != "" {
-		kv := memory.KVConfig{MonitorID: "x", Bucket: s.bucket}
+		// Only the bucket name is in question here: the other fields are
+		// checked where they come from, so they get valid stand-ins.
+		kv := memory.KVConfig{MonitorID: "x", Prefix: wire.DefaultPrefix, Bucket: s.bucket, TTL: memory.DefaultTTL, Replicas: 1}
 		if err := kv.Validate(); err != nil {
-			return usagef("--memory-bucket: %v", err)
+			return usagef("invalid value %q for flag --memory-bucket: %v", s.bucket, err)
 		}
 	}
 	return nil

@@ -258,6 +258,30 @@ func TestEventsStreamEmbedded(t *testing.T) {
 	}
 }
 
+// TestMemoryBucketFlag: --memory-bucket names the KV bucket restart memory
+// lives in.
+func TestMemoryBucketFlag(t *testing.T) {
+	mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--id", "m1", "--memory-bucket", "mybucket")
+	url := logValue(t, mon, "embedded NATS server ready", "url")
+	logValue(t, mon, "restart memory loaded", "peers")
+	nc := natstest.Connect(t, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.KeyValue(ctx, "mybucket"); err != nil {
+		t.Errorf("bucket mybucket: %v; stderr:\n%s", err, mon.stderr)
+	}
+	if _, err := js.KeyValue(ctx, "hbmesh_hb_peers"); err == nil {
+		t.Error("the default bucket was created too")
+	}
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}
+
 func TestStateFileRestart(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
