@@ -273,6 +273,21 @@ func (v intFlag) Set(s string) error {
 	return nil
 }
 
+// autoIntFlag is an intFlag that also takes 0, meaning "let the library
+// choose" (what the zero value of the config field means).
+type autoIntFlag struct{ intFlag }
+
+func (v autoIntFlag) Set(s string) error {
+	if x, err := strconv.Atoi(s); err == nil && x == 0 {
+		*v.i = 0
+		return nil
+	}
+	if err := v.intFlag.Set(s); err != nil {
+		return fmt.Errorf("%w, or 0 for the automatic size", err)
+	}
+	return nil
+}
+
 // enumFlag is a string restricted to a fixed set of choices.
 type enumFlag struct {
 	s       *string

@@ -88,6 +88,16 @@ func TestMonitorHTTPBusyAddress(t *testing.T) {
 	}
 }
 
+// TestBeatQueueZero: --beat-queue 0 is the automatic size, as its help says.
+func TestBeatQueueZero(t *testing.T) {
+	srv := natstest.Start(t)
+	mon := start(t, "monitor", "-s", srv.ClientURL(), "--id", "m1", "--beat-queue", "0")
+	logValue(t, mon, "NATS connected", "server")
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}
+
 func TestHealthcheck(t *testing.T) {
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ready\n") }))
 	defer ok.Close()
