@@ -51,7 +51,7 @@ func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage st
 	f.Env("context", "NATS_CONTEXT")
 	f.String(&c.server, "server", "s", defaultServer, "NATS server `URL`s, comma separated")
 	f.Env("server", "NATS_URL")
-	f.String(&c.user, "user", "", "", "connect as `USER` (with --password)")
+	f.String(&c.user, "user", "", "", "connect as `USER` (with --password); --user, --token, --creds and --nkey\nare exclusive")
 	f.Env("user", "NATS_USER")
 	f.String(&c.password, "password", "", "", "`PASSWORD` of --user")
 	f.Env("password", "NATS_PASSWORD")
@@ -76,10 +76,16 @@ func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage st
 // validate applies --context and checks combinations the flag types
 // cannot. Call it after parsing.
 func (c *connFlags) validate(e *env) error {
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
 	if c.f != nil {
 		if err := c.applyContext(e, c.f); err != nil {
 			return usagef("%v", err)
 		}
+	}
+	if c.password != "" && c.user == "" {
+		return usagef("%s needs --user (or $NATS_USER)", c.source("password"))
 	}
 	if p := c.inboxPrefix; p != "" {
 		if strings.ContainsAny(p, "*> \t\r\n") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
@@ -93,6 +99,67 @@ func (c *connFlags) validate(e *env) error {
 		return usagef("--server is empty")
 	}
 	return nil
+}
+
+// authMethods are the flags that each choose a way to authenticate;
+// --password belongs to --user.
+var authMethods = [...]string{"user", "token", "creds", "nkey"}
+
+// authValue returns the value of authentication flag long.
+func (c *connFlags) authValue(long string) string {
+	switch long {
+	case "user":
+		return c.user
+	case "token":
+		return c.token
+	case "creds":
+		return c.creds
+	case "nkey":
+		return c.nkey
+	}
+	return ""
+}
+
+// checkAuth refuses more than one way to authenticate from the flags and
+// the environment: nats.go would pick one silently (or send a token
+// beside a user), and the credentials that were not used are a mistake
+// the operator should hear about. The nats CLI accepts such combinations
+// and uses the first of user, creds, nkey, plus any token; hbmesh does
+// not. Call it before applyContext, which only fills in a context's
+// credentials when none of these is given.
+func (c *connFlags) checkAuth() error {
+	var given []string
+	for _, long := range authMethods {
+		if c.authValue(long) != "" {
+			given = append(given, c.source(long))
+		}
+	}
+	if len(given) > 1 {
+		return usagef("%s and %s are exclusive: give one of --user/--password, --token, --creds, --nkey", given[0], given[1])
+	}
+	return nil
+}
+
+// hasAuth reports whether the flags or the environment chose a way to
+// authenticate.
+func (c *connFlags) hasAuth() bool {
+	for _, long := range authMethods {
+		if c.authValue(long) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// source names where the value of flag long came from: --long, or its
+// environment variable when the flag was not given.
+func (c *connFlags) source(long string) string {
+	if c.f != nil && !c.f.isSet(long) {
+		if ev := c.f.env[long]; ev != "" {
+			return "$" + ev
+		}
+	}
+	return "--" + long
 }
 
 // Reconnect policy. These are the settings every hbmesh connection uses;

@@ -375,6 +375,11 @@ func TestContext(t *testing.T) {
 	if code, _, stderr := runSync(t, env(), "probe", "n1", "--context", "lab", "--password", "wrong", "--log-level", "error"); code != exitFailure || !strings.Contains(strings.ToLower(stderr), "authorization") {
 		t.Errorf("--password did not override the context: exit %d; %q", code, stderr)
 	}
+	// A flag choosing another way to authenticate replaces the context's
+	// user rather than joining it.
+	if code, _, stderr := runSync(t, env(), "probe", "n1", "--context", "lab", "--token", "tok", "--log-level", "error"); code != exitFailure || !strings.Contains(strings.ToLower(stderr), "authorization") {
+		t.Errorf("--token did not replace the context's user: exit %d; %q", code, stderr)
+	}
 	// A context file may also be named by path.
 	path := filepath.Join(home, "nats", "context", "lab.json")
 	if code, _, stderr := runSync(t, nil, "probe", "n1", "--context", path); code != 0 {
