@@ -37,6 +37,7 @@ type connFlags struct {
 	// environment and the flags.
 	context string
 	f       *flags // the flags these were registered on
+	e       *env   // the environment they were validated in
 }
 
 // register adds the connection flags to f. timeoutUsage describes what
@@ -76,6 +77,7 @@ func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage st
 // validate applies --context and checks combinations the flag types
 // cannot. Call it after parsing.
 func (c *connFlags) validate(e *env) error {
+	c.e = e
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
@@ -94,6 +96,15 @@ func (c *connFlags) validate(e *env) error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tlscert and --tlskey must be given together")
+	}
+	for _, fl := range []struct{ long, path string }{
+		{"creds", c.creds}, {"nkey", c.nkey}, {"tlscert", c.tlsCert}, {"tlskey", c.tlsKey}, {"tlsca", c.tlsCA},
+	} {
+		if fl.path != "" {
+			if err := checkFile(c.source(fl.long), fl.path); err != nil {
+				return err
+			}
+		}
 	}
 	if strings.TrimSpace(c.server) == "" {
 		return usagef("--server is empty")
@@ -151,13 +162,17 @@ func (c *connFlags) hasAuth() bool {
 	return false
 }
 
-// source names where the value of flag long came from: --long, or its
-// environment variable when the flag was not given.
+// source names where the value of flag long came from: --long, its
+// environment variable, or the --context that filled it in.
 func (c *connFlags) source(long string) string {
-	if c.f != nil && !c.f.isSet(long) {
-		if ev := c.f.env[long]; ev != "" {
-			return "$" + ev
-		}
+	if c.f == nil || c.f.isSet(long) {
+		return "--" + long
+	}
+	if ev := c.f.env[long]; ev != "" && c.e != nil && c.e.getenv != nil && c.e.getenv(ev) != "" {
+		return "$" + ev
+	}
+	if c.context != "" {
+		return fmt.Sprintf("--%s (from --context %s)", long, c.context)
 	}
 	return "--" + long
 }

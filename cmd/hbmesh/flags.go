@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +24,39 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// checkFile makes sure the file path, named by flag, can be opened for
+// reading, so a wrong path is a usage error (exit 2) before anything
+// connects rather than a runtime failure after.
+func checkFile(flag, path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return usagef("%s %q: %v", flag, path, err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.IsDir() {
+		return usagef("%s %q: is a directory, want a file", flag, path)
+	}
+	return nil
+}
+
+// checkDir makes sure the directory path, named by flag, exists.
+func checkDir(flag, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return usagef("%s %q: %v", flag, path, err)
+	}
+	if !st.IsDir() {
+		return usagef("%s %q: not a directory", flag, path)
+	}
+	return nil
 }
 
 // errHelpShown means usage was printed on request: exit 0.

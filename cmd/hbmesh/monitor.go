@@ -230,6 +230,11 @@ JetStream, in-process that nodes elsewhere can connect to.`, []string{
 	if err := sf.validate(f); err != nil {
 		return err
 	}
+	if confFile != "" {
+		if err := checkFile("--config", confFile); err != nil {
+			return err
+		}
+	}
 	if err := conn.validate(e); err != nil {
 		return err
 	}

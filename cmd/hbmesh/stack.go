@@ -75,7 +75,7 @@ func (s *stackFlags) registerEvents(f *flags) {
 func (s *stackFlags) registerMemory(f *flags) {
 	s.saveEvery = memory.DefaultSaveInterval
 	f.section("Memory flags")
-	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE` (default: a JetStream\nKV bucket when the server has JetStream, else nothing)")
+	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE`, in an existing directory\n(default: a JetStream KV bucket when the server has JetStream, else nothing)")
 	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `NAME` for restart memory (default hbmesh_<prefix>_peers)")
 	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
 	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "save restart memory every `interval`, and once more at shutdown")
@@ -91,6 +91,14 @@ func (s *stackFlags) validate(f *flags) error {
 	}
 	if s.stateFile != "" && s.bucket != "" {
 		return usagef("--state-file and --memory-bucket are exclusive")
+	}
+	if s.stateFile != "" {
+		// Its directory is the operator's to make (systemd's
+		// StateDirectory=, say): a typo there should not quietly create
+		// a tree, and must fail before anything connects.
+		if err := checkDir("--state-file", filepath.Dir(s.stateFile)); err != nil {
+			return err
+		}
 	}
 	if f.isSet("replicas") && (s.noMemory || s.stateFile != "") && s.stream == "" {
 		return usagef("--replicas applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream")
@@ -176,11 +184,6 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 			Path:   sf.stateFile,
 			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Replicas: sf.replicas, Logger: log.With("cmd", "memory")},
 			Logger: log.With("cmd", "memory"),
-		}
-		if sf.stateFile != "" {
-			if err := os.MkdirAll(filepath.Dir(sf.stateFile), 0o755); err != nil {
-				return fmt.Errorf("--state-file: %w", err)
-			}
 		}
 		var st memory.Store
 		if sf.stateFile != "" {

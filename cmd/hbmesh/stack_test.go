@@ -295,7 +295,7 @@ func TestMemoryBucketFlag(t *testing.T) {
 func TestStateFileRestart(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
-	path := filepath.Join(t.TempDir(), "sub", "peers.json")
+	path := filepath.Join(t.TempDir(), "peers.json")
 	args := []string{"monitor", "-s", url, "--id", "m1", "--state-file", path, "--json", "--log-level", "warn"}
 	mon := start(t, args...)
 	natstest.WaitInterest(t, srv, "hb.anything")
@@ -338,6 +338,17 @@ func writeContext(t *testing.T, name string, ctx map[string]string) string {
 		t.Fatal(err)
 	}
 	return home
+}
+
+// TestContextMissingFile: a file a context names is checked like the
+// flag's, and the message says where the path came from.
+func TestContextMissingFile(t *testing.T) {
+	home := writeContext(t, "bad", map[string]string{"url": "nats://127.0.0.1:1", "nkey": "/nonexistent/seed.nk"})
+	getenv := func(k string) string { return map[string]string{"XDG_CONFIG_HOME": home}[k] }
+	code, _, stderr := runSync(t, getenv, "probe", "x", "--context", "bad")
+	if want := `--nkey (from --context bad) "/nonexistent/seed.nk": no such file`; code != exitUsage || !strings.Contains(stderr, want) {
+		t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, exitUsage, want)
+	}
 }
 
 func TestContext(t *testing.T) {
