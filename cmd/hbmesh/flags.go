@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func (f *flags) parse(e *env, args []string) error {
 			return errHelpShown
 		}
 		if err != nil {
-			return &usageError{msg: err.Error()}
+			return &usageError{msg: f.dashes(err.Error())}
 		}
 		rest := f.fs.Args()
 		if len(rest) == 0 {
@@ -176,6 +177,27 @@ func (f *flags) parse(e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// flagNameInError finds the flag name in the flag package's messages:
+// "flag provided but not defined: -x", "flag needs an argument: -x",
+// "invalid value "v" for flag -x: ...", "invalid boolean value "v" for -x: ...".
+var flagNameInError = regexp.MustCompile(`(not defined: |needs an argument: |for flag |for )-([^\s:=]+)`)
+
+// dashes rewrites the single dash the flag package puts before a flag
+// name to the two that help and every other message use (-s and other
+// short aliases keep one).
+func (f *flags) dashes(msg string) string {
+	m := flagNameInError.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg
+	}
+	name := msg[m[4]:m[5]]
+	dash := "--"
+	if _, short := f.alias[name]; short {
+		dash = "-"
+	}
+	return msg[:m[4]-1] + dash + msg[m[4]:]
 }
 
 // isSet reports whether flag long was given on the command line (not by
