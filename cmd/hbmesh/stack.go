@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,7 +308,11 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	for _, a := range actors {
 		wg.Go(func() {
 			if err := a.run(actx); err != nil {
-				err = fmt.Errorf("%s: %w", a.name, err)
+				// Packages prefix their own errors ("events: stream
+				// ..."); say the actor's name only when they did not.
+				if !strings.HasPrefix(err.Error(), a.name+": ") {
+					err = fmt.Errorf("%s: %w", a.name, err)
+				}
 				mu.Lock()
 				if actorErr == nil {
 					actorErr = err

@@ -292,6 +292,18 @@ func TestMemoryBucketFlag(t *testing.T) {
 	}
 }
 
+// TestEventsStreamFailure: a stream the server cannot create ends the
+// monitor with exit 1 and one line that says "events:" once.
+func TestEventsStreamFailure(t *testing.T) {
+	code, _, stderr := runSync(t, nil, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(),
+		"--no-memory", "--replicas", "3", "--events-stream", "EV3", "--log-level", "error")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	if code != exitFailure || !strings.HasPrefix(last, `hbmesh monitor: events: stream "EV3": `) {
+		t.Fatalf("exit %d, last line %q; want 1 and hbmesh monitor: events: stream \"EV3\": ...\nstderr:\n%s", code, last, stderr)
+	}
+}
+
 func TestStateFileRestart(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
