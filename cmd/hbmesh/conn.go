@@ -230,8 +230,27 @@ func isAuthError(err error) bool {
 	return strings.Contains(s, "authorization violation") || strings.Contains(s, "authentication")
 }
 
-// options returns the nats.Options for a connection named name.
-func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn, error)) ([]nats.Option, error) {
+// serverURL remembers the (redacted) URL of the server a connection was
+// last connected to: nats.go has forgotten it by the time it reports the
+// disconnect.
+type serverURL struct{ p atomic.Pointer[string] }
+
+func (s *serverURL) remember(nc *nats.Conn) {
+	if u := nc.ConnectedUrlRedacted(); u != "" {
+		s.p.Store(&u)
+	}
+}
+
+func (s *serverURL) String() string {
+	if p := s.p.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// options returns the nats.Options for a connection named name; last is
+// kept up to date with the server it is connected to.
+func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, fail func(*nats.Conn, error)) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.Timeout(c.timeout),
@@ -245,15 +264,17 @@ func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn,
 		nats.RetryOnFailedConnect(false),
 		// Servers a cluster advertises are kept (the default): they are
 		// what failover uses when the seed URL's server goes away.
+		nats.ConnectHandler(last.remember),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("NATS disconnected", "server", nc.ConnectedUrlRedacted(), "err", err)
+				log.Warn("NATS disconnected", "server", last.String(), "err", err)
 			} else {
-				log.Info("NATS disconnected", "server", nc.ConnectedUrlRedacted())
+				log.Info("NATS disconnected", "server", last.String())
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			last.remember(nc)
+			log.Info("NATS reconnected", "server", last.String())
 		}),
 		nats.DiscoveredServersHandler(func(nc *nats.Conn) {
 			log.Debug("NATS servers discovered", "servers", nc.DiscoveredServers())
@@ -315,7 +336,8 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 			nc.Close()
 		}
 	}
-	opts, err := c.options(name, log, fail)
+	last := new(serverURL)
+	opts, err := c.options(name, log, last, fail)
 	if err != nil {
 		cn.cancel(nil)
 		return nil, err
@@ -338,7 +360,10 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 		return nil, fmt.Errorf("connect %s: %w", redactURLs(c.server), err)
 	}
 	cn.Conn = nc
-	log.Info("NATS connected", "server", nc.ConnectedUrlRedacted(), "name", name)
+	// The connect handler runs asynchronously; do not let a disconnect
+	// race it to an empty URL.
+	last.remember(nc)
+	log.Info("NATS connected", "server", last.String(), "name", name)
 	return cn, nil
 }
 

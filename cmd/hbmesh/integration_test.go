@@ -136,6 +136,24 @@ func TestProbeEnvServer(t *testing.T) {
 	}
 }
 
+// TestDisconnectLogNamesServer: "NATS disconnected" names the server the
+// connection was on, with its password redacted, although nats.go has
+// forgotten it by then; here the server goes away under a node.
+func TestDisconnectLogNamesServer(t *testing.T) {
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
+	})
+	hostPort := strings.TrimPrefix(srv.ClientURL(), "nats://")
+	nd := start(t, "node", "-s", "nats://hb:secret@"+hostPort, "--id", "n1", "--interval", "100ms")
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+	srv.Shutdown()
+	got := logValue(t, nd, "NATS disconnected", "server")
+	if !strings.Contains(got, hostPort) || strings.Contains(got, "secret") {
+		t.Errorf("NATS disconnected server=%s; want the redacted URL of %s\nstderr:\n%s", got, hostPort, nd.stderr)
+	}
+	nd.stop(t)
+}
+
 func TestConnectAuthFailure(t *testing.T) {
 	srv := natstest.Start(t, func(c *embedded.Config) {
 		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
