@@ -113,6 +113,11 @@ func TestProbe(t *testing.T) {
 	if code != exitFailure || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "nobody: no answer") {
 		t.Errorf("absent probe: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// By default a probe logs nothing about its connection: stdout is the
+	// answer and stderr stays empty.
+	if code, _, stderr := runSync(t, nil, "probe", "-s", url, "api-7"); code != 0 || stderr != "" {
+		t.Errorf("probe with default logging: exit %d, stderr %q; want 0 and nothing", code, stderr)
+	}
 	nd.stop(t)
 }
 
