@@ -152,8 +152,8 @@ func (s *stack) listen() error {
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
+	// httpapi logs "http server listening" once it serves on ln.
 	s.ln = ln
-	s.log.Info("HTTP listening", "url", "http://"+ln.Addr().String())
 	return nil
 }
 

@@ -52,7 +52,10 @@ func TestMonitorHTTP(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
 	mon := start(t, "monitor", "-s", url, "--id", "m1", "--http", "127.0.0.1:0", "--per-peer-metrics")
-	base := logValue(t, mon, "HTTP listening", "url")
+	base := "http://" + logValue(t, mon, "http server listening", "addr")
+	if n := strings.Count(mon.stderr.String(), "listening"); n != 1 {
+		t.Errorf("%d lines say the HTTP server is listening, want 1:\n%s", n, mon.stderr)
+	}
 	natstest.WaitInterest(t, srv, "hb.anything")
 	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
 
@@ -423,7 +426,7 @@ func TestMonitorWithAuthTemplate(t *testing.T) {
 	url := srv.ClientURL()
 	mon := start(t, "monitor", "-s", url, "--user", "monitor1", "--password", "monitor1-example-password",
 		"--inbox-prefix", "_INBOX_monitor1", "--id", "monitor1", "--json", "--http", "127.0.0.1:0")
-	base := logValue(t, mon, "HTTP listening", "url")
+	base := "http://" + logValue(t, mon, "http server listening", "addr")
 	natstest.WaitInterest(t, srv, "hb.node-a")
 	start(t, "node", "-s", url, "--user", "node-a", "--password", "node-a-example-password", "--id", "node-a", "--interval", "100ms")
 	waitFor(t, 10*time.Second, "alive event", func() bool {
