@@ -214,6 +214,34 @@ func TestMonitorEmbedded(t *testing.T) {
 	}
 }
 
+// TestEmbeddedServerLogs: the embedded server's own notices (its banner,
+// JetStream's) stay out of a monitor's log unless --log-level debug.
+func TestEmbeddedServerLogs(t *testing.T) {
+	for _, tt := range []struct {
+		level      string
+		wantNotice bool
+	}{{"info", false}, {"debug", true}} {
+		t.Run(tt.level, func(t *testing.T) {
+			mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--no-memory", "--log-level", tt.level)
+			waitFor(t, 10*time.Second, "monitor started", func() bool {
+				return strings.Contains(mon.stderr.String(), "monitor started")
+			})
+			if code := mon.stop(t); code != 0 {
+				t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+			}
+			notices := 0
+			for _, line := range strings.Split(mon.stderr.String(), "\n") {
+				if strings.Contains(line, "level=INFO") && strings.Contains(line, "cmd=server") {
+					notices++
+				}
+			}
+			if got := notices > 0; got != tt.wantNotice {
+				t.Errorf("--log-level %s: %d embedded-server info lines, want some: %v\nstderr:\n%s", tt.level, notices, tt.wantNotice, mon.stderr)
+			}
+		})
+	}
+}
+
 func TestDemoChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for 12s; skipped with -short")

@@ -260,7 +260,7 @@ JetStream, in-process that nodes elsewhere can connect to.`, []string{
 	}()
 
 	if embed {
-		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: log.With("cmd", "server")}
+		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: logf.quiet(log).With("cmd", "server")}
 		// A config file decides what the flags do not say explicitly.
 		if confFile != "" && !f.isSet("host") {
 			ecfg.Host = ""
