@@ -37,6 +37,7 @@ type connFlags struct {
 	// environment and the flags.
 	context string
 	f       *flags // the flags these were registered on
+	e       *env   // the environment they were validated in
 }
 
 // register adds the connection flags to f. timeoutUsage describes what
@@ -51,7 +52,7 @@ func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage st
 	f.Env("context", "NATS_CONTEXT")
 	f.String(&c.server, "server", "s", defaultServer, "NATS server `URL`s, comma separated")
 	f.Env("server", "NATS_URL")
-	f.String(&c.user, "user", "", "", "connect as `USER` (with --password)")
+	f.String(&c.user, "user", "", "", "connect as `USER` (with --password); --user, --token, --creds and --nkey\nare exclusive")
 	f.Env("user", "NATS_USER")
 	f.String(&c.password, "password", "", "", "`PASSWORD` of --user")
 	f.Env("password", "NATS_PASSWORD")
@@ -76,10 +77,17 @@ func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage st
 // validate applies --context and checks combinations the flag types
 // cannot. Call it after parsing.
 func (c *connFlags) validate(e *env) error {
+	c.e = e
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
 	if c.f != nil {
 		if err := c.applyContext(e, c.f); err != nil {
 			return usagef("%v", err)
 		}
+	}
+	if c.password != "" && c.user == "" {
+		return usagef("%s needs --user (or $NATS_USER)", c.source("password"))
 	}
 	if p := c.inboxPrefix; p != "" {
 		if strings.ContainsAny(p, "*> \t\r\n") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
@@ -89,10 +97,84 @@ func (c *connFlags) validate(e *env) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tlscert and --tlskey must be given together")
 	}
+	for _, fl := range []struct{ long, path string }{
+		{"creds", c.creds}, {"nkey", c.nkey}, {"tlscert", c.tlsCert}, {"tlskey", c.tlsKey}, {"tlsca", c.tlsCA},
+	} {
+		if fl.path != "" {
+			if err := checkFile(c.source(fl.long), fl.path); err != nil {
+				return err
+			}
+		}
+	}
 	if strings.TrimSpace(c.server) == "" {
 		return usagef("--server is empty")
 	}
 	return nil
+}
+
+// authMethods are the flags that each choose a way to authenticate;
+// --password belongs to --user.
+var authMethods = [...]string{"user", "token", "creds", "nkey"}
+
+// authValue returns the value of authentication flag long.
+func (c *connFlags) authValue(long string) string {
+	switch long {
+	case "user":
+		return c.user
+	case "token":
+		return c.token
+	case "creds":
+		return c.creds
+	case "nkey":
+		return c.nkey
+	}
+	return ""
+}
+
+// checkAuth refuses more than one way to authenticate from the flags and
+// the environment: nats.go would pick one silently (or send a token
+// beside a user), and the credentials that were not used are a mistake
+// the operator should hear about. The nats CLI accepts such combinations
+// and uses the first of user, creds, nkey, plus any token; hbmesh does
+// not. Call it before applyContext, which only fills in a context's
+// credentials when none of these is given.
+func (c *connFlags) checkAuth() error {
+	var given []string
+	for _, long := range authMethods {
+		if c.authValue(long) != "" {
+			given = append(given, c.source(long))
+		}
+	}
+	if len(given) > 1 {
+		return usagef("%s and %s are exclusive: give one of --user/--password, --token, --creds, --nkey", given[0], given[1])
+	}
+	return nil
+}
+
+// hasAuth reports whether the flags or the environment chose a way to
+// authenticate.
+func (c *connFlags) hasAuth() bool {
+	for _, long := range authMethods {
+		if c.authValue(long) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// source names where the value of flag long came from: --long, its
+// environment variable, or the --context that filled it in.
+func (c *connFlags) source(long string) string {
+	if c.f == nil || c.f.isSet(long) {
+		return "--" + long
+	}
+	if ev := c.f.env[long]; ev != "" && c.e != nil && c.e.getenv != nil && c.e.getenv(ev) != "" {
+		return "$" + ev
+	}
+	if c.context != "" {
+		return fmt.Sprintf("--%s (from --context %s)", long, c.context)
+	}
+	return "--" + long
 }
 
 // Reconnect policy. These are the settings every hbmesh connection uses;
@@ -148,8 +230,27 @@ func isAuthError(err error) bool {
 	return strings.Contains(s, "authorization violation") || strings.Contains(s, "authentication")
 }
 
-// options returns the nats.Options for a connection named name.
-func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn, error)) ([]nats.Option, error) {
+// serverURL remembers the (redacted) URL of the server a connection was
+// last connected to: nats.go has forgotten it by the time it reports the
+// disconnect.
+type serverURL struct{ p atomic.Pointer[string] }
+
+func (s *serverURL) remember(nc *nats.Conn) {
+	if u := nc.ConnectedUrlRedacted(); u != "" {
+		s.p.Store(&u)
+	}
+}
+
+func (s *serverURL) String() string {
+	if p := s.p.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// options returns the nats.Options for a connection named name; last is
+// kept up to date with the server it is connected to.
+func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, fail func(*nats.Conn, error)) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.Timeout(c.timeout),
@@ -163,15 +264,17 @@ func (c *connFlags) options(name string, log *slog.Logger, fail func(*nats.Conn,
 		nats.RetryOnFailedConnect(false),
 		// Servers a cluster advertises are kept (the default): they are
 		// what failover uses when the seed URL's server goes away.
+		nats.ConnectHandler(last.remember),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("NATS disconnected", "server", nc.ConnectedUrlRedacted(), "err", err)
+				log.Warn("NATS disconnected", "server", last.String(), "err", err)
 			} else {
-				log.Info("NATS disconnected", "server", nc.ConnectedUrlRedacted())
+				log.Info("NATS disconnected", "server", last.String())
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			last.remember(nc)
+			log.Info("NATS reconnected", "server", last.String())
 		}),
 		nats.DiscoveredServersHandler(func(nc *nats.Conn) {
 			log.Debug("NATS servers discovered", "servers", nc.DiscoveredServers())
@@ -233,7 +336,8 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 			nc.Close()
 		}
 	}
-	opts, err := c.options(name, log, fail)
+	last := new(serverURL)
+	opts, err := c.options(name, log, last, fail)
 	if err != nil {
 		cn.cancel(nil)
 		return nil, err
@@ -256,7 +360,10 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 		return nil, fmt.Errorf("connect %s: %w", redactURLs(c.server), err)
 	}
 	cn.Conn = nc
-	log.Info("NATS connected", "server", nc.ConnectedUrlRedacted(), "name", name)
+	// The connect handler runs asynchronously; do not let a disconnect
+	// race it to an empty URL.
+	last.remember(nc)
+	log.Info("NATS connected", "server", last.String(), "name", name)
 	return cn, nil
 }
 

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
+	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +25,39 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// checkFile makes sure the file path, named by flag, can be opened for
+// reading, so a wrong path is a usage error (exit 2) before anything
+// connects rather than a runtime failure after.
+func checkFile(flag, path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return usagef("%s %q: %v", flag, path, err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.IsDir() {
+		return usagef("%s %q: is a directory, want a file", flag, path)
+	}
+	return nil
+}
+
+// checkDir makes sure the directory path, named by flag, exists.
+func checkDir(flag, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return usagef("%s %q: %v", flag, path, err)
+	}
+	if !st.IsDir() {
+		return usagef("%s %q: not a directory", flag, path)
+	}
+	return nil
 }
 
 // errHelpShown means usage was printed on request: exit 0.
@@ -108,7 +144,7 @@ func (f *flags) parse(e *env, args []string) error {
 			return errHelpShown
 		}
 		if err != nil {
-			return &usageError{msg: err.Error()}
+			return &usageError{msg: f.dashes(err.Error())}
 		}
 		rest := f.fs.Args()
 		if len(rest) == 0 {
@@ -141,6 +177,27 @@ func (f *flags) parse(e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// flagNameInError finds the flag name in the flag package's messages:
+// "flag provided but not defined: -x", "flag needs an argument: -x",
+// "invalid value "v" for flag -x: ...", "invalid boolean value "v" for -x: ...".
+var flagNameInError = regexp.MustCompile(`(not defined: |needs an argument: |for flag |for )-([^\s:=]+)`)
+
+// dashes rewrites the single dash the flag package puts before a flag
+// name to the two that help and every other message use (-s and other
+// short aliases keep one).
+func (f *flags) dashes(msg string) string {
+	m := flagNameInError.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg
+	}
+	name := msg[m[4]:m[5]]
+	dash := "--"
+	if _, short := f.alias[name]; short {
+		dash = "-"
+	}
+	return msg[:m[4]-1] + dash + msg[m[4]:]
 }
 
 // isSet reports whether flag long was given on the command line (not by
@@ -270,6 +327,21 @@ func (v intFlag) Set(s string) error {
 		return fmt.Errorf("%d is outside [%d, %d]", x, v.min, v.max)
 	}
 	*v.i = x
+	return nil
+}
+
+// autoIntFlag is an intFlag that also takes 0, meaning "let the library
+// choose" (what the zero value of the config field means).
+type autoIntFlag struct{ intFlag }
+
+func (v autoIntFlag) Set(s string) error {
+	if x, err := strconv.Atoi(s); err == nil && x == 0 {
+		*v.i = 0
+		return nil
+	}
+	if err := v.intFlag.Set(s); err != nil {
+		return fmt.Errorf("%w, or 0 for the automatic size", err)
+	}
 	return nil
 }
 

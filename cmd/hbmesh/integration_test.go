@@ -113,6 +113,11 @@ func TestProbe(t *testing.T) {
 	if code != exitFailure || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "nobody: no answer") {
 		t.Errorf("absent probe: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// By default a probe logs nothing about its connection: stdout is the
+	// answer and stderr stays empty.
+	if code, _, stderr := runSync(t, nil, "probe", "-s", url, "api-7"); code != 0 || stderr != "" {
+		t.Errorf("probe with default logging: exit %d, stderr %q; want 0 and nothing", code, stderr)
+	}
 	nd.stop(t)
 }
 
@@ -134,6 +139,24 @@ func TestProbeEnvServer(t *testing.T) {
 	if code != exitFailure || !strings.Contains(stderr, "connect nats://127.0.0.1:1") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
+}
+
+// TestDisconnectLogNamesServer: "NATS disconnected" names the server the
+// connection was on, with its password redacted, although nats.go has
+// forgotten it by then; here the server goes away under a node.
+func TestDisconnectLogNamesServer(t *testing.T) {
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
+	})
+	hostPort := strings.TrimPrefix(srv.ClientURL(), "nats://")
+	nd := start(t, "node", "-s", "nats://hb:secret@"+hostPort, "--id", "n1", "--interval", "100ms")
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+	srv.Shutdown()
+	got := logValue(t, nd, "NATS disconnected", "server")
+	if !strings.Contains(got, hostPort) || strings.Contains(got, "secret") {
+		t.Errorf("NATS disconnected server=%s; want the redacted URL of %s\nstderr:\n%s", got, hostPort, nd.stderr)
+	}
+	nd.stop(t)
 }
 
 func TestConnectAuthFailure(t *testing.T) {
@@ -188,6 +211,34 @@ func TestMonitorEmbedded(t *testing.T) {
 	nd.stop(t)
 	if code := mon.stop(t); code != 0 {
 		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}
+
+// TestEmbeddedServerLogs: the embedded server's own notices (its banner,
+// JetStream's) stay out of a monitor's log unless --log-level debug.
+func TestEmbeddedServerLogs(t *testing.T) {
+	for _, tt := range []struct {
+		level      string
+		wantNotice bool
+	}{{"info", false}, {"debug", true}} {
+		t.Run(tt.level, func(t *testing.T) {
+			mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--no-memory", "--log-level", tt.level)
+			waitFor(t, 10*time.Second, "monitor started", func() bool {
+				return strings.Contains(mon.stderr.String(), "monitor started")
+			})
+			if code := mon.stop(t); code != 0 {
+				t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+			}
+			notices := 0
+			for _, line := range strings.Split(mon.stderr.String(), "\n") {
+				if strings.Contains(line, "level=INFO") && strings.Contains(line, "cmd=server") {
+					notices++
+				}
+			}
+			if got := notices > 0; got != tt.wantNotice {
+				t.Errorf("--log-level %s: %d embedded-server info lines, want some: %v\nstderr:\n%s", tt.level, notices, tt.wantNotice, mon.stderr)
+			}
+		})
 	}
 }
 

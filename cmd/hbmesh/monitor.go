@@ -83,8 +83,9 @@ func (m *monitorFlags) register(f *flags) {
 	f.Var(floatFlag{&m.cfg.PhiThreshold, 1, 16}, "phi-threshold", "", "phi at which the phi detector convicts (suspects at half)")
 	f.Var(floatFlag{&m.cfg.SuspectAfter, 1, 100}, "suspect-after", "", "silent `intervals` before a peer is suspect (and probed)")
 	f.Var(floatFlag{&m.cfg.DeadAfter, 1, 100}, "dead-after", "", "silent `intervals`, probe unanswered, before a peer is dead")
-	f.Var(intFlag{&m.cfg.MaxPeers, 1, 10_000_000}, "max-peers", "", "most peers kept; the least recently heard is forgotten")
-	f.Var(intFlag{&m.cfg.BeatQueue, 1024, 1 << 24}, "beat-queue", "", "received beats that may wait for the monitor before NATS drops more (0: 2×--max-peers within [4096, 262144])")
+	f.Var(intFlag{&m.cfg.MaxPeers, 1, 10_000_000}, "max-peers", "", "keep at most `N` peers; when full, the least recently heard id seen only once\ngoes first, and an established peer (two beats or more) only when there is none")
+	// monitor.Config.BeatQueue's zero value is its automatic size.
+	f.Var(autoIntFlag{intFlag{&m.cfg.BeatQueue, 1024, 1 << 24}}, "beat-queue", "", "received `beats` that may wait for the monitor before NATS drops more,\n1024-16777216 (default 0: automatic, 2×--max-peers within [4096, 262144])")
 	f.section("Flags")
 }
 
@@ -195,8 +196,11 @@ JetStream KV bucket when the server has JetStream), so a node that died
 while the monitor was down is still reported dead; keep --id stable for
 that. --http serves a dashboard, Prometheus /metrics, /livez, /readyz and a
 JSON API. With --embedded the monitor also runs a NATS server, with
-JetStream, in-process that nodes elsewhere can connect to.`, []string{
+JetStream, in-process; it listens on 127.0.0.1 unless --host says
+otherwise, so nodes on other hosts need --host 0.0.0.0 (and --config with
+authorization, see deploy/auth, once it is exposed).`, []string{
 		"hbmesh monitor --embedded                 # server and monitor on 127.0.0.1:4222",
+		"hbmesh monitor --embedded --host 0.0.0.0  # ... that nodes on other hosts can reach",
 		"hbmesh monitor -s nats://nats:4222 --json | jq -c 'select(.state==\"dead\")'",
 		"hbmesh monitor --http 127.0.0.1:8080      # dashboard at http://127.0.0.1:8080/",
 		"hbmesh monitor --on-event 'logger -t hbmesh \"$HBMESH_PEER_ID $HBMESH_STATE\"' --on-event-states dead",
@@ -211,7 +215,7 @@ JetStream, in-process that nodes elsewhere can connect to.`, []string{
 	f.section("Embedded server flags")
 	f.Bool(&embed, "embedded", "", false, "run a NATS server with JetStream in this process and monitor it")
 	f.Var(intFlag{&port, -1, 65535}, "port", "", "embedded server client `port` (-1: random)")
-	f.String(&host, "host", "", host, "embedded server listen `host`")
+	f.String(&host, "host", "", host, "embedded server listen `host`; 0.0.0.0 lets nodes on other hosts connect")
 	f.String(&confFile, "config", "", "", "embedded server nats-server configuration `FILE`")
 	f.String(&storeDir, "store-dir", "", "", "embedded server JetStream store `dir` (default: <user cache dir>/hbmesh/jetstream-<port>,\nor a temporary dir removed at exit when there is none or --port is -1)")
 	f.section("Flags")
@@ -228,6 +232,11 @@ JetStream, in-process that nodes elsewhere can connect to.`, []string{
 	}
 	if err := sf.validate(f); err != nil {
 		return err
+	}
+	if confFile != "" {
+		if err := checkFile("--config", confFile); err != nil {
+			return err
+		}
 	}
 	if err := conn.validate(e); err != nil {
 		return err
@@ -254,7 +263,7 @@ JetStream, in-process that nodes elsewhere can connect to.`, []string{
 	}()
 
 	if embed {
-		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: log.With("cmd", "server")}
+		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: logf.quiet(log).With("cmd", "server")}
 		// A config file decides what the flags do not say explicitly.
 		if confFile != "" && !f.isSet("host") {
 			ecfg.Host = ""

@@ -15,6 +15,9 @@ import (
 // the nats CLI. Without --context nothing is loaded, not even the context
 // `nats context select` chose: hbmesh runs as a service, and a service
 // should not change behaviour with an operator's interactive selection.
+// The context's credentials apply only when no flag or variable chose a
+// way to authenticate (see checkAuth); a context holding several kinds is
+// used as the nats CLI uses it.
 func (c *connFlags) applyContext(e *env, f *flags) error {
 	if c.context == "" {
 		return nil
@@ -38,6 +41,15 @@ func (c *connFlags) applyContext(e *env, f *flags) error {
 		}
 	}
 	set(&c.server, "server", nctx.ServerURL())
+	set(&c.tlsCert, "tlscert", nctx.Certificate())
+	set(&c.tlsKey, "tlskey", nctx.Key())
+	set(&c.tlsCA, "tlsca", nctx.CA())
+	set(&c.inboxPrefix, "inbox-prefix", nctx.InboxPrefix())
+	if c.hasAuth() {
+		// A flag or variable chose how to authenticate; the context's
+		// credentials, of that or another kind, would only conflict.
+		return nil
+	}
 	set(&c.user, "user", nctx.User())
 	set(&c.password, "password", nctx.Password())
 	set(&c.token, "token", nctx.Token())
@@ -53,10 +65,6 @@ func (c *connFlags) applyContext(e *env, f *flags) error {
 	}
 	set(&c.creds, "creds", creds)
 	set(&c.nkey, "nkey", nctx.NKey())
-	set(&c.tlsCert, "tlscert", nctx.Certificate())
-	set(&c.tlsKey, "tlskey", nctx.Key())
-	set(&c.tlsCA, "tlsca", nctx.CA())
-	set(&c.inboxPrefix, "inbox-prefix", nctx.InboxPrefix())
 	return nil
 }
 

@@ -27,6 +27,7 @@ answers and 1 when nothing does (no such node, or no answer in --timeout).`, []s
 	f.maxArgs = 1
 	registerPrefix(f, &prefix)
 	conn.register(f, 2*time.Second, "connect and answer `timeout`")
+	logf.level = "warn" // stdout is the answer; connection chatter is noise
 	logf.register(f)
 	if err := f.parse(e, args); err != nil {
 		return err

@@ -40,6 +40,11 @@ Clustering starts when --cluster_name, --cluster or --routes is given.`, []strin
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
+	if cfg.ConfigFile != "" {
+		if err := checkFile("--config", cfg.ConfigFile); err != nil {
+			return err
+		}
+	}
 	cfg.HTTPPort = httpPort
 	// A config file decides what the flags do not say explicitly.
 	if cfg.ConfigFile != "" && !f.isSet("addr") {

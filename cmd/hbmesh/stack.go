@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +76,7 @@ func (s *stackFlags) registerEvents(f *flags) {
 func (s *stackFlags) registerMemory(f *flags) {
 	s.saveEvery = memory.DefaultSaveInterval
 	f.section("Memory flags")
-	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE` (default: a JetStream\nKV bucket when the server has JetStream, else nothing)")
+	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE`, in an existing directory\n(default: a JetStream KV bucket when the server has JetStream, else nothing)")
 	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `NAME` for restart memory (default hbmesh_<prefix>_peers)")
 	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
 	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "save restart memory every `interval`, and once more at shutdown")
@@ -91,6 +92,14 @@ func (s *stackFlags) validate(f *flags) error {
 	}
 	if s.stateFile != "" && s.bucket != "" {
 		return usagef("--state-file and --memory-bucket are exclusive")
+	}
+	if s.stateFile != "" {
+		// Its directory is the operator's to make (systemd's
+		// StateDirectory=, say): a typo there should not quietly create
+		// a tree, and must fail before anything connects.
+		if err := checkDir("--state-file", filepath.Dir(s.stateFile)); err != nil {
+			return err
+		}
 	}
 	if f.isSet("replicas") && (s.noMemory || s.stateFile != "") && s.stream == "" {
 		return usagef("--replicas applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream")
@@ -111,9 +120,11 @@ func (s *stackFlags) validate(f *flags) error {
 		}
 	}
 	if s.bucket != "" {
-		kv := memory.KVConfig{MonitorID: "x", Bucket: s.bucket}
+		// Only the bucket name is in question here: the other fields are
+		// checked where they come from, so they get valid stand-ins.
+		kv := memory.KVConfig{MonitorID: "x", Prefix: wire.DefaultPrefix, Bucket: s.bucket, TTL: memory.DefaultTTL, Replicas: 1}
 		if err := kv.Validate(); err != nil {
-			return usagef("--memory-bucket: %v", err)
+			return usagef("invalid value %q for flag --memory-bucket: %v", s.bucket, err)
 		}
 	}
 	return nil
@@ -141,8 +152,8 @@ func (s *stack) listen() error {
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
+	// httpapi logs "http server listening" once it serves on ln.
 	s.ln = ln
-	s.log.Info("HTTP listening", "url", "http://"+ln.Addr().String())
 	return nil
 }
 
@@ -174,11 +185,6 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 			Path:   sf.stateFile,
 			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Replicas: sf.replicas, Logger: log.With("cmd", "memory")},
 			Logger: log.With("cmd", "memory"),
-		}
-		if sf.stateFile != "" {
-			if err := os.MkdirAll(filepath.Dir(sf.stateFile), 0o755); err != nil {
-				return fmt.Errorf("--state-file: %w", err)
-			}
 		}
 		var st memory.Store
 		if sf.stateFile != "" {
@@ -311,7 +317,11 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	for _, a := range actors {
 		wg.Go(func() {
 			if err := a.run(actx); err != nil {
-				err = fmt.Errorf("%s: %w", a.name, err)
+				// Packages prefix their own errors ("events: stream
+				// ..."); say the actor's name only when they did not.
+				if !strings.HasPrefix(err.Error(), a.name+": ") {
+					err = fmt.Errorf("%s: %w", a.name, err)
+				}
 				mu.Lock()
 				if actorErr == nil {
 					actorErr = err

@@ -54,7 +54,10 @@ func TestMonitorHTTP(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
 	mon := start(t, "monitor", "-s", url, "--id", "m1", "--http", "127.0.0.1:0", "--per-peer-metrics")
-	base := logValue(t, mon, "HTTP listening", "url")
+	base := "http://" + logValue(t, mon, "http server listening", "addr")
+	if n := strings.Count(mon.stderr.String(), "listening"); n != 1 {
+		t.Errorf("%d lines say the HTTP server is listening, want 1:\n%s", n, mon.stderr)
+	}
 	natstest.WaitInterest(t, srv, "hb.anything")
 	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
 
@@ -87,6 +90,16 @@ func TestMonitorHTTPBusyAddress(t *testing.T) {
 	code, _, stderr := runSync(t, nil, "monitor", "-s", srv.ClientURL(), "--http", ln.Addr().String(), "--log-level", "error")
 	if code != exitFailure || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "hbmesh monitor: --http: listen tcp") {
 		t.Fatalf("exit %d, stderr %q; want 1 and one --http line", code, stderr)
+	}
+}
+
+// TestBeatQueueZero: --beat-queue 0 is the automatic size, as its help says.
+func TestBeatQueueZero(t *testing.T) {
+	srv := natstest.Start(t)
+	mon := start(t, "monitor", "-s", srv.ClientURL(), "--id", "m1", "--beat-queue", "0")
+	logValue(t, mon, "NATS connected", "server")
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
 	}
 }
 
@@ -281,10 +294,46 @@ func TestEventsStreamEmbedded(t *testing.T) {
 	}
 }
 
+// TestMemoryBucketFlag: --memory-bucket names the KV bucket restart memory
+// lives in.
+func TestMemoryBucketFlag(t *testing.T) {
+	mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--id", "m1", "--memory-bucket", "mybucket")
+	url := logValue(t, mon, "embedded NATS server ready", "url")
+	logValue(t, mon, "restart memory loaded", "peers")
+	nc := natstest.Connect(t, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.KeyValue(ctx, "mybucket"); err != nil {
+		t.Errorf("bucket mybucket: %v; stderr:\n%s", err, mon.stderr)
+	}
+	if _, err := js.KeyValue(ctx, "hbmesh_hb_peers"); err == nil {
+		t.Error("the default bucket was created too")
+	}
+	if code := mon.stop(t); code != 0 {
+		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
+	}
+}
+
+// TestEventsStreamFailure: a stream the server cannot create ends the
+// monitor with exit 1 and one line that says "events:" once.
+func TestEventsStreamFailure(t *testing.T) {
+	code, _, stderr := runSync(t, nil, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(),
+		"--no-memory", "--replicas", "3", "--events-stream", "EV3", "--log-level", "error")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	if code != exitFailure || !strings.HasPrefix(last, `hbmesh monitor: events: stream "EV3": `) {
+		t.Fatalf("exit %d, last line %q; want 1 and hbmesh monitor: events: stream \"EV3\": ...\nstderr:\n%s", code, last, stderr)
+	}
+}
+
 func TestStateFileRestart(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
-	path := filepath.Join(t.TempDir(), "sub", "peers.json")
+	path := filepath.Join(t.TempDir(), "peers.json")
 	args := []string{"monitor", "-s", url, "--id", "m1", "--state-file", path, "--json", "--log-level", "warn"}
 	mon := start(t, args...)
 	natstest.WaitInterest(t, srv, "hb.anything")
@@ -329,6 +378,17 @@ func writeContext(t *testing.T, name string, ctx map[string]string) string {
 	return home
 }
 
+// TestContextMissingFile: a file a context names is checked like the
+// flag's, and the message says where the path came from.
+func TestContextMissingFile(t *testing.T) {
+	home := writeContext(t, "bad", map[string]string{"url": "nats://127.0.0.1:1", "nkey": "/nonexistent/seed.nk"})
+	getenv := func(k string) string { return map[string]string{"XDG_CONFIG_HOME": home}[k] }
+	code, _, stderr := runSync(t, getenv, "probe", "x", "--context", "bad")
+	if want := `--nkey (from --context bad) "/nonexistent/seed.nk": no such file`; code != exitUsage || !strings.Contains(stderr, want) {
+		t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, exitUsage, want)
+	}
+}
+
 func TestContext(t *testing.T) {
 	srv := natstest.Start(t, func(c *embedded.Config) {
 		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
@@ -364,6 +424,11 @@ func TestContext(t *testing.T) {
 	if code, _, stderr := runSync(t, env(), "probe", "n1", "--context", "lab", "--password", "wrong", "--log-level", "error"); code != exitFailure || !strings.Contains(strings.ToLower(stderr), "authorization") {
 		t.Errorf("--password did not override the context: exit %d; %q", code, stderr)
 	}
+	// A flag choosing another way to authenticate replaces the context's
+	// user rather than joining it.
+	if code, _, stderr := runSync(t, env(), "probe", "n1", "--context", "lab", "--token", "tok", "--log-level", "error"); code != exitFailure || !strings.Contains(strings.ToLower(stderr), "authorization") {
+		t.Errorf("--token did not replace the context's user: exit %d; %q", code, stderr)
+	}
 	// A context file may also be named by path.
 	path := filepath.Join(home, "nats", "context", "lab.json")
 	if code, _, stderr := runSync(t, nil, "probe", "n1", "--context", path); code != 0 {
@@ -384,7 +449,7 @@ func TestMonitorWithAuthTemplate(t *testing.T) {
 	url := srv.ClientURL()
 	mon := start(t, "monitor", "-s", url, "--user", "monitor1", "--password", "monitor1-example-password",
 		"--inbox-prefix", "_INBOX_monitor1", "--id", "monitor1", "--json", "--http", "127.0.0.1:0")
-	base := logValue(t, mon, "HTTP listening", "url")
+	base := "http://" + logValue(t, mon, "http server listening", "addr")
 	natstest.WaitInterest(t, srv, "hb.node-a")
 	start(t, "node", "-s", url, "--user", "node-a", "--password", "node-a-example-password", "--id", "node-a", "--interval", "100ms")
 	waitFor(t, 10*time.Second, "alive event", func() bool {

@@ -239,6 +239,17 @@ func (s *Server) handlePeer(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, NewPeerJSON(p, s.cfg.Now()))
 }
 
+// handleAPINotFound answers every /api/ path no other route takes, such as
+// /api/peers/ with an empty id, with a JSON 404 rather than the mux's
+// plain-text one: API clients parse every answer as JSON.
+func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
+	msg := fmt.Sprintf("no such endpoint %q", r.URL.Path)
+	if r.URL.Path == "/api/peers/" {
+		msg = "empty peer id: use /api/peers/{id}, or /api/peers for every peer"
+	}
+	s.writeJSON(w, r, http.StatusNotFound, errorJSON{msg})
+}
+
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, s.status(true))
 }

@@ -106,6 +106,25 @@ func TestPeerUnknownIs404JSON(t *testing.T) {
 	}
 }
 
+// TestAPINotFoundIsJSON: an /api/ path no route takes, such as a peer
+// with an empty id, gets a JSON 404, not the mux's plain text.
+func TestAPINotFoundIsJSON(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	for _, path := range []string{"/api/peers/", "/api/peers/a/b", "/api/nope", "/api/"} {
+		resp, body := get(t, ts.URL+path)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", path, resp.StatusCode)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s: Content-Type %q, want JSON", path, ct)
+		}
+		var e struct{ Error string }
+		if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
+			t.Errorf("%s: body %q is not a JSON error (%v)", path, body, err)
+		}
+	}
+}
+
 func TestReadyz(t *testing.T) {
 	src := newFake(1)
 	src.setReady(errors.New("monitor: NATS connection down"))

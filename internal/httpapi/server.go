@@ -69,6 +69,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/peers/{id}", s.handlePeer)
 	mux.HandleFunc("GET /api/status", s.handleStatus)
 	mux.HandleFunc("GET /api/events", s.handleEvents)
+	mux.HandleFunc("GET /api/", s.handleAPINotFound)
 	mux.HandleFunc("GET /{$}", s.handleUI("index.html", "text/html; charset=utf-8"))
 	mux.HandleFunc("GET /app.js", s.handleUI("app.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("GET /app.css", s.handleUI("app.css", "text/css; charset=utf-8"))
