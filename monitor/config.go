@@ -66,8 +66,10 @@ type Config struct {
 	// beats outside are rejected with reason "interval". Defaults 100ms, 1h.
 	MinInterval, MaxInterval time.Duration
 
-	// MaxPeers bounds the peer table. When it is full the least recently
-	// heard peer is forgotten (and counted). Default 100000.
+	// MaxPeers bounds the peer table. When it is full, the least recently
+	// heard id seen only once is forgotten (and counted); an established
+	// peer (two accepted beats or more) goes only when there is none, so a
+	// flood of one-off ids cannot push real peers out. Default 100000.
 	MaxPeers int
 	// Retention is how long dead and left peers stay in the table before
 	// they are forgotten (logged, and counted in Stats.Forgotten). A dead

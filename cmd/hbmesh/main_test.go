@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -183,7 +184,7 @@ func TestUsageErrors(t *testing.T) {
 		{"status interval without watch", []string{"status", "--interval", "1s"}, nil, `--interval needs --watch`},
 		{"status fail-on zombie", []string{"status", "--fail-on", "dead,zombie"}, nil, `--fail-on: unknown condition "zombie"`},
 		{"status fail-on watch", []string{"status", "-w", "--fail-on", "dead"}, nil, `--fail-on needs a single round`},
-		{"watch fail-on", []string{"watch", "--fail-on", "dead"}, nil, `not defined: -fail-on`},
+		{"watch fail-on", []string{"watch", "--fail-on", "dead"}, nil, `not defined: --fail-on`},
 		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `invalid value "localhost:8080" for flag --url`},
 		{"bench without name", []string{"bench"}, nil, `missing benchmark name`},
 		{"bench unknown", []string{"bench", "warp"}, nil, `unknown benchmark "warp"`},
@@ -266,5 +267,29 @@ func TestNoArgs(t *testing.T) {
 	code, _, stderr := runSync(t, nil)
 	if code != exitUsage || !strings.Contains(stderr, "Commands:") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestRetentionFlag: --retention reaches the monitor's config, and is
+// bounded.
+func TestRetentionFlag(t *testing.T) {
+	var m monitorFlags
+	f := newFlags("monitor", "hbmesh monitor [flags]", "", nil)
+	m.register(f)
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	if err := f.parse(e, nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := m.config(nil); err != nil || cfg.Retention != 24*time.Hour {
+		t.Fatalf("default retention %v (err %v), want 24h", cfg.Retention, err)
+	}
+	if err := f.parse(e, []string{"--retention", "90m"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := m.config(nil); err != nil || cfg.Retention != 90*time.Minute {
+		t.Fatalf("--retention 90m gave %v (err %v)", cfg.Retention, err)
+	}
+	if err := f.parse(e, []string{"--retention", "10s"}); err == nil || !strings.Contains(err.Error(), "--retention") {
+		t.Fatalf("--retention 10s: err %v, want a usage error naming the flag", err)
 	}
 }
