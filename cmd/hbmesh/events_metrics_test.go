@@ -16,7 +16,7 @@ func TestMonitorEventOutputMetrics(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
 	mon := start(t, "monitor", "-s", url, "--id", "m1", "--http", "127.0.0.1:0", "--on-event", "echo boom >&2; exit 3")
-	base := logValue(t, mon, "HTTP listening", "url")
+	base := "http://" + logValue(t, mon, "http server listening", "addr")
 	natstest.WaitInterest(t, srv, "hb.anything")
 	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
 
