@@ -110,13 +110,24 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return fmt.Errorf("monitor: subscribe %q: %w", wire.ProbeReplies(m.inbox), err)
 	}
 	defer probeSub.Unsubscribe()
+	// A round trip makes sure the server has both subscriptions before
+	// Ready says so: a beat published after Ready returns nil is seen. If
+	// it fails, Ready reports the failure until a self check passes.
+	var flushErr error
+	if m.nc.IsConnected() {
+		flushErr = m.nc.FlushTimeout(m.cfg.SelfCheckTimeout)
+	}
 
 	now := clk.Now()
 	m.mu.Lock()
 	m.running, m.subscribed, m.connected = true, true, m.nc.IsConnected()
+	m.checkErr = flushErr
 	m.tab.restore(m.cfg.Restore, now)
-	m.tab.setImpaired(!m.connected, now)
+	m.tab.setImpaired(!m.connected || flushErr != nil, now)
 	m.mu.Unlock()
+	if flushErr != nil {
+		log.Warn("self check failed; suspending verdicts", "err", flushErr)
+	}
 	log.Info("monitor started", "monitor", m.cfg.ID, "subject", m.subj.Beats(), "detector", string(m.cfg.Detector), "restored", len(m.cfg.Restore))
 
 	runCtx, cancel := context.WithCancel(ctx)

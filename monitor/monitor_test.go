@@ -421,3 +421,40 @@ func TestFullBeatQueueDropsAreCounted(t *testing.T) {
 		t.Errorf("dropped %d of %d beats through a queue of 2; want at least %d", st.Dropped, sent, sent-5)
 	}
 }
+
+// TestReadyMeansSubscribed: once Ready returns nil, a beat published on
+// another connection reaches the monitor. Repeated because the race it
+// pins (Ready before the server has the subscription) is lost only
+// sometimes.
+func TestReadyMeansSubscribed(t *testing.T) {
+	srv := natstest.Start(t)
+	pub := natstest.Connect(t, srv.ClientURL())
+	for i := range 20 {
+		m, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil) // waits for Ready
+		id := fmt.Sprintf("r-%d", i)
+		publishBeat(t, pub, beat(id, "b", 1))
+		if err := pub.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		rec.waitState(t, id, monitor.StateAlive)
+		if n := m.Stats().Beats; n != 1 {
+			t.Fatalf("monitor %d saw %d beats, want the one sent after Ready", i, n)
+		}
+	}
+}
+
+// TestStatsSnapshotIsACopy: changing a Stats snapshot changes neither the
+// monitor nor the exported bucket bounds.
+func TestStatsSnapshotIsACopy(t *testing.T) {
+	srv := natstest.Start(t)
+	m, _ := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	want := monitor.ProbeRTTBuckets[0]
+	s := m.Stats()
+	s.ProbeRTT.Bounds[0], s.Overshoot.Bounds[0] = 99, 99
+	if monitor.ProbeRTTBuckets[0] != want || m.Stats().ProbeRTT.Bounds[0] != want {
+		t.Errorf("writing a snapshot's bounds changed the monitor's: %v, %v", monitor.ProbeRTTBuckets[0], m.Stats().ProbeRTT.Bounds[0])
+	}
+	if m.Stats().Overshoot.Bounds[0] == 99 {
+		t.Error("writing a snapshot's overshoot bounds changed the monitor's")
+	}
+}

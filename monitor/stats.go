@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"slices"
 	"time"
 
 	"github.com/hbmesh/hbmesh/wire"
@@ -38,7 +39,8 @@ var reasonIndex = func() map[string]int {
 	return m
 }()
 
-// Histogram bucket upper bounds, in seconds.
+// Histogram bucket upper bounds, in seconds. A monitor copies them when
+// it is created.
 var (
 	ProbeRTTBuckets  = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	OvershootBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}
@@ -51,8 +53,10 @@ type histogram struct {
 	n      uint64
 }
 
+// newHistogram copies bounds, so that changing the exported bucket
+// variables later cannot change a running histogram.
 func newHistogram(bounds []float64) histogram {
-	return histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+	return histogram{bounds: slices.Clone(bounds), counts: make([]uint64, len(bounds)+1)}
 }
 
 func (h *histogram) observe(x float64) {
@@ -74,7 +78,7 @@ type Histogram struct {
 }
 
 func (h *histogram) snapshot() Histogram {
-	s := Histogram{Bounds: h.bounds, Counts: make([]uint64, len(h.bounds)), Count: h.n, Sum: h.sum}
+	s := Histogram{Bounds: slices.Clone(h.bounds), Counts: make([]uint64, len(h.bounds)), Count: h.n, Sum: h.sum}
 	var c uint64
 	for i := range h.bounds {
 		c += h.counts[i]
