@@ -16,8 +16,10 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// ErrClosed is returned by Run when the NATS connection is closed under it.
-var ErrClosed = errors.New("monitor: NATS connection closed")
+// ErrClosed is returned by Run when the NATS connection is closed, before
+// Run or under it. It wraps [nats.ErrConnectionClosed], so errors.Is
+// matches either.
+var ErrClosed = fmt.Errorf("monitor: %w", nats.ErrConnectionClosed)
 
 // Monitor watches the beats of every node under one prefix and turns
 // silence into verdicts. Create it with [New] and start it with
@@ -87,6 +89,9 @@ func (m *Monitor) Subjects() wire.Subjects { return m.subj }
 func (m *Monitor) Run(ctx context.Context) error {
 	if !m.runs.CompareAndSwap(false, true) {
 		return errors.New("monitor: Run called more than once")
+	}
+	if m.nc.IsClosed() {
+		return ErrClosed
 	}
 	log := m.cfg.Logger
 	clk := m.cfg.Clock

@@ -458,3 +458,18 @@ func TestStatsSnapshotIsACopy(t *testing.T) {
 		t.Error("writing a snapshot's overshoot bounds changed the monitor's")
 	}
 }
+
+// TestRunOnClosedConnection: Run on a closed connection returns ErrClosed,
+// which is also nats.ErrConnectionClosed.
+func TestRunOnClosedConnection(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	m, err := monitor.New(nc, monitor.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if err := m.Run(context.Background()); !errors.Is(err, monitor.ErrClosed) || !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Fatalf("Run on a closed connection = %v, want %v, which is also %v", err, monitor.ErrClosed, nats.ErrConnectionClosed)
+	}
+}

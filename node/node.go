@@ -22,9 +22,11 @@ import (
 // server to acknowledge the goodbye beat and the probe unsubscribe.
 const goodbyeFlushTimeout = 2 * time.Second
 
-// ErrConnClosed is returned by [Node.Run] when the connection is closed
-// while the node runs; the node cannot recover from that on its own.
-var ErrConnClosed = errors.New("node: connection closed")
+// ErrConnClosed is returned by [Node.Run] when the connection is closed,
+// before Run or while the node runs; the node cannot recover from that on
+// its own. It wraps [nats.ErrConnectionClosed], so errors.Is matches
+// either.
+var ErrConnClosed = fmt.Errorf("node: %w", nats.ErrConnectionClosed)
 
 // Node publishes the beats of one process. Build it with [New] and drive
 // it with [Node.Run].
@@ -121,12 +123,22 @@ func (n *Node) Stats() Stats {
 
 // Run answers probes and publishes beats until ctx is done, then publishes
 // a goodbye beat and returns nil once the probe handler has stopped and the
-// goodbye has been flushed (or the flush timed out). It returns an error if
-// the probe subscription fails or the connection is closed under it. Run
-// may be called only once per Node; it starts no goroutines of its own.
+// goodbye has been flushed (or the flush timed out). Close the connection
+// only after Run has returned, or the goodbye may be lost and monitors
+// report the node dead rather than left. Run returns nil at once, having
+// published nothing, if ctx is already done; [ErrConnClosed] if the
+// connection is closed before or while it runs; another error if the
+// probe subscription fails. Run may be called only once per Node; it
+// starts no goroutines of its own.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("node: Run called twice")
+	}
+	if ctx.Err() != nil {
+		return nil // stopped before it started: nothing to announce or take back
+	}
+	if n.nc.IsClosed() {
+		return ErrConnClosed
 	}
 	// Register before subscribing so a close that races with startup is
 	// still seen.

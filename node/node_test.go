@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -274,8 +275,8 @@ func TestRunFailsOnClosedConnection(t *testing.T) {
 		nc := connect(t, url)
 		nc.Close()
 		n := start(t, nc, testConfig(fake))
-		if err := n.wait(t); err == nil {
-			t.Fatal("Run on a closed connection returned nil")
+		if err := n.wait(t); !errors.Is(err, node.ErrConnClosed) || !errors.Is(err, nats.ErrConnectionClosed) {
+			t.Fatalf("Run on a closed connection = %v, want %v, which is also %v", err, node.ErrConnClosed, nats.ErrConnectionClosed)
 		}
 	})
 	t.Run("closed while running", func(t *testing.T) {
@@ -288,6 +289,40 @@ func TestRunFailsOnClosedConnection(t *testing.T) {
 			t.Fatalf("Run = %v, want %v", err, node.ErrConnClosed)
 		}
 	})
+}
+
+// TestRunCancelledBeforeStart: a node whose context is done before Run
+// announces nothing, so monitors never see a first beat and a goodbye from
+// a node that never ran.
+func TestRunCancelledBeforeStart(t *testing.T) {
+	url := startServer(t)
+	beats := subscribe(t, connect(t, url), subjects.Beats())
+	nc := connect(t, url)
+	n, err := node.New(nc, testConfig(clock.NewFake(epoch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Run(ctx); err != nil {
+		t.Fatalf("Run with a done context = %v, want nil", err)
+	}
+	if st := n.Stats(); st.Published != 0 {
+		t.Errorf("published %d beats, want none", st.Published)
+	}
+	// One connection's messages arrive in order: if the marker is the
+	// first thing the subscriber gets, the node sent nothing.
+	if err := nc.Publish(subjects.Beat("marker"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-beats:
+		if m.Subject != subjects.Beat("marker") {
+			t.Errorf("a node cancelled before Run sent %s", m.Data)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the marker did not arrive")
+	}
 }
 
 func TestRunTwice(t *testing.T) {
