@@ -81,10 +81,11 @@ type Config struct {
 	// Default: "" (none).
 	ConfigFile string
 
-	// Options, when non-nil, is called with the final server options just
-	// before the server is created, after ConfigFile and every field above
-	// have been applied. It is the escape hatch for settings Config does
-	// not cover (TLS, accounts, limits). Default: nil.
+	// Options, when non-nil, is called once with the final server options
+	// while New builds the server (not at Start), after every field above
+	// has been applied; with ConfigFile, at Start, after the file too. It
+	// is the escape hatch for settings Config does not cover (TLS,
+	// accounts, limits). Default: nil.
 	Options func(*server.Options)
 
 	// Logger receives the server's logs: notices at Info, warnings at

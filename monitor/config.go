@@ -56,6 +56,8 @@ type Config struct {
 	PhiMinStdDev float64
 	// PhiPause is extra silence the phi detector always tolerates, in
 	// announced intervals, so one lost beat is never a death. Default 1.
+	// Zero means the default, as for every field; for (almost) no pause
+	// set a small value such as 0.001.
 	PhiPause float64
 	// PhiWarmup is how many inter-arrival samples a peer needs before the
 	// phi detector is used for it; until then the fixed rule applies.
@@ -105,9 +107,14 @@ type Config struct {
 	SelfCheckTimeout time.Duration
 
 	// OnEvent, if set, receives every transition. It is called from one
-	// goroutine, never concurrently, in the order transitions happened. It
-	// may call Peers and Stats. While it runs, further events queue up;
-	// it should not block for long.
+	// goroutine that Run owns, never concurrently, in the order
+	// transitions happened. It may call Peers, Peer, Stats and Ready.
+	// While it runs, further events queue up in memory without bound, and
+	// Run, when its context is done, returns only after OnEvent has
+	// returned for the events already queued: an OnEvent that blocks for
+	// good (on a channel nobody reads any more, say) keeps Run from
+	// returning, and it must never wait for Run itself. A panic in it
+	// crashes the process, as in any goroutine.
 	OnEvent func(Event)
 
 	// Restore seeds the table at Run, e.g. from restart memory. Restored
@@ -120,7 +127,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns a Config with every default filled in.
+// DefaultConfig returns a Config with the documented defaults filled in.
+// ID, BeatQueue, Clock and Logger stay zero: [New] derives them (from the
+// host name and pid, from MaxPeers, the real clock, and a discarding
+// logger).
 func DefaultConfig() Config {
 	return Config{
 		Prefix:            wire.DefaultPrefix,
@@ -156,7 +166,10 @@ func bad(field string, value any, why string) error {
 }
 
 // Validate reports the first field that is out of range, by name and value.
-func (c *Config) Validate() error {
+// It checks c as it is; [New] first fills zero fields with their defaults,
+// so a Config that New accepts may still fail Validate (Config{} does, on
+// its empty Prefix).
+func (c Config) Validate() error {
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
 		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
 	}

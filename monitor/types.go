@@ -94,7 +94,7 @@ type Event struct {
 // AppendJSON appends the event as one JSON object, the format of
 // `hbmesh monitor --json` and of events published on NATS. A non-empty
 // monitorID is included as "monitor".
-func (e *Event) AppendJSON(dst []byte, monitorID string) []byte {
+func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = append(dst, `{"time":"`...)
 	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","id":`...)
@@ -134,7 +134,7 @@ func (e *Event) AppendJSON(dst []byte, monitorID string) []byte {
 }
 
 // String renders the event as one human-readable line.
-func (e *Event) String() string {
+func (e Event) String() string {
 	s := fmt.Sprintf("%s %-8s %s", e.Time.Format("15:04:05.000"), e.State, e.ID)
 	if e.Prev != StateUnknown {
 		s += fmt.Sprintf(" (was %s)", e.Prev)

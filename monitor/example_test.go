@@ -1,0 +1,88 @@
+package monitor_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/node"
+)
+
+// A whole mesh in one process: an embedded NATS server, a monitor and a
+// node. The node is stopped with a goodbye, so the monitor reports it
+// left; its Run returns before its connection is closed, so the goodbye
+// gets out.
+func Example() {
+	scfg := embedded.DefaultConfig()
+	scfg.Port = embedded.RandomPort
+	srv, err := embedded.New(scfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown()
+
+	// Only main dials: node and monitor take a *nats.Conn. Each here has
+	// its own, as they would in separate processes.
+	mnc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mnc.Close()
+	nnc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nnc.Close()
+
+	events := make(chan monitor.Event, 16)
+	mcfg := monitor.DefaultConfig()
+	mcfg.OnEvent = func(e monitor.Event) { events <- e } // one goroutine, in order
+	m, err := monitor.New(mnc, mcfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stopMonitor := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopMonitor()
+	wg.Go(func() {
+		if err := m.Run(ctx); err != nil {
+			log.Print(err)
+		}
+	})
+	for m.Ready() != nil { // subscribed and proven live
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	ncfg := node.DefaultConfig()
+	ncfg.ID = "web-1"
+	n, err := node.New(nnc, ncfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	nctx, stopNode := context.WithCancel(context.Background())
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- n.Run(nctx) }()
+
+	e := <-events
+	fmt.Println(e.ID, e.State, e.Reason)
+
+	stopNode()                         // the node says goodbye...
+	if err := <-nodeDone; err != nil { // ...and Run returns once it is out
+		log.Fatal(err)
+	}
+	e = <-events
+	fmt.Println(e.ID, e.State, e.Reason)
+	// Output:
+	// web-1 alive first_beat
+	// web-1 left goodbye
+}
