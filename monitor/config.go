@@ -118,7 +118,12 @@ type Config struct {
 	OnEvent func(Event)
 
 	// Restore seeds the table at Run, e.g. from restart memory. Restored
-	// peers get one full dead-timeout of grace before any verdict.
+	// peers get one full dead-timeout of grace before any verdict. They
+	// keep their state (suspect is restored as alive), Since and LastBeat,
+	// and produce no event: the first event for a restored peer is its
+	// next transition. Entries with an invalid id, an interval outside
+	// [MinInterval, MaxInterval] or another state are skipped, and Run
+	// logs how many.
 	Restore []PeerInfo
 
 	// Clock is the time source. Default clock.Real().

@@ -127,13 +127,16 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.running, m.subscribed, m.connected = true, true, m.nc.IsConnected()
 	m.checkErr = flushErr
-	m.tab.restore(m.cfg.Restore, now)
+	skipped := m.tab.restore(m.cfg.Restore, now)
 	m.tab.setImpaired(!m.connected || flushErr != nil, now)
 	m.mu.Unlock()
 	if flushErr != nil {
 		log.Warn("self check failed; suspending verdicts", "err", flushErr)
 	}
-	log.Info("monitor started", "monitor", m.cfg.ID, "subject", m.subj.Beats(), "detector", string(m.cfg.Detector), "restored", len(m.cfg.Restore))
+	if skipped > 0 {
+		log.Warn("restart memory entries skipped: invalid id, interval or state", "skipped", skipped, "of", len(m.cfg.Restore))
+	}
+	log.Info("monitor started", "monitor", m.cfg.ID, "subject", m.subj.Beats(), "detector", string(m.cfg.Detector), "restored", len(m.cfg.Restore)-skipped)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -510,13 +510,16 @@ func (t *table) setImpaired(impaired bool, now time.Time) {
 	// pushed out by the grace; nothing else to do.
 }
 
-// restore seeds the table with peers remembered from before a restart.
-func (t *table) restore(infos []PeerInfo, now time.Time) {
+// restore seeds the table with peers remembered from before a restart. It
+// returns how many entries it skipped: an invalid id, an interval out of
+// range, or a state other than alive, suspect, dead and left.
+func (t *table) restore(infos []PeerInfo, now time.Time) (skipped int) {
 	v := t.vnow(now)
 	t.graceFrom = max(t.graceFrom, v)
 	for i := range infos {
 		in := &infos[i]
 		if wire.ValidateID(in.ID) != nil || in.Interval < t.cfg.MinInterval || in.Interval > t.cfg.MaxInterval {
+			skipped++
 			continue
 		}
 		st := in.State
@@ -525,6 +528,7 @@ func (t *table) restore(infos []PeerInfo, now time.Time) {
 			st = StateAlive
 		case StateDead, StateLeft:
 		default:
+			skipped++
 			continue
 		}
 		p := &peer{
@@ -551,6 +555,7 @@ func (t *table) restore(infos []PeerInfo, now time.Time) {
 		t.st.byState[st]++
 		t.reschedule(p, v)
 	}
+	return skipped
 }
 
 // past converts a remembered wall-clock time to virtual time, given the

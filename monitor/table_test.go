@@ -500,6 +500,13 @@ func TestRestoreGrace(t *testing.T) {
 	if h.tab.peers.len() != 2 {
 		t.Fatalf("restored %d peers, want 2", h.tab.peers.len())
 	}
+	if n := h.tab.restore([]PeerInfo{
+		{ID: "no-interval", State: StateAlive},
+		{ID: "no-state", Interval: sec},
+		{ID: "ok", State: StateLeft, Interval: sec},
+	}, h.now); n != 2 {
+		t.Errorf("restore skipped %d entries, want 2 (no interval, no state)", n)
+	}
 	for seq := uint64(10); seq < 14; seq++ {
 		h.advance(sec)
 		h.tab.observe("back", rawBeat("back", "b", seq, sec, false), h.now)

@@ -63,7 +63,6 @@ const (
 	ReasonGoodbye       = "goodbye"        // the peer said it is leaving
 	ReasonRestarted     = "restarted"      // a beat with a new boot id
 	ReasonConflict      = "conflict"       // two boots are beating under one id
-	ReasonRestored      = "restored"       // loaded from restart memory
 )
 
 // Event is one transition of one peer.
