@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,8 +151,8 @@ func TestPortInUseFailsFast(t *testing.T) {
 	t.Cleanup(s.Shutdown)
 	began := time.Now()
 	err = s.Start()
-	if err == nil || !strings.Contains(err.Error(), "address already in use") {
-		t.Fatalf("Start on a used port = %v, want address already in use", err)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("Start on a used port = %v, want address already in use, matching syscall.EADDRINUSE", err)
 	}
 	if d := time.Since(began); d > wait {
 		t.Fatalf("Start took %s to fail, want fail fast", d)

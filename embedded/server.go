@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -151,7 +152,7 @@ func (s *Server) waitReady(ns *server.Server, b *slogBridge) error {
 	for {
 		select {
 		case <-b.fatal:
-			return errors.New(b.fatalMsg)
+			return startError(b.fatalMsg)
 		default:
 		}
 		left := time.Until(deadline)
@@ -162,6 +163,24 @@ func (s *Server) waitReady(ns *server.Server, b *slogBridge) error {
 			return nil
 		}
 	}
+}
+
+// fatalError is a startup failure nats-server reported only as a log
+// line; cause, when it can be told from the line, lets callers match it
+// with errors.Is (syscall.EADDRINUSE for a port in use).
+type fatalError struct {
+	msg   string
+	cause error
+}
+
+func (e *fatalError) Error() string { return e.msg }
+func (e *fatalError) Unwrap() error { return e.cause }
+
+func startError(msg string) error {
+	if strings.Contains(msg, "address already in use") {
+		return &fatalError{msg: msg, cause: syscall.EADDRINUSE}
+	}
+	return errors.New(msg)
 }
 
 // NATS returns the underlying nats-server, or nil before Start. Use it for
