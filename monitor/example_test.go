@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -59,8 +58,8 @@ func Example() {
 			log.Print(err)
 		}
 	})
-	for m.Ready() != nil { // subscribed and proven live
-		time.Sleep(10 * time.Millisecond)
+	if err := m.WaitReady(ctx); err != nil { // subscribed and proven live
+		log.Fatal(err)
 	}
 
 	ncfg := node.DefaultConfig()

@@ -516,6 +516,25 @@ func (m *Monitor) Ready() error {
 	return nil
 }
 
+// WaitReady blocks until Ready returns nil, and returns nil then; or until
+// ctx is done, and returns ctx's error with the last reason Ready gave.
+// Nothing signals readiness, so it polls, every 10ms of real time.
+func (m *Monitor) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := m.Ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
 // Stats returns a snapshot of the counters.
 func (m *Monitor) Stats() Stats {
 	m.mu.Lock()

@@ -487,3 +487,22 @@ func TestEventPrintsAsItsString(t *testing.T) {
 		t.Errorf("fmt.Sprint(event) = %q, want its String %q", got, e.String())
 	}
 }
+
+// TestWaitReady: WaitReady returns nil once the monitor is ready, and
+// ctx's error, with Ready's reason, when it never becomes ready.
+func TestWaitReady(t *testing.T) {
+	srv := natstest.Start(t)
+	m, _ := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	if err := m.WaitReady(context.Background()); err != nil {
+		t.Fatalf("WaitReady on a ready monitor = %v", err)
+	}
+	idle, err := monitor.New(natstest.Connect(t, srv.ClientURL()), monitor.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := idle.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not running") {
+		t.Fatalf("WaitReady on a monitor never run = %v, want the deadline and \"not running\"", err)
+	}
+}
