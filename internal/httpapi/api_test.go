@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -220,5 +221,42 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := httpapi.New(httpapi.Config{Source: newFake(0)}); err != nil {
 		t.Errorf("zero config with a source: %v", err)
+	}
+}
+
+// TestLoopbackRefusesForeignHost: on a loopback address the server answers
+// only to localhost and IP literals, so a DNS-rebinding page cannot read
+// it through the operator's browser.
+func TestLoopbackRefusesForeignHost(t *testing.T) {
+	_, ts := newServer(t, mixedFleet()) // httptest listens on 127.0.0.1
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"attacker.example", http.StatusMisdirectedRequest},
+		{"attacker.example:8080", http.StatusMisdirectedRequest},
+		{"127.0.0.1.nip.io", http.StatusMisdirectedRequest},
+		{"localhost:8080", http.StatusOK},
+		{"LOCALHOST", http.StatusOK},
+		{"127.0.0.1:8080", http.StatusOK},
+		{"[::1]:8080", http.StatusOK},
+	} {
+		req, err := http.NewRequest(http.MethodGet, ts.URL+"/api/peers", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %q: %d %s, want %d", tc.host, resp.StatusCode, body, tc.want)
+		}
+		if tc.want != http.StatusOK && !strings.Contains(string(body), "refused") {
+			t.Errorf("Host %q: body %s does not say why", tc.host, body)
+		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,5 +295,84 @@ func TestDashboardTenThousandPeers(t *testing.T) {
 		`document.querySelectorAll('#rows tr').length === 1 && document.querySelector('#rows tr').dataset.id === "p0999" && document.getElementById('more').hidden`,
 		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		t.Errorf("filter did not narrow to p0999: %v", err)
+	}
+}
+
+// TestDashboardReconnectsAfterHTTPError: a browser's EventSource gives up
+// for good after an HTTP error, here the 503 of a full stream limit (a
+// proxy's 502 during a monitor restart is the same). The page must say it
+// has lost the monitor, dim the table, and open a new stream itself once
+// one is allowed.
+func TestDashboardReconnectsAfterHTTPError(t *testing.T) {
+	chrome := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*browserDeadline)
+	defer cancel()
+
+	ns := natstest.Start(t)
+	mcfg := monitor.DefaultConfig()
+	mcfg.ID = "mon-503"
+	mon, err := monitor.New(natstest.Connect(t, ns.ClientURL()), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Source: mon, Version: "test", MaxSSEClients: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	monDone, apiDone := make(chan error, 1), make(chan error, 1)
+	go func() { monDone <- mon.Run(runCtx) }()
+	go func() { apiDone <- api.Serve(runCtx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		for _, ch := range []chan error{apiDone, monDone} {
+			if err := <-ch; err != nil {
+				t.Errorf("%v", err)
+			}
+		}
+	})
+	runNode(t, ns.ClientURL(), "node-a", nil)
+	base := "http://" + ln.Addr().String() + "/"
+
+	// Take the one stream slot.
+	holdCtx, release := context.WithCancel(ctx)
+	defer release()
+	req, err := http.NewRequestWithContext(holdCtx, http.MethodGet, base+"api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("holding the stream slot: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+
+	browser := newBrowser(t, ctx, chrome)
+	_, err = chromedp.Run(browser, chromedp.Navigate(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner, err := chromedp.Run(browser, chromedp.Poll[string](
+		`document.getElementById('live').textContent === 'offline' && document.body.classList.contains('stale') &&
+		 !document.getElementById('banner').hidden && document.getElementById('banner').textContent`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		t.Fatalf("wait for the page to say it lost the stream: %v", err)
+	}
+	if !strings.Contains(banner, "dashboard cannot reach the monitor") {
+		t.Errorf("banner %q does not say the page lost the monitor", banner)
+	}
+
+	release() // the slot is free again
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`document.getElementById('live').textContent === 'live' && document.getElementById('banner').hidden &&
+		 !document.body.classList.contains('stale') && document.querySelectorAll('#rows tr[data-id="node-a"]').length === 1`,
+		chromedp.WithPollingTimeout(40*time.Second)))
+	if err != nil {
+		t.Fatalf("the page did not reconnect once the stream was allowed again: %v", err)
 	}
 }

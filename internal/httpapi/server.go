@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +92,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cache-Control", "no-store")
+		if !hostAllowed(r) {
+			h.Set("Content-Type", "application/json; charset=utf-8")
+			s.writeJSON(w, r, http.StatusMisdirectedRequest, errorJSON{"Host " + strconv.Quote(r.Host) + " refused: a server on a loopback address answers only to localhost or an IP address"})
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")
 			h.Set("Content-Type", "application/json; charset=utf-8")
@@ -98,6 +105,29 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hostAllowed guards a server on a loopback address against DNS
+// rebinding: a web page the operator visits could point its own host name
+// at 127.0.0.1 and read the API from the browser. Such a request carries
+// the attacker's host name, so on loopback only "localhost" and IP
+// literals are accepted. A server on any other address was exposed on
+// purpose, under names this code cannot know, and is not checked.
+func hostAllowed(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return true
+	}
+	ta, ok := local.(*net.TCPAddr)
+	if !ok || !ta.IP.IsLoopback() {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }
 
 // Serve serves on ln until ctx is done, then shuts down: it stops

@@ -10,6 +10,12 @@
   const REFRESH_SMALL_MS = 1000; // ...every second while the table is small
   const SMALL_TABLE = 1000;      // peers
   const HIST = 32;
+  // The stream carries a status event every 2 s (StatusInterval) and a
+  // keepalive every 15 s: a stream silent for longer than this is a hung
+  // monitor or a dead path, whatever the socket says.
+  const STALE_MS = 7000;
+  const FETCH_TIMEOUT_MS = 4000;
+  const RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000;
 
   // Marks this page load, so a test can tell the page was never reloaded.
   window.hbmeshLoadedAt = Date.now();
@@ -22,6 +28,11 @@
   let status = null;           // last status from SSE or /api/status
   let streamUp = false;
   let fetchFailed = false;
+  let lastEventAt = 0;         // browser time of the last SSE message
+  let dataAt = 0;              // browser time of the last good data (SSE or fetch)
+  let es = null;               // the current EventSource
+  let backoff = RECONNECT_MIN_MS;
+  let reconnectTimer = 0;
 
   const serverNow = () => Date.now() + skew;
   const ms = (t) => (t ? Date.parse(t) : NaN);
@@ -96,8 +107,10 @@
     tr.dataset.id = p.id;
     tr.dataset.state = p.state;
     tr.dataset.seq = String(p.seq || 0);
-    tr.appendChild(td(p.id, "id"));
-    tr.appendChild(td(p.host || ""));
+    const idc = tr.appendChild(td(p.id, "id"));
+    idc.title = p.id;
+    const hostc = tr.appendChild(td(p.host || "", "host"));
+    hostc.title = p.host || "";
     const st = td();
     const badge = document.createElement("span");
     badge.className = "badge " + p.state;
@@ -110,8 +123,10 @@
       st.appendChild(c);
     }
     tr.appendChild(st);
-    tr.appendChild(td(ago(now - ms(p.last_beat)), "num"));
-    tr.appendChild(td(dur(now - ms(p.since)), "num"));
+    const lb = tr.appendChild(td(ago(now - ms(p.last_beat)), "num"));
+    if (isFinite(ms(p.last_beat))) lb.title = new Date(ms(p.last_beat)).toISOString();
+    const sc = tr.appendChild(td(dur(now - ms(p.since)), "num"));
+    if (isFinite(ms(p.since))) sc.title = "since " + new Date(ms(p.since)).toISOString();
     tr.appendChild(td(p.probe_rtt_ms > 0 ? p.probe_rtt_ms.toFixed(1) + " ms" : "—", "num"));
     tr.appendChild(td(p.version || ""));
     const labels = td(undefined, "labels");
@@ -119,6 +134,7 @@
       const chip = document.createElement("span");
       chip.className = "chip";
       chip.textContent = k + "=" + p.labels[k];
+      chip.title = chip.textContent;
       labels.appendChild(chip);
     }
     tr.appendChild(labels);
@@ -150,18 +166,27 @@
     more.hidden = list.length <= MAX_ROWS;
     more.textContent = `showing ${MAX_ROWS} of ${list.length}, refine the filter`;
     $("empty").hidden = list.length > 0 || peers.size === 0;
+    const id = $("monitor-id").textContent;
+    document.title = (counts.dead ? counts.dead + " dead · " : "") + "hbmesh " + (id || "monitor");
     renderBanner();
   }
 
+  // The banner tells apart the two ways the view can be wrong: this page
+  // cannot reach the monitor (its data is frozen), and the monitor cannot
+  // see NATS (its verdicts are suspended). Either way the table is dimmed.
   function renderBanner() {
-    const why = [];
-    if (status && status.connected === false) why.push("monitor disconnected from NATS");
-    else if (status && status.impaired === true) why.push("monitor impaired: verdicts suspended");
-    if (!streamUp) why.push("live event stream down, reconnecting");
-    if (fetchFailed) why.push("monitor unreachable");
+    const msgs = [];
+    const pageLost = !streamUp || fetchFailed;
+    if (pageLost) {
+      const asOf = dataAt ? " since " + new Date(dataAt).toLocaleTimeString() : "";
+      msgs.push("⚠ dashboard cannot reach the monitor" + asOf + ": data below is frozen; reconnecting");
+    }
+    if (status && status.connected === false) msgs.push("⚠ monitor disconnected from NATS: verdicts suspended");
+    else if (status && status.impaired === true) msgs.push("⚠ monitor impaired: verdicts suspended");
     const b = $("banner");
-    b.hidden = why.length === 0;
-    b.textContent = why.length ? "⚠ monitor disconnected — " + why.join("; ") : "";
+    b.hidden = msgs.length === 0;
+    b.textContent = msgs.join(" — ");
+    document.body.classList.toggle("stale", msgs.length > 0);
     const live = $("live");
     live.className = "live " + (streamUp ? "ok" : "bad");
     live.textContent = streamUp ? "live" : "offline";
@@ -204,33 +229,70 @@
 
   function applyStatus(st) {
     status = st;
+    dataAt = Date.now();
     if (st.monitor) $("monitor-id").textContent = st.monitor;
     renderBanner();
   }
 
   async function refresh() {
+    // A hung monitor accepts the connection and never answers: bound it.
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), FETCH_TIMEOUT_MS);
     try {
       const [pr, sr] = await Promise.all([
-        fetch("api/peers", { cache: "no-store" }),
-        fetch("api/status", { cache: "no-store" }),
+        fetch("api/peers", { cache: "no-store", signal: ac.signal }),
+        fetch("api/status", { cache: "no-store", signal: ac.signal }),
       ]);
       if (!pr.ok || !sr.ok) throw new Error("HTTP " + pr.status + "/" + sr.status);
       applyList(await pr.json());
       applyStatus(await sr.json());
       fetchFailed = false;
+      dataAt = Date.now();
     } catch (e) {
       fetchFailed = true;
       renderBanner();
+    } finally {
+      clearTimeout(timer);
     }
   }
 
+  // EventSource retries by itself after a network error, but gives up for
+  // good after an HTTP error (a 503 at the stream limit, a proxy's 502
+  // while the monitor restarts), and a hung monitor leaves it open and
+  // silent. So the page watches the stream and opens a new one itself,
+  // backing off up to RECONNECT_MAX_MS.
   function connect() {
-    const es = new EventSource("api/events");
-    es.onopen = () => { streamUp = true; renderBanner(); };
-    es.onerror = () => { streamUp = false; renderBanner(); }; // EventSource retries by itself
-    es.addEventListener("snapshot", (e) => { streamUp = true; applyList(JSON.parse(e.data)); });
-    es.addEventListener("transition", (e) => { streamUp = true; applyTransition(JSON.parse(e.data)); });
-    es.addEventListener("status", (e) => { streamUp = true; applyStatus(JSON.parse(e.data)); });
+    clearTimeout(reconnectTimer);
+    if (es) es.close();
+    es = new EventSource("api/events");
+    lastEventAt = Date.now();
+    const alive = () => { lastEventAt = Date.now(); dataAt = lastEventAt; streamUp = true; backoff = RECONNECT_MIN_MS; };
+    es.onopen = () => { lastEventAt = Date.now(); streamUp = true; renderBanner(); };
+    es.onerror = () => {
+      streamUp = false;
+      renderBanner();
+      if (es.readyState === EventSource.CLOSED) reconnectLater();
+    };
+    es.onmessage = alive; // keepalive comments do not fire events; the status events do
+    es.addEventListener("snapshot", (e) => { alive(); applyList(JSON.parse(e.data)); });
+    es.addEventListener("transition", (e) => { alive(); applyTransition(JSON.parse(e.data)); });
+    es.addEventListener("status", (e) => { alive(); applyStatus(JSON.parse(e.data)); });
+  }
+
+  function reconnectLater() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+  }
+
+  function watchStream() {
+    if (Date.now() - lastEventAt > STALE_MS) {
+      streamUp = false;
+      renderBanner();
+      if (es) es.close();
+      reconnectLater();
+      lastEventAt = Date.now(); // one reconnect per silent period
+    }
   }
 
   // ---- controls ----
@@ -254,4 +316,5 @@
   refreshLoop();
   connect();
   setInterval(schedule, 1000);       // ages tick
+  setInterval(watchStream, 1000);
 })();
