@@ -125,6 +125,12 @@ type peerFilter struct {
 
 func parseFilter(r *http.Request) (peerFilter, error) {
 	var f peerFilter
+	for k := range r.URL.Query() {
+		if k != "state" && k != "q" {
+			// A typo (?states=dead) must not quietly return every peer.
+			return f, fmt.Errorf("unknown parameter %q: want state or q", k)
+		}
+	}
 	for _, v := range r.URL.Query()["state"] {
 		for name := range strings.SplitSeq(v, ",") {
 			st, err := monitor.ParseState(strings.TrimSpace(name))

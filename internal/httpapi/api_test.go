@@ -71,6 +71,11 @@ func TestPeersSortedAndFiltered(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown state: status %d, want 400", resp.StatusCode)
 	}
+	// A misspelt parameter must not quietly return every peer.
+	resp, body := get(t, ts.URL+"/api/peers?states=dead")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `unknown parameter \"states\"`) {
+		t.Errorf("unknown parameter: status %d %s, want 400 naming it", resp.StatusCode, body)
+	}
 }
 
 func TestPeerJSONShape(t *testing.T) {

@@ -21,6 +21,8 @@
   window.hbmeshLoadedAt = Date.now();
 
   const $ = (id) => document.getElementById(id);
+  // Ids in natural order: web-2 before web-10.
+  const byID = new Intl.Collator("en", { numeric: true }).compare;
   const peers = new Map();     // id -> peer (the PeerJSON shape)
   const shown = new Set(STATES);
   let filter = "";
@@ -156,7 +158,7 @@
       if (p.state in counts) counts[p.state]++;
       if (matches(p)) list.push(p);
     }
-    list.sort((a, b) => (RANK[a.state] ?? 9) - (RANK[b.state] ?? 9) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    list.sort((a, b) => (RANK[a.state] ?? 9) - (RANK[b.state] ?? 9) || byID(a.id, b.id));
     const frag = document.createDocumentFragment();
     for (const p of list.slice(0, MAX_ROWS)) frag.appendChild(row(p, now));
     $("rows").replaceChildren(frag);
