@@ -267,7 +267,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	}
 	if s.ln != nil {
 		hcfg := httpapi.DefaultConfig()
-		hcfg.Source, hcfg.Version = m, version
+		hcfg.Source, hcfg.Version, hcfg.Prefix = m, version, cfg.Prefix
 		hcfg.PerPeerMetrics, hcfg.PerPeerMetricsCap = sf.perPeer, sf.perPeerCap
 		hcfg.EventOutputs = outputs
 		hcfg.Logger = log.With("cmd", "http")

@@ -74,6 +74,7 @@ type PeerList struct {
 // StatusJSON is the body of /api/status and of the SSE "status" event.
 type StatusJSON struct {
 	Monitor    string         `json:"monitor"`
+	Prefix     string         `json:"prefix"` // beats are watched on <prefix>.*
 	Version    string         `json:"version"`
 	Time       time.Time      `json:"time"`
 	Ready      bool           `json:"ready"`
@@ -182,7 +183,7 @@ func (s *Server) status(withStats bool) StatusJSON {
 	st := s.cfg.Source.Stats()
 	ready := s.cfg.Source.Ready()
 	out := StatusJSON{
-		Monitor: s.id, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
+		Monitor: s.id, Prefix: s.cfg.Prefix, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
 		Ready: ready == nil, Connected: st.Connected, Impaired: st.Impaired,
 		Counts: make(map[string]int, len(monitor.States)),
 	}

@@ -159,7 +159,7 @@ func TestStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Monitor != "mon-1" || st.Version != "v1.2.3" || st.Ready || st.ReadyError != "self check failing" ||
+	if st.Monitor != "mon-1" || st.Prefix != "hb" || st.Version != "v1.2.3" || st.Ready || st.ReadyError != "self check failing" ||
 		!st.Connected || st.Counts["dead"] != 2 || st.Counts["left"] != 1 || st.Stats == nil || st.Stats.Rejected != 3 || st.Stats.Dropped != 7 {
 		t.Errorf("status %s", body)
 	}

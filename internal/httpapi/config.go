@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
@@ -28,6 +29,11 @@ type Source interface {
 type Config struct {
 	// Source is the monitor whose state is served. Required.
 	Source Source
+
+	// Prefix is the subject prefix the monitor watches, reported by
+	// /api/status so that an empty fleet can be told from a wrong prefix.
+	// Default: wire.DefaultPrefix ("hb").
+	Prefix string
 
 	// Version is the software version reported by /api/status and the
 	// hbmesh_build_info metric. Default: "dev".
@@ -91,6 +97,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Version:           "dev",
+		Prefix:            wire.DefaultPrefix,
 		PerPeerMetricsCap: DefaultPerPeerMetricsCap,
 		EventBuffer:       DefaultEventBuffer,
 		MaxSSEClients:     DefaultMaxSSEClients,
@@ -106,6 +113,9 @@ func (c *Config) fillDefaults() {
 	d := DefaultConfig()
 	if c.Version == "" {
 		c.Version = d.Version
+	}
+	if c.Prefix == "" {
+		c.Prefix = d.Prefix
 	}
 	if c.PerPeerMetricsCap == 0 {
 		c.PerPeerMetricsCap = d.PerPeerMetricsCap

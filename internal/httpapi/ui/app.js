@@ -167,7 +167,12 @@
     const more = $("more");
     more.hidden = list.length <= MAX_ROWS;
     more.textContent = `showing ${MAX_ROWS} of ${list.length}, refine the filter`;
-    $("empty").hidden = list.length > 0 || peers.size === 0;
+    // An empty fleet and a wrong prefix look alike: say where it looks.
+    const empty = $("empty");
+    empty.hidden = list.length > 0;
+    empty.textContent = peers.size === 0
+      ? `No beats seen yet on ${(status && status.prefix) || "hb"}.* (check the nodes' --prefix and NATS account).`
+      : "No peers match.";
     const id = $("monitor-id").textContent;
     document.title = (counts.dead ? counts.dead + " dead · " : "") + "hbmesh " + (id || "monitor");
     renderBanner();
