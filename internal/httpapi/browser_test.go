@@ -197,6 +197,21 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 	if want := []string{"node-b=dead", "node-a=alive", "node-c=alive"}; fmt.Sprint(states) != fmt.Sprint(want) {
 		t.Errorf("rows %v, want %v (worst first)", states, want)
 	}
+	// Clicking a count shows only that state; clicking it again, all.
+	clickDead := func() {
+		_, err := chromedp.Run(browser, chromedp.Evaluate[bool](`document.querySelector('button.toggle[data-state="dead"]').click(), true`))
+		must("click the dead count", err)
+	}
+	clickDead()
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`[...document.querySelectorAll('#rows tr')].map(r => r.dataset.id).join() === "node-b" &&
+		 document.querySelector('button.toggle[data-state="alive"]').getAttribute('aria-pressed') === "false"`,
+		chromedp.WithPollingTimeout(5*time.Second)))
+	must("show only the dead", err)
+	clickDead()
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`document.querySelectorAll('#rows tr').length === 3`, chromedp.WithPollingTimeout(5*time.Second)))
+	must("show all again", err)
 	hidden, err := chromedp.Run(browser, chromedp.Evaluate[bool](`document.getElementById('banner').hidden`))
 	must("read banner", err)
 	if !hidden {

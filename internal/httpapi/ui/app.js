@@ -89,11 +89,19 @@
     const off = css.getPropertyValue("--cell-off").trim() || "#d8dbe0";
     const bits = ("0".repeat(Math.min(shift || 0, HIST)) + (history || "")).slice(0, HIST);
     for (let i = 0; i < HIST; i++) {
-      // history is newest first; draw newest on the right.
-      g.fillStyle = bits[HIST - 1 - i] === "1" ? on : off;
+      // history is newest first; draw newest on the right. The newest
+      // cell is the interval still in progress: without its beat yet it
+      // is drawn hollow, not as a miss.
+      const beat = bits[HIST - 1 - i] === "1";
+      if (!beat && i === HIST - 1 && !shift) {
+        g.strokeStyle = off;
+        g.strokeRect(i * (cell + gap) + 0.5, 0.5, cell - 1, h - 1);
+        continue;
+      }
+      g.fillStyle = beat ? on : off;
       g.fillRect(i * (cell + gap), 0, cell, h);
     }
-    c.title = "last " + HIST + " intervals, newest right";
+    c.title = "last " + HIST + " intervals, newest right (the rightmost is still in progress)";
     return c;
   }
 
@@ -304,12 +312,19 @@
 
   // ---- controls ----
   $("filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); schedule(); });
-  for (const b of document.querySelectorAll(".toggle")) {
+  // A count shows only its state when clicked, and everything again when
+  // clicked a second time: "dead 3" is a question, not a hide button.
+  const toggles = document.querySelectorAll(".toggle");
+  for (const b of toggles) {
     b.addEventListener("click", () => {
       const s = b.dataset.state;
-      if (shown.has(s)) shown.delete(s); else shown.add(s);
-      b.classList.toggle("on", shown.has(s));
-      b.setAttribute("aria-pressed", String(shown.has(s)));
+      const solo = shown.size === 1 && shown.has(s);
+      shown.clear();
+      for (const t of solo ? STATES : [s]) shown.add(t);
+      for (const t of toggles) {
+        t.classList.toggle("on", shown.has(t.dataset.state));
+        t.setAttribute("aria-pressed", String(shown.has(t.dataset.state)));
+      }
       schedule();
     });
   }
