@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hbmesh/hbmesh/internal/faultproxy"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
@@ -389,5 +390,77 @@ func TestDashboardReconnectsAfterHTTPError(t *testing.T) {
 		chromedp.WithPollingTimeout(40*time.Second)))
 	if err != nil {
 		t.Fatalf("the page did not reconnect once the stream was allowed again: %v", err)
+	}
+}
+
+// TestDashboardNoticesAHungMonitor: a monitor that stops answering without
+// closing anything (SIGSTOP, a hung process, a black-holed path) leaves
+// the page's stream open and silent. The page must notice from the
+// silence, say it has lost the monitor, and come back when it answers.
+func TestDashboardNoticesAHungMonitor(t *testing.T) {
+	chrome := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*browserDeadline)
+	defer cancel()
+
+	ns := natstest.Start(t)
+	mcfg := monitor.DefaultConfig()
+	mcfg.ID = "mon-hung"
+	mon, err := monitor.New(natstest.Connect(t, ns.ClientURL()), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Source: mon, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := faultproxy.New("127.0.0.1:0", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	monDone, apiDone := make(chan error, 1), make(chan error, 1)
+	go func() { monDone <- mon.Run(runCtx) }()
+	go func() { apiDone <- api.Serve(runCtx, ln) }()
+	t.Cleanup(func() {
+		px.Heal()
+		px.Close()
+		stop()
+		for _, ch := range []chan error{apiDone, monDone} {
+			if err := <-ch; err != nil {
+				t.Errorf("%v", err)
+			}
+		}
+	})
+	runNode(t, ns.ClientURL(), "node-a", nil)
+
+	browser := newBrowser(t, ctx, chrome)
+	if _, err := chromedp.Run(browser, chromedp.Navigate("http://"+px.Addr()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	const live = `document.getElementById('live').textContent === 'live' && document.getElementById('banner').hidden &&
+		!document.body.classList.contains('stale') && document.querySelectorAll('#rows tr[data-id="node-a"]').length === 1`
+	if _, err := chromedp.Run(browser, chromedp.Poll[bool](live, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("wait for the live page: %v", err)
+	}
+
+	px.Blackhole()
+	banner, err := chromedp.Run(browser, chromedp.Poll[string](
+		`document.getElementById('live').textContent === 'offline' && document.body.classList.contains('stale') &&
+		 !document.getElementById('banner').hidden && document.getElementById('banner').textContent`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("the page kept showing a hung monitor as live: %v", err)
+	}
+	if !strings.Contains(banner, "dashboard cannot reach the monitor") {
+		t.Errorf("banner %q does not say the page lost the monitor", banner)
+	}
+
+	px.Heal()
+	if _, err := chromedp.Run(browser, chromedp.Poll[bool](live, chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+		t.Fatalf("the page did not come back once the monitor answered again: %v", err)
 	}
 }
