@@ -70,7 +70,7 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	}
 
 	split := r.Disagreements()
-	summary := fmt.Sprintf("\n%d peers, %d monitors", len(r.Peers), r.MonitorCount())
+	summary := "\n" + count(len(r.Peers), "peer") + ", " + count(r.MonitorCount(), "monitor")
 	if n := r.MonitorCount(); n != len(r.Monitors) {
 		summary += fmt.Sprintf(" under %d ids", len(r.Monitors))
 	}
@@ -82,7 +82,7 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, m := range r.Monitors {
-		fmt.Fprintf(tw, "  %s\t%s\t%d peers\t%s\n", m.ID, readiness(m), m.Peers, m.Version)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.ID, readiness(m), count(m.Peers, "peer"), m.Version)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -139,4 +139,12 @@ func age(now, t time.Time) string {
 // RenderJSON writes r as one JSON document on one line.
 func RenderJSON(w io.Writer, r *Report) error {
 	return json.NewEncoder(w).Encode(r)
+}
+
+// count says "1 peer" or "2 peers".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
