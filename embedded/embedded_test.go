@@ -1,7 +1,6 @@
 package embedded_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -280,7 +278,7 @@ func TestOptionsHook(t *testing.T) {
 }
 
 func TestLoggerBridge(t *testing.T) {
-	var buf syncBuffer
+	var buf natstest.Buffer
 	cfg := randomPortConfig()
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	start(t, cfg).Shutdown()
@@ -439,22 +437,4 @@ func waitPeers(s *embedded.Server, n int) error {
 		<-tick.C
 	}
 	return fmt.Errorf("routed to %d peers after %s, want %d", s.NATS().NumRemotes(), wait, n)
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's logging goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,20 +1,19 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -138,7 +137,7 @@ func TestGoodbyeNotSentWarns(t *testing.T) {
 	url := startServer(t)
 	px := startProxy(t, url)
 	nc := connect(t, px.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond))
-	var buf syncBuffer
+	var buf natstest.Buffer
 	cfg := testConfig(clock.NewFake(epoch))
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	n := start(t, nc, cfg)
@@ -151,24 +150,6 @@ func TestGoodbyeNotSentWarns(t *testing.T) {
 		t.Errorf("no warning about the lost goodbye; log:\n%s", out)
 	}
 	px.Unblock()
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestDropBeat(t *testing.T) {

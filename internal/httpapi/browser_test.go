@@ -324,35 +324,9 @@ func TestDashboardReconnectsAfterHTTPError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*browserDeadline)
 	defer cancel()
 
-	ns := natstest.Start(t)
-	mcfg := monitor.DefaultConfig()
-	mcfg.ID = "mon-503"
-	mon, err := monitor.New(natstest.Connect(t, ns.ClientURL()), mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := httpapi.New(httpapi.Config{Source: mon, Version: "test", MaxSSEClients: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	monDone, apiDone := make(chan error, 1), make(chan error, 1)
-	go func() { monDone <- mon.Run(runCtx) }()
-	go func() { apiDone <- api.Serve(runCtx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		for _, ch := range []chan error{apiDone, monDone} {
-			if err := <-ch; err != nil {
-				t.Errorf("%v", err)
-			}
-		}
-	})
-	runNode(t, ns.ClientURL(), "node-a", nil)
-	base := "http://" + ln.Addr().String() + "/"
+	natsURL, apiAddr := serveMonitor(t, "mon-503", func(c *httpapi.Config) { c.MaxSSEClients = 1 })
+	runNode(t, natsURL, "node-a", nil)
+	base := "http://" + apiAddr + "/"
 
 	// Take the one stream slot.
 	holdCtx, release := context.WithCancel(ctx)
@@ -402,40 +376,13 @@ func TestDashboardNoticesAHungMonitor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*browserDeadline)
 	defer cancel()
 
-	ns := natstest.Start(t)
-	mcfg := monitor.DefaultConfig()
-	mcfg.ID = "mon-hung"
-	mon, err := monitor.New(natstest.Connect(t, ns.ClientURL()), mcfg)
+	natsURL, apiAddr := serveMonitor(t, "mon-hung", nil)
+	px, err := faultproxy.New("127.0.0.1:0", apiAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Source: mon, Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.New("127.0.0.1:0", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	monDone, apiDone := make(chan error, 1), make(chan error, 1)
-	go func() { monDone <- mon.Run(runCtx) }()
-	go func() { apiDone <- api.Serve(runCtx, ln) }()
-	t.Cleanup(func() {
-		px.Heal()
-		px.Close()
-		stop()
-		for _, ch := range []chan error{apiDone, monDone} {
-			if err := <-ch; err != nil {
-				t.Errorf("%v", err)
-			}
-		}
-	})
-	runNode(t, ns.ClientURL(), "node-a", nil)
+	t.Cleanup(func() { px.Heal(); px.Close() })
+	runNode(t, natsURL, "node-a", nil)
 
 	browser := newBrowser(t, ctx, chrome)
 	if _, err := chromedp.Run(browser, chromedp.Navigate("http://"+px.Addr()+"/")); err != nil {
@@ -463,4 +410,43 @@ func TestDashboardNoticesAHungMonitor(t *testing.T) {
 	if _, err := chromedp.Run(browser, chromedp.Poll[bool](live, chromedp.WithPollingTimeout(40*time.Second))); err != nil {
 		t.Fatalf("the page did not come back once the monitor answered again: %v", err)
 	}
+}
+
+// serveMonitor runs a real monitor on a fresh server, with its HTTP API on
+// a loopback listener, until the test ends, and returns the server's
+// client URL and the API's address.
+func serveMonitor(t *testing.T, id string, mod func(*httpapi.Config)) (natsURL, apiAddr string) {
+	t.Helper()
+	ns := natstest.Start(t)
+	mcfg := monitor.DefaultConfig()
+	mcfg.ID = id
+	mon, err := monitor.New(natstest.Connect(t, ns.ClientURL()), mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcfg := httpapi.Config{Source: mon, Version: "test"}
+	if mod != nil {
+		mod(&hcfg)
+	}
+	api, err := httpapi.New(hcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	monDone, apiDone := make(chan error, 1), make(chan error, 1)
+	go func() { monDone <- mon.Run(runCtx) }()
+	go func() { apiDone <- api.Serve(runCtx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		for _, ch := range []chan error{apiDone, monDone} {
+			if err := <-ch; err != nil {
+				t.Errorf("%v", err)
+			}
+		}
+	})
+	return ns.ClientURL(), ln.Addr().String()
 }
