@@ -1,37 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/hbmesh/hbmesh/internal/natstest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // noEnv is an empty environment.
@@ -44,7 +26,7 @@ func runSync(t *testing.T, getenv func(string) string, args ...string) (int, str
 	if getenv == nil {
 		getenv = noEnv
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr natstest.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, getenv)
@@ -55,8 +37,8 @@ func runSync(t *testing.T, getenv func(string) string, args ...string) (int, str
 type proc struct {
 	cancel context.CancelFunc
 	done   chan int
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *natstest.Buffer
+	stderr *natstest.Buffer
 }
 
 // start runs the command line in a goroutine until stop (or test end).
@@ -70,7 +52,7 @@ func startEnv(t *testing.T, environ map[string]string, args ...string) *proc {
 	t.Helper()
 	getenv := func(k string) string { return environ[k] }
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &natstest.Buffer{}, stderr: &natstest.Buffer{}}
 	go func() { p.done <- run(ctx, args, strings.NewReader(""), p.stdout, p.stderr, getenv) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p

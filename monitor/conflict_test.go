@@ -1,0 +1,131 @@
+package monitor
+
+// Tests of restarts, and of two processes claiming one id.
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRestartAndConflict(t *testing.T) {
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(sec)
+	h.beat("a", "b2", sec)
+	evs := h.drain()
+	if len(evs) != 1 || !evs[0].Restart || evs[0].PrevBoot != "b1" || evs[0].Boot != "b2" || evs[0].Reason != ReasonRestarted {
+		t.Fatalf("restart events = %+v", evs)
+	}
+	// b1 comes back: two processes claim "a". One conflict event, no
+	// stream of restarts.
+	for range 20 {
+		h.advance(500 * time.Millisecond)
+		h.beat("a", "b1", sec)
+		h.beat("a", "b2", sec)
+	}
+	h.drain()
+	evs = h.evs[2:] // after first_beat and the restart
+	conflicts, restarts := 0, 0
+	for _, e := range evs {
+		if e.Conflict {
+			conflicts++
+		}
+		if e.Restart {
+			restarts++
+		}
+	}
+	if conflicts != 1 || restarts != 0 {
+		t.Fatalf("flip-flopping boots gave %d conflict and %d restart events, want 1 and 0: %+v", conflicts, restarts, evs)
+	}
+	if h.tab.st.conflicts == 0 {
+		t.Error("conflict beats not counted")
+	}
+	h.wantState("a", StateAlive)
+}
+
+// Two processes hold one id; one of them leaves or dies. The other must
+// then hold the id alone: alive while it beats, and reported dead when it
+// dies, whichever of the two was the current boot.
+func TestConflictOneProcessGoes(t *testing.T) {
+	// twin starts a conflict: b1 beats, b2 takes over as a restart, and
+	// both keep beating half an interval apart.
+	twin := func(t *testing.T) *harness {
+		h := newHarness(t, nil)
+		h.beat("a", "b1", sec)
+		h.advance(500 * time.Millisecond)
+		h.beat("a", "b2", sec)
+		for range 4 {
+			h.advance(500 * time.Millisecond)
+			h.beat("a", "b1", sec)
+			h.advance(500 * time.Millisecond)
+			h.beat("a", "b2", sec)
+		}
+		if p, _ := h.tab.peers.peek("a"); !p.conflict || p.boot != "b2" {
+			t.Fatalf("setup: conflict %v boot %q, want a conflict with b2 current", p.conflict, p.boot)
+		}
+		h.drain()
+		h.evs = nil
+		return h
+	}
+	// survivor beats alone for 10 intervals, then dies; the id must stay
+	// alive throughout and then be reported dead.
+	survives := func(t *testing.T, h *harness, survivor string) {
+		t.Helper()
+		for range 10 {
+			h.advance(sec)
+			if r := h.beat("a", survivor, sec); r != "" {
+				t.Fatalf("beat from %s rejected: %s", survivor, r)
+			}
+			h.wantState("a", StateAlive)
+		}
+		if got := h.tab.peersBoot("a"); got != survivor {
+			t.Errorf("current boot %q, want the survivor %q", got, survivor)
+		}
+		in := h.tab.info(mustPeek(t, h, "a"), h.tab.vnow(h.now))
+		if age := h.now.Sub(in.LastBeat); age > sec {
+			t.Errorf("last beat %v ago, want the survivor's, under an interval", age)
+		}
+		if n := h.count("a", StateLeft); n != 0 {
+			t.Errorf("%d left events while a process still held the id", n)
+		}
+		h.advance(10 * sec)
+		h.wantState("a", StateDead)
+	}
+	t.Run("current boot says goodbye", func(t *testing.T) {
+		h := twin(t)
+		h.seqs["a/b2"]++
+		if r := h.tab.observe("a", rawBeat("a", "b2", h.seqs["a/b2"], sec, true), h.now); r != "" {
+			t.Fatal(r)
+		}
+		survives(t, h, "b1")
+		if p := mustPeek(t, h, "a"); p.conflict {
+			t.Error("conflict still flagged after one process left")
+		}
+	})
+	t.Run("current boot dies", func(t *testing.T) {
+		survives(t, twin(t), "b1")
+	})
+	t.Run("other boot says goodbye", func(t *testing.T) {
+		h := twin(t)
+		h.seqs["a/b1"]++
+		if r := h.tab.observe("a", rawBeat("a", "b1", h.seqs["a/b1"], sec, true), h.now); r != "" {
+			t.Fatal(r)
+		}
+		survives(t, h, "b2")
+		if p := mustPeek(t, h, "a"); p.conflict {
+			t.Error("conflict still flagged after one process left")
+		}
+	})
+	t.Run("other boot dies", func(t *testing.T) {
+		survives(t, twin(t), "b2")
+	})
+}
+
+func mustPeek(t *testing.T, h *harness, id string) *peer {
+	t.Helper()
+	p, ok := h.tab.peers.peek(id)
+	if !ok {
+		t.Fatalf("%s not in the table", id)
+	}
+	return p
+}
