@@ -293,9 +293,7 @@ func (t *table) add(id string, b *wire.RawBeat, iv time.Duration, v int64, now t
 }
 
 func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
-	p.altBoot, p.altSeq, p.altHeard = p.boot, p.seq, p.lastBeat
-	p.boot, p.seq, p.host = string(b.Boot), 0, string(b.Host)
-	p.lastBeat, p.samples, p.probeSent, p.conflict, p.gone = 0, 0, 0, false, false
+	switchBoot(p, b)
 	t.update(p, b, iv, v)
 	t.st.beats++
 	t.st.restarts++
@@ -312,13 +310,18 @@ func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now
 // the current one the alternative. Unlike a restart it is not an event:
 // the id was alive throughout, held by two processes.
 func (t *table) takeOver(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
-	if p.gone {
-		p.conflict = false // the other process left for good
-	}
+	conflict := p.conflict && !p.gone // a process that said goodbye left for good
+	switchBoot(p, b)
+	p.conflict = conflict
+	t.update(p, b, iv, v)
+}
+
+// switchBoot makes b's boot the peer's current one and the current one the
+// alternative, and starts the new boot's history afresh.
+func switchBoot(p *peer, b *wire.RawBeat) {
 	p.altBoot, p.altSeq, p.altHeard = p.boot, p.seq, p.lastBeat
 	p.boot, p.seq, p.host = string(b.Boot), 0, string(b.Host)
-	p.lastBeat, p.samples, p.probeSent, p.gone = 0, 0, 0, false
-	t.update(p, b, iv, v)
+	p.lastBeat, p.samples, p.probeSent, p.conflict, p.gone = 0, 0, 0, false, false
 }
 
 // update copies a beat into p, reusing strings whose bytes are unchanged.
