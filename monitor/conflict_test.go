@@ -91,34 +91,31 @@ func TestConflictOneProcessGoes(t *testing.T) {
 		h.advance(10 * sec)
 		h.wantState("a", StateDead)
 	}
-	t.Run("current boot says goodbye", func(t *testing.T) {
-		h := twin(t)
-		h.seqs["a/b2"]++
-		if r := h.tab.observe("a", rawBeat("a", "b2", h.seqs["a/b2"], sec, true), h.now); r != "" {
-			t.Fatal(r)
-		}
-		survives(t, h, "b1")
-		if p := mustPeek(t, h, "a"); p.conflict {
-			t.Error("conflict still flagged after one process left")
-		}
-	})
-	t.Run("current boot dies", func(t *testing.T) {
-		survives(t, twin(t), "b1")
-	})
-	t.Run("other boot says goodbye", func(t *testing.T) {
-		h := twin(t)
-		h.seqs["a/b1"]++
-		if r := h.tab.observe("a", rawBeat("a", "b1", h.seqs["a/b1"], sec, true), h.now); r != "" {
-			t.Fatal(r)
-		}
-		survives(t, h, "b2")
-		if p := mustPeek(t, h, "a"); p.conflict {
-			t.Error("conflict still flagged after one process left")
-		}
-	})
-	t.Run("other boot dies", func(t *testing.T) {
-		survives(t, twin(t), "b2")
-	})
+	for _, tc := range []struct {
+		name     string
+		goodbye  string // the boot that says goodbye; "" if it just dies
+		survivor string
+	}{
+		{"current boot says goodbye", "b2", "b1"},
+		{"current boot dies", "", "b1"},
+		{"other boot says goodbye", "b1", "b2"},
+		{"other boot dies", "", "b2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := twin(t)
+			if tc.goodbye != "" {
+				key := "a/" + tc.goodbye
+				h.seqs[key]++
+				if r := h.tab.observe("a", rawBeat("a", tc.goodbye, h.seqs[key], sec, true), h.now); r != "" {
+					t.Fatal(r)
+				}
+			}
+			survives(t, h, tc.survivor)
+			if p := mustPeek(t, h, "a"); tc.goodbye != "" && p.conflict {
+				t.Error("conflict still flagged after one process left")
+			}
+		})
+	}
 }
 
 func mustPeek(t *testing.T, h *harness, id string) *peer {

@@ -33,10 +33,7 @@ func usagef(format string, args ...any) error {
 func checkFile(flag, path string) error {
 	fh, err := os.Open(path)
 	if err != nil {
-		if pe, ok := errors.AsType[*fs.PathError](err); ok {
-			err = pe.Err
-		}
-		return usagef("%s %q: %v", flag, path, err)
+		return pathUsage(flag, path, err)
 	}
 	defer fh.Close()
 	if st, err := fh.Stat(); err == nil && st.IsDir() {
@@ -49,15 +46,21 @@ func checkFile(flag, path string) error {
 func checkDir(flag, path string) error {
 	st, err := os.Stat(path)
 	if err != nil {
-		if pe, ok := errors.AsType[*fs.PathError](err); ok {
-			err = pe.Err
-		}
-		return usagef("%s %q: %v", flag, path, err)
+		return pathUsage(flag, path, err)
 	}
 	if !st.IsDir() {
 		return usagef("%s %q: not a directory", flag, path)
 	}
 	return nil
+}
+
+// pathUsage is the usage error for a path that cannot be used: the flag,
+// the path, and the reason without the *fs.PathError's repetition of both.
+func pathUsage(flag, path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return usagef("%s %q: %v", flag, path, err)
 }
 
 // errHelpShown means usage was printed on request: exit 0.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
@@ -121,16 +120,7 @@ func TestMetricsEventOutputs(t *testing.T) {
 	})
 	hook.Handle(monitor.Event{ID: "web-1", State: monitor.StateDead, Prev: monitor.StateSuspect, Time: t0})
 	// Nothing signals a finished hook but its counters: poll them.
-	deadline := time.After(15 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for hook.Stats().Failed == 0 {
-		select {
-		case <-deadline:
-			t.Fatalf("hook never failed: %+v", hook.Stats())
-		case <-tick.C:
-		}
-	}
+	natstest.Eventually(t, "the hook to fail", func() bool { return hook.Stats().Failed > 0 })
 	got := strings.Join(scrape(t, ts.URL, "hbmesh_event_outputs_total{"), "\n")
 	for _, want := range []string{
 		`hbmesh_event_outputs_total{output="exec",result="failed"} 1`,
