@@ -35,22 +35,26 @@ func TestMain(m *testing.M) {
 // TestQuick runs every benchmark in quick mode and checks the shape of its
 // one JSON line, not its figures: timing belongs in benchmarks, not tests.
 func TestQuick(t *testing.T) {
+	ingestKeys := []string{"bench", "bare_msgs_per_sec", "monitor_msgs_per_sec", "ratio", "ratios", "dropped", "rejected", "mode"}
 	cases := []struct {
 		name string
+		args []string
 		keys []string
+		want map[string]any // exact values for some keys
 	}{
-		{"ingest", []string{"bench", "bare_msgs_per_sec", "monitor_msgs_per_sec", "ratio", "ratios", "dropped", "rejected"}},
-		{"detect", []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
-			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}},
-		{"scale", []string{"bench", "runs", "churn", "method"}},
-		{"probe", []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}},
+		{"ingest", nil, ingestKeys, map[string]any{"mode": "parked", "dropped": 0.0}},
+		{"ingest", []string{"-live"}, ingestKeys, map[string]any{"mode": "live", "dropped": 0.0}},
+		{"detect", nil, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
+			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
+		{"scale", nil, []string{"bench", "runs", "churn", "method"}, nil},
+		{"probe", nil, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(strings.Join(append([]string{tc.name}, tc.args...), " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			if err := bench.Run(ctx, tc.name, []string{"-quick"}, &stdout, &stderr); err != nil {
+			if err := bench.Run(ctx, tc.name, append([]string{"-quick"}, tc.args...), &stdout, &stderr); err != nil {
 				t.Fatalf("Run: %v\nstderr:\n%s", err, stderr.String())
 			}
 			lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
@@ -68,6 +72,11 @@ func TestQuick(t *testing.T) {
 			}
 			if got["bench"] != tc.name {
 				t.Errorf("bench = %v, want %q", got["bench"], tc.name)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %v, want %v", k, got[k], v)
+				}
 			}
 			if tc.name == "scale" {
 				runs, _ := got["runs"].([]any)

@@ -17,22 +17,27 @@ import (
 )
 
 type ingestResult struct {
-	Bench             string    `json:"bench"`
-	N                 int       `json:"n"`
-	M                 int       `json:"m"`
-	Rounds            int       `json:"rounds"`
-	Batches           int       `json:"batches"`
-	Windows           int       `json:"windows"`
-	Bare              string    `json:"bare"` // how the bare subscriber takes messages: callback or chan
+	Bench   string `json:"bench"`
+	N       int    `json:"n"`
+	M       int    `json:"m"`
+	Rounds  int    `json:"rounds"`
+	Batches int    `json:"batches"`
+	Windows int    `json:"windows"`
+	Bare    string `json:"bare"` // how the bare subscriber takes messages: callback or chan
+	// Mode is how a backlog reaches the consumer: "parked" (queued at the
+	// server while the consumer's reads are paused, then drained: the
+	// consumer sets the pace) or "live" (the consumer reads while the
+	// publisher sends as fast as it can: whichever is slower sets it).
+	Mode              string    `json:"mode"`
 	PayloadBytes      int       `json:"payload_bytes"`
 	BareMsgsPerSec    float64   `json:"bare_msgs_per_sec"`
 	MonitorMsgsPerSec float64   `json:"monitor_msgs_per_sec"`
 	Ratio             float64   `json:"ratio"`
 	Ratios            []float64 `json:"ratios"`
 	PublishMsgsPerSec float64   `json:"publish_msgs_per_sec"`
-	// CPU of the whole process (server, consumer; the publisher is idle)
-	// per message while a backlog drains: what each consumer costs the
-	// machine, which on 2 cores is what caps the rates.
+	// CPU of the whole process (server, consumer, and in live mode the
+	// publisher) per message while a backlog drains: what each consumer
+	// costs the machine, which on 2 cores is what caps the rates.
 	BareCPUNsPerMsg    float64 `json:"bare_cpu_ns_per_msg"`
 	MonitorCPUNsPerMsg float64 `json:"monitor_cpu_ns_per_msg"`
 	Dropped            int     `json:"dropped"`
@@ -44,7 +49,9 @@ type ingestResult struct {
 // against a bare subscriber on the same subject that only counts. Each
 // round parks a backlog of M pre-encoded beats (N ids, M/N beats each) at
 // the server while the consumer's reads are paused, then times the
-// consumer draining it. Bare and monitor alternate, in alternating order,
+// consumer draining it; with -live the clock starts at the first publish
+// instead, and the consumer reads while the publisher sends, so the slower
+// of the two sets the rate. Bare and monitor alternate, in alternating order,
 // so machine drift hits both alike; the ratio is the median of the
 // per-round ratios.
 func runIngest(ctx context.Context, e *env, args []string) error {
@@ -55,6 +62,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	rounds := fs.Int("rounds", 9, "rounds, each measuring both consumers")
 	verbose := fs.Bool("v", false, "print each backlog's rate on stderr")
 	bareChan := fs.Bool("bare-chan", false, "the bare subscriber drains a channel subscription, as the monitor does, instead of counting in nats.go's callback")
+	live := fs.Bool("live", false, "time each backlog from the first publish, with the consumer reading as the publisher sends, instead of parking it at the server first")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -75,16 +83,19 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer pub.Close()
 
-	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, windows: *windows, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose, bareChan: *bareChan}
+	in := &ingest{e: e, url: url, pub: pub, n: *n, passes: *passes, windows: *windows, subj: wire.MustSubjects(wire.DefaultPrefix), verbose: *verbose, bareChan: *bareChan, live: *live}
 	in.ids = make([]string, in.n)
 	in.subjects = make([]string, in.n)
 	for i := range in.ids {
 		in.ids[i] = "ingest-" + strconv.Itoa(i)
 		in.subjects[i] = in.subj.Beat(in.ids[i])
 	}
-	res := ingestResult{Bench: "ingest", N: in.n, M: in.backlogSize(), Rounds: *rounds, Batches: in.passes, Windows: in.windows, Bare: "callback"}
+	res := ingestResult{Bench: "ingest", N: in.n, M: in.backlogSize(), Rounds: *rounds, Batches: in.passes, Windows: in.windows, Bare: "callback", Mode: "parked"}
 	if in.bareChan {
 		res.Bare = "chan"
+	}
+	if in.live {
+		res.Mode = "live"
 	}
 	var bare, mon, pubRates, bareCPU, monCPU []float64
 	for r := range *rounds {
@@ -145,6 +156,7 @@ type ingest struct {
 	ts       time.Time // last sender timestamp encoded for every id
 	verbose  bool
 	bareChan bool
+	live     bool // see ingestResult.Mode
 	// The current backlog, in publish order: message k is arena[offs[k]:
 	// offs[k+1]], for ids[k%n]. One buffer and an offset table rather than
 	// M small slices, so the garbage collector, which runs several times
@@ -250,7 +262,8 @@ type consumer struct {
 // timed is false, to warm up) and returns the consumer's rate and the
 // publisher's. Each backlog is parked at the server while c's reads are
 // paused, then released and drained; the clock runs from the release to
-// c processing the backlog's end message.
+// c processing the backlog's end message. In live mode nothing is parked,
+// and the clock runs from the first publish.
 func (in *ingest) drain(ctx context.Context, c *consumer, timed bool) (rate, pubRate float64, err error) {
 	var busy, cpu time.Duration
 	var msgs int
@@ -264,7 +277,11 @@ func (in *ingest) drain(ctx context.Context, c *consumer, timed bool) (rate, pub
 		tag := fmt.Sprintf("end-%d-%d", in.seq, j)
 		b := wire.Beat{V: wire.Version, ID: tag, Host: "bench-host.example.com", Boot: "0123456789abcdef",
 			Seq: 1, IntervalMS: 1000, Status: wire.StatusAlive}
-		if err := in.park(ctx, c.g, c.delivered); err != nil {
+		var start time.Time
+		var cpu0 time.Duration
+		if in.live {
+			start, cpu0 = time.Now(), cpuTime()
+		} else if err := in.park(ctx, c.g, c.delivered); err != nil {
 			return 0, 0, err
 		}
 		pr, err := in.publish(in.subj.Beat(tag), wire.AppendBeat(nil, &b))
@@ -272,8 +289,10 @@ func (in *ingest) drain(ctx context.Context, c *consumer, timed bool) (rate, pub
 			return 0, 0, err
 		}
 		prs = append(prs, pr)
-		start, cpu0 := time.Now(), cpuTime()
-		c.g.resume()
+		if !in.live {
+			start, cpu0 = time.Now(), cpuTime()
+			c.g.resume()
+		}
 		for done := false; !done; {
 			select {
 			case got := <-c.ended:
