@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -55,5 +56,82 @@ func TestAlertRules(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), e) {
 		t.Errorf("docs/OPERATIONS.md does not quote the rule as it is: %s", e)
+	}
+}
+
+// TestGrafanaDashboard checks deploy/grafana/hbmesh-dashboard.json: it is
+// JSON, every panel queries the dashboard's data source variable, every
+// hbmesh_ metric a query names exists, and no two panels overlap on the
+// grid. (Grafana is not a test dependency; this reads the model.)
+func TestGrafanaDashboard(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/grafana/hbmesh-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type grid struct{ X, Y, W, H int }
+	var dash struct {
+		UID    string
+		Panels []struct {
+			ID         int
+			Title      string
+			Datasource struct{ UID string }
+			GridPos    grid
+			Targets    []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if dash.UID == "" || len(dash.Panels) == 0 {
+		t.Fatalf("no uid or no panels: %q, %d", dash.UID, len(dash.Panels))
+	}
+	known := map[string]bool{"hbmesh_event_outputs_total": true}
+	for _, n := range metricNames {
+		known[n] = true
+	}
+	ids := map[int]bool{}
+	cells := map[[2]int]string{}
+	used := map[string]bool{}
+	for _, p := range dash.Panels {
+		if ids[p.ID] {
+			t.Errorf("panel id %d used twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Datasource.UID != "${datasource}" {
+			t.Errorf("%s: data source %q, want the ${datasource} variable", p.Title, p.Datasource.UID)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("%s: no queries", p.Title)
+		}
+		for _, q := range p.Targets {
+			ms := regexp.MustCompile(`hbmesh_[a-z_]+`).FindAllString(q.Expr, -1)
+			if len(ms) == 0 {
+				t.Errorf("%s: query names no hbmesh metric: %s", p.Title, q.Expr)
+			}
+			for _, m := range ms {
+				used[m] = true
+				if !known[m] {
+					t.Errorf("%s: unknown metric %s in %s", p.Title, m, q.Expr)
+				}
+			}
+		}
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X+g.W > 24 {
+			t.Errorf("%s: grid position %+v is off the 24-column grid", p.Title, g)
+		}
+		for x := g.X; x < g.X+g.W; x++ {
+			for y := g.Y; y < g.Y+g.H; y++ {
+				if other, ok := cells[[2]int{x, y}]; ok {
+					t.Fatalf("panels %q and %q overlap at %d,%d", other, p.Title, x, y)
+				}
+				cells[[2]int{x, y}] = p.Title
+			}
+		}
+	}
+	// The signals an operator is paged for must be on the board.
+	for _, m := range []string{"hbmesh_peers", "hbmesh_monitor_connected", "hbmesh_monitor_impaired", "hbmesh_beats_dropped_total", "hbmesh_beats_rejected_total"} {
+		if !used[m] {
+			t.Errorf("no panel shows %s", m)
+		}
 	}
 }
