@@ -21,6 +21,16 @@
 //	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
 //	/api/events       Server-Sent Events, see below
 //
+// # Compression
+//
+// JSON bodies of 256 bytes or more (every /api/peers list, /api/status)
+// are sent gzipped, at gzip.BestSpeed, to a client whose Accept-Encoding
+// allows gzip; every JSON response carries Vary: Accept-Encoding. Smaller
+// bodies, such as errors, go plain. The event stream is never compressed:
+// each event must reach the client when it is flushed, and a gzip stream
+// would hold it back or need a flush of its own per event. /metrics is
+// compressed by promhttp on the same terms.
+//
 // # Event stream
 //
 // A new client gets "event: snapshot" (a [PeerList], whose id is the

@@ -35,6 +35,7 @@ type Server struct {
 	hub     *hub
 	reg     *prometheus.Registry
 	handler http.Handler
+	pools   pools // encode buffers and gzip writers for JSON bodies
 
 	// inflight tracks running handlers so Serve can wait for them all,
 	// including any still running after http.Server.Close.
