@@ -67,8 +67,11 @@ func NewPeerJSON(p monitor.PeerInfo, now time.Time) PeerJSON {
 
 // PeerList is the body of /api/peers and of the SSE "snapshot" event.
 type PeerList struct {
-	Monitor string     `json:"monitor"`
-	Time    time.Time  `json:"time"`
+	Monitor string    `json:"monitor"`
+	Time    time.Time `json:"time"`
+	// Matched counts the peers that passed the filter. It is more than
+	// len(Peers) exactly when a limit cut the list short.
+	Matched int        `json:"matched"`
 	Peers   []PeerJSON `json:"peers"` // worst state first, then by id
 }
 
@@ -123,17 +126,22 @@ func sortPeers(ps []monitor.PeerInfo) {
 type peerFilter struct {
 	states []monitor.State // empty: all
 	q      string          // lower-cased substring; empty: all
+	limit  int             // most peers returned, worst first; < 0: all
 }
 
+// noLimit is peerFilter.limit when the request sets none.
+const noLimit = -1
+
 func parseFilter(r *http.Request) (peerFilter, error) {
-	var f peerFilter
-	for k := range r.URL.Query() {
-		if k != "state" && k != "q" {
+	f := peerFilter{limit: noLimit}
+	query := r.URL.Query()
+	for k := range query {
+		if k != "state" && k != "q" && k != "limit" {
 			// A typo (?states=dead) must not quietly return every peer.
-			return f, fmt.Errorf("unknown parameter %q: want state or q", k)
+			return f, fmt.Errorf("unknown parameter %q: want state, q or limit", k)
 		}
 	}
-	for _, v := range r.URL.Query()["state"] {
+	for _, v := range query["state"] {
 		for name := range strings.SplitSeq(v, ",") {
 			st, err := monitor.ParseState(strings.TrimSpace(name))
 			if err != nil || st == monitor.StateUnknown {
@@ -142,8 +150,27 @@ func parseFilter(r *http.Request) (peerFilter, error) {
 			f.states = append(f.states, st)
 		}
 	}
-	f.q = strings.ToLower(r.URL.Query().Get("q"))
-	return f, nil
+	f.q = strings.ToLower(query.Get("q"))
+	var err error
+	f.limit, err = parseLimit(query["limit"])
+	return f, err
+}
+
+// parseLimit reads the values of a limit parameter: none means noLimit.
+// Zero is allowed, and returns no peers but still their count.
+func parseLimit(vals []string) (int, error) {
+	switch len(vals) {
+	case 0:
+		return noLimit, nil
+	case 1:
+		n, err := strconv.Atoi(vals[0])
+		if err != nil || n < 0 {
+			return noLimit, fmt.Errorf("limit %q: want a whole number of peers, 0 or more", vals[0])
+		}
+		return n, nil
+	default:
+		return noLimit, fmt.Errorf("limit given %d times: give it once", len(vals))
+	}
 }
 
 func containsFold(s, lowerSub string) bool {
@@ -166,14 +193,20 @@ func (f *peerFilter) match(p *monitor.PeerInfo) bool {
 }
 
 // peerList builds the /api/peers body; a nil filter selects every peer.
+// Only the peers within the limit are converted and encoded, which for
+// a whole table of 10,000 is most of the cost (docs/PERFORMANCE.md).
 func (s *Server) peerList(f *peerFilter) PeerList {
 	now := s.cfg.Now()
 	ps := s.cfg.Source.Peers()
 	if f != nil {
 		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !f.match(&p) })
 	}
+	matched := len(ps)
 	sortPeers(ps)
-	out := PeerList{Monitor: s.id, Time: now.UTC(), Peers: make([]PeerJSON, len(ps))}
+	if f != nil && f.limit >= 0 && f.limit < len(ps) {
+		ps = ps[:f.limit]
+	}
+	out := PeerList{Monitor: s.id, Time: now.UTC(), Matched: matched, Peers: make([]PeerJSON, len(ps))}
 	for i := range ps {
 		out.Peers[i] = NewPeerJSON(ps[i], now)
 	}

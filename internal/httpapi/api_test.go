@@ -78,6 +78,71 @@ func TestPeersSortedAndFiltered(t *testing.T) {
 	}
 }
 
+// TestPeersLimit: limit keeps the first peers in the usual order, after
+// the filter, and matched still counts every peer the filter let through.
+func TestPeersLimit(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	for _, tc := range []struct {
+		query   string
+		want    []string
+		matched int
+	}{
+		{"", []string{"api-1", "web-1", "cache-1", "web-2", "db-1"}, 5},
+		{"?limit=2", []string{"api-1", "web-1"}, 5},
+		{"?limit=0", []string{}, 5},
+		{"?limit=5", []string{"api-1", "web-1", "cache-1", "web-2", "db-1"}, 5},
+		{"?limit=1000", []string{"api-1", "web-1", "cache-1", "web-2", "db-1"}, 5},
+		{"?state=dead,suspect&limit=2", []string{"api-1", "web-1"}, 3},
+		{"?limit=1&q=web", []string{"web-1"}, 2},
+		{"?q=nothing&limit=3", []string{}, 0},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			resp, body := get(t, ts.URL+"/api/peers"+tc.query)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var l httpapi.PeerList
+			if err := json.Unmarshal([]byte(body), &l); err != nil {
+				t.Fatal(err)
+			}
+			if got := peerIDs(t, body); !slices.Equal(got, tc.want) || l.Matched != tc.matched {
+				t.Errorf("ids %v matched %d, want %v matched %d", got, l.Matched, tc.want, tc.matched)
+			}
+		})
+	}
+}
+
+// TestPeersLimitRejected: a limit that is not a whole number of peers is
+// a 400 naming it, in the same JSON as every other API error, never a
+// silently unlimited list.
+func TestPeersLimitRejected(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	for _, tc := range []struct{ query, want string }{
+		{"?limit=-1", `limit "-1": want a whole number of peers, 0 or more`},
+		{"?limit=abc", `limit "abc": want a whole number of peers, 0 or more`},
+		{"?limit=", `limit "": want a whole number of peers, 0 or more`},
+		{"?limit=2.5", `limit "2.5": want a whole number of peers, 0 or more`},
+		{"?limit=1e3", `limit "1e3": want a whole number of peers, 0 or more`},
+		{"?limit=99999999999999999999", `limit "99999999999999999999": want a whole number of peers, 0 or more`},
+		{"?limit=1&limit=2", "limit given 2 times: give it once"},
+		{"?limits=1", `unknown parameter "limits": want state, q or limit`},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			resp, body := get(t, ts.URL+"/api/peers"+tc.query)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q, want JSON", ct)
+			}
+			var e struct{ Error string }
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != tc.want {
+				t.Errorf("error %q (%v), want %q", e.Error, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestPeerJSONShape(t *testing.T) {
 	_, ts := newServer(t, mixedFleet())
 	resp, body := get(t, ts.URL+"/api/peers/web-1")

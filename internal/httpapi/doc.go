@@ -10,13 +10,16 @@
 // # Endpoints
 //
 // Only GET and HEAD are accepted; any other method gets 405 with an Allow
-// header. No endpoint changes state.
+// header. No endpoint changes state. An /api/peers parameter that is
+// unknown or malformed (?states=, ?limit=-1) is a 400 with {"error": ...},
+// never a silently unfiltered list.
 //
 //	/                 the dashboard (ui/index.html, /app.js, /app.css; embedded)
 //	/metrics          Prometheus exposition from a private registry
 //	/livez            200 "ok" while the process serves
 //	/readyz           200 "ready" when Source.Ready() is nil, else 503 with the reason
-//	/api/peers        [PeerList], worst state first; ?state=dead,suspect and ?q=substr filter
+//	/api/peers        [PeerList], worst state first; ?state=dead,suspect and ?q=substr filter,
+//	                  ?limit=N keeps the first N (PeerList.Matched still counts them all)
 //	/api/peers/{id}   one [PeerJSON], or 404 with {"error": ...}
 //	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
 //	/api/events       Server-Sent Events, see below
