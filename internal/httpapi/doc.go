@@ -22,7 +22,7 @@
 //	                  ?limit=N keeps the first N (PeerList.Matched still counts them all)
 //	/api/peers/{id}   one [PeerJSON], or 404 with {"error": ...}
 //	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
-//	/api/events       Server-Sent Events, see below
+//	/api/events       Server-Sent Events, see below; ?limit=N bounds the snapshot
 //
 // # Compression
 //
@@ -37,7 +37,8 @@
 // # Event stream
 //
 // A new client gets "event: snapshot" (a [PeerList], whose id is the
-// sequence number it is current to), then "event: transition" for every
+// sequence number it is current to; with ?limit=N only its first N peers,
+// as /api/peers?limit=N), then "event: transition" for every
 // transition, with "id: <sequence>" and the JSON of monitor.Event.AppendJSON,
 // and "event: status" ([StatusJSON] without stats) every
 // Config.StatusInterval. A client that reconnects with Last-Event-ID (or

@@ -202,6 +202,13 @@ func (sw *sseWriter) flush() error {
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	// A page that shows only the first rows of a big fleet asks for a
+	// snapshot no bigger than that: the stream is not compressed.
+	limit, err := parseLimit(r.URL.Query()["limit"])
+	if err != nil {
+		s.writeJSON(w, r, http.StatusBadRequest, errorJSON{err.Error()})
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -234,7 +241,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// Taken after subscribing, so any transition it misses is queued
 		// in c.ch; applying a queued transition again is harmless.
-		body, err := json.Marshal(s.peerList(nil))
+		body, err := json.Marshal(s.peerList(&peerFilter{limit: limit}))
 		if err != nil {
 			s.cfg.Logger.Error("snapshot not encoded", "err", err)
 			return

@@ -71,6 +71,31 @@ func TestSSESnapshotThenTransitions(t *testing.T) {
 	wantTransition(t, s, "web-2", base+2)
 }
 
+// TestSSESnapshotLimit: ?limit=N bounds the snapshot as it bounds
+// /api/peers, with matched counting the whole table; a bad limit is a
+// 400 JSON error before any stream is opened.
+func TestSSESnapshotLimit(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	s := openSSE(t, ts.URL+"/api/events?limit=2", nil)
+	ev := s.next(t, false)
+	if ev.name != "snapshot" {
+		t.Fatalf("first event %q, want snapshot", ev.name)
+	}
+	var l httpapi.PeerList
+	if err := json.Unmarshal([]byte(ev.data), &l); err != nil {
+		t.Fatal(err)
+	}
+	if ids := peerIDs(t, ev.data); fmt.Sprint(ids) != "[api-1 web-1]" || l.Matched != 5 {
+		t.Errorf("snapshot %v matched %d, want [api-1 web-1] matched 5", ids, l.Matched)
+	}
+	resp, body := get(t, ts.URL+"/api/events?limit=-3")
+	var e struct{ Error string }
+	if resp.StatusCode != http.StatusBadRequest || json.Unmarshal([]byte(body), &e) != nil ||
+		e.Error != `limit "-3": want a whole number of peers, 0 or more` {
+		t.Errorf("bad limit: status %d, body %s", resp.StatusCode, body)
+	}
+}
+
 func TestSSEResume(t *testing.T) {
 	srv, ts := newServer(t, mixedFleet(), func(c *httpapi.Config) { c.EventBuffer = 8 })
 	a := openSSE(t, ts.URL+"/api/events", nil)
