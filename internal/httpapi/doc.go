@@ -24,15 +24,25 @@
 //	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
 //	/api/events       Server-Sent Events, see below; ?limit=N bounds the snapshot
 //
+// # Dashboard
+//
+// Up to 1,000 peers the page loads the whole of /api/peers every second
+// and filters it itself. Above that it asks for only the first 500 rows
+// matching its filter (/api/peers?limit=500&state=...&q=...) every 5 s and
+// when the filter changes, takes its counts from /api/status, and says
+// "showing 500 of M — filter to narrow" with M from [PeerList.Matched]. Its
+// event stream asks for a snapshot of at most 1,000 peers and uses it only
+// when it is the whole fleet.
+//
 // # Compression
 //
-// JSON bodies of 256 bytes or more (every /api/peers list, /api/status)
-// are sent gzipped, at gzip.BestSpeed, to a client whose Accept-Encoding
-// allows gzip; every JSON response carries Vary: Accept-Encoding. Smaller
-// bodies, such as errors, go plain. The event stream is never compressed:
+// JSON bodies of 256 bytes or more (any list of more than a peer or so,
+// /api/status) are sent gzipped, at gzip.BestSpeed, to a client whose
+// Accept-Encoding allows gzip; every JSON response carries Vary:
+// Accept-Encoding. Smaller bodies, such as errors, go plain. The event stream is never compressed:
 // each event must reach the client when it is flushed, and a gzip stream
 // would hold it back or need a flush of its own per event. /metrics is
-// compressed by promhttp on the same terms.
+// compressed by promhttp itself.
 //
 // # Event stream
 //

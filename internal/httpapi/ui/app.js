@@ -6,9 +6,14 @@
   const RANK = { dead: 0, suspect: 1, alive: 2, left: 3 };
   const MAX_ROWS = 500;        // rows rendered; the rest need a filter
   const MIN_FRAME_MS = 250;    // at most ~4 renders a second
-  const REFRESH_MS = 5000;     // full /api/peers refresh (ages, strips)...
+  const REFRESH_MS = 5000;     // /api/peers refresh (ages, strips) of a big fleet...
   const REFRESH_SMALL_MS = 1000; // ...every second while the table is small
-  const SMALL_TABLE = 1000;      // peers
+  // Up to SMALL_TABLE peers the page loads the whole table and filters it
+  // itself. Above, it asks the monitor for the first MAX_ROWS rows that
+  // match its filter, so a 10,000-peer fleet costs one page of rows per
+  // refresh, not the fleet; the counts then come from the monitor's status.
+  const SMALL_TABLE = 1000;
+  const FILTER_WAIT_MS = 200;  // a big fleet's filter is asked for once typing pauses
   const HIST = 32;
   // The stream carries a status event every 2 s (StatusInterval) and a
   // keepalive every 15 s: a stream silent for longer than this is a hung
@@ -23,7 +28,12 @@
   const $ = (id) => document.getElementById(id);
   // Ids in natural order: web-2 before web-10.
   const byID = new Intl.Collator("en", { numeric: true }).compare;
-  const peers = new Map();     // id -> peer (the PeerJSON shape)
+  const peers = new Map();     // id -> peer (the PeerJSON shape), in the server's order
+  // What peers holds: the whole fleet (big false), or the first rows the
+  // monitor matched for the query key, of matched in all.
+  let view = { big: false, key: "", matched: 0 };
+  let gen = 0;                 // refresh generation: an older answer landing late is dropped
+  let soonTimer = 0;
   const shown = new Set(STATES);
   let filter = "";
   let skew = 0;                // server clock minus browser clock, ms
@@ -37,6 +47,17 @@
   let reconnectTimer = 0;
 
   const serverNow = () => Date.now() + skew;
+  // The fleet's size from the monitor's counts; before any status, what is loaded.
+  const fleetSize = () => status && status.counts
+    ? STATES.reduce((n, s) => n + (status.counts[s] || 0), 0) : peers.size;
+
+  // query is the page's filter as /api/peers parameters ("" for everything).
+  function query() {
+    const q = new URLSearchParams();
+    if (shown.size < STATES.length) q.set("state", STATES.filter((s) => shown.has(s)).join(","));
+    if (filter) q.set("q", filter);
+    return q.toString();
+  }
   const ms = (t) => (t ? Date.parse(t) : NaN);
 
   function ago(msec) {
@@ -160,25 +181,37 @@
 
   function render() {
     const now = serverNow();
-    const counts = { dead: 0, suspect: 0, alive: 0, left: 0 };
+    const big = view.big;
+    const local = { dead: 0, suspect: 0, alive: 0, left: 0 };
     const list = [];
     for (const p of peers.values()) {
-      if (p.state in counts) counts[p.state]++;
+      if (p.state in local) local[p.state]++;
       if (matches(p)) list.push(p);
     }
-    list.sort((a, b) => (RANK[a.state] ?? 9) - (RANK[b.state] ?? 9) || byID(a.id, b.id));
+    // A whole table sorts by natural id (web-2 before web-10). A big
+    // fleet's rows keep the monitor's order within each state: that order
+    // chose which rows came, and sort is stable.
+    list.sort((a, b) => (RANK[a.state] ?? 9) - (RANK[b.state] ?? 9) || (big ? 0 : byID(a.id, b.id)));
+    const rows = list.slice(0, MAX_ROWS);
     const frag = document.createDocumentFragment();
-    for (const p of list.slice(0, MAX_ROWS)) frag.appendChild(row(p, now));
+    for (const p of rows) frag.appendChild(row(p, now));
     $("rows").replaceChildren(frag);
-    for (const s of STATES) document.querySelector(`[data-count="${s}"]`).textContent = counts[s];
-    $("shown").textContent = list.length + " of " + peers.size + " peers";
+    // Only the monitor can count a fleet the page holds part of.
+    const counts = big && status && status.counts ? status.counts : local;
+    for (const s of STATES) document.querySelector(`[data-count="${s}"]`).textContent = counts[s] || 0;
+    const total = big ? fleetSize() : peers.size;
+    const matched = big ? Math.max(view.matched, list.length) : list.length;
+    // Until the monitor answers a changed filter, these rows are the old
+    // answer filtered here: say so rather than count them.
+    const pending = big && view.key !== query();
+    $("shown").textContent = pending ? "filtering…" : matched + " of " + total + " peers";
     const more = $("more");
-    more.hidden = list.length <= MAX_ROWS;
-    more.textContent = `showing ${MAX_ROWS} of ${list.length}, refine the filter`;
+    more.hidden = pending || matched <= rows.length;
+    more.textContent = `showing ${rows.length} of ${matched} — filter to narrow`;
     // An empty fleet and a wrong prefix look alike: say where it looks.
     const empty = $("empty");
-    empty.hidden = list.length > 0;
-    empty.textContent = peers.size === 0
+    empty.hidden = list.length > 0 || pending;
+    empty.textContent = total === 0
       ? `No beats seen yet on ${(status && status.prefix) || "hb"}.* (check the nodes' --prefix and NATS account).`
       : "No peers match.";
     const id = $("monitor-id").textContent;
@@ -208,7 +241,9 @@
   }
 
   // ---- data ----
-  function applyList(list) {
+  // applyList replaces the table with list: the whole fleet, or (big) the
+  // first rows matching the query key.
+  function applyList(list, big, key) {
     if (list.time) skew = Date.parse(list.time) - Date.now();
     const at = list.time ? Date.parse(list.time) : Date.now() + skew;
     if (list.monitor) $("monitor-id").textContent = list.monitor;
@@ -222,6 +257,7 @@
       p.hist_at = at;
       peers.set(p.id, p);
     }
+    view = { big, key, matched: list.matched ?? peers.size };
     schedule();
   }
 
@@ -250,25 +286,41 @@
   }
 
   async function refresh() {
+    const my = ++gen;
     // A hung monitor accepts the connection and never answers: bound it.
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), FETCH_TIMEOUT_MS);
+    const get = async (url) => {
+      const r = await fetch(url, { cache: "no-store", signal: ac.signal });
+      if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+      return r.json();
+    };
     try {
-      const [pr, sr] = await Promise.all([
-        fetch("api/peers", { cache: "no-store", signal: ac.signal }),
-        fetch("api/status", { cache: "no-store", signal: ac.signal }),
-      ]);
-      if (!pr.ok || !sr.ok) throw new Error("HTTP " + pr.status + "/" + sr.status);
-      applyList(await pr.json());
-      applyStatus(await sr.json());
+      // The status first: its counts say whether the whole table is
+      // small enough to load.
+      const st = await get("api/status");
+      if (my !== gen) return;
+      applyStatus(st);
+      const big = fleetSize() > SMALL_TABLE;
+      const key = big ? query() : "";
+      const list = await get(big ? `api/peers?limit=${MAX_ROWS}` + (key && "&" + key) : "api/peers");
+      if (my !== gen) return;
+      applyList(list, big, key);
       fetchFailed = false;
       dataAt = Date.now();
     } catch (e) {
+      if (my !== gen) return;
       fetchFailed = true;
       renderBanner();
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  // refreshSoon asks again once the filter has stopped changing.
+  function refreshSoon() {
+    clearTimeout(soonTimer);
+    soonTimer = setTimeout(refresh, FILTER_WAIT_MS);
   }
 
   // EventSource retries by itself after a network error, but gives up for
@@ -279,7 +331,9 @@
   function connect() {
     clearTimeout(reconnectTimer);
     if (es) es.close();
-    es = new EventSource("api/events");
+    // The stream is not compressed: ask for no more of a snapshot than a
+    // table the page would load whole.
+    es = new EventSource(`api/events?limit=${SMALL_TABLE}`);
     lastEventAt = Date.now();
     const alive = () => { lastEventAt = Date.now(); dataAt = lastEventAt; streamUp = true; backoff = RECONNECT_MIN_MS; };
     es.onopen = () => { lastEventAt = Date.now(); streamUp = true; renderBanner(); };
@@ -289,7 +343,14 @@
       if (es.readyState === EventSource.CLOSED) reconnectLater();
     };
     es.onmessage = alive; // keepalive comments do not fire events; the status events do
-    es.addEventListener("snapshot", (e) => { alive(); applyList(JSON.parse(e.data)); });
+    es.addEventListener("snapshot", (e) => {
+      alive();
+      const list = JSON.parse(e.data);
+      // A cut snapshot (a fleet above SMALL_TABLE) shows neither the whole
+      // fleet nor the filter's first rows: ask for those instead.
+      if ((list.peers || []).length >= (list.matched ?? 0)) applyList(list, false, "");
+      else refreshSoon();
+    });
     es.addEventListener("transition", (e) => { alive(); applyTransition(JSON.parse(e.data)); });
     es.addEventListener("status", (e) => { alive(); applyStatus(JSON.parse(e.data)); });
   }
@@ -311,7 +372,13 @@
   }
 
   // ---- controls ----
-  $("filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); schedule(); });
+  // A whole table is filtered here at once; a big fleet's is asked of the
+  // monitor, meanwhile narrowing the rows already shown.
+  function filterChanged() {
+    schedule();
+    if (view.big) refreshSoon();
+  }
+  $("filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); filterChanged(); });
   // A count shows only its state when clicked, and everything again when
   // clicked a second time: "dead 3" is a question, not a hide button.
   const toggles = document.querySelectorAll(".toggle");
@@ -325,15 +392,15 @@
         t.classList.toggle("on", shown.has(t.dataset.state));
         t.setAttribute("aria-pressed", String(shown.has(t.dataset.state)));
       }
-      schedule();
+      filterChanged();
     });
   }
 
   // Ages, strips and RTTs stay current: transitions come over SSE at once,
   // but an alive peer's new beats only with a refresh, so small tables are
-  // refreshed every second and big ones every 5 s.
+  // refreshed every second and big fleets' first rows every 5 s.
   function refreshLoop() {
-    refresh().finally(() => setTimeout(refreshLoop, peers.size <= SMALL_TABLE ? REFRESH_SMALL_MS : REFRESH_MS));
+    refresh().finally(() => setTimeout(refreshLoop, view.big ? REFRESH_MS : REFRESH_SMALL_MS));
   }
   refreshLoop();
   connect();
