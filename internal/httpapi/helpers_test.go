@@ -95,7 +95,7 @@ func newFake(n int, extra ...monitor.PeerInfo) *fakeSource {
 
 // newServer builds a Server over src and serves its Handler on an
 // httptest server closed at the end of the test.
-func newServer(t *testing.T, src httpapi.Source, mods ...func(*httpapi.Config)) (*httpapi.Server, *httptest.Server) {
+func newServer(t testing.TB, src httpapi.Source, mods ...func(*httpapi.Config)) (*httpapi.Server, *httptest.Server) {
 	t.Helper()
 	cfg := httpapi.DefaultConfig()
 	cfg.Source = src
