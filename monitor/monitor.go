@@ -70,8 +70,8 @@ func New(nc *nats.Conn, cfg Config) (*Monitor, error) {
 	subj, _ := wire.NewSubjects(cfg.Prefix)
 	m := &Monitor{nc: nc, cfg: cfg, subj: subj, wake: make(chan struct{}, 1)}
 	m.tab = newTable(&m.cfg, cfg.Clock.Now())
-	m.tab.st.rtt = newHistogram(ProbeRTTBuckets)
-	m.tab.st.overshoot = newHistogram(OvershootBuckets)
+	m.tab.st.rtt = newHistogram(ProbeRTTBuckets())
+	m.tab.st.overshoot = newHistogram(OvershootBuckets())
 	return m, nil
 }
 
@@ -545,16 +545,16 @@ func (m *Monitor) Stats() Stats {
 		ProbesFailed: c.probesFailed, Evicted: c.evicted, Forgotten: c.forgotten,
 		Restarts: c.restarts, Conflicts: c.conflicts, Stalls: c.stalls, StalledFor: c.stalledFor,
 		Outages: c.outages, BacklogDeferrals: c.deferred, Dropped: c.dropped, Connected: m.connected, Impaired: m.tab.impaired,
-		Rejected:    make(map[string]uint64, len(RejectReasons)),
+		Rejected:    make(map[string]uint64, len(rejectReasons)),
 		Transitions: make(map[State]uint64, 4),
 		Peers:       make(map[State]int, 4),
 		ProbeRTT:    c.rtt.snapshot(),
 		Overshoot:   c.overshoot.snapshot(),
 	}
-	for i, r := range RejectReasons {
+	for i, r := range rejectReasons {
 		s.Rejected[r] = c.rejected[i]
 	}
-	for _, st := range States {
+	for _, st := range States() {
 		s.Transitions[st] = c.transitions[st]
 		s.Peers[st] = c.byState[st]
 	}

@@ -23,8 +23,9 @@ const (
 
 var stateNames = [...]string{"", "alive", "suspect", "dead", "left"}
 
-// States lists the states a peer can be in, worst first.
-var States = [...]State{StateDead, StateSuspect, StateAlive, StateLeft}
+// States returns the states a peer can be in, worst first, as a new slice
+// the caller may keep or change.
+func States() []State { return []State{StateDead, StateSuspect, StateAlive, StateLeft} }
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {

@@ -375,12 +375,11 @@ func (s *Service) fail(req micro.Request, err error) {
 // Severity ranks states worst first: dead 0, suspect 1, alive 2, left 3,
 // anything else after them.
 func Severity(s monitor.State) int {
-	for i, st := range monitor.States {
-		if st == s {
-			return i
-		}
+	states := monitor.States()
+	if i := slices.Index(states, s); i >= 0 {
+		return i
 	}
-	return len(monitor.States)
+	return len(states)
 }
 
 // SortPeers sorts peers worst state first, then by id.
