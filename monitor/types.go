@@ -54,16 +54,21 @@ func ParseState(name string) (State, error) {
 	return StateUnknown, fmt.Errorf("unknown state %q (want alive, suspect, dead or left)", name)
 }
 
-// Reasons given in [Event.Reason].
+// Reason says why a peer changed state, in [Event.Reason]. Its value is
+// the short, stable name that events carry in JSON and in exec hooks'
+// HBMESH_REASON.
+type Reason string
+
+// The reasons a monitor gives.
 const (
-	ReasonFirstBeat     = "first_beat"     // first beat of a peer not in the table
-	ReasonBeat          = "beat"           // a beat arrived from a suspect or dead peer
-	ReasonProbeAnswered = "probe_answered" // a suspect peer answered its probe
-	ReasonSilent        = "silent"         // no beat for SuspectAfter intervals
-	ReasonTimeout       = "timeout"        // no beat and no probe answer for DeadAfter intervals
-	ReasonGoodbye       = "goodbye"        // the peer said it is leaving
-	ReasonRestarted     = "restarted"      // a beat with a new boot id
-	ReasonConflict      = "conflict"       // two boots are beating under one id
+	ReasonFirstBeat     Reason = "first_beat"     // first beat of a peer not in the table
+	ReasonBeat          Reason = "beat"           // a beat arrived from a suspect or dead peer
+	ReasonProbeAnswered Reason = "probe_answered" // a suspect peer answered its probe
+	ReasonSilent        Reason = "silent"         // no beat for SuspectAfter intervals
+	ReasonTimeout       Reason = "timeout"        // no beat and no probe answer for DeadAfter intervals
+	ReasonGoodbye       Reason = "goodbye"        // the peer said it is leaving
+	ReasonRestarted     Reason = "restarted"      // a beat with a new boot id
+	ReasonConflict      Reason = "conflict"       // two boots are beating under one id
 )
 
 // Event is one transition of one peer.
@@ -73,7 +78,7 @@ type Event struct {
 	Host     string        // the peer's host
 	State    State         // the new state
 	Prev     State         // the previous state; StateUnknown on first sighting
-	Reason   string        // one of the Reason constants
+	Reason   Reason        // why the peer changed state
 	Boot     string        // the peer's boot id
 	PrevBoot string        // on a restart or conflict, the other boot id
 	Seq      uint64        // the last seq seen from this boot
@@ -139,7 +144,7 @@ func (e Event) String() string {
 	if e.Prev != StateUnknown {
 		s += fmt.Sprintf(" (was %s)", e.Prev)
 	}
-	s += " " + e.Reason
+	s += " " + string(e.Reason)
 	if e.Restart {
 		s += fmt.Sprintf(" boot %s→%s", e.PrevBoot, e.Boot)
 	}

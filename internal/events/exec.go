@@ -216,7 +216,7 @@ func (e *Exec) Env(ev *monitor.Event) []string {
 		"HBMESH_PEER_HOST=" + ev.Host,
 		"HBMESH_STATE=" + ev.State.String(),
 		"HBMESH_PREV=" + ev.Prev.String(),
-		"HBMESH_REASON=" + ev.Reason,
+		"HBMESH_REASON=" + string(ev.Reason),
 		"HBMESH_BOOT=" + ev.Boot,
 		"HBMESH_SEQ=" + strconv.FormatUint(ev.Seq, 10),
 		"HBMESH_RESTART=" + strconv.FormatBool(ev.Restart),
