@@ -8,7 +8,8 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
-// TestEventJSON pins the event JSON that `hbmesh monitor --json` prints
+// TestEventJSON pins the event JSON, which has no "prev" on a peer's
+// first event, that `hbmesh monitor --json` prints
 // and monitors publish on NATS: consumers parse it, so a change here is a
 // protocol change (docs/PROTOCOL.md, "Events").
 func TestEventJSON(t *testing.T) {
@@ -22,7 +23,7 @@ func TestEventJSON(t *testing.T) {
 		{"first beat", monitor.Event{
 			Time: at, ID: "web-1", Host: "web-1.example.com", State: monitor.StateAlive,
 			Reason: monitor.ReasonFirstBeat, Boot: "b1", Seq: 1, Interval: time.Second,
-		}, "", `{"time":"2026-11-25T12:00:03.01Z","id":"web-1","host":"web-1.example.com","state":"alive","prev":"","reason":"first_beat","boot":"b1","seq":1,"interval_ms":1000,"restart":false}`},
+		}, "", `{"time":"2026-11-25T12:00:03.01Z","id":"web-1","host":"web-1.example.com","state":"alive","reason":"first_beat","boot":"b1","seq":1,"interval_ms":1000,"restart":false}`},
 		{"dead", monitor.Event{
 			Time: at, ID: "web-1", Host: "web-1.example.com", State: monitor.StateDead, Prev: monitor.StateSuspect,
 			Reason: monitor.ReasonTimeout, Boot: "b1", Seq: 17, Interval: time.Second,

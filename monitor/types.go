@@ -97,7 +97,8 @@ type Event struct {
 }
 
 // AppendJSON appends the event as one JSON object, the format of
-// `hbmesh monitor --json` and of events published on NATS. A non-empty
+// `hbmesh monitor --json` and of events published on NATS. "prev" is
+// left out when Prev is StateUnknown (a peer's first event). A non-empty
 // monitorID is included as "monitor".
 func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = append(dst, `{"time":"`...)
@@ -108,8 +109,10 @@ func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = wire.AppendJSONString(dst, e.Host)
 	dst = append(dst, `,"state":"`...)
 	dst = append(dst, e.State.String()...)
-	dst = append(dst, `","prev":"`...)
-	dst = append(dst, e.Prev.String()...)
+	if e.Prev != StateUnknown {
+		dst = append(dst, `","prev":"`...)
+		dst = append(dst, e.Prev.String()...)
+	}
 	dst = append(dst, `","reason":"`...)
 	dst = append(dst, e.Reason...)
 	dst = append(dst, `","boot":`...)
