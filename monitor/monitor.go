@@ -21,6 +21,10 @@ import (
 // matches either.
 var ErrClosed = fmt.Errorf("monitor: %w", nats.ErrConnectionClosed)
 
+// ErrRunTwice is returned by a second call of [Monitor.Run] on one
+// Monitor, whether or not the first has returned.
+var ErrRunTwice = errors.New("monitor: Run called more than once")
+
 // Monitor watches the beats of every node under one prefix and turns
 // silence into verdicts. Create it with [New] and start it with
 // [Monitor.Run]; its query methods are safe for concurrent use.
@@ -85,10 +89,10 @@ func (m *Monitor) Subjects() wire.Subjects { return m.subj }
 // delivers the events still queued, and returns once every goroutine it
 // started has exited. It returns nil on cancellation, [ErrClosed] if the
 // connection closes, or the error that prevented it from subscribing.
-// Run may be called once.
+// Run may be called once; a second call returns [ErrRunTwice].
 func (m *Monitor) Run(ctx context.Context) error {
 	if !m.runs.CompareAndSwap(false, true) {
-		return errors.New("monitor: Run called more than once")
+		return ErrRunTwice
 	}
 	if m.nc.IsClosed() {
 		return ErrClosed

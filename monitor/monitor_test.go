@@ -498,6 +498,30 @@ func TestRunOnClosedConnection(t *testing.T) {
 	}
 }
 
+// TestRunTwice: a second Run returns ErrRunTwice, both while the first
+// runs and after it has returned.
+func TestRunTwice(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	m, err := monitor.New(nc, monitor.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, m.Run)
+	waitReady(t, m)
+	// A cancelled ctx, so that a monitor that ran twice returns rather
+	// than hangs.
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Run(done); !errors.Is(err, monitor.ErrRunTwice) {
+		t.Fatalf("second Run while running = %v, want ErrRunTwice", err)
+	}
+	stop()
+	if err := m.Run(done); !errors.Is(err, monitor.ErrRunTwice) {
+		t.Fatalf("second Run after the first returned = %v, want ErrRunTwice", err)
+	}
+}
+
 // TestEventPrintsAsItsString: OnEvent gets an Event value, and fmt and
 // slog print that value with String, not as a raw struct.
 func TestEventPrintsAsItsString(t *testing.T) {
