@@ -21,6 +21,10 @@ import (
 // matches either.
 var ErrClosed = fmt.Errorf("monitor: %w", nats.ErrConnectionClosed)
 
+// ErrRunTwice is returned by a second call of [Monitor.Run] on one
+// Monitor, whether or not the first has returned.
+var ErrRunTwice = errors.New("monitor: Run called more than once")
+
 // Monitor watches the beats of every node under one prefix and turns
 // silence into verdicts. Create it with [New] and start it with
 // [Monitor.Run]; its query methods are safe for concurrent use.
@@ -70,8 +74,8 @@ func New(nc *nats.Conn, cfg Config) (*Monitor, error) {
 	subj, _ := wire.NewSubjects(cfg.Prefix)
 	m := &Monitor{nc: nc, cfg: cfg, subj: subj, wake: make(chan struct{}, 1)}
 	m.tab = newTable(&m.cfg, cfg.Clock.Now())
-	m.tab.st.rtt = newHistogram(ProbeRTTBuckets)
-	m.tab.st.overshoot = newHistogram(OvershootBuckets)
+	m.tab.st.rtt = newHistogram(ProbeRTTBuckets())
+	m.tab.st.overshoot = newHistogram(OvershootBuckets())
 	return m, nil
 }
 
@@ -85,10 +89,10 @@ func (m *Monitor) Subjects() wire.Subjects { return m.subj }
 // delivers the events still queued, and returns once every goroutine it
 // started has exited. It returns nil on cancellation, [ErrClosed] if the
 // connection closes, or the error that prevented it from subscribing.
-// Run may be called once.
+// Run may be called once; a second call returns [ErrRunTwice].
 func (m *Monitor) Run(ctx context.Context) error {
 	if !m.runs.CompareAndSwap(false, true) {
-		return errors.New("monitor: Run called more than once")
+		return ErrRunTwice
 	}
 	if m.nc.IsClosed() {
 		return ErrClosed
@@ -545,16 +549,16 @@ func (m *Monitor) Stats() Stats {
 		ProbesFailed: c.probesFailed, Evicted: c.evicted, Forgotten: c.forgotten,
 		Restarts: c.restarts, Conflicts: c.conflicts, Stalls: c.stalls, StalledFor: c.stalledFor,
 		Outages: c.outages, BacklogDeferrals: c.deferred, Dropped: c.dropped, Connected: m.connected, Impaired: m.tab.impaired,
-		Rejected:    make(map[string]uint64, len(RejectReasons)),
+		Rejected:    make(map[string]uint64, len(rejectReasons)),
 		Transitions: make(map[State]uint64, 4),
 		Peers:       make(map[State]int, 4),
 		ProbeRTT:    c.rtt.snapshot(),
 		Overshoot:   c.overshoot.snapshot(),
 	}
-	for i, r := range RejectReasons {
+	for i, r := range rejectReasons {
 		s.Rejected[r] = c.rejected[i]
 	}
-	for _, st := range States {
+	for _, st := range States() {
 		s.Transitions[st] = c.transitions[st]
 		s.Peers[st] = c.byState[st]
 	}

@@ -447,19 +447,39 @@ func TestReadyMeansSubscribed(t *testing.T) {
 	}
 }
 
-// TestStatsSnapshotIsACopy: changing a Stats snapshot changes neither the
-// monitor nor the exported bucket bounds.
+// TestStatsSnapshotIsACopy: changing a Stats snapshot, or the slices the
+// package's list functions return, changes neither the monitor nor what
+// those functions return next.
 func TestStatsSnapshotIsACopy(t *testing.T) {
 	srv := natstest.Start(t)
 	m, _ := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
-	want := monitor.ProbeRTTBuckets[0]
+	want := monitor.ProbeRTTBuckets()[0]
 	s := m.Stats()
 	s.ProbeRTT.Bounds[0], s.Overshoot.Bounds[0] = 99, 99
-	if monitor.ProbeRTTBuckets[0] != want || m.Stats().ProbeRTT.Bounds[0] != want {
-		t.Errorf("writing a snapshot's bounds changed the monitor's: %v, %v", monitor.ProbeRTTBuckets[0], m.Stats().ProbeRTT.Bounds[0])
+	monitor.ProbeRTTBuckets()[0], monitor.OvershootBuckets()[0] = 99, 99
+	if got := m.Stats().ProbeRTT.Bounds[0]; got != want {
+		t.Errorf("writing a snapshot's bounds changed the monitor's: %v", got)
 	}
-	if m.Stats().Overshoot.Bounds[0] == 99 {
-		t.Error("writing a snapshot's overshoot bounds changed the monitor's")
+	if m.Stats().Overshoot.Bounds[0] == 99 || monitor.OvershootBuckets()[0] == 99 || monitor.ProbeRTTBuckets()[0] == 99 {
+		t.Error("writing returned bounds changed the monitor's or the package's")
+	}
+
+	monitor.States()[0] = monitor.StateAlive
+	if got := monitor.States(); got[0] != monitor.StateDead || len(got) != 4 {
+		t.Errorf("writing the result of States changed the next one: %v", got)
+	}
+	monitor.RejectReasons()[0] = "x"
+	reasons := monitor.RejectReasons()
+	if reasons[0] == "x" {
+		t.Error("writing the result of RejectReasons changed the next one")
+	}
+	if rej := m.Stats().Rejected; len(rej) != len(reasons) {
+		t.Errorf("Stats.Rejected has %d reasons, RejectReasons %d", len(rej), len(reasons))
+	}
+	for _, r := range reasons {
+		if _, ok := m.Stats().Rejected[r]; !ok {
+			t.Errorf("Stats.Rejected has no %q", r)
+		}
 	}
 }
 
@@ -475,6 +495,30 @@ func TestRunOnClosedConnection(t *testing.T) {
 	nc.Close()
 	if err := m.Run(context.Background()); !errors.Is(err, monitor.ErrClosed) || !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Fatalf("Run on a closed connection = %v, want %v, which is also %v", err, monitor.ErrClosed, nats.ErrConnectionClosed)
+	}
+}
+
+// TestRunTwice: a second Run returns ErrRunTwice, both while the first
+// runs and after it has returned.
+func TestRunTwice(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	m, err := monitor.New(nc, monitor.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, m.Run)
+	waitReady(t, m)
+	// A cancelled ctx, so that a monitor that ran twice returns rather
+	// than hangs.
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Run(done); !errors.Is(err, monitor.ErrRunTwice) {
+		t.Fatalf("second Run while running = %v, want ErrRunTwice", err)
+	}
+	stop()
+	if err := m.Run(done); !errors.Is(err, monitor.ErrRunTwice) {
+		t.Fatalf("second Run after the first returned = %v, want ErrRunTwice", err)
 	}
 }
 

@@ -20,9 +20,9 @@ const (
 	rejProbeMalformed   = "probe_malformed"   // probe reply that does not decode
 )
 
-// RejectReasons lists every reason a beat or probe reply can be rejected
-// for. The set is closed, so it is safe as a metric label.
-var RejectReasons = []string{
+// rejectReasons is the closed set behind [RejectReasons]; a reason's
+// index is its slot in counters.rejected.
+var rejectReasons = [...]string{
 	string(wire.ReasonOversize), string(wire.ReasonMalformed), string(wire.ReasonType),
 	string(wire.ReasonRange), string(wire.ReasonMissing), string(wire.ReasonVersion),
 	string(wire.ReasonUTF8), string(wire.ReasonID), string(wire.ReasonLabels),
@@ -31,20 +31,31 @@ var RejectReasons = []string{
 	rejProbeMismatch, rejProbeUnsolicited, rejProbeMalformed,
 }
 
+// RejectReasons returns every reason a beat or probe reply can be
+// rejected for, as a new slice the caller may keep or change. The set is
+// closed, so it is safe as a metric label; [Stats.Rejected] has a key for
+// each.
+func RejectReasons() []string { return slices.Clone(rejectReasons[:]) }
+
 var reasonIndex = func() map[string]int {
-	m := make(map[string]int, len(RejectReasons))
-	for i, r := range RejectReasons {
+	m := make(map[string]int, len(rejectReasons))
+	for i, r := range rejectReasons {
 		m[r] = i
 	}
 	return m
 }()
 
-// Histogram bucket upper bounds, in seconds. A monitor copies them when
-// it is created.
-var (
-	ProbeRTTBuckets  = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
-	OvershootBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}
-)
+// ProbeRTTBuckets returns the upper bounds, in seconds, of the buckets of
+// [Stats.ProbeRTT], as a new slice the caller may keep or change.
+func ProbeRTTBuckets() []float64 {
+	return []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+}
+
+// OvershootBuckets returns the upper bounds, in seconds, of the buckets
+// of [Stats.Overshoot], as a new slice the caller may keep or change.
+func OvershootBuckets() []float64 {
+	return []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}
+}
 
 type histogram struct {
 	bounds []float64
@@ -53,10 +64,9 @@ type histogram struct {
 	n      uint64
 }
 
-// newHistogram copies bounds, so that changing the exported bucket
-// variables later cannot change a running histogram.
+// newHistogram keeps bounds, which the caller must not change afterwards.
 func newHistogram(bounds []float64) histogram {
-	return histogram{bounds: slices.Clone(bounds), counts: make([]uint64, len(bounds)+1)}
+	return histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
 }
 
 func (h *histogram) observe(x float64) {
@@ -89,7 +99,7 @@ func (h *histogram) snapshot() Histogram {
 
 type counters struct {
 	beats          uint64
-	rejected       [32]uint64
+	rejected       [len(rejectReasons)]uint64
 	transitions    [5]uint64
 	byState        [5]int // peers in the table per state
 	probesSent     uint64

@@ -166,7 +166,7 @@ func (t *table) deadDue(p *peer, s, d int64) int64 {
 // base is the moment silence is counted from.
 func (t *table) base(p *peer) int64 { return max(p.lastHeard, t.graceFrom) }
 
-func (t *table) emit(p *peer, to State, reason string, now time.Time) *Event {
+func (t *table) emit(p *peer, to State, reason Reason, now time.Time) *Event {
 	t.events = append(t.events, Event{
 		Time: now, ID: p.id, Host: p.host, State: to, Prev: p.state,
 		Reason: reason, Boot: p.boot, Seq: p.seq, Interval: p.interval,
@@ -175,7 +175,7 @@ func (t *table) emit(p *peer, to State, reason string, now time.Time) *Event {
 	return &t.events[len(t.events)-1]
 }
 
-func (t *table) transition(p *peer, to State, reason string, v int64, now time.Time) *Event {
+func (t *table) transition(p *peer, to State, reason Reason, v int64, now time.Time) *Event {
 	e := t.emit(p, to, reason, now)
 	if to == StateSuspect || to == StateAlive {
 		e.Repeat = int(p.cycles)

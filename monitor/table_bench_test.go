@@ -38,8 +38,8 @@ func newBenchFleet(b *testing.B, n int) *benchFleet {
 	f := &benchFleet{cfg: cfg, now: start, step: time.Second / time.Duration(n),
 		ids: make([]string, n), raws: make([]wire.RawBeat, n), seqs: make([]uint64, n)}
 	f.tab = newTable(&f.cfg, start)
-	f.tab.st.rtt = newHistogram(ProbeRTTBuckets)
-	f.tab.st.overshoot = newHistogram(OvershootBuckets)
+	f.tab.st.rtt = newHistogram(ProbeRTTBuckets())
+	f.tab.st.overshoot = newHistogram(OvershootBuckets())
 	for i := range n {
 		id := "node-" + strconv.Itoa(i)
 		f.ids[i] = id

@@ -36,8 +36,8 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	h := &harness{t: t, cfg: cfg, now: start, seqs: map[string]uint64{}}
 	h.tab = newTable(&h.cfg, start)
-	h.tab.st.rtt = newHistogram(ProbeRTTBuckets)
-	h.tab.st.overshoot = newHistogram(OvershootBuckets)
+	h.tab.st.rtt = newHistogram(ProbeRTTBuckets())
+	h.tab.st.overshoot = newHistogram(OvershootBuckets())
 	return h
 }
 

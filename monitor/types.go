@@ -23,8 +23,9 @@ const (
 
 var stateNames = [...]string{"", "alive", "suspect", "dead", "left"}
 
-// States lists the states a peer can be in, worst first.
-var States = [...]State{StateDead, StateSuspect, StateAlive, StateLeft}
+// States returns the states a peer can be in, worst first, as a new slice
+// the caller may keep or change.
+func States() []State { return []State{StateDead, StateSuspect, StateAlive, StateLeft} }
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -53,16 +54,21 @@ func ParseState(name string) (State, error) {
 	return StateUnknown, fmt.Errorf("unknown state %q (want alive, suspect, dead or left)", name)
 }
 
-// Reasons given in [Event.Reason].
+// Reason says why a peer changed state, in [Event.Reason]. Its value is
+// the short, stable name that events carry in JSON and in exec hooks'
+// HBMESH_REASON.
+type Reason string
+
+// The reasons a monitor gives.
 const (
-	ReasonFirstBeat     = "first_beat"     // first beat of a peer not in the table
-	ReasonBeat          = "beat"           // a beat arrived from a suspect or dead peer
-	ReasonProbeAnswered = "probe_answered" // a suspect peer answered its probe
-	ReasonSilent        = "silent"         // no beat for SuspectAfter intervals
-	ReasonTimeout       = "timeout"        // no beat and no probe answer for DeadAfter intervals
-	ReasonGoodbye       = "goodbye"        // the peer said it is leaving
-	ReasonRestarted     = "restarted"      // a beat with a new boot id
-	ReasonConflict      = "conflict"       // two boots are beating under one id
+	ReasonFirstBeat     Reason = "first_beat"     // first beat of a peer not in the table
+	ReasonBeat          Reason = "beat"           // a beat arrived from a suspect or dead peer
+	ReasonProbeAnswered Reason = "probe_answered" // a suspect peer answered its probe
+	ReasonSilent        Reason = "silent"         // no beat for SuspectAfter intervals
+	ReasonTimeout       Reason = "timeout"        // no beat and no probe answer for DeadAfter intervals
+	ReasonGoodbye       Reason = "goodbye"        // the peer said it is leaving
+	ReasonRestarted     Reason = "restarted"      // a beat with a new boot id
+	ReasonConflict      Reason = "conflict"       // two boots are beating under one id
 )
 
 // Event is one transition of one peer.
@@ -72,7 +78,7 @@ type Event struct {
 	Host     string        // the peer's host
 	State    State         // the new state
 	Prev     State         // the previous state; StateUnknown on first sighting
-	Reason   string        // one of the Reason constants
+	Reason   Reason        // why the peer changed state
 	Boot     string        // the peer's boot id
 	PrevBoot string        // on a restart or conflict, the other boot id
 	Seq      uint64        // the last seq seen from this boot
@@ -91,7 +97,8 @@ type Event struct {
 }
 
 // AppendJSON appends the event as one JSON object, the format of
-// `hbmesh monitor --json` and of events published on NATS. A non-empty
+// `hbmesh monitor --json` and of events published on NATS. "prev" is
+// left out when Prev is StateUnknown (a peer's first event). A non-empty
 // monitorID is included as "monitor".
 func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = append(dst, `{"time":"`...)
@@ -102,8 +109,10 @@ func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = wire.AppendJSONString(dst, e.Host)
 	dst = append(dst, `,"state":"`...)
 	dst = append(dst, e.State.String()...)
-	dst = append(dst, `","prev":"`...)
-	dst = append(dst, e.Prev.String()...)
+	if e.Prev != StateUnknown {
+		dst = append(dst, `","prev":"`...)
+		dst = append(dst, e.Prev.String()...)
+	}
 	dst = append(dst, `","reason":"`...)
 	dst = append(dst, e.Reason...)
 	dst = append(dst, `","boot":`...)
@@ -138,7 +147,7 @@ func (e Event) String() string {
 	if e.Prev != StateUnknown {
 		s += fmt.Sprintf(" (was %s)", e.Prev)
 	}
-	s += " " + e.Reason
+	s += " " + string(e.Reason)
 	if e.Restart {
 		s += fmt.Sprintf(" boot %s→%s", e.PrevBoot, e.Boot)
 	}

@@ -33,7 +33,8 @@
 // once and then one beat per interval. When ctx is done it stops answering
 // probes, publishes a final beat with status "leaving", flushes for up to
 // two seconds and returns nil. It returns [ErrConnClosed] if the connection
-// is closed while it runs. Run starts no goroutines of its own: the beat
+// is closed while it runs, and [ErrRunTwice] if it is called a second time.
+// Run starts no goroutines of its own: the beat
 // loop runs in the caller's goroutine and probes are answered on the
 // subscription goroutine of nats.go, which Run stops before returning.
 //

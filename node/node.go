@@ -28,6 +28,10 @@ const goodbyeFlushTimeout = 2 * time.Second
 // either.
 var ErrConnClosed = fmt.Errorf("node: %w", nats.ErrConnectionClosed)
 
+// ErrRunTwice is returned by a second call of [Node.Run] on one Node,
+// whether or not the first has returned.
+var ErrRunTwice = errors.New("node: Run called more than once")
+
 // Node publishes the beats of one process. Build it with [New] and drive
 // it with [Node.Run].
 type Node struct {
@@ -128,11 +132,11 @@ func (n *Node) Stats() Stats {
 // report the node dead rather than left. Run returns nil at once, having
 // published nothing, if ctx is already done; [ErrConnClosed] if the
 // connection is closed before or while it runs; another error if the
-// probe subscription fails. Run may be called only once per Node; it
-// starts no goroutines of its own.
+// probe subscription fails. Run may be called only once per Node; a
+// second call returns [ErrRunTwice]. It starts no goroutines of its own.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
-		return errors.New("node: Run called twice")
+		return ErrRunTwice
 	}
 	if ctx.Err() != nil {
 		return nil // stopped before it started: nothing to announce or take back

@@ -306,13 +306,24 @@ func TestRunCancelledBeforeStart(t *testing.T) {
 	}
 }
 
+// TestRunTwice: a second Run returns ErrRunTwice, both while the first
+// runs and after it has returned.
 func TestRunTwice(t *testing.T) {
 	url := startServer(t)
 	beats := subscribe(t, connect(t, url), subjects.Beats())
 	n := start(t, connect(t, url), testConfig(clock.NewFake(epoch)))
 	nextBeat(t, beats) // the first Run is under way
-	if err := n.Run(t.Context()); err == nil {
-		t.Fatal("second Run returned nil")
+	// A cancelled ctx, so that a node that ran twice returns rather than hangs.
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := n.Run(done); !errors.Is(err, node.ErrRunTwice) {
+		t.Fatalf("second Run while running = %v, want ErrRunTwice", err)
+	}
+	if err := n.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Run(done); !errors.Is(err, node.ErrRunTwice) {
+		t.Fatalf("second Run after the first returned = %v, want ErrRunTwice", err)
 	}
 }
 

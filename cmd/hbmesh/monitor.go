@@ -187,8 +187,8 @@ func runMonitor(ctx context.Context, e *env, args []string) error {
 Watch the beats of every node under --prefix and print each liveness
 transition (alive, suspect, dead, left; restarts and id conflicts) on
 stdout, one per line, until SIGINT or SIGTERM. With --json each line is a
-JSON object: time, id, host, state, prev, reason, boot, seq, interval_ms,
-restart.
+JSON object: time, id, host, state, prev (absent on a peer's first event),
+reason, boot, seq, interval_ms, restart.
 
 Every transition is also published on <prefix>.events.<state>.<id>, and the
 monitor answers 'hbmesh status' and 'nats micro ls' as the hbmesh-monitor

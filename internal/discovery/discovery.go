@@ -114,6 +114,9 @@ type Service struct {
 	cfg  Config
 	nc   *nats.Conn
 	subj wire.Subjects
+	// instance is Info().ID, which every reply carries. It is set before
+	// the endpoints can be called and never changed.
+	instance string
 }
 
 // Register adds the micro service of src to nc and subscribes its
@@ -151,6 +154,7 @@ func Register(nc *nats.Conn, src Source, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovery: add service %q: %w", ServiceName, err)
 	}
+	s.instance = svc.Info().ID
 	for _, ep := range []struct {
 		name string
 		h    micro.HandlerFunc
@@ -195,10 +199,14 @@ func (s *Service) Stop() error {
 
 // StatusResponse is the reply of the status endpoint.
 type StatusResponse struct {
-	Type    string    `json:"type"` // StatusResponseType
-	Monitor string    `json:"monitor"`
-	Version string    `json:"version"` // hbmesh version, as configured
-	Time    time.Time `json:"time"`
+	Type    string `json:"type"` // StatusResponseType
+	Monitor string `json:"monitor"`
+	// Instance is the micro service instance id of the monitor that
+	// answered, the id `nats micro ls` shows. It tells apart monitors
+	// that share a Monitor id; monitors before it was added leave it out.
+	Instance string    `json:"instance,omitempty"`
+	Version  string    `json:"version"` // hbmesh version, as configured
+	Time     time.Time `json:"time"`
 	// Ready is Source.Ready() == nil; ReadyError says why not.
 	Ready          bool                  `json:"ready"`
 	ReadyError     string                `json:"ready_error,omitempty"`
@@ -256,9 +264,11 @@ type PeersRequest struct {
 
 // PeersResponse is the reply of the peers endpoint.
 type PeersResponse struct {
-	Type    string    `json:"type"` // PeersResponseType
-	Monitor string    `json:"monitor"`
-	Time    time.Time `json:"time"`
+	Type    string `json:"type"` // PeersResponseType
+	Monitor string `json:"monitor"`
+	// Instance is as in [StatusResponse].
+	Instance string    `json:"instance,omitempty"`
+	Time     time.Time `json:"time"`
 	// Total is how many peers matched the request's state filter, before
 	// Limit and truncation.
 	Total int `json:"total"`
@@ -272,7 +282,7 @@ type PeersResponse struct {
 func (s *Service) handleStatus(req micro.Request) {
 	st := s.src.Stats()
 	resp := StatusResponse{
-		Type: StatusResponseType, Monitor: s.src.ID(), Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
+		Type: StatusResponseType, Monitor: s.src.ID(), Instance: s.instance, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
 		Connected: st.Connected, Impaired: st.Impaired, PeersByState: st.Peers,
 		Beats: st.Beats, ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered,
 		ProbesFailed: st.ProbesFailed, Restarts: st.Restarts, Conflicts: st.Conflicts,
@@ -318,7 +328,10 @@ func (s *Service) handlePeers(req micro.Request) {
 		}
 	}
 	SortPeers(peers)
-	resp := PeersResponse{Type: PeersResponseType, Monitor: s.src.ID(), Time: s.cfg.Now().UTC(), Total: len(peers), Peers: peers}
+	resp := PeersResponse{
+		Type: PeersResponseType, Monitor: s.src.ID(), Instance: s.instance, Time: s.cfg.Now().UTC(),
+		Total: len(peers), Peers: peers,
+	}
 	if q.Limit > 0 && len(resp.Peers) > q.Limit {
 		resp.Peers = resp.Peers[:q.Limit]
 	}
@@ -375,12 +388,11 @@ func (s *Service) fail(req micro.Request, err error) {
 // Severity ranks states worst first: dead 0, suspect 1, alive 2, left 3,
 // anything else after them.
 func Severity(s monitor.State) int {
-	for i, st := range monitor.States {
-		if st == s {
-			return i
-		}
+	states := monitor.States()
+	if i := slices.Index(states, s); i >= 0 {
+		return i
 	}
-	return len(monitor.States)
+	return len(states)
 }
 
 // SortPeers sorts peers worst state first, then by id.

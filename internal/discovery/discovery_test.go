@@ -46,6 +46,14 @@ func startMesh(t *testing.T) *mesh {
 	return ms
 }
 
+// instance returns the micro instance id of the service of monitor id.
+func (ms *mesh) instance(id string) string {
+	if id == ms.m1.ID() {
+		return ms.s1.Info().ID
+	}
+	return ms.s2.Info().ID
+}
+
 func TestPingFindsEveryMonitor(t *testing.T) {
 	ms := startMesh(t)
 	subj, err := micro.ControlSubject(micro.PingVerb, discovery.ServiceName, "")
@@ -103,7 +111,8 @@ func TestPeersAnsweredByEveryMonitor(t *testing.T) {
 	for _, m := range requestMany(t, ms.client, subjects.Control("peers"), nil, 2) {
 		r := decode[discovery.PeersResponse](t, m)
 		mons = append(mons, r.Monitor)
-		if r.Type != discovery.PeersResponseType || r.Truncated || r.Total != 1 || len(r.Peers) != 1 {
+		if r.Type != discovery.PeersResponseType || r.Truncated || r.Total != 1 || len(r.Peers) != 1 ||
+			r.Instance == "" || r.Instance != ms.instance(r.Monitor) {
 			t.Fatalf("reply = %+v", r)
 		}
 		p := r.Peers[0]
@@ -123,7 +132,8 @@ func TestStatus(t *testing.T) {
 	for _, m := range requestMany(t, ms.client, subjects.Control("status"), nil, 2) {
 		r := decode[discovery.StatusResponse](t, m)
 		if r.Type != discovery.StatusResponseType || !r.Ready || r.ReadyError != "" || !r.Connected || r.Impaired ||
-			r.Peers != 1 || r.PeersByState[monitor.StateAlive] != 1 || r.Beats == 0 || r.Version != "v1.2.3" {
+			r.Peers != 1 || r.PeersByState[monitor.StateAlive] != 1 || r.Beats == 0 || r.Version != "v1.2.3" ||
+			r.Instance == "" || r.Instance != ms.instance(r.Monitor) {
 			t.Errorf("status = %+v", r)
 		}
 	}

@@ -9,6 +9,8 @@
 // standard micro discovery verbs, so `nats micro ls`, `nats micro info
 // hbmesh-monitor` and `nats micro stats hbmesh-monitor` list every monitor
 // with its id in the service metadata (monitor_id, prefix, hbmesh_version).
+// Both endpoint replies carry the service's instance id as "instance", so
+// a client can tell apart monitors that were given the same id.
 //
 // # Endpoints
 //

@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -163,10 +162,11 @@ func (e *Exec) Stats() Stats { return e.st.snapshot() }
 // Run runs hooks for queued events, at most MaxConcurrent at a time,
 // until ctx is done. Hooks already running then finish (each within its
 // Timeout); events still queued are counted as dropped. Run returns nil
-// once every hook has exited. Run may be called once.
+// once every hook has exited. Run may be called once; a second call
+// returns [ErrRunTwice].
 func (e *Exec) Run(ctx context.Context) error {
 	if !e.runs.CompareAndSwap(false, true) {
-		return errors.New("events: Exec.Run called more than once")
+		return ErrRunTwice
 	}
 	var wg sync.WaitGroup
 	for range e.cfg.MaxConcurrent {
@@ -216,7 +216,7 @@ func (e *Exec) Env(ev *monitor.Event) []string {
 		"HBMESH_PEER_HOST=" + ev.Host,
 		"HBMESH_STATE=" + ev.State.String(),
 		"HBMESH_PREV=" + ev.Prev.String(),
-		"HBMESH_REASON=" + ev.Reason,
+		"HBMESH_REASON=" + string(ev.Reason),
 		"HBMESH_BOOT=" + ev.Boot,
 		"HBMESH_SEQ=" + strconv.FormatUint(ev.Seq, 10),
 		"HBMESH_RESTART=" + strconv.FormatBool(ev.Restart),

@@ -58,7 +58,7 @@ func lifecycle(id string) []monitor.Event {
 	base := monitor.Event{ID: id, Host: id + ".example", Boot: "boot-" + id, Interval: time.Second}
 	steps := []struct {
 		st, prev monitor.State
-		reason   string
+		reason   monitor.Reason
 		seq      uint64
 	}{
 		{monitor.StateAlive, monitor.StateUnknown, monitor.ReasonFirstBeat, 1},

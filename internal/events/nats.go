@@ -243,10 +243,10 @@ func MsgID(ev *monitor.Event) string {
 // queued events until ctx is done. It then keeps publishing what is
 // still queued for up to DrainTimeout, counts the rest as dropped, and
 // returns. It returns an error only if the stream could not be looked up
-// or created. Run may be called once.
+// or created. Run may be called once; a second call returns [ErrRunTwice].
 func (p *NATSPublisher) Run(ctx context.Context) error {
 	if !p.runs.CompareAndSwap(false, true) {
-		return errors.New("events: NATSPublisher.Run called more than once")
+		return ErrRunTwice
 	}
 	var js jetstream.JetStream
 	if p.cfg.Stream != "" {

@@ -102,7 +102,7 @@ func TestNATSCoreSubscriberGetsJSON(t *testing.T) {
 			if err := json.Unmarshal(m.Data, &got); err != nil {
 				t.Fatalf("event %d: %v: %s", i, err, m.Data)
 			}
-			if got.Monitor != "mon-a" || got.ID != "web-1" || got.State != want.State.String() || got.Seq != want.Seq || got.Reason != want.Reason {
+			if got.Monitor != "mon-a" || got.ID != "web-1" || got.State != want.State.String() || got.Seq != want.Seq || got.Reason != string(want.Reason) {
 				t.Fatalf("event %d = %+v, want %v from mon-a", i, got, want.String())
 			}
 		case <-time.After(waitTimeout):

@@ -181,10 +181,10 @@ func (w *Webhook) Stats() Stats { return w.st.snapshot() }
 // Run delivers queued notifications until ctx is done, which also aborts
 // a request or backoff in progress (counted as failed). Events still
 // queued are counted as dropped. Run returns nil once its goroutine has
-// exited. Run may be called once.
+// exited. Run may be called once; a second call returns [ErrRunTwice].
 func (w *Webhook) Run(ctx context.Context) error {
 	if !w.runs.CompareAndSwap(false, true) {
-		return errors.New("events: Webhook.Run called more than once")
+		return ErrRunTwice
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -109,10 +109,11 @@ type StatsJSON struct {
 
 // stateRank orders states worst first, as monitor.States does.
 func stateRank(s monitor.State) int {
-	if i := slices.Index(monitor.States[:], s); i >= 0 {
+	states := monitor.States()
+	if i := slices.Index(states, s); i >= 0 {
 		return i
 	}
-	return len(monitor.States)
+	return len(states)
 }
 
 // sortPeers sorts worst state first, then by id.
@@ -216,20 +217,21 @@ func (s *Server) peerList(f *peerFilter) PeerList {
 func (s *Server) status(withStats bool) StatusJSON {
 	st := s.cfg.Source.Stats()
 	ready := s.cfg.Source.Ready()
+	states := monitor.States()
 	out := StatusJSON{
 		Monitor: s.id, Prefix: s.cfg.Prefix, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
 		Ready: ready == nil, Connected: st.Connected, Impaired: st.Impaired,
-		Counts: make(map[string]int, len(monitor.States)),
+		Counts: make(map[string]int, len(states)),
 	}
 	if ready != nil {
 		out.ReadyError = ready.Error()
 	}
-	for _, state := range monitor.States {
+	for _, state := range states {
 		out.Counts[state.String()] = st.Peers[state]
 	}
 	if withStats {
 		sj := &StatsJSON{
-			Beats: st.Beats, Transitions: make(map[string]uint64, len(monitor.States)),
+			Beats: st.Beats, Transitions: make(map[string]uint64, len(states)),
 			ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered, ProbesFailed: st.ProbesFailed,
 			Evicted: st.Evicted, Forgotten: st.Forgotten, Restarts: st.Restarts, Conflicts: st.Conflicts,
 			Stalls: st.Stalls, StalledMS: st.StalledFor.Milliseconds(), Outages: st.Outages, Dropped: st.Dropped,
@@ -237,7 +239,7 @@ func (s *Server) status(withStats bool) StatusJSON {
 		for _, n := range st.Rejected {
 			sj.Rejected += n
 		}
-		for _, state := range monitor.States {
+		for _, state := range states {
 			sj.Transitions[state.String()] = st.Transitions[state]
 		}
 		out.Stats = sj

@@ -80,8 +80,8 @@ func newFake(n int, extra ...monitor.PeerInfo) *fakeSource {
 		Connected: true,
 		Dropped:   7,
 		Rejected:  map[string]uint64{"replay": 3},
-		ProbeRTT:  monitor.Histogram{Bounds: monitor.ProbeRTTBuckets, Counts: make([]uint64, len(monitor.ProbeRTTBuckets))},
-		Overshoot: monitor.Histogram{Bounds: monitor.OvershootBuckets, Counts: make([]uint64, len(monitor.OvershootBuckets))},
+		ProbeRTT:  monitor.Histogram{Bounds: monitor.ProbeRTTBuckets(), Counts: make([]uint64, len(monitor.ProbeRTTBuckets()))},
+		Overshoot: monitor.Histogram{Bounds: monitor.OvershootBuckets(), Counts: make([]uint64, len(monitor.OvershootBuckets()))},
 	}}
 	for i := range n {
 		f.peers = append(f.peers, monitor.PeerInfo{

@@ -22,7 +22,7 @@ const (
 	// mBeats counts beats accepted.
 	mBeats = "hbmesh_beats_received_total"
 	// mRejected counts beats and probe replies rejected, label reason;
-	// every reason in monitor.RejectReasons is always present.
+	// every reason in monitor.RejectReasons() is always present.
 	mRejected = "hbmesh_beats_rejected_total"
 	// mProbesSent counts probes sent to suspect peers.
 	mProbesSent = "hbmesh_probes_sent_total"
@@ -177,12 +177,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for _, s := range monitor.States {
+	for _, s := range monitor.States() {
 		gauge(c.peers, float64(st.Peers[s]), s.String())
 		counter(c.transitions, float64(st.Transitions[s]), s.String())
 	}
 	counter(c.beats, float64(st.Beats))
-	for _, r := range monitor.RejectReasons {
+	for _, r := range monitor.RejectReasons() {
 		counter(c.rejected, float64(st.Rejected[r]), r)
 	}
 	counter(c.probesSent, float64(st.ProbesSent))

@@ -47,7 +47,7 @@ func TestMetricsNames(t *testing.T) {
 			t.Errorf("missing %s", n)
 		}
 	}
-	for _, r := range monitor.RejectReasons {
+	for _, r := range monitor.RejectReasons() {
 		if !strings.Contains(all, `hbmesh_beats_rejected_total{reason="`+r+`"}`) {
 			t.Errorf("missing reason %s", r)
 		}

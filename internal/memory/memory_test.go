@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -410,5 +411,23 @@ func TestSaverFinalSave(t *testing.T) {
 	got, err := fs.Load(ctxT(t))
 	if err != nil || len(got) != 1 || s.Stats().Saves != 1 {
 		t.Fatalf("after shutdown: %v, %v, %+v", got, err, s.Stats())
+	}
+}
+
+// TestSaverRunTwice: a second Run, after the first returned, returns
+// ErrRunTwice without saving.
+func TestSaverRunTwice(t *testing.T) {
+	fs, _ := memory.NewFileStore(filepath.Join(t.TempDir(), "p.json"))
+	s, err := memory.NewSaver(fs, samplePeers, memory.SaverConfig{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(ctx); !errors.Is(err, memory.ErrRunTwice) || s.Stats().Saves != 1 {
+		t.Fatalf("second Run = %v with %d saves, want ErrRunTwice and 1", err, s.Stats().Saves)
 	}
 }

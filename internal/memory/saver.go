@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -94,10 +93,11 @@ func (s *Saver) Stats() SaverStats {
 // a fresh Timeout, so shutdown still gets its save) and returns that last
 // save's error. Failures of periodic saves are logged and counted. Stop
 // the monitor before cancelling Run's ctx when possible, so the final save
-// holds the monitor's last word. Run may be called once.
+// holds the monitor's last word. Run may be called once; a second call
+// returns [ErrRunTwice].
 func (s *Saver) Run(ctx context.Context) error {
 	if !s.runs.CompareAndSwap(false, true) {
-		return errors.New("memory: Saver.Run called more than once")
+		return ErrRunTwice
 	}
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()

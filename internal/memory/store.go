@@ -11,6 +11,9 @@ import (
 // ErrInvalidConfig is wrapped by every configuration error.
 var ErrInvalidConfig = errors.New("memory: invalid config")
 
+// ErrRunTwice is returned by a second call of [Saver.Run] on one Saver.
+var ErrRunTwice = errors.New("memory: Run called more than once")
+
 // Store keeps peer snapshots across monitor restarts. Implementations are
 // safe for concurrent use.
 type Store interface {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,7 +175,7 @@ func (r *recorder) all() []monitor.Event {
 
 // waitFor waits for an event of peer id into st with one of reasons (any
 // reason if none are given), at or after index from, and returns its index.
-func (r *recorder) waitFor(t *testing.T, from int, id string, st monitor.State, reasons ...string) int {
+func (r *recorder) waitFor(t *testing.T, from int, id string, st monitor.State, reasons ...monitor.Reason) int {
 	t.Helper()
 	timer := time.NewTimer(deadline)
 	defer timer.Stop()
@@ -182,7 +183,7 @@ func (r *recorder) waitFor(t *testing.T, from int, id string, st monitor.State, 
 		evs := r.all()
 		for i := from; i < len(evs); i++ {
 			e := evs[i]
-			if e.ID == id && e.State == st && (len(reasons) == 0 || contains(reasons, e.Reason)) {
+			if e.ID == id && e.State == st && (len(reasons) == 0 || slices.Contains(reasons, e.Reason)) {
 				return i
 			}
 		}
@@ -192,15 +193,6 @@ func (r *recorder) waitFor(t *testing.T, from int, id string, st monitor.State, 
 			t.Fatalf("no %s %s event (reasons %v) within %v; events: %v", id, st, reasons, deadline, evs)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // startMonitor runs a real monitor on nc until the test ends.

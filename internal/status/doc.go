@@ -26,6 +26,11 @@
 // monitor whose reply was truncated (see the discovery package) cannot
 // prove a peer missing, so its silence is not counted.
 //
+// Monitors that share an id are told apart by their micro service
+// instance ids. They still get one row and one column, filled from the
+// replies of the first instance to answer; the others are listed in
+// [Monitor.InstanceIDs] and in a warning.
+//
 // # Showing
 //
 // [Render] prints an aligned table, worst state first; [RenderJSON] prints

@@ -77,12 +77,22 @@ type Monitor struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// Error is an error reply from either endpoint.
 	Error string `json:"error,omitempty"`
-	// Instances is how many monitors answered under this id: the most
-	// replies it sent to either request, since each monitor answers each
-	// once. More than 1 means monitors share an id (it defaults to the
-	// hostname); their replies cannot be told apart, so this row and its
-	// column show one of them.
+	// Instances is how many monitors answered under this id: the number
+	// of InstanceIDs, or, for monitors too old to send one, the most
+	// replies under this id to either request, since each monitor answers
+	// each once. More than 1 means monitors share an id (it defaults to
+	// the hostname); this row and its column then show only the monitor
+	// in Instance.
 	Instances int `json:"instances"`
+	// Instance is the micro service instance id (the id `nats micro ls`
+	// lists) of the monitor whose replies this row and its column show:
+	// the first to answer under this id. Replies of other instances under
+	// the same id are counted but not merged into the row, so it never
+	// mixes two processes' views. Empty for a monitor too old to send it.
+	Instance string `json:"instance,omitempty"`
+	// InstanceIDs are the instance ids of every monitor that answered
+	// under this id, sorted; more than one means they share the id.
+	InstanceIDs []string `json:"instance_ids,omitempty"`
 }
 
 // Peer is one peer as every monitor sees it.
@@ -254,11 +264,22 @@ func newGathering() *gathering {
 	}
 }
 
-// answered counts a reply of monitor id to one request.
-func (g *gathering) answered(isPeers bool, id string) {
+// answered counts a reply of monitor id, from instance, to one request,
+// and reports whether it is from the instance the row shows: the first
+// one heard under id. A reply without an instance (an older monitor)
+// cannot be told apart, so it is always shown.
+func (g *gathering) answered(isPeers bool, id, instance string) (show bool) {
 	g.replies[isPeers][id]++
 	m := g.monitor(id)
-	m.Instances = max(m.Instances, g.replies[isPeers][id])
+	if instance != "" && !slices.Contains(m.InstanceIDs, instance) {
+		m.InstanceIDs = append(m.InstanceIDs, instance)
+	}
+	m.Instances = max(m.Instances, g.replies[isPeers][id], len(m.InstanceIDs))
+	if !m.Status && !m.PeersAnswered {
+		m.Instance = instance
+		return true
+	}
+	return instance == "" || m.Instance == "" || instance == m.Instance
 }
 
 // complete reports whether every monitor heard from has answered both
@@ -301,7 +322,9 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 			g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad peers reply: %v", err)
 			return
 		}
-		g.answered(true, r.Monitor)
+		if !g.answered(true, r.Monitor, r.Instance) {
+			return
+		}
 		m := g.monitor(r.Monitor)
 		m.PeersAnswered, m.Truncated = true, r.Truncated
 		if !m.Status {
@@ -315,7 +338,9 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad status reply: %v", err)
 		return
 	}
-	g.answered(false, r.Monitor)
+	if !g.answered(false, r.Monitor, r.Instance) {
+		return
+	}
 	m := g.monitor(r.Monitor)
 	m.Status, m.Version, m.Ready, m.ReadyError = true, r.Version, r.Ready, r.ReadyError
 	m.Connected, m.Impaired, m.Peers = r.Connected, r.Impaired, r.Peers
@@ -324,13 +349,18 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 func (g *gathering) report(now time.Time, subject string) *Report {
 	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
 	for _, m := range g.monitors {
+		slices.Sort(m.InstanceIDs)
 		r.Monitors = append(r.Monitors, *m)
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
 	r.Peers = merge(r.Monitors, g.peers)
 	for _, m := range r.Monitors {
 		if m.Instances > 1 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q: give each its own --id", m.Instances, m.ID))
+			which := ""
+			if len(m.InstanceIDs) > 1 {
+				which = " (instances " + strings.Join(m.InstanceIDs, ", ") + ")"
+			}
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q%s: give each its own --id", m.Instances, m.ID, which))
 		}
 	}
 	return r

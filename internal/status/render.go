@@ -119,6 +119,9 @@ func readiness(m Monitor) string {
 	}
 	if m.Instances > 1 {
 		s += fmt.Sprintf(", %d MONITORS SHARE THIS ID", m.Instances)
+		if m.Instance != "" {
+			s += ", showing instance " + m.Instance
+		}
 	}
 	return s
 }

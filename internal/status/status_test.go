@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -376,37 +378,62 @@ func TestRun(t *testing.T) {
 	})
 }
 
+// TestDuplicateMonitorIDs: monitors that share an id are counted, and
+// named by their micro service instance ids, which are the ids `nats
+// micro ls` lists for them.
 func TestDuplicateMonitorIDs(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
-	meshtest.StartMonitor(t, url, "mon-a")
+	_, svcA := meshtest.StartMonitor(t, url, "mon-a")
 	// Two hosts named vm, each running a monitor with the default id.
-	meshtest.StartMonitor(t, url, "vm")
-	meshtest.StartMonitor(t, url, "vm")
+	_, vm1 := meshtest.StartMonitor(t, url, "vm")
+	_, vm2 := meshtest.StartMonitor(t, url, "vm")
 	meshtest.StartNode(t, url, "web-1", fast)
 	r := gather(t, natstest.Connect(t, url))
 
 	if len(r.Monitors) != 2 || r.MonitorCount() != 3 || r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
 		t.Fatalf("monitors = %+v, count %d", r.Monitors, r.MonitorCount())
 	}
-	want := `2 monitors answer as "vm": give each its own --id`
+	vms := []string{vm1.Info().ID, vm2.Info().ID}
+	slices.Sort(vms)
+	if a := r.Monitors[0]; a.Instance != svcA.Info().ID || !slices.Equal(a.InstanceIDs, []string{a.Instance}) {
+		t.Errorf("mon-a: instance %q, instance ids %q; want %q", a.Instance, a.InstanceIDs, svcA.Info().ID)
+	}
+	vm := r.Monitors[1]
+	if vms[0] == vms[1] || !slices.Equal(vm.InstanceIDs, vms) || !slices.Contains(vms, vm.Instance) {
+		t.Errorf("vm: instance %q, instance ids %q; want one of and both of %q", vm.Instance, vm.InstanceIDs, vms)
+	}
+	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s, %s): give each its own --id`, vms[0], vms[1])
 	if len(r.Warnings) != 1 || r.Warnings[0] != want {
-		t.Errorf("warnings = %q", r.Warnings)
+		t.Errorf("warnings = %q, want %q", r.Warnings, want)
 	}
 	var out bytes.Buffer
 	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
-		!strings.Contains(got, "2 MONITORS SHARE THIS ID") {
+		!strings.Contains(got, "2 MONITORS SHARE THIS ID, showing instance "+vm.Instance) {
 		t.Errorf("render:\n%s", got)
 	}
 	out.Reset()
 	if err := status.RenderJSON(&out, r); err != nil {
 		t.Fatal(err)
 	}
-	if got := out.String(); !strings.Contains(got, `"instances":2`) || !strings.Contains(got, `"warnings":["2 monitors answer as \"vm\"`) {
-		t.Errorf("JSON = %s", got)
+	var doc struct {
+		Monitors []struct {
+			ID          string   `json:"id"`
+			Instances   int      `json:"instances"`
+			Instance    string   `json:"instance"`
+			InstanceIDs []string `json:"instance_ids"`
+		} `json:"monitors"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if m := doc.Monitors[1]; m.ID != "vm" || m.Instances != 2 || m.Instance != vm.Instance || !slices.Equal(m.InstanceIDs, vms) ||
+		len(doc.Warnings) != 1 || doc.Warnings[0] != want {
+		t.Errorf("JSON = %s", out.String())
 	}
 }
 
