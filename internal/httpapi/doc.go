@@ -18,7 +18,8 @@
 //	/metrics          Prometheus exposition from a private registry
 //	/livez            200 "ok" while the process serves
 //	/readyz           200 "ready" when Source.Ready() is nil, else 503 with the reason
-//	/api/peers        [PeerList], worst state first; ?state=dead,suspect and ?q=substr filter,
+//	/api/peers        [PeerList], worst state first, then natural id order (web-2 before
+//	                  web-10); ?state=dead,suspect and ?q=substr filter,
 //	                  ?limit=N keeps the first N (PeerList.Matched still counts them all)
 //	/api/peers/{id}   one [PeerJSON], or 404 with {"error": ...}
 //	/api/status       [StatusJSON]: readiness, connection, counts per state, counters

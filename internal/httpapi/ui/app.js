@@ -189,8 +189,9 @@
       if (matches(p)) list.push(p);
     }
     // A whole table sorts by natural id (web-2 before web-10). A big
-    // fleet's rows keep the monitor's order within each state: that order
-    // chose which rows came, and sort is stable.
+    // fleet's rows keep the monitor's order, which is natural too (its
+    // byte order for punctuation may differ from the collator's): that
+    // order chose which rows came, and sort is stable.
     list.sort((a, b) => (RANK[a.state] ?? 9) - (RANK[b.state] ?? 9) || (big ? 0 : byID(a.id, b.id)));
     const rows = list.slice(0, MAX_ROWS);
     const frag = document.createDocumentFragment();
