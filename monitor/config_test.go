@@ -46,3 +46,18 @@ func TestConfigBeatQueue(t *testing.T) {
 		})
 	}
 }
+
+// TestStateSeverity: Severity is each state's place in States, worst
+// first, and anything else sorts after them.
+func TestStateSeverity(t *testing.T) {
+	for i, s := range monitor.States() {
+		if got := s.Severity(); got != i {
+			t.Errorf("%v.Severity() = %d, want %d", s, got, i)
+		}
+	}
+	for _, s := range []monitor.State{monitor.StateUnknown, monitor.State(200)} {
+		if got := s.Severity(); got != len(monitor.States()) {
+			t.Errorf("%v.Severity() = %d, want %d", s, got, len(monitor.States()))
+		}
+	}
+}

@@ -27,6 +27,20 @@ var stateNames = [...]string{"", "alive", "suspect", "dead", "left"}
 // the caller may keep or change.
 func States() []State { return []State{StateDead, StateSuspect, StateAlive, StateLeft} }
 
+// severity is each state's place in States: dead 0, suspect 1, alive 2,
+// left 3; StateUnknown and anything unnamed come after them.
+var severity = [...]int{StateDead: 0, StateSuspect: 1, StateAlive: 2, StateLeft: 3, StateUnknown: 4}
+
+// Severity is s's position in [States], worst first: dead 0, suspect 1,
+// alive 2, left 3, and 4 for StateUnknown or any other value. Lists of
+// peers sort by it.
+func (s State) Severity() int {
+	if int(s) < len(severity) {
+		return severity[s]
+	}
+	return len(severity) - 1
+}
+
 func (s State) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -385,22 +387,10 @@ func (s *Service) fail(req micro.Request, err error) {
 	_ = req.Error("500", err.Error(), nil)
 }
 
-// Severity ranks states worst first: dead 0, suspect 1, alive 2, left 3,
-// anything else after them.
-func Severity(s monitor.State) int {
-	states := monitor.States()
-	if i := slices.Index(states, s); i >= 0 {
-		return i
-	}
-	return len(states)
-}
-
-// SortPeers sorts peers worst state first, then by id.
+// SortPeers sorts peers worst state first, then by id in natural order
+// (web-2 before web-10).
 func SortPeers(peers []Peer) {
 	slices.SortFunc(peers, func(a, b Peer) int {
-		if d := Severity(a.State) - Severity(b.State); d != 0 {
-			return d
-		}
-		return strings.Compare(a.ID, b.ID)
+		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
 	})
 }

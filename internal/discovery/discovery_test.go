@@ -297,3 +297,20 @@ func TestNATSCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestSortPeers: worst state first, then ids in natural order.
+func TestSortPeers(t *testing.T) {
+	ps := []discovery.Peer{
+		{ID: "web-10", State: monitor.StateAlive}, {ID: "web-2", State: monitor.StateAlive},
+		{ID: "db-1", State: monitor.StateLeft}, {ID: "web-9", State: monitor.StateDead},
+		{ID: "api-1", State: monitor.StateSuspect}, {ID: "web-1", State: monitor.StateAlive},
+	}
+	discovery.SortPeers(ps)
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.ID)
+	}
+	if want := []string{"web-9", "api-1", "web-1", "web-2", "web-10", "db-1"}; !slices.Equal(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -107,58 +108,12 @@ type StatsJSON struct {
 	Dropped        uint64            `json:"dropped"`
 }
 
-// stateRank orders states worst first, as monitor.States does.
-func stateRank(s monitor.State) int {
-	states := monitor.States()
-	if i := slices.Index(states, s); i >= 0 {
-		return i
-	}
-	return len(states)
-}
-
 // sortPeers sorts worst state first, then by id in natural order, as
 // the dashboard does: web-2 before web-10.
 func sortPeers(ps []monitor.PeerInfo) {
 	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
-		return cmp.Or(cmp.Compare(stateRank(a.State), stateRank(b.State)), naturalCompare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
 	})
-}
-
-// naturalCompare orders ids byte by byte, except that runs of digits
-// compare as numbers: "web-2" < "web-10". Of two equal numbers, the one
-// with fewer leading zeros comes first, so distinct ids never compare
-// equal.
-func naturalCompare(a, b string) int {
-	zeros := 0 // leading-zero tie-break, decided by the first run that differs
-	for len(a) > 0 && len(b) > 0 {
-		if !isDigit(a[0]) || !isDigit(b[0]) {
-			if a[0] != b[0] {
-				return cmp.Compare(a[0], b[0])
-			}
-			a, b = a[1:], b[1:]
-			continue
-		}
-		ra, rb := digitRun(a), digitRun(b)
-		na, nb := strings.TrimLeft(a[:ra], "0"), strings.TrimLeft(b[:rb], "0")
-		if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
-			return c
-		}
-		if zeros == 0 {
-			zeros = cmp.Compare(ra, rb)
-		}
-		a, b = a[ra:], b[rb:]
-	}
-	return cmp.Or(cmp.Compare(len(a), len(b)), zeros)
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func digitRun(s string) int {
-	i := 0
-	for i < len(s) && isDigit(s[i]) {
-		i++
-	}
-	return i
 }
 
 // peerFilter selects peers for /api/peers.

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -377,7 +379,7 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 				rows[p.ID] = row
 			}
 			row.States[mon] = p.State.String()
-			if discovery.Severity(p.State) < discovery.Severity(row.Worst) {
+			if p.State.Severity() < row.Worst.Severity() {
 				row.Worst = p.State
 			}
 			if !ok || p.LastBeat.After(row.LastBeat) {
@@ -398,10 +400,7 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 		out = append(out, *row)
 	}
 	slices.SortFunc(out, func(a, b Peer) int {
-		if d := discovery.Severity(a.Worst) - discovery.Severity(b.Worst); d != 0 {
-			return d
-		}
-		return strings.Compare(a.ID, b.ID)
+		return cmp.Or(cmp.Compare(a.Worst.Severity(), b.Worst.Severity()), natsort.Compare(a.ID, b.ID))
 	})
 	return out
 }
