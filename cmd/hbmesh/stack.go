@@ -294,6 +294,8 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	// when it was dialled, so micro chains them rather than replacing them.
 	dcfg := discovery.DefaultConfig()
 	dcfg.Prefix, dcfg.Version, dcfg.Logger = cfg.Prefix, version, log.With("cmd", "discovery")
+	dcfg.Host, _ = os.Hostname()
+	dcfg.PID = os.Getpid()
 	svc, err := discovery.Register(cn.Conn, m, dcfg)
 	if err != nil {
 		return fmt.Errorf("register for discovery: %w", err)

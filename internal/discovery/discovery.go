@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock used to stamp responses. Default time.Now.
 	Now func() time.Time
+	// Host and PID say where the monitor runs. When set they go into the
+	// service metadata ("host", "pid") and every status reply, so that
+	// monitors sharing an id can be found. Default: unset, left out.
+	Host string
+	PID  int
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -140,15 +146,18 @@ func Register(nc *nats.Conn, src Source, cfg Config) (*Service, error) {
 	subj, _ := wire.NewSubjects(cfg.Prefix)
 	s := &Service{src: src, cfg: cfg, nc: nc, subj: subj}
 	log := cfg.Logger.With("monitor", src.ID())
+	meta := map[string]string{"monitor_id": src.ID(), "prefix": cfg.Prefix, "hbmesh_version": cfg.Version}
+	if cfg.Host != "" {
+		meta["host"] = cfg.Host
+	}
+	if cfg.PID != 0 {
+		meta["pid"] = strconv.Itoa(cfg.PID)
+	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     ServiceVersion(cfg.Version),
 		Description: "hbmesh monitor: liveness of the nodes beating on " + subj.Beats(),
-		Metadata: map[string]string{
-			"monitor_id":     src.ID(),
-			"prefix":         cfg.Prefix,
-			"hbmesh_version": cfg.Version,
-		},
+		Metadata:    meta,
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
 			log.Warn("discovery service error", "subject", err.Subject, "err", err)
 		},
@@ -206,9 +215,12 @@ type StatusResponse struct {
 	// Instance is the micro service instance id of the monitor that
 	// answered, the id `nats micro ls` shows. It tells apart monitors
 	// that share a Monitor id; monitors before it was added leave it out.
-	Instance string    `json:"instance,omitempty"`
-	Version  string    `json:"version"` // hbmesh version, as configured
-	Time     time.Time `json:"time"`
+	Instance string `json:"instance,omitempty"`
+	// Host and PID are Config.Host and Config.PID, when set.
+	Host    string    `json:"host,omitempty"`
+	PID     int       `json:"pid,omitempty"`
+	Version string    `json:"version"` // hbmesh version, as configured
+	Time    time.Time `json:"time"`
 	// Ready is Source.Ready() == nil; ReadyError says why not.
 	Ready          bool                  `json:"ready"`
 	ReadyError     string                `json:"ready_error,omitempty"`
@@ -284,7 +296,7 @@ type PeersResponse struct {
 func (s *Service) handleStatus(req micro.Request) {
 	st := s.src.Stats()
 	resp := StatusResponse{
-		Type: StatusResponseType, Monitor: s.src.ID(), Instance: s.instance, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
+		Type: StatusResponseType, Monitor: s.src.ID(), Instance: s.instance, Host: s.cfg.Host, PID: s.cfg.PID, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
 		Connected: st.Connected, Impaired: st.Impaired, PeersByState: st.Peers,
 		Beats: st.Beats, ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered,
 		ProbesFailed: st.ProbesFailed, Restarts: st.Restarts, Conflicts: st.Conflicts,

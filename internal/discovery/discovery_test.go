@@ -66,7 +66,8 @@ func TestPingFindsEveryMonitor(t *testing.T) {
 		if p.Type != micro.PingResponseType || p.Name != discovery.ServiceName || p.Version != "1.2.3" {
 			t.Errorf("ping = %+v", p)
 		}
-		if p.Metadata["prefix"] != "hb" || p.Metadata["hbmesh_version"] != "v1.2.3" {
+		if p.Metadata["prefix"] != "hb" || p.Metadata["hbmesh_version"] != "v1.2.3" ||
+			!strings.HasPrefix(p.Metadata["host"], p.Metadata["monitor_id"]+".host") || p.Metadata["pid"] == "" {
 			t.Errorf("metadata = %v", p.Metadata)
 		}
 		ids = append(ids, p.Metadata["monitor_id"])

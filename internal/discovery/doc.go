@@ -8,9 +8,11 @@
 // ("hbmesh-monitor"), to the monitor's own connection. It answers the
 // standard micro discovery verbs, so `nats micro ls`, `nats micro info
 // hbmesh-monitor` and `nats micro stats hbmesh-monitor` list every monitor
-// with its id in the service metadata (monitor_id, prefix, hbmesh_version).
-// Both endpoint replies carry the service's instance id as "instance", so
-// a client can tell apart monitors that were given the same id.
+// with its id in the service metadata (monitor_id, prefix, hbmesh_version,
+// and host and pid when Config sets them).
+// Both endpoint replies carry the service's instance id as "instance",
+// and status replies the host and pid, so a client can tell apart, and
+// find, monitors that were given the same id.
 //
 // # Endpoints
 //

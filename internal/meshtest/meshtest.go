@@ -6,7 +6,9 @@ package meshtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,9 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 )
+
+// monitors numbers the monitors StartMonitor registers.
+var monitors atomic.Int64
 
 // StartMonitor runs a monitor with id on its own connection to url,
 // applying mods to its Config, waits until it is ready, and registers it
@@ -34,7 +39,10 @@ func StartMonitor(t testing.TB, url, id string, mods ...func(*monitor.Config)) (
 	}
 	natstest.Run(t, "monitor "+id, m.Run)
 	natstest.Eventually(t, "monitor "+id+" ready", func() bool { return m.Ready() == nil })
-	svc, err := discovery.Register(nc, m, discovery.Config{Version: "v1.2.3"})
+	// Each monitor claims a host and pid of its own, as separate
+	// processes would.
+	n := int(monitors.Add(1))
+	svc, err := discovery.Register(nc, m, discovery.Config{Version: "v1.2.3", Host: fmt.Sprintf("%s.host%d", id, n), PID: 1000 + n})
 	if err != nil {
 		t.Fatal(err)
 	}

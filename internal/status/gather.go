@@ -95,6 +95,10 @@ type Monitor struct {
 	// InstanceIDs are the instance ids of every monitor that answered
 	// under this id, sorted; more than one means they share the id.
 	InstanceIDs []string `json:"instance_ids,omitempty"`
+	// Where says, for each instance id whose status reply named them,
+	// the host and pid it runs as ("db-3 pid 4242"), so monitors sharing
+	// an id can be found.
+	Where map[string]string `json:"where,omitempty"`
 }
 
 // Peer is one peer as every monitor sees it.
@@ -340,6 +344,13 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad status reply: %v", err)
 		return
 	}
+	if r.Instance != "" && (r.Host != "" || r.PID != 0) {
+		m := g.monitor(r.Monitor)
+		if m.Where == nil {
+			m.Where = map[string]string{}
+		}
+		m.Where[r.Instance] = strings.TrimSpace(fmt.Sprintf("%s pid %d", r.Host, r.PID))
+	}
 	if !g.answered(false, r.Monitor, r.Instance) {
 		return
 	}
@@ -360,7 +371,14 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 		if m.Instances > 1 {
 			which := ""
 			if len(m.InstanceIDs) > 1 {
-				which = " (instances " + strings.Join(m.InstanceIDs, ", ") + ")"
+				names := make([]string, len(m.InstanceIDs))
+				for i, id := range m.InstanceIDs {
+					names[i] = id
+					if w := m.Where[id]; w != "" {
+						names[i] += " on " + w
+					}
+				}
+				which = " (instances " + strings.Join(names, ", ") + ")"
 			}
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q%s: give each its own --id", m.Instances, m.ID, which))
 		}

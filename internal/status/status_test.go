@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -403,7 +405,16 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 	if vms[0] == vms[1] || !slices.Equal(vm.InstanceIDs, vms) || !slices.Contains(vms, vm.Instance) {
 		t.Errorf("vm: instance %q, instance ids %q; want one of and both of %q", vm.Instance, vm.InstanceIDs, vms)
 	}
-	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s, %s): give each its own --id`, vms[0], vms[1])
+	// Each named with the host and pid its status reply gave.
+	where := map[string]string{}
+	for _, svc := range []*discovery.Service{vm1, vm2} {
+		md := svc.Info().Metadata
+		where[svc.Info().ID] = md["host"] + " pid " + md["pid"]
+	}
+	if where[vms[0]] == where[vms[1]] || !maps.Equal(vm.Where, where) {
+		t.Errorf("vm: where %q, want %q", vm.Where, where)
+	}
+	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s on %s, %s on %s): give each its own --id`, vms[0], where[vms[0]], vms[1], where[vms[1]])
 	if len(r.Warnings) != 1 || r.Warnings[0] != want {
 		t.Errorf("warnings = %q, want %q", r.Warnings, want)
 	}
