@@ -131,3 +131,42 @@ func TestEventStreamNotGzipped(t *testing.T) {
 		t.Errorf("first event %q, want a plain snapshot with p0199", ev.name)
 	}
 }
+
+// TestUIAssetsGzippedAndRevalidated: the dashboard's files come gzipped
+// to a browser that accepts it, each representation with its own ETag,
+// and a request naming the tag it holds gets a 304 with no body.
+func TestUIAssetsGzippedAndRevalidated(t *testing.T) {
+	_, ts := newServer(t, mixedFleet())
+	for _, path := range []string{"/", "/app.js", "/app.css"} {
+		plainResp, plain := do(t, http.MethodGet, ts.URL+path, acceptEncoding("identity"))
+		gzResp, gz := do(t, http.MethodGet, ts.URL+path, acceptEncoding("gzip"))
+		if plainResp.Header.Get("Content-Encoding") != "" || gzResp.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("%s: encodings %q and %q", path, plainResp.Header.Get("Content-Encoding"), gzResp.Header.Get("Content-Encoding"))
+		}
+		if got := gunzip(t, gz); got != plain || len(gz) >= len(plain) {
+			t.Errorf("%s: gzip body (%d bytes) does not decode to the plain one (%d bytes)", path, len(gz), len(plain))
+		}
+		pTag, gTag := plainResp.Header.Get("ETag"), gzResp.Header.Get("ETag")
+		if pTag == "" || gTag == "" || pTag == gTag || !strings.Contains(gzResp.Header.Get("Vary"), "Accept-Encoding") {
+			t.Errorf("%s: ETags %q and %q, Vary %q", path, pTag, gTag, gzResp.Header.Get("Vary"))
+		}
+		for _, c := range []struct {
+			enc, inm string
+			want     int
+		}{
+			{"gzip", gTag, http.StatusNotModified},
+			{"gzip", `"nope", W/` + gTag, http.StatusNotModified},
+			{"gzip", "*", http.StatusNotModified},
+			{"identity", pTag, http.StatusNotModified},
+			{"identity", gTag, http.StatusOK}, // a tag for the other representation
+			{"gzip", `"stale"`, http.StatusOK},
+		} {
+			hdr := acceptEncoding(c.enc)
+			hdr.Set("If-None-Match", c.inm)
+			resp, body := do(t, http.MethodGet, ts.URL+path, hdr)
+			if resp.StatusCode != c.want || (c.want == http.StatusNotModified && body != "") {
+				t.Errorf("%s, %s, If-None-Match %s: %d with %d bytes, want %d", path, c.enc, c.inm, resp.StatusCode, len(body), c.want)
+			}
+		}
+	}
+}

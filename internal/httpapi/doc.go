@@ -14,7 +14,8 @@
 // unknown or malformed (?states=, ?limit=-1) is a 400 with {"error": ...},
 // never a silently unfiltered list.
 //
-//	/                 the dashboard (ui/index.html, /app.js, /app.css; embedded)
+//	/                 the dashboard (ui/index.html, /app.js, /app.css; embedded, gzipped
+//	                  once at start, with an ETag so a reload revalidates to a 304)
 //	/metrics          Prometheus exposition from a private registry
 //	/livez            200 "ok" while the process serves
 //	/readyz           200 "ready" when Source.Ready() is nil, else 503 with the reason
