@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/clock"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -222,6 +223,25 @@ func BenchmarkOnBeat(b *testing.B) {
 			m.onBeats(msgs[first:next])
 			if got := m.tab.st.beats - before; got != uint64(b.N) {
 				b.Fatalf("%d of %d beats accepted; rejected %v", got, b.N, m.Stats().Rejected)
+			}
+		})
+	}
+}
+
+// BenchmarkPeers is one Peers snapshot, which holds the monitor's lock
+// throughout (beats wait meanwhile): what each dashboard refresh, API
+// call or per-peer metrics scrape costs the monitor.
+func BenchmarkPeers(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			f := newBenchFleet(b, n)
+			m := &Monitor{cfg: f.cfg, tab: f.tab}
+			m.cfg.Clock = clock.NewFake(f.now)
+			b.ReportAllocs()
+			for b.Loop() {
+				if got := len(m.Peers()); got != n {
+					b.Fatalf("%d peers, want %d", got, n)
+				}
 			}
 		})
 	}
