@@ -201,6 +201,9 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo", "status", "watch", "healthcheck", "bench"}},
 		{[]string{"--help"}, []string{"Commands:"}},
+		{[]string{"help", "--help"}, []string{"Commands:"}},
+		{[]string{"help", "-h"}, []string{"Commands:"}},
+		{[]string{"help", "help"}, []string{"Commands:"}},
 		{[]string{"help", "probe"}, []string{"hbmesh probe ID"}},
 		{[]string{"node", "--help"}, []string{"Usage:", "--interval", "default 1s", "-s, --server", "$NATS_URL", "Examples:"}},
 		{[]string{"node", "-h"}, []string{"--label key=value"}},
