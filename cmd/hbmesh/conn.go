@@ -364,6 +364,11 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 	nc, err := nats.Connect(c.server, opts...)
 	if err != nil {
 		cn.cancel(nil)
+		if errors.Is(err, nats.ErrNoServers) {
+			// nats.go turns "connection refused" into this, which names
+			// neither the cause nor the fix.
+			return nil, fmt.Errorf("connect %s: %w (connection refused: is a NATS server listening there?)", redactURLs(c.server), err)
+		}
 		return nil, fmt.Errorf("connect %s: %w", redactURLs(c.server), err)
 	}
 	cn.Conn = nc

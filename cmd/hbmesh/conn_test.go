@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,26 @@ func TestStopLogsNoDisconnect(t *testing.T) {
 	}
 	if strings.Contains(got, "NATS disconnected") {
 		t.Errorf("a clean stop logged a disconnect:\n%s", got)
+	}
+}
+
+// TestConnectRefused: with nothing listening at --server, every command
+// that connects fails at once with one line that says the connection was
+// refused (nats.go reports only "no servers available for connection").
+func TestConnectRefused(t *testing.T) {
+	url := "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+	for _, args := range [][]string{
+		{"node", "-s", url},
+		{"monitor", "-s", url},
+		{"status", "-s", url},
+		{"probe", "web-1", "-s", url},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			code, _, stderr := runSync(t, nil, args...)
+			want := "hbmesh " + args[0] + ": connect " + url + ": nats: no servers available for connection (connection refused: is a NATS server listening there?)\n"
+			if code != exitFailure || stderr != want {
+				t.Errorf("exit %d, stderr %q; want exit %d, stderr %q", code, stderr, exitFailure, want)
+			}
+		})
 	}
 }
