@@ -88,7 +88,7 @@ cluster-up: image
 	$(COMPOSE) up -d
 	@for i in $$(seq 90); do \
 		s=$$(docker inspect -f '{{.State.Health.Status}}' $$($(COMPOSE) ps -q monitor-1 monitor-2) | sort -u); \
-		if [ "$$s" = healthy ]; then echo "ready: http://127.0.0.1:8081/ http://127.0.0.1:8082/ nats://127.0.0.1:4222"; exit 0; fi; \
+		if [ "$$s" = healthy ]; then echo "ready: http://127.0.0.1:$${HBMESH_MONITOR1_PORT:-8081}/ http://127.0.0.1:$${HBMESH_MONITOR2_PORT:-8082}/ nats://127.0.0.1:$${HBMESH_NATS_PORT:-4222}"; exit 0; fi; \
 		sleep 1; \
 	done; $(COMPOSE) ps; echo "cluster-up: monitors not healthy after 90s"; exit 1
 

@@ -47,26 +47,6 @@ func TestRestartAndConflict(t *testing.T) {
 // then hold the id alone: alive while it beats, and reported dead when it
 // dies, whichever of the two was the current boot.
 func TestConflictOneProcessGoes(t *testing.T) {
-	// twin starts a conflict: b1 beats, b2 takes over as a restart, and
-	// both keep beating half an interval apart.
-	twin := func(t *testing.T) *harness {
-		h := newHarness(t, nil)
-		h.beat("a", "b1", sec)
-		h.advance(500 * time.Millisecond)
-		h.beat("a", "b2", sec)
-		for range 4 {
-			h.advance(500 * time.Millisecond)
-			h.beat("a", "b1", sec)
-			h.advance(500 * time.Millisecond)
-			h.beat("a", "b2", sec)
-		}
-		if p, _ := h.tab.peers.peek("a"); !p.conflict || p.boot != "b2" {
-			t.Fatalf("setup: conflict %v boot %q, want a conflict with b2 current", p.conflict, p.boot)
-		}
-		h.drain()
-		h.evs = nil
-		return h
-	}
 	// survivor beats alone for 10 intervals, then dies; the id must stay
 	// alive throughout and then be reported dead.
 	survives := func(t *testing.T, h *harness, survivor string) {
@@ -104,17 +84,69 @@ func TestConflictOneProcessGoes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := twin(t)
 			if tc.goodbye != "" {
-				key := "a/" + tc.goodbye
-				h.seqs[key]++
-				if r := h.tab.observe("a", rawBeat("a", tc.goodbye, h.seqs[key], sec, true), h.now); r != "" {
-					t.Fatal(r)
-				}
+				h.goodbye("a", tc.goodbye)
 			}
 			survives(t, h, tc.survivor)
 			if p := mustPeek(t, h, "a"); tc.goodbye != "" && p.conflict {
 				t.Error("conflict still flagged after one process left")
 			}
 		})
+	}
+}
+
+// Two processes hold one id and both stop with a goodbye, in either
+// order, as when a duplicated deployment is shut down: the id has left,
+// and must be reported left, never dead.
+func TestConflictBothProcessesLeave(t *testing.T) {
+	for _, order := range [][2]string{{"b2", "b1"}, {"b1", "b2"}} { // b2 is the current boot
+		t.Run(order[0]+" then "+order[1], func(t *testing.T) {
+			h := twin(t)
+			h.goodbye("a", order[0])
+			h.advance(sec / 10)
+			h.goodbye("a", order[1])
+			h.wantState("a", StateLeft)
+			h.advance(10 * sec)
+			h.wantState("a", StateLeft)
+			if n := h.count("a", StateLeft); n != 1 {
+				t.Errorf("%d left events, want 1: %v", n, h.evs)
+			}
+			if n := h.count("a", StateDead) + h.count("a", StateSuspect); n != 0 {
+				t.Errorf("%d suspect or dead events after both processes said goodbye: %v", n, h.evs)
+			}
+		})
+	}
+}
+
+// twin starts a conflict: b1 beats, b2 takes over as a restart, and both
+// keep beating half an interval apart. Its events so far are dropped.
+func twin(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t, nil)
+	h.beat("a", "b1", sec)
+	h.advance(500 * time.Millisecond)
+	h.beat("a", "b2", sec)
+	for range 4 {
+		h.advance(500 * time.Millisecond)
+		h.beat("a", "b1", sec)
+		h.advance(500 * time.Millisecond)
+		h.beat("a", "b2", sec)
+	}
+	if p, _ := h.tab.peers.peek("a"); !p.conflict || p.boot != "b2" {
+		t.Fatalf("setup: conflict %v boot %q, want a conflict with b2 current", p.conflict, p.boot)
+	}
+	h.drain()
+	h.evs = nil
+	return h
+}
+
+// goodbye sends the next beat of id/boot as a goodbye; it must be
+// accepted.
+func (h *harness) goodbye(id, boot string) {
+	h.t.Helper()
+	key := id + "/" + boot
+	h.seqs[key]++
+	if r := h.tab.observe(id, rawBeat(id, boot, h.seqs[key], sec, true), h.now); r != "" {
+		h.t.Fatalf("goodbye from %s/%s rejected: %s", id, boot, r)
 	}
 }
 

@@ -40,7 +40,7 @@ type peer struct {
 	conflict bool
 	// gone: the current boot said goodbye while altBoot was still beating
 	// (two processes held the id); altBoot takes the id over at its next
-	// beat.
+	// beat, or, if its own goodbye comes first, the id has left.
 	gone     bool
 	promoted bool // out of probation (see peerTable)
 	// cycles counts suspect → alive-by-probe rounds since the last
@@ -251,6 +251,16 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 			// id alone again.
 			p.altBoot, p.altSeq, p.conflict = "", 0, false
 			t.st.beats++
+			if p.gone {
+				// ...but the current boot said goodbye already, waiting
+				// for this one to take over: both processes have left,
+				// so the id has.
+				p.gone = false
+				if p.state != StateLeft {
+					t.transition(p, StateLeft, ReasonGoodbye, v, now)
+				}
+				t.reschedule(p, v)
+			}
 			return ""
 		}
 		if p.gone || v-p.lastBeat > int64(2*iv) {

@@ -249,8 +249,10 @@ func (s *serverURL) String() string {
 }
 
 // options returns the nats.Options for a connection named name; last is
-// kept up to date with the server it is connected to.
-func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, fail func(*nats.Conn, error)) ([]nats.Option, error) {
+// kept up to date with the server it is connected to. closing reports
+// whether the connection is being closed on purpose: its disconnect is
+// then expected, and logged only at debug level.
+func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, closing func() bool, fail func(*nats.Conn, error)) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.Timeout(c.timeout),
@@ -266,9 +268,14 @@ func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, fail
 		// what failover uses when the seed URL's server goes away.
 		nats.ConnectHandler(last.remember),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if err != nil {
+			switch {
+			case closing():
+				// A shutdown, or the demo cutting a node off: not news,
+				// and a warning here would read like a fault.
+				log.Debug("NATS disconnected", "server", last.String(), "err", err)
+			case err != nil:
 				log.Warn("NATS disconnected", "server", last.String(), "err", err)
-			} else {
+			default:
 				log.Info("NATS disconnected", "server", last.String())
 			}
 		}),
@@ -337,7 +344,7 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 		}
 	}
 	last := new(serverURL)
-	opts, err := c.options(name, log, last, fail)
+	opts, err := c.options(name, log, last, cn.closing.Load, fail)
 	if err != nil {
 		cn.cancel(nil)
 		return nil, err
@@ -357,6 +364,11 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 	nc, err := nats.Connect(c.server, opts...)
 	if err != nil {
 		cn.cancel(nil)
+		if errors.Is(err, nats.ErrNoServers) {
+			// nats.go turns "connection refused" into this, which names
+			// neither the cause nor the fix.
+			return nil, fmt.Errorf("connect %s: %w (connection refused: is a NATS server listening there?)", redactURLs(c.server), err)
+		}
 		return nil, fmt.Errorf("connect %s: %w", redactURLs(c.server), err)
 	}
 	cn.Conn = nc
@@ -379,12 +391,17 @@ func (cn *conn) failure() error {
 	return nil
 }
 
+// expectClose marks the connection as about to be closed on purpose, so
+// that a disconnect the caller causes first (the demo dropping a node's
+// TCP connection under it) is not logged as a failure. close must follow.
+func (cn *conn) expectClose() { cn.closing.Store(true) }
+
 // close closes the connection on purpose. It waits, briefly, for
 // nats.go to deliver the connection's last callbacks, so that their log
 // lines ("NATS disconnected") come before whatever the command prints on
 // its way out: the reason it failed, on the last line of stderr.
 func (cn *conn) close() {
-	cn.closing.Store(true)
+	cn.expectClose()
 	cn.Conn.Close()
 	select {
 	case <-cn.closed:

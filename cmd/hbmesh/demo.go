@@ -285,7 +285,8 @@ func (d *demo) stop(s *demoSlot, graceful bool) {
 		return
 	}
 	if !graceful {
-		s.link.close() // the TCP connection dies under the client
+		s.cn.expectClose() // the disconnect below is the point, not a fault
+		s.link.close()     // the TCP connection dies under the client
 		s.cn.close()
 	}
 	s.cancel()

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 && name == "help" {
+		if len(rest) > 0 && name == "help" && !isHelpArg(rest[0]) {
 			// `hbmesh help node` is `hbmesh node --help`.
 			if _, ok := findCommand(rest[0]); ok && rest[0] != "help" {
 				return run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr, getenv)
@@ -127,6 +127,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// isHelpArg reports whether arg asks for help: `hbmesh help --help` and
+// `hbmesh help help` show the same as `hbmesh help`.
+func isHelpArg(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 func printHelp(w io.Writer) {

@@ -84,7 +84,7 @@ func (m *monitorFlags) register(f *flags) {
 	f.Var(floatFlag{&m.cfg.SuspectAfter, 1, 100}, "suspect-after", "", "silent `intervals` before a peer is suspect (and probed)")
 	f.Var(floatFlag{&m.cfg.DeadAfter, 1, 100}, "dead-after", "", "silent `intervals`, probe unanswered, before a peer is dead")
 	f.Var(intFlag{&m.cfg.MaxPeers, 1, 10_000_000}, "max-peers", "", "keep at most `N` peers; when full, the least recently heard id seen only once\ngoes first, and an established peer (two beats or more) only when there is none")
-	f.Var(durationFlag{&m.cfg.Retention, time.Minute, 365 * 24 * time.Hour}, "retention", "", "keep dead and left peers this `long` before forgetting them; a forgotten\ndead peer no longer counts as dead")
+	f.Var(durationFlag{&m.cfg.Retention, time.Minute, 365 * 24 * time.Hour}, "retention", "", "keep dead and left peers for this `duration` before forgetting them; a\nforgotten dead peer no longer counts as dead")
 	// monitor.Config.BeatQueue's zero value is its automatic size.
 	f.Var(autoIntFlag{intFlag{&m.cfg.BeatQueue, 1024, 1 << 24}}, "beat-queue", "", "received `beats` that may wait for the monitor before NATS drops more,\n1024-16777216 (default 0: automatic, 2×--max-peers within [4096, 262144])")
 	f.section("Flags")

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -199,9 +200,15 @@ func TestOpenChooses(t *testing.T) {
 	}
 
 	plain := natstest.Start(t)
-	st, err = memory.Open(ctxT(t), natstest.Connect(t, plain.ClientURL()), memory.Options{KV: memory.KVConfig{MonitorID: "m"}})
+	var logs natstest.Buffer
+	st, err = memory.Open(ctxT(t), natstest.Connect(t, plain.ClientURL()), memory.Options{
+		KV: memory.KVConfig{MonitorID: "m"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if st != nil || err != nil {
 		t.Fatalf("without JetStream: %T, %v; want no store", st, err)
+	}
+	// The operator who reads "off" learns what would turn it on.
+	if got := logs.String(); !strings.Contains(got, "restart memory: off") || !strings.Contains(got, "--state-file") {
+		t.Errorf("without JetStream the log does not name --state-file:\n%s", got)
 	}
 
 	_, nc := startJS(t)

@@ -70,7 +70,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (Store, error) {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-		log.Info("restart memory: off (the server has no JetStream; use a file to enable it)")
+		log.Info("restart memory: off (the server has no JetStream; --state-file FILE keeps it in a file)")
 		return nil, nil
 	case err != nil:
 		log.Warn("restart memory: off (JetStream check failed)", "err", err)
