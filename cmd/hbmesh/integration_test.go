@@ -90,8 +90,8 @@ func TestMonitorTextLines(t *testing.T) {
 		return strings.Contains(mon.stdout.String(), "alive    db-1 first_beat")
 	})
 	nd.stop(t)
-	if !strings.Contains(mon.stderr.String(), `"msg":"NATS connected"`) {
-		t.Errorf("no JSON log line on stderr:\n%s", mon.stderr)
+	if !strings.Contains(mon.stderr.String(), `"msg":"NATS connected","cmd":"monitor"`) {
+		t.Errorf("no JSON log line naming its command on stderr:\n%s", mon.stderr)
 	}
 }
 

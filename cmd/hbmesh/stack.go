@@ -181,16 +181,17 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	// Restart memory first: what it holds seeds the monitor.
 	var store memory.Store
 	if s.memory && !sf.noMemory {
+		mlog := log.With("cmd", "memory")
 		opts := memory.Options{
 			Path:   sf.stateFile,
-			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Replicas: sf.replicas, Logger: log.With("cmd", "memory")},
-			Logger: log.With("cmd", "memory"),
+			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Replicas: sf.replicas, Logger: mlog},
+			Logger: mlog,
 		}
 		var st memory.Store
 		if sf.stateFile != "" {
 			st, err = memory.Open(ctx, cn.Conn, opts)
 		} else {
-			st, err = openMemory(ctx, cn.Conn, opts, log)
+			st, err = openMemory(ctx, cn.Conn, opts, mlog)
 		}
 		switch {
 		case err != nil && sf.stateFile != "":
@@ -199,7 +200,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 			// The automatic KV choice failed even after retries (say, a
 			// cluster still electing its JetStream leader). Judging peers
 			// matters more than remembering them: carry on without.
-			log.Error("restart memory unavailable; running without it", "err", err)
+			mlog.Error("restart memory unavailable; running without it", "err", err)
 		default:
 			store = st
 		}
@@ -208,10 +209,10 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		defer store.Close()
 		peers, err := store.Load(ctx)
 		if err != nil {
-			log.Warn("restart memory unreadable, starting empty", "err", err)
+			log.Warn("restart memory unreadable, starting empty", "cmd", "memory", "err", err)
 		} else {
 			cfg.Restore = peers
-			log.Info("restart memory loaded", "peers", len(peers))
+			log.Info("restart memory loaded", "cmd", "memory", "peers", len(peers))
 		}
 	}
 

@@ -300,6 +300,9 @@ func TestMemoryBucketFlag(t *testing.T) {
 	mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--id", "m1", "--memory-bucket", "mybucket")
 	url := logValue(t, mon, "embedded NATS server ready", "url")
 	logValue(t, mon, "restart memory loaded", "peers")
+	if c := logValue(t, mon, "restart memory loaded", "cmd"); c != "memory" {
+		t.Errorf("restart memory loaded: cmd=%s, want memory", c)
+	}
 	nc := natstest.Connect(t, url)
 	js, err := jetstream.New(nc)
 	if err != nil {
