@@ -28,7 +28,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	case errors.Is(err, flag.ErrHelp):
 		return errHelpShown
 	case errors.Is(err, bench.ErrUsage):
-		return usagef("%v", err)
+		return usagef("%s", strings.TrimPrefix(err.Error(), bench.ErrUsage.Error()+": "))
 	}
 	return err
 }

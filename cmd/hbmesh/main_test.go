@@ -170,6 +170,8 @@ func TestUsageErrors(t *testing.T) {
 		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `invalid value "localhost:8080" for flag --url`},
 		{"bench without name", []string{"bench"}, nil, `missing benchmark name`},
 		{"bench unknown", []string{"bench", "warp"}, nil, `unknown benchmark "warp"`},
+		{"bench bad flag", []string{"bench", "ingest", "-bogus"}, nil, `hbmesh bench: ingest: flag provided but not defined: -bogus (hbmesh bench ingest -h lists the flags)`},
+		{"bench extra arg", []string{"bench", "probe", "extra"}, nil, `hbmesh bench: probe: unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +220,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"healthcheck", "--help"}, []string{"--url URL", "default http://127.0.0.1:8080/readyz"}},
 		{[]string{"bench", "--help"}, []string{"ingest", "detect"}},
 		{[]string{"help", "bench"}, []string{"ingest"}},
+		{[]string{"bench", "ingest", "-h"}, []string{"usage: hbmesh bench ingest [flags]", "-live", "-bare-chan", "-quick"}},
 		{[]string{"server", "--help"}, []string{"-p, --port", "-a, --addr", "-js, --jetstream", "--routes"}},
 		{[]string{"demo", "--help"}, []string{"--chaos", "--nodes"}},
 	}

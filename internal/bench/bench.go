@@ -101,24 +101,32 @@ type common struct {
 	url     string
 	quick   bool
 	profile string
+	help    io.Writer // where -h prints the flags: stdout, as for every command
 }
 
 func newFlags(e *env, name string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet("hbmesh bench "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	c := &common{}
+	// A bad flag is one line (parse's error), as for every other command;
+	// only -h lists the flags.
+	fs.SetOutput(io.Discard)
+	c := &common{help: e.stdout}
 	fs.StringVar(&c.url, "s", "", "NATS server URL; empty starts an embedded server on a random loopback port")
 	fs.BoolVar(&c.quick, "quick", false, "small and short run for CI; overrides the size flags")
 	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of this process (server, publisher and consumers alike) to `file`")
 	return fs, c
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUsage, fs.Name(), err)
+func (c *common) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(c.help, "usage: %s [flags]\n", fs.Name())
+		fs.SetOutput(c.help)
+		fs.PrintDefaults()
+		return err
+	} else if err != nil {
+		return fmt.Errorf("%w: %s: %w (%s -h lists the flags)", ErrUsage, strings.TrimPrefix(fs.Name(), "hbmesh bench "), err, fs.Name())
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected argument %q", ErrUsage, fs.Name(), fs.Arg(0))
+		return fmt.Errorf("%w: %s: unexpected argument %q", ErrUsage, strings.TrimPrefix(fs.Name(), "hbmesh bench "), fs.Arg(0))
 	}
 	return nil
 }

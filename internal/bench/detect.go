@@ -45,7 +45,7 @@ func runDetect(ctx context.Context, e *env, args []string) error {
 	interval := fs.Duration("interval", time.Second, "beat interval of every node")
 	window := fs.Duration("window", 0, "kills are spread over this window after warm-up (default 5 intervals)")
 	seed := fs.Uint64("seed", 1, "random seed for kill choice and moments")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if c.quick {

@@ -63,7 +63,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	verbose := fs.Bool("v", false, "print each backlog's rate on stderr")
 	bareChan := fs.Bool("bare-chan", false, "the bare subscriber drains a channel subscription, as the monitor does, instead of counting in nats.go's callback")
 	live := fs.Bool("live", false, "time each backlog from the first publish, with the consumer reading as the publisher sends, instead of parking it at the server first")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if c.quick {

@@ -29,7 +29,7 @@ type probeResult struct {
 func runProbe(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "probe")
 	count := fs.Int("count", 5000, "requests to each responder")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if c.quick {

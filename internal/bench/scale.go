@@ -74,7 +74,7 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	churn := fs.Int("churn", 1_000_000, "distinct ids in the churn run; 0 skips it")
 	churnMax := fs.Int("churn-max-peers", 100_000, "MaxPeers in the churn run")
 	exe := fs.String("exe", "", "executable to re-run as the publisher child (default: this one)")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if c.quick {
@@ -223,7 +223,7 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, publisherMode)
 	n := fs.Int("n", 10000, "simulated nodes")
 	interval := fs.Duration("interval", time.Second, "beat interval")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	url, stop, err := c.server()
