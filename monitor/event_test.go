@@ -85,3 +85,17 @@ func TestReasonJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEventStringEscapesBoots: boot ids are the peer's own UTF-8, and
+// Event.String is what `hbmesh monitor` prints to a terminal.
+func TestEventStringEscapesBoots(t *testing.T) {
+	at := time.Date(2026, 11, 25, 12, 0, 3, 10_000_000, time.UTC)
+	ev := monitor.Event{
+		Time: at, ID: "web-1", State: monitor.StateAlive, Prev: monitor.StateAlive, Reason: monitor.ReasonConflict,
+		Boot: "b2\x1b[2J\r\n12:00:03.010 dead     db-1 timeout", PrevBoot: "b1", Conflict: true,
+	}
+	want := `12:00:03.010 alive    web-1 (was alive) conflict boots b1 and "b2\x1b[2J\r\n12:00:03.010 dead     db-1 timeout" both claim this id`
+	if got := ev.String(); got != want {
+		t.Errorf("String:\n got %s\nwant %s", got, want)
+	}
+}

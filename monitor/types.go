@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/printable"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -155,18 +156,21 @@ func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	return append(dst, '}')
 }
 
-// String renders the event as one human-readable line.
+// String renders the event as one human-readable line. Boot ids come
+// from the peer and may hold any UTF-8: one with a control character is
+// shown quoted and escaped (see package internal/printable), so a beat
+// cannot write escape sequences or extra lines to an operator's terminal.
 func (e Event) String() string {
-	s := fmt.Sprintf("%s %-8s %s", e.Time.Format("15:04:05.000"), e.State, e.ID)
+	s := fmt.Sprintf("%s %-8s %s", e.Time.Format("15:04:05.000"), e.State, printable.String(e.ID))
 	if e.Prev != StateUnknown {
 		s += fmt.Sprintf(" (was %s)", e.Prev)
 	}
 	s += " " + string(e.Reason)
 	if e.Restart {
-		s += fmt.Sprintf(" boot %s→%s", e.PrevBoot, e.Boot)
+		s += fmt.Sprintf(" boot %s→%s", printable.String(e.PrevBoot), printable.String(e.Boot))
 	}
 	if e.Conflict {
-		s += fmt.Sprintf(" boots %s and %s both claim this id", e.PrevBoot, e.Boot)
+		s += fmt.Sprintf(" boots %s and %s both claim this id", printable.String(e.PrevBoot), printable.String(e.Boot))
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/printable"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -71,8 +72,10 @@ answers and 1 when nothing does (no such node, or no answer in --timeout).`, []s
 	if err != nil {
 		return fmt.Errorf("%s: malformed answer: %w", id, err)
 	}
+	// Whoever answers chooses the host and boot, which may hold any UTF-8:
+	// escaped, they cannot drive the terminal or print a second line.
 	fmt.Fprintf(e.stdout, "%s: %s, host %s, boot %s, seq %d, interval %v, rtt %s\n",
-		id, b.Status, b.Host, b.Boot, b.Seq, time.Duration(b.IntervalMS)*time.Millisecond, fmtRTT(rtt))
+		id, b.Status, printable.String(b.Host), printable.String(b.Boot), b.Seq, time.Duration(b.IntervalMS)*time.Millisecond, fmtRTT(rtt))
 	return nil
 }
 

@@ -1,0 +1,68 @@
+// Package printable makes text from the network safe to show on a
+// terminal. Ids are checked on the wire (wire.ValidateID), but a beat's
+// host, version and boot, and everything in a discovery reply, may hold
+// any UTF-8, including the escape sequences that recolour a terminal,
+// retitle its window, move its cursor or, with a carriage return or a
+// newline, print a forged line over or under a real one.
+//
+// [String] leaves ordinary text alone and quotes the rest, Go style, so
+// odd input is both harmless and visible: "web-1" stays web-1, and
+// "web-1\x1b[2J" is shown as "web-1\x1b[2J" in quotes. [Cut] does the same
+// after bounding the length. Renderers call them on every untrusted field
+// at the moment they write it; JSON output needs neither, since its
+// encoder escapes control characters.
+package printable
+
+import (
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+)
+
+// String returns s if it is valid UTF-8 made only of printable runes
+// (unicode.IsPrint: letters, marks, numbers, punctuation, symbols and the
+// ASCII space), and otherwise s quoted with strconv.Quote, which escapes
+// control characters (C0, DEL, C1), invisible formatting such as the
+// bidirectional overrides, unusual spaces and invalid bytes.
+func String(s string) string {
+	if Is(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// Is reports whether String would return s unchanged.
+func Is(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || !unicode.IsPrint(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// Cut returns String of s cut to its first n runes, with "…" in place of
+// the rest when there is more: for fields a hostile sender could make
+// long enough to flood a screen or widen every row of a table. n below 1
+// means 1.
+func Cut(s string, n int) string {
+	n = max(n, 1)
+	i := 0
+	for k := range s {
+		if i == n {
+			return String(s[:k]) + "…"
+		}
+		i++
+	}
+	return String(s)
+}
