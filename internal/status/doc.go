@@ -15,6 +15,10 @@
 // monitor is subscribed, which usually means a wrong prefix. Without a
 // NATS connection Gather does not ask: it says it is not connected.
 //
+// Anyone allowed to answer on the control subjects can answer Gather
+// (docs/SECURITY.md). A reply that holds what no monitor sends, such as
+// an id that is not a valid id, becomes an error row.
+//
 // # Merging
 //
 // The [Report] has one row per monitor and one per peer. A peer row holds
@@ -33,7 +37,8 @@
 //
 // # Showing
 //
-// [Render] prints an aligned table, worst state first; [RenderJSON] prints
-// one JSON document. [Watch] redraws either every interval. [Run] is the
+// [Render] prints an aligned table, worst state first, with every field
+// from a reply escaped if it is not printable and cut if it is long;
+// [RenderJSON] prints one JSON document. [Watch] redraws either every interval. [Run] is the
 // whole command: flags in, output out, for cmd/hbmesh to call.
 package status

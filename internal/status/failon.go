@@ -18,8 +18,8 @@ var ErrFailOn = errors.New("--fail-on")
 //   - dead: a monitor says a peer is dead
 //   - suspect: a monitor says a peer is suspect
 //   - split: monitors disagree on a peer (Peer.Disagree)
-//   - unready: a monitor is not ready or impaired, answered with an error,
-//     or did not answer both requests in time
+//   - unready: a monitor is not ready or impaired, answered with an error
+//     or a reply no monitor sends, or did not answer both requests in time
 //   - shared-id: monitors share an id (Monitor.Instances > 1)
 func FailConditions() []string {
 	return []string{"dead", "suspect", "split", "unready", "shared-id"}
@@ -48,8 +48,8 @@ func ParseFailOn(s string) ([]string, error) {
 }
 
 // Find returns, for each of conds that holds in r, how often, as "2 peers
-// dead" or "1 monitor id shared"; nil when none holds. conds are names from FailConditions; others
-// are ignored.
+// dead" or "1 monitor id shared"; nil when none holds. conds are names
+// from FailConditions; others are ignored.
 func (r *Report) Find(conds []string) []string {
 	var found []string
 	for _, c := range FailConditions() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/natsort"
+	"github.com/hbmesh/hbmesh/internal/printable"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -259,7 +260,10 @@ type gathering struct {
 	// replies counts the replies under each monitor id to each request
 	// (true: peers), to find monitors that share an id.
 	replies map[bool]map[string]int
-	last    time.Time
+	// bad counts the replies that were errors or did not decode, under
+	// the id of their error row.
+	bad  map[string]int
+	last time.Time
 }
 
 func newGathering() *gathering {
@@ -267,7 +271,20 @@ func newGathering() *gathering {
 		monitors: map[string]*Monitor{},
 		peers:    map[string]*discovery.PeersResponse{},
 		replies:  map[bool]map[string]int{true: {}, false: {}},
+		bad:      map[string]int{},
 	}
+}
+
+// fail records a reply that was an error or did not decode, under an
+// error row named after the subject it came on: the reply cannot be
+// trusted to name its monitor. The row keeps the first such error, and
+// the report says how many there were.
+func (g *gathering) fail(subject, msg string) {
+	id := "?" + subject
+	if m := g.monitor(id); m.Error == "" {
+		m.Error = msg
+	}
+	g.bad[id]++
 }
 
 // answered counts a reply of monitor id, from instance, to one request,
@@ -311,21 +328,25 @@ func (g *gathering) monitor(id string) *Monitor {
 	return m
 }
 
-// add records one reply. A reply that does not decode is kept as an error
-// row under the subject it came on, so an operator sees that something
-// answered badly.
+// add records one reply. A reply that is an error, does not decode, or
+// holds what no monitor sends (see checkPeers and checkStatus) is kept as
+// an error row under the subject it came on, so an operator sees that
+// something answered badly.
 func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
 		// Error replies carry no body to name the monitor; the reply
 		// subject is the best label we have.
-		m := g.monitor("?" + msg.Subject)
-		m.Error = code + " " + msg.Header.Get(micro.ErrorHeader)
+		g.fail(msg.Subject, code+" "+msg.Header.Get(micro.ErrorHeader))
 		return
 	}
 	if isPeers {
 		var r discovery.PeersResponse
-		if err := json.Unmarshal(msg.Data, &r); err != nil || r.Monitor == "" {
-			g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad peers reply: %v", err)
+		err := json.Unmarshal(msg.Data, &r)
+		if err == nil {
+			err = checkPeers(&r)
+		}
+		if err != nil {
+			g.fail(msg.Subject, fmt.Sprintf("bad peers reply: %v", err))
 			return
 		}
 		if !g.answered(true, r.Monitor, r.Instance) {
@@ -340,8 +361,12 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		return
 	}
 	var r discovery.StatusResponse
-	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Monitor == "" {
-		g.monitor("?" + msg.Subject).Error = fmt.Sprintf("bad status reply: %v", err)
+	err := json.Unmarshal(msg.Data, &r)
+	if err == nil {
+		err = checkStatus(&r)
+	}
+	if err != nil {
+		g.fail(msg.Subject, fmt.Sprintf("bad status reply: %v", err))
 		return
 	}
 	if r.Instance != "" && (r.Host != "" || r.PID != 0) {
@@ -361,7 +386,10 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 
 func (g *gathering) report(now time.Time, subject string) *Report {
 	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
-	for _, m := range g.monitors {
+	for id, m := range g.monitors {
+		if n := g.bad[id]; n > 1 {
+			m.Error += fmt.Sprintf(" (%d bad replies on this subject)", n)
+		}
 		slices.Sort(m.InstanceIDs)
 		r.Monitors = append(r.Monitors, *m)
 	}
@@ -375,7 +403,7 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 				for i, id := range m.InstanceIDs {
 					names[i] = id
 					if w := m.Where[id]; w != "" {
-						names[i] += " on " + w
+						names[i] += " on " + printable.String(w)
 					}
 				}
 				which = " (instances " + strings.Join(names, ", ") + ")"

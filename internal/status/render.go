@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hbmesh/hbmesh/internal/printable"
 )
 
 // RenderOptions tunes [Render].
@@ -24,6 +26,12 @@ var shortState = map[string]string{
 // order, then a footer with every monitor that answered and the report's
 // warnings.
 //
+// Every field a reply chose (ids, hosts, versions, errors) is written as
+// is when it is printable text and otherwise quoted and escaped (package
+// internal/printable), and long ones are cut: whoever may answer on the
+// control subjects cannot drive the terminal, forge a row or widen every
+// row of the table.
+//
 // STATE is the state all monitors agree on, or SPLIT. The "!" column
 // marks a disagreement and lists what each monitor says. The last columns,
 // one per monitor, abbreviate its state: A alive, S suspect, D dead,
@@ -36,7 +44,7 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	hdr := []string{"ID", "HOST", "STATE", "!", "LAST BEAT", "SEQ", "VERSION"}
 	for _, m := range r.Monitors {
-		hdr = append(hdr, m.ID)
+		hdr = append(hdr, cell(m.ID))
 	}
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for i := range r.Peers {
@@ -50,12 +58,12 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 			says := make([]string, 0, len(r.Monitors))
 			for _, m := range r.Monitors {
 				if st, ok := p.States[m.ID]; ok {
-					says = append(says, m.ID+"="+st)
+					says = append(says, cell(m.ID)+"="+cell(st))
 				}
 			}
 			mark = "! " + strings.Join(says, " ")
 		}
-		row := []string{p.ID, p.Host, state, mark, age(now, p.LastBeat), fmt.Sprint(p.Seq), p.Version}
+		row := []string{cell(p.ID), cell(p.Host), cell(state), mark, age(now, p.LastBeat), fmt.Sprint(p.Seq), cell(p.Version)}
 		for _, m := range r.Monitors {
 			st, ok := shortState[p.States[m.ID]]
 			if !ok {
@@ -82,31 +90,43 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, m := range r.Monitors {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.ID, readiness(m), count(m.Peers, "peer"), m.Version)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", cell(m.ID), readiness(m), count(m.Peers, "peer"), cell(m.Version))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, warn := range r.Warnings {
-		if _, err := fmt.Fprintln(w, "warning: "+warn); err != nil {
+		if _, err := fmt.Fprintln(w, "warning: "+printable.Cut(warn, maxWarning)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// Longest text Render writes, in runes, for a table cell, a monitor's
+// error and a warning. Ids (64 bytes) and the hosts of real fleets fit in
+// a cell; a reply's longer fields are cut.
+const (
+	maxCell    = 64
+	maxMessage = 200
+	maxWarning = 2000
+)
+
+// cell is one table cell from a reply's field.
+func cell(s string) string { return printable.Cut(s, maxCell) }
+
 // readiness says in a few words whether a monitor's verdicts can be trusted.
 func readiness(m Monitor) string {
 	var s string
 	switch {
 	case m.Error != "":
-		s = "error: " + m.Error
+		s = "error: " + printable.Cut(m.Error, maxMessage)
 	case !m.Status:
 		s = "no status reply"
 	case m.Ready:
 		s = "ready"
 	default:
-		s = "NOT READY: " + m.ReadyError
+		s = "NOT READY: " + printable.Cut(m.ReadyError, maxMessage)
 	}
 	if m.Impaired && m.Ready {
 		s += ", impaired"
@@ -120,7 +140,7 @@ func readiness(m Monitor) string {
 	if m.Instances > 1 {
 		s += fmt.Sprintf(", %d MONITORS SHARE THIS ID", m.Instances)
 		if m.Instance != "" {
-			s += ", showing instance " + m.Instance
+			s += ", showing instance " + cell(m.Instance)
 		}
 	}
 	return s

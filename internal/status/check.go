@@ -1,0 +1,110 @@
+package status
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// checkStatus refuses a status reply no monitor would send. Only what the
+// report keeps is checked, against the bounds a monitor keeps itself.
+// (Strings need no UTF-8 check: encoding/json replaces invalid bytes.)
+func checkStatus(r *discovery.StatusResponse) error {
+	if err := checkMonitor(r.Monitor, r.Instance); err != nil {
+		return err
+	}
+	switch {
+	case len(r.Host) > wire.MaxHostLen:
+		return fmt.Errorf("host %s: longer than %d bytes", quoteCut(r.Host), wire.MaxHostLen)
+	case r.PID < 0 || r.PID > math.MaxInt32:
+		return fmt.Errorf("pid %d out of range", r.PID)
+	case r.Peers < 0:
+		return fmt.Errorf("peers %d is negative", r.Peers)
+	}
+	return nil
+}
+
+// checkPeers refuses a peers reply no monitor would send: every peer's id
+// is a valid id, listed once, in a known state, and its host, version and
+// boot keep to the bounds of the beats they came from.
+func checkPeers(r *discovery.PeersResponse) error {
+	if err := checkMonitor(r.Monitor, r.Instance); err != nil {
+		return err
+	}
+	if r.Total < 0 {
+		return fmt.Errorf("total %d is negative", r.Total)
+	}
+	seen := make(map[string]struct{}, len(r.Peers))
+	for i := range r.Peers {
+		p := &r.Peers[i]
+		if err := checkPeer(p); err != nil {
+			return fmt.Errorf("peer %d: %w", i, err)
+		}
+		if _, dup := seen[p.ID]; dup {
+			return fmt.Errorf("peer %d: id %q listed twice", i, p.ID)
+		}
+		seen[p.ID] = struct{}{}
+	}
+	return nil
+}
+
+func checkPeer(p *discovery.Peer) error {
+	if err := wire.ValidateID(p.ID); err != nil {
+		return errors.New(cutError(err))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"host", p.Host, wire.MaxHostLen}, {"version", p.Version, wire.MaxVersionLen}, {"boot", p.Boot, wire.MaxBootLen}} {
+		if len(f.v) > f.max {
+			return fmt.Errorf("%s %s: longer than %d bytes", f.name, quoteCut(f.v), f.max)
+		}
+	}
+	if p.State == monitor.StateUnknown {
+		return errors.New("no state")
+	}
+	return nil
+}
+
+// checkMonitor checks the monitor id and instance id of a reply: a
+// monitor's id is a valid id (monitor.Config.ID), and its micro instance
+// id a NATS nuid, which is one too.
+func checkMonitor(id, instance string) error {
+	if id == "" {
+		return errors.New(`no "monitor"`)
+	}
+	if err := wire.ValidateID(id); err != nil {
+		return fmt.Errorf("monitor: %s", cutError(err))
+	}
+	if instance == "" {
+		return nil
+	}
+	if err := wire.ValidateID(instance); err != nil {
+		return fmt.Errorf("instance: %s", cutError(err))
+	}
+	return nil
+}
+
+// cutError is the message of a wire.ValidateID error, with the id in it
+// cut short: ids from a reply may be as long as the reply.
+func cutError(err error) string {
+	var ie *wire.IDError
+	if errors.As(err, &ie) {
+		return fmt.Sprintf("invalid id %s: %s", quoteCut(ie.ID), ie.Reason)
+	}
+	return err.Error()
+}
+
+// quoteCut quotes at most the first 64 bytes of s, for an error message.
+func quoteCut(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:n]) + "…"
+}

@@ -1,0 +1,223 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/meshtest"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/status"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// hostile is text an attacker who may answer on the control subjects
+// would like on an operator's terminal: clear the screen, set the window
+// title, and a line of its own with every peer alive.
+const hostile = "x\x1b[2J\x1b]0;owned\x07\r\nweb-9  w9  alive     0.1s  1  v1  A"
+
+// checkTerminalSafe fails if out holds anything but printable runes and
+// newlines.
+func checkTerminalSafe(t *testing.T, out string) {
+	t.Helper()
+	for _, r := range out {
+		if r != '\n' && !unicode.IsPrint(r) {
+			t.Fatalf("output holds %U:\n%q", r, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "web-9") {
+			t.Fatalf("a forged row made it onto its own line:\n%s", out)
+		}
+	}
+}
+
+// respond has nc answer every control request of the mesh with what
+// answer returns for the endpoint ("peers" or "status"): each message
+// is published to the request's reply subject in turn.
+func respond(t *testing.T, nc *nats.Conn, answer func(endpoint, reply string) []*nats.Msg) {
+	t.Helper()
+	sub, err := nc.Subscribe("hb.monitor.v1.*", func(req *nats.Msg) {
+		endpoint := req.Subject[strings.LastIndexByte(req.Subject, '.')+1:]
+		for _, m := range answer(endpoint, req.Reply) {
+			m.Subject = req.Reply
+			if err := nc.PublishMsg(m); err != nil {
+				return // the test is over
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jsonMsg is a message with v in JSON, or v itself if it is a []byte.
+func jsonMsg(t *testing.T, v any) *nats.Msg {
+	t.Helper()
+	if b, ok := v.([]byte); ok {
+		return &nats.Msg{Data: b}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Error(err)
+	}
+	return &nats.Msg{Data: b}
+}
+
+// TestRenderEscapesHostileReplies feeds replies that keep to every bound a
+// monitor keeps but put escape sequences and line breaks in each text
+// field through a real server, and checks what reaches the terminal.
+func TestRenderEscapesHostileReplies(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	meshtest.StartMonitor(t, url, "mon-a")
+	meshtest.StartNode(t, url, "web-1", fast)
+	evil := natstest.Connect(t, url)
+	respond(t, evil, func(endpoint, reply string) []*nats.Msg {
+		if endpoint == discovery.EndpointPeers {
+			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{
+				Type: discovery.PeersResponseType, Monitor: "mon-x", Instance: "INST1", Total: 2,
+				Peers: []discovery.Peer{
+					{ID: "web-1", Host: hostile, State: monitor.StateDead, Version: hostile, Boot: hostile, LastBeat: time.Now()},
+					{ID: "web-2", Host: hostile, State: monitor.StateAlive, Version: "v\u202e1"},
+				},
+			})}
+		}
+		// Two sharing one id, for the warning that names where each runs;
+		// and an error reply, as micro sends them.
+		return []*nats.Msg{
+			jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "INST1", Host: hostile, PID: 1, Version: hostile[:20], ReadyError: hostile}),
+			jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "INST2", Host: hostile, PID: 2, Ready: true}),
+			{Header: nats.Header{micro.ErrorCodeHeader: {"500"}, micro.ErrorHeader: {hostile}}},
+		}
+	})
+	r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	checkTerminalSafe(t, out.String())
+	for _, want := range []string{
+		`"x\x1b[2J\x1b]0;owned\a\r\nweb-9  w9  alive     0.1s  1  v1  A"`, // a host, escaped
+		`NOT READY: "x\x1b[2J`,             // the ready error
+		`error: "500 x\x1b[2J`,             // the error header
+		`"v\u202e1"`,                       // a right-to-left override
+		`INST2 on "x\x1b[2J\x1b]0;owned\a`, // where it runs, in the warning
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %s", want)
+		}
+	}
+}
+
+// TestGatherRefusesRepliesNoMonitorSends: ids that are not ids, fields
+// past their bounds and negative counts make an error row that says what
+// was wrong, never a row of their own.
+func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
+	peers := func(mon string, ps ...discovery.Peer) discovery.PeersResponse {
+		return discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: mon, Total: len(ps), Peers: ps}
+	}
+	alive := func(id string) discovery.Peer { return discovery.Peer{ID: id, State: monitor.StateAlive} }
+	long := strings.Repeat("h", 300)
+	for _, tc := range []struct {
+		name  string
+		reply any
+		want  string
+	}{
+		{"not JSON", []byte(`{"monitor":`), "bad peers reply: unexpected end of JSON input"},
+		{"no monitor", peers(""), `bad peers reply: no "monitor"`},
+		{"monitor id with a newline", peers("mon\nweb-9 alive"), `bad peers reply: monitor: invalid id "mon\nweb-9 alive": contains whitespace`},
+		{"long monitor id", peers(strings.Repeat("m", 1<<16)), `bad peers reply: monitor: invalid id "` + strings.Repeat("m", 64) + `"…: longer than 64 bytes`},
+		{"instance with an escape", discovery.PeersResponse{Monitor: "mon-x", Instance: "\x1b[2J"}, `bad peers reply: instance: invalid id "\x1b[2J": contains a control character`},
+		{"peer id with a newline", peers("mon-x", alive("web-1"), alive("web-1\r\nweb-9")), `bad peers reply: peer 1: invalid id "web-1\r\nweb-9": contains whitespace`},
+		{"peer listed twice", peers("mon-x", alive("web-1"), alive("web-1")), `bad peers reply: peer 1: id "web-1" listed twice`},
+		{"long host", peers("mon-x", discovery.Peer{ID: "web-1", State: monitor.StateAlive, Host: long}), `bad peers reply: peer 0: host "` + long[:64] + `"…: longer than 255 bytes`},
+		{"no state", peers("mon-x", discovery.Peer{ID: "web-1"}), `bad peers reply: peer 0: no state`},
+		{"negative total", discovery.PeersResponse{Monitor: "mon-x", Total: -1}, `bad peers reply: total -1 is negative`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t)
+			url := srv.ClientURL()
+			meshtest.StartMonitor(t, url, "mon-a")
+			evil := natstest.Connect(t, url)
+			respond(t, evil, func(endpoint, _ string) []*nats.Msg {
+				if endpoint == discovery.EndpointPeers {
+					return []*nats.Msg{jsonMsg(t, tc.reply)}
+				}
+				return nil
+			})
+			r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bad []status.Monitor
+			for _, m := range r.Monitors {
+				if m.ID != "mon-a" {
+					bad = append(bad, m)
+				}
+			}
+			if len(bad) != 1 || !strings.HasPrefix(bad[0].ID, "?_INBOX.") || bad[0].Error != tc.want {
+				t.Errorf("monitors besides mon-a = %+v\nwant one error row: %s", bad, tc.want)
+			}
+			if found := r.Find([]string{"unready"}); len(found) == 0 {
+				t.Error("--fail-on unready passes despite the bad reply")
+			}
+		})
+	}
+}
+
+// TestGatherRefusesBadStatusReplies is TestGatherRefusesRepliesNoMonitorSends
+// for status replies.
+func TestGatherRefusesBadStatusReplies(t *testing.T) {
+	st := func(mod func(*discovery.StatusResponse)) discovery.StatusResponse {
+		r := discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "I1", Ready: true}
+		mod(&r)
+		return r
+	}
+	for _, tc := range []struct {
+		name  string
+		reply any
+		want  string
+	}{
+		{"negative pid", st(func(r *discovery.StatusResponse) { r.PID = -1 }), "bad status reply: pid -1 out of range"},
+		{"huge pid", st(func(r *discovery.StatusResponse) { r.PID = 1 << 40 }), "bad status reply: pid 1099511627776 out of range"},
+		{"pid past int", []byte(`{"monitor":"mon-x","pid":1e99}`), "bad status reply: json: cannot unmarshal number 1e99 into Go struct field StatusResponse.pid of type int"},
+		{"negative peers", st(func(r *discovery.StatusResponse) { r.Peers = -5 }), "bad status reply: peers -5 is negative"},
+		{"long host", st(func(r *discovery.StatusResponse) { r.Host = strings.Repeat("h", 256) }), `bad status reply: host "` + strings.Repeat("h", 64) + `"…: longer than 255 bytes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t)
+			url := srv.ClientURL()
+			meshtest.StartMonitor(t, url, "mon-a")
+			respond(t, natstest.Connect(t, url), func(endpoint, _ string) []*nats.Msg {
+				if endpoint == discovery.EndpointStatus {
+					return []*nats.Msg{jsonMsg(t, tc.reply)}
+				}
+				return nil
+			})
+			r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Monitors) != 2 || r.Monitors[0].Error != tc.want {
+				t.Errorf("monitors = %+v\nwant an error row: %s", r.Monitors, tc.want)
+			}
+		})
+	}
+}
