@@ -11,6 +11,26 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
+// Anyone allowed to answer on the control subjects can answer Gather, and
+// nothing but the NATS permissions of docs/SECURITY.md says a reply comes
+// from a monitor. These bounds keep such replies from exhausting memory
+// or time; a real mesh is far inside them.
+const (
+	// MaxMonitors is how many monitor ids one report takes in. Replies
+	// under further ids are counted in [Report.Ignored], not read.
+	MaxMonitors = 64
+	// MaxPeerStates is how many states of peers one report holds: it has
+	// a row for every peer any monitor lists, with a state for each
+	// monitor that sent its peers, so distinct peers times monitors. That
+	// is 200,000 peers seen by ten monitors, or 1,000,000 by two; the
+	// report then takes 100 to 300MB. A peers reply that would pass it is
+	// counted in [Report.Ignored], not read.
+	MaxPeerStates = 2_000_000
+	// maxInstanceIDs is how many instance ids of one monitor id are kept
+	// in Monitor.InstanceIDs and Where; Monitor.Instances counts them all.
+	maxInstanceIDs = 16
+)
+
 // checkStatus refuses a status reply no monitor would send. Only what the
 // report keeps is checked, against the bounds a monitor keeps itself.
 // (Strings need no UTF-8 check: encoding/json replaces invalid bytes.)

@@ -17,7 +17,11 @@
 //
 // Anyone allowed to answer on the control subjects can answer Gather
 // (docs/SECURITY.md). A reply that holds what no monitor sends, such as
-// an id that is not a valid id, becomes an error row.
+// an id that is not a valid id, becomes an error row; replies under more
+// than [MaxMonitors] ids or past [MaxPeerStates], or dropped by NATS, are
+// counted in [Report.Ignored]; and an empty 503 reply, the server's "no
+// responders", is believed only before any reply has come. So replies
+// cannot exhaust memory, outlast the wait, or end the gathering early.
 //
 // # Merging
 //

@@ -20,7 +20,11 @@ var ErrFailOn = errors.New("--fail-on")
 //   - split: monitors disagree on a peer (Peer.Disagree)
 //   - unready: a monitor is not ready or impaired, answered with an error
 //     or a reply no monitor sends, or did not answer both requests in time
-//   - shared-id: monitors share an id (Monitor.Instances > 1)
+//   - shared-id: monitors share an id (Monitor.Instances > 1); the report
+//     then shows one of them only, so a check that must not be misled by
+//     a reply forged under a monitor's id includes it
+//
+// Find also fails a report that ignored replies, whatever the conditions.
 func FailConditions() []string {
 	return []string{"dead", "suspect", "split", "unready", "shared-id"}
 }
@@ -49,7 +53,10 @@ func ParseFailOn(s string) ([]string, error) {
 
 // Find returns, for each of conds that holds in r, how often, as "2 peers
 // dead" or "1 monitor id shared"; nil when none holds. conds are names
-// from FailConditions; others are ignored.
+// from FailConditions; others are ignored. If r ignored replies (see
+// [Report.Ignored]), any monitor's view may be missing, so no condition
+// can be ruled out: given any conds, Find then also returns "12 replies
+// ignored".
 func (r *Report) Find(conds []string) []string {
 	var found []string
 	for _, c := range FailConditions() {
@@ -70,6 +77,13 @@ func (r *Report) Find(conds []string) []string {
 			}
 			found = append(found, fmt.Sprintf("%d %s %s", n, noun, word))
 		}
+	}
+	if r.Ignored > 0 && len(conds) > 0 {
+		noun := "replies"
+		if r.Ignored == 1 {
+			noun = "reply"
+		}
+		found = append(found, fmt.Sprintf("%d %s ignored", r.Ignored, noun))
 	}
 	return found
 }

@@ -137,8 +137,15 @@ type Report struct {
 	// then by id.
 	Peers []Peer `json:"peers"`
 	// Warnings are problems of the mesh itself that the rows cannot show,
-	// such as monitors sharing an id.
+	// such as monitors sharing an id, or replies that were not read.
 	Warnings []string `json:"warnings,omitempty"`
+	// Ignored counts the replies that were not read into the report:
+	// under more monitor ids than MaxMonitors, past MaxPeerStates,
+	// dropped by NATS because they came faster than they could
+	// be read, or not a reply to either request. Warnings say which. A
+	// report that ignored replies may lack any monitor's view, so
+	// [Report.Find] reports it whatever the conditions.
+	Ignored int `json:"ignored,omitempty"`
 	// Error is why a round of `hbmesh watch --json` has no monitors or
 	// peers; it is empty in every report Gather returns.
 	Error string `json:"error,omitempty"`
@@ -181,6 +188,12 @@ func quiet(wait time.Duration) time.Duration {
 // (or nats.ErrConnectionClosed) rather than wait for answers that cannot
 // come.
 func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
+	return gather(ctx, nc, prefix, wait, 0)
+}
+
+// gather is Gather; pending, if positive, is how many replies may wait
+// to be read before NATS drops more, instead of nats.go's default.
+func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, pending int) (*Report, error) {
 	if nc == nil {
 		return nil, errors.New("status: nil *nats.Conn")
 	}
@@ -199,11 +212,17 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 	peersReply, statusReply := inbox+"."+discovery.EndpointPeers, inbox+"."+discovery.EndpointStatus
 	// A sync subscription needs no goroutine of ours and buffers up to
 	// nats.go's default pending limits, far more monitors than exist.
+	// Beyond them NATS drops replies, which the report counts.
 	sub, err := nc.SubscribeSync(inbox + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("status: subscribe %q: %w", inbox+".*", err)
 	}
 	defer sub.Unsubscribe()
+	if pending > 0 {
+		if err := sub.SetPendingLimits(pending, nats.DefaultSubPendingBytesLimit); err != nil {
+			return nil, fmt.Errorf("status: subscribe %q: %w", inbox+".*", err)
+		}
+	}
 	if err := nc.PublishRequest(peersSubj, peersReply, nil); err != nil {
 		return nil, fmt.Errorf("status: request %q: %w", peersSubj, err)
 	}
@@ -225,11 +244,21 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 		cancel()
 		if errors.Is(err, nats.ErrNoResponders) {
 			// The server had no subscriber for one of the requests;
-			// nats.go turns its empty 503 reply into this error.
+			// nats.go turns its empty 503 reply into this error. Once
+			// anything has answered, the server cannot say that: anyone
+			// who may answer can send the same 503, so it is then only
+			// an odd reply.
+			if len(g.monitors) > 0 {
+				g.ignore(ignoredOdd)
+				continue
+			}
 			if noResponders++; noResponders == 2 {
 				break
 			}
 			continue
+		}
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			continue // replies were dropped; sub.Dropped counts them below
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -237,8 +266,16 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 			}
 			break // our deadline: the wait or the quiet period is over
 		}
-		g.last = time.Now()
-		g.add(msg.Subject == peersReply, msg)
+		switch msg.Subject {
+		case peersReply, statusReply:
+			g.last = time.Now()
+			g.add(msg.Subject == peersReply, msg)
+		default:
+			g.ignore(ignoredOdd)
+		}
+	}
+	if n, err := sub.Dropped(); err == nil && n > 0 {
+		g.ignored[ignoredDropped] += n
 	}
 	if len(g.monitors) == 0 {
 		switch {
@@ -248,7 +285,7 @@ func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 		case !nc.IsConnected():
 			return nil, notConnected(nc) // lost while we waited
 		}
-		return nil, fmt.Errorf("%w on %s within %s", ErrNoMonitors, peersSubj, wait)
+		return nil, fmt.Errorf("%w on %s within %s%s", ErrNoMonitors, peersSubj, wait, g.ignoredNote())
 	}
 	return g.report(start, peersSubj), nil
 }
@@ -262,17 +299,80 @@ type gathering struct {
 	replies map[bool]map[string]int
 	// bad counts the replies that were errors or did not decode, under
 	// the id of their error row.
-	bad  map[string]int
-	last time.Time
+	bad map[string]int
+	// distinct holds the id of every peer the replies in peers list;
+	// times the number of those replies, it bounds the report's size,
+	// which MaxPeerStates bounds.
+	distinct map[string]struct{}
+	// maxStates is MaxPeerStates, smaller in tests.
+	maxStates int
+	ignored   [ignoredKinds]int
+	last      time.Time
 }
+
+// Why a reply was ignored, for Report.Ignored and its warnings.
+const (
+	ignoredMonitors = iota // under a monitor id beyond MaxMonitors
+	ignoredPeers           // its peers would pass MaxPeerStates
+	ignoredDropped         // dropped by NATS: the subscription's buffer was full
+	ignoredOdd             // on another subject, or a 503 after replies
+	ignoredKinds
+)
 
 func newGathering() *gathering {
 	return &gathering{
-		monitors: map[string]*Monitor{},
-		peers:    map[string]*discovery.PeersResponse{},
-		replies:  map[bool]map[string]int{true: {}, false: {}},
-		bad:      map[string]int{},
+		monitors:  map[string]*Monitor{},
+		peers:     map[string]*discovery.PeersResponse{},
+		replies:   map[bool]map[string]int{true: {}, false: {}},
+		bad:       map[string]int{},
+		distinct:  map[string]struct{}{},
+		maxStates: MaxPeerStates,
 	}
+}
+
+func (g *gathering) ignore(kind int) { g.ignored[kind]++ }
+
+// ignoredNote says, after an error that no monitor answered, that
+// replies were ignored, since those may have been the monitors'.
+func (g *gathering) ignoredNote() string {
+	n := 0
+	for _, k := range g.ignored {
+		n += k
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d replies ignored)", n)
+}
+
+// admit reports whether a reply under monitor id may be read: its id is
+// known already, or there is room for another.
+func (g *gathering) admit(id string) bool {
+	if _, ok := g.monitors[id]; ok || len(g.monitors) < MaxMonitors {
+		return true
+	}
+	g.ignore(ignoredMonitors)
+	return false
+}
+
+// fits reports whether the report stays within MaxPeerStates with r
+// among its peers replies. Each peer row holds a state for every monitor
+// that sent its peers ("missing" if it does not list the peer), so the
+// report holds distinct peers × peers replies states: a few monitors of
+// one fleet list the same peers, but fake monitors could each list
+// different ones.
+func (g *gathering) fits(r *discovery.PeersResponse) bool {
+	peers := len(g.distinct)
+	for i := range r.Peers {
+		if _, ok := g.distinct[r.Peers[i].ID]; !ok {
+			peers++
+		}
+	}
+	replies := len(g.peers)
+	if _, ok := g.peers[r.Monitor]; !ok {
+		replies++
+	}
+	return peers*replies <= g.maxStates
 }
 
 // fail records a reply that was an error or did not decode, under an
@@ -294,7 +394,7 @@ func (g *gathering) fail(subject, msg string) {
 func (g *gathering) answered(isPeers bool, id, instance string) (show bool) {
 	g.replies[isPeers][id]++
 	m := g.monitor(id)
-	if instance != "" && !slices.Contains(m.InstanceIDs, instance) {
+	if instance != "" && len(m.InstanceIDs) < maxInstanceIDs && !slices.Contains(m.InstanceIDs, instance) {
 		m.InstanceIDs = append(m.InstanceIDs, instance)
 	}
 	m.Instances = max(m.Instances, g.replies[isPeers][id], len(m.InstanceIDs))
@@ -349,6 +449,13 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 			g.fail(msg.Subject, fmt.Sprintf("bad peers reply: %v", err))
 			return
 		}
+		if !g.admit(r.Monitor) {
+			return
+		}
+		if !g.fits(&r) {
+			g.ignore(ignoredPeers)
+			return
+		}
 		if !g.answered(true, r.Monitor, r.Instance) {
 			return
 		}
@@ -356,6 +463,9 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		m.PeersAnswered, m.Truncated = true, r.Truncated
 		if !m.Status {
 			m.Peers = r.Total
+		}
+		for i := range r.Peers {
+			g.distinct[r.Peers[i].ID] = struct{}{}
 		}
 		g.peers[r.Monitor] = &r
 		return
@@ -369,17 +479,20 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		g.fail(msg.Subject, fmt.Sprintf("bad status reply: %v", err))
 		return
 	}
-	if r.Instance != "" && (r.Host != "" || r.PID != 0) {
-		m := g.monitor(r.Monitor)
+	if !g.admit(r.Monitor) {
+		return
+	}
+	show := g.answered(false, r.Monitor, r.Instance)
+	m := g.monitor(r.Monitor)
+	if r.Instance != "" && (r.Host != "" || r.PID != 0) && slices.Contains(m.InstanceIDs, r.Instance) {
 		if m.Where == nil {
 			m.Where = map[string]string{}
 		}
 		m.Where[r.Instance] = strings.TrimSpace(fmt.Sprintf("%s pid %d", r.Host, r.PID))
 	}
-	if !g.answered(false, r.Monitor, r.Instance) {
+	if !show {
 		return
 	}
-	m := g.monitor(r.Monitor)
 	m.Status, m.Version, m.Ready, m.ReadyError = true, r.Version, r.Ready, r.ReadyError
 	m.Connected, m.Impaired, m.Peers = r.Connected, r.Impaired, r.Peers
 }
@@ -406,12 +519,36 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 						names[i] += " on " + printable.String(w)
 					}
 				}
+				if more := m.Instances - len(names); more > 0 && len(names) == maxInstanceIDs {
+					names = append(names, fmt.Sprintf("and %d more", more))
+				}
 				which = " (instances " + strings.Join(names, ", ") + ")"
 			}
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q%s: give each its own --id", m.Instances, m.ID, which))
 		}
 	}
+	for kind, n := range g.ignored {
+		if n == 0 {
+			continue
+		}
+		r.Ignored += n
+		r.Warnings = append(r.Warnings, ignoredWarning(kind, n, subject))
+	}
 	return r
+}
+
+// ignoredWarning explains n ignored replies of one kind; subject is the
+// peers subject. Only monitors should answer there (docs/SECURITY.md).
+func ignoredWarning(kind, n int, subject string) string {
+	switch kind {
+	case ignoredMonitors:
+		return fmt.Sprintf("ignored %d replies under more than %d monitor ids: is something other than monitors answering on %s?", n, MaxMonitors, subject)
+	case ignoredPeers:
+		return fmt.Sprintf("ignored %d peers replies past %d peer states (peers × monitors): is something other than monitors answering on %s?", n, MaxPeerStates, subject)
+	case ignoredDropped:
+		return fmt.Sprintf("%d replies dropped: they came faster than they could be read; is something flooding the replies to %s?", n, subject)
+	}
+	return fmt.Sprintf("ignored %d messages that were not replies to the requests on %s", n, subject)
 }
 
 // merge builds the peer rows from each monitor's peers reply.

@@ -1,14 +1,19 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/meshtest"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -92,5 +97,96 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				t.Errorf("warnings = %q, want %q", rep.Warnings, tc.warning)
 			}
 		})
+	}
+}
+
+// TestGatherCountsDroppedReplies: replies that come faster than Gather
+// reads them are dropped by NATS, which nats.go reports once as a slow
+// consumer. Gather must read on, and report the drops, rather than end
+// with what it has: the dropped replies may be the monitors'.
+func TestGatherCountsDroppedReplies(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	meshtest.StartMonitor(t, url, "mon-a")
+	evil := natstest.Connect(t, url)
+	sub, err := evil.Subscribe("hb.monitor.v1.peers", func(req *nats.Msg) {
+		for range 10_000 {
+			if evil.Publish(req.Reply, []byte("{}")) != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	nc := natstest.Connect(t, url)
+	// Slow consumer errors are also reported to the connection's handler,
+	// which by default logs them; they are expected here.
+	nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+	r, err := gather(context.Background(), nc, "hb", 500*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range r.Warnings {
+		found = found || strings.Contains(w, "replies dropped")
+	}
+	if r.Ignored == 0 || !found {
+		t.Errorf("ignored %d, warnings %q; want the dropped replies counted", r.Ignored, r.Warnings)
+	}
+	if f := r.Find([]string{"dead"}); len(f) != 1 || !strings.HasSuffix(f[0], "ignored") {
+		t.Errorf("Find(dead) = %q, want the ignored replies", f)
+	}
+}
+
+// TestPeerStatesBounded: each peers reply adds a state to every row, so
+// fake monitors listing peers of their own grow a report as their product.
+// Past maxStates a peers reply is ignored, counted and named.
+func TestPeerStatesBounded(t *testing.T) {
+	peers := func(mon string, ids ...string) *nats.Msg {
+		r := discovery.PeersResponse{Monitor: mon, Total: len(ids)}
+		for _, id := range ids {
+			r.Peers = append(r.Peers, discovery.Peer{ID: id, State: monitor.StateAlive})
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &nats.Msg{Data: b}
+	}
+	g := newGathering()
+	g.maxStates = 6
+	g.add(true, peers("mon-a", "web-1", "web-2"))          // 2 peers × 1 monitor
+	g.add(true, peers("mon-b", "web-1", "web-2"))          // the same peers: 2 × 2
+	g.add(true, peers("mon-c", "web-1"))                   // 2 × 3
+	g.add(true, peers("fake", "fake-1", "fake-2"))         // 4 × 4: ignored
+	g.add(true, peers("mon-a", "web-1", "web-2", "web-3")) // mon-a again, one more: 3 × 3 ignored
+	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
+	if len(r.Peers) != 2 || len(r.Monitors) != 3 {
+		t.Errorf("report has %d peers and monitors %+v; want web-1, web-2 of mon-a, mon-b and mon-c", len(r.Peers), r.Monitors)
+	}
+	want := "ignored 2 peers replies past 2000000 peer states (peers × monitors): is something other than monitors answering on hb.monitor.v1.peers?"
+	if r.Ignored != 2 || len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Errorf("ignored %d, warnings %q; want 2 and %q", r.Ignored, r.Warnings, want)
+	}
+}
+
+// TestInstanceIDsBounded: thousands of replies under one monitor id, each
+// from an instance of its own, are all counted but only the first few
+// listed, so checking for a repeat stays cheap and the warning short.
+func TestInstanceIDsBounded(t *testing.T) {
+	g := newGathering()
+	const n = 5000
+	for i := range n {
+		g.add(false, reply{instance: fmt.Sprintf("I%04d", i), ready: true}.msg(t))
+	}
+	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
+	m := r.Monitors[0]
+	if m.Instances != n || len(m.InstanceIDs) != maxInstanceIDs || len(m.Where) != 0 {
+		t.Errorf("instances %d, %d instance ids, where %v; want %d, %d and none", m.Instances, len(m.InstanceIDs), m.Where, n, maxInstanceIDs)
+	}
+	if len(r.Warnings) != 1 || !strings.HasSuffix(r.Warnings[0], fmt.Sprintf(", I0015, and %d more): give each its own --id", n-maxInstanceIDs)) {
+		t.Errorf("warnings = %q", r.Warnings)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +221,101 @@ func TestGatherRefusesBadStatusReplies(t *testing.T) {
 				t.Errorf("monitors = %+v\nwant an error row: %s", r.Monitors, tc.want)
 			}
 		})
+	}
+}
+
+// TestGatherBoundedUnderFlood: thousands of fake monitors, each with a
+// reply near the max payload, cost no more than MaxMonitors of them and
+// the wait; the report says what it ignored, and --fail-on fails it
+// whatever the conditions, since the real monitor may be among them.
+func TestGatherBoundedUnderFlood(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	meshtest.StartMonitor(t, url, "mon-a")
+	evil := natstest.Connect(t, url)
+	const fakes = 3 * status.MaxMonitors
+	ps := make([]discovery.Peer, 500)
+	for i := range ps {
+		ps[i] = discovery.Peer{ID: fmt.Sprintf("fake-%d", i), State: monitor.StateAlive}
+	}
+	// Encoded up front, so they follow each other as fast as NATS takes them.
+	flood := make([]*nats.Msg, fakes)
+	for i := range flood {
+		flood[i] = jsonMsg(t, discovery.PeersResponse{Monitor: fmt.Sprintf("fake-mon-%d", i), Instance: fmt.Sprintf("I%d", i), Total: len(ps), Peers: ps})
+	}
+	respond(t, evil, func(endpoint, _ string) []*nats.Msg {
+		if endpoint != discovery.EndpointPeers {
+			return nil
+		}
+		return flood
+	})
+	const wait = 2 * time.Second
+	start := time.Now()
+	r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > wait+time.Second {
+		t.Errorf("Gather took %v under a flood; the wait is %v", took, wait)
+	}
+	if len(r.Monitors) > status.MaxMonitors {
+		t.Errorf("report holds %d monitors, more than %d", len(r.Monitors), status.MaxMonitors)
+	}
+	if r.Ignored == 0 || len(r.Warnings) == 0 {
+		t.Fatalf("ignored %d, warnings %q; want the flood reported", r.Ignored, r.Warnings)
+	}
+	t.Logf("%d monitors; ignored %d; warnings %q", len(r.Monitors), r.Ignored, r.Warnings)
+	found := r.Find([]string{"dead"})
+	if len(found) != 1 || !strings.HasSuffix(found[0], "replies ignored") {
+		t.Errorf("Find(dead) = %q, want the ignored replies", found)
+	}
+}
+
+// TestForgedNoRespondersCannotEndGather: nats.go reports an empty reply
+// with status 503 as "no responders", which Gather takes as the server
+// saying no monitor listens. Anyone who may answer can send one. After a
+// forged monitor's all-clear and two forged 503s, a real monitor that
+// answers later must still be heard, so --fail-on dead sees its verdict.
+func TestForgedNoRespondersCannotEndGather(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	forged := make(chan struct{})
+	evil := natstest.Connect(t, url)
+	respond(t, evil, func(endpoint, reply string) []*nats.Msg {
+		if endpoint != discovery.EndpointPeers {
+			return nil
+		}
+		defer close(forged)
+		noResponders := func(subject string) *nats.Msg {
+			return &nats.Msg{Subject: subject, Header: nats.Header{"Status": {"503"}}}
+		}
+		inbox := strings.TrimSuffix(reply, "."+discovery.EndpointPeers)
+		for _, m := range []*nats.Msg{
+			jsonMsg(t, discovery.PeersResponse{Monitor: "mon-z", Instance: "Z", Total: 1, Peers: []discovery.Peer{{ID: "web-1", State: monitor.StateAlive}}}),
+			noResponders(inbox + "." + discovery.EndpointPeers),
+			noResponders(inbox + "." + discovery.EndpointStatus),
+		} {
+			if m.Subject == "" {
+				m.Subject = reply
+			}
+			_ = evil.PublishMsg(m)
+		}
+		_ = evil.Flush()
+		return nil
+	})
+	// The real monitor, slower than the forger: it answers once the
+	// forgeries are on their way.
+	real := natstest.Connect(t, url)
+	respond(t, real, func(endpoint, _ string) []*nats.Msg {
+		<-forged
+		if endpoint == discovery.EndpointPeers {
+			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Monitor: "mon-a", Instance: "A", Total: 1, Peers: []discovery.Peer{{ID: "web-1", State: monitor.StateDead}}})}
+		}
+		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Monitor: "mon-a", Instance: "A", Ready: true, Connected: true, Peers: 1})}
+	})
+	var out bytes.Buffer
+	err := status.Run(context.Background(), natstest.Connect(t, url), []string{"--wait", "500ms", "--fail-on", "dead"}, &out, &out)
+	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "1 peer dead") {
+		t.Errorf("Run --fail-on dead = %v, want 1 peer dead\n%s", err, out.String())
 	}
 }
