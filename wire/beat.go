@@ -156,7 +156,10 @@ func (b *Beat) Validate() error {
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Invalid UTF-8 is replaced with
-// U+FFFD so the output is always valid JSON.
+// U+FFFD so the output is always valid JSON. Besides what JSON requires,
+// DEL and the C1 controls (U+0080 to U+009F) are escaped, which some
+// terminals obey as escape sequences, and so are U+2028 and U+2029, which
+// end a line in JavaScript: the output is safe to print.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -195,6 +198,13 @@ func appendString(dst []byte, s string) []byte {
 		if r == '\u2028' || r == '\u2029' {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += n
+			start = i
+			continue
+		}
+		if r <= 0x9f { // C1, after the ASCII above
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
 			i += n
 			start = i
 			continue

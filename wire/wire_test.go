@@ -205,3 +205,28 @@ func TestSubjectsNeverCollide(t *testing.T) {
 		t.Errorf("NewSubjects(acme.hb) = %v", err)
 	}
 }
+
+// TestAppendJSONStringPrintable: event and beat JSON is printed as is by
+// `hbmesh monitor --json`, so no string in it may reach a terminal as a
+// control: C0, DEL and C1 are escaped, and it still decodes to the same
+// text (invalid UTF-8 aside, which becomes U+FFFD).
+func TestAppendJSONStringPrintable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"web-1", `"web-1"`},
+		{"héllo-日本", `"héllo-日本"`},
+		{"a\x1b[2J\r\n\t\"\\", `"a\u001b[2J\r\n\t\"\\"`},
+		{"del\x7f", `"del\u007f"`},
+		{"c1\u0085\u009b31m\u00a0", `"c1\u0085\u009b31m` + "\u00a0" + `"`}, // NEL, CSI; NBSP is no control
+		{"ls\u2028ps\u2029", `"ls\u2028ps\u2029"`},
+		{"bad\xff", `"bad\ufffd"`},
+	} {
+		got := string(wire.AppendJSONString(nil, tc.in))
+		if got != tc.want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got), &back); err != nil || back != strings.ToValidUTF8(tc.in, "\ufffd") {
+			t.Errorf("%s decodes to %q, %v; want %q", got, back, err, tc.in)
+		}
+	}
+}

@@ -9,8 +9,9 @@
 // odd input is both harmless and visible: "web-1" stays web-1, and
 // "web-1\x1b[2J" is shown as "web-1\x1b[2J" in quotes. [Cut] does the same
 // after bounding the length. Renderers call them on every untrusted field
-// at the moment they write it; JSON output needs neither, since its
-// encoder escapes control characters.
+// at the moment they write it. JSON escapes C0 controls itself, but
+// encoding/json leaves DEL and the C1 controls raw, which some terminals
+// obey: [JSON] escapes those in encoded JSON.
 package printable
 
 import (
@@ -65,4 +66,41 @@ func Cut(s string, n int) string {
 		i++
 	}
 	return String(s)
+}
+
+// JSON escapes the DEL and C1 control characters (U+0080 to U+009F) that
+// encoding/json leaves raw in strings, and returns the result: the same
+// JSON value, safe to print on a terminal. It returns b itself when there
+// are none. Outside strings JSON is ASCII, so in valid JSON every such
+// character is within a string.
+func JSON(b []byte) []byte {
+	n := 0
+	for i := range b {
+		if b[i] == 0x7f || isC1(b, i) {
+			n++
+		}
+	}
+	if n == 0 {
+		return b
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(b)+5*n)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == 0x7f:
+			out = append(out, `\u007f`...)
+		case isC1(b, i):
+			out = append(out, '\\', 'u', '0', '0', hex[b[i+1]>>4], hex[b[i+1]&0xf])
+			i++
+		default:
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
+
+// isC1 reports whether b[i:] starts with the UTF-8 encoding of a C1
+// control, 0xc2 then 0x80 to 0x9f.
+func isC1(b []byte, i int) bool {
+	return b[i] == 0xc2 && i+1 < len(b) && 0x80 <= b[i+1] && b[i+1] <= 0x9f
 }

@@ -1,6 +1,7 @@
 package printable_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode"
@@ -73,4 +74,26 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("Is(%q) disagrees with String", s)
 		}
 	})
+}
+
+func TestJSON(t *testing.T) {
+	for _, in := range []string{"plain", "a\x1b[2J\r\n", "del\x7f", "c1\u0085\u009b31m\u00a0é", "日本"} {
+		raw, err := json.Marshal(map[string]string{"k": in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := printable.JSON(raw)
+		var back map[string]string
+		if err := json.Unmarshal(out, &back); err != nil || back["k"] != in {
+			t.Errorf("JSON(%s) = %s, decodes to %q, %v", raw, out, back["k"], err)
+		}
+		for _, r := range string(out) {
+			if unicode.IsControl(r) {
+				t.Errorf("JSON(%s) = %s: holds control %U", raw, out, r)
+			}
+		}
+	}
+	if got := printable.JSON([]byte("{\"k\":\"\u009b\"}")); string(got) != `{"k":"\u009b"}` {
+		t.Errorf("JSON of a CSI = %s", got)
+	}
 }

@@ -319,3 +319,23 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 		t.Errorf("Run --fail-on dead = %v, want 1 peer dead\n%s", err, out.String())
 	}
 }
+
+// TestRenderJSONEscapesControls: `hbmesh status --json` is printed as is;
+// encoding/json escapes C0 controls but leaves C1 raw, and some
+// terminals obey U+009B as CSI.
+func TestRenderJSONEscapesControls(t *testing.T) {
+	r := &status.Report{Type: status.ReportType, Peers: []status.Peer{{ID: "web-1", Host: "h\u009b2J\x7f\x1b]0;x\x07", Version: "\u0085"}}}
+	var out bytes.Buffer
+	if err := status.RenderJSON(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range out.String() {
+		if unicode.IsControl(c) && c != '\n' {
+			t.Fatalf("JSON holds control %U:\n%q", c, out.String())
+		}
+	}
+	var back status.Report
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Peers[0].Host != r.Peers[0].Host || back.Peers[0].Version != "\u0085" {
+		t.Errorf("JSON %s decodes to %+v, %v", out.String(), back.Peers, err)
+	}
+}

@@ -159,9 +159,16 @@ func age(now, t time.Time) string {
 	return d.Round(time.Second).String()
 }
 
-// RenderJSON writes r as one JSON document on one line.
+// RenderJSON writes r as one JSON document on one line. Control
+// characters in strings are escaped, C1 included, so the document is
+// safe to print on a terminal as well as to parse.
 func RenderJSON(w io.Writer, r *Report) error {
-	return json.NewEncoder(w).Encode(r)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(printable.JSON(b), '\n'))
+	return err
 }
 
 // count says "1 peer" or "2 peers".
