@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -111,7 +112,8 @@ func (c *ExecConfig) Validate() error {
 //	HBMESH_STATE    the new state: alive, suspect, dead or left
 //	HBMESH_PREV     the previous state ("" on first sighting)
 //	HBMESH_REASON   why, e.g. timeout, goodbye, first_beat
-//	HBMESH_PEER_ID, HBMESH_PEER_HOST, HBMESH_BOOT, HBMESH_SEQ
+//	HBMESH_PEER_ID, HBMESH_PEER_HOST, HBMESH_BOOT, HBMESH_SEQ (a NUL in the
+//	                peer's host or boot becomes U+FFFD; see [Exec.Env])
 //	HBMESH_RESTART  true or false
 //	HBMESH_MONITOR  the monitor's id
 //	HBMESH_TIME     when the monitor decided, RFC 3339 with nanoseconds
@@ -209,21 +211,27 @@ func eventName(ev *monitor.Event) string {
 }
 
 // Env returns the HBMESH_* variables the hook gets for ev, as NAME=value.
+// The host and boot are the peer's own UTF-8 and may hold a NUL, which no
+// environment can (os/exec refuses to start the hook): it becomes U+FFFD
+// there, and stdin has the value as it came.
 func (e *Exec) Env(ev *monitor.Event) []string {
 	return []string{
 		"HBMESH_EVENT=" + eventName(ev),
 		"HBMESH_PEER_ID=" + ev.ID,
-		"HBMESH_PEER_HOST=" + ev.Host,
+		"HBMESH_PEER_HOST=" + envValue(ev.Host),
 		"HBMESH_STATE=" + ev.State.String(),
 		"HBMESH_PREV=" + ev.Prev.String(),
 		"HBMESH_REASON=" + string(ev.Reason),
-		"HBMESH_BOOT=" + ev.Boot,
+		"HBMESH_BOOT=" + envValue(ev.Boot),
 		"HBMESH_SEQ=" + strconv.FormatUint(ev.Seq, 10),
 		"HBMESH_RESTART=" + strconv.FormatBool(ev.Restart),
 		"HBMESH_MONITOR=" + e.cfg.MonitorID,
 		"HBMESH_TIME=" + ev.Time.UTC().Format(time.RFC3339Nano),
 	}
 }
+
+// envValue is s with every NUL replaced by U+FFFD.
+func envValue(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
 
 // run runs the hook once. It deliberately ignores Run's context: a hook
 // that has started is allowed to finish within its Timeout.

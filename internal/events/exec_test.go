@@ -236,3 +236,24 @@ func TestExecShutdownDropsQueued(t *testing.T) {
 		t.Fatalf("stats %+v, want 1 sent (in flight finished) and 4 dropped", st)
 	}
 }
+
+// TestExecHostWithNUL: a peer chooses its host and boot, and the wire
+// admits a NUL (as \u0000). No environment variable can hold one, so the
+// hook would not start, and the peer's events would never reach it.
+func TestExecHostWithNUL(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("OUT", dir)
+	e := newExec(t, events.DefaultExecConfig(`env > "$OUT/env.tmp" && mv "$OUT/env.tmp" "$OUT/env"`))
+	run(t, "exec", e.Run)
+	ev := lifecycle("web-1")[2]
+	ev.Host, ev.Boot = "web-1\x00evil", "\x00"
+	e.Handle(ev)
+	eventually(t, "the hook to run or fail", func() bool { st := e.Stats(); return st.Sent+st.Failed == 1 })
+	if st := e.Stats(); st.Sent != 1 {
+		t.Fatalf("stats %+v: the hook did not run", st)
+	}
+	env := readEnv(t, filepath.Join(dir, "env"))
+	if env["HBMESH_PEER_HOST"] != "web-1\uFFFDevil" || env["HBMESH_BOOT"] != "\uFFFD" {
+		t.Errorf("host %q, boot %q", env["HBMESH_PEER_HOST"], env["HBMESH_BOOT"])
+	}
+}
