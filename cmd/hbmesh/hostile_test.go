@@ -90,3 +90,22 @@ func TestProbeEscapesHostileAnswer(t *testing.T) {
 		t.Errorf("probe output does not show the hostile host escaped: %q", stdout)
 	}
 }
+
+// TestProbeRefusesAnswerAboutAnotherNode: whoever answers on
+// hb.web-1.probe may send another node's beat; a monitor counts that as
+// probe_mismatch, and `hbmesh probe` must not report web-1 alive on it.
+func TestProbeRefusesAnswerAboutAnotherNode(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	evil := natstest.Connect(t, url)
+	if _, err := evil.Subscribe("hb.web-1.probe", func(m *nats.Msg) {
+		_ = m.Respond(hostileBeat("web-2", "boot-2", 7, time.Now()))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitInterest(t, srv, "hb.web-1.probe")
+	code, stdout, stderr := runSync(t, nil, "probe", "-s", url, "web-1")
+	if code != exitFailure || stdout != "" || !strings.Contains(stderr, `web-1: the answer is about "web-2", not the node probed`) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 naming the mismatch", code, stdout, stderr)
+	}
+}

@@ -21,7 +21,8 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 	f := newFlags("probe", "hbmesh probe ID [flags]", `
 Send one probe to node ID on <prefix>.<ID>.probe and print its answer:
 status, boot id, latest seq and round-trip time. Exits 0 when the node
-answers and 1 when nothing does (no such node, or no answer in --timeout).`, []string{
+answers and 1 when nothing does (no such node, or no answer in --timeout)
+or the answer is malformed or about another node.`, []string{
 		"hbmesh probe web-1",
 		"hbmesh probe web-1 --timeout 500ms -s nats://nats:4222",
 	})
@@ -71,6 +72,11 @@ answers and 1 when nothing does (no such node, or no answer in --timeout).`, []s
 	b, err := wire.DecodeProbeReply(msg.Data)
 	if err != nil {
 		return fmt.Errorf("%s: malformed answer: %w", id, err)
+	}
+	if b.ID != id {
+		// As a monitor does (probe_mismatch): an answer about another
+		// node says nothing about this one.
+		return fmt.Errorf("%s: the answer is about %q, not the node probed", id, b.ID)
 	}
 	// Whoever answers chooses the host and boot, which may hold any UTF-8:
 	// escaped, they cannot drive the terminal or print a second line.
