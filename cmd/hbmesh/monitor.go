@@ -284,7 +284,7 @@ authorization, see deploy/auth, once it is exposed).`, []string{
 		}
 		defer srv.Shutdown()
 		conn.server = srv.ClientURL()
-		log.Info("embedded NATS server ready", "cmd", "server", "url", conn.server, "store_dir", ecfg.StoreDir)
+		log.Info("embedded NATS server ready", "cmd", "monitor", "url", conn.server, "store_dir", ecfg.StoreDir)
 	}
 
 	cn, err := conn.dial(ctx, "hbmesh monitor "+sf.id, log.With("cmd", "monitor"))
