@@ -23,10 +23,12 @@ var ErrFailOn = errors.New("--fail-on")
 //   - shared-id: monitors share an id (Monitor.Instances > 1); the report
 //     then shows one of them only, so a check that must not be misled by
 //     a reply forged under a monitor's id includes it
+//   - conflict: a monitor hears two processes beating as one peer id
+//     (Peer.Conflict), so a death of either may go unreported
 //
 // Find also fails a report that ignored replies, whatever the conditions.
 func FailConditions() []string {
-	return []string{"dead", "suspect", "split", "unready", "shared-id"}
+	return []string{"dead", "suspect", "split", "unready", "shared-id", "conflict"}
 }
 
 // ParseFailOn parses a comma-separated list of FailConditions. Empty
@@ -72,8 +74,11 @@ func (r *Report) Find(conds []string) []string {
 				noun += "s"
 			}
 			word := c
-			if c == "shared-id" {
+			switch c {
+			case "shared-id":
 				word = "shared"
+			case "conflict":
+				word = "in conflict"
 			}
 			found = append(found, fmt.Sprintf("%d %s %s", n, noun, word))
 		}
@@ -109,6 +114,8 @@ func (r *Report) count(c string) (int, string) {
 		return n, "peer"
 	case "split":
 		return r.Disagreements(), "peer"
+	case "conflict":
+		return r.Conflicts(), "peer id"
 	case "unready":
 		for _, m := range r.Monitors {
 			if m.Error != "" || !m.Status || !m.PeersAnswered || !m.Ready || m.Impaired {

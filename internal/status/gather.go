@@ -161,6 +161,18 @@ func (r *Report) MonitorCount() int {
 	return n
 }
 
+// Conflicts counts the peers some monitor hears from two processes at
+// once (Peer.Conflict).
+func (r *Report) Conflicts() int {
+	n := 0
+	for i := range r.Peers {
+		if r.Peers[i].Conflict {
+			n++
+		}
+	}
+	return n
+}
+
 // Disagreements returns how many peers the monitors disagree on.
 func (r *Report) Disagreements() int {
 	n := 0

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +34,8 @@ var shortState = map[string]string{
 // row of the table.
 //
 // STATE is the state all monitors agree on, or SPLIT. The "!" column
-// marks a disagreement and lists what each monitor says. The last columns,
+// marks a disagreement and lists what each monitor says, and a peer id
+// two processes beat as at once ("two processes beat as this id"). The last columns,
 // one per monitor, abbreviate its state: A alive, S suspect, D dead,
 // L left, - missing, ? unknown (its reply was truncated).
 func Render(w io.Writer, r *Report, opts RenderOptions) error {
@@ -63,6 +65,9 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 			}
 			mark = "! " + strings.Join(says, " ")
 		}
+		if p.Conflict {
+			mark = strings.TrimSpace(cmp.Or(mark, "!") + " two processes beat as this id")
+		}
 		row := []string{cell(p.ID), cell(p.Host), cell(state), mark, age(now, p.LastBeat), fmt.Sprint(p.Seq), cell(p.Version)}
 		for _, m := range r.Monitors {
 			st, ok := shortState[p.States[m.ID]]
@@ -84,6 +89,9 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	}
 	if split > 0 {
 		summary += fmt.Sprintf(", monitors disagree on %d", split)
+	}
+	if c := r.Conflicts(); c > 0 {
+		summary += fmt.Sprintf(", %d beaten by two processes", c)
 	}
 	if _, err := fmt.Fprintln(w, summary+":"); err != nil {
 		return err

@@ -505,3 +505,43 @@ func TestFind(t *testing.T) {
 		t.Errorf("Find(nil) = %q", got)
 	}
 }
+
+// TestRunShowsConflict: two processes beating as one id are marked on
+// the row and counted in the summary, and --fail-on conflict fails.
+func TestRunShowsConflict(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	mon, _ := meshtest.StartMonitor(t, url, "mon-a")
+	meshtest.StartNode(t, url, "web-1", fast)
+	meshtest.StartNode(t, url, "web-1", fast) // a second process, its own boot
+	meshtest.StartNode(t, url, "web-2", fast)
+	natstest.Eventually(t, "mon-a sees the conflict", func() bool {
+		p, _ := mon.Peer("web-1")
+		return p.Conflict
+	})
+	nc := natstest.Connect(t, url)
+	var stdout bytes.Buffer
+	err := status.Run(context.Background(), nc, []string{"--fail-on", "dead,conflict"}, &stdout, io.Discard)
+	if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer id in conflict" {
+		t.Errorf("err = %v", err)
+	}
+	out := stdout.String()
+	var web1, web2 string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "web-1 "):
+			web1 = line
+		case strings.HasPrefix(line, "web-2 "):
+			web2 = line
+		}
+	}
+	if !strings.Contains(web1, "! two processes beat as this id") || strings.Contains(web2, "two processes") {
+		t.Errorf("rows:\n%s\n%s\nreport:\n%s", web1, web2, out)
+	}
+	if !strings.Contains(out, "2 peers, 1 monitor, 1 beaten by two processes:") {
+		t.Errorf("summary:\n%s", out)
+	}
+	if err := status.Run(context.Background(), nc, []string{"--fail-on", "dead,split"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("without conflict in --fail-on: err = %v", err)
+	}
+}
