@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -93,6 +94,11 @@ func idProblem(id string) string {
 		}
 		if r == 0x85 || r == 0xa0 || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || r == 0x3000 || (r >= 0x2000 && r <= 0x200a) || r == 0x1680 || r == 0x202f || r == 0x205f {
 			return "contains whitespace or a control character"
+		}
+		if unicode.Is(unicode.Cf, r) {
+			// Zero-width spaces, joiners, bidi overrides, BOMs: invisible,
+			// so "web-1\u200b" would pass for web-1 on every screen.
+			return fmt.Sprintf("contains the invisible formatting character %U", r)
 		}
 		i += n
 	}
