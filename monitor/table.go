@@ -240,7 +240,7 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 		if p.conflict && v-p.altHeard > int64(10*iv) {
 			p.conflict = false
 		}
-		t.update(p, b, iv, v)
+		t.update(p, b, iv, v, now)
 	case p.altBoot != "" && string(b.Boot) == p.altBoot && v-p.altHeard <= int64(10*iv):
 		// The previous boot is back: two processes claim this id.
 		if b.Seq <= p.altSeq {
@@ -266,7 +266,7 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 		if p.gone || v-p.lastBeat > int64(2*iv) {
 			// The current boot said goodbye or has missed two beats while
 			// this one beats on: this one holds the id now.
-			t.takeOver(p, b, iv, v)
+			t.takeOver(p, b, iv, v, now)
 			break
 		}
 		p.altSeq, p.altHeard = b.Seq, v
@@ -289,7 +289,7 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 
 func (t *table) add(id string, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
 	p := &peer{id: id, hidx: -1, boot: string(b.Boot), host: string(b.Host), since: v}
-	t.update(p, b, iv, v)
+	t.update(p, b, iv, v, now)
 	t.peers.add(p, false)
 	t.st.beats++
 	if b.Leaving {
@@ -304,7 +304,7 @@ func (t *table) add(id string, b *wire.RawBeat, iv time.Duration, v int64, now t
 
 func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
 	switchBoot(p, b)
-	t.update(p, b, iv, v)
+	t.update(p, b, iv, v, now)
 	t.st.beats++
 	t.st.restarts++
 	to := StateAlive
@@ -319,11 +319,11 @@ func (t *table) restart(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now
 // takeOver makes altBoot, which b is from, the peer's current boot, and
 // the current one the alternative. Unlike a restart it is not an event:
 // the id was alive throughout, held by two processes.
-func (t *table) takeOver(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
+func (t *table) takeOver(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
 	conflict := p.conflict && !p.gone // a process that said goodbye left for good
 	switchBoot(p, b)
 	p.conflict = conflict
-	t.update(p, b, iv, v)
+	t.update(p, b, iv, v, now)
 }
 
 // switchBoot makes b's boot the peer's current one and the current one the
@@ -335,7 +335,7 @@ func switchBoot(p *peer, b *wire.RawBeat) {
 }
 
 // update copies a beat into p, reusing strings whose bytes are unchanged.
-func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
+func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now time.Time) {
 	if p.lastBeat != 0 && p.seq != 0 && b.Seq > p.seq {
 		// Normalise the gap by the beats it spans, so lost beats do not
 		// inflate the estimate; PhiPause is what tolerates loss.
@@ -358,8 +358,11 @@ func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64) {
 	p.lastBeat, p.lastHeard = v, v
 	p.pid = int32(b.PID)
 	if !b.TS.IsZero() {
-		p.skew = int64(b.TS.Sub(t.wall(v)))
+		// Against the wall clock now, not wall(v): that is the monotonic
+		// clock's idea of the wall time, which drifts from the real one
+		// after a clock step, and sender timestamps are wall clock.
 		p.lastTS = b.TS.UnixNano()
+		p.skew = p.lastTS - now.UnixNano()
 	}
 	if string(b.Version) != p.version {
 		p.version = string(b.Version)

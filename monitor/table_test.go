@@ -538,3 +538,28 @@ func TestSkewedClockIsIgnored(t *testing.T) {
 		t.Fatalf("verdicts %v, want alive, suspect, dead", want)
 	}
 }
+
+// TestClockSkew: a peer's skew is its beat's timestamp minus the arrival,
+// beat by beat, stalls or not.
+func TestClockSkew(t *testing.T) {
+	h := newHarness(t, nil)
+	for i, c := range []struct {
+		skew  time.Duration
+		stall time.Duration // the monitor stalls before this beat
+	}{{1500 * time.Millisecond, 0}, {-200 * time.Millisecond, 0}, {40 * time.Millisecond, 3 * time.Second}} {
+		h.advance(time.Second)
+		h.now = h.now.Add(c.stall) // unswept: clockIn sees a stall
+		b := rawBeat("web-1", "b1", uint64(i+1), time.Second, false)
+		b.TS = h.now.Add(c.skew)
+		if r := h.tab.observe("web-1", b, h.now); r != "" {
+			t.Fatalf("beat %d rejected: %s", i, r)
+		}
+		p, _ := h.tab.peers.peek("web-1")
+		if got := h.tab.info(p, h.tab.vnow(h.now)).ClockSkew; got != c.skew {
+			t.Errorf("beat %d: skew %v, want %v", i, got, c.skew)
+		}
+	}
+	if h.tab.st.stalls != 1 {
+		t.Errorf("%d stalls noticed, want the one before the last beat", h.tab.st.stalls)
+	}
+}
