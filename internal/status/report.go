@@ -1,0 +1,211 @@
+package status
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/natsort"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// ReportType is the versioned type string of a [Report] in JSON.
+const ReportType = "io.hbmesh.status.v1.report"
+
+// Peer states beyond monitor.State that a [Peer] row can show.
+const (
+	// StateSplit is a peer's consensus state when monitors disagree.
+	StateSplit = "split"
+	// StateMissing is what a monitor reports for a peer it does not know,
+	// although it sent its whole table. It is a disagreement only with a
+	// monitor that says the peer is alive or suspect: a peer that is left
+	// or dead is one a monitor started later never saw, or one it forgot
+	// after its retention, and no partition is to blame.
+	StateMissing = "missing"
+)
+
+// Monitor is what one monitor said about itself.
+type Monitor struct {
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+	// Ready and ReadyError come from the status reply; Status is false
+	// when that reply did not arrive in time.
+	Status     bool   `json:"status"`
+	Ready      bool   `json:"ready"`
+	ReadyError string `json:"ready_error,omitempty"`
+	Connected  bool   `json:"connected"`
+	Impaired   bool   `json:"impaired"`
+	// Peers is how many peers the monitor has in its table.
+	Peers int `json:"peers"`
+	// PeersAnswered is false when its peers reply did not arrive in time.
+	PeersAnswered bool `json:"peers_answered"`
+	// Truncated is set when its peers reply was cut to fit one message.
+	Truncated bool `json:"truncated,omitempty"`
+	// Error is an error reply from either endpoint.
+	Error string `json:"error,omitempty"`
+	// Instances is how many monitors answered under this id: the number
+	// of InstanceIDs, or, for monitors too old to send one, the most
+	// replies under this id to either request, since each monitor answers
+	// each once. More than 1 means monitors share an id (it defaults to
+	// the hostname); this row and its column then show only the monitor
+	// in Instance.
+	Instances int `json:"instances"`
+	// Instance is the micro service instance id (the id `nats micro ls`
+	// lists) of the monitor whose replies this row and its column show:
+	// the first to answer under this id. Replies of other instances under
+	// the same id are counted but not merged into the row, so it never
+	// mixes two processes' views. Empty for a monitor too old to send it.
+	Instance string `json:"instance,omitempty"`
+	// InstanceIDs are the instance ids of every monitor that answered
+	// under this id, sorted; more than one means they share the id.
+	InstanceIDs []string `json:"instance_ids,omitempty"`
+	// Where says, for each instance id whose status reply named them,
+	// the host and pid it runs as ("db-3 pid 4242"), so monitors sharing
+	// an id can be found.
+	Where map[string]string `json:"where,omitempty"`
+}
+
+// Peer is one peer as every monitor sees it.
+type Peer struct {
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	// State is the state every monitor agrees on, or StateSplit.
+	State string `json:"state"`
+	// Disagree is set when monitors report different states, or a monitor
+	// with a complete table lacks a peer that another says is alive or
+	// suspect (see StateMissing).
+	Disagree bool `json:"disagree"`
+	// States maps monitor id to the state it reports, or StateMissing;
+	// a missing entry is kept even when it is no disagreement.
+	States map[string]string `json:"states"`
+	// Worst is the worst state any monitor reports; rows sort by it.
+	Worst monitor.State `json:"worst"`
+	// LastBeat, Seq, Version and Boot are from the monitor that heard the
+	// peer most recently.
+	LastBeat time.Time `json:"last_beat"`
+	Seq      uint64    `json:"seq"`
+	Version  string    `json:"version"`
+	Boot     string    `json:"boot"`
+	Conflict bool      `json:"conflict,omitempty"`
+}
+
+// Report is the merged view of every monitor that answered.
+type Report struct {
+	Type    string    `json:"type"` // ReportType
+	Time    time.Time `json:"time"`
+	Subject string    `json:"subject"` // the peers subject asked
+	// Monitors are sorted by id.
+	Monitors []Monitor `json:"monitors"`
+	// Peers are sorted worst state first (dead, suspect, alive, left),
+	// then by id.
+	Peers []Peer `json:"peers"`
+	// Warnings are problems of the mesh itself that the rows cannot show,
+	// such as monitors sharing an id, or replies that were not read.
+	Warnings []string `json:"warnings,omitempty"`
+	// Ignored counts the replies that were not read into the report:
+	// under more monitor ids than MaxMonitors, past MaxPeerStates,
+	// dropped by NATS because they came faster than they could
+	// be read, or not a reply to either request. Warnings say which. A
+	// report that ignored replies may lack any monitor's view, so
+	// [Report.Find] reports it whatever the conditions.
+	Ignored int `json:"ignored,omitempty"`
+	// Error is why a round of `hbmesh watch --json` has no monitors or
+	// peers; it is empty in every report Gather returns.
+	Error string `json:"error,omitempty"`
+}
+
+// MonitorCount returns how many monitors answered, counting each of
+// those that share an id.
+func (r *Report) MonitorCount() int {
+	n := 0
+	for i := range r.Monitors {
+		n += max(r.Monitors[i].Instances, 1)
+	}
+	return n
+}
+
+// Conflicts counts the peers some monitor hears from two processes at
+// once (Peer.Conflict).
+func (r *Report) Conflicts() int {
+	n := 0
+	for i := range r.Peers {
+		if r.Peers[i].Conflict {
+			n++
+		}
+	}
+	return n
+}
+
+// Disagreements returns how many peers the monitors disagree on.
+func (r *Report) Disagreements() int {
+	n := 0
+	for i := range r.Peers {
+		if r.Peers[i].Disagree {
+			n++
+		}
+	}
+	return n
+}
+
+// merge builds the peer rows from each monitor's peers reply.
+func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Peer {
+	rows := map[string]*Peer{}
+	for mon, rep := range replies {
+		for _, p := range rep.Peers {
+			row, ok := rows[p.ID]
+			if !ok {
+				row = &Peer{ID: p.ID, States: map[string]string{}, Worst: p.State}
+				rows[p.ID] = row
+			}
+			row.States[mon] = p.State.String()
+			if p.State.Severity() < row.Worst.Severity() {
+				row.Worst = p.State
+			}
+			if !ok || p.LastBeat.After(row.LastBeat) {
+				row.Host, row.LastBeat, row.Seq, row.Version, row.Boot = p.Host, p.LastBeat, p.Seq, p.Version, p.Boot
+			}
+			row.Conflict = row.Conflict || p.Conflict
+		}
+	}
+	out := make([]Peer, 0, len(rows))
+	for _, row := range rows {
+		for _, m := range monitors {
+			rep := replies[m.ID]
+			if _, seen := row.States[m.ID]; !seen && rep != nil && !rep.Truncated {
+				row.States[m.ID] = StateMissing
+			}
+		}
+		row.State, row.Disagree = verdict(row.States)
+		out = append(out, *row)
+	}
+	slices.SortFunc(out, func(a, b Peer) int {
+		return cmp.Or(cmp.Compare(a.Worst.Severity(), b.Worst.Severity()), natsort.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// verdict returns a peer's consensus state from what each monitor says
+// about it, and whether they disagree. StateMissing counts only against
+// alive or suspect: the monitors that know the peer agree it is gone.
+func verdict(states map[string]string) (state string, disagree bool) {
+	missing, live := false, false
+	for _, st := range states {
+		switch st {
+		case StateMissing:
+			missing = true
+			continue
+		case monitor.StateAlive.String(), monitor.StateSuspect.String():
+			live = true
+		}
+		if state == "" {
+			state = st
+		} else if st != state {
+			disagree = true
+		}
+	}
+	if disagree || (missing && live) {
+		return StateSplit, true
+	}
+	return state, false
+}
