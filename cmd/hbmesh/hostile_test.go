@@ -72,15 +72,7 @@ func TestMonitorTextEscapesHostileBeats(t *testing.T) {
 // TestProbeEscapesHostileAnswer: whoever answers a probe chooses the host
 // and boot that `hbmesh probe` prints.
 func TestProbeEscapesHostileAnswer(t *testing.T) {
-	srv := natstest.Start(t)
-	url := srv.ClientURL()
-	evil := natstest.Connect(t, url)
-	if _, err := evil.Subscribe("hb.evil.probe", func(m *nats.Msg) {
-		_ = m.Respond(hostileBeat("evil", hostileText, 7, time.Now()))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	natstest.WaitInterest(t, srv, "hb.evil.probe")
+	url := answerProbes(t, "evil", hostileBeat("evil", hostileText, 7, time.Now()))
 	code, stdout, stderr := runSync(t, nil, "probe", "-s", url, "evil")
 	if code != 0 {
 		t.Fatalf("probe exit %d, stderr %q", code, stderr)
@@ -95,17 +87,23 @@ func TestProbeEscapesHostileAnswer(t *testing.T) {
 // hb.web-1.probe may send another node's beat; a monitor counts that as
 // probe_mismatch, and `hbmesh probe` must not report web-1 alive on it.
 func TestProbeRefusesAnswerAboutAnotherNode(t *testing.T) {
-	srv := natstest.Start(t)
-	url := srv.ClientURL()
-	evil := natstest.Connect(t, url)
-	if _, err := evil.Subscribe("hb.web-1.probe", func(m *nats.Msg) {
-		_ = m.Respond(hostileBeat("web-2", "boot-2", 7, time.Now()))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	natstest.WaitInterest(t, srv, "hb.web-1.probe")
+	url := answerProbes(t, "web-1", hostileBeat("web-2", "boot-2", 7, time.Now()))
 	code, stdout, stderr := runSync(t, nil, "probe", "-s", url, "web-1")
 	if code != exitFailure || stdout != "" || !strings.Contains(stderr, `web-1: the answer is about "web-2", not the node probed`) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 naming the mismatch", code, stdout, stderr)
 	}
+}
+
+// answerProbes starts a server on which a client that is not a node
+// answers every probe of id with reply, and returns the server's URL.
+func answerProbes(t *testing.T, id string, reply []byte) string {
+	t.Helper()
+	srv := natstest.Start(t)
+	subj := wire.MustSubjects(wire.DefaultPrefix).Probe(id)
+	evil := natstest.Connect(t, srv.ClientURL())
+	if _, err := evil.Subscribe(subj, func(m *nats.Msg) { _ = m.Respond(reply) }); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitInterest(t, srv, subj)
+	return srv.ClientURL()
 }
