@@ -15,6 +15,7 @@ import (
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // reply is one status or peers reply of monitor vm.
@@ -109,7 +110,7 @@ func TestGatherCountsDroppedReplies(t *testing.T) {
 	url := srv.ClientURL()
 	meshtest.StartMonitor(t, url, "mon-a")
 	evil := natstest.Connect(t, url)
-	sub, err := evil.Subscribe("hb.monitor.v1.peers", func(req *nats.Msg) {
+	sub, err := evil.Subscribe(wire.MustSubjects(wire.DefaultPrefix).Control("peers"), func(req *nats.Msg) {
 		for range 10_000 {
 			if evil.Publish(req.Reply, []byte("{}")) != nil {
 				return

@@ -19,6 +19,7 @@ import (
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/status"
 	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // hostile is text an attacker who may answer on the control subjects
@@ -47,7 +48,7 @@ func checkTerminalSafe(t *testing.T, out string) {
 // is published to the request's reply subject in turn.
 func respond(t *testing.T, nc *nats.Conn, answer func(endpoint, reply string) []*nats.Msg) {
 	t.Helper()
-	sub, err := nc.Subscribe("hb.monitor.v1.*", func(req *nats.Msg) {
+	sub, err := nc.Subscribe(wire.MustSubjects(wire.DefaultPrefix).Control("*"), func(req *nats.Msg) {
 		endpoint := req.Subject[strings.LastIndexByte(req.Subject, '.')+1:]
 		for _, m := range answer(endpoint, req.Reply) {
 			m.Subject = req.Reply
