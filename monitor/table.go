@@ -38,6 +38,9 @@ type peer struct {
 	pid      int32
 	state    State
 	conflict bool
+	// plain: id, host, boot and version are plain (wire.RawBeat.Plain),
+	// so the next beat can be decoded with wire.Decoder.DecodeNext.
+	plain bool
 	// gone: the current boot said goodbye while altBoot was still beating
 	// (two processes held the id); altBoot takes the id over at its next
 	// beat, or, if its own goodbye comes first, the id has left.
@@ -192,13 +195,30 @@ func (t *table) transition(p *peer, to State, reason Reason, v int64, now time.T
 // observe applies one decoded beat whose subject named id. It returns the
 // rejection reason, or "" if the beat was accepted.
 func (t *table) observe(id string, b *wire.RawBeat, now time.Time) string {
+	p, ok := t.peers.get(id)
+	return t.observePeer(id, p, ok, b, now)
+}
+
+// sender is what p's next beat is expected to repeat, for
+// wire.Decoder.DecodeNext; ok is false if p's strings are not plain.
+func (p *peer) sender(s *wire.Sender) (ok bool) {
+	if !p.plain {
+		return false
+	}
+	*s = wire.Sender{ID: p.id, Host: p.host, Boot: p.boot, Version: p.version, Labels: p.labels,
+		PID: int(p.pid), IntervalMS: int64(p.interval / time.Millisecond)}
+	return true
+}
+
+// observePeer is observe for a caller that has looked id up already
+// (peerTable.get): p and ok are what that found.
+func (t *table) observePeer(id string, p *peer, ok bool, b *wire.RawBeat, now time.Time) string {
 	t.clockIn(now)
 	iv := time.Duration(b.IntervalMS) * time.Millisecond
 	if iv < t.cfg.MinInterval || iv > t.cfg.MaxInterval {
 		return rejInterval
 	}
 	v := t.vnow(now)
-	p, ok := t.peers.get(id)
 	if !ok {
 		t.add(id, b, iv, v, now)
 		return ""
@@ -357,6 +377,7 @@ func (t *table) update(p *peer, b *wire.RawBeat, iv time.Duration, v int64, now 
 	p.interval = iv
 	p.lastBeat, p.lastHeard = v, v
 	p.pid = int32(b.PID)
+	p.plain = b.Plain // p's strings are b's, byte for byte
 	if !b.TS.IsZero() {
 		// Against the wall clock now, not wall(v): that is the monotonic
 		// clock's idea of the wall time, which drifts from the real one

@@ -61,6 +61,12 @@ type RawBeat struct {
 	Leaving    bool   // status is "leaving"
 	Version    []byte // nil if absent
 	Labels     []byte // the raw, validated labels object; nil if absent
+	// Plain reports that ID, Host, Boot and Version are printable ASCII
+	// without a quote or a backslash, each its own JSON encoding, which
+	// [Decoder.DecodeNext] needs of the Sender it is given. It may be
+	// false for a beat whose strings are plain but whose layout is not
+	// AppendBeat's.
+	Plain bool
 }
 
 // Beat returns an owned copy of r.

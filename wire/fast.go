@@ -91,6 +91,7 @@ func (d *Decoder) fast(data []byte, out *RawBeat) bool {
 		}
 		out.Labels, i = raw, d.pos
 	}
+	out.Plain = true
 	return i == len(data)-1 && data[i] == '}'
 }
 

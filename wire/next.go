@@ -1,0 +1,118 @@
+package wire
+
+// Sender is what a sender's beats repeat from one to the next: every field
+// but seq, ts and status, as its last accepted beat had them. Labels is
+// the raw labels object ([RawBeat.Labels]), "" for none. A monitor keeps
+// these fields for each peer anyway, so it can build a Sender on the
+// stack for [Decoder.DecodeNext] at no cost.
+type Sender struct {
+	ID, Host, Boot, Version string
+	Labels                  string
+	PID                     int
+	IntervalMS              int64
+}
+
+// DecodeNext decodes data exactly as [Decoder.Decode] does, faster when
+// data is [AppendBeat]'s encoding of a beat that repeats s: then only seq,
+// ts and status are parsed, and the rest is compared with s byte for byte.
+// s must hold the fields of a beat this package decoded with
+// [RawBeat.Plain] set; DecodeNext trusts that rather than checking it on
+// every beat. Whatever the shortcut accepts, Decode accepts with the same
+// result (FuzzDecodeNextAgrees), and anything else goes to Decode.
+func (d *Decoder) DecodeNext(data []byte, out *RawBeat, s *Sender) error {
+	if len(data) <= MaxPayload && d.next(data, out, s) {
+		return nil
+	}
+	return d.Decode(data, out)
+}
+
+// next is DecodeNext's shortcut. On false, out is garbage.
+func (d *Decoder) next(data []byte, out *RawBeat, s *Sender) bool {
+	i, ok := 0, true
+	if i, ok = fastLit(data, i, `{"v":1,"id":"`); !ok {
+		return false
+	}
+	if out.ID, i, ok = nextStr(data, i, s.ID); !ok {
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"host":"`); !ok {
+		return false
+	}
+	if out.Host, i, ok = nextStr(data, i, s.Host); !ok {
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"pid":`); !ok {
+		return false
+	}
+	var n uint64
+	if n, i, ok = fastUint(data, i); !ok || n != uint64(s.PID) || s.PID < 0 {
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"boot":"`); !ok {
+		return false
+	}
+	if out.Boot, i, ok = nextStr(data, i, s.Boot); !ok || len(out.Boot) == 0 {
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"seq":`); !ok {
+		return false
+	}
+	if out.Seq, i, ok = fastUint(data, i); !ok || out.Seq == 0 {
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"ts":"`); !ok {
+		return false
+	}
+	var ts []byte
+	if ts, i, ok = fastStr(data, i, 64); !ok {
+		return false
+	}
+	if out.TS, ok = d.ts.parse(ts); !ok {
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"interval_ms":`); !ok {
+		return false
+	}
+	if n, i, ok = fastUint(data, i); !ok || int64(n) != s.IntervalMS || n < 1 || n > 1<<53 {
+		return false
+	}
+	out.Leaving = false
+	switch {
+	case hasLit(data, i, `,"status":"alive"`):
+		i += len(`,"status":"alive"`)
+	case hasLit(data, i, `,"status":"leaving"`):
+		i += len(`,"status":"leaving"`)
+		out.Leaving = true
+	default:
+		return false
+	}
+	if i, ok = fastLit(data, i, `,"version":"`); !ok {
+		return false
+	}
+	if out.Version, i, ok = nextStr(data, i, s.Version); !ok {
+		return false
+	}
+	out.Labels = nil
+	if s.Labels != "" {
+		if i, ok = fastLit(data, i, `,"labels":`); !ok || !hasLit(data, i, s.Labels) {
+			return false
+		}
+		out.Labels = data[i : i+len(s.Labels)]
+		i += len(s.Labels)
+	}
+	if i != len(data)-1 || data[i] != '}' {
+		return false
+	}
+	out.V, out.PID, out.IntervalMS, out.Plain = Version, s.PID, s.IntervalMS, true
+	return true
+}
+
+// nextStr takes a string whose opening quote is just before i and that
+// must be want, which is plain.
+func nextStr(b []byte, i int, want string) ([]byte, int, bool) {
+	end := i + len(want)
+	if end >= len(b) || b[end] != '"' || string(b[i:end]) != want {
+		return nil, i, false
+	}
+	return b[i:end], end + 1, true
+}
