@@ -115,8 +115,16 @@ func TestHostileInput(t *testing.T) {
 		}
 	})
 	t.Run("flood of unique ids stays within MaxPeers", func(t *testing.T) {
-		for i := range 5000 {
-			publishBeat(t, evil, beat("u"+strconv.Itoa(i), "b", 1))
+		// In chunks the beat queue (4096 slots here) can hold, each taken
+		// in before the next is sent: on a fast machine 5000 at once can
+		// overflow it, and beats NATS drops never reach the table.
+		before := m.Stats().Beats
+		for chunk := range 5 {
+			for i := chunk * 1000; i < (chunk+1)*1000; i++ {
+				publishBeat(t, evil, beat("u"+strconv.Itoa(i), "b", 1))
+			}
+			want := before + uint64(chunk+1)*1000
+			natstest.Eventually(t, "flood chunk taken in", func() bool { return m.Stats().Beats >= want })
 		}
 		natstest.Eventually(t, "evictions", func() bool { return m.Stats().Evicted >= 4000 })
 		if n := len(m.Peers()); n > 500 {
