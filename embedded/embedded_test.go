@@ -157,6 +157,44 @@ func TestPortInUseFailsFast(t *testing.T) {
 	}
 }
 
+// TestFailedStartLeavesNoStoreDir: nats-server creates a named store dir
+// before it binds its port, so a start on a busy port used to leave an
+// empty directory tree behind. Only what the failed start made goes; a
+// store dir that already held data is kept.
+func TestFailedStartLeavesNoStoreDir(t *testing.T) {
+	first := start(t, randomPortConfig())
+	busy := first.NATS().Addr().(*net.TCPAddr).Port
+	try := func(storeDir string) {
+		t.Helper()
+		cfg := embedded.DefaultConfig()
+		cfg.Port, cfg.JetStream, cfg.StoreDir = busy, true, storeDir
+		s, err := embedded.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Shutdown)
+		if err := s.Start(); !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("Start on a used port = %v, want EADDRINUSE", err)
+		}
+	}
+	root := t.TempDir()
+	try(filepath.Join(root, "cache", "hbmesh", "jetstream"))
+	if _, err := os.Stat(filepath.Join(root, "cache")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("failed start left %s: stat err = %v", filepath.Join(root, "cache"), err)
+	}
+	kept := filepath.Join(root, "kept")
+	if err := os.MkdirAll(filepath.Join(kept, "jetstream"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kept, "jetstream", "data"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	try(kept)
+	if _, err := os.Stat(filepath.Join(kept, "jetstream", "data")); err != nil {
+		t.Fatalf("a failed start touched an existing store: %v", err)
+	}
+}
+
 func TestDontListen(t *testing.T) {
 	cfg := embedded.DefaultConfig()
 	cfg.DontListen = true

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +110,14 @@ func (s *Server) Start() error {
 		opts.StoreDir = dir
 	}
 
+	// A store dir the caller named may not exist yet; nats-server creates
+	// it before it binds its ports, so a start that fails must take away
+	// the empty directories it left.
+	var created string
+	if opts.JetStream && s.tempDir == "" {
+		created = firstMissing(opts.StoreDir)
+	}
+
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		s.removeTempDir()
@@ -134,9 +144,12 @@ func (s *Server) Start() error {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		s.removeTempDir()
+		removeEmptyDirs(created)
 		return fmt.Errorf("embedded: start server %q: %w", opts.ServerName, err)
 	}
-	s.log.Info("nats-server ready", "server", ns.Name(), "url", s.clientURL())
+	// Debug: nats-server has said "Server is ready", and each command
+	// logs its own line with the URLs it will use.
+	s.log.Debug("nats-server ready", "server", ns.Name(), "url", s.clientURL())
 	return nil
 }
 
@@ -335,4 +348,56 @@ func (s *Server) removeTempDir() {
 		s.log.Warn("remove JetStream store dir", "dir", s.tempDir, "err", err)
 	}
 	s.tempDir = ""
+}
+
+// firstMissing returns the outermost directory on the way to dir that does
+// not exist yet (dir itself if only it is missing), or "" if dir exists
+// or cannot be looked at.
+func firstMissing(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	missing := ""
+	for d := filepath.Clean(dir); ; {
+		if _, err := os.Stat(d); err == nil {
+			return missing
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return ""
+		}
+		missing = d
+		parent := filepath.Dir(d)
+		if parent == d {
+			return missing
+		}
+		d = parent
+	}
+}
+
+// removeEmptyDirs removes top (made by a failed start, see firstMissing)
+// and the directories under it if none of them holds anything but
+// directories: only what the failed start left, never data.
+func removeEmptyDirs(top string) {
+	if top == "" {
+		return
+	}
+	var dirs []string
+	errFile := errors.New("holds a file")
+	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return errFile
+		}
+		dirs = append(dirs, path)
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if os.Remove(dirs[i]) != nil { // refuses a directory that is not empty
+			return
+		}
+	}
 }
