@@ -45,20 +45,7 @@ func (d *Decoder) fast(data []byte, out *RawBeat) bool {
 	if out.Boot, i, ok = fastStr(data, i, MaxBootLen); !ok || len(out.Boot) == 0 {
 		return false
 	}
-	if i, ok = fastLit(data, i, `,"seq":`); !ok {
-		return false
-	}
-	if out.Seq, i, ok = fastUint(data, i); !ok || out.Seq == 0 {
-		return false
-	}
-	if i, ok = fastLit(data, i, `,"ts":"`); !ok {
-		return false
-	}
-	var ts []byte
-	if ts, i, ok = fastStr(data, i, 64); !ok {
-		return false
-	}
-	if out.TS, ok = d.ts.parse(ts); !ok {
+	if i, ok = d.fastSeqTS(data, i, out); !ok {
 		return false
 	}
 	if i, ok = fastLit(data, i, `,"interval_ms":`); !ok {
@@ -68,13 +55,7 @@ func (d *Decoder) fast(data []byte, out *RawBeat) bool {
 		return false
 	}
 	out.IntervalMS = int64(n)
-	switch {
-	case hasLit(data, i, `,"status":"alive"`):
-		i += len(`,"status":"alive"`)
-	case hasLit(data, i, `,"status":"leaving"`):
-		i += len(`,"status":"leaving"`)
-		out.Leaving = true
-	default:
+	if i, ok = fastStatus(data, i, out); !ok {
 		return false
 	}
 	if i, ok = fastLit(data, i, `,"version":"`); !ok {
@@ -93,6 +74,39 @@ func (d *Decoder) fast(data []byte, out *RawBeat) bool {
 	}
 	out.Plain = true
 	return i == len(data)-1 && data[i] == '}'
+}
+
+// fastSeqTS takes `,"seq":N,"ts":"…"` at i, as AppendBeat writes them.
+func (d *Decoder) fastSeqTS(data []byte, i int, out *RawBeat) (int, bool) {
+	var ok bool
+	if i, ok = fastLit(data, i, `,"seq":`); !ok {
+		return i, false
+	}
+	if out.Seq, i, ok = fastUint(data, i); !ok || out.Seq == 0 {
+		return i, false
+	}
+	if i, ok = fastLit(data, i, `,"ts":"`); !ok {
+		return i, false
+	}
+	var ts []byte
+	if ts, i, ok = fastStr(data, i, 64); !ok {
+		return i, false
+	}
+	out.TS, ok = d.ts.parse(ts)
+	return i, ok
+}
+
+// fastStatus takes `,"status":"alive"` or `,"status":"leaving"` at i.
+func fastStatus(data []byte, i int, out *RawBeat) (int, bool) {
+	switch {
+	case hasLit(data, i, `,"status":"alive"`):
+		out.Leaving = false
+		return i + len(`,"status":"alive"`), true
+	case hasLit(data, i, `,"status":"leaving"`):
+		out.Leaving = true
+		return i + len(`,"status":"leaving"`), true
+	}
+	return i, false
 }
 
 func hasLit(b []byte, i int, lit string) bool {

@@ -54,20 +54,7 @@ func (d *Decoder) next(data []byte, out *RawBeat, s *Sender) bool {
 	if out.Boot, i, ok = nextStr(data, i, s.Boot); !ok || len(out.Boot) == 0 {
 		return false
 	}
-	if i, ok = fastLit(data, i, `,"seq":`); !ok {
-		return false
-	}
-	if out.Seq, i, ok = fastUint(data, i); !ok || out.Seq == 0 {
-		return false
-	}
-	if i, ok = fastLit(data, i, `,"ts":"`); !ok {
-		return false
-	}
-	var ts []byte
-	if ts, i, ok = fastStr(data, i, 64); !ok {
-		return false
-	}
-	if out.TS, ok = d.ts.parse(ts); !ok {
+	if i, ok = d.fastSeqTS(data, i, out); !ok {
 		return false
 	}
 	if i, ok = fastLit(data, i, `,"interval_ms":`); !ok {
@@ -76,14 +63,7 @@ func (d *Decoder) next(data []byte, out *RawBeat, s *Sender) bool {
 	if n, i, ok = fastUint(data, i); !ok || int64(n) != s.IntervalMS || n < 1 || n > 1<<53 {
 		return false
 	}
-	out.Leaving = false
-	switch {
-	case hasLit(data, i, `,"status":"alive"`):
-		i += len(`,"status":"alive"`)
-	case hasLit(data, i, `,"status":"leaving"`):
-		i += len(`,"status":"leaving"`)
-		out.Leaving = true
-	default:
+	if i, ok = fastStatus(data, i, out); !ok {
 		return false
 	}
 	if i, ok = fastLit(data, i, `,"version":"`); !ok {
