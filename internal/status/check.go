@@ -21,13 +21,18 @@ const (
 	MaxMonitors = 64
 	// MaxPeerStates is how many states of peers one report holds: it has
 	// a row for every peer any monitor lists, with a state for each
-	// monitor that sent its peers, so distinct peers times monitors. That
-	// is 200,000 peers seen by ten monitors, or 1,000,000 by two; the
-	// report then takes 100 to 300MB. A peers reply that would pass it is
-	// counted in [Report.Ignored], not read.
+	// monitor that sent its peers (each of those sharing an id too), so
+	// distinct peers times monitors. That is 200,000 peers seen by ten
+	// monitors, or 1,000,000 by two; the report then takes 100 to 300MB.
+	// A peers reply that would pass it is counted in [Report.Ignored],
+	// not read.
 	MaxPeerStates = 2_000_000
-	// maxInstanceIDs is how many instance ids of one monitor id are kept
-	// in Monitor.InstanceIDs and Where; Monitor.Instances counts them all.
+	// maxInstanceIDs is how many monitors sharing one monitor id a report
+	// reads: the one its row shows and maxInstanceIDs-1 in
+	// Monitor.Others. Replies of further ones are counted in
+	// Report.Ignored. It is also how many instance ids of one monitor id
+	// are kept in Monitor.InstanceIDs and Where; Monitor.Instances counts
+	// them all.
 	maxInstanceIDs = 16
 )
 

@@ -20,13 +20,16 @@ var ErrFailOn = errors.New("--fail-on")
 //   - split: monitors disagree on a peer (Peer.Disagree)
 //   - unready: a monitor is not ready or impaired, answered with an error
 //     or a reply no monitor sends, or did not answer both requests in time
-//   - shared-id: monitors share an id (Monitor.Instances > 1); the report
-//     then shows one of them only, so a check that must not be misled by
-//     a reply forged under a monitor's id includes it
+//   - shared-id: monitors share an id (Monitor.Instances > 1), which
+//     their --id should not let them do
 //   - conflict: a monitor hears two processes beating as one peer id
 //     (Peer.Conflict), so a death of either may go unreported
 //
-// Find also fails a report that ignored replies, whatever the conditions.
+// Every monitor counts, those sharing an id too: what the others under
+// a shared id say is in Monitor.Others and Peer.SharedStates, and dead,
+// suspect, split, unready and conflict count it as they count the
+// monitor each row and column show. Find also fails a report that
+// ignored replies, whatever the conditions.
 func FailConditions() []string {
 	return []string{"dead", "suspect", "split", "unready", "shared-id", "conflict"}
 }
@@ -104,11 +107,16 @@ func (r *Report) count(c string) (int, string) {
 			st = monitor.StateSuspect.String()
 		}
 		for i := range r.Peers {
-			for _, s := range r.Peers[i].States {
-				if s == st {
-					n++
-					break
-				}
+			p := &r.Peers[i]
+			says := false
+			for _, s := range p.States {
+				says = says || s == st
+			}
+			for _, s := range p.SharedStates {
+				says = says || s.State == st
+			}
+			if says {
+				n++
 			}
 		}
 		return n, "peer"
@@ -120,6 +128,11 @@ func (r *Report) count(c string) (int, string) {
 		for _, m := range r.Monitors {
 			if m.Error != "" || !m.Status || !m.PeersAnswered || !m.Ready || m.Impaired {
 				n++
+			}
+			for i := range m.Others {
+				if !m.Others[i].trusted() {
+					n++
+				}
 			}
 		}
 	case "shared-id":

@@ -165,15 +165,21 @@ func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 type gathering struct {
 	monitors map[string]*Monitor
 	peers    map[string]*discovery.PeersResponse
+	// others holds, by monitor id, the replies of the monitors that
+	// share it, other than the one its row shows, in the order they
+	// first answered: at most maxInstanceIDs-1 of them.
+	others map[string][]*other
+	// otherPeers counts the peers replies in others.
+	otherPeers int
 	// replies counts the replies under each monitor id to each request
 	// (true: peers), to find monitors that share an id.
 	replies map[bool]map[string]int
 	// bad counts the replies that were errors or did not decode, under
 	// the id of their error row.
 	bad map[string]int
-	// distinct holds the id of every peer the replies in peers list;
-	// times the number of those replies, it bounds the report's size,
-	// which MaxPeerStates bounds.
+	// distinct holds the id of every peer the replies in peers and
+	// others list; times the number of those replies, it bounds the
+	// report's size, which MaxPeerStates bounds.
 	distinct map[string]struct{}
 	// maxStates is MaxPeerStates, smaller in tests.
 	maxStates int
@@ -186,6 +192,7 @@ const (
 	ignoredMonitors = iota // under a monitor id beyond MaxMonitors
 	ignoredPeers           // its peers would pass MaxPeerStates
 	ignoredDropped         // dropped by NATS: the subscription's buffer was full
+	ignoredShared          // under a monitor id past maxInstanceIDs monitors sharing it
 	ignoredOdd             // on another subject, or a 503 after replies
 	ignoredKinds
 )
@@ -194,6 +201,7 @@ func newGathering() *gathering {
 	return &gathering{
 		monitors:  map[string]*Monitor{},
 		peers:     map[string]*discovery.PeersResponse{},
+		others:    map[string][]*other{},
 		replies:   map[bool]map[string]int{true: {}, false: {}},
 		bad:       map[string]int{},
 		distinct:  map[string]struct{}{},
@@ -228,10 +236,11 @@ func (g *gathering) admit(id string) bool {
 
 // fits reports whether the report stays within MaxPeerStates with r
 // among its peers replies. Each peer row holds a state for every monitor
-// that sent its peers ("missing" if it does not list the peer), so the
-// report holds distinct peers × peers replies states: a few monitors of
-// one fleet list the same peers, but fake monitors could each list
-// different ones.
+// that sent its peers ("missing" if it does not list the peer), those
+// sharing an id included, so the report holds distinct peers × peers
+// replies states: a few monitors of one fleet list the same peers, but
+// fake monitors could each list different ones. Every peers reply that
+// is read is kept, so r would be one more.
 func (g *gathering) fits(r *discovery.PeersResponse) bool {
 	peers := len(g.distinct)
 	for i := range r.Peers {
@@ -239,10 +248,7 @@ func (g *gathering) fits(r *discovery.PeersResponse) bool {
 			peers++
 		}
 	}
-	replies := len(g.peers)
-	if _, ok := g.peers[r.Monitor]; !ok {
-		replies++
-	}
+	replies := len(g.peers) + g.otherPeers + 1
 	return peers*replies <= g.maxStates
 }
 
@@ -258,11 +264,25 @@ func (g *gathering) fail(subject, msg string) {
 	g.bad[id]++
 }
 
+// other is what one of several monitors sharing an id, other than the
+// one its row shows, answered.
+type other struct {
+	Instance
+	peers *discovery.PeersResponse // nil until its peers reply is read
+}
+
 // answered counts a reply of monitor id, from instance, to one request,
-// and reports whether it is from the instance the row shows: the first
-// one heard under id. A reply without an instance (an older monitor)
-// cannot be told apart, so it is always shown.
-func (g *gathering) answered(isPeers bool, id, instance string) (show bool) {
+// and says where it goes. The row shows the first instance heard under
+// id, and the first reply of each kind from that instance: show is then
+// true. Any other reply joins the first of id's others with the same
+// instance id that lacks that kind of reply, or starts a new one, and
+// is returned as o. So every reply is read, even where instance ids
+// cannot tell monitors apart: replies without one (monitors too old to
+// send it) and replies that repeat an instance id (a forger can send
+// any). Past maxInstanceIDs-1 others under id, show is false and o nil:
+// the reply is counted in Report.Ignored, since its verdicts are not
+// read.
+func (g *gathering) answered(isPeers bool, id, instance string) (show bool, o *other) {
 	g.replies[isPeers][id]++
 	m := g.monitor(id)
 	if instance != "" && len(m.InstanceIDs) < maxInstanceIDs && !slices.Contains(m.InstanceIDs, instance) {
@@ -271,9 +291,23 @@ func (g *gathering) answered(isPeers bool, id, instance string) (show bool) {
 	m.Instances = max(m.Instances, g.replies[isPeers][id], len(m.InstanceIDs))
 	if !m.Status && !m.PeersAnswered {
 		m.Instance = instance
-		return true
+		return true, nil
 	}
-	return instance == "" || m.Instance == "" || instance == m.Instance
+	if instance == m.Instance && (isPeers && !m.PeersAnswered || !isPeers && !m.Status) {
+		return true, nil
+	}
+	for _, x := range g.others[id] {
+		if x.ID == instance && (isPeers && !x.PeersAnswered || !isPeers && !x.Status) {
+			return false, x
+		}
+	}
+	if len(g.others[id]) >= maxInstanceIDs-1 {
+		g.ignore(ignoredShared)
+		return false, nil
+	}
+	o = &other{Instance: Instance{ID: instance}}
+	g.others[id] = append(g.others[id], o)
+	return false, o
 }
 
 // complete reports whether every monitor heard from has answered both
@@ -282,9 +316,14 @@ func (g *gathering) complete() bool {
 	if len(g.monitors) == 0 {
 		return false
 	}
-	for _, m := range g.monitors {
+	for id, m := range g.monitors {
 		if m.Error == "" && (!m.Status || !m.PeersAnswered) {
 			return false
+		}
+		for _, o := range g.others[id] {
+			if !o.Status || !o.PeersAnswered {
+				return false
+			}
 		}
 	}
 	return true
@@ -327,18 +366,24 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 			g.ignore(ignoredPeers)
 			return
 		}
-		if !g.answered(true, r.Monitor, r.Instance) {
+		show, o := g.answered(true, r.Monitor, r.Instance)
+		switch {
+		case show:
+			m := g.monitor(r.Monitor)
+			m.PeersAnswered, m.Truncated = true, r.Truncated
+			if !m.Status {
+				m.Peers = r.Total
+			}
+			g.peers[r.Monitor] = &r
+		case o != nil:
+			o.PeersAnswered, o.Truncated, o.peers = true, r.Truncated, &r
+			g.otherPeers++
+		default:
 			return
-		}
-		m := g.monitor(r.Monitor)
-		m.PeersAnswered, m.Truncated = true, r.Truncated
-		if !m.Status {
-			m.Peers = r.Total
 		}
 		for i := range r.Peers {
 			g.distinct[r.Peers[i].ID] = struct{}{}
 		}
-		g.peers[r.Monitor] = &r
 		return
 	}
 	var r discovery.StatusResponse
@@ -353,13 +398,16 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	if !g.admit(r.Monitor) {
 		return
 	}
-	show := g.answered(false, r.Monitor, r.Instance)
+	show, o := g.answered(false, r.Monitor, r.Instance)
 	m := g.monitor(r.Monitor)
 	if r.Instance != "" && (r.Host != "" || r.PID != 0) && slices.Contains(m.InstanceIDs, r.Instance) {
 		if m.Where == nil {
 			m.Where = map[string]string{}
 		}
 		m.Where[r.Instance] = strings.TrimSpace(fmt.Sprintf("%s pid %d", r.Host, r.PID))
+	}
+	if o != nil {
+		o.Status, o.Ready, o.ReadyError, o.Impaired = true, r.Ready, r.ReadyError, r.Impaired
 	}
 	if !show {
 		return
@@ -375,10 +423,25 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 			m.Error += fmt.Sprintf(" (%d bad replies on this subject)", n)
 		}
 		slices.Sort(m.InstanceIDs)
+		for _, o := range g.others[id] {
+			m.Others = append(m.Others, o.Instance)
+		}
+		if len(m.Others) > 0 {
+			m.Instances = max(m.Instances, 1+len(m.Others))
+		}
+		slices.SortStableFunc(m.Others, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
 		r.Monitors = append(r.Monitors, *m)
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
-	r.Peers = merge(r.Monitors, g.peers)
+	others := map[string][]*discovery.PeersResponse{}
+	for id, list := range g.others {
+		for _, o := range list {
+			if o.peers != nil {
+				others[id] = append(others[id], o.peers)
+			}
+		}
+	}
+	r.Peers = merge(r.Monitors, g.peers, others)
 	for _, m := range r.Monitors {
 		if m.Instances > 1 {
 			which := ""
@@ -418,6 +481,8 @@ func ignoredWarning(kind, n int, subject string) string {
 		return fmt.Sprintf("ignored %d peers replies past %d peer states (peers × monitors): is something other than monitors answering on %s?", n, MaxPeerStates, subject)
 	case ignoredDropped:
 		return fmt.Sprintf("%d replies dropped: they came faster than they could be read; is something flooding the replies to %s?", n, subject)
+	case ignoredShared:
+		return fmt.Sprintf("ignored %d replies past %d monitors under one id: is something other than monitors answering on %s?", n, maxInstanceIDs, subject)
 	}
 	return fmt.Sprintf("ignored %d messages that were not replies to the requests on %s", n, subject)
 }

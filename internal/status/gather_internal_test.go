@@ -43,8 +43,11 @@ func (r reply) msg(t *testing.T) *nats.Msg {
 }
 
 // TestSharedIDRowsDoNotMix: when two instances answer under one id, the
-// row and column show the first instance's replies only; replies without
-// an instance (older monitors) are merged as before and only counted.
+// row and column show the first instance's replies only, and the other's
+// are kept apart, in Others and SharedStates, where --fail-on counts
+// them. Replies that instance ids cannot tell apart, because they have
+// none (older monitors) or repeat one (a forger can send any), are kept
+// apart all the same: the row takes the first of each kind.
 func TestSharedIDRowsDoNotMix(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -53,6 +56,7 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 		ids      []string
 		ready    bool
 		web1     string
+		other    Instance
 		warning  string
 	}{
 		{
@@ -64,6 +68,7 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				{instance: "A", ready: true},
 			},
 			instance: "A", ids: []string{"A", "B"}, ready: true, web1: "alive",
+			other:   Instance{ID: "B", Status: true, PeersAnswered: true},
 			warning: `2 monitors answer as "vm" (instances A, B): give each its own --id`,
 		},
 		{
@@ -74,7 +79,20 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				{peers: true, state: monitor.StateDead},
 				{ready: true},
 			},
-			ready: true, web1: "dead", // the last reply of each kind wins
+			ready: false, web1: "alive",
+			other:   Instance{Status: true, Ready: true, PeersAnswered: true},
+			warning: `2 monitors answer as "vm": give each its own --id`,
+		},
+		{
+			name: "one instance id twice",
+			replies: []reply{
+				{instance: "A", ready: true},
+				{instance: "A", peers: true, state: monitor.StateAlive},
+				{instance: "A", peers: true, state: monitor.StateDead},
+				{instance: "A", ready: false},
+			},
+			instance: "A", ids: []string{"A"}, ready: true, web1: "alive",
+			other:   Instance{ID: "A", Status: true, PeersAnswered: true},
 			warning: `2 monitors answer as "vm": give each its own --id`,
 		},
 	} {
@@ -91,8 +109,15 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 			if m.Instances != 2 || m.Instance != tc.instance || !slices.Equal(m.InstanceIDs, tc.ids) || m.Ready != tc.ready {
 				t.Errorf("monitor = %+v", m)
 			}
-			if len(rep.Peers) != 1 || rep.Peers[0].States["vm"] != tc.web1 {
-				t.Errorf("peers = %+v, want web-1 %s", rep.Peers, tc.web1)
+			if len(m.Others) != 1 || m.Others[0] != tc.other {
+				t.Errorf("others = %+v, want %+v", m.Others, tc.other)
+			}
+			wantShared := []InstanceState{{Monitor: "vm", Instance: tc.other.ID, State: "dead"}}
+			if len(rep.Peers) != 1 || rep.Peers[0].States["vm"] != tc.web1 || !slices.Equal(rep.Peers[0].SharedStates, wantShared) {
+				t.Errorf("peers = %+v, want web-1 %s, and dead to %+v", rep.Peers, tc.web1, tc.other)
+			}
+			if got := strings.Join(rep.Find([]string{"dead", "unready"}), ", "); got != "1 peer dead, 1 monitor unready" {
+				t.Errorf("Find(dead, unready) = %q", got)
 			}
 			if len(rep.Warnings) != 1 || rep.Warnings[0] != tc.warning {
 				t.Errorf("warnings = %q, want %q", rep.Warnings, tc.warning)
@@ -162,7 +187,7 @@ func TestPeerStatesBounded(t *testing.T) {
 	g.add(true, peers("mon-b", "web-1", "web-2"))          // the same peers: 2 × 2
 	g.add(true, peers("mon-c", "web-1"))                   // 2 × 3
 	g.add(true, peers("fake", "fake-1", "fake-2"))         // 4 × 4: ignored
-	g.add(true, peers("mon-a", "web-1", "web-2", "web-3")) // mon-a again, one more: 3 × 3 ignored
+	g.add(true, peers("mon-a", "web-1", "web-2", "web-3")) // mon-a again, one more: 3 × 4 ignored
 	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
 	if len(r.Peers) != 2 || len(r.Monitors) != 3 {
 		t.Errorf("report has %d peers and monitors %+v; want web-1, web-2 of mon-a, mon-b and mon-c", len(r.Peers), r.Monitors)
@@ -175,7 +200,9 @@ func TestPeerStatesBounded(t *testing.T) {
 
 // TestInstanceIDsBounded: thousands of replies under one monitor id, each
 // from an instance of its own, are all counted but only the first few
-// listed, so checking for a repeat stays cheap and the warning short.
+// listed and read, so checking for a repeat stays cheap and the warning
+// short. The others are ignored, which fails every --fail-on: their
+// verdicts are not read.
 func TestInstanceIDsBounded(t *testing.T) {
 	g := newGathering()
 	const n = 5000
@@ -184,10 +211,15 @@ func TestInstanceIDsBounded(t *testing.T) {
 	}
 	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
 	m := r.Monitors[0]
-	if m.Instances != n || len(m.InstanceIDs) != maxInstanceIDs || len(m.Where) != 0 {
-		t.Errorf("instances %d, %d instance ids, where %v; want %d, %d and none", m.Instances, len(m.InstanceIDs), m.Where, n, maxInstanceIDs)
+	if m.Instances != n || len(m.InstanceIDs) != maxInstanceIDs || len(m.Others) != maxInstanceIDs-1 || len(m.Where) != 0 {
+		t.Errorf("instances %d, %d instance ids, %d others, where %v; want %d, %d, %d and none",
+			m.Instances, len(m.InstanceIDs), len(m.Others), m.Where, n, maxInstanceIDs, maxInstanceIDs-1)
 	}
-	if len(r.Warnings) != 1 || !strings.HasSuffix(r.Warnings[0], fmt.Sprintf(", I0015, and %d more): give each its own --id", n-maxInstanceIDs)) {
+	if len(r.Warnings) != 2 || !strings.HasSuffix(r.Warnings[0], fmt.Sprintf(", I0015, and %d more): give each its own --id", n-maxInstanceIDs)) ||
+		r.Warnings[1] != fmt.Sprintf("ignored %d replies past %d monitors under one id: is something other than monitors answering on hb.monitor.v1.peers?", n-maxInstanceIDs, maxInstanceIDs) {
 		t.Errorf("warnings = %q", r.Warnings)
+	}
+	if r.Ignored != n-maxInstanceIDs {
+		t.Errorf("ignored %d, want %d", r.Ignored, n-maxInstanceIDs)
 	}
 }

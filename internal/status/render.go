@@ -37,7 +37,11 @@ var shortState = map[string]string{
 // marks a disagreement and lists what each monitor says, and a peer id
 // two processes beat as at once ("two processes beat as this id"). The last columns,
 // one per monitor, abbreviate its state: A alive, S suspect, D dead,
-// L left, - missing, ? unknown (its reply was truncated).
+// L left, - missing, ? unknown (its reply was truncated). Of monitors
+// that share an id, the column shows one; where another says something
+// else about a peer, the "!" column lists it as id@instance=state
+// (id@?=state for a monitor too old to send its instance id), and the
+// footer names those of them not to be trusted.
 func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	now := opts.Now
 	if now.IsZero() {
@@ -56,11 +60,16 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 			state = strings.ToUpper(StateSplit)
 		}
 		mark := ""
-		if p.Disagree {
-			says := make([]string, 0, len(r.Monitors))
+		if p.Disagree || len(p.SharedStates) > 0 {
+			says := make([]string, 0, len(r.Monitors)+len(p.SharedStates))
 			for _, m := range r.Monitors {
 				if st, ok := p.States[m.ID]; ok {
 					says = append(says, cell(m.ID)+"="+cell(st))
+				}
+				for _, s := range p.SharedStates {
+					if s.Monitor == m.ID {
+						says = append(says, cell(m.ID)+"@"+cell(cmp.Or(s.Instance, "?"))+"="+cell(s.State))
+					}
 				}
 			}
 			mark = "! " + strings.Join(says, " ")
@@ -151,7 +160,30 @@ func readiness(m Monitor) string {
 			s += ", showing instance " + cell(m.Instance)
 		}
 	}
+	for i := range m.Others {
+		if o := &m.Others[i]; !o.trusted() {
+			s += "; " + cell(cmp.Or(o.ID, "another")) + ": " + otherReadiness(o)
+		}
+	}
 	return s
+}
+
+// otherReadiness says in a few words why the verdicts of an instance
+// sharing a monitor's id cannot be trusted.
+func otherReadiness(o *Instance) string {
+	var says []string
+	switch {
+	case !o.Status:
+		says = append(says, "no status reply")
+	case !o.Ready:
+		says = append(says, "NOT READY: "+printable.Cut(o.ReadyError, maxMessage))
+	case o.Impaired:
+		says = append(says, "impaired")
+	}
+	if !o.PeersAnswered {
+		says = append(says, "no peers reply")
+	}
+	return strings.Join(says, ", ")
 }
 
 // age formats how long ago t was: tenths of a second under a minute,

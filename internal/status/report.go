@@ -49,14 +49,24 @@ type Monitor struct {
 	// replies under this id to either request, since each monitor answers
 	// each once. More than 1 means monitors share an id (it defaults to
 	// the hostname); this row and its column then show only the monitor
-	// in Instance.
+	// in Instance, and Others the rest.
 	Instances int `json:"instances"`
 	// Instance is the micro service instance id (the id `nats micro ls`
 	// lists) of the monitor whose replies this row and its column show:
 	// the first to answer under this id. Replies of other instances under
-	// the same id are counted but not merged into the row, so it never
-	// mixes two processes' views. Empty for a monitor too old to send it.
+	// the same id are not merged into the row, so it never mixes two
+	// processes' views; they are in Others and in each peer's
+	// SharedStates. Empty for a monitor too old to send it.
 	Instance string `json:"instance,omitempty"`
+	// Others are the other monitors that answered under this id, when
+	// monitors share it, sorted by instance id. Each is one instance's
+	// replies, or one reply past the first of its kind from the same
+	// instance (a second monitor, or a forger, sending its id). What
+	// their peers replies say is in each peer's SharedStates; their
+	// verdicts and their readiness count for --fail-on as this row's do
+	// ([Report.Find]). At most maxInstanceIDs-1 are kept; replies of
+	// further ones are counted in [Report.Ignored].
+	Others []Instance `json:"others,omitempty"`
 	// InstanceIDs are the instance ids of every monitor that answered
 	// under this id, sorted; more than one means they share the id.
 	InstanceIDs []string `json:"instance_ids,omitempty"`
@@ -64,6 +74,40 @@ type Monitor struct {
 	// the host and pid it runs as ("db-3 pid 4242"), so monitors sharing
 	// an id can be found.
 	Where map[string]string `json:"where,omitempty"`
+}
+
+// Instance is what one of several monitors sharing an id, other than the
+// one its [Monitor] row shows, answered.
+type Instance struct {
+	// ID is its micro service instance id, as in Monitor.Instance; empty
+	// for a monitor too old to send it.
+	ID string `json:"id,omitempty"`
+	// Status, Ready, ReadyError and Impaired are as in [Monitor]: Status
+	// is false when no status reply of this instance arrived in time.
+	Status     bool   `json:"status"`
+	Ready      bool   `json:"ready"`
+	ReadyError string `json:"ready_error,omitempty"`
+	Impaired   bool   `json:"impaired"`
+	// PeersAnswered is false when no peers reply of this instance
+	// arrived in time; Truncated is set when its reply was cut.
+	PeersAnswered bool `json:"peers_answered"`
+	Truncated     bool `json:"truncated,omitempty"`
+}
+
+// trusted reports whether the instance answered both requests and is
+// ready and unimpaired, as --fail-on unready asks of every monitor.
+func (i *Instance) trusted() bool {
+	return i.Status && i.PeersAnswered && i.Ready && !i.Impaired
+}
+
+// InstanceState is what one of several monitors sharing an id, other
+// than the one its column shows, says about a peer.
+type InstanceState struct {
+	Monitor string `json:"monitor"`
+	// Instance is as in [Instance.ID].
+	Instance string `json:"instance,omitempty"`
+	// State is its state, or StateMissing.
+	State string `json:"state"`
 }
 
 // Peer is one peer as every monitor sees it.
@@ -77,8 +121,14 @@ type Peer struct {
 	// suspect (see StateMissing).
 	Disagree bool `json:"disagree"`
 	// States maps monitor id to the state it reports, or StateMissing;
-	// a missing entry is kept even when it is no disagreement.
+	// a missing entry is kept even when it is no disagreement. Of
+	// monitors that share an id, it holds the one in Monitor.Instance.
 	States map[string]string `json:"states"`
+	// SharedStates holds what the other monitors under a shared id
+	// (Monitor.Others) say about the peer, where that is not what States
+	// says for their id, sorted by monitor and instance id. State,
+	// Disagree, Worst and Conflict count them, as does --fail-on.
+	SharedStates []InstanceState `json:"shared_states,omitempty"`
 	// Worst is the worst state any monitor reports; rows sort by it.
 	Worst monitor.State `json:"worst"`
 	// LastBeat, Seq, Version and Boot are from the monitor that heard the
@@ -148,24 +198,42 @@ func (r *Report) Disagreements() int {
 	return n
 }
 
-// merge builds the peer rows from each monitor's peers reply.
-func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Peer {
+// merge builds the peer rows from each monitor's peers reply, in
+// replies, and from the peers replies of the other monitors under a
+// shared id, in others.
+func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse, others map[string][]*discovery.PeersResponse) []Peer {
 	rows := map[string]*Peer{}
+	see := func(p *discovery.Peer) *Peer {
+		row, ok := rows[p.ID]
+		if !ok {
+			row = &Peer{ID: p.ID, States: map[string]string{}, Worst: p.State}
+			rows[p.ID] = row
+		}
+		if p.State.Severity() < row.Worst.Severity() {
+			row.Worst = p.State
+		}
+		if !ok || p.LastBeat.After(row.LastBeat) {
+			row.Host, row.LastBeat, row.Seq, row.Version, row.Boot = p.Host, p.LastBeat, p.Seq, p.Version, p.Boot
+		}
+		row.Conflict = row.Conflict || p.Conflict
+		return row
+	}
 	for mon, rep := range replies {
-		for _, p := range rep.Peers {
-			row, ok := rows[p.ID]
-			if !ok {
-				row = &Peer{ID: p.ID, States: map[string]string{}, Worst: p.State}
-				rows[p.ID] = row
+		for i := range rep.Peers {
+			see(&rep.Peers[i]).States[mon] = rep.Peers[i].State.String()
+		}
+	}
+	// What each other instance says of each peer it lists, to find the
+	// peers it does not.
+	listed := map[*discovery.PeersResponse]map[string]string{}
+	for _, reps := range others {
+		for _, rep := range reps {
+			states := make(map[string]string, len(rep.Peers))
+			for i := range rep.Peers {
+				see(&rep.Peers[i])
+				states[rep.Peers[i].ID] = rep.Peers[i].State.String()
 			}
-			row.States[mon] = p.State.String()
-			if p.State.Severity() < row.Worst.Severity() {
-				row.Worst = p.State
-			}
-			if !ok || p.LastBeat.After(row.LastBeat) {
-				row.Host, row.LastBeat, row.Seq, row.Version, row.Boot = p.Host, p.LastBeat, p.Seq, p.Version, p.Boot
-			}
-			row.Conflict = row.Conflict || p.Conflict
+			listed[rep] = states
 		}
 	}
 	out := make([]Peer, 0, len(rows))
@@ -176,7 +244,21 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 				row.States[m.ID] = StateMissing
 			}
 		}
-		row.State, row.Disagree = verdict(row.States)
+		for mon, reps := range others {
+			for _, rep := range reps {
+				st, ok := listed[rep][row.ID]
+				if !ok && !rep.Truncated {
+					st, ok = StateMissing, true
+				}
+				if ok && st != row.States[mon] {
+					row.SharedStates = append(row.SharedStates, InstanceState{Monitor: mon, Instance: rep.Instance, State: st})
+				}
+			}
+		}
+		slices.SortFunc(row.SharedStates, func(a, b InstanceState) int {
+			return cmp.Or(cmp.Compare(a.Monitor, b.Monitor), cmp.Compare(a.Instance, b.Instance), cmp.Compare(a.State, b.State))
+		})
+		row.State, row.Disagree = verdict(row.States, row.SharedStates)
 		out = append(out, *row)
 	}
 	slices.SortFunc(out, func(a, b Peer) int {
@@ -186,15 +268,16 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 }
 
 // verdict returns a peer's consensus state from what each monitor says
-// about it, and whether they disagree. StateMissing counts only against
-// alive or suspect: the monitors that know the peer agree it is gone.
-func verdict(states map[string]string) (state string, disagree bool) {
+// about it, those sharing an id included, and whether they disagree.
+// StateMissing counts only against alive or suspect: the monitors that
+// know the peer agree it is gone.
+func verdict(states map[string]string, shared []InstanceState) (state string, disagree bool) {
 	missing, live := false, false
-	for _, st := range states {
+	say := func(st string) {
 		switch st {
 		case StateMissing:
 			missing = true
-			continue
+			return
 		case monitor.StateAlive.String(), monitor.StateSuspect.String():
 			live = true
 		}
@@ -203,6 +286,12 @@ func verdict(states map[string]string) (state string, disagree bool) {
 		} else if st != state {
 			disagree = true
 		}
+	}
+	for _, st := range states {
+		say(st)
+	}
+	for _, s := range shared {
+		say(s.State)
 	}
 	if disagree || (missing && live) {
 		return StateSplit, true

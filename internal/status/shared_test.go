@@ -1,0 +1,202 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/meshtest"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/status"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// vmInstance answers every control request of the mesh as instance inst
+// of monitor "vm", with peers and readiness ready. Before answering a
+// request it takes a token from the endpoint's channel in after, if any;
+// once its answer is with the server, it puts one in the endpoint's
+// channel in done, if any. So two instances answer in a known order.
+func vmInstance(t *testing.T, nc *nats.Conn, inst string, ready bool, peers []discovery.Peer, after, done map[string]chan struct{}) {
+	t.Helper()
+	respond(t, nc, func(endpoint, reply string) []*nats.Msg {
+		if ch := after[endpoint]; ch != nil {
+			<-ch
+		}
+		var m *nats.Msg
+		if endpoint == discovery.EndpointPeers {
+			m = jsonMsg(t, discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "vm", Instance: inst, Total: len(peers), Peers: peers})
+		} else {
+			m = jsonMsg(t, discovery.StatusResponse{
+				Type: discovery.StatusResponseType, Monitor: "vm", Instance: inst, Host: "vm", PID: 100,
+				Ready: ready, ReadyError: map[bool]string{false: "catching up"}[ready], Connected: true, Peers: len(peers),
+			})
+		}
+		m.Subject = reply
+		_ = nc.PublishMsg(m)
+		_ = nc.Flush()
+		if ch := done[endpoint]; ch != nil {
+			ch <- struct{}{}
+		}
+		return nil
+	})
+}
+
+// TestSharedIDEveryInstanceCounts: two monitors answer as "vm". The first
+// to answer sees every peer alive and is ready; the second sees web-1
+// dead, web-2 suspect, two processes beating as web-3, and is not ready.
+// The report's column shows the first, but every condition of --fail-on
+// must count what the second says: a check that leaves out shared-id
+// must not pass on the first instance's word.
+func TestSharedIDEveryInstanceCounts(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	alive := func(id string) discovery.Peer {
+		return discovery.Peer{ID: id, Host: id + ".example", State: monitor.StateAlive}
+	}
+	// Buffered for every request of the test: the first instance never waits.
+	firstDone := map[string]chan struct{}{discovery.EndpointPeers: make(chan struct{}, 16), discovery.EndpointStatus: make(chan struct{}, 16)}
+	vmInstance(t, natstest.Connect(t, url), "INSTA", true, []discovery.Peer{alive("web-1"), alive("web-2"), alive("web-3")}, nil, firstDone)
+	web1, web2, web3 := alive("web-1"), alive("web-2"), alive("web-3")
+	web1.State, web2.State, web3.Conflict = monitor.StateDead, monitor.StateSuspect, true
+	vmInstance(t, natstest.Connect(t, url), "INSTB", false, []discovery.Peer{web1, web2, web3}, firstDone, nil)
+
+	nc := natstest.Connect(t, url)
+	run := func(args ...string) (string, error) {
+		t.Helper()
+		var stdout bytes.Buffer
+		err := status.Run(context.Background(), nc, append([]string{"--wait", "2s"}, args...), &stdout, io.Discard)
+		return stdout.String(), err
+	}
+	for _, tc := range []struct{ cond, want string }{
+		{"dead", "1 peer dead"},
+		{"suspect", "1 peer suspect"},
+		{"split", "2 peers split"},
+		{"conflict", "1 peer id in conflict"},
+		{"unready", "1 monitor unready"},
+		{"dead,suspect,split,unready,conflict", "1 peer dead, 1 peer suspect, 2 peers split, 1 monitor unready, 1 peer id in conflict"},
+	} {
+		t.Run(tc.cond, func(t *testing.T) {
+			out, err := run("--fail-on", tc.cond)
+			if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: "+tc.want {
+				t.Errorf("--fail-on %s: err = %v, want %s\n%s", tc.cond, err, tc.want, out)
+			}
+		})
+	}
+
+	// The table names the instance that said so.
+	out, _ := run()
+	t.Logf("\n%s", out)
+	rows := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if id, _, ok := strings.Cut(line, " "); ok {
+			rows[id] = line
+		}
+	}
+	for id, want := range map[string]string{
+		"web-1": "! vm=alive vm@INSTB=dead",
+		"web-2": "! vm=alive vm@INSTB=suspect",
+		"web-3": "! two processes beat as this id",
+	} {
+		if !strings.Contains(rows[id], want) {
+			t.Errorf("%s row lacks %q: %q", id, want, rows[id])
+		}
+	}
+	if !strings.Contains(out, "2 MONITORS SHARE THIS ID, showing instance INSTA; INSTB: NOT READY: catching up") {
+		t.Errorf("footer does not say the other instance is not ready:\n%s", out)
+	}
+
+	// So does the JSON, in fields of their own; the column's fields keep
+	// their meaning.
+	out, err := run("--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Monitors []struct {
+			ID       string `json:"id"`
+			Instance string `json:"instance"`
+			Ready    bool   `json:"ready"`
+			Others   []struct {
+				ID         string `json:"id"`
+				Status     bool   `json:"status"`
+				Ready      bool   `json:"ready"`
+				ReadyError string `json:"ready_error"`
+				Peers      bool   `json:"peers_answered"`
+			} `json:"others"`
+		} `json:"monitors"`
+		Peers []struct {
+			ID           string            `json:"id"`
+			State        string            `json:"state"`
+			Disagree     bool              `json:"disagree"`
+			States       map[string]string `json:"states"`
+			SharedStates []struct {
+				Monitor, Instance, State string
+			} `json:"shared_states"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if len(doc.Monitors) != 1 || len(doc.Monitors[0].Others) != 1 {
+		t.Fatalf("monitors = %+v", doc.Monitors)
+	}
+	if m, o := doc.Monitors[0], doc.Monitors[0].Others[0]; m.Instance != "INSTA" || !m.Ready ||
+		o.ID != "INSTB" || !o.Status || o.Ready || o.ReadyError != "catching up" || !o.Peers {
+		t.Errorf("vm = %+v", m)
+	}
+	if len(doc.Peers) != 3 {
+		t.Fatalf("peers = %+v", doc.Peers)
+	}
+	for i, want := range []struct{ id, state, other string }{{"web-1", "dead", "dead"}, {"web-2", "suspect", "suspect"}, {"web-3", "alive", ""}} {
+		p := doc.Peers[i]
+		if p.ID != want.id || p.States["vm"] != "alive" {
+			t.Errorf("peer %d = %+v, want %s with vm=alive", i, p, want.id)
+			continue
+		}
+		if want.other == "" {
+			if len(p.SharedStates) != 0 || p.Disagree || p.State != "alive" {
+				t.Errorf("%s = %+v, want no other view", p.ID, p)
+			}
+			continue
+		}
+		if len(p.SharedStates) != 1 || p.SharedStates[0].Monitor != "vm" || p.SharedStates[0].Instance != "INSTB" ||
+			p.SharedStates[0].State != want.other || !p.Disagree || p.State != status.StateSplit {
+			t.Errorf("%s = %+v, want vm@INSTB=%s and a split", p.ID, p, want.other)
+		}
+	}
+}
+
+// TestSharedIDDeadCountsWhicheverAnswersFirst is the same with real
+// monitors, which answer in no set order: two hosts called vm, one quick
+// to convict, one patient. Whichever answers first, --fail-on dead sees
+// the quick one's verdict.
+func TestSharedIDDeadCountsWhicheverAnswersFirst(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	quick, _ := meshtest.StartMonitor(t, url, "vm")
+	patient, _ := meshtest.StartMonitor(t, url, "vm", func(c *monitor.Config) { c.SuspectAfter, c.DeadAfter = 50, 100 })
+	kill := meshtest.StartNode(t, url, "web-1", fast)
+	for _, m := range []*monitor.Monitor{quick, patient} {
+		natstest.Eventually(t, "web-1 alive", func() bool { p, ok := m.Peer("web-1"); return ok && p.State == monitor.StateAlive })
+	}
+	kill()
+	natstest.Eventually(t, "the quick monitor convicts web-1", func() bool { p, _ := quick.Peer("web-1"); return p.State == monitor.StateDead })
+	nc := natstest.Connect(t, url)
+	for range 5 {
+		if p, _ := patient.Peer("web-1"); p.State != monitor.StateAlive {
+			t.Fatalf("the patient monitor already says %v; the test relies on its patience", p.State)
+		}
+		var out bytes.Buffer
+		err := status.Run(context.Background(), nc, []string{"--fail-on", "dead"}, &out, io.Discard)
+		if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead" {
+			t.Fatalf("err = %v, want 1 peer dead\n%s", err, out.String())
+		}
+	}
+}
