@@ -6,6 +6,7 @@ package natsort
 
 import (
 	"cmp"
+	"encoding/binary"
 	"strings"
 )
 
@@ -34,6 +35,66 @@ func Compare(a, b string) int {
 		a, b = a[ra:], b[rb:]
 	}
 	return cmp.Or(cmp.Compare(len(a), len(b)), zeros)
+}
+
+// Key returns a summary of s's place in the order of Compare that
+// compares as a number: Key(a) < Key(b) means Compare(a, b) < 0, and
+// Key(a) > Key(b) means Compare(a, b) > 0. Equal keys decide nothing;
+// compare the ids then. It looks at the first 8 bytes of an encoding of s
+// in which each run of digits is its length without leading zeros, as
+// one byte, and then those digits, so ids that differ early, or in the
+// length of a number, never need Compare. A list of ids that share a long
+// prefix needs it more often.
+func Key(s string) uint64 {
+	var k [8]byte
+	n := 0
+	put := func(c byte) bool {
+		if n == len(k) {
+			return false
+		}
+		k[n] = c
+		n++
+		return true
+	}
+	for len(s) > 0 && n < len(k) {
+		if !isDigit(s[0]) {
+			put(s[0])
+			s = s[1:]
+			continue
+		}
+		r := digitRun(s)
+		num := strings.TrimLeft(s[:r], "0")
+		// The length byte is a digit itself ('0' + length), so against a
+		// non-digit byte it sorts as the run's first digit does in
+		// Compare. A length of 9 or more is '9' and ends the key: such
+		// numbers could not be told apart by their length byte, and
+		// keys that agree up to it are equal, which decides nothing.
+		if len(num) >= 9 {
+			put('9')
+			break
+		}
+		put('0' + byte(len(num)))
+		for i := 0; i < len(num) && put(num[i]); i++ {
+		}
+		s = s[r:]
+	}
+	return binary.BigEndian.Uint64(k[:]) // zero bytes after the end: a shorter id sorts first
+}
+
+// CommonPrefix returns the longest prefix a and b share that does not
+// end in a digit. Strings that share it compare as the rest of them do:
+// Compare(p+x, p+y) == Compare(x, y), so Key can be taken of the rest.
+func CommonPrefix(a, b string) string {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	// A prefix that ended in a digit could cut a run of digits in two,
+	// and the part after it would then compare as a different number.
+	for n > 0 && isDigit(a[n-1]) {
+		n--
+	}
+	return a[:n]
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
