@@ -39,7 +39,11 @@
 // Transitions reach library users through [Config.OnEvent], called from a
 // single goroutine in the order the transitions happened. Snapshots are
 // available at any time from [Monitor.Peers], [Monitor.Peer] and
-// [Monitor.Stats], which are safe for concurrent use.
+// [Monitor.Stats], which are safe for concurrent use. [Monitor.TopPeers]
+// takes one page of the peer list, worst state first and then by id in
+// natural order, with the count of all peers it was chosen from: for a
+// dashboard over a large table it holds the monitor's lock (and delays
+// beats) for a fraction of what a full snapshot does.
 //
 // # Detectors
 //

@@ -1,6 +1,12 @@
 package monitor
 
-import "github.com/hashicorp/golang-lru/v2/simplelru"
+import (
+	"strings"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/hbmesh/hbmesh/internal/natsort"
+)
 
 // peerTable is the bounded set of peers, kept in two LRUs: every new id
 // enters probation, and its second accepted beat promotes it to the
@@ -25,6 +31,13 @@ type peerTable struct {
 	// cold start has passed through probation, its emptied map is replaced
 	// rather than kept at the size of the whole fleet.
 	freshPeak int
+	// keyPrefix is the longest prefix every id that entered the table
+	// shares (natsort.CommonPrefix), and each peer's key is natsort.Key of
+	// its id after it: ids of one fleet often share more than the 8 bytes
+	// a key summarises ("prod-eu-west-1-web-"), and keys that all tie
+	// would decide nothing. hasPrefix is false until the first id.
+	keyPrefix string
+	hasPrefix bool
 }
 
 func newPeerTable(maxPeers int, onEvict func(*peer)) *peerTable {
@@ -59,7 +72,9 @@ func (pt *peerTable) peek(id string) (*peer, bool) {
 
 // add inserts a new peer on probation, or straight into the established
 // set if established is set (peers restored from memory), then makes room.
+// Every peer enters the table here, so here it gets its sort key.
 func (pt *peerTable) add(p *peer, established bool) {
+	pt.setKey(p)
 	if established {
 		p.promoted = true
 		pt.main.Add(p.id, p)
@@ -74,6 +89,21 @@ func (pt *peerTable) add(p *peer, established bool) {
 			pt.main.RemoveOldest()
 		}
 	}
+}
+
+// setKey gives p its key. An id without the prefix every key leaves out
+// shortens it, and every key is taken again: O(peers), but the prefix
+// only ever shortens, by at least a byte each time, so that happens at
+// most once per byte of the first id.
+func (pt *peerTable) setKey(p *peer) {
+	switch {
+	case !pt.hasPrefix:
+		pt.keyPrefix, pt.hasPrefix = natsort.CommonPrefix(p.id, p.id), true
+	case !strings.HasPrefix(p.id, pt.keyPrefix):
+		pt.keyPrefix = natsort.CommonPrefix(pt.keyPrefix, p.id)
+		pt.each(func(q *peer) { q.key = natsort.Key(q.id[len(pt.keyPrefix):]) })
+	}
+	p.key = natsort.Key(p.id[len(pt.keyPrefix):])
 }
 
 // promote moves p from probation into the established set.

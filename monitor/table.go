@@ -34,6 +34,11 @@ type peer struct {
 	mean, variance float64
 	samples        uint32
 
+	// key summarises id's place in natural order (see
+	// peerTable.keyPrefix), so that Monitor.TopPeers mostly compares
+	// numbers rather than ids.
+	key uint64
+
 	hidx     int32
 	pid      int32
 	state    State

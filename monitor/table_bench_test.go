@@ -3,6 +3,8 @@ package monitor
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -29,6 +31,18 @@ type benchFleet struct {
 
 func newBenchFleet(b *testing.B, n int) *benchFleet {
 	b.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "node-" + strconv.Itoa(i)
+	}
+	return newBenchFleetOf(b, ids)
+}
+
+// newBenchFleetOf is newBenchFleet with the given ids, beating in that
+// order.
+func newBenchFleetOf(b *testing.B, ids []string) *benchFleet {
+	b.Helper()
+	n := len(ids)
 	cfg := DefaultConfig()
 	cfg.MaxPeers = n
 	// The benchmarks drive time in jumps; the monitor's own stall detection
@@ -41,8 +55,7 @@ func newBenchFleet(b *testing.B, n int) *benchFleet {
 	f.tab = newTable(&f.cfg, start)
 	f.tab.st.rtt = newHistogram(ProbeRTTBuckets())
 	f.tab.st.overshoot = newHistogram(OvershootBuckets())
-	for i := range n {
-		id := "node-" + strconv.Itoa(i)
+	for i, id := range ids {
 		f.ids[i] = id
 		f.raws[i] = wire.RawBeat{V: 1, ID: []byte(id), Host: []byte("host-" + id),
 			Boot: []byte("0123456789abcdef"), IntervalMS: 1000, Version: []byte("v1.0.0")}
@@ -244,5 +257,55 @@ func BenchmarkPeers(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkTopPeers is one TopPeers call for the first 500 peers in list
+// order (the dashboard's page above 1,000 peers), next to BenchmarkPeers:
+// the lock is held for one pass over the table plus 500 snapshots
+// (locked-ns/op), and the 500 are sorted after it is let go (the rest of
+// ns/op). The pass does more work the
+// more peers come before the 500 kept so far, so it depends on the order
+// in which the table hands out its peers (by recency of their beats)
+// relative to list order: "shuffled" is a fleet whose beats arrive in no
+// particular id order, "ascending" the best case (one comparison a
+// peer), "descending" the worst (every peer is kept for a while). With
+// ids that share a long prefix, keys leave the prefix out.
+func BenchmarkTopPeers(b *testing.B) {
+	const limit = 500
+	for _, n := range []int{10_000, 100_000} {
+		for _, c := range []struct{ prefix, order string }{
+			{"node-", "shuffled"},
+			{"node-", "ascending"},
+			{"node-", "descending"},
+			{"prod-eu-west-1-web-", "shuffled"},
+		} {
+			b.Run(fmt.Sprintf("peers=%d/limit=%d/ids=%sN/order=%s", n, limit, c.prefix, c.order), func(b *testing.B) {
+				ids := make([]string, n)
+				for i := range ids {
+					ids[i] = c.prefix + strconv.Itoa(i)
+				}
+				switch c.order {
+				case "shuffled":
+					rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+				case "descending":
+					slices.Reverse(ids)
+				}
+				f := newBenchFleetOf(b, ids)
+				m := &Monitor{cfg: f.cfg, tab: f.tab}
+				m.cfg.Clock = clock.NewFake(f.now)
+				var locked time.Duration
+				b.ReportAllocs()
+				for b.Loop() {
+					start := time.Now()
+					kept, pl, matched := m.topLocked(limit, newStateSet(nil))
+					locked += time.Since(start)
+					if top := sortTop(kept, pl); len(top) != limit || matched != n {
+						b.Fatalf("%d peers of %d, want %d of %d", len(top), matched, limit, n)
+					}
+				}
+				b.ReportMetric(float64(locked.Nanoseconds())/float64(b.N), "locked-ns/op")
+			})
+		}
 	}
 }
