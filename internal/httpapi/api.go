@@ -195,6 +195,34 @@ func (f *peerFilter) match(p *monitor.PeerInfo) bool {
 // a whole table of 10,000 is most of the cost (docs/PERFORMANCE.md).
 func (s *Server) peerList(f *peerFilter) PeerList {
 	now := s.cfg.Now()
+	ps, matched := s.selectPeers(f)
+	return s.newPeerList(ps, matched, now)
+}
+
+func (s *Server) newPeerList(ps []monitor.PeerInfo, matched int, now time.Time) PeerList {
+	out := PeerList{Monitor: s.id, Time: now.UTC(), Matched: matched, Peers: make([]PeerJSON, len(ps))}
+	for i := range ps {
+		out.Peers[i] = NewPeerJSON(ps[i], now)
+	}
+	return out
+}
+
+// selectPeers returns the peers f selects, in list order and within its
+// limit, and how many passed the filter. A limited request without a
+// search is left to Source.TopPeers, which snapshots only the peers it
+// returns and so holds the monitor's lock for a fraction of the time a
+// snapshot of every peer takes (docs/PERFORMANCE.md).
+func (s *Server) selectPeers(f *peerFilter) ([]monitor.PeerInfo, int) {
+	if f != nil && f.limit >= 0 && f.q == "" {
+		return s.cfg.Source.TopPeers(f.limit, f.states...)
+	}
+	return s.selectFromAll(f)
+}
+
+// selectFromAll is selectPeers from a snapshot of every peer: for a
+// request without a limit, and for a search, which matches labels the
+// monitor keeps unparsed.
+func (s *Server) selectFromAll(f *peerFilter) ([]monitor.PeerInfo, int) {
 	ps := s.cfg.Source.Peers()
 	if f != nil {
 		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !f.match(&p) })
@@ -204,11 +232,7 @@ func (s *Server) peerList(f *peerFilter) PeerList {
 	if f != nil && f.limit >= 0 && f.limit < len(ps) {
 		ps = ps[:f.limit]
 	}
-	out := PeerList{Monitor: s.id, Time: now.UTC(), Matched: matched, Peers: make([]PeerJSON, len(ps))}
-	for i := range ps {
-		out.Peers[i] = NewPeerJSON(ps[i], now)
-	}
-	return out
+	return ps, matched
 }
 
 func (s *Server) status(withStats bool) StatusJSON {

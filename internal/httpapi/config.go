@@ -19,6 +19,10 @@ var ErrInvalidConfig = errors.New("invalid httpapi config")
 type Source interface {
 	ID() string
 	Peers() []monitor.PeerInfo
+	// TopPeers is [monitor.Monitor.TopPeers]: the first limit peers in
+	// the given states (all if none), worst state first and then by id in
+	// natural order, and how many peers are in those states.
+	TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo, int)
 	Peer(id string) (monitor.PeerInfo, bool)
 	Stats() monitor.Stats
 	Ready() error

@@ -2,17 +2,20 @@ package httpapi_test
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -34,6 +37,18 @@ func (f *fakeSource) Peers() []monitor.PeerInfo {
 	out := make([]monitor.PeerInfo, len(f.peers))
 	copy(out, f.peers)
 	return out
+}
+
+// TopPeers is Peers filtered, sorted as the monitor sorts and cut.
+func (f *fakeSource) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo, int) {
+	ps := f.Peers()
+	if len(states) > 0 {
+		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !slices.Contains(states, p.State) })
+	}
+	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
+		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
+	})
+	return ps[:min(max(limit, 0), len(ps))], len(ps)
 }
 
 func (f *fakeSource) Peer(id string) (monitor.PeerInfo, bool) {
