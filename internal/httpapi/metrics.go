@@ -211,12 +211,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if !c.s.cfg.PerPeerMetrics {
 		return
 	}
-	ps := c.s.cfg.Source.Peers()
-	sortPeers(ps)
-	truncated := len(ps) > c.s.cfg.PerPeerMetricsCap
-	if truncated {
-		ps = ps[:c.s.cfg.PerPeerMetricsCap]
-	}
+	// The monitor picks the worst PerPeerMetricsCap itself, snapshotting
+	// only those under its lock.
+	ps, matched := c.s.cfg.Source.TopPeers(c.s.cfg.PerPeerMetricsCap)
+	truncated := matched > len(ps)
 	now := c.s.cfg.Now()
 	for i := range ps {
 		p := &ps[i]
