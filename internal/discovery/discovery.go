@@ -51,6 +51,12 @@ var ErrInvalidConfig = errors.New("invalid discovery config")
 type Source interface {
 	ID() string
 	Peers() []monitor.PeerInfo
+	// TopPeers is [monitor.Monitor.TopPeers]: the first limit peers in
+	// the states given (any if none), worst first and then by id in
+	// natural order, and how many peers are in those states. A request
+	// with a limit takes it, which holds a monitor's lock for less than
+	// Peers does.
+	TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo, int)
 	Stats() monitor.Stats
 	Ready() error
 }
@@ -334,20 +340,29 @@ func (s *Service) handlePeers(req micro.Request) {
 			return
 		}
 	}
-	infos := s.src.Peers()
-	peers := make([]Peer, 0, len(infos))
-	for _, p := range infos {
-		if want == monitor.StateUnknown || p.State == want {
-			peers = append(peers, PeerFrom(p))
-		}
-	}
-	SortPeers(peers)
 	resp := PeersResponse{
 		Type: PeersResponseType, Monitor: s.src.ID(), Instance: s.instance, Time: s.cfg.Now().UTC(),
-		Total: len(peers), Peers: peers,
 	}
-	if q.Limit > 0 && len(resp.Peers) > q.Limit {
-		resp.Peers = resp.Peers[:q.Limit]
+	if q.Limit > 0 {
+		var states []monitor.State
+		if want != monitor.StateUnknown {
+			states = []monitor.State{want}
+		}
+		infos, matched := s.src.TopPeers(q.Limit, states...)
+		resp.Total, resp.Peers = matched, make([]Peer, 0, len(infos))
+		for _, p := range infos {
+			resp.Peers = append(resp.Peers, PeerFrom(p))
+		}
+	} else {
+		infos := s.src.Peers()
+		resp.Peers = make([]Peer, 0, len(infos))
+		for _, p := range infos {
+			if want == monitor.StateUnknown || p.State == want {
+				resp.Peers = append(resp.Peers, PeerFrom(p))
+			}
+		}
+		SortPeers(resp.Peers)
+		resp.Total = len(resp.Peers)
 	}
 	data, err := json.Marshal(resp)
 	if err != nil {

@@ -1,6 +1,7 @@
 package discovery_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
+	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -175,8 +177,59 @@ func newFleet(n int) *fleet {
 
 func (f *fleet) ID() string                { return "big" }
 func (f *fleet) Peers() []monitor.PeerInfo { return f.peers }
+
+// TopPeers picks from a copy of every peer, as the monitor's answer is
+// defined; the monitor's own TopPeers is checked against that in its
+// package.
+func (f *fleet) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo, int) {
+	ps := slices.Clone(f.peers)
+	if len(states) > 0 {
+		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !slices.Contains(states, p.State) })
+	}
+	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
+		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
+	})
+	return ps[:min(max(limit, 0), len(ps))], len(ps)
+}
 func (f *fleet) Stats() monitor.Stats      { return monitor.Stats{} }
 func (f *fleet) Ready() error              { return errors.New("synthetic") }
+
+// TestPeersLimitFromRealMonitors: a request with a limit is answered
+// from the monitor's TopPeers, in the same order and with the same total
+// as the whole list cut.
+func TestPeersLimitFromRealMonitors(t *testing.T) {
+	ms := startMesh(t)
+	for _, id := range []string{"web-10", "web-2"} {
+		meshtest.StartNode(t, ms.url, id, fast)
+	}
+	for _, m := range []*monitor.Monitor{ms.m1, ms.m2} {
+		natstest.Eventually(t, m.ID()+" sees three alive", func() bool {
+			top, n := m.TopPeers(0, monitor.StateAlive)
+			return n == 3 && len(top) == 0
+		})
+	}
+	tests := []struct {
+		body  string
+		total int
+		ids   []string
+	}{
+		{`{"limit":2}`, 3, []string{"web-1", "web-2"}},
+		{`{"state":"alive","limit":5}`, 3, []string{"web-1", "web-2", "web-10"}},
+		{`{"state":"dead","limit":2}`, 0, nil},
+	}
+	for _, tt := range tests {
+		for _, m := range requestMany(t, ms.client, subjects.Control("peers"), []byte(tt.body), 2) {
+			r := decode[discovery.PeersResponse](t, m)
+			var ids []string
+			for _, p := range r.Peers {
+				ids = append(ids, p.ID)
+			}
+			if r.Total != tt.total || !slices.Equal(ids, tt.ids) {
+				t.Errorf("%s from %s: total %d, peers %v; want %d, %v", tt.body, r.Monitor, r.Total, ids, tt.total, tt.ids)
+			}
+		}
+	}
+}
 
 func TestPeersFilterLimitAndTruncation(t *testing.T) {
 	const maxPayload = 64 << 10
