@@ -191,8 +191,8 @@ func (f *fleet) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo
 	})
 	return ps[:min(max(limit, 0), len(ps))], len(ps)
 }
-func (f *fleet) Stats() monitor.Stats      { return monitor.Stats{} }
-func (f *fleet) Ready() error              { return errors.New("synthetic") }
+func (f *fleet) Stats() monitor.Stats { return monitor.Stats{} }
+func (f *fleet) Ready() error         { return errors.New("synthetic") }
 
 // TestPeersLimitFromRealMonitors: a request with a limit is answered
 // from the monitor's TopPeers, in the same order and with the same total
