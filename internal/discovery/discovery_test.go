@@ -178,6 +178,9 @@ func newFleet(n int) *fleet {
 func (f *fleet) ID() string                { return "big" }
 func (f *fleet) Peers() []monitor.PeerInfo { return f.peers }
 
+func (f *fleet) Stats() monitor.Stats { return monitor.Stats{} }
+func (f *fleet) Ready() error         { return errors.New("synthetic") }
+
 // TopPeers picks from a copy of every peer, as the monitor's answer is
 // defined; the monitor's own TopPeers is checked against that in its
 // package.
@@ -191,8 +194,6 @@ func (f *fleet) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo
 	})
 	return ps[:min(max(limit, 0), len(ps))], len(ps)
 }
-func (f *fleet) Stats() monitor.Stats { return monitor.Stats{} }
-func (f *fleet) Ready() error         { return errors.New("synthetic") }
 
 // TestPeersLimitFromRealMonitors: a request with a limit is answered
 // from the monitor's TopPeers, in the same order and with the same total
