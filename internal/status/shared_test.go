@@ -124,7 +124,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 			Instance string `json:"instance"`
 			Ready    bool   `json:"ready"`
 			Others   []struct {
-				ID         string `json:"id"`
+				Instance   string `json:"instance"`
 				Status     bool   `json:"status"`
 				Ready      bool   `json:"ready"`
 				ReadyError string `json:"ready_error"`
@@ -148,7 +148,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 		t.Fatalf("monitors = %+v", doc.Monitors)
 	}
 	if m, o := doc.Monitors[0], doc.Monitors[0].Others[0]; m.Instance != "INSTA" || !m.Ready ||
-		o.ID != "INSTB" || !o.Status || o.Ready || o.ReadyError != "catching up" || !o.Peers {
+		o.Instance != "INSTB" || !o.Status || o.Ready || o.ReadyError != "catching up" || !o.Peers {
 		t.Errorf("vm = %+v", m)
 	}
 	if len(doc.Peers) != 3 {
