@@ -100,8 +100,8 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 		}
 	}
 	for id, want := range map[string]string{
-		"web-1": "! vm=alive vm@INSTB=dead",
-		"web-2": "! vm=alive vm@INSTB=suspect",
+		"web-1": "! vm@INSTA=alive vm@INSTB=dead",
+		"web-2": "! vm@INSTA=alive vm@INSTB=suspect",
 		"web-3": "! two processes beat as this id",
 	} {
 		if !strings.Contains(rows[id], want) {
