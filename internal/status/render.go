@@ -153,7 +153,9 @@ func says(monitors []Monitor, p *Peer) []string {
 			continue
 		}
 		if ok {
-			shared = append(shared, said{m.Instance, st})
+			// First, so that of two replies claiming one instance id
+			// (a forger can claim any) the column's is named first.
+			shared = append([]said{{m.Instance, st}}, shared...)
 		}
 		slices.SortStableFunc(shared, func(a, b said) int { return strings.Compare(a.instance, b.instance) })
 		for _, s := range shared {
@@ -193,7 +195,7 @@ func readiness(m Monitor) string {
 	}
 	for i := range m.Others {
 		if o := &m.Others[i]; !o.trusted() {
-			s += "; " + cell(cmp.Or(o.ID, "another")) + ": " + otherReadiness(o)
+			s += "; instance " + cell(cmp.Or(o.ID, "?")) + ": " + otherReadiness(o)
 		}
 	}
 	return s

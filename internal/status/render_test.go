@@ -74,3 +74,33 @@ func TestRenderSharedID(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderSharedIDFooter: the footer names an instance under a shared
+// id that cannot be trusted as the "!" column does, "?" for one without
+// an instance id.
+func TestRenderSharedIDFooter(t *testing.T) {
+	r := sharedReport("A")
+	r.Monitors[0].Others = append(r.Monitors[0].Others, status.Instance{Status: true, ReadyError: "catching up", PeersAnswered: true})
+	var out bytes.Buffer
+	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "showing instance A; instance ?: NOT READY: catching up  "; !strings.Contains(out.String(), want) {
+		t.Errorf("footer lacks %q:\n%s", want, out.String())
+	}
+}
+
+// TestRenderSharedIDSameInstance: of two replies that claim one instance
+// id (a forger can claim any), the column's is named first.
+func TestRenderSharedIDSameInstance(t *testing.T) {
+	r := sharedReport("A")
+	r.Monitors[0].Others[0].ID = "A"
+	r.Peers[0].SharedStates[0].Instance = "A"
+	var out bytes.Buffer
+	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  SPLIT  ! vm@A=alive vm@A=dead  "; !strings.Contains(out.String(), want) {
+		t.Errorf("web-1 row lacks %q:\n%s", want, out.String())
+	}
+}

@@ -108,7 +108,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 			t.Errorf("%s row lacks %q: %q", id, want, rows[id])
 		}
 	}
-	if !strings.Contains(out, "2 MONITORS SHARE THIS ID, showing instance INSTA; INSTB: NOT READY: catching up") {
+	if !strings.Contains(out, "2 MONITORS SHARE THIS ID, showing instance INSTA; instance INSTB: NOT READY: catching up") {
 		t.Errorf("footer does not say the other instance is not ready:\n%s", out)
 	}
 
