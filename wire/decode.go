@@ -46,9 +46,9 @@ func (e *DecodeError) Error() string {
 }
 
 // RawBeat is a decoded beat whose string fields alias the input or the
-// Decoder's scratch buffer. It is valid only until the next Decode on the
-// same Decoder and only while the input is unchanged; call [RawBeat.Beat]
-// to keep it.
+// Decoder's scratch buffer. It is valid only until the next Decode or
+// DecodeNext on the same Decoder and only while the input is unchanged;
+// call [RawBeat.Beat] to keep it, or copy its fields into a [Sender].
 type RawBeat struct {
 	V          int
 	ID         []byte
