@@ -46,9 +46,9 @@ func (e *DecodeError) Error() string {
 }
 
 // RawBeat is a decoded beat whose string fields alias the input or the
-// Decoder's scratch buffer. It is valid only until the next Decode on the
-// same Decoder and only while the input is unchanged; call [RawBeat.Beat]
-// to keep it.
+// Decoder's scratch buffer. It is valid only until the next Decode or
+// DecodeNext on the same Decoder and only while the input is unchanged;
+// call [RawBeat.Beat] to keep it, or copy its fields into a [Sender].
 type RawBeat struct {
 	V          int
 	ID         []byte
@@ -61,11 +61,12 @@ type RawBeat struct {
 	Leaving    bool   // status is "leaving"
 	Version    []byte // nil if absent
 	Labels     []byte // the raw, validated labels object; nil if absent
-	// Plain reports that ID, Host, Boot and Version are printable ASCII
-	// without a quote or a backslash, each its own JSON encoding, which
-	// [Decoder.DecodeNext] needs of the Sender it is given. It may be
-	// false for a beat whose strings are plain but whose layout is not
-	// AppendBeat's.
+	// Plain reports that ID, Host, Boot and Version hold only bytes
+	// from 0x20 to 0x7F other than '"' and '\\', so that each is its own
+	// JSON encoding: such a beat's fields make a [Sender] for
+	// [Decoder.DecodeNext]. It is set only for a beat in AppendBeat's
+	// layout (nearly every beat), so it may be false for a beat whose
+	// strings are plain.
 	Plain bool
 }
 

@@ -47,3 +47,30 @@ func ExampleDecoder() {
 	// Output:
 	// bad beat: range: "seq": seq starts at 1 (at byte 34)
 }
+
+// DecodeNext is for a receiver that keeps each sender's last beat: a
+// Sender built from a beat decoded with Plain set lets the next beat skip
+// parsing what it repeats. The result is Decode's either way.
+func ExampleDecoder_DecodeNext() {
+	b := wire.Beat{V: 1, ID: "web-1", Host: "web-1.example.com", PID: 42, Boot: "9f2c4e1a7b3d5c60",
+		Seq: 1, TS: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), IntervalMS: 1000,
+		Status: wire.StatusAlive, Version: "v1.0.0", Labels: map[string]string{"role": "web"}}
+	var d wire.Decoder
+	var raw wire.RawBeat
+	if err := d.Decode(wire.AppendBeat(nil, &b), &raw); err != nil || !raw.Plain {
+		fmt.Println(err, raw.Plain) // no shortcut for this sender: keep calling Decode
+		return
+	}
+	// raw aliases the payload: the Sender copies what it keeps.
+	s := wire.Sender{ID: string(raw.ID), Host: string(raw.Host), Boot: string(raw.Boot),
+		Version: string(raw.Version), Labels: string(raw.Labels), PID: raw.PID, IntervalMS: raw.IntervalMS}
+
+	b.Seq, b.TS, b.Status = 2, b.TS.Add(time.Second), wire.StatusLeaving
+	if err := d.DecodeNext(wire.AppendBeat(nil, &b), &raw, &s); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(raw.ID), raw.Seq, raw.TS.Format(time.TimeOnly), raw.Leaving, string(raw.Labels))
+	// Output:
+	// web-1 2 12:00:01 true {"role":"web"}
+}

@@ -1,10 +1,12 @@
 package wire
 
 // Sender is what a sender's beats repeat from one to the next: every field
-// but seq, ts and status, as its last accepted beat had them. Labels is
-// the raw labels object ([RawBeat.Labels]), "" for none. A monitor keeps
-// these fields for each peer anyway, so it can build a Sender on the
-// stack for [Decoder.DecodeNext] at no cost.
+// but seq, ts and status, as its last accepted beat had them, for
+// [Decoder.DecodeNext]. Build it from a [RawBeat] that a [Decoder] returned
+// with [RawBeat.Plain] set, every field copied as it is (Labels is the raw
+// [RawBeat.Labels], "" for none); DecodeNext does not check that, and says
+// what it does with any other Sender. A monitor keeps these fields for each
+// peer anyway, so it can build a Sender on the stack at no cost.
 type Sender struct {
 	ID, Host, Boot, Version string
 	Labels                  string
@@ -12,13 +14,25 @@ type Sender struct {
 	IntervalMS              int64
 }
 
-// DecodeNext decodes data exactly as [Decoder.Decode] does, faster when
-// data is [AppendBeat]'s encoding of a beat that repeats s: then only seq,
-// ts and status are parsed, and the rest is compared with s byte for byte.
-// s must hold the fields of a beat this package decoded with
-// [RawBeat.Plain] set; DecodeNext trusts that rather than checking it on
-// every beat. Whatever the shortcut accepts, Decode accepts with the same
-// result (FuzzDecodeNextAgrees), and anything else goes to Decode.
+// DecodeNext decodes data as [Decoder.Decode] does, faster when data is
+// [AppendBeat]'s encoding of a beat that repeats s: then only seq, ts and
+// status are parsed, and the rest is compared with s byte for byte.
+//
+// s must be built as [Sender] says, from a beat with [RawBeat.Plain] set;
+// DecodeNext trusts that rather than checking it on every beat. With such
+// an s, whatever the shortcut accepts, Decode accepts with the same result
+// (FuzzDecodeNextAgrees), and anything else goes to Decode, so the result
+// is always Decode's. With any other s, the shortcut still parses and
+// checks seq, ts and status, never panics and never reads outside data,
+// but it takes s's fields to be valid and plain: it may accept a payload
+// that Decode refuses (an empty id, a pid out of range, a raw quote or
+// control byte in a string, labels that break the rules), and decode one
+// that Decode accepts otherwise (given a Host of `a\u0041`, a payload
+// whose host is "a\u0041" decodes to that, where Decode gives "aA").
+// Whenever the shortcut takes a payload, whatever s, the fields out holds
+// other than seq, ts and status are s's byte for byte
+// (FuzzDecodeNextAnySender): a payload can make DecodeNext repeat a bad
+// Sender, but add nothing to it.
 func (d *Decoder) DecodeNext(data []byte, out *RawBeat, s *Sender) error {
 	if len(data) <= MaxPayload && d.next(data, out, s) {
 		return nil

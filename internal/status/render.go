@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,8 +40,9 @@ var shortState = map[string]string{
 // one per monitor, abbreviate its state: A alive, S suspect, D dead,
 // L left, - missing, ? unknown (its reply was truncated). Of monitors
 // that share an id, the column shows one; where another says something
-// else about a peer, the "!" column lists it as id@instance=state
-// (id@?=state for a monitor too old to send its instance id), and the
+// else about a peer, the "!" column lists each of them, the column's
+// too, as id@instance=state (id@?=state for a monitor too old to send
+// its instance id), marked "!" when that is a disagreement, and the
 // footer names those of them not to be trusted.
 func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	now := opts.Now
@@ -59,23 +61,18 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 		if p.Disagree {
 			state = strings.ToUpper(StateSplit)
 		}
-		mark := ""
+		var notes []string
 		if p.Disagree || len(p.SharedStates) > 0 {
-			says := make([]string, 0, len(r.Monitors)+len(p.SharedStates))
-			for _, m := range r.Monitors {
-				if st, ok := p.States[m.ID]; ok {
-					says = append(says, cell(m.ID)+"="+cell(st))
-				}
-				for _, s := range p.SharedStates {
-					if s.Monitor == m.ID {
-						says = append(says, cell(m.ID)+"@"+cell(cmp.Or(s.Instance, "?"))+"="+cell(s.State))
-					}
-				}
-			}
-			mark = "! " + strings.Join(says, " ")
+			notes = says(r.Monitors, p)
 		}
 		if p.Conflict {
-			mark = strings.TrimSpace(cmp.Or(mark, "!") + " two processes beat as this id")
+			notes = append(notes, "two processes beat as this id")
+		}
+		mark := strings.Join(notes, " ")
+		if p.Disagree || p.Conflict {
+			// "!" flags what needs a look; instances under a shared id
+			// that only differ in not knowing a dead peer do not.
+			mark = strings.TrimSpace("! " + mark)
 		}
 		row := []string{cell(p.ID), cell(p.Host), cell(state), mark, age(now, p.LastBeat), fmt.Sprint(p.Seq), cell(p.Version)}
 		for _, m := range r.Monitors {
@@ -94,7 +91,7 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 	split := r.Disagreements()
 	summary := "\n" + count(len(r.Peers), "peer") + ", " + count(r.MonitorCount(), "monitor")
 	if n := r.MonitorCount(); n != len(r.Monitors) {
-		summary += fmt.Sprintf(" under %d ids", len(r.Monitors))
+		summary += " under " + count(len(r.Monitors), "id")
 	}
 	if split > 0 {
 		summary += fmt.Sprintf(", monitors disagree on %d", split)
@@ -132,6 +129,42 @@ const (
 // cell is one table cell from a reply's field.
 func cell(s string) string { return printable.Cut(s, maxCell) }
 
+// says lists what each monitor says about p, as id=state. Under an id
+// that monitors share, where another instance says something else than
+// the column, each is named, the column's too, as id@instance=state in
+// the order of their instance ids: which instance the column shows can
+// change from one round to the next (the first to answer), and who says
+// what must not change with it.
+func says(monitors []Monitor, p *Peer) []string {
+	out := make([]string, 0, len(monitors)+len(p.SharedStates))
+	type said struct{ instance, state string }
+	for _, m := range monitors {
+		st, ok := p.States[m.ID]
+		var shared []said
+		for _, s := range p.SharedStates {
+			if s.Monitor == m.ID {
+				shared = append(shared, said{s.Instance, s.State})
+			}
+		}
+		if len(shared) == 0 {
+			if ok {
+				out = append(out, cell(m.ID)+"="+cell(st))
+			}
+			continue
+		}
+		if ok {
+			// First, so that of two replies claiming one instance id
+			// (a forger can claim any) the column's is named first.
+			shared = append([]said{{m.Instance, st}}, shared...)
+		}
+		slices.SortStableFunc(shared, func(a, b said) int { return strings.Compare(a.instance, b.instance) })
+		for _, s := range shared {
+			out = append(out, cell(m.ID)+"@"+cell(cmp.Or(s.instance, "?"))+"="+cell(s.state))
+		}
+	}
+	return out
+}
+
 // readiness says in a few words whether a monitor's verdicts can be trusted.
 func readiness(m Monitor) string {
 	var s string
@@ -162,7 +195,7 @@ func readiness(m Monitor) string {
 	}
 	for i := range m.Others {
 		if o := &m.Others[i]; !o.trusted() {
-			s += "; " + cell(cmp.Or(o.ID, "another")) + ": " + otherReadiness(o)
+			s += "; instance " + cell(cmp.Or(o.ID, "?")) + ": " + otherReadiness(o)
 		}
 	}
 	return s

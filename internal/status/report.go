@@ -54,9 +54,12 @@ type Monitor struct {
 	// Instance is the micro service instance id (the id `nats micro ls`
 	// lists) of the monitor whose replies this row and its column show:
 	// the first to answer under this id. Replies of other instances under
-	// the same id are not merged into the row, so it never mixes two
-	// processes' views; they are in Others and in each peer's
-	// SharedStates. Empty for a monitor too old to send it.
+	// the same id are not merged into the row, so it never mixes the
+	// views of two processes that instance ids tell apart; they are in
+	// Others and in each peer's SharedStates. Replies without an
+	// instance id, or repeating one, cannot be told apart: the row takes
+	// the first of each kind (status, peers). Empty for a monitor too old
+	// to send it.
 	Instance string `json:"instance,omitempty"`
 	// Others are the other monitors that answered under this id, when
 	// monitors share it, sorted by instance id. Each is one instance's
@@ -64,8 +67,8 @@ type Monitor struct {
 	// instance (a second monitor, or a forger, sending its id). What
 	// their peers replies say is in each peer's SharedStates; their
 	// verdicts and their readiness count for --fail-on as this row's do
-	// ([Report.Find]). At most maxInstanceIDs-1 are kept; replies of
-	// further ones are counted in [Report.Ignored].
+	// ([Report.Find]). At most 15 are kept (16 monitors under one id);
+	// replies of further ones are counted in [Report.Ignored].
 	Others []Instance `json:"others,omitempty"`
 	// InstanceIDs are the instance ids of every monitor that answered
 	// under this id, sorted; more than one means they share the id.
@@ -77,11 +80,13 @@ type Monitor struct {
 }
 
 // Instance is what one of several monitors sharing an id, other than the
-// one its [Monitor] row shows, answered.
+// one its [Monitor] row shows, answered. Where it runs is in the row's
+// Monitor.Where, under its instance id.
 type Instance struct {
-	// ID is its micro service instance id, as in Monitor.Instance; empty
-	// for a monitor too old to send it.
-	ID string `json:"id,omitempty"`
+	// ID is its micro service instance id, as in Monitor.Instance, and
+	// is "instance" in JSON like that one: "id" there is the monitor id
+	// all the instances share. Empty for a monitor too old to send it.
+	ID string `json:"instance,omitempty"`
 	// Status, Ready, ReadyError and Impaired are as in [Monitor]: Status
 	// is false when no status reply of this instance arrived in time.
 	Status     bool   `json:"status"`
@@ -103,8 +108,9 @@ func (i *Instance) trusted() bool {
 // InstanceState is what one of several monitors sharing an id, other
 // than the one its column shows, says about a peer.
 type InstanceState struct {
+	// Monitor is the id the instance shares, a key of Peer.States.
 	Monitor string `json:"monitor"`
-	// Instance is as in [Instance.ID].
+	// Instance is its instance id, as in [Instance.ID].
 	Instance string `json:"instance,omitempty"`
 	// State is its state, or StateMissing.
 	State string `json:"state"`

@@ -100,15 +100,15 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 		}
 	}
 	for id, want := range map[string]string{
-		"web-1": "! vm=alive vm@INSTB=dead",
-		"web-2": "! vm=alive vm@INSTB=suspect",
+		"web-1": "! vm@INSTA=alive vm@INSTB=dead",
+		"web-2": "! vm@INSTA=alive vm@INSTB=suspect",
 		"web-3": "! two processes beat as this id",
 	} {
 		if !strings.Contains(rows[id], want) {
 			t.Errorf("%s row lacks %q: %q", id, want, rows[id])
 		}
 	}
-	if !strings.Contains(out, "2 MONITORS SHARE THIS ID, showing instance INSTA; INSTB: NOT READY: catching up") {
+	if !strings.Contains(out, "2 MONITORS SHARE THIS ID, showing instance INSTA; instance INSTB: NOT READY: catching up") {
 		t.Errorf("footer does not say the other instance is not ready:\n%s", out)
 	}
 
@@ -124,7 +124,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 			Instance string `json:"instance"`
 			Ready    bool   `json:"ready"`
 			Others   []struct {
-				ID         string `json:"id"`
+				Instance   string `json:"instance"`
 				Status     bool   `json:"status"`
 				Ready      bool   `json:"ready"`
 				ReadyError string `json:"ready_error"`
@@ -148,7 +148,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 		t.Fatalf("monitors = %+v", doc.Monitors)
 	}
 	if m, o := doc.Monitors[0], doc.Monitors[0].Others[0]; m.Instance != "INSTA" || !m.Ready ||
-		o.ID != "INSTB" || !o.Status || o.Ready || o.ReadyError != "catching up" || !o.Peers {
+		o.Instance != "INSTB" || !o.Status || o.Ready || o.ReadyError != "catching up" || !o.Peers {
 		t.Errorf("vm = %+v", m)
 	}
 	if len(doc.Peers) != 3 {
