@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ func statusCommand(ctx context.Context, e *env, args []string, watch bool) error
 		wait     = status.DefaultWait
 		interval = status.DefaultInterval
 		failOn   string
+		expect   int
 	)
 	name, usage, desc := "status", "hbmesh status [--json] [--watch] [flags]", `
 Ask every monitor of the mesh (every hbmesh monitor registers the
@@ -41,6 +43,7 @@ printing, when a --fail-on condition holds (for cron or a Nagios check).`
 	examples := []string{
 		"hbmesh status",
 		"hbmesh status --fail-on dead,split,unready   # exit 1 if any",
+		"hbmesh status --expect 3 --fail-on dead      # and if fewer than 3 monitors answer",
 		"hbmesh status --json | jq '.peers[] | select(.disagree)'",
 		"hbmesh status --user ops --password ... --inbox-prefix _INBOX_ops",
 	}
@@ -62,6 +65,7 @@ or NATS is not connected, says so, and the watch goes on.`
 			strings.Join(status.FailConditions(), ", "))
 	}
 	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "`duration` to wait for monitors to answer")
+	f.Var(intFlag{&expect, 0, 1 << 20}, "expect", "", "the `number` of monitors the mesh runs: wait for that many to answer (up to --wait),\nwarn when fewer do, and then fail any --fail-on (default 0: take whoever answers)")
 	intervalUsage := "`duration` between redraws"
 	if !watch {
 		intervalUsage += "; needs --watch"
@@ -87,7 +91,7 @@ or NATS is not connected, says so, and the watch goes on.`
 	if err := conn.validate(e); err != nil {
 		return err
 	}
-	sargs := []string{"--prefix=" + prefix, "--wait=" + wait.String()}
+	sargs := []string{"--prefix=" + prefix, "--wait=" + wait.String(), "--expect=" + strconv.Itoa(expect)}
 	if asJSON {
 		sargs = append(sargs, "--json")
 	}

@@ -29,7 +29,8 @@ var ErrFailOn = errors.New("--fail-on")
 // a shared id say is in Monitor.Others and Peer.SharedStates, and dead,
 // suspect, split, unready and conflict count it as they count the
 // monitor each row and column show. Find also fails a report that
-// ignored replies, whatever the conditions.
+// ignored replies, or in which fewer monitors answered than were
+// expected (Report.Expected), whatever the conditions.
 func FailConditions() []string {
 	return []string{"dead", "suspect", "split", "unready", "shared-id", "conflict"}
 }
@@ -59,9 +60,10 @@ func ParseFailOn(s string) ([]string, error) {
 // Find returns, for each of conds that holds in r, how often, as "2 peers
 // dead" or "1 monitor id shared"; nil when none holds. conds are names
 // from FailConditions; others are ignored. If r ignored replies (see
-// [Report.Ignored]), any monitor's view may be missing, so no condition
-// can be ruled out: given any conds, Find then also returns "12 replies
-// ignored".
+// [Report.Ignored]), or fewer monitors answered than r.Expected, any
+// monitor's view may be missing, so no condition can be ruled out: given
+// any conds, Find then also returns "12 replies ignored" or "2 of 3
+// expected monitors answered".
 func (r *Report) Find(conds []string) []string {
 	var found []string
 	for _, c := range FailConditions() {
@@ -85,6 +87,9 @@ func (r *Report) Find(conds []string) []string {
 			}
 			found = append(found, fmt.Sprintf("%d %s %s", n, noun, word))
 		}
+	}
+	if n := r.Answered(); n < r.Expected && len(conds) > 0 {
+		found = append(found, fmt.Sprintf("%d of %d expected monitors answered", n, r.Expected))
 	}
 	if r.Ignored > 0 && len(conds) > 0 {
 		noun := "replies"

@@ -59,12 +59,25 @@ func quiet(wait time.Duration) time.Duration {
 // (or nats.ErrConnectionClosed) rather than wait for answers that cannot
 // come.
 func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
-	return gather(ctx, nc, prefix, wait, 0)
+	return gather(ctx, nc, prefix, wait, 0, 0)
+}
+
+// GatherExpect is Gather for a mesh that runs expect monitors: it does
+// not stop before the wait is over until that many have answered both
+// requests, and the report says how many did ([Report.Expected],
+// [Report.Answered]), so a monitor that does not answer at all, or
+// answers late, is seen. Gather stops a short quiet period after the
+// last reply once every monitor heard from has answered both requests,
+// and cannot tell a monitor that is missing from one that does not
+// exist.
+func GatherExpect(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, expect int) (*Report, error) {
+	return gather(ctx, nc, prefix, wait, 0, expect)
 }
 
 // gather is Gather; pending, if positive, is how many replies may wait
-// to be read before NATS drops more, instead of nats.go's default.
-func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, pending int) (*Report, error) {
+// to be read before NATS drops more, instead of nats.go's default, and
+// expect is as in GatherExpect.
+func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, pending, expect int) (*Report, error) {
 	if nc == nil {
 		return nil, errors.New("status: nil *nats.Conn")
 	}
@@ -107,7 +120,7 @@ func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 	noResponders := 0
 	for {
 		until := end
-		if q := g.last.Add(quiet(wait)); g.complete() && q.Before(end) {
+		if q := g.last.Add(quiet(wait)); g.complete() && g.bothAnswered() >= expect && q.Before(end) {
 			until = q
 		}
 		mctx, cancel := context.WithDeadline(ctx, until)
@@ -158,7 +171,14 @@ func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 		}
 		return nil, fmt.Errorf("%w on %s within %s%s", ErrNoMonitors, peersSubj, wait, g.ignoredNote())
 	}
-	return g.report(start, peersSubj), nil
+	r := g.report(start, peersSubj)
+	if expect > 0 {
+		r.Expected = expect
+		if n := r.Answered(); n < expect {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d of %d expected monitors answered both requests within %s", n, expect, wait))
+		}
+	}
+	return r, nil
 }
 
 // gathering accumulates replies. It is owned by Gather's goroutine.
@@ -327,6 +347,23 @@ func (g *gathering) complete() bool {
 		}
 	}
 	return true
+}
+
+// bothAnswered counts the monitors, those sharing an id included, that
+// have answered both requests, as Report.Answered does.
+func (g *gathering) bothAnswered() int {
+	n := 0
+	for id, m := range g.monitors {
+		if m.Error == "" && m.Status && m.PeersAnswered {
+			n++
+		}
+		for _, o := range g.others[id] {
+			if o.Status && o.PeersAnswered {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (g *gathering) monitor(id string) *Monitor {

@@ -150,7 +150,7 @@ func TestGatherCountsDroppedReplies(t *testing.T) {
 	// Slow consumer errors are also reported to the connection's handler,
 	// which by default logs them; they are expected here.
 	nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
-	r, err := gather(context.Background(), nc, "hb", 500*time.Millisecond, 1)
+	r, err := gather(context.Background(), nc, "hb", 500*time.Millisecond, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,10 @@ type Report struct {
 	// report that ignored replies may lack any monitor's view, so
 	// [Report.Find] reports it whatever the conditions.
 	Ignored int `json:"ignored,omitempty"`
+	// Expected is how many monitors the mesh runs, if the caller said
+	// (GatherExpect, --expect); 0 if not. Fewer answering both requests
+	// ([Report.Answered]) is warned about and fails every --fail-on.
+	Expected int `json:"expected,omitempty"`
 	// Error is why a round of `hbmesh watch --json` has no monitors or
 	// peers; it is empty in every report Gather returns.
 	Error string `json:"error,omitempty"`
@@ -303,4 +307,22 @@ func verdict(states map[string]string, shared []InstanceState) (state string, di
 		return StateSplit, true
 	}
 	return state, false
+}
+
+// Answered counts the monitors that answered both requests, those that
+// share an id included (each of Monitor.Others), error rows not: what
+// Expected is held against.
+func (r *Report) Answered() int {
+	n := 0
+	for _, m := range r.Monitors {
+		if m.Error == "" && m.Status && m.PeersAnswered {
+			n++
+		}
+		for _, o := range m.Others {
+			if o.Status && o.PeersAnswered {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -41,13 +41,13 @@ type RenderFunc func(io.Writer, *Report) error
 // back. render nil means Render with default options. Watch returns early
 // only if writing to w or rendering fails.
 func Watch(ctx context.Context, nc *nats.Conn, prefix string, every time.Duration, w io.Writer, render RenderFunc) error {
-	return watch(ctx, nc, prefix, every, 0, w, render, false)
+	return watch(ctx, nc, prefix, every, 0, 0, w, render, false)
 }
 
 // watch is Watch; with jsonLines every round is one line of JSON from
 // render (RenderJSON), with nothing between them, and a failed round is a
 // Report with only its Error set.
-func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.Duration, w io.Writer, render RenderFunc, jsonLines bool) error {
+func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.Duration, expect int, w io.Writer, render RenderFunc, jsonLines bool) error {
 	if every <= 0 {
 		every = DefaultInterval
 	}
@@ -67,7 +67,7 @@ func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.D
 	var frame bytes.Buffer
 	for n := 0; ; n++ {
 		asked := time.Now()
-		r, err := Gather(ctx, nc, prefix, wait)
+		r, err := GatherExpect(ctx, nc, prefix, wait, expect)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -137,6 +137,7 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 	wait := fs.Duration("wait", DefaultWait, "how long to wait for monitors to answer")
 	interval := fs.Duration("interval", DefaultInterval, "time between redraws; needs --watch")
 	failOn := fs.String("fail-on", "", "comma `list` of conditions ("+strings.Join(FailConditions(), ",")+") that make the command fail once the report is printed")
+	expect := fs.Int("expect", 0, "how many monitors the mesh runs: wait for that many, warn if fewer answer, and fail any --fail-on")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: hbmesh status [flags]\n\n"+
 			"Asks every monitor what it sees and shows each peer's state, marking with !\n"+
@@ -161,6 +162,8 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 		return usage(fs, "--wait %v must be positive", *wait)
 	case *interval <= 0:
 		return usage(fs, "--interval %v must be positive", *interval)
+	case *expect < 0:
+		return usage(fs, "--expect %d must not be negative", *expect)
 	}
 	if err := wire.ValidatePrefix(*prefix); err != nil {
 		return usage(fs, "--prefix: %v", err)
@@ -177,9 +180,9 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 		render = RenderJSON
 	}
 	if *watchFlag {
-		return watch(ctx, nc, *prefix, *interval, *wait, stdout, render, *asJSON)
+		return watch(ctx, nc, *prefix, *interval, *wait, *expect, stdout, render, *asJSON)
 	}
-	r, err := Gather(ctx, nc, *prefix, *wait)
+	r, err := GatherExpect(ctx, nc, *prefix, *wait, *expect)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,79 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/internal/discovery"
+	"github.com/hbmesh/hbmesh/internal/meshtest"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/status"
+	"github.com/hbmesh/hbmesh/monitor"
+)
+
+// TestExpectWaitsForSlowMonitor: a real monitor answers at once and a
+// second one, which sees web-1 dead, 400 ms after each request. Without --expect the
+// gathering stops a quiet period (250 ms here) after the first, so the
+// second's verdict is missed and --fail-on dead passes: from the
+// replies alone a late monitor looks like no monitor. With --expect 2
+// the gathering waits for it. With --expect 3 the wait runs out, the
+// report warns, and every --fail-on fails.
+func TestExpectWaitsForSlowMonitor(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	meshtest.StartMonitor(t, url, "mon-a")
+	meshtest.StartNode(t, url, "web-1", fast)
+	nc := natstest.Connect(t, url)
+	natstest.Eventually(t, "mon-a sees web-1", func() bool {
+		r, err := status.Gather(context.Background(), nc, "hb", time.Second)
+		return err == nil && len(r.Peers) == 1 && r.Peers[0].State == "alive"
+	})
+	slow := natstest.Connect(t, url)
+	respond(t, slow, func(endpoint, _ string) []*nats.Msg {
+		time.Sleep(400 * time.Millisecond) // a monitor slow to answer
+		if endpoint == discovery.EndpointPeers {
+			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "mon-slow", Instance: "SLOW", Total: 1,
+				Peers: []discovery.Peer{{ID: "web-1", Host: "web-1.example", State: monitor.StateDead}}})}
+		}
+		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-slow", Instance: "SLOW",
+			Host: "slow", PID: 7, Ready: true, Connected: true, Peers: 1})}
+	})
+	run := func(args ...string) (string, error) {
+		t.Helper()
+		var stdout bytes.Buffer
+		err := status.Run(context.Background(), nc, append([]string{"--wait", "2s", "--fail-on", "dead"}, args...), &stdout, io.Discard)
+		return stdout.String(), err
+	}
+
+	out, err := run()
+	if err != nil || strings.Contains(out, "mon-slow") {
+		t.Fatalf("without --expect: err %v; want the slow monitor missed (else this test shows nothing):\n%s", err, out)
+	}
+	out, err = run("--expect", "2")
+	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "1 peer dead") || !strings.Contains(out, "mon-slow") {
+		t.Fatalf("--expect 2: err %v, want web-1 dead from the slow monitor:\n%s", err, out)
+	}
+	out, err = run("--expect", "3")
+	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "2 of 3 expected monitors answered") ||
+		!strings.Contains(out, "2 of 3 expected monitors answered both requests") {
+		t.Fatalf("--expect 3: err %v, want the shortfall warned about and failed:\n%s", err, out)
+	}
+	// The JSON says it too.
+	var js bytes.Buffer
+	if err := status.Run(context.Background(), nc, []string{"--wait", "2s", "--expect", "3", "--json"}, &js, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"expected":3`) {
+		t.Fatalf("--json lacks \"expected\": %s", js.String())
+	}
+	if _, err := run("--expect", "-1"); !errors.Is(err, status.ErrUsage) {
+		t.Fatalf("--expect -1: err %v, want a usage error", err)
+	}
+}
