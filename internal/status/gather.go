@@ -354,11 +354,11 @@ func (g *gathering) complete() bool {
 func (g *gathering) bothAnswered() int {
 	n := 0
 	for id, m := range g.monitors {
-		if m.Error == "" && m.Status && m.PeersAnswered {
+		if m.answeredBoth() {
 			n++
 		}
 		for _, o := range g.others[id] {
-			if o.Status && o.PeersAnswered {
+			if o.answeredBoth() {
 				n++
 			}
 		}

@@ -102,8 +102,15 @@ type Instance struct {
 // trusted reports whether the instance answered both requests and is
 // ready and unimpaired, as --fail-on unready asks of every monitor.
 func (i *Instance) trusted() bool {
-	return i.Status && i.PeersAnswered && i.Ready && !i.Impaired
+	return i.answeredBoth() && i.Ready && !i.Impaired
 }
+
+// answeredBoth reports whether the instance answered both requests.
+func (i *Instance) answeredBoth() bool { return i.Status && i.PeersAnswered }
+
+// answeredBoth reports whether the monitor of this row answered both
+// requests; an error row never did.
+func (m *Monitor) answeredBoth() bool { return m.Error == "" && m.Status && m.PeersAnswered }
 
 // InstanceState is what one of several monitors sharing an id, other
 // than the one its column shows, says about a peer.
@@ -314,12 +321,13 @@ func verdict(states map[string]string, shared []InstanceState) (state string, di
 // Expected is held against.
 func (r *Report) Answered() int {
 	n := 0
-	for _, m := range r.Monitors {
-		if m.Error == "" && m.Status && m.PeersAnswered {
+	for i := range r.Monitors {
+		m := &r.Monitors[i]
+		if m.answeredBoth() {
 			n++
 		}
-		for _, o := range m.Others {
-			if o.Status && o.PeersAnswered {
+		for j := range m.Others {
+			if m.Others[j].answeredBoth() {
 				n++
 			}
 		}
