@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -307,5 +308,24 @@ func BenchmarkTopPeers(b *testing.B) {
 				b.ReportMetric(float64(locked.Nanoseconds())/float64(b.N), "locked-ns/op")
 			})
 		}
+	}
+}
+
+// BenchmarkGC is one forced garbage collection with a table of n peers
+// alive (peers=0: none), the marking a table adds to every cycle
+// (docs/PERFORMANCE.md, ingest, seventh session).
+func BenchmarkGC(b *testing.B) {
+	for _, n := range []int{0, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			var f *benchFleet
+			if n > 0 {
+				f = newBenchFleet(b, n)
+			}
+			runtime.GC()
+			for b.Loop() {
+				runtime.GC()
+			}
+			runtime.KeepAlive(f)
+		})
 	}
 }
