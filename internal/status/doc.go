@@ -36,17 +36,21 @@
 //
 // Monitors that share an id are told apart by their micro service
 // instance ids. They still get one row and one column, filled from the
-// replies of the first instance to answer; the others are listed in
+// replies of one instance: of those that answered both requests, the
+// one with the lowest instance id ([Monitor.Instance]). Not the first to
+// answer: the same replies make the same report, and the same table,
+// whatever order they come in, so `hbmesh watch` does not flip between
+// instances from one round to the next. The others are listed in
 // [Monitor.InstanceIDs] and in a warning. Their replies are read all the
 // same, into [Monitor.Others] and, where they say something else about a
 // peer than the column does, [Peer.SharedStates], and they count in the
 // peer's verdict and for --fail-on ([Report.Find]) as the column does: a
-// check cannot pass on the word of the first monitor to answer under an
-// id while another under that id sees a peer dead. Replies that instance
-// ids cannot tell apart, from monitors too old to send one or repeating
-// one, are kept apart too: the row takes the first of each kind. Past
-// 16 monitors under one id, further replies are counted in
-// [Report.Ignored].
+// check cannot pass on the word of the monitor in the column while
+// another under that id sees a peer dead. Replies that instance ids
+// cannot tell apart, from monitors too old to send one or repeating one,
+// are kept apart too: each status reply is paired with one peers reply,
+// in the order of their content. Past 16 monitors under one id, further
+// replies are counted in [Report.Ignored].
 //
 // # Showing
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -184,13 +185,13 @@ func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 // gathering accumulates replies. It is owned by Gather's goroutine.
 type gathering struct {
 	monitors map[string]*Monitor
-	peers    map[string]*discovery.PeersResponse
-	// others holds, by monitor id, the replies of the monitors that
-	// share it, other than the one its row shows, in the order they
-	// first answered: at most maxInstanceIDs-1 of them.
-	others map[string][]*other
-	// otherPeers counts the peers replies in others.
-	otherPeers int
+	// instances holds, by monitor id, the replies of each monitor under
+	// it, as far as replies tell monitors apart (see answered): at most
+	// maxInstanceIDs of them. The report chooses which one the row
+	// shows (see shown).
+	instances map[string][]*instance
+	// peersRead counts the peers replies in instances.
+	peersRead int
 	// replies counts the replies under each monitor id to each request
 	// (true: peers), to find monitors that share an id.
 	replies map[bool]map[string]int
@@ -220,8 +221,7 @@ const (
 func newGathering() *gathering {
 	return &gathering{
 		monitors:  map[string]*Monitor{},
-		peers:     map[string]*discovery.PeersResponse{},
-		others:    map[string][]*other{},
+		instances: map[string][]*instance{},
 		replies:   map[bool]map[string]int{true: {}, false: {}},
 		bad:       map[string]int{},
 		distinct:  map[string]struct{}{},
@@ -268,7 +268,7 @@ func (g *gathering) fits(r *discovery.PeersResponse) bool {
 			peers++
 		}
 	}
-	replies := len(g.peers) + g.otherPeers + 1
+	replies := g.peersRead + 1
 	return peers*replies <= g.maxStates
 }
 
@@ -284,64 +284,56 @@ func (g *gathering) fail(subject, msg string) {
 	g.bad[id]++
 }
 
-// other is what one of several monitors sharing an id, other than the
-// one its row shows, answered.
-type other struct {
-	Instance
-	peers *discovery.PeersResponse // nil until its peers reply is read
+// instance is what one monitor answered: its status and peers replies,
+// each nil until read.
+type instance struct {
+	id     string // its instance id, "" for a monitor too old to send it
+	status *discovery.StatusResponse
+	peers  *discovery.PeersResponse
 }
 
+func (x *instance) answeredBoth() bool { return x.status != nil && x.peers != nil }
+
 // answered counts a reply of monitor id, from instance, to one request,
-// and says where it goes. The row shows the first instance heard under
-// id, and the first reply of each kind from that instance: show is then
-// true. Any other reply joins the first of id's others with the same
-// instance id that lacks that kind of reply, or starts a new one, and
-// is returned as o. So every reply is read, even where instance ids
-// cannot tell monitors apart: replies without one (monitors too old to
-// send it) and replies that repeat an instance id (a forger can send
-// any). Past maxInstanceIDs-1 others under id, show is false and o nil:
-// the reply is counted in Report.Ignored, since its verdicts are not
-// read.
-func (g *gathering) answered(isPeers bool, id, instance string) (show bool, o *other) {
+// and returns the instance of id it belongs to: the first with that
+// instance id that lacks that kind of reply, or a new one. So every
+// reply is read, even where instance ids cannot tell monitors apart:
+// replies without one (monitors too old to send it) and replies that
+// repeat an instance id (a forger can send any); the report pairs
+// those anew whatever order they came in (see canonical). Past
+// maxInstanceIDs instances under id, it returns nil: the reply is
+// counted in Report.Ignored, since its verdicts are not read.
+func (g *gathering) answered(isPeers bool, id, inst string) *instance {
 	g.replies[isPeers][id]++
 	m := g.monitor(id)
-	if instance != "" && len(m.InstanceIDs) < maxInstanceIDs && !slices.Contains(m.InstanceIDs, instance) {
-		m.InstanceIDs = append(m.InstanceIDs, instance)
+	if inst != "" && len(m.InstanceIDs) < maxInstanceIDs && !slices.Contains(m.InstanceIDs, inst) {
+		m.InstanceIDs = append(m.InstanceIDs, inst)
 	}
 	m.Instances = max(m.Instances, g.replies[isPeers][id], len(m.InstanceIDs))
-	if !m.Status && !m.PeersAnswered {
-		m.Instance = instance
-		return true, nil
-	}
-	if instance == m.Instance && (isPeers && !m.PeersAnswered || !isPeers && !m.Status) {
-		return true, nil
-	}
-	for _, x := range g.others[id] {
-		if x.ID == instance && (isPeers && !x.PeersAnswered || !isPeers && !x.Status) {
-			return false, x
+	for _, x := range g.instances[id] {
+		if x.id == inst && (isPeers && x.peers == nil || !isPeers && x.status == nil) {
+			return x
 		}
 	}
-	if len(g.others[id]) >= maxInstanceIDs-1 {
+	if len(g.instances[id]) >= maxInstanceIDs {
 		g.ignore(ignoredShared)
-		return false, nil
+		return nil
 	}
-	o = &other{Instance: Instance{ID: instance}}
-	g.others[id] = append(g.others[id], o)
-	return false, o
+	x := &instance{id: inst}
+	g.instances[id] = append(g.instances[id], x)
+	return x
 }
 
 // complete reports whether every monitor heard from has answered both
-// requests (or failed one), so only a new monitor could still add news.
+// requests (or failed one: an error row has no instances), so only a
+// new monitor could still add news.
 func (g *gathering) complete() bool {
 	if len(g.monitors) == 0 {
 		return false
 	}
-	for id, m := range g.monitors {
-		if m.Error == "" && (!m.Status || !m.PeersAnswered) {
-			return false
-		}
-		for _, o := range g.others[id] {
-			if !o.Status || !o.PeersAnswered {
+	for _, list := range g.instances {
+		for _, x := range list {
+			if !x.answeredBoth() {
 				return false
 			}
 		}
@@ -353,12 +345,9 @@ func (g *gathering) complete() bool {
 // have answered both requests, as Report.Answered does.
 func (g *gathering) bothAnswered() int {
 	n := 0
-	for id, m := range g.monitors {
-		if m.answeredBoth() {
-			n++
-		}
-		for _, o := range g.others[id] {
-			if o.answeredBoth() {
+	for _, list := range g.instances {
+		for _, x := range list {
+			if x.answeredBoth() {
 				n++
 			}
 		}
@@ -403,21 +392,12 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 			g.ignore(ignoredPeers)
 			return
 		}
-		show, o := g.answered(true, r.Monitor, r.Instance)
-		switch {
-		case show:
-			m := g.monitor(r.Monitor)
-			m.PeersAnswered, m.Truncated = true, r.Truncated
-			if !m.Status {
-				m.Peers = r.Total
-			}
-			g.peers[r.Monitor] = &r
-		case o != nil:
-			o.PeersAnswered, o.Truncated, o.peers = true, r.Truncated, &r
-			g.otherPeers++
-		default:
+		x := g.answered(true, r.Monitor, r.Instance)
+		if x == nil {
 			return
 		}
+		x.peers = &r
+		g.peersRead++
 		for i := range r.Peers {
 			g.distinct[r.Peers[i].ID] = struct{}{}
 		}
@@ -435,50 +415,156 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	if !g.admit(r.Monitor) {
 		return
 	}
-	show, o := g.answered(false, r.Monitor, r.Instance)
-	m := g.monitor(r.Monitor)
-	if r.Instance != "" && (r.Host != "" || r.PID != 0) && slices.Contains(m.InstanceIDs, r.Instance) {
-		if m.Where == nil {
-			m.Where = map[string]string{}
+	if x := g.answered(false, r.Monitor, r.Instance); x != nil {
+		x.status = &r
+	}
+}
+
+// canonical returns the instances of one monitor id in an order that
+// depends on their replies only, not on the order they came in: by
+// instance id (none, from monitors too old to send one, first), and
+// under one instance id the instances re-paired from its replies.
+// Replies that share an instance id, or have none, cannot be told
+// apart, so answered pairs them as they come; canonical sorts the status
+// and the peers replies under each instance id by their content and
+// pairs the first of each, then the second, and so on. The same replies
+// are then always the same instances.
+func canonical(list []*instance) []*instance {
+	type replies struct {
+		status []*discovery.StatusResponse
+		peers  []*discovery.PeersResponse
+	}
+	byID := map[string]*replies{}
+	for _, x := range list {
+		rs := byID[x.id]
+		if rs == nil {
+			rs = &replies{}
+			byID[x.id] = rs
 		}
-		m.Where[r.Instance] = strings.TrimSpace(fmt.Sprintf("%s pid %d", r.Host, r.PID))
+		if x.status != nil {
+			rs.status = append(rs.status, x.status)
+		}
+		if x.peers != nil {
+			rs.peers = append(rs.peers, x.peers)
+		}
 	}
-	if o != nil {
-		o.Status, o.Ready, o.ReadyError, o.Impaired = true, r.Ready, r.ReadyError, r.Impaired
+	out := make([]*instance, 0, len(list))
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		rs := byID[id]
+		byContent(rs.status)
+		byContent(rs.peers)
+		for i := range max(len(rs.status), len(rs.peers)) {
+			x := &instance{id: id}
+			if i < len(rs.status) {
+				x.status = rs.status[i]
+			}
+			if i < len(rs.peers) {
+				x.peers = rs.peers[i]
+			}
+			out = append(out, x)
+		}
 	}
-	if !show {
+	return out
+}
+
+// byContent sorts replies by their JSON encoding, an order of their
+// content alone. Only replies that share an instance id, or have none,
+// need it: real monitors that send an instance id never share one.
+func byContent[T any](replies []*T) {
+	if len(replies) < 2 {
 		return
 	}
-	m.Status, m.Version, m.Ready, m.ReadyError = true, r.Version, r.Ready, r.ReadyError
-	m.Connected, m.Impaired, m.Peers = r.Connected, r.Impaired, r.Peers
+	key := make(map[*T]string, len(replies))
+	for _, r := range replies {
+		b, _ := json.Marshal(r) // decoded from JSON and checked: it encodes
+		key[r] = string(b)
+	}
+	slices.SortStableFunc(replies, func(a, b *T) int { return strings.Compare(key[a], key[b]) })
+}
+
+// shown returns the index, in a list from canonical, of the instance
+// whose replies a shared id's row and column show: of those that
+// answered both requests (any, if none did), the one with the lowest
+// instance id, one that sends an instance id before one too old to. So
+// the row does not change with the order replies come in, nor from one
+// round of --watch to the next while the same monitors run and answer,
+// and it names the instance it shows.
+func shown(list []*instance) int {
+	best := 0
+	for i, x := range list[1:] {
+		b := list[best]
+		switch {
+		case x.answeredBoth() != b.answeredBoth():
+			if x.answeredBoth() {
+				best = i + 1
+			}
+		case (x.id != "") != (b.id != ""):
+			if x.id != "" {
+				best = i + 1
+			}
+		}
+		// Otherwise list's order holds: by instance id, then canonical.
+	}
+	return best
 }
 
 func (g *gathering) report(now time.Time, subject string) *Report {
 	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
+	peers := map[string]*discovery.PeersResponse{}
+	others := map[string][]*discovery.PeersResponse{}
 	for id, m := range g.monitors {
 		if n := g.bad[id]; n > 1 {
 			m.Error += fmt.Sprintf(" (%d bad replies on this subject)", n)
 		}
 		slices.Sort(m.InstanceIDs)
-		for _, o := range g.others[id] {
-			m.Others = append(m.Others, o.Instance)
+		list := canonical(g.instances[id])
+		for _, x := range list {
+			// The first status reply of an instance id that names
+			// where it runs, in canonical order: a repeat of the id
+			// (a forger's) cannot make it depend on who came first.
+			if st := x.status; st != nil && x.id != "" && (st.Host != "" || st.PID != 0) &&
+				m.Where[x.id] == "" && slices.Contains(m.InstanceIDs, x.id) {
+				if m.Where == nil {
+					m.Where = map[string]string{}
+				}
+				m.Where[x.id] = strings.TrimSpace(fmt.Sprintf("%s pid %d", st.Host, st.PID))
+			}
+		}
+		if len(list) > 0 {
+			i := shown(list)
+			show := list[i]
+			list = slices.Delete(list, i, i+1) // canonical's own slice
+			m.Instance = show.id
+			if st := show.status; st != nil {
+				m.Status, m.Version, m.Ready, m.ReadyError = true, st.Version, st.Ready, st.ReadyError
+				m.Connected, m.Impaired, m.Peers = st.Connected, st.Impaired, st.Peers
+			}
+			if p := show.peers; p != nil {
+				m.PeersAnswered, m.Truncated = true, p.Truncated
+				if !m.Status {
+					m.Peers = p.Total
+				}
+				peers[id] = p
+			}
+		}
+		for _, x := range list {
+			o := Instance{ID: x.id}
+			if st := x.status; st != nil {
+				o.Status, o.Ready, o.ReadyError, o.Impaired = true, st.Ready, st.ReadyError, st.Impaired
+			}
+			if p := x.peers; p != nil {
+				o.PeersAnswered, o.Truncated = true, p.Truncated
+				others[id] = append(others[id], p)
+			}
+			m.Others = append(m.Others, o)
 		}
 		if len(m.Others) > 0 {
 			m.Instances = max(m.Instances, 1+len(m.Others))
 		}
-		slices.SortStableFunc(m.Others, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
 		r.Monitors = append(r.Monitors, *m)
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
-	others := map[string][]*discovery.PeersResponse{}
-	for id, list := range g.others {
-		for _, o := range list {
-			if o.peers != nil {
-				others[id] = append(others[id], o.peers)
-			}
-		}
-	}
-	r.Peers = merge(r.Monitors, g.peers, others)
+	r.Peers = merge(r.Monitors, peers, others)
 	for _, m := range r.Monitors {
 		if m.Instances > 1 {
 			which := ""

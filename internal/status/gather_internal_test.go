@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -43,11 +44,13 @@ func (r reply) msg(t *testing.T) *nats.Msg {
 }
 
 // TestSharedIDRowsDoNotMix: when two instances answer under one id, the
-// row and column show the first instance's replies only, and the other's
-// are kept apart, in Others and SharedStates, where --fail-on counts
-// them. Replies that instance ids cannot tell apart, because they have
-// none (older monitors) or repeat one (a forger can send any), are kept
-// apart all the same: the row takes the first of each kind.
+// row and column show one instance's replies only (the lowest instance
+// id), and the other's are kept apart, in Others and SharedStates, where
+// --fail-on counts them. Replies that instance ids cannot tell apart,
+// because they have none (older monitors) or repeat one (a forger can
+// send any), are kept apart all the same: each status reply is paired
+// with one peers reply, in the order of their content. Whatever order
+// the replies come in, the report is the same.
 func TestSharedIDRowsDoNotMix(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -84,6 +87,8 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 			warning: `2 monitors answer as "vm": give each its own --id`,
 		},
 		{
+			// Paired by content: "ready":false before true, "alive"
+			// before "dead", whichever came first.
 			name: "one instance id twice",
 			replies: []reply{
 				{instance: "A", ready: true},
@@ -91,8 +96,8 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				{instance: "A", peers: true, state: monitor.StateDead},
 				{instance: "A", ready: false},
 			},
-			instance: "A", ids: []string{"A"}, ready: true, web1: "alive",
-			other:   Instance{ID: "A", Status: true, PeersAnswered: true},
+			instance: "A", ids: []string{"A"}, ready: false, web1: "alive",
+			other:   Instance{ID: "A", Status: true, Ready: true, PeersAnswered: true},
 			warning: `2 monitors answer as "vm": give each its own --id`,
 		},
 	} {
@@ -102,6 +107,15 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				g.add(r.peers, r.msg(t))
 			}
 			rep := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
+			for _, order := range [][]int{{3, 2, 1, 0}, {1, 3, 0, 2}, {2, 0, 3, 1}} {
+				g := newGathering()
+				for _, i := range order {
+					g.add(tc.replies[i].peers, tc.replies[i].msg(t))
+				}
+				if other := g.report(time.Unix(0, 0), "hb.monitor.v1.peers"); !reflect.DeepEqual(other, rep) {
+					t.Errorf("replies in order %v: %+v\nwant, as in order 0 1 2 3: %+v", order, other, rep)
+				}
+			}
 			if len(rep.Monitors) != 1 {
 				t.Fatalf("monitors = %+v", rep.Monitors)
 			}

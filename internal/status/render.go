@@ -39,7 +39,8 @@ var shortState = map[string]string{
 // two processes beat as at once ("two processes beat as this id"). The last columns,
 // one per monitor, abbreviate its state: A alive, S suspect, D dead,
 // L left, - missing, ? unknown (its reply was truncated). Of monitors
-// that share an id, the column shows one; where another says something
+// that share an id, the column shows one, the same whatever order their
+// replies came in (see Monitor.Instance); where another says something
 // else about a peer, the "!" column lists each of them, the column's
 // too, as id@instance=state (id@?=state for a monitor too old to send
 // its instance id), marked "!" when that is a disagreement, and the
@@ -132,9 +133,9 @@ func cell(s string) string { return printable.Cut(s, maxCell) }
 // says lists what each monitor says about p, as id=state. Under an id
 // that monitors share, where another instance says something else than
 // the column, each is named, the column's too, as id@instance=state in
-// the order of their instance ids: which instance the column shows can
-// change from one round to the next (the first to answer), and who says
-// what must not change with it.
+// the order of their instance ids: which instance the column shows
+// changes when it misses a request or stops, and who says what must not
+// change with it.
 func says(monitors []Monitor, p *Peer) []string {
 	out := make([]string, 0, len(monitors)+len(p.SharedStates))
 	type said struct{ instance, state string }

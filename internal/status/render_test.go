@@ -45,8 +45,8 @@ func sharedReport(shown string) *status.Report {
 
 // TestRenderSharedID: where monitors share an id, the "!" column names
 // every instance that says something, the column's too, so who says what
-// reads the same whichever instance answered first and fills the column
-// (it changes between rounds of `hbmesh watch`). It flags "!" only a
+// reads the same whichever instance fills the column (another does when
+// it misses a round of `hbmesh watch`). It flags "!" only a
 // disagreement: an instance that never knew a dead peer is listed, not
 // flagged, as a "-" in a column of its own would be.
 func TestRenderSharedID(t *testing.T) {

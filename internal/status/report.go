@@ -52,19 +52,25 @@ type Monitor struct {
 	// in Instance, and Others the rest.
 	Instances int `json:"instances"`
 	// Instance is the micro service instance id (the id `nats micro ls`
-	// lists) of the monitor whose replies this row and its column show:
-	// the first to answer under this id. Replies of other instances under
-	// the same id are not merged into the row, so it never mixes the
-	// views of two processes that instance ids tell apart; they are in
-	// Others and in each peer's SharedStates. Replies without an
-	// instance id, or repeating one, cannot be told apart: the row takes
-	// the first of each kind (status, peers). Empty for a monitor too old
-	// to send it.
+	// lists) of the monitor whose replies this row and its column show.
+	// Of monitors sharing this id, that is, among those that answered
+	// both requests (among all, if none did), the one with the lowest
+	// instance id, one that sends an instance id before one too old to;
+	// not the first to answer, so the same replies make the same row
+	// whatever order they came in. Replies of other instances under the
+	// same id are not merged into the row, so it never mixes the views
+	// of two processes that instance ids tell apart; they are in Others
+	// and in each peer's SharedStates. Replies without an instance id, or
+	// repeating one, cannot be told apart: each status reply among them
+	// is paired with a peers reply in the order of their content (their
+	// JSON), and each pair counts as one instance. Empty for a monitor
+	// too old to send it.
 	Instance string `json:"instance,omitempty"`
 	// Others are the other monitors that answered under this id, when
-	// monitors share it, sorted by instance id. Each is one instance's
-	// replies, or one reply past the first of its kind from the same
-	// instance (a second monitor, or a forger, sending its id). What
+	// monitors share it, sorted by instance id, then as paired (see
+	// Instance). Each is one instance's replies, or one pair of replies
+	// under an instance id whose first pair is elsewhere (a second
+	// monitor, or a forger, sending its id). What
 	// their peers replies say is in each peer's SharedStates; their
 	// verdicts and their readiness count for --fail-on as this row's do
 	// ([Report.Find]). At most 15 are kept (16 monitors under one id);
@@ -75,7 +81,8 @@ type Monitor struct {
 	InstanceIDs []string `json:"instance_ids,omitempty"`
 	// Where says, for each instance id whose status reply named them,
 	// the host and pid it runs as ("db-3 pid 4242"), so monitors sharing
-	// an id can be found.
+	// an id can be found. Of status replies repeating an instance id, it
+	// takes the first in the order of their content.
 	Where map[string]string `json:"where,omitempty"`
 }
 

@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -51,9 +55,10 @@ func vmInstance(t *testing.T, nc *nats.Conn, inst string, ready bool, peers []di
 // TestSharedIDEveryInstanceCounts: two monitors answer as "vm". The first
 // to answer sees every peer alive and is ready; the second sees web-1
 // dead, web-2 suspect, two processes beating as web-3, and is not ready.
-// The report's column shows the first, but every condition of --fail-on
-// must count what the second says: a check that leaves out shared-id
-// must not pass on the first instance's word.
+// The report's column shows the first, the lower instance id, but every
+// condition of --fail-on must count what the second says: a check that
+// leaves out shared-id must not pass on the word of the instance in the
+// column.
 func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
@@ -197,6 +202,111 @@ func TestSharedIDDeadCountsWhicheverAnswersFirst(t *testing.T) {
 		err := status.Run(context.Background(), nc, []string{"--fail-on", "dead"}, &out, io.Discard)
 		if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead" {
 			t.Fatalf("err = %v, want 1 peer dead\n%s", err, out.String())
+		}
+	}
+}
+
+// sharedReplies answers every control request of the mesh with msgs,
+// all sent on the status request, so that one connection sends them all
+// and they arrive in the order given, peers and status replies
+// interleaved.
+func sharedReplies(t *testing.T, nc *nats.Conn, msgs []*nats.Msg) {
+	t.Helper()
+	var peersReply string
+	respond(t, nc, func(endpoint, reply string) []*nats.Msg {
+		if endpoint == discovery.EndpointPeers {
+			peersReply = reply // the status request follows on the same subscription
+			return nil
+		}
+		for _, m := range msgs {
+			out := &nats.Msg{Subject: reply, Data: m.Data}
+			if m.Subject == discovery.EndpointPeers {
+				out.Subject = peersReply
+			}
+			if nc.PublishMsg(out) != nil {
+				return nil // the test is over
+			}
+		}
+		return nil
+	})
+}
+
+// TestSharedIDSameRepliesSameReport: one set of replies under a shared
+// id, sent in different orders, renders the same table and the same
+// JSON, byte for byte. Among them are an instance that answers only its
+// status, two monitors too old to send an instance id, and a reply that
+// repeats an instance id with other verdicts and another host, as a
+// forger's would. The row and column show the lowest instance id among
+// those that answered both requests: INSTA, not INST0, which sent no
+// peers reply.
+func TestSharedIDSameRepliesSameReport(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	peers := func(inst string, states ...monitor.State) *nats.Msg {
+		r := discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "vm", Instance: inst, Total: len(states)}
+		for i, st := range states {
+			id := fmt.Sprintf("web-%d", i+1)
+			r.Peers = append(r.Peers, discovery.Peer{ID: id, Host: id + ".example", State: st, LastBeat: t0.Add(-time.Duration(i+1) * time.Second), Seq: uint64(i + 1)})
+		}
+		m := jsonMsg(t, r)
+		m.Subject = discovery.EndpointPeers
+		return m
+	}
+	stat := func(inst, host string, pid int, ready bool, version string, n int) *nats.Msg {
+		m := jsonMsg(t, discovery.StatusResponse{
+			Type: discovery.StatusResponseType, Monitor: "vm", Instance: inst, Host: host, PID: pid, Version: version,
+			Ready: ready, ReadyError: map[bool]string{false: "catching up"}[ready], Connected: true, Peers: n,
+		})
+		m.Subject = discovery.EndpointStatus
+		return m
+	}
+	alive, suspect, dead := monitor.StateAlive, monitor.StateSuspect, monitor.StateDead
+	replies := []*nats.Msg{
+		stat("INSTB", "vm-b", 2, true, "v1.2.0", 2), peers("INSTB", dead, alive),
+		stat("INSTA", "vm-a", 1, false, "v1.1.0", 2), peers("INSTA", alive, alive),
+		stat("INST0", "vm-0", 3, true, "v1.2.0", 2), // no peers reply
+		stat("", "", 0, true, "v0.9.0", 1), peers("", alive),
+		stat("", "", 0, false, "v0.9.1", 2), peers("", suspect, alive),
+		stat("INSTB", "evil", 666, true, "v9", 2), peers("INSTB", alive, dead),
+	}
+	orders := map[string][]int{
+		"as listed": {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+		"reversed":  {10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0},
+		"peers first, then status, each reversed": {9, 7, 5, 3, 1, 10, 8, 6, 4, 2, 0},
+	}
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	var first, firstName string
+	for _, name := range slices.Sorted(maps.Keys(orders)) {
+		msgs := make([]*nats.Msg, 0, len(replies))
+		for _, i := range orders[name] {
+			msgs = append(msgs, replies[i])
+		}
+		fake := natstest.Connect(t, url)
+		sharedReplies(t, fake, msgs)
+		// INST0 never sends its peers reply, so the whole wait is sat out.
+		r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", time.Second)
+		fake.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r.Time = t0 // the time asked, the one thing that differs between rounds
+		var out bytes.Buffer
+		if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := status.RenderJSON(&out, r); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "6 MONITORS SHARE THIS ID, showing instance INSTA; ") {
+			t.Errorf("%s: the row does not show INSTA, the lowest instance id that answered both requests:\n%s", name, out.String())
+		}
+		if first == "" {
+			first, firstName = out.String(), name
+			t.Logf("%s:\n%s", name, first)
+			continue
+		}
+		if out.String() != first {
+			t.Errorf("replies %s render otherwise than %s:\n%s\nwant:\n%s", name, firstName, out.String(), first)
 		}
 	}
 }
