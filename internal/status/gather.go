@@ -294,6 +294,20 @@ type instance struct {
 
 func (x *instance) answeredBoth() bool { return x.status != nil && x.peers != nil }
 
+// summary is what x's replies say of it, for Monitor.Others and, but
+// for Connected, the row of the instance shown.
+func (x *instance) summary() Instance {
+	s := Instance{ID: x.id}
+	if p := x.peers; p != nil {
+		s.PeersAnswered, s.Truncated, s.Peers = true, p.Truncated, p.Total
+	}
+	if st := x.status; st != nil {
+		s.Status, s.Version, s.Ready, s.ReadyError, s.Impaired = true, st.Version, st.Ready, st.ReadyError, st.Impaired
+		s.Peers = st.Peers
+	}
+	return s
+}
+
 // answered counts a reply of monitor id, from instance, to one request,
 // and returns the instance of id it belongs to: the first with that
 // instance id that lacks that kind of reply, or a new one. So every
@@ -534,29 +548,21 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 			i := shown(list)
 			show := list[i]
 			list = slices.Delete(list, i, i+1) // canonical's own slice
-			m.Instance = show.id
-			if st := show.status; st != nil {
-				m.Status, m.Version, m.Ready, m.ReadyError = true, st.Version, st.Ready, st.ReadyError
-				m.Connected, m.Impaired, m.Peers = st.Connected, st.Impaired, st.Peers
+			s := show.summary()
+			m.Instance, m.Version, m.Status, m.Ready, m.ReadyError, m.Impaired = s.ID, s.Version, s.Status, s.Ready, s.ReadyError, s.Impaired
+			m.Peers, m.PeersAnswered, m.Truncated = s.Peers, s.PeersAnswered, s.Truncated
+			if show.status != nil {
+				m.Connected = show.status.Connected
 			}
-			if p := show.peers; p != nil {
-				m.PeersAnswered, m.Truncated = true, p.Truncated
-				if !m.Status {
-					m.Peers = p.Total
-				}
-				peers[id] = p
+			if show.peers != nil {
+				peers[id] = show.peers
 			}
 		}
 		for _, x := range list {
-			o := Instance{ID: x.id}
-			if st := x.status; st != nil {
-				o.Status, o.Ready, o.ReadyError, o.Impaired = true, st.Ready, st.ReadyError, st.Impaired
+			m.Others = append(m.Others, x.summary())
+			if x.peers != nil {
+				others[id] = append(others[id], x.peers)
 			}
-			if p := x.peers; p != nil {
-				o.PeersAnswered, o.Truncated = true, p.Truncated
-				others[id] = append(others[id], p)
-			}
-			m.Others = append(m.Others, o)
 		}
 		if len(m.Others) > 0 {
 			m.Instances = max(m.Instances, 1+len(m.Others))

@@ -71,7 +71,7 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				{instance: "A", ready: true},
 			},
 			instance: "A", ids: []string{"A", "B"}, ready: true, web1: "alive",
-			other:   Instance{ID: "B", Status: true, PeersAnswered: true},
+			other:   Instance{ID: "B", Status: true, Peers: 1, PeersAnswered: true},
 			warning: `2 monitors answer as "vm" (instances A, B): give each its own --id`,
 		},
 		{
@@ -83,7 +83,7 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				{ready: true},
 			},
 			ready: false, web1: "alive",
-			other:   Instance{Status: true, Ready: true, PeersAnswered: true},
+			other:   Instance{Status: true, Ready: true, Peers: 1, PeersAnswered: true},
 			warning: `2 monitors answer as "vm": give each its own --id`,
 		},
 		{
@@ -97,7 +97,7 @@ func TestSharedIDRowsDoNotMix(t *testing.T) {
 				{instance: "A", ready: false},
 			},
 			instance: "A", ids: []string{"A"}, ready: false, web1: "alive",
-			other:   Instance{ID: "A", Status: true, Ready: true, PeersAnswered: true},
+			other:   Instance{ID: "A", Status: true, Ready: true, Peers: 1, PeersAnswered: true},
 			warning: `2 monitors answer as "vm": give each its own --id`,
 		},
 	} {

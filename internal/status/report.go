@@ -36,7 +36,9 @@ type Monitor struct {
 	ReadyError string `json:"ready_error,omitempty"`
 	Connected  bool   `json:"connected"`
 	Impaired   bool   `json:"impaired"`
-	// Peers is how many peers the monitor has in its table.
+	// Peers is how many peers the monitor has in its table: from its
+	// status reply, or, when only its peers reply arrived, that reply's
+	// total.
 	Peers int `json:"peers"`
 	// PeersAnswered is false when its peers reply did not arrive in time.
 	PeersAnswered bool `json:"peers_answered"`
@@ -94,12 +96,18 @@ type Instance struct {
 	// is "instance" in JSON like that one: "id" there is the monitor id
 	// all the instances share. Empty for a monitor too old to send it.
 	ID string `json:"instance,omitempty"`
-	// Status, Ready, ReadyError and Impaired are as in [Monitor]: Status
-	// is false when no status reply of this instance arrived in time.
+	// Version, Status, Ready, ReadyError and Impaired are as in
+	// [Monitor], from this instance's status reply: Status is false when
+	// none arrived in time.
+	Version    string `json:"version,omitempty"`
 	Status     bool   `json:"status"`
 	Ready      bool   `json:"ready"`
 	ReadyError string `json:"ready_error,omitempty"`
 	Impaired   bool   `json:"impaired"`
+	// Peers is how many peers this instance has in its table, as in
+	// [Monitor]: from its status reply, or, when only its peers reply
+	// arrived, that reply's total.
+	Peers int `json:"peers"`
 	// PeersAnswered is false when no peers reply of this instance
 	// arrived in time; Truncated is set when its reply was cut.
 	PeersAnswered bool `json:"peers_answered"`

@@ -231,6 +231,36 @@ func sharedReplies(t *testing.T, nc *nats.Conn, msgs []*nats.Msg) {
 	})
 }
 
+// sharedTime is when the replies of vmPeers were sent.
+func sharedTime() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
+
+// vmPeers is a peers reply of monitor vm, for sharedReplies, listing
+// web-1, web-2, … in states, web-N last heard N seconds before
+// sharedTime.
+func vmPeers(t *testing.T, inst string, states ...monitor.State) *nats.Msg {
+	t.Helper()
+	r := discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "vm", Instance: inst, Total: len(states)}
+	for i, st := range states {
+		id := fmt.Sprintf("web-%d", i+1)
+		r.Peers = append(r.Peers, discovery.Peer{ID: id, Host: id + ".example", State: st, LastBeat: sharedTime().Add(-time.Duration(i+1) * time.Second), Seq: uint64(i + 1)})
+	}
+	m := jsonMsg(t, r)
+	m.Subject = discovery.EndpointPeers
+	return m
+}
+
+// vmStatus is a status reply of monitor vm, for sharedReplies, with
+// peers peers in its table; "catching up" if not ready.
+func vmStatus(t *testing.T, inst, host string, pid int, ready bool, version string, peers int) *nats.Msg {
+	t.Helper()
+	m := jsonMsg(t, discovery.StatusResponse{
+		Type: discovery.StatusResponseType, Monitor: "vm", Instance: inst, Host: host, PID: pid, Version: version,
+		Ready: ready, ReadyError: map[bool]string{false: "catching up"}[ready], Connected: true, Peers: peers,
+	})
+	m.Subject = discovery.EndpointStatus
+	return m
+}
+
 // TestSharedIDSameRepliesSameReport: one set of replies under a shared
 // id, sent in different orders, renders the same table and the same
 // JSON, byte for byte. Among them are an instance that answers only its
@@ -240,24 +270,10 @@ func sharedReplies(t *testing.T, nc *nats.Conn, msgs []*nats.Msg) {
 // those that answered both requests: INSTA, not INST0, which sent no
 // peers reply.
 func TestSharedIDSameRepliesSameReport(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	peers := func(inst string, states ...monitor.State) *nats.Msg {
-		r := discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "vm", Instance: inst, Total: len(states)}
-		for i, st := range states {
-			id := fmt.Sprintf("web-%d", i+1)
-			r.Peers = append(r.Peers, discovery.Peer{ID: id, Host: id + ".example", State: st, LastBeat: t0.Add(-time.Duration(i+1) * time.Second), Seq: uint64(i + 1)})
-		}
-		m := jsonMsg(t, r)
-		m.Subject = discovery.EndpointPeers
-		return m
-	}
+	t0 := sharedTime()
+	peers := func(inst string, states ...monitor.State) *nats.Msg { return vmPeers(t, inst, states...) }
 	stat := func(inst, host string, pid int, ready bool, version string, n int) *nats.Msg {
-		m := jsonMsg(t, discovery.StatusResponse{
-			Type: discovery.StatusResponseType, Monitor: "vm", Instance: inst, Host: host, PID: pid, Version: version,
-			Ready: ready, ReadyError: map[bool]string{false: "catching up"}[ready], Connected: true, Peers: n,
-		})
-		m.Subject = discovery.EndpointStatus
-		return m
+		return vmStatus(t, inst, host, pid, ready, version, n)
 	}
 	alive, suspect, dead := monitor.StateAlive, monitor.StateSuspect, monitor.StateDead
 	replies := []*nats.Msg{
@@ -307,6 +323,58 @@ func TestSharedIDSameRepliesSameReport(t *testing.T) {
 		}
 		if out.String() != first {
 			t.Errorf("replies %s render otherwise than %s:\n%s\nwant:\n%s", name, firstName, out.String(), first)
+		}
+	}
+}
+
+// TestSharedIDOthersVersionAndPeers: each other instance under a shared
+// id says in the JSON which version it runs and how many peers it holds,
+// as the monitor's own fields do for the instance the row shows: from
+// its status reply, or, for the count, the total of its peers reply
+// when that alone came.
+func TestSharedIDOthersVersionAndPeers(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	alive := monitor.StateAlive
+	sharedReplies(t, natstest.Connect(t, url), []*nats.Msg{
+		vmStatus(t, "INSTA", "vm-a", 1, true, "v1.1.0", 2), vmPeers(t, "INSTA", alive, alive),
+		vmStatus(t, "INSTB", "vm-b", 2, true, "v1.2.0", 3), vmPeers(t, "INSTB", alive, alive, alive),
+		vmPeers(t, "INSTC", alive), // no status reply
+	})
+	var out bytes.Buffer
+	// INSTC never sends its status reply, so the whole wait is sat out.
+	if err := status.Run(context.Background(), natstest.Connect(t, url), []string{"--json", "--wait", "1s"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	type fields struct {
+		Instance string `json:"instance"`
+		Version  string `json:"version"`
+		Peers    int    `json:"peers"`
+	}
+	var doc struct {
+		Monitors []struct {
+			fields
+			Others []json.RawMessage `json:"others"`
+		} `json:"monitors"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if len(doc.Monitors) != 1 || len(doc.Monitors[0].Others) != 2 {
+		t.Fatalf("want vm with 2 others:\n%s", out.String())
+	}
+	if m := doc.Monitors[0].fields; m != (fields{"INSTA", "v1.1.0", 2}) {
+		t.Errorf("vm = %+v, want INSTA v1.1.0 with 2 peers", m)
+	}
+	for i, want := range []fields{{"INSTB", "v1.2.0", 3}, {"INSTC", "", 1}} {
+		raw := doc.Monitors[0].Others[i]
+		var got fields
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		// "version" is left out when unknown, as on the monitor; "peers" never.
+		if got != want || strings.Contains(string(raw), `"version"`) != (want.Version != "") || !strings.Contains(string(raw), `"peers":`) {
+			t.Errorf("others[%d] = %s, want %+v", i, raw, want)
 		}
 	}
 }
