@@ -227,3 +227,37 @@ func TestAge(t *testing.T) {
 		}
 	}
 }
+
+// Two monitors that last heard a peer at the same moment may still
+// disagree on what it said (one heard a restart the other missed). The
+// row must not take its host, seq, version and boot from whichever reply
+// a map happens to yield first: the same replies give the same row.
+func TestMergeTieOnLastBeatIsStable(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	say := func(host, boot, version string, seq uint64) *discovery.PeersResponse {
+		return &discovery.PeersResponse{Peers: []discovery.Peer{
+			{ID: "web-1", State: monitor.StateAlive, Host: host, Boot: boot, Version: version, Seq: seq, LastBeat: t0},
+		}}
+	}
+	replies := map[string]*discovery.PeersResponse{}
+	mons := []Monitor{}
+	for _, id := range []string{"m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"} {
+		replies[id] = say("host-"+id, "boot-"+id, "v-"+id, 3)
+		mons = append(mons, Monitor{ID: id})
+	}
+	others := map[string][]*discovery.PeersResponse{
+		"m1": {say("host-other-a", "boot-oa", "v-oa", 3), say("host-other-b", "boot-ob", "v-ob", 3)},
+	}
+	first := merge(mons, replies, others)[0]
+	for range 50 {
+		got := merge(mons, replies, others)[0]
+		if got.Host != first.Host || got.Boot != first.Boot || got.Version != first.Version || got.Seq != first.Seq {
+			t.Fatalf("same replies, different rows: %s/%s/%s then %s/%s/%s",
+				first.Host, first.Boot, first.Version, got.Host, got.Boot, got.Version)
+		}
+	}
+	// The rule: the monitor ids' order, then the shared ids' instances.
+	if first.Host != "host-m1" {
+		t.Errorf("tie broken towards %q, want the first monitor id's host-m1", first.Host)
+	}
+}

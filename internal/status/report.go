@@ -2,6 +2,7 @@ package status
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -159,8 +160,10 @@ type Peer struct {
 	SharedStates []InstanceState `json:"shared_states,omitempty"`
 	// Worst is the worst state any monitor reports; rows sort by it.
 	Worst monitor.State `json:"worst"`
-	// LastBeat, Seq, Version and Boot are from the monitor that heard the
-	// peer most recently.
+	// LastBeat, Seq, Version and Boot (and Host) are from the monitor
+	// that heard the peer most recently; of monitors that heard it at
+	// the same moment, the first by monitor id, then a shared id's
+	// instances in the order Others lists them.
 	LastBeat time.Time `json:"last_beat"`
 	Seq      uint64    `json:"seq"`
 	Version  string    `json:"version"`
@@ -250,7 +253,10 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse, othe
 		row.Conflict = row.Conflict || p.Conflict
 		return row
 	}
-	for mon, rep := range replies {
+	// In monitor id order, so that of replies that last heard a peer at
+	// the same moment the first wins whatever order a map yields them in.
+	for _, mon := range slices.Sorted(maps.Keys(replies)) {
+		rep := replies[mon]
 		for i := range rep.Peers {
 			see(&rep.Peers[i]).States[mon] = rep.Peers[i].State.String()
 		}
@@ -258,8 +264,8 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse, othe
 	// What each other instance says of each peer it lists, to find the
 	// peers it does not.
 	listed := map[*discovery.PeersResponse]map[string]string{}
-	for _, reps := range others {
-		for _, rep := range reps {
+	for _, mon := range slices.Sorted(maps.Keys(others)) {
+		for _, rep := range others[mon] {
 			states := make(map[string]string, len(rep.Peers))
 			for i := range rep.Peers {
 				see(&rep.Peers[i])
