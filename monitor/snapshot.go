@@ -1,10 +1,18 @@
 package monitor
 
 // Snapshots of the table for readers outside the beat path: each holds
-// the monitor's lock while it copies, so beats wait meanwhile.
+// the monitor's lock while it copies, so beats wait meanwhile, and
+// parses the peers' labels only after letting go of it.
 
 // Peers returns a snapshot of every peer in the table.
 func (m *Monitor) Peers() []PeerInfo {
+	out := m.peersLocked()
+	parseLabels(out)
+	return out
+}
+
+// peersLocked is the part of Peers that holds the lock.
+func (m *Monitor) peersLocked() []PeerInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.tab.vnow(m.cfg.Clock.Now())
@@ -28,6 +36,7 @@ func (m *Monitor) Peers() []PeerInfo {
 // Peers, which does not sort.
 func (m *Monitor) TopPeers(limit int, states ...State) (top []PeerInfo, matched int) {
 	kept, pl, matched := m.topLocked(limit, newStateSet(states))
+	parseLabels(kept)
 	return sortTop(kept, pl), matched
 }
 
@@ -41,10 +50,12 @@ func (m *Monitor) topLocked(limit int, states stateSet) ([]PeerInfo, []placing, 
 // Peer returns the snapshot of one peer.
 func (m *Monitor) Peer(id string) (PeerInfo, bool) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	p, ok := m.tab.peers.peek(id)
-	if !ok {
-		return PeerInfo{}, false
+	var in PeerInfo
+	if ok {
+		in = m.tab.info(p, m.tab.vnow(m.cfg.Clock.Now()))
 	}
-	return m.tab.info(p, m.tab.vnow(m.cfg.Clock.Now())), true
+	m.mu.Unlock()
+	in.parseLabels()
+	return in, ok
 }

@@ -552,16 +552,15 @@ func (t *table) setImpaired(impaired bool, now time.Time) {
 	// pushed out by the grace; nothing else to do.
 }
 
+// info snapshots p, its labels still raw: the caller lets go of the lock,
+// then calls parseLabels.
 func (t *table) info(p *peer, v int64) PeerInfo {
 	in := PeerInfo{
 		ID: p.id, Host: p.host, State: p.state, Since: t.wall(p.since),
 		LastBeat: t.wall(p.lastBeat), LastSeen: t.wall(p.lastHeard),
 		Seq: p.seq, Boot: p.boot, PID: int(p.pid), Interval: p.interval,
 		ProbeRTT: p.rtt, Version: p.version, Conflict: p.conflict,
-		ClockSkew: time.Duration(p.skew),
-	}
-	if p.labels != "" {
-		in.Labels = wire.ParseLabels([]byte(p.labels))
+		ClockSkew: time.Duration(p.skew), rawLabels: p.labels,
 	}
 	if p.interval > 0 {
 		if shift := v/int64(p.interval) - p.histSlot; shift >= 0 && shift < 64 {

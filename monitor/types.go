@@ -197,4 +197,26 @@ type PeerInfo struct {
 	// History has bit i set if a beat arrived in the i-th most recent
 	// interval (bit 0 is the current interval).
 	History uint64 `json:"history"`
+
+	// rawLabels is the labels object as the table keeps it, between a
+	// snapshot taken under the monitor's lock and parseLabels, which
+	// fills Labels from it once the lock is let go.
+	rawLabels string
+}
+
+// parseLabels fills the Labels of snapshots taken under the monitor's
+// lock, after it is let go: parsing is most of a snapshot's cost for
+// peers with labels (a map and its strings each), and beats wait while
+// the lock is held.
+func parseLabels(ps []PeerInfo) {
+	for i := range ps {
+		ps[i].parseLabels()
+	}
+}
+
+func (in *PeerInfo) parseLabels() {
+	if in.rawLabels != "" {
+		in.Labels = wire.ParseLabels([]byte(in.rawLabels))
+		in.rawLabels = ""
+	}
 }
