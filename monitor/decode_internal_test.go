@@ -6,7 +6,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hbmesh/hbmesh/clock"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -16,13 +15,7 @@ import (
 // that repeats the peer's fields is accepted, and every field that
 // changes is still seen, or refused, exactly as a full decode would.
 func TestKnownPeerDecode(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
-	cfg := DefaultConfig()
-	cfg.Clock = clk
-	m, err := New(&nats.Conn{}, cfg) // New does no I/O
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clk := offlineClocked(t)
 	seqs := map[string]uint64{}
 	// encode gives b the next seq for its id and the time a second on.
 	encode := func(b wire.Beat) []byte {

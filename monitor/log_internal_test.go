@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/nats-io/nats.go"
 )
 
 // TestRejectionLogLevels: a probe reply to no open probe (typically a late
@@ -17,10 +15,7 @@ func TestRejectionLogLevels(t *testing.T) {
 	var buf bytes.Buffer
 	cfg := DefaultConfig()
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := New(&nats.Conn{}, cfg) // New does no I/O
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := offline(t, cfg)
 	m.mu.Lock()
 	m.rejectLocked(rejProbeUnsolicited, "late", nil)
 	m.rejectLocked(rejProbeMismatch, "spoof", errors.New("reply id"))
@@ -53,10 +48,7 @@ func TestForgottenPeersLogged(t *testing.T) {
 	var buf bytes.Buffer
 	cfg := DefaultConfig()
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
-	m, err := New(&nats.Conn{}, cfg) // New does no I/O
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := offline(t, cfg)
 	forgot := []forgotPeer{{id: "d", state: StateDead}, {id: "l", state: StateLeft}}
 	for range 10 {
 		forgot = append(forgot, forgotPeer{id: "x", state: StateLeft})

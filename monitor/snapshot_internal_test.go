@@ -3,11 +3,9 @@ package monitor
 import (
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hbmesh/hbmesh/clock"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -15,13 +13,7 @@ import (
 // peers' labels only after letting go of the monitor's lock, hands them
 // out parsed: Peers, TopPeers and Peer alike.
 func TestSnapshotsParseLabels(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
-	cfg := DefaultConfig()
-	cfg.Clock = clk
-	m, err := New(&nats.Conn{}, cfg) // New does no I/O
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, clk := offlineClocked(t)
 	want := map[string]map[string]string{
 		"web-1": {"role": "web", "az": "eu-1a"},
 		"web-2": {"role": "web", "note": "a \"quoted\" \u00e9t\u00e9"},

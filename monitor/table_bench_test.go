@@ -71,6 +71,14 @@ func newBenchFleetOf(b *testing.B, ids []string) *benchFleet {
 	return f
 }
 
+// monitor returns a Monitor over f's table, never Run, its clock stopped
+// at f's time: for the snapshot benchmarks.
+func (f *benchFleet) monitor() *Monitor {
+	m := &Monitor{cfg: f.cfg, tab: f.tab}
+	m.cfg.Clock = clock.NewFake(f.now)
+	return m
+}
+
 // beat advances time by one step and delivers the next peer's next beat.
 func (f *benchFleet) beat() string {
 	i := f.next
@@ -262,8 +270,7 @@ func BenchmarkPeers(b *testing.B) {
 						f.beat()
 					}
 				}
-				m := &Monitor{cfg: f.cfg, tab: f.tab}
-				m.cfg.Clock = clock.NewFake(f.now)
+				m := f.monitor()
 				var locked time.Duration
 				b.ReportAllocs()
 				for b.Loop() {
@@ -313,8 +320,7 @@ func BenchmarkTopPeers(b *testing.B) {
 					slices.Reverse(ids)
 				}
 				f := newBenchFleetOf(b, ids)
-				m := &Monitor{cfg: f.cfg, tab: f.tab}
-				m.cfg.Clock = clock.NewFake(f.now)
+				m := f.monitor()
 				var locked time.Duration
 				b.ReportAllocs()
 				for b.Loop() {
