@@ -99,3 +99,27 @@ func BenchmarkDecodeNext(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseLabels reads a stored labels object into a map, as every
+// snapshot of a labelled peer does (monitor.Peers and the API above it),
+// next to encoding/json, which read it before the eighth session.
+func BenchmarkParseLabels(b *testing.B) {
+	raw := []byte(`{"az":"eu-west-1a","role":"web"}`)
+	b.Run("ParseLabels", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if m := wire.ParseLabels(raw); len(m) != 2 {
+				b.Fatal(m)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m map[string]string
+			if err := json.Unmarshal(raw, &m); err != nil || len(m) != 2 {
+				b.Fatal(m, err)
+			}
+		}
+	})
+}

@@ -66,7 +66,7 @@ func (d *Decoder) fast(data []byte, out *RawBeat) bool {
 	}
 	if hasLit(data, i, `,"labels":{`) {
 		d.data, d.pos = data, i+len(`,"labels":`)
-		raw, err := d.labels()
+		raw, err := d.labels(nil)
 		if err != nil {
 			return false
 		}

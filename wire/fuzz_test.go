@@ -2,6 +2,8 @@ package wire_test
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -107,6 +109,30 @@ func FuzzBeatIDAgreesWithParseBeat(f *testing.F) {
 		full, err := s.ParseBeat(subj)
 		if err == nil && (!ok || fast != full) {
 			t.Fatalf("ParseBeat(%q) = %q but BeatID = %q, %v", subj, full, fast, ok)
+		}
+	})
+}
+
+// FuzzParseLabels checks ParseLabels against encoding/json, the
+// definition it documents, for any bytes: the decoder's scanner reads
+// what it accepts, and must read it as encoding/json does (escapes,
+// surrogate pairs, whitespace, an empty object as an empty map); all
+// else goes to encoding/json itself.
+func FuzzParseLabels(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, ` { } `, `{"role":"web","az":"eu-1a"}`, `{"a":"\u00e9\ud83d\ude00\n\"\\\/"}`,
+		`{"a":"1","a":"2"}`, `{"k=v":"x"}`, `{"a":"\ud800"}`, `{"a":1}`, `null`, `{"a":"b"} x`,
+		"{\"a\":\"\xff\"}", `{"a":"b",}`, `{"` + strings.Repeat("x", 40) + `":"v"}`, `{"a":"\u0000"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want map[string]string
+		if len(raw) == 0 || json.Unmarshal(raw, &want) != nil {
+			want = nil
+		}
+		if got := wire.ParseLabels(raw); !reflect.DeepEqual(got, want) {
+			t.Fatalf("ParseLabels(%q) = %#v, encoding/json reads %#v", raw, got, want)
 		}
 	})
 }
