@@ -83,7 +83,7 @@ func TestQuick(t *testing.T) {
 				if len(runs) != 2 {
 					t.Fatalf("scale: want 2 runs in quick mode, got %v", got["runs"])
 				}
-				for _, k := range []string{"n", "cores", "ns_per_beat", "bytes_per_peer", "heap_bytes", "rss_bytes"} {
+				for _, k := range []string{"n", "cores", "ns_per_beat", "bytes_per_peer", "heap_bytes", "rss_bytes", "beat_bytes", "in_bytes_per_sec"} {
 					if _, ok := runs[0].(map[string]any)[k]; !ok {
 						t.Errorf("scale run lacks %q", k)
 					}
@@ -103,6 +103,7 @@ func TestUsage(t *testing.T) {
 		{"ingest", []string{"-no-such-flag"}},
 		{"detect", []string{"-k", "5", "-n", "2"}},
 		{"scale", []string{"-n", "ten"}},
+		{"scale", []string{"-labels", "role"}},
 		{"probe", []string{"extra"}},
 	}
 	for _, tc := range cases {

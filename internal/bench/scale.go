@@ -38,7 +38,15 @@ type scaleRun struct {
 	BaselineHeap      uint64  `json:"baseline_heap_bytes"`
 	BytesPerPeer      float64 `json:"bytes_per_peer"`
 	RSSBytes          uint64  `json:"rss_bytes"`
-	Alive             int     `json:"alive"`
+	// BeatBytes is the mean beat payload the monitor received;
+	// InBytesPerSec the beat payloads per second (nats.go's count), and
+	// ReadBytesPerSec all the monitor read from its NATS connection per
+	// second, protocol framing included (rchar in /proc/self/io): what one
+	// monitor's link to its server carries.
+	BeatBytes       float64 `json:"beat_bytes"`
+	InBytesPerSec   float64 `json:"in_bytes_per_sec"`
+	ReadBytesPerSec float64 `json:"read_bytes_per_sec,omitempty"`
+	Alive           int     `json:"alive"`
 	NotAlive          int     `json:"not_alive"`
 }
 
@@ -55,6 +63,7 @@ type scaleResult struct {
 	Bench     string     `json:"bench"`
 	Method    string     `json:"method"`
 	MeasureS  float64    `json:"measure_s"`
+	Labels    string     `json:"labels,omitempty"`
 	Runs      []scaleRun `json:"runs"`
 	Churn     *churnRun  `json:"churn,omitempty"`
 	CPUs      int        `json:"gomaxprocs"`
@@ -73,9 +82,13 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	interval := fs.Duration("interval", time.Second, "the simulated nodes' beat interval (1000000 peers at 1s needs more than 2 cores; at 10s they fit)")
 	churn := fs.Int("churn", 1_000_000, "distinct ids in the churn run; 0 skips it")
 	churnMax := fs.Int("churn-max-peers", 100_000, "MaxPeers in the churn run")
+	labels := fs.String("labels", "", "labels every simulated beat carries, k=v,k2=v2 (a real node's --label)")
 	exe := fs.String("exe", "", "executable to re-run as the publisher child (default: this one)")
 	if err := c.parse(fs, args); err != nil {
 		return err
+	}
+	if _, err := parseLabels(*labels); err != nil {
+		return fmt.Errorf("%w: scale: -labels: %v", ErrUsage, err)
 	}
 	if c.quick {
 		*ns, *measure, *churn, *churnMax, *interval = "1000,5000", time.Second, 20000, 5000, time.Second
@@ -98,15 +111,15 @@ func runScale(ctx context.Context, e *env, args []string) error {
 		}
 		*exe = p
 	}
-	res := scaleResult{Bench: "scale", MeasureS: measure.Seconds(), GoVersion: runtimeVersion(), CPUs: gomaxprocs(),
+	res := scaleResult{Bench: "scale", MeasureS: measure.Seconds(), GoVersion: runtimeVersion(), CPUs: gomaxprocs(), Labels: *labels,
 		Method: "fleet and server in a child process; cores = getrusage(self) delta / wall time"}
 	for _, n := range sizes {
-		r, err := scaleOne(ctx, e, c, *exe, n, *interval, *measure)
+		r, err := scaleOne(ctx, e, c, *exe, n, *interval, *measure, *labels)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "scale n=%d: %.3f cores, %.0f ns/beat, %.0f B/peer, rss %d MiB\n",
-			n, r.Cores, r.NsPerBeat, r.BytesPerPeer, r.RSSBytes>>20)
+		fmt.Fprintf(e.stderr, "scale n=%d: %.3f cores, %.0f ns/beat, %.0f B/peer, rss %d MiB, %.0f B/beat, %.0f kB/s read\n",
+			n, r.Cores, r.NsPerBeat, r.BytesPerPeer, r.RSSBytes>>20, r.BeatBytes, r.ReadBytesPerSec/1000)
 		res.Runs = append(res.Runs, r)
 	}
 	if *churn > 0 {
@@ -119,9 +132,9 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	return e.emit(res)
 }
 
-func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, interval, measure time.Duration) (scaleRun, error) {
+func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, interval, measure time.Duration, labels string) (scaleRun, error) {
 	r := scaleRun{N: n, IntervalMS: interval.Milliseconds()}
-	args := []string{"bench", publisherMode, "-n", strconv.Itoa(n), "-interval", interval.String()}
+	args := []string{"bench", publisherMode, "-n", strconv.Itoa(n), "-interval", interval.String(), "-labels", labels}
 	if c.url != "" {
 		args = append(args, "-s", c.url)
 	}
@@ -192,12 +205,19 @@ func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, interva
 	if err := sleep(ctx, max(2*time.Second, interval)); err != nil {
 		return r, err
 	}
-	b0, cpu0, t0 := m.Stats().Beats, cpuTime(), time.Now()
+	b0, cpu0, rd0, ns0, t0 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
 	if err := sleep(ctx, measure); err != nil {
 		return r, err
 	}
-	b1, cpu1, t1 := m.Stats().Beats, cpuTime(), time.Now()
+	b1, cpu1, rd1, ns1, t1 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
 	wall := t1.Sub(t0)
+	if ns1.InMsgs > ns0.InMsgs {
+		r.BeatBytes = round3(float64(ns1.InBytes-ns0.InBytes) / float64(ns1.InMsgs-ns0.InMsgs))
+	}
+	r.InBytesPerSec = round3(float64(ns1.InBytes-ns0.InBytes) / wall.Seconds())
+	if rd0 > 0 && rd1 > rd0 {
+		r.ReadBytesPerSec = round3(float64(rd1-rd0) / wall.Seconds())
+	}
 	r.Cores = round3(float64(cpu1-cpu0) / float64(wall))
 	if b1 > b0 {
 		r.NsPerBeat = round3(float64(cpu1-cpu0) / float64(b1-b0))
@@ -223,8 +243,13 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, publisherMode)
 	n := fs.Int("n", 10000, "simulated nodes")
 	interval := fs.Duration("interval", time.Second, "beat interval")
+	labels := fs.String("labels", "", "labels every beat carries, k=v,k2=v2")
 	if err := c.parse(fs, args); err != nil {
 		return err
+	}
+	lm, err := parseLabels(*labels)
+	if err != nil {
+		return fmt.Errorf("%w: %s: -labels: %v", ErrUsage, publisherMode, err)
 	}
 	url, stop, err := c.server()
 	if err != nil {
@@ -245,6 +270,7 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	go func() { _, _ = io.Copy(io.Discard, in); cancel() }()
 	f := newFleet(nc, "scale-", *n, *interval)
+	f.beat.Labels = lm
 	return f.run(ctx, time.Now())
 }
 
@@ -323,4 +349,20 @@ func churnRunOnce(ctx context.Context, e *env, c *common, ids, maxPeers int) (*c
 	}
 	cr.Growth = round3(float64(cr.HeapBytes[3]) / float64(cr.HeapBytes[0]))
 	return cr, nil
+}
+
+// parseLabels reads k=v,k2=v2; "" is no labels.
+func parseLabels(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: want key=value", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
 }
