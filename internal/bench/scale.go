@@ -47,7 +47,7 @@ type scaleRun struct {
 	InBytesPerSec   float64 `json:"in_bytes_per_sec"`
 	ReadBytesPerSec float64 `json:"read_bytes_per_sec,omitempty"`
 	Alive           int     `json:"alive"`
-	NotAlive          int     `json:"not_alive"`
+	NotAlive        int     `json:"not_alive"`
 }
 
 type churnRun struct {
