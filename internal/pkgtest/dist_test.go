@@ -200,7 +200,7 @@ func TestArchives(t *testing.T) {
 			files := readTarGz(t, filepath.Join(root, a.Path))
 			dir := strings.TrimSuffix(filepath.Base(a.Path), ".tar.gz") + "/"
 			for _, name := range []string{
-				"hbmesh", "LICENSE", "README.md",
+				"hbmesh", "LICENSE", "README.md", "docs/DEPLOY.md",
 				"systemd/hbmesh-node.service", "systemd/hbmesh-monitor.service",
 				"systemd/hbmesh-node.env", "systemd/hbmesh-monitor.env",
 				"man/hbmesh.1.gz",
