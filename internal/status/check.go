@@ -78,7 +78,7 @@ func checkPeers(r *discovery.PeersResponse) error {
 	return nil
 }
 
-func checkPeer(p *discovery.Peer) error {
+func checkPeer(p *monitor.PeerJSON) error {
 	if err := wire.ValidateID(p.ID); err != nil {
 		return errors.New(cutError(err))
 	}

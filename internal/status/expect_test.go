@@ -40,7 +40,7 @@ func TestExpectWaitsForSlowMonitor(t *testing.T) {
 		time.Sleep(400 * time.Millisecond) // a monitor slow to answer
 		if endpoint == discovery.EndpointPeers {
 			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "mon-slow", Instance: "SLOW", Total: 1,
-				Peers: []discovery.Peer{{ID: "web-1", Host: "web-1.example", State: monitor.StateDead}}})}
+				Peers: []monitor.PeerJSON{{ID: "web-1", Host: "web-1.example", State: monitor.StateDead}}})}
 		}
 		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-slow", Instance: "SLOW",
 			Host: "slow", PID: 7, Ready: true, Connected: true, Peers: 1})}

@@ -33,7 +33,7 @@ func (r reply) msg(t *testing.T) *nats.Msg {
 	if r.peers {
 		v = discovery.PeersResponse{
 			Type: discovery.PeersResponseType, Monitor: "vm", Instance: r.instance, Total: 1,
-			Peers: []discovery.Peer{{ID: "web-1", State: r.state}},
+			Peers: []monitor.PeerJSON{{ID: "web-1", State: r.state}},
 		}
 	}
 	b, err := json.Marshal(v)
@@ -187,7 +187,7 @@ func TestPeerStatesBounded(t *testing.T) {
 	peers := func(mon string, ids ...string) *nats.Msg {
 		r := discovery.PeersResponse{Monitor: mon, Total: len(ids)}
 		for _, id := range ids {
-			r.Peers = append(r.Peers, discovery.Peer{ID: id, State: monitor.StateAlive})
+			r.Peers = append(r.Peers, monitor.PeerJSON{ID: id, State: monitor.StateAlive})
 		}
 		b, err := json.Marshal(r)
 		if err != nil {

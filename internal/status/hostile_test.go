@@ -92,7 +92,7 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 		if endpoint == discovery.EndpointPeers {
 			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{
 				Type: discovery.PeersResponseType, Monitor: "mon-x", Instance: "INST1", Total: 2,
-				Peers: []discovery.Peer{
+				Peers: []monitor.PeerJSON{
 					{ID: "web-1", Host: hostile, State: monitor.StateDead, Version: hostile, Boot: hostile, LastBeat: time.Now()},
 					{ID: "web-2", Host: hostile, State: monitor.StateAlive, Version: "v\u202e1"},
 				},
@@ -133,10 +133,10 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 // past their bounds and negative counts make an error row that says what
 // was wrong, never a row of their own.
 func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
-	peers := func(mon string, ps ...discovery.Peer) discovery.PeersResponse {
+	peers := func(mon string, ps ...monitor.PeerJSON) discovery.PeersResponse {
 		return discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: mon, Total: len(ps), Peers: ps}
 	}
-	alive := func(id string) discovery.Peer { return discovery.Peer{ID: id, State: monitor.StateAlive} }
+	alive := func(id string) monitor.PeerJSON { return monitor.PeerJSON{ID: id, State: monitor.StateAlive} }
 	long := strings.Repeat("h", 300)
 	for _, tc := range []struct {
 		name  string
@@ -150,8 +150,8 @@ func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
 		{"instance with an escape", discovery.PeersResponse{Monitor: "mon-x", Instance: "\x1b[2J"}, `bad peers reply: instance: invalid id "\x1b[2J": contains a control character`},
 		{"peer id with a newline", peers("mon-x", alive("web-1"), alive("web-1\r\nweb-9")), `bad peers reply: peer 1: invalid id "web-1\r\nweb-9": contains whitespace`},
 		{"peer listed twice", peers("mon-x", alive("web-1"), alive("web-1")), `bad peers reply: peer 1: id "web-1" listed twice`},
-		{"long host", peers("mon-x", discovery.Peer{ID: "web-1", State: monitor.StateAlive, Host: long}), `bad peers reply: peer 0: host "` + long[:64] + `"…: longer than 255 bytes`},
-		{"no state", peers("mon-x", discovery.Peer{ID: "web-1"}), `bad peers reply: peer 0: no state`},
+		{"long host", peers("mon-x", monitor.PeerJSON{ID: "web-1", State: monitor.StateAlive, Host: long}), `bad peers reply: peer 0: host "` + long[:64] + `"…: longer than 255 bytes`},
+		{"no state", peers("mon-x", monitor.PeerJSON{ID: "web-1"}), `bad peers reply: peer 0: no state`},
 		{"negative total", discovery.PeersResponse{Monitor: "mon-x", Total: -1}, `bad peers reply: total -1 is negative`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,9 +238,9 @@ func TestGatherBoundedUnderFlood(t *testing.T) {
 	// Small replies: the flood is about the number of monitors, and must
 	// arrive within the wait even on a loaded machine (500 peers a reply,
 	// 4.8 MB in all, once did not, with the load average at 4 on 2 cores).
-	ps := make([]discovery.Peer, 50)
+	ps := make([]monitor.PeerJSON, 50)
 	for i := range ps {
-		ps[i] = discovery.Peer{ID: fmt.Sprintf("fake-%d", i), State: monitor.StateAlive}
+		ps[i] = monitor.PeerJSON{ID: fmt.Sprintf("fake-%d", i), State: monitor.StateAlive}
 	}
 	// Encoded up front, so they follow each other as fast as NATS takes them.
 	flood := make([]*nats.Msg, fakes)
@@ -295,7 +295,7 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 		}
 		inbox := strings.TrimSuffix(reply, "."+discovery.EndpointPeers)
 		for _, m := range []*nats.Msg{
-			jsonMsg(t, discovery.PeersResponse{Monitor: "mon-z", Instance: "Z", Total: 1, Peers: []discovery.Peer{{ID: "web-1", State: monitor.StateAlive}}}),
+			jsonMsg(t, discovery.PeersResponse{Monitor: "mon-z", Instance: "Z", Total: 1, Peers: []monitor.PeerJSON{{ID: "web-1", State: monitor.StateAlive}}}),
 			noResponders(inbox + "." + discovery.EndpointPeers),
 			noResponders(inbox + "." + discovery.EndpointStatus),
 		} {
@@ -313,7 +313,7 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 	respond(t, real, func(endpoint, _ string) []*nats.Msg {
 		<-forged
 		if endpoint == discovery.EndpointPeers {
-			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Monitor: "mon-a", Instance: "A", Total: 1, Peers: []discovery.Peer{{ID: "web-1", State: monitor.StateDead}}})}
+			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Monitor: "mon-a", Instance: "A", Total: 1, Peers: []monitor.PeerJSON{{ID: "web-1", State: monitor.StateDead}}})}
 		}
 		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Monitor: "mon-a", Instance: "A", Ready: true, Connected: true, Peers: 1})}
 	})

@@ -11,10 +11,10 @@ import (
 
 func TestMerge(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	peer := func(id string, st monitor.State, seq uint64) discovery.Peer {
-		return discovery.Peer{ID: id, Host: id + ".h", State: st, Seq: seq, LastBeat: t0.Add(time.Duration(seq) * time.Second)}
+	peer := func(id string, st monitor.State, seq uint64) monitor.PeerJSON {
+		return monitor.PeerJSON{ID: id, Host: id + ".h", State: st, Seq: seq, LastBeat: t0.Add(time.Duration(seq) * time.Second)}
 	}
-	reply := func(truncated bool, peers ...discovery.Peer) *discovery.PeersResponse {
+	reply := func(truncated bool, peers ...monitor.PeerJSON) *discovery.PeersResponse {
 		return &discovery.PeersResponse{Peers: peers, Truncated: truncated}
 	}
 	tests := []struct {
@@ -107,7 +107,7 @@ func TestMergeSharedStates(t *testing.T) {
 	peers := func(instance string, truncated bool, states map[string]monitor.State) *discovery.PeersResponse {
 		r := &discovery.PeersResponse{Monitor: "vm", Instance: instance, Truncated: truncated}
 		for id, st := range states {
-			r.Peers = append(r.Peers, discovery.Peer{ID: id, State: st})
+			r.Peers = append(r.Peers, monitor.PeerJSON{ID: id, State: st})
 		}
 		return r
 	}
@@ -189,11 +189,11 @@ func TestMergeSharedStates(t *testing.T) {
 func TestMergeKeepsFreshestAndSortsWorstFirst(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	replies := map[string]*discovery.PeersResponse{
-		"a": {Peers: []discovery.Peer{
+		"a": {Peers: []monitor.PeerJSON{
 			{ID: "b-alive", State: monitor.StateAlive}, {ID: "a-left", State: monitor.StateLeft},
 			{ID: "z-dead", State: monitor.StateDead}, {ID: "m", State: monitor.StateAlive, Seq: 7, LastBeat: t0, Version: "old"},
 		}},
-		"b": {Peers: []discovery.Peer{
+		"b": {Peers: []monitor.PeerJSON{
 			{ID: "b-alive", State: monitor.StateAlive}, {ID: "a-left", State: monitor.StateLeft},
 			{ID: "z-dead", State: monitor.StateDead}, {ID: "m", State: monitor.StateSuspect, Seq: 9, LastBeat: t0.Add(time.Second), Version: "new"},
 		}},
@@ -235,7 +235,7 @@ func TestAge(t *testing.T) {
 func TestMergeTieOnLastBeatIsStable(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	say := func(host, boot, version string, seq uint64) *discovery.PeersResponse {
-		return &discovery.PeersResponse{Peers: []discovery.Peer{
+		return &discovery.PeersResponse{Peers: []monitor.PeerJSON{
 			{ID: "web-1", State: monitor.StateAlive, Host: host, Boot: boot, Version: version, Seq: seq, LastBeat: t0},
 		}}
 	}

@@ -238,7 +238,7 @@ func (r *Report) Disagreements() int {
 // shared id, in others.
 func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse, others map[string][]*discovery.PeersResponse) []Peer {
 	rows := map[string]*Peer{}
-	see := func(p *discovery.Peer) *Peer {
+	see := func(p *monitor.PeerJSON) *Peer {
 		row, ok := rows[p.ID]
 		if !ok {
 			row = &Peer{ID: p.ID, States: map[string]string{}, Worst: p.State}

@@ -27,7 +27,7 @@ import (
 // request it takes a token from the endpoint's channel in after, if any;
 // once its answer is with the server, it puts one in the endpoint's
 // channel in done, if any. So two instances answer in a known order.
-func vmInstance(t *testing.T, nc *nats.Conn, inst string, ready bool, peers []discovery.Peer, after, done map[string]chan struct{}) {
+func vmInstance(t *testing.T, nc *nats.Conn, inst string, ready bool, peers []monitor.PeerJSON, after, done map[string]chan struct{}) {
 	t.Helper()
 	respond(t, nc, func(endpoint, reply string) []*nats.Msg {
 		if ch := after[endpoint]; ch != nil {
@@ -62,15 +62,15 @@ func vmInstance(t *testing.T, nc *nats.Conn, inst string, ready bool, peers []di
 func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
-	alive := func(id string) discovery.Peer {
-		return discovery.Peer{ID: id, Host: id + ".example", State: monitor.StateAlive}
+	alive := func(id string) monitor.PeerJSON {
+		return monitor.PeerJSON{ID: id, Host: id + ".example", State: monitor.StateAlive}
 	}
 	// Buffered for every request of the test: the first instance never waits.
 	firstDone := map[string]chan struct{}{discovery.EndpointPeers: make(chan struct{}, 16), discovery.EndpointStatus: make(chan struct{}, 16)}
-	vmInstance(t, natstest.Connect(t, url), "INSTA", true, []discovery.Peer{alive("web-1"), alive("web-2"), alive("web-3")}, nil, firstDone)
+	vmInstance(t, natstest.Connect(t, url), "INSTA", true, []monitor.PeerJSON{alive("web-1"), alive("web-2"), alive("web-3")}, nil, firstDone)
 	web1, web2, web3 := alive("web-1"), alive("web-2"), alive("web-3")
 	web1.State, web2.State, web3.Conflict = monitor.StateDead, monitor.StateSuspect, true
-	vmInstance(t, natstest.Connect(t, url), "INSTB", false, []discovery.Peer{web1, web2, web3}, firstDone, nil)
+	vmInstance(t, natstest.Connect(t, url), "INSTB", false, []monitor.PeerJSON{web1, web2, web3}, firstDone, nil)
 
 	nc := natstest.Connect(t, url)
 	run := func(args ...string) (string, error) {
@@ -242,7 +242,7 @@ func vmPeers(t *testing.T, inst string, states ...monitor.State) *nats.Msg {
 	r := discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "vm", Instance: inst, Total: len(states)}
 	for i, st := range states {
 		id := fmt.Sprintf("web-%d", i+1)
-		r.Peers = append(r.Peers, discovery.Peer{ID: id, Host: id + ".example", State: st, LastBeat: sharedTime().Add(-time.Duration(i+1) * time.Second), Seq: uint64(i + 1)})
+		r.Peers = append(r.Peers, monitor.PeerJSON{ID: id, Host: id + ".example", State: st, LastBeat: sharedTime().Add(-time.Duration(i+1) * time.Second), Seq: uint64(i + 1)})
 	}
 	m := jsonMsg(t, r)
 	m.Subject = discovery.EndpointPeers
