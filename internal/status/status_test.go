@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -80,7 +78,7 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 		t.Fatalf("monitors = %+v", r.Monitors)
 	}
 	for _, m := range r.Monitors {
-		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" || m.Instances != 1 {
+		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Instances != 1 || m.Instance == "" {
 			t.Errorf("monitor = %+v", m)
 		}
 	}
@@ -380,9 +378,9 @@ func TestRun(t *testing.T) {
 	})
 }
 
-// TestDuplicateMonitorIDs: monitors that share an id are counted, and
-// named by their micro service instance ids, which are the ids `nats
-// micro ls` lists for them.
+// TestDuplicateMonitorIDs: real monitors that share an id are each shown
+// as their own, in columns named by their micro service instance ids,
+// which are the ids `nats micro ls` lists for them, and warned about.
 func TestDuplicateMonitorIDs(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
@@ -393,29 +391,21 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 	meshtest.StartNode(t, url, "web-1", fast)
 	r := gather(t, natstest.Connect(t, url))
 
-	if len(r.Monitors) != 2 || r.MonitorCount() != 3 || r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
-		t.Fatalf("monitors = %+v, count %d", r.Monitors, r.MonitorCount())
-	}
 	vms := []string{vm1.Info().ID, vm2.Info().ID}
 	slices.Sort(vms)
-	if a := r.Monitors[0]; a.Instance != svcA.Info().ID || !slices.Equal(a.InstanceIDs, []string{a.Instance}) {
-		t.Errorf("mon-a: instance %q, instance ids %q; want %q", a.Instance, a.InstanceIDs, svcA.Info().ID)
+	var cols []string
+	for _, m := range r.Monitors {
+		cols = append(cols, m.Column())
 	}
-	// The row shows the lower instance id, whichever answered first.
-	vm := r.Monitors[1]
-	if vms[0] == vms[1] || !slices.Equal(vm.InstanceIDs, vms) || vm.Instance != vms[0] {
-		t.Errorf("vm: instance %q, instance ids %q; want the first of %q and both", vm.Instance, vm.InstanceIDs, vms)
+	if want := []string{"mon-a", "vm@" + vms[0], "vm@" + vms[1]}; !slices.Equal(cols, want) || r.Monitors[0].Instance != svcA.Info().ID ||
+		r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
+		t.Fatalf("monitors = %+v, columns %q; want %q", r.Monitors, cols, want)
 	}
-	// Each named with the host and pid its status reply gave.
-	where := map[string]string{}
-	for _, svc := range []*discovery.Service{vm1, vm2} {
-		md := svc.Info().Metadata
-		where[svc.Info().ID] = md["host"] + " pid " + md["pid"]
-	}
-	if where[vms[0]] == where[vms[1]] || !maps.Equal(vm.Where, where) {
-		t.Errorf("vm: where %q, want %q", vm.Where, where)
-	}
-	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s on %s, %s on %s): give each its own --id`, vms[0], where[vms[0]], vms[1], where[vms[1]])
+	natstest.Eventually(t, "web-1 alive to all three", func() bool {
+		r = gather(t, natstest.Connect(t, url))
+		return len(r.Peers) == 1 && len(r.Peers[0].States) == 3 && r.Peers[0].State == "alive"
+	})
+	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s, %s): give each its own --id`, vms[0], vms[1])
 	if len(r.Warnings) != 1 || r.Warnings[0] != want {
 		t.Errorf("warnings = %q, want %q", r.Warnings, want)
 	}
@@ -424,7 +414,7 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
-		!strings.Contains(got, "2 MONITORS SHARE THIS ID, showing instance "+vm.Instance) {
+		!strings.Contains(strings.SplitN(got, "\n", 2)[0], "  mon-a  vm@"+vms[0]+"  vm@"+vms[1]) {
 		t.Errorf("render:\n%s", got)
 	}
 	out.Reset()
@@ -433,18 +423,18 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 	}
 	var doc struct {
 		Monitors []struct {
-			ID          string   `json:"id"`
-			Instances   int      `json:"instances"`
-			Instance    string   `json:"instance"`
-			InstanceIDs []string `json:"instance_ids"`
+			ID        string `json:"id"`
+			Instances int    `json:"instances"`
+			Instance  string `json:"instance"`
 		} `json:"monitors"`
-		Warnings []string `json:"warnings"`
+		Peers []struct {
+			States map[string]string `json:"states"`
+		} `json:"peers"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if m := doc.Monitors[1]; m.ID != "vm" || m.Instances != 2 || m.Instance != vm.Instance || !slices.Equal(m.InstanceIDs, vms) ||
-		len(doc.Warnings) != 1 || doc.Warnings[0] != want {
+	if m := doc.Monitors[2]; m.ID != "vm" || m.Instances != 2 || m.Instance != vms[1] || doc.Peers[0].States["vm@"+vms[1]] != "alive" {
 		t.Errorf("JSON = %s", out.String())
 	}
 }
@@ -485,9 +475,10 @@ func TestRunFailOn(t *testing.T) {
 func TestFind(t *testing.T) {
 	r := &status.Report{
 		Monitors: []status.Monitor{
-			{ID: "a", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
+			{ID: "a", Instance: "1", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
+			{ID: "a", Instance: "2", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
 			{ID: "b", Status: true, Ready: true, PeersAnswered: true, Impaired: true, Instances: 1},
-			{ID: "c", Error: "500 boom"},
+			{ID: "c", Status: true, Ready: true, Instances: 1},
 		},
 		Peers: []status.Peer{
 			{ID: "x", States: map[string]string{"a": "dead", "b": "dead"}},
