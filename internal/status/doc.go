@@ -1,7 +1,7 @@
 // Package status is `hbmesh status`: it asks every monitor of a mesh what
 // it sees and shows where they agree and where they do not.
 //
-// [Gather] publishes one request to each endpoint of the hbmesh-monitor
+// [GatherExpect] publishes one request to each endpoint of the hbmesh-monitor
 // micro service (package internal/discovery), which every monitor answers
 // without a queue group, and reads the replies until the wait passes or,
 // once every monitor heard from has answered both, a quiet period does.
@@ -9,7 +9,7 @@
 // a monitor id are a misconfiguration, which the report warns about, and
 // each is shown as its own ([Monitor.Column], id@instance).
 //
-// Anyone allowed to answer on the control subjects can answer Gather
+// Anyone allowed to answer on the control subjects can answer
 // (docs/SECURITY.md). Replies that no monitor sends, of more than
 // [MaxMonitors] monitors or past [MaxPeerStates], a monitor's second
 // reply to one request, and replies NATS dropped are not read but counted

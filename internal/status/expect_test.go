@@ -32,7 +32,7 @@ func TestExpectWaitsForSlowMonitor(t *testing.T) {
 	meshtest.StartNode(t, url, "web-1", fast)
 	nc := natstest.Connect(t, url)
 	natstest.Eventually(t, "mon-a sees web-1", func() bool {
-		r, err := status.Gather(context.Background(), nc, "hb", time.Second)
+		r, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 		return err == nil && len(r.Peers) == 1 && r.Peers[0].State == "alive"
 	})
 	slow := natstest.Connect(t, url)

@@ -17,10 +17,10 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// DefaultWait is how long [Gather] waits for monitors when given zero.
+// DefaultWait is how long [GatherExpect] waits for monitors when given zero.
 const DefaultWait = time.Second
 
-// Anyone allowed to answer on the control subjects can answer Gather
+// Anyone allowed to answer on the control subjects can answer
 // (docs/SECURITY.md). These bounds keep such replies from exhausting
 // memory or time; replies past them are counted in [Report.Ignored].
 const (
@@ -30,7 +30,7 @@ const (
 	MaxPeerStates = 2_000_000
 )
 
-// ErrNoMonitors is returned by [Gather] when no monitor answered.
+// ErrNoMonitors is returned by [GatherExpect] when no monitor answered.
 var ErrNoMonitors = errors.New("no monitors answered")
 
 // gatherError says more than the sentinel it wraps.
@@ -42,7 +42,7 @@ type gatherError struct {
 func (e *gatherError) Error() string { return e.msg }
 func (e *gatherError) Unwrap() error { return e.err }
 
-// notConnected is Gather's error when nc cannot carry a request: asking
+// notConnected is the error when nc cannot carry a request: asking
 // anyway would only wait out the wait and blame the monitors.
 func notConnected(nc *nats.Conn) error {
 	if nc.IsClosed() {
@@ -51,22 +51,16 @@ func notConnected(nc *nats.Conn) error {
 	return &gatherError{"not connected to NATS; reconnecting", nats.ErrConnectionReconnecting}
 }
 
-// Gather asks every monitor under prefix for its peers and status and
-// merges their answers. It waits at most wait (DefaultWait if zero or
-// less), and less once every monitor heard from has answered both
-// requests and a quiet period has passed. It fails with ErrNoMonitors if
+// GatherExpect asks every monitor under prefix for its peers and status
+// and merges their answers. It waits at most wait (DefaultWait if zero or
+// less), and less once every monitor heard from, and at least expect
+// monitors, have answered both requests and a quiet period has passed:
+// from the replies alone, a monitor that is down or slower than that
+// looks like one that does not exist. The report says how many answered
+// ([Report.Expected], [Report.Answered]). It fails with ErrNoMonitors if
 // none answered, at once if the server says nothing subscribes to the
 // subjects, and at once, wrapping nats.ErrConnectionReconnecting or
 // nats.ErrConnectionClosed, if nc is not connected.
-func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
-	return gather(ctx, nc, prefix, wait, 0, 0)
-}
-
-// GatherExpect is Gather for a mesh that runs expect monitors: it does
-// not end before the wait until that many have answered both requests,
-// and the report says how many did ([Report.Expected], [Report.Answered]).
-// From the replies alone, a monitor that is down or slower than the quiet
-// period looks like one that does not exist.
 func GatherExpect(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, expect int) (*Report, error) {
 	return gather(ctx, nc, prefix, wait, 0, expect)
 }
@@ -169,7 +163,7 @@ loop:
 // tells apart monitors that share an id.
 type monitorKey struct{ id, instance string }
 
-// gathering accumulates replies. It is owned by Gather's goroutine.
+// gathering accumulates replies. It is owned by gather's goroutine.
 type gathering struct {
 	monitors map[monitorKey]*Monitor // at most MaxMonitors
 	replies  map[monitorKey]*discovery.PeersResponse
@@ -318,17 +312,17 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q (instances %s): give each its own --id",
 			m.Instances, m.ID, strings.Join(names, ", ")))
 	}
-	odd := "is something other than monitors answering on " + subject + "?"
-	for kind, why := range [ignoredKinds]string{
-		ignoredBad:      "bad replies, the first " + g.firstBad,
-		ignoredMonitors: fmt.Sprintf("replies from more than %d monitors: %s", MaxMonitors, odd),
-		ignoredPeers:    fmt.Sprintf("peers replies past %d peer states (peers × monitors): %s", MaxPeerStates, odd),
-		ignoredRepeat:   "replies repeating a monitor and instance id already heard: monitors too old to send an instance id share an id, or " + odd,
-		ignoredDropped:  "replies NATS dropped because they came faster than they could be read: is something flooding the replies to " + subject + "?",
-		ignoredOdd:      "messages that were not replies to the requests on " + subject,
+	odd := ": is something other than monitors answering on " + subject + "?"
+	for kind, why := range [ignoredKinds][2]string{ // noun, the rest
+		ignoredBad:      {"bad reply", ", the first " + g.firstBad},
+		ignoredMonitors: {"reply", fmt.Sprintf(" from more than %d monitors%s", MaxMonitors, odd)},
+		ignoredPeers:    {"peers reply", fmt.Sprintf(" past %d peer states (peers × monitors)%s", MaxPeerStates, odd)},
+		ignoredRepeat:   {"reply", " repeating a monitor and instance id already heard (monitors too old to send an instance id share an id?)" + odd},
+		ignoredDropped:  {"reply", " NATS dropped, coming faster than they could be read: is something flooding the replies to " + subject + "?"},
+		ignoredOdd:      {"message", " besides the replies to the requests on " + subject},
 	} {
 		if n := g.ignored[kind]; n > 0 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("ignored %d %s", n, why))
+			r.Warnings = append(r.Warnings, "ignored "+count(n, why[0])+why[1])
 		}
 	}
 	return r

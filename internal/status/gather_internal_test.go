@@ -101,7 +101,7 @@ func TestRepeatedRepliesIgnored(t *testing.T) {
 	if len(r.Monitors) != 1 || r.Monitors[0].Column() != "vm" || !r.Monitors[0].Ready || r.Peers[0].States["vm"] != "alive" {
 		t.Errorf("report = %+v, want vm's first replies", r)
 	}
-	if r.Ignored != 2 || len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], "ignored 2 replies repeating a monitor and instance id") {
+	if r.Ignored != 2 || len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], "ignored 2 replies repeating a monitor and instance id already heard") {
 		t.Errorf("ignored %d, warnings %q", r.Ignored, r.Warnings)
 	}
 	if got := r.Find([]string{"split"}); len(got) != 1 || got[0] != "2 replies ignored" {
@@ -139,7 +139,7 @@ func TestGatherCountsDroppedReplies(t *testing.T) {
 	}
 	found := false
 	for _, w := range r.Warnings {
-		found = found || strings.Contains(w, "replies NATS dropped")
+		found = found || strings.Contains(w, "replies NATS dropped, coming faster")
 	}
 	if r.Ignored == 0 || !found {
 		t.Errorf("ignored %d, warnings %q; want the dropped replies counted", r.Ignored, r.Warnings)
@@ -174,7 +174,7 @@ func TestPeerStatesBounded(t *testing.T) {
 	if len(r.Peers) != 2 || len(r.Monitors) != 3 {
 		t.Errorf("report has %d peers and monitors %+v; want web-1, web-2 of mon-a, mon-b and mon-c", len(r.Peers), r.Monitors)
 	}
-	want := "ignored 1 peers replies past 2000000 peer states (peers × monitors): is something other than monitors answering on hb.monitor.v1.peers?"
+	want := "ignored 1 peers reply past 2000000 peer states (peers × monitors): is something other than monitors answering on hb.monitor.v1.peers?"
 	if r.Ignored != 1 || len(r.Warnings) != 1 || r.Warnings[0] != want {
 		t.Errorf("ignored %d, warnings %q; want 1 and %q", r.Ignored, r.Warnings, want)
 	}

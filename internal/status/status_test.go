@@ -55,7 +55,7 @@ func startMesh(t *testing.T) *mesh {
 
 func gather(t *testing.T, nc *nats.Conn) *status.Report {
 	t.Helper()
-	r, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	r, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestNoMonitors(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv.ClientURL())
 	start := time.Now()
-	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	_, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 	// With no subscriber the server says so at once, and so do we: not
 	// "within 1s", which would be a lie 17ms later.
 	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitor is subscribed on hb.monitor.v1.peers (wrong --prefix?)" {
@@ -185,7 +185,7 @@ func TestNoMonitorsAnswer(t *testing.T) {
 	if _, err := nc.Subscribe("hb.monitor.v1.*", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := status.Gather(context.Background(), nc, "hb", 50*time.Millisecond)
+	_, err := status.GatherExpect(context.Background(), nc, "hb", 50*time.Millisecond, 0)
 	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitors answered on hb.monitor.v1.peers within 50ms" {
 		t.Fatalf("err = %v", err)
 	}
@@ -207,7 +207,7 @@ func disconnected(t *testing.T) *nats.Conn {
 func TestGatherNotConnected(t *testing.T) {
 	nc := disconnected(t)
 	start := time.Now()
-	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	_, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 	if !errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, status.ErrNoMonitors) ||
 		err.Error() != "not connected to NATS; reconnecting" {
 		t.Errorf("err = %v", err)
@@ -216,7 +216,7 @@ func TestGatherNotConnected(t *testing.T) {
 		t.Errorf("took %v, waiting for answers that cannot come", took)
 	}
 	nc.Close()
-	if _, err := status.Gather(context.Background(), nc, "hb", time.Second); !errors.Is(err, nats.ErrConnectionClosed) {
+	if _, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0); !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Errorf("closed: err = %v", err)
 	}
 }
@@ -245,7 +245,7 @@ func TestGatherHonoursContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := status.Gather(ctx, nc, "hb", time.Minute); !errors.Is(err, context.Canceled) {
+	if _, err := status.GatherExpect(ctx, nc, "hb", time.Minute, 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
 	}
 }
