@@ -158,9 +158,9 @@ func TestPortInUseFailsFast(t *testing.T) {
 }
 
 // TestFailedStartLeavesNoStoreDir: nats-server creates a named store dir
-// before it binds its port, so a start on a busy port used to leave an
-// empty directory tree behind. Only what the failed start made goes; a
-// store dir that already held data is kept.
+// before it binds its port, so a start on a busy port would leave an
+// empty directory tree behind unless Start removed it. Only what the
+// failed start made goes; a store dir that already held data is kept.
 func TestFailedStartLeavesNoStoreDir(t *testing.T) {
 	first := start(t, randomPortConfig())
 	busy := first.NATS().Addr().(*net.TCPAddr).Port
