@@ -3,7 +3,6 @@ package status
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -46,7 +45,14 @@ func ParseFailOn(s string) ([]string, error) {
 // monitors answered".
 func (r *Report) Find(conds []string) []string {
 	says := func(st string) func(*Peer) bool {
-		return func(p *Peer) bool { return slices.Contains(slices.Collect(maps.Values(p.States)), st) }
+		return func(p *Peer) bool {
+			for _, s := range p.States {
+				if s == st {
+					return true
+				}
+			}
+			return false
+		}
 	}
 	shared := map[string]bool{}
 	for i := range r.Monitors {
