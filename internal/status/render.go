@@ -91,8 +91,8 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 }
 
 // Longest text Render writes, in runes, for a table cell, a monitor's
-// error and a warning. Ids (64 bytes) and the hosts of real fleets fit in
-// a cell; a reply's longer fields are cut.
+// ready error and a warning. Ids (64 bytes) and the hosts of real fleets
+// fit in a cell; a reply's longer fields are cut.
 const (
 	maxCell    = 64
 	maxMessage = 200
