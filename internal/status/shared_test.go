@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -73,10 +72,11 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	vmInstance(t, natstest.Connect(t, url), "INSTB", false, []discovery.Peer{web1, web2, web3}, firstDone, nil)
 
 	nc := natstest.Connect(t, url)
-	run := func(args ...string) (string, error) {
+	run := func(o status.Options) (string, error) {
 		t.Helper()
 		var stdout bytes.Buffer
-		err := status.Run(context.Background(), nc, append([]string{"--wait", "2s"}, args...), &stdout, io.Discard)
+		o.Wait = 2 * time.Second
+		err := status.Run(context.Background(), nc, o, &stdout)
 		return stdout.String(), err
 	}
 	for _, tc := range []struct{ cond, want string }{
@@ -88,7 +88,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 		{"dead,suspect,split,unready,conflict", "1 peer dead, 1 peer suspect, 2 peers split, 1 monitor unready, 1 peer id in conflict"},
 	} {
 		t.Run(tc.cond, func(t *testing.T) {
-			out, err := run("--fail-on", tc.cond)
+			out, err := run(status.Options{FailOn: tc.cond})
 			if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: "+tc.want {
 				t.Errorf("--fail-on %s: err = %v, want %s\n%s", tc.cond, err, tc.want, out)
 			}
@@ -96,7 +96,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	}
 
 	// The table names the instance that said so.
-	out, _ := run()
+	out, _ := run(status.Options{})
 	t.Logf("\n%s", out)
 	rows := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
@@ -119,7 +119,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 
 	// So does the JSON, in fields of their own; the column's fields keep
 	// their meaning.
-	out, err := run("--json")
+	out, err := run(status.Options{JSON: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestSharedIDDeadCountsWhicheverAnswersFirst(t *testing.T) {
 			t.Fatalf("the patient monitor already says %v; the test relies on its patience", p.State)
 		}
 		var out bytes.Buffer
-		err := status.Run(context.Background(), nc, []string{"--fail-on", "dead"}, &out, io.Discard)
+		err := status.Run(context.Background(), nc, status.Options{FailOn: "dead"}, &out)
 		if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead" {
 			t.Fatalf("err = %v, want 1 peer dead\n%s", err, out.String())
 		}
@@ -343,7 +343,7 @@ func TestSharedIDOthersVersionAndPeers(t *testing.T) {
 	})
 	var out bytes.Buffer
 	// INSTC never sends its status reply, so the whole wait is sat out.
-	if err := status.Run(context.Background(), natstest.Connect(t, url), []string{"--json", "--wait", "1s"}, &out, io.Discard); err != nil {
+	if err := status.Run(context.Background(), natstest.Connect(t, url), status.Options{JSON: true, Wait: time.Second}, &out); err != nil {
 		t.Fatal(err)
 	}
 	type fields struct {
