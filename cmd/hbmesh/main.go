@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/willabides/kongplete"
 )
 
 // Exit codes.
@@ -50,7 +51,9 @@ type cli struct {
 	Healthcheck healthcheckCmd `cmd:"" help:"GET a monitor's /readyz; exit 0 when healthy (for container health checks)"`
 	Bench       benchCmd       `cmd:"" help:"run a whole-system benchmark: ingest, detect, scale, probe"`
 	VersionCmd  versionCmd     `cmd:"" name:"version" help:"print the version, commit, build date, Go version and platform"`
+	Completion  completionCmd  `cmd:"" help:"print a shell completion script: bash, zsh or fish"`
 	Help        helpCmd        `cmd:"" help:"show help for hbmesh or a subcommand"`
+	Man         manCmd         `cmd:"" hidden:"" help:"print the hbmesh(1) man page (roff)"`
 }
 
 // appHelp is the description on top of `hbmesh help`.
@@ -130,7 +133,8 @@ func newParser(ctx context.Context, c *cli, e *env, stdout io.Writer) (*kong.Kon
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (code int) {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, from: map[string]string{}}
 	helpOut := stdout
-	if len(args) == 0 {
+	completing := getenv("COMP_LINE") != ""
+	if len(args) == 0 && !completing {
 		// Help, but as a usage error: on stderr, exit 2.
 		args, helpOut = []string{"--help"}, stderr
 		defer func() { code = exitUsage }()
@@ -151,6 +155,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			code = int(ex)
 		}
 	}()
+	if completing {
+		// A shell asks for completions (see completion.go): this prints
+		// them and exits.
+		kongplete.Complete(parser)
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		name := "hbmesh"

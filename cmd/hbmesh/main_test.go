@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"strings"
 	"testing"
@@ -214,7 +215,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo", "status", "watch", "healthcheck", "bench ingest"}},
+		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo", "status", "watch", "healthcheck", "bench ingest", "completion"}},
 		{[]string{"--help"}, []string{"Commands:"}},
 		{[]string{"help", "help"}, []string{"Commands:"}},
 		{[]string{"help", "--help"}, []string{"Usage: hbmesh help [<command> ...]"}},
@@ -284,14 +285,53 @@ func TestNoArgs(t *testing.T) {
 // parse parses args as run would, without running the command.
 func parse(t *testing.T, args ...string) (*cli, error) {
 	t.Helper()
+	c, _, err := parseEnv(t, nil, args...)
+	return c, err
+}
+
+// parseEnv parses args in the environment environ, and returns the
+// flags' sources too.
+func parseEnv(t *testing.T, environ map[string]string, args ...string) (*cli, *env, error) {
+	t.Helper()
 	var c cli
-	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: noEnv, from: map[string]string{}}
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return environ[k] }, from: map[string]string{}}
 	p, err := newParser(context.Background(), &c, e, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = p.Parse(args)
-	return &c, err
+	return &c, e, err
+}
+
+// TestEnvPrecedence: a flag beats its variable, which beats the default;
+// HBMESH_LABELS is the comma-separated --label.
+func TestEnvPrecedence(t *testing.T) {
+	environ := map[string]string{"HBMESH_ID": "env-id", "HBMESH_LABELS": "role=web,zone=eu-1", "HBMESH_INTERVAL": "2s", "NATS_URL": "nats://env:4222"}
+	c, e, err := parseEnv(t, environ, "node", "--id", "flag-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Node
+	if n.ID != "flag-id" || n.Interval != 2*time.Second || !maps.Equal(n.Label, map[string]string{"role": "web", "zone": "eu-1"}) || n.Conn.Server != "nats://env:4222" {
+		t.Errorf("node = id %q, interval %v, labels %v, server %q", n.ID, n.Interval, n.Label, n.Conn.Server)
+	}
+	if e.source("id") != "--id" || e.source("interval") != "$HBMESH_INTERVAL" || e.source("label") != "$HBMESH_LABELS" || e.given("prefix") {
+		t.Errorf("sources = %v", e.from)
+	}
+	c, _, err = parseEnv(t, environ, "node", "--label", "a=b", "--interval", "3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Node; n.ID != "env-id" || n.Interval != 3*time.Second || !maps.Equal(n.Label, map[string]string{"a": "b"}) {
+		t.Errorf("node = id %q, interval %v, labels %v", n.ID, n.Interval, n.Label)
+	}
+	c, _, err = parseEnv(t, map[string]string{"HBMESH_SUSPECT_AFTER": "4", "HBMESH_DEAD_AFTER": "6", "HBMESH_HTTP": "9090", "HBMESH_ON_EVENT_STATES": "dead,left"}, "monitor", "--on-event", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Monitor; m.Detection.SuspectAfter != 4 || m.Detection.DeadAfter != 6 || m.HTTP.Addr != "127.0.0.1:9090" || len(m.Events.States) != 2 {
+		t.Errorf("monitor = %+v", m)
+	}
 }
 
 // TestRetentionFlag: --retention reaches the monitor's config, and is
