@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -61,5 +63,41 @@ func TestManPage(t *testing.T) {
 	cmd.Stderr = &warnings
 	if err := cmd.Run(); err != nil || warnings.Len() > 0 {
 		t.Errorf("groff: %v\n%s", err, warnings.String())
+	}
+}
+
+// TestOperationsDocListsEveryFlag: docs/OPERATIONS.md's reference names
+// every flag of node and monitor and its environment variable, so a flag
+// added to the CLI is added to the reference too.
+func TestOperationsDocListsEveryFlag(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c cli
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: noEnv, from: map[string]string{}}
+	p, err := newParser(context.Background(), &c, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range p.Model.Leaves(true) {
+		if n.Name != "node" && n.Name != "monitor" {
+			continue
+		}
+		for _, group := range n.AllFlags(true) {
+			for _, f := range group {
+				if f.Name == "help" || f.Name == "version" {
+					continue
+				}
+				if !bytes.Contains(doc, []byte("`--"+f.Name)) && !bytes.Contains(doc, []byte(", --"+f.Name)) {
+					t.Errorf("OPERATIONS.md does not document %s --%s", n.Name, f.Name)
+				}
+				for _, ev := range f.Envs {
+					if !bytes.Contains(doc, []byte("`"+ev+"`")) {
+						t.Errorf("OPERATIONS.md does not name %s, the variable of %s --%s", ev, n.Name, f.Name)
+					}
+				}
+			}
+		}
 	}
 }
