@@ -45,7 +45,7 @@ type cli struct {
 	Monitor     monitorCmd     `cmd:"" help:"watch every node; print, publish and serve (--http) liveness transitions"`
 	Status      statusCmd      `cmd:"" help:"ask every monitor what it sees and show where they disagree" set:"loglevel=warn"`
 	Watch       watchCmd       `cmd:"" help:"status, redrawn every few seconds" set:"loglevel=warn"`
-	Probe       probeCmd       `cmd:"" help:"ask one node whether it is alive" set:"loglevel=warn" set:"timeout=2s"`
+	Probe       probeCmd       `kong:"cmd,help='ask one node whether it is alive',set='loglevel=warn',set='timeout=2s'"`
 	Server      serverCmd      `cmd:"" help:"run a standalone NATS server"`
 	Demo        demoCmd        `cmd:"" help:"run a server, a few nodes and a monitor in one process" set:"loglevel=warn"`
 	Healthcheck healthcheckCmd `cmd:"" help:"GET a monitor's /readyz; exit 0 when healthy (for container health checks)"`
@@ -179,7 +179,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ue *usageError
 	name := kctx.Selected().FullPath()
 	switch {
-	case err == nil, errors.Is(err, errHelpShown):
+	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ue.msg))

@@ -8,18 +8,28 @@ import (
 	"github.com/hbmesh/hbmesh/internal/status"
 )
 
-// statusCmd is `hbmesh status`.
-type statusCmd struct {
+// roundFlags are the flags status and watch share.
+type roundFlags struct {
 	Mesh     prefixFlag    `embed:""`
 	JSON     bool          `help:"print one JSON document (one per line with --watch)"`
-	Watch    bool          `short:"w" help:"redraw every --interval until interrupted, like 'hbmesh watch'"`
-	FailOn   string        `placeholder:"LIST" help:"exit 1 after printing if any condition in the comma-separated LIST holds: ${fail_conditions}"`
 	Wait     time.Duration `default:"${status_wait}" min:"1ms" max:"1h" placeholder:"DURATION" help:"how long to wait for monitors to answer"`
 	Expect   int           `min:"0" max:"1048576" placeholder:"N" help:"the number of monitors the mesh runs: wait for that many to answer (up to --wait), warn when fewer do, and then fail any --fail-on (default 0: take whoever answers)"`
-	Interval time.Duration `default:"${status_interval}" min:"10ms" max:"24h" placeholder:"DURATION" help:"time between redraws; needs --watch"`
+	Interval time.Duration `default:"${status_interval}" min:"10ms" max:"24h" placeholder:"DURATION" help:"time between redraws (status: with --watch)"`
 
 	Conn connFlags `embed:"" group:"conn"`
 	Log  logFlags  `embed:"" group:"log"`
+}
+
+// options are the status.Options the flags ask for.
+func (r *roundFlags) options() status.Options {
+	return status.Options{Prefix: r.Mesh.Prefix, JSON: r.JSON, Wait: r.Wait, Interval: r.Interval, Expect: r.Expect}
+}
+
+// statusCmd is `hbmesh status`.
+type statusCmd struct {
+	Watch  bool       `short:"w" help:"redraw every --interval until interrupted, like 'hbmesh watch'"`
+	FailOn string     `placeholder:"LIST" help:"exit 1 after printing if any condition in the comma-separated LIST holds: ${fail_conditions}"`
+	Round  roundFlags `embed:""`
 }
 
 func (c *statusCmd) Help() string {
@@ -42,20 +52,14 @@ func (c *statusCmd) Run(ctx context.Context, e *env) error {
 		// turn into one that never ends.
 		return usagef("--interval needs --watch (or 'hbmesh watch')")
 	}
-	o := status.Options{Prefix: c.Mesh.Prefix, JSON: c.JSON, Watch: c.Watch, Wait: c.Wait, Interval: c.Interval, FailOn: c.FailOn, Expect: c.Expect}
-	return runStatus(ctx, e, "status", o, &c.Conn, c.Log)
+	o := c.Round.options()
+	o.Watch, o.FailOn = c.Watch, c.FailOn
+	return runStatus(ctx, e, "status", o, &c.Round)
 }
 
 // watchCmd is `hbmesh watch`: status, redrawn.
 type watchCmd struct {
-	Mesh     prefixFlag    `embed:""`
-	JSON     bool          `help:"print one JSON document per line"`
-	Wait     time.Duration `default:"${status_wait}" min:"1ms" max:"1h" placeholder:"DURATION" help:"how long to wait for monitors to answer"`
-	Expect   int           `min:"0" max:"1048576" placeholder:"N" help:"the number of monitors the mesh runs: wait for that many to answer (up to --wait) and warn when fewer do"`
-	Interval time.Duration `default:"${status_interval}" min:"10ms" max:"24h" placeholder:"DURATION" help:"time between redraws"`
-
-	Conn connFlags `embed:"" group:"conn"`
-	Log  logFlags  `embed:"" group:"log"`
+	Round roundFlags `embed:""`
 }
 
 func (c *watchCmd) Help() string {
@@ -67,20 +71,22 @@ func (c *watchCmd) examples() []string {
 }
 
 func (c *watchCmd) Run(ctx context.Context, e *env) error {
-	o := status.Options{Prefix: c.Mesh.Prefix, JSON: c.JSON, Watch: true, Wait: c.Wait, Interval: c.Interval, Expect: c.Expect}
-	return runStatus(ctx, e, "watch", o, &c.Conn, c.Log)
+	o := c.Round.options()
+	o.Watch = true
+	return runStatus(ctx, e, "watch", o, &c.Round)
 }
 
 // runStatus is `hbmesh status` and `hbmesh watch` once their flags are
 // read.
-func runStatus(ctx context.Context, e *env, name string, o status.Options, conn *connFlags, logf logFlags) error {
+func runStatus(ctx context.Context, e *env, name string, o status.Options, r *roundFlags) error {
+	conn := &r.Conn
 	if err := o.Validate(); err != nil {
 		return usagef("%s", strings.TrimPrefix(err.Error(), status.ErrUsage.Error()+": "))
 	}
 	if err := conn.validate(e); err != nil {
 		return err
 	}
-	log := logf.logger(e.stderr).With("cmd", name)
+	log := r.Log.logger(e.stderr).With("cmd", name)
 	cn, err := conn.dial(ctx, "hbmesh "+name, log)
 	if err != nil {
 		return err

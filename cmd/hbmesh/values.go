@@ -39,9 +39,9 @@ func (e *badValueError) Error() string { return fmt.Sprintf("invalid value %q: %
 // mappers are the kong options that register every type below.
 func mappers() []kong.Option {
 	return []kong.Option{
-		kong.TypeMapper(reflect.TypeFor[time.Duration](), kong.MapperFunc(decodeDuration)),
-		kong.TypeMapper(reflect.TypeFor[int](), kong.MapperFunc(decodeInt)),
-		kong.TypeMapper(reflect.TypeFor[float64](), kong.MapperFunc(decodeFloat)),
+		kong.TypeMapper(reflect.TypeFor[time.Duration](), numberMapper(time.ParseDuration, "not a duration (want e.g. 500ms, 2s, 1m)")),
+		kong.TypeMapper(reflect.TypeFor[int](), numberMapper(strconv.Atoi, "not an integer")),
+		kong.TypeMapper(reflect.TypeFor[float64](), numberMapper(parseFloat, "not a number")),
 		kong.NamedMapper("id", stringMapper(wire.ValidateID)),
 		kong.NamedMapper("prefix", stringMapper(wire.ValidatePrefix)),
 		kong.NamedMapper("labels", kong.MapperFunc(decodeLabels)),
@@ -81,59 +81,39 @@ func inRange[T int | float64 | time.Duration](ctx *kong.DecodeContext, x T, pars
 	return nil
 }
 
-func decodeDuration(ctx *kong.DecodeContext, target reflect.Value) error {
-	s, err := popString(ctx)
-	if err != nil {
-		return err
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return &badValueError{s, "not a duration (want e.g. 500ms, 2s, 1m)"}
-	}
-	if err := inRange(ctx, d, time.ParseDuration); err != nil {
-		return err
-	}
-	target.SetInt(int64(d))
-	return nil
-}
-
-func decodeInt(ctx *kong.DecodeContext, target reflect.Value) error {
-	s, err := popString(ctx)
-	if err != nil {
-		return err
-	}
-	x, err := strconv.Atoi(s)
-	if err != nil {
-		return &badValueError{s, "not an integer"}
-	}
-	if x == 0 && ctx.Value.Tag.Has("auto") {
-		target.SetInt(0)
+// numberMapper decodes a number with parse, refusing what it cannot parse
+// with why, and checks it against the min, max and auto tags.
+func numberMapper[T int | float64 | time.Duration](parse func(string) (T, error), why string) kong.MapperFunc {
+	return func(ctx *kong.DecodeContext, target reflect.Value) error {
+		s, err := popString(ctx)
+		if err != nil {
+			return err
+		}
+		x, err := parse(s)
+		if err != nil {
+			return &badValueError{s, why}
+		}
+		auto := ctx.Value.Tag.Has("auto")
+		if !auto || x != 0 {
+			if err := inRange(ctx, x, parse); err != nil {
+				if auto {
+					return fmt.Errorf("%w, or 0 for the automatic size", err)
+				}
+				return err
+			}
+		}
+		target.Set(reflect.ValueOf(x).Convert(target.Type()))
 		return nil
 	}
-	if err := inRange(ctx, x, strconv.Atoi); err != nil {
-		if ctx.Value.Tag.Has("auto") {
-			return fmt.Errorf("%w, or 0 for the automatic size", err)
-		}
-		return err
-	}
-	target.SetInt(int64(x))
-	return nil
 }
 
-func decodeFloat(ctx *kong.DecodeContext, target reflect.Value) error {
-	s, err := popString(ctx)
-	if err != nil {
-		return err
-	}
+// parseFloat is strconv.ParseFloat without NaN.
+func parseFloat(s string) (float64, error) {
 	x, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(x) {
-		return &badValueError{s, "not a number"}
+	if err == nil && math.IsNaN(x) {
+		err = errors.New("NaN")
 	}
-	if err := inRange(ctx, x, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
-		return err
-	}
-	target.SetFloat(x)
-	return nil
+	return x, err
 }
 
 // stringMapper is a string checked by valid, whose errors name the value.
@@ -249,9 +229,6 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
-
-// errHelpShown means usage was printed on request: exit 0.
-var errHelpShown = errors.New("help shown")
 
 // checkFile makes sure the file path, named by flag, can be opened for
 // reading, so a wrong path is a usage error (exit 2) before anything
