@@ -251,7 +251,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{"context: bad base64", ctxEnv, []string{"--context", "bad-base64"}, exitUsage, "--context bad-base64"},
 		// Bad files, and key material where a file belongs.
 		{"file: bad seed", nil, []string{"-s", dead, "--nkey", badSeedFile}, exitFailure, "--nkey"},
-		{"file: bad creds", nil, []string{"-s", refusing, "--creds", badCredsFile}, exitFailure, "nats: "},
+		{"file: bad creds", nil, []string{"-s", refusing, "--creds", badCredsFile}, exitFailure, "connect nats://"},
 		{"file: seed for --nkey", nil, []string{"--nkey", user.seed}, exitUsage, "--nkey (not shown: it holds key material"},
 		{"file: data URL for --creds", nil, []string{"--creds", dataCreds}, exitUsage, "--creds (not shown"},
 		{"env: creds contents", map[string]string{"NATS_CREDS": user.creds}, nil, exitUsage, "$NATS_CREDS (not shown"},
