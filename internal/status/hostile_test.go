@@ -272,7 +272,7 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Monitor: "mon-a", Instance: "A", Ready: true, Connected: true, Peers: 1})}
 	})
 	var out bytes.Buffer
-	err := status.Run(context.Background(), natstest.Connect(t, url), []string{"--wait", "500ms", "--fail-on", "dead"}, &out, &out)
+	err := status.Run(context.Background(), natstest.Connect(t, url), status.Options{Wait: 500 * time.Millisecond, FailOn: "dead"}, &out)
 	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "1 peer dead") {
 		t.Errorf("Run --fail-on dead = %v, want 1 peer dead\n%s", err, out.String())
 	}

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -69,10 +69,11 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	vmInstance(t, natstest.Connect(t, url), "INSTB", false, []monitor.PeerJSON{web1, web2, web3}, firstDone, nil)
 
 	nc := natstest.Connect(t, url)
-	run := func(args ...string) (string, error) {
+	run := func(o status.Options) (string, error) {
 		t.Helper()
 		var stdout bytes.Buffer
-		err := status.Run(context.Background(), nc, append([]string{"--wait", "2s"}, args...), &stdout, io.Discard)
+		o.Wait = 2 * time.Second
+		err := status.Run(context.Background(), nc, o, &stdout)
 		return stdout.String(), err
 	}
 	for _, tc := range []struct{ cond, want string }{
@@ -84,7 +85,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 		{"dead,suspect,split,unready,conflict", "1 peer dead, 1 peer suspect, 2 peers split, 1 monitor unready, 1 peer id in conflict"},
 	} {
 		t.Run(tc.cond, func(t *testing.T) {
-			out, err := run("--fail-on", tc.cond)
+			out, err := run(status.Options{FailOn: tc.cond})
 			if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: "+tc.want {
 				t.Errorf("--fail-on %s: err = %v, want %s\n%s", tc.cond, err, tc.want, out)
 			}
@@ -92,7 +93,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	}
 
 	// The table has a column for each, and the footer a line.
-	out, _ := run()
+	out, _ := run(status.Options{})
 	t.Logf("\n%s", out)
 	rows := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
@@ -115,7 +116,7 @@ func TestSharedIDEveryInstanceCounts(t *testing.T) {
 	}
 
 	// So does the JSON: a monitor each, and a state each.
-	out, err := run("--json")
+	out, err := run(status.Options{JSON: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestSharedIDDeadCountsWhicheverAnswersFirst(t *testing.T) {
 			t.Fatalf("the patient monitor already says %v; the test relies on its patience", p.State)
 		}
 		var out bytes.Buffer
-		err := status.Run(context.Background(), nc, []string{"--fail-on", "dead"}, &out, io.Discard)
+		err := status.Run(context.Background(), nc, status.Options{FailOn: "dead"}, &out)
 		if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead" {
 			t.Fatalf("err = %v, want 1 peer dead\n%s", err, out.String())
 		}
