@@ -6,13 +6,16 @@
 // The .deb for this machine is unpacked with dpkg-deb: its binary runs and
 // prints the release's version, its files match the repository's, its man
 // page renders without warnings, and systemd-analyze verify accepts its
-// units with the packaged binary and man page.
+// units with the packaged binary and man page. The maintainer scripts run
+// as dpkg and rpm would run them, for install, upgrade, removal and purge,
+// in a mount namespace with a copy of /etc and a systemctl that only
+// records its calls, so the host is left as it was (this needs root).
 //
 // The tests have the build tag dist:
 //
 //	make dist-check    # make dist, then go test -tags dist ./internal/pkgtest
 //
-// They need dpkg-deb, man, systemd-analyze (Debian's systemd package) and
-// rpm (Debian's rpm package); without one they fail under CI and are
-// skipped, with the package to install, elsewhere.
+// They need dpkg-deb, man, systemd-analyze (Debian's systemd package), rpm
+// (Debian's rpm package) and unshare; without one, or without root, they
+// fail under CI and are skipped, with the package to install, elsewhere.
 package pkgtest
