@@ -2,6 +2,8 @@ package events_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -75,4 +77,9 @@ func lifecycle(id string) []monitor.Event {
 		out[i] = ev
 	}
 	return out
+}
+
+// newLogger logs everything, as text, to w.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
