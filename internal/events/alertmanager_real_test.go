@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hbmesh/hbmesh/internal/amtest"
+	"github.com/hbmesh/hbmesh/internal/promtest"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
@@ -31,8 +31,8 @@ import (
 // Every notification carries one alert with exactly the labels the
 // monitors send, none of them per monitor.
 func TestAlertmanagerReal(t *testing.T) {
-	rcv := amtest.NewReceiver(t)
-	am := amtest.Start(t, rcv, amtest.Config{})
+	rcv := promtest.NewReceiver(t)
+	am := promtest.Start(t, rcv, promtest.Config{})
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
 

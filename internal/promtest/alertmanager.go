@@ -1,9 +1,4 @@
-// Package amtest runs a real Alertmanager for tests, with a webhook
-// receiver the test reads. It starts Debian's prometheus-alertmanager (or
-// $ALERTMANAGER_PATH) on a loopback port, clustering off, and stops it
-// when the test ends. Without the binary a test is skipped, except under
-// CI, which must run it.
-package amtest
+package promtest
 
 import (
 	"context"
@@ -25,27 +20,6 @@ import (
 	"github.com/hbmesh/hbmesh/internal/natstest"
 )
 
-// Binary returns the Alertmanager to run: $ALERTMANAGER_PATH, else
-// prometheus-alertmanager (Debian's name) or alertmanager on PATH. Without
-// one the test fails under CI and is skipped, loudly, elsewhere.
-func Binary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("ALERTMANAGER_PATH"); p != "" {
-		return p
-	}
-	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const how = "no Alertmanager found: install it with `apt-get install -y prometheus-alertmanager` (Debian) or point ALERTMANAGER_PATH at an alertmanager binary"
-	if os.Getenv("CI") != "" {
-		t.Fatal(how)
-	}
-	t.Skip("SKIPPING: " + how)
-	return ""
-}
-
 // Receiver is a webhook receiver for Alertmanager's notifications: a real
 // HTTP server that records each one.
 type Receiver struct {
@@ -64,7 +38,7 @@ func NewReceiver(t testing.TB) *Receiver {
 		body, _ := io.ReadAll(req.Body)
 		var p events.Payload
 		if err := json.Unmarshal(body, &p); err != nil {
-			t.Errorf("amtest: notification is not webhook JSON: %v: %s", err, body)
+			t.Errorf("promtest: notification is not webhook JSON: %v: %s", err, body)
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
@@ -85,7 +59,7 @@ func (r *Receiver) Next(t testing.TB) events.Payload {
 	case p := <-r.ch:
 		return p
 	case <-time.After(natstest.Timeout):
-		t.Fatalf("amtest: no notification within %v", natstest.Timeout)
+		t.Fatalf("promtest: no notification within %v", natstest.Timeout)
 		return events.Payload{}
 	}
 }
@@ -124,7 +98,7 @@ type Alertmanager struct {
 // send_resolved, and waits until it is ready. It stops when the test ends.
 func Start(t testing.TB, r *Receiver, cfg Config) *Alertmanager {
 	t.Helper()
-	bin := Binary(t)
+	bin := tool(t, "ALERTMANAGER_PATH", "prometheus-alertmanager", "alertmanager")
 	if cfg.GroupWait == 0 {
 		cfg.GroupWait = 200 * time.Millisecond
 	}
@@ -183,7 +157,7 @@ func (am *Alertmanager) start(storage string) {
 	)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("amtest: start %s: %v", am.bin, err)
+		t.Fatalf("promtest: start %s: %v", am.bin, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -194,7 +168,7 @@ func (am *Alertmanager) start(storage string) {
 	ready := func() bool {
 		select {
 		case <-done:
-			t.Fatalf("amtest: alertmanager exited:\n%s", log.String())
+			t.Fatalf("promtest: alertmanager exited:\n%s", log.String())
 		default:
 		}
 		resp, err := http.Get(am.URL() + "/-/ready")
@@ -249,12 +223,12 @@ func (am *Alertmanager) Alerts(t testing.TB) []Alert {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, am.URL()+"/api/v2/alerts?active=true&silenced=false&inhibited=false", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("amtest: list alerts: %v", err)
+		t.Fatalf("promtest: list alerts: %v", err)
 	}
 	defer resp.Body.Close()
 	var as []Alert
 	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil {
-		t.Fatalf("amtest: list alerts: %v", err)
+		t.Fatalf("promtest: list alerts: %v", err)
 	}
 	return as
 }
