@@ -2,8 +2,10 @@
 # proxy: every test starts the NATS servers it uses, in-process, on random
 # loopback ports, and `tools` installs the standalone nats-server and the
 # nats CLI that the end-to-end tests use as real clients. The browser test
-# also wants Debian's chromium (`apt-get install chromium`); without it,
-# it skips with that hint (and fails under CI=true).
+# also wants Debian's chromium, the alerting tests its prometheus (for
+# promtool) and prometheus-alertmanager (`apt-get install chromium
+# prometheus prometheus-alertmanager`); without them, those tests skip
+# with that hint (and fail under CI=true).
 
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
