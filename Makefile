@@ -44,6 +44,7 @@ fuzz:
 	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels; do \
 		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+	$(GO) test ./internal/events -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
 
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=15000000x

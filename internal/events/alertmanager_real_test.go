@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hbmesh/hbmesh/internal/promtest"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/promtest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
