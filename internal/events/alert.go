@@ -46,11 +46,11 @@ func ValidateAlertLabels(labels map[string]string) error {
 	for k, v := range labels {
 		switch {
 		case !validLabelName(k):
-			return bad("Labels", fmt.Sprintf("%q", k), "is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)")
+			return fmt.Errorf("%q is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)", k)
 		case k == LabelAlertName || k == LabelPeer || k == LabelHost || k == LabelPrefix:
-			return bad("Labels", fmt.Sprintf("%q", k), "is set by hbmesh")
+			return fmt.Errorf("%q is set by hbmesh", k)
 		case v == "" || !utf8.ValidString(v):
-			return bad("Labels", fmt.Sprintf("%s=%q", k, v), "needs a non-empty UTF-8 value")
+			return fmt.Errorf("%s=%q needs a non-empty UTF-8 value", k, v)
 		}
 	}
 	return nil
@@ -160,4 +160,30 @@ const AlertmanagerPath = "/api/v2/alerts"
 // behind --web.route-prefix).
 func AlertmanagerAlertsURL(base string) string {
 	return strings.TrimRight(base, "/") + AlertmanagerPath
+}
+
+// EventAlert returns the Alertmanager alert about ev, which must be a dead
+// event or one leaving the dead state, for a sender that cannot re-send it
+// (hbmesh notify handles each event once): a dead event fires the alert
+// from ev.Time until ev.Time+hold, after which Alertmanager resolves it by
+// itself; leaving the dead state resolves it at ev.Time. start is when the
+// peer died, the time of the dead event (for a dead event, ev.Time).
+// prefix and static make the labels, as for [Alertmanager]; monitorID,
+// when not "", is an annotation, and externalURL the dashboard that
+// generatorURL links into.
+func EventAlert(ev *monitor.Event, start time.Time, hold time.Duration, prefix string, static map[string]string, monitorID, externalURL string) PostableAlert {
+	a := PostableAlert{
+		Labels:       alertLabels(prefix, ev.ID, ev.Host, static),
+		StartsAt:     start.UTC(),
+		GeneratorURL: peerURL(externalURL, ev.ID),
+	}
+	if ev.State == monitor.StateDead {
+		d := deadFromEvent(ev, monitorID)
+		a.Annotations = d.annotations()
+		a.EndsAt = ev.Time.UTC().Add(hold)
+	} else {
+		a.Annotations = resolvedAnnotations(ev.ID, ev.Host, ev.State, ev.Reason, monitorID)
+		a.EndsAt = ev.Time.UTC()
+	}
+	return a
 }

@@ -126,7 +126,7 @@ func (c *AlertmanagerConfig) Validate() error {
 		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
 	}
 	if err := ValidateAlertLabels(c.Labels); err != nil {
-		return err
+		return fmt.Errorf("%w: Labels %w", ErrInvalidConfig, err)
 	}
 	if c.ExternalURL != "" {
 		if err := checkURL("ExternalURL", c.ExternalURL); err != nil {

@@ -91,10 +91,8 @@ func (c *HTTPConfig) fillDefaults() {
 // Validate reports the first bad field by name and value. Header values
 // are never part of the error.
 func (c *HTTPConfig) Validate() error {
-	for name := range c.Header {
-		if !validHeaderName(name) {
-			return bad("Header", fmt.Sprintf("%q", name), "is not a valid header name")
-		}
+	if err := ValidateHeader(c.Header); err != nil {
+		return fmt.Errorf("%w: Header %w", ErrInvalidConfig, err)
 	}
 	switch {
 	case c.QueueSize < 1:
@@ -107,6 +105,17 @@ func (c *HTTPConfig) Validate() error {
 		return bad("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
 	case c.MaxRetries > 100:
 		return bad("MaxRetries", c.MaxRetries, "must be at most 100")
+	}
+	return nil
+}
+
+// ValidateHeader checks that every name in h is an HTTP field name. Its
+// error never shows a value.
+func ValidateHeader(h http.Header) error {
+	for name := range h {
+		if !validHeaderName(name) {
+			return fmt.Errorf("%q is not a valid header name", name)
+		}
 	}
 	return nil
 }
@@ -126,17 +135,25 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// checkURL reports whether s is an absolute http or https URL.
-func checkURL(field, s string) error {
+// ValidateURL checks that s is an absolute http or https URL. Its error
+// shows only the scheme and host of s: the rest of a webhook URL (its
+// path, query, user info) often holds a token.
+func ValidateURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		// The value itself may hold a secret (a token in the path or the
-		// query), so the error shows only its scheme and host.
-		shown := strconv.Quote(endpoint(s))
-		if s != "" && endpoint(s) == "" {
-			shown = "(not shown)"
-		}
-		return bad(field, shown, "is not an http or https URL")
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	shown := strconv.Quote(endpoint(s))
+	if s != "" && endpoint(s) == "" {
+		shown = "(not shown)"
+	}
+	return fmt.Errorf("%s is not an http or https URL", shown)
+}
+
+// checkURL is ValidateURL as a config error naming field.
+func checkURL(field, s string) error {
+	if err := ValidateURL(s); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrInvalidConfig, field, err)
 	}
 	return nil
 }

@@ -126,7 +126,7 @@ func (c *NATSConfig) Validate() error {
 			return fmt.Errorf("%w: MonitorID: %w", ErrInvalidConfig, err)
 		}
 	}
-	if c.Stream != "" && !validName(c.Stream) {
+	if c.Stream != "" && !ValidName(c.Stream) {
 		return bad("Stream", strconv.Quote(c.Stream), "may only use [A-Za-z0-9_-]")
 	}
 	switch {
@@ -146,8 +146,9 @@ func (c *NATSConfig) Validate() error {
 	return nil
 }
 
-// validName reports whether s is a usable stream or bucket name.
-func validName(s string) bool {
+// ValidName reports whether s is a usable JetStream stream, consumer or
+// bucket name: 1 to 255 of [A-Za-z0-9_-].
+func ValidName(s string) bool {
 	if s == "" || len(s) > 255 {
 		return false
 	}
