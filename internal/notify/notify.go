@@ -94,9 +94,11 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 		}
 		hook := &events.Hook{Command: cfg.Command, Timeout: cfg.HookTimeout, DieWithCaller: true}
 		n.outs = append(n.outs, &output{
-			name:  OutputExec,
-			wants: func(ev *monitor.Event) bool { return len(cfg.States) == 0 || int(ev.State) < len(states) && states[ev.State] },
-			do:    func(_ context.Context, d *delivery) error { return n.runHook(hook, d) },
+			name: OutputExec,
+			wants: func(ev *monitor.Event) bool {
+				return len(cfg.States) == 0 || int(ev.State) < len(states) && states[ev.State]
+			},
+			do: func(_ context.Context, d *delivery) error { return n.runHook(hook, d) },
 		})
 	}
 	if cfg.WebhookURL != "" {

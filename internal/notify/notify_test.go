@@ -31,7 +31,9 @@ func TestConfigValidate(t *testing.T) {
 		{"alertmanager", func(c *notify.Config) { c.AlertmanagerURLs = []string{"http://a:9093", "am"} }, "AlertmanagerURLs[1]"},
 		{"label", func(c *notify.Config) { c.AlertLabels = map[string]string{"peer": "x"} }, `AlertLabels "peer" is set by hbmesh`},
 		{"header", func(c *notify.Config) { c.Header = map[string][]string{"a:b": {"tok"}} }, `Header "a:b"`},
-		{"states without hook", func(c *notify.Config) { c.Command, c.WebhookURL, c.States = "", "http://h", []monitor.State{monitor.StateDead} }, "States"},
+		{"states without hook", func(c *notify.Config) {
+			c.Command, c.WebhookURL, c.States = "", "http://h", []monitor.State{monitor.StateDead}
+		}, "States"},
 		{"ack wait", func(c *notify.Config) { c.AckWait = time.Millisecond }, "AckWait 1ms"},
 		{"max deliver", func(c *notify.Config) { c.MaxDeliver = -1 }, "MaxDeliver -1"},
 		{"backoff", func(c *notify.Config) { c.MaxBackoff = time.Millisecond }, "MaxBackoff 1ms"},
