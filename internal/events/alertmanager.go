@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -109,37 +109,39 @@ func (c *AlertmanagerConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value.
 func (c *AlertmanagerConfig) Validate() error {
+	const invalid cfgerr.Of = "alertmanager"
 	if len(c.URLs) == 0 {
-		return bad("URLs", "[]", "needs at least one Alertmanager")
+		return invalid.Field("URLs", nil, "needs at least one Alertmanager")
 	}
 	seen := map[string]bool{}
-	for _, u := range c.URLs {
-		if err := checkURL("URLs", u); err != nil {
+	for i, u := range c.URLs {
+		field := fmt.Sprintf("URLs[%d]", i)
+		if err := checkURL(invalid, field, u); err != nil {
 			return err
 		}
 		if seen[u] {
-			return bad("URLs", strconv.Quote(endpoint(u)), "is listed twice")
+			return invalid.Field(field, endpoint(u), "is listed twice")
 		}
 		seen[u] = true
 	}
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	if err := ValidateAlertLabels(c.Labels); err != nil {
-		return fmt.Errorf("%w: Labels %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Labels", nil, err)
 	}
 	if c.ExternalURL != "" {
-		if err := checkURL("ExternalURL", c.ExternalURL); err != nil {
+		if err := checkURL(invalid, "ExternalURL", c.ExternalURL); err != nil {
 			return err
 		}
 	}
 	switch {
 	case c.ResendInterval < 10*time.Millisecond:
-		return bad("ResendInterval", c.ResendInterval, "must be at least 10ms")
+		return invalid.Field("ResendInterval", c.ResendInterval, "must be at least 10ms")
 	case c.MaxAlerts < 1 || c.MaxAlerts > 1_000_000:
-		return bad("MaxAlerts", c.MaxAlerts, "must be within [1, 1000000]")
+		return invalid.Field("MaxAlerts", c.MaxAlerts, "must be within [1, 1000000]")
 	}
-	return c.HTTPConfig.Validate()
+	return c.HTTPConfig.validate(invalid)
 }
 
 // Alertmanager posts alerts about a monitor's dead peers to Alertmanager's
@@ -188,7 +190,7 @@ type Alertmanager struct {
 // src. Zero fields of cfg take their defaults. It does no I/O.
 func NewAlertmanager(src PeerSource, cfg AlertmanagerConfig) (*Alertmanager, error) {
 	if src == nil {
-		return nil, fmt.Errorf("%w: nil PeerSource", ErrInvalidConfig)
+		return nil, cfgerr.Of("alertmanager").Field("PeerSource", nil, "is nil")
 	}
 	cfg.fillDefaults()
 	if err := cfg.Validate(); err != nil {

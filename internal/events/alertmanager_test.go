@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
@@ -209,24 +210,24 @@ func TestAlertmanagerConfigValidate(t *testing.T) {
 		mod  func(*events.AlertmanagerConfig)
 		want string
 	}{
-		{"no urls", func(c *events.AlertmanagerConfig) { c.URLs = nil }, "URLs []"},
+		{"no urls", func(c *events.AlertmanagerConfig) { c.URLs = nil }, "URLs needs at least one"},
 		{"bad url", func(c *events.AlertmanagerConfig) { c.URLs = []string{"am:9093"} }, "URLs"},
-		{"token stays out", func(c *events.AlertmanagerConfig) { c.URLs = []string{"ftp://u:tok@am/x?k=tok"} }, `URLs "ftp://am"`},
-		{"twice", func(c *events.AlertmanagerConfig) { c.URLs = []string{"http://a:9093", "http://a:9093"} }, `URLs "http://a:9093" is listed twice`},
-		{"label name", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"1x": "y"} }, `Labels "1x" is not a label name`},
-		{"reserved label", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"peer": "y"} }, `Labels "peer" is set by hbmesh`},
-		{"dunder label", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"__x": "y"} }, `Labels "__x"`},
-		{"empty value", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"team": ""} }, `Labels team=""`},
+		{"token stays out", func(c *events.AlertmanagerConfig) { c.URLs = []string{"ftp://u:tok@am/x?k=tok"} }, `URLs[0]: "ftp://am"`},
+		{"twice", func(c *events.AlertmanagerConfig) { c.URLs = []string{"http://a:9093", "http://a:9093"} }, `URLs[1] "http://a:9093" is listed twice`},
+		{"label name", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"1x": "y"} }, `Labels: "1x" is not a label name`},
+		{"reserved label", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"peer": "y"} }, `Labels: "peer" is set by hbmesh`},
+		{"dunder label", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"__x": "y"} }, `Labels: "__x"`},
+		{"empty value", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"team": ""} }, `Labels: team=""`},
 		{"resend", func(c *events.AlertmanagerConfig) { c.ResendInterval = time.Millisecond }, "ResendInterval 1ms"},
 		{"max alerts", func(c *events.AlertmanagerConfig) { c.MaxAlerts = -1 }, "MaxAlerts -1"},
-		{"header", func(c *events.AlertmanagerConfig) { c.Header = http.Header{"Bad Name": {"v"}} }, `Header "Bad Name"`},
+		{"header", func(c *events.AlertmanagerConfig) { c.Header = http.Header{"Bad Name": {"v"}} }, `Header: "Bad Name"`},
 		{"external", func(c *events.AlertmanagerConfig) { c.ExternalURL = "mon-a:8080" }, "ExternalURL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := events.DefaultAlertmanagerConfig("http://127.0.0.1:9093")
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if !errors.Is(err, events.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
 			}
 			if strings.Contains(err.Error(), "tok") {

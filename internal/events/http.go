@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 )
 
 // Defaults of [HTTPConfig].
@@ -90,21 +92,25 @@ func (c *HTTPConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value. Header values
 // are never part of the error.
-func (c *HTTPConfig) Validate() error {
+func (c *HTTPConfig) Validate() error { return c.validate("http delivery") }
+
+// validate is Validate for the configuration invalid names, the one that
+// embeds c.
+func (c *HTTPConfig) validate(invalid cfgerr.Of) error {
 	if err := ValidateHeader(c.Header); err != nil {
-		return fmt.Errorf("%w: Header %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Header", nil, err)
 	}
 	switch {
 	case c.QueueSize < 1:
-		return bad("QueueSize", c.QueueSize, "must be at least 1")
+		return invalid.Field("QueueSize", c.QueueSize, "must be at least 1")
 	case c.Timeout < time.Millisecond:
-		return bad("Timeout", c.Timeout, "must be at least 1ms")
+		return invalid.Field("Timeout", c.Timeout, "must be at least 1ms")
 	case c.InitialBackoff < time.Millisecond:
-		return bad("InitialBackoff", c.InitialBackoff, "must be at least 1ms")
+		return invalid.Field("InitialBackoff", c.InitialBackoff, "must be at least 1ms")
 	case c.MaxBackoff < c.InitialBackoff:
-		return bad("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
+		return invalid.Field("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
 	case c.MaxRetries > 100:
-		return bad("MaxRetries", c.MaxRetries, "must be at most 100")
+		return invalid.Field("MaxRetries", c.MaxRetries, "must be at most 100")
 	}
 	return nil
 }
@@ -150,10 +156,11 @@ func ValidateURL(s string) error {
 	return fmt.Errorf("%s is not an http or https URL", shown)
 }
 
-// checkURL is ValidateURL as a config error naming field.
-func checkURL(field, s string) error {
+// checkURL is ValidateURL as an error of the configuration invalid names,
+// about field.
+func checkURL(invalid cfgerr.Of, field, s string) error {
 	if err := ValidateURL(s); err != nil {
-		return fmt.Errorf("%w: %s %w", ErrInvalidConfig, field, err)
+		return invalid.Wrap(field, nil, err)
 	}
 	return nil
 }
@@ -182,10 +189,11 @@ type Poster struct {
 // Client. Zero fields of cfg take their defaults. It does no I/O.
 func NewPoster(rawURL string, cfg HTTPConfig) (*Poster, error) {
 	cfg.fillDefaults()
-	if err := checkURL("URL", rawURL); err != nil {
+	const invalid cfgerr.Of = "http delivery"
+	if err := checkURL(invalid, "URL", rawURL); err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(invalid); err != nil {
 		return nil, err
 	}
 	return &Poster{url: rawURL, endpoint: endpoint(rawURL), header: cfg.Header, timeout: cfg.Timeout, client: cfg.Client}, nil

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -53,18 +54,19 @@ func (c *WebhookConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value.
 func (c *WebhookConfig) Validate() error {
-	if err := checkURL("URL", c.URL); err != nil {
+	const invalid cfgerr.Of = "webhook"
+	if err := checkURL(invalid, "URL", c.URL); err != nil {
 		return err
 	}
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	if c.ExternalURL != "" {
-		if err := checkURL("ExternalURL", c.ExternalURL); err != nil {
+		if err := checkURL(invalid, "ExternalURL", c.ExternalURL); err != nil {
 			return err
 		}
 	}
-	return c.HTTPConfig.Validate()
+	return c.HTTPConfig.validate(invalid)
 }
 
 // Webhook posts notifications about dead peers in the format Alertmanager

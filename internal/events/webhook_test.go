@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
@@ -82,8 +83,8 @@ func TestWebhookConfigValidate(t *testing.T) {
 		mod  func(*events.WebhookConfig)
 		want string
 	}{
-		{"url", func(c *events.WebhookConfig) { c.URL = "ftp://x" }, `URL "ftp://x"`},
-		{"empty url", func(c *events.WebhookConfig) { c.URL = "" }, `URL ""`},
+		{"url", func(c *events.WebhookConfig) { c.URL = "ftp://x" }, `URL: "ftp://x"`},
+		{"empty url", func(c *events.WebhookConfig) { c.URL = "" }, `URL: ""`},
 		{"backoff", func(c *events.WebhookConfig) { c.MaxBackoff = time.Millisecond }, "MaxBackoff 1ms"},
 		{"queue", func(c *events.WebhookConfig) { c.QueueSize = 0 }, "QueueSize 0"},
 	} {
@@ -91,7 +92,7 @@ func TestWebhookConfigValidate(t *testing.T) {
 			cfg := events.DefaultWebhookConfig("http://127.0.0.1:9093/hook")
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if !errors.Is(err, events.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
 			}
 		})

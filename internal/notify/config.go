@@ -1,24 +1,16 @@
 package notify
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
-
-// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
-var ErrInvalidConfig = errors.New("notify: invalid config")
-
-func bad(field string, value any, why string) error {
-	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
-}
 
 // Defaults of [Config].
 const (
@@ -168,64 +160,65 @@ func (c *Config) fillDefaults() {
 // Validate reports the first bad field by name and value. It never shows
 // a header value or more of a URL than its scheme and host.
 func (c *Config) Validate() error {
+	const invalid cfgerr.Of = "notify"
 	if !events.ValidName(c.Stream) {
-		return bad("Stream", strconv.Quote(c.Stream), "must be set, of [A-Za-z0-9_-]")
+		return invalid.Field("Stream", c.Stream, "must be set, of [A-Za-z0-9_-]")
 	}
 	if !events.ValidName(c.Consumer) || len(c.Consumer) > 200 {
-		return bad("Consumer", strconv.Quote(c.Consumer), "must be set, of [A-Za-z0-9_-], at most 200 bytes")
+		return invalid.Field("Consumer", c.Consumer, "must be set, of [A-Za-z0-9_-], at most 200 bytes")
 	}
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	if c.Command == "" && c.WebhookURL == "" && len(c.AlertmanagerURLs) == 0 {
-		return fmt.Errorf("%w: no output: set Command, WebhookURL or AlertmanagerURLs", ErrInvalidConfig)
+		return invalid.Field("Command, WebhookURL and AlertmanagerURLs", nil, "are all empty: no output")
 	}
 	if c.Command == "" && len(c.States) > 0 {
-		return bad("States", c.States, "apply to Command, which is not set")
+		return invalid.Field("States", c.States, "apply to Command, which is not set")
 	}
 	for _, s := range c.States {
 		if s < monitor.StateAlive || s > monitor.StateLeft {
-			return bad("States", s, "is not alive, suspect, dead or left")
+			return invalid.Field("States", s, "is not alive, suspect, dead or left")
 		}
 	}
 	if c.WebhookURL != "" {
 		if err := events.ValidateURL(c.WebhookURL); err != nil {
-			return fmt.Errorf("%w: WebhookURL %w", ErrInvalidConfig, err)
+			return invalid.Wrap("WebhookURL", nil, err)
 		}
 	}
 	for i, u := range c.AlertmanagerURLs {
 		if err := events.ValidateURL(u); err != nil {
-			return fmt.Errorf("%w: AlertmanagerURLs[%d] %w", ErrInvalidConfig, i, err)
+			return invalid.Wrap(fmt.Sprintf("AlertmanagerURLs[%d]", i), nil, err)
 		}
 	}
 	if err := events.ValidateAlertLabels(c.AlertLabels); err != nil {
-		return fmt.Errorf("%w: AlertLabels %w", ErrInvalidConfig, err)
+		return invalid.Wrap("AlertLabels", nil, err)
 	}
 	if c.ExternalURL != "" {
 		if err := events.ValidateURL(c.ExternalURL); err != nil {
-			return fmt.Errorf("%w: ExternalURL %w", ErrInvalidConfig, err)
+			return invalid.Wrap("ExternalURL", nil, err)
 		}
 	}
 	if err := events.ValidateHeader(c.Header); err != nil {
-		return fmt.Errorf("%w: Header %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Header", nil, err)
 	}
 	switch {
 	case c.HookTimeout < time.Millisecond:
-		return bad("HookTimeout", c.HookTimeout, "must be at least 1ms")
+		return invalid.Field("HookTimeout", c.HookTimeout, "must be at least 1ms")
 	case c.HTTPTimeout < time.Millisecond:
-		return bad("HTTPTimeout", c.HTTPTimeout, "must be at least 1ms")
+		return invalid.Field("HTTPTimeout", c.HTTPTimeout, "must be at least 1ms")
 	case c.AlertHold < time.Minute:
-		return bad("AlertHold", c.AlertHold, "must be at least 1m")
+		return invalid.Field("AlertHold", c.AlertHold, "must be at least 1m")
 	case c.AckWait < 100*time.Millisecond:
-		return bad("AckWait", c.AckWait, "must be at least 100ms")
+		return invalid.Field("AckWait", c.AckWait, "must be at least 100ms")
 	case c.MaxDeliver < 1 || c.MaxDeliver > 1000:
-		return bad("MaxDeliver", c.MaxDeliver, "must be within [1, 1000]")
+		return invalid.Field("MaxDeliver", c.MaxDeliver, "must be within [1, 1000]")
 	case c.InitialBackoff < time.Millisecond:
-		return bad("InitialBackoff", c.InitialBackoff, "must be at least 1ms")
+		return invalid.Field("InitialBackoff", c.InitialBackoff, "must be at least 1ms")
 	case c.MaxBackoff < c.InitialBackoff:
-		return bad("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
+		return invalid.Field("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
 	case c.MaxAckPending < 1 || c.MaxAckPending > 10_000:
-		return bad("MaxAckPending", c.MaxAckPending, "must be within [1, 10000]")
+		return invalid.Field("MaxAckPending", c.MaxAckPending, "must be within [1, 10000]")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
@@ -77,7 +78,7 @@ type delivery struct {
 // cfg take their defaults. It does no I/O.
 func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+		return nil, cfgerr.Of("notify").Field("nats.Conn", nil, "is nil")
 	}
 	cfg.fillDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/notify"
@@ -27,10 +28,10 @@ func TestConfigValidate(t *testing.T) {
 		{"no output", func(c *notify.Config) { c.Command = "" }, "no output"},
 		{"stream", func(c *notify.Config) { c.Stream = "a.b" }, `Stream "a.b"`},
 		{"consumer", func(c *notify.Config) { c.Consumer = "a b" }, `Consumer "a b"`},
-		{"webhook", func(c *notify.Config) { c.WebhookURL = "ftp://u:tok@h/tok" }, `WebhookURL "ftp://h" is not an http or https URL`},
+		{"webhook", func(c *notify.Config) { c.WebhookURL = "ftp://u:tok@h/tok" }, `WebhookURL: "ftp://h" is not an http or https URL`},
 		{"alertmanager", func(c *notify.Config) { c.AlertmanagerURLs = []string{"http://a:9093", "am"} }, "AlertmanagerURLs[1]"},
-		{"label", func(c *notify.Config) { c.AlertLabels = map[string]string{"peer": "x"} }, `AlertLabels "peer" is set by hbmesh`},
-		{"header", func(c *notify.Config) { c.Header = map[string][]string{"a:b": {"tok"}} }, `Header "a:b"`},
+		{"label", func(c *notify.Config) { c.AlertLabels = map[string]string{"peer": "x"} }, `AlertLabels: "peer" is set by hbmesh`},
+		{"header", func(c *notify.Config) { c.Header = map[string][]string{"a:b": {"tok"}} }, `Header: "a:b"`},
 		{"states without hook", func(c *notify.Config) {
 			c.Command, c.WebhookURL, c.States = "", "http://h", []monitor.State{monitor.StateDead}
 		}, "States"},
@@ -44,7 +45,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg.Command = "true"
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if !errors.Is(err, notify.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
 			}
 			if strings.Contains(err.Error(), "tok") {
