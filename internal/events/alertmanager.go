@@ -377,7 +377,7 @@ func (a *Alertmanager) send(alerts []PostableAlert, attrs ...any) {
 		body, err := json.Marshal(chunk)
 		if err != nil {
 			a.st.dropped.Add(uint64(n * len(a.out)))
-			a.cfg.Logger.Error("alerts not encoded", "alerts", n, "err", err)
+			a.cfg.Logger.Error("alert not encoded", "alerts", n, "err", err)
 			continue
 		}
 		for _, o := range a.out {

@@ -127,7 +127,7 @@ func (w *Webhook) Handle(ev monitor.Event) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		w.st.dropped.Add(1)
-		w.cfg.Logger.Error("webhook payload not encoded", "peer", ev.ID, "err", err)
+		w.cfg.Logger.Error("alert not encoded", "peer", ev.ID, "err", err)
 		return
 	}
 	w.out.put(post{body: body, items: 1, attrs: []any{"peer", ev.ID, "status", p.Status}})
