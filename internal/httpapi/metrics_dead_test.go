@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -95,5 +97,36 @@ func TestMetricsPassPromtool(t *testing.T) {
 	out, ok := promtest.Promtool(t, body, "check", "metrics")
 	if !ok || strings.TrimSpace(out) != "" {
 		t.Fatalf("promtool check metrics (exit 0: %v):\n%s", ok, out)
+	}
+}
+
+// TestServeMetrics: the metrics listener serves /metrics, /livez and
+// /readyz and nothing of the dashboard or the API, with the same headers
+// and read-only rule as the main one.
+func TestServeMetrics(t *testing.T) {
+	s, _ := newServer(t, mixedFleet())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.Run(t, "ServeMetrics", func(ctx context.Context) error { return s.ServeMetrics(ctx, ln) })
+	base := "http://" + ln.Addr().String()
+	for path, want := range map[string]int{
+		"/metrics": http.StatusOK, "/livez": http.StatusOK, "/readyz": http.StatusOK,
+		"/": http.StatusNotFound, "/api/peers": http.StatusNotFound, "/api/events": http.StatusNotFound, "/app.js": http.StatusNotFound,
+	} {
+		resp, body := get(t, base+path)
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d %s, want %d", path, resp.StatusCode, body, want)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no security headers", path)
+		}
+	}
+	if resp, _ := do(t, http.MethodPost, base+"/metrics", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics: %d", resp.StatusCode)
+	}
+	if got := scrape(t, base, "hbmesh_peers{"); len(got) != 4 {
+		t.Errorf("scrape: %q", got)
 	}
 }
