@@ -427,24 +427,9 @@ func TestAlertmanagerOneDownAnotherUp(t *testing.T) {
 // TestAlertmanagerHangingNeverBlocksHandle: against an Alertmanager that
 // never answers, Handle stays fast and drops what its queue cannot hold.
 func TestAlertmanagerHangingNeverBlocksHandle(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	arrived := make(chan struct{}, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		select {
-		case <-release:
-		case <-req.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-
+	url, arrived := hangingServer(t)
 	src := newPeers(true, deadPeer("x", t0))
-	f := newAM(t, src, []string{srv.URL}, func(c *events.AlertmanagerConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	f := newAM(t, src, []string{url}, func(c *events.AlertmanagerConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
 	stop := f.start(t)
 	f.am.Handle(lifecycle("x")[2])
 	<-arrived // the post is stuck

@@ -172,33 +172,10 @@ func (e *Exec) Run(ctx context.Context) error {
 	if !e.runs.CompareAndSwap(false, true) {
 		return ErrRunTwice
 	}
-	var wg sync.WaitGroup
-	for range e.cfg.MaxConcurrent {
-		wg.Go(func() {
-			for {
-				// Prefer shutdown over starting another hook.
-				if ctx.Err() != nil {
-					return
-				}
-				select {
-				case ev := <-e.q:
-					e.run(&ev)
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for {
-		select {
-		case <-e.q:
-			e.st.dropped.Add(1)
-			e.drop.drop("shutdown")
-		default:
-			return nil
-		}
-	}
+	// A hook that has started finishes (run ignores ctx).
+	work(ctx, e.q, e.cfg.MaxConcurrent, e.run)
+	dropQueued(e.q, func(*monitor.Event) uint64 { return 1 }, &e.st, &e.drop)
+	return nil
 }
 
 // eventName is HBMESH_EVENT.

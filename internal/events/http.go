@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
@@ -286,32 +285,9 @@ func (o *outbox) put(p post) {
 // or backoff in progress (counted as failed); posts still queued are then
 // counted as dropped.
 func (o *outbox) run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			// Prefer shutdown over starting another delivery.
-			if ctx.Err() != nil {
-				return
-			}
-			select {
-			case p := <-o.q:
-				o.deliver(ctx, &p)
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
-	wg.Wait()
+	work(ctx, o.q, 1, func(p *post) { o.deliver(ctx, p) })
 	o.p.closeIdle()
-	for {
-		select {
-		case p := <-o.q:
-			o.st.dropped.Add(p.items)
-			o.drop.drop("shutdown")
-		default:
-			return
-		}
-	}
+	dropQueued(o.q, func(p *post) uint64 { return p.items }, o.st, o.drop)
 }
 
 func (o *outbox) deliver(ctx context.Context, p *post) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,25 +199,8 @@ func TestWebhookGivesUp(t *testing.T) {
 }
 
 func TestWebhookHangingReceiverNeverBlocksHandle(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	arrived := make(chan struct{}, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		select {
-		case <-release:
-		case <-req.Context().Done():
-		}
-	}))
-	// Cleanups run last-in first-out: unblock the handler, then close.
-	t.Cleanup(srv.Close)
-	t.Cleanup(unblock)
-
-	w := newWebhook(t, srv.URL, func(c *events.WebhookConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	url, arrived := hangingServer(t)
+	w := newWebhook(t, url, func(c *events.WebhookConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
 	stop := run(t, "webhook", w.Run)
 	w.Handle(lifecycle("x")[2])
 	<-arrived // the worker is now stuck in a request
