@@ -36,7 +36,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	handler http.Handler
 	metrics http.Handler // /metrics, /livez and /readyz alone
-	pools   pools // encode buffers and gzip writers for JSON bodies
+	pools   pools        // encode buffers and gzip writers for JSON bodies
 
 	// inflight and metricsInflight track the running handlers of Handler
 	// and MetricsHandler, so that Serve and ServeMetrics can each wait for
