@@ -247,6 +247,7 @@ func (a *Alertmanager) Run(ctx context.Context) error {
 func (a *Alertmanager) loop(ctx context.Context) {
 	tick := a.cfg.Clock.NewTicker(min(syncPoll, a.cfg.ResendInterval))
 	defer tick.Stop()
+	start := a.cfg.Clock.Now()
 	synced := false
 	for {
 		select {
@@ -257,8 +258,10 @@ func (a *Alertmanager) loop(ctx context.Context) {
 		case <-tick.C():
 			if !synced {
 				// Until the monitor runs, its table lacks the peers
-				// restart memory restores.
-				if a.src.Ready() != nil {
+				// restart memory restores: the first sync waits for it
+				// to be ready, or for one resend interval at most (a
+				// monitor impaired from its start still resends).
+				if a.src.Ready() != nil && a.cfg.Clock.Now().Sub(start) < a.cfg.ResendInterval {
 					continue
 				}
 				synced = true

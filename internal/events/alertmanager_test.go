@@ -315,6 +315,7 @@ func TestAlertmanagerRestoredDeadPeersFire(t *testing.T) {
 	src.setReady()
 	f.firstSync()
 	as := r.next(t)
+	r.none(t)
 	if len(as) != 2 || as[0].Labels["peer"] == as[1].Labels["peer"] {
 		t.Fatalf("alerts %+v", as)
 	}
@@ -324,6 +325,24 @@ func TestAlertmanagerRestoredDeadPeersFire(t *testing.T) {
 		}
 	}
 	r.none(t)
+}
+
+// TestAlertmanagerNeverReady: a monitor that is not ready from its start
+// (its self-check failing, say) still has its dead peers re-sent, once a
+// resend interval has passed.
+func TestAlertmanagerNeverReady(t *testing.T) {
+	r := newAMReceiver(t, func(int64) int { return http.StatusOK })
+	src := newPeers(false, deadPeer("db-1", t0))
+	f := newAM(t, src, []string{r.URL + "/am"}, func(c *events.AlertmanagerConfig) { c.ResendInterval = time.Second })
+	f.start(t)
+	for range 9 {
+		f.firstSync()
+	}
+	r.none(t)
+	f.clk.Advance(time.Second) // past one resend interval since the start
+	if as := r.next(t); len(as) != 1 || as[0].Labels["peer"] != "db-1" {
+		t.Fatalf("alerts %+v", as)
+	}
 }
 
 // TestAlertmanagerForgottenPeerResolves: a dead peer the monitor forgets
