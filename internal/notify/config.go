@@ -74,9 +74,10 @@ type Config struct {
 	// ExternalURL is a monitor's dashboard as users reach it; alerts'
 	// generatorURL links to their peer there. Default "".
 	ExternalURL string
-	// Header is added to every webhook and Alertmanager request. Its
-	// values are never logged. Default: none.
-	Header http.Header
+	// WebhookHeader is added to every webhook request, AlertHeader to
+	// every Alertmanager request. Their values are never logged. Default:
+	// none.
+	WebhookHeader, AlertHeader http.Header
 	// HTTPTimeout bounds one webhook or Alertmanager request. Default
 	// 10s.
 	HTTPTimeout time.Duration
@@ -199,8 +200,11 @@ func (c *Config) Validate() error {
 			return invalid.Wrap("ExternalURL", nil, err)
 		}
 	}
-	if err := events.ValidateHeader(c.Header); err != nil {
-		return invalid.Wrap("Header", nil, err)
+	if err := events.ValidateHeader(c.WebhookHeader); err != nil {
+		return invalid.Wrap("WebhookHeader", nil, err)
+	}
+	if err := events.ValidateHeader(c.AlertHeader); err != nil {
+		return invalid.Wrap("AlertHeader", nil, err)
 	}
 	switch {
 	case c.HookTimeout < time.Millisecond:
@@ -223,8 +227,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) httpConfig() events.HTTPConfig {
+// httpConfig is how a request with header is sent.
+func (c *Config) httpConfig(header http.Header) events.HTTPConfig {
 	h := events.DefaultHTTPConfig()
-	h.Timeout, h.Header, h.Client = c.HTTPTimeout, c.Header, c.Client
+	h.Timeout, h.Header, h.Client = c.HTTPTimeout, header, c.Client
 	return h
 }

@@ -103,7 +103,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 		})
 	}
 	if cfg.WebhookURL != "" {
-		p, err := events.NewPoster(cfg.WebhookURL, cfg.httpConfig())
+		p, err := events.NewPoster(cfg.WebhookURL, cfg.httpConfig(cfg.WebhookHeader))
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +115,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 	if len(cfg.AlertmanagerURLs) > 0 {
 		var ps []*events.Poster
 		for _, u := range cfg.AlertmanagerURLs {
-			p, err := events.NewPoster(events.AlertmanagerAlertsURL(u), cfg.httpConfig())
+			p, err := events.NewPoster(events.AlertmanagerAlertsURL(u), cfg.httpConfig(cfg.AlertHeader))
 			if err != nil {
 				return nil, err
 			}

@@ -51,7 +51,7 @@ func TestWebhookOutput(t *testing.T) {
 	t.Cleanup(rcv.Close)
 	n := startNotifier(t, url, func(c *notify.Config) {
 		c.WebhookURL = rcv.URL + "/hook"
-		c.Header = http.Header{"X-Token": {"s3cret"}}
+		c.WebhookHeader = http.Header{"X-Token": {"s3cret"}}
 	})
 	waitConsumer(t, url, n.ConsumerName(notify.OutputWebhook), 0)
 	died := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
