@@ -266,3 +266,34 @@ func TestRedeliveryAndGivingUp(t *testing.T) {
 		t.Errorf("web-2 deliveries %s", got)
 	}
 }
+
+// TestShutdownFinishesTheEventInHand: a worker told to stop while its
+// hook runs lets the hook finish and acknowledges the event before Run
+// returns, so nobody handles it again.
+func TestShutdownFinishesTheEventInHand(t *testing.T) {
+	srv := startJS(t)
+	url := srv.ClientURL()
+	p := publisher(t, url, "mon-a")
+	log := filepath.Join(t.TempDir(), "log")
+	n, err := notify.New(natstest.Connect(t, url), func() notify.Config {
+		cfg := notify.DefaultConfig(stream)
+		cfg.Command = `echo start >> "` + log + `"; sleep 1; echo done >> "` + log + `"`
+		cfg.AckWait = time.Second
+		return cfg
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := natstest.Run(t, "notifier", n.Run)
+	waitConsumer(t, url, n.ConsumerName(notify.OutputExec), 0)
+	p.Handle(deadEvent("web-1", 1))
+	natstest.Eventually(t, "the hook to start", func() bool { return len(lines(t, log)) == 1 })
+	stop() // waits for Run to return
+	if got := strings.Join(lines(t, log), ","); got != "start,done" {
+		t.Fatalf("hook log %q, want the hook finished before Run returned", got)
+	}
+	if st := n.Stats()[notify.OutputExec]; st.Sent != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	waitConsumer(t, url, n.ConsumerName(notify.OutputExec), 1)
+}
