@@ -17,7 +17,7 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// DefaultWait is how long [GatherExpect] waits for monitors when given zero.
+// DefaultWait is how long [Gather] waits for monitors when Wait is zero.
 const DefaultWait = time.Second
 
 // Anyone allowed to answer on the control subjects can answer
@@ -30,7 +30,7 @@ const (
 	MaxPeerStates = 2_000_000
 )
 
-// ErrNoMonitors is returned by [GatherExpect] when no monitor answered.
+// ErrNoMonitors is returned by [Gather] when no monitor answered.
 var ErrNoMonitors = errors.New("no monitors answered")
 
 // gatherError says more than the sentinel it wraps.
@@ -42,89 +42,70 @@ type gatherError struct {
 func (e *gatherError) Error() string { return e.msg }
 func (e *gatherError) Unwrap() error { return e.err }
 
-// notConnected is the error when nc cannot carry a request: asking
-// anyway would only wait out the wait and blame the monitors.
-func notConnected(nc *nats.Conn) error {
-	if nc.IsClosed() {
-		return &gatherError{"status: NATS connection closed", nats.ErrConnectionClosed}
-	}
-	return &gatherError{"not connected to NATS; reconnecting", nats.ErrConnectionReconnecting}
-}
+// errReconnecting is the error while nc is reconnecting: asking anyway
+// would only wait out the wait and blame the monitors.
+var errReconnecting = &gatherError{"not connected to NATS; reconnecting", nats.ErrConnectionReconnecting}
 
-// GatherExpect asks every monitor under prefix for its peers and status
-// and merges their answers. It waits at most wait (DefaultWait if zero or
-// less), and less once every monitor heard from, and at least expect
-// monitors, have answered both requests and a quiet period has passed:
-// from the replies alone, a monitor that is down or slower than that
-// looks like one that does not exist. The report says how many answered
-// ([Report.Expected], [Report.Answered]). It fails with ErrNoMonitors if
-// none answered, at once if the server says nothing subscribes to the
-// subjects, and at once, wrapping nats.ErrConnectionReconnecting or
-// nats.ErrConnectionClosed, if nc is not connected.
-func GatherExpect(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, expect int) (*Report, error) {
-	return gather(ctx, nc, prefix, wait, 0, expect)
-}
-
-// gather is GatherExpect; pending, if positive, is how many replies may
-// wait to be read before NATS drops more, instead of nats.go's default.
-func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, pending, expect int) (*Report, error) {
-	if nc == nil {
-		return nil, errors.New("status: nil *nats.Conn")
-	}
-	subj, err := wire.NewSubjects(prefix)
+// Gather asks every monitor under o.Prefix for its peers and status and
+// merges their answers. It waits at most o.Wait, and less once every
+// monitor heard from, and at least o.Expect monitors, have answered both
+// requests and a quiet period has passed: from the replies alone, a
+// monitor that is down or slower than that looks like one that does not
+// exist. The report says how many answered ([Report.Expected],
+// [Report.Answered]). It fails with ErrNoMonitors if none answered, at
+// once if the server says nothing subscribes to the subjects, and at
+// once, wrapping nats.ErrConnectionReconnecting, if nc is reconnecting.
+// Gather uses only Prefix, Wait and Expect of o.
+func Gather(ctx context.Context, nc *nats.Conn, o Options) (*Report, error) {
+	subj, err := wire.NewSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix))
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	if !nc.IsConnected() {
-		return nil, notConnected(nc)
+	if nc.IsReconnecting() {
+		return nil, errReconnecting
 	}
-	wait = cmp.Or(max(wait, 0), DefaultWait)
-	peersSubj, statusSubj := subj.Control(discovery.EndpointPeers), subj.Control(discovery.EndpointStatus)
+	wait := cmp.Or(max(o.Wait, 0), DefaultWait)
 	inbox := nc.NewInbox()
-	peersReply, statusReply := inbox+"."+discovery.EndpointPeers, inbox+"."+discovery.EndpointStatus
 	// A sync subscription needs no goroutine of ours. Past its pending
 	// limits NATS drops replies, which the report counts.
 	sub, err := nc.SubscribeSync(inbox + ".*")
-	if err == nil && pending > 0 {
-		err = sub.SetPendingLimits(pending, nats.DefaultSubPendingBytesLimit)
+	if err == nil && o.pending > 0 {
+		err = sub.SetPendingLimits(o.pending, nats.DefaultSubPendingBytesLimit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("status: subscribe %q: %w", inbox+".*", err)
 	}
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(peersSubj, peersReply, nil); err != nil {
-		return nil, fmt.Errorf("status: request %q: %w", peersSubj, err)
-	}
-	if err := nc.PublishRequest(statusSubj, statusReply, nil); err != nil {
-		return nil, fmt.Errorf("status: request %q: %w", statusSubj, err)
+	for _, ep := range []string{discovery.EndpointPeers, discovery.EndpointStatus} {
+		if err := nc.PublishRequest(subj.Control(ep), inbox+"."+ep, nil); err != nil {
+			return nil, fmt.Errorf("status: request %q: %w", subj.Control(ep), err)
+		}
 	}
 
+	peersSubj, peersReply, statusReply := subj.Control(discovery.EndpointPeers), inbox+"."+discovery.EndpointPeers, inbox+"."+discovery.EndpointStatus
 	g := newGathering()
 	start := time.Now()
 	end := start.Add(wait)
 	// Replies to one publish come within milliseconds on a healthy server.
 	quiet := min(max(wait/4, 10*time.Millisecond), 250*time.Millisecond)
-	noResponders := 0
 loop:
-	for noResponders < 2 {
+	for {
 		until := end
-		if q := g.last.Add(quiet); g.heard() && g.answered() == len(g.monitors) && g.answered() >= expect && q.Before(end) {
+		if q := g.last.Add(quiet); !g.last.IsZero() && g.answered() >= max(len(g.monitors), o.Expect) && q.Before(end) {
 			until = q // every monitor heard from has answered both requests
 		}
 		mctx, cancel := context.WithDeadline(ctx, until)
 		msg, err := sub.NextMsgWithContext(mctx)
 		cancel()
 		switch {
-		case errors.Is(err, nats.ErrNoResponders):
+		case errors.Is(err, nats.ErrNoResponders) && g.last.IsZero():
 			// nats.go's word for the server's empty 503 reply: nothing
-			// subscribes to a request's subject. Once anything has
-			// answered, the server cannot say that, and anyone who may
-			// answer can send a 503: it is then an odd reply.
-			if g.heard() {
-				g.ignored[ignoredOdd]++
-			} else {
-				noResponders++
-			}
+			// subscribes to the subjects, so it says so at once. Once a
+			// reply has come, the server cannot say that, and anyone who
+			// may answer can send a 503: it is then an odd reply.
+			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
+		case errors.Is(err, nats.ErrNoResponders):
+			g.ignored[ignoredOdd]++
 		case errors.Is(err, nats.ErrSlowConsumer):
 			// replies were dropped; sub.Dropped counts them below
 		case err != nil && ctx.Err() != nil:
@@ -132,7 +113,6 @@ loop:
 		case err != nil:
 			break loop // the wait or the quiet period is over
 		case msg.Subject == peersReply || msg.Subject == statusReply:
-			g.last = time.Now()
 			g.add(msg.Subject == peersReply, msg)
 		default:
 			g.ignored[ignoredOdd]++
@@ -142,19 +122,15 @@ loop:
 		g.ignored[ignoredDropped] += n
 	}
 	switch {
-	case g.heard():
-	case noResponders == 2: // the server said so at once: nobody listens there
-		return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
-	case !nc.IsConnected():
-		return nil, notConnected(nc) // lost while we waited
-	case g.ignoredTotal() > 0:
-		return nil, fmt.Errorf("%w on %s within %s (%d replies ignored)", ErrNoMonitors, peersSubj, wait, g.ignoredTotal())
+	case !g.last.IsZero():
+	case nc.IsReconnecting():
+		return nil, errReconnecting // lost while we waited
 	default:
 		return nil, fmt.Errorf("%w on %s within %s", ErrNoMonitors, peersSubj, wait)
 	}
 	r := g.report(start, peersSubj)
-	if r.Expected = expect; r.Answered() < expect {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%d of %d expected monitors answered both requests within %s", r.Answered(), expect, wait))
+	if r.Expected = max(o.Expect, 0); r.Answered() < r.Expected {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d of %d expected monitors answered both requests within %s", r.Answered(), r.Expected, wait))
 	}
 	return r, nil
 }
@@ -163,7 +139,7 @@ loop:
 // tells apart monitors that share an id.
 type monitorKey struct{ id, instance string }
 
-// gathering accumulates replies. It is owned by gather's goroutine.
+// gathering accumulates replies. It is owned by Gather's goroutine.
 type gathering struct {
 	monitors map[monitorKey]*Monitor // at most MaxMonitors
 	replies  map[monitorKey]*discovery.PeersResponse
@@ -173,8 +149,8 @@ type gathering struct {
 	peers     map[string]struct{}
 	maxStates int
 	ignored   [ignoredKinds]int
-	firstBad  string // the first bad reply, and what is wrong with it
-	last      time.Time
+	firstBad  string    // the first bad reply, and what is wrong with it
+	last      time.Time // when the last reply came; zero before the first
 }
 
 // Why a reply was ignored, for Report.Ignored and its warnings.
@@ -193,15 +169,6 @@ func newGathering() *gathering {
 		peers: map[string]struct{}{}, maxStates: MaxPeerStates}
 }
 
-func (g *gathering) heard() bool { return len(g.monitors) > 0 || g.ignored[ignoredBad] > 0 }
-
-func (g *gathering) ignoredTotal() (n int) {
-	for _, k := range g.ignored {
-		n += k
-	}
-	return n
-}
-
 func (g *gathering) answered() (n int) {
 	for _, m := range g.monitors {
 		if m.answeredBoth() {
@@ -213,9 +180,9 @@ func (g *gathering) answered() (n int) {
 
 // add reads one reply into its monitor, or counts it as ignored.
 func (g *gathering) add(isPeers bool, msg *nats.Msg) {
+	g.last = time.Now()
 	var st discovery.StatusResponse
 	var ps discovery.PeersResponse
-	var key monitorKey
 	var err error
 	switch code := msg.Header.Get(micro.ErrorCodeHeader); {
 	case code != "":
@@ -224,48 +191,50 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		if err = json.Unmarshal(msg.Data, &ps); err == nil {
 			err = ps.Validate()
 		}
-		key = monitorKey{ps.Monitor, ps.Instance}
 	default:
 		if err = json.Unmarshal(msg.Data, &st); err == nil {
 			err = st.Validate()
 		}
-		key = monitorKey{st.Monitor, st.Instance}
+	}
+	key := monitorKey{st.Monitor, st.Instance}
+	if isPeers {
+		key = monitorKey{ps.Monitor, ps.Instance}
 	}
 	m := g.monitors[key]
-	why := -1
 	switch {
 	case err != nil:
-		why = ignoredBad
-		if g.firstBad == "" {
+		if g.ignored[ignoredBad] == 0 {
 			g.firstBad = fmt.Sprintf("on %s: %v", msg.Subject, err)
 		}
+		g.ignored[ignoredBad]++
+		return
 	case m == nil && len(g.monitors) >= MaxMonitors:
-		why = ignoredMonitors
+		g.ignored[ignoredMonitors]++
+		return
 	case m != nil && (isPeers && m.PeersAnswered || !isPeers && m.Status):
 		// Each monitor answers each request once: this is another one
-		// under the same ids, too old to send an instance id, or forged.
-		why = ignoredRepeat
+		// under the same ids, or forged.
+		g.ignored[ignoredRepeat]++
+		return
 	case isPeers && !g.fits(&ps):
-		why = ignoredPeers
+		g.ignored[ignoredPeers]++
+		return
 	case m == nil:
 		m = &Monitor{ID: key.id, Instance: key.instance}
 		g.monitors[key] = m
 	}
-	switch {
-	case why >= 0:
-		g.ignored[why]++
-	case !isPeers:
+	if !isPeers {
 		m.Status, m.Version, m.Peers = true, st.Version, st.Peers
 		m.Ready, m.ReadyError, m.Connected, m.Impaired = st.Ready, st.ReadyError, st.Connected, st.Impaired
-	default:
-		m.PeersAnswered, m.Truncated = true, ps.Truncated
-		if !m.Status {
-			m.Peers = ps.Total // until the status reply says
-		}
-		g.replies[key] = &ps
-		for i := range ps.Peers {
-			g.peers[ps.Peers[i].ID] = struct{}{}
-		}
+		return
+	}
+	m.PeersAnswered, m.Truncated = true, ps.Truncated
+	if !m.Status {
+		m.Peers = ps.Total // until the status reply says
+	}
+	g.replies[key] = &ps
+	for i := range ps.Peers {
+		g.peers[ps.Peers[i].ID] = struct{}{}
 	}
 }
 
@@ -284,13 +253,13 @@ func (g *gathering) fits(r *discovery.PeersResponse) bool {
 }
 
 func (g *gathering) report(now time.Time, subject string) *Report {
-	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject, Ignored: g.ignoredTotal()}
-	for key, m := range g.monitors {
-		for other := range g.monitors {
-			if other.id == key.id {
-				m.Instances++
-			}
-		}
+	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
+	instances := map[string]int{}
+	for key := range g.monitors {
+		instances[key.id]++
+	}
+	for _, m := range g.monitors {
+		m.Instances = instances[m.ID]
 		r.Monitors = append(r.Monitors, *m)
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int {
@@ -317,11 +286,12 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 		ignoredBad:      {"bad reply", ", the first " + g.firstBad},
 		ignoredMonitors: {"reply", fmt.Sprintf(" from more than %d monitors%s", MaxMonitors, odd)},
 		ignoredPeers:    {"peers reply", fmt.Sprintf(" past %d peer states (peers × monitors)%s", MaxPeerStates, odd)},
-		ignoredRepeat:   {"reply", " repeating a monitor and instance id already heard (monitors too old to send an instance id share an id?)" + odd},
+		ignoredRepeat:   {"reply", " repeating a monitor and instance id already heard" + odd},
 		ignoredDropped:  {"reply", " NATS dropped, coming faster than they could be read: is something flooding the replies to " + subject + "?"},
 		ignoredOdd:      {"message", " besides the replies to the requests on " + subject},
 	} {
 		if n := g.ignored[kind]; n > 0 {
+			r.Ignored += n
 			r.Warnings = append(r.Warnings, "ignored "+count(n, why[0])+why[1])
 		}
 	}

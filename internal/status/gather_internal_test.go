@@ -133,7 +133,7 @@ func TestGatherCountsDroppedReplies(t *testing.T) {
 	// Slow consumer errors are also reported to the connection's handler,
 	// which by default logs them; they are expected here.
 	nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
-	r, err := gather(context.Background(), nc, "hb", 500*time.Millisecond, 1, 0)
+	r, err := Gather(context.Background(), nc, Options{Wait: 500 * time.Millisecond, pending: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 			{Header: nats.Header{micro.ErrorCodeHeader: {"500"}, micro.ErrorHeader: {hostile}}},
 		}
 	})
-	r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", 500*time.Millisecond, 0)
+	r, err := status.Gather(context.Background(), natstest.Connect(t, url), status.Options{Wait: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
 				}
 				return nil
 			})
-			r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond, 0)
+			r, err := status.Gather(context.Background(), natstest.Connect(t, url), status.Options{Wait: 300 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +209,7 @@ func TestGatherBoundedUnderFlood(t *testing.T) {
 	})
 	const wait = 2 * time.Second
 	start := time.Now()
-	r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", wait, 0)
+	r, err := status.Gather(context.Background(), natstest.Connect(t, url), status.Options{Wait: wait})
 	if err != nil {
 		t.Fatal(err)
 	}
