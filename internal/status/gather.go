@@ -105,7 +105,7 @@ loop:
 			// may answer can send a 503: it is then an odd reply.
 			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
 		case errors.Is(err, nats.ErrNoResponders):
-			g.ignored[ignoredOdd]++
+			g.ignore("a 503, no responders, after replies")
 		case errors.Is(err, nats.ErrSlowConsumer):
 			// replies were dropped; sub.Dropped counts them below
 		case err != nil && ctx.Err() != nil:
@@ -115,11 +115,11 @@ loop:
 		case msg.Subject == peersReply || msg.Subject == statusReply:
 			g.add(msg.Subject == peersReply, msg)
 		default:
-			g.ignored[ignoredOdd]++
+			g.ignore("on " + msg.Subject + ": not a reply to a request")
 		}
 	}
-	if n, err := sub.Dropped(); err == nil && n > 0 {
-		g.ignored[ignoredDropped] += n
+	if n, err := sub.Dropped(); err == nil {
+		g.dropped = n
 	}
 	switch {
 	case !g.last.IsZero():
@@ -148,25 +148,22 @@ type gathering struct {
 	// tests) bounds.
 	peers     map[string]struct{}
 	maxStates int
-	ignored   [ignoredKinds]int
-	firstBad  string    // the first bad reply, and what is wrong with it
+	ignored   int       // replies not read
+	why       string    // why the first of them was not
+	dropped   int       // replies NATS dropped, not counted in ignored
 	last      time.Time // when the last reply came; zero before the first
 }
-
-// Why a reply was ignored, for Report.Ignored and its warnings.
-const (
-	ignoredBad      = iota // an error reply, or one no monitor sends (Validate)
-	ignoredMonitors        // from a monitor beyond MaxMonitors
-	ignoredPeers           // its peers would pass MaxPeerStates
-	ignoredRepeat          // a monitor's second reply to one request
-	ignoredDropped         // dropped by NATS: the subscription's buffer was full
-	ignoredOdd             // on another subject, or a 503 after replies
-	ignoredKinds
-)
 
 func newGathering() *gathering {
 	return &gathering{monitors: map[monitorKey]*Monitor{}, replies: map[monitorKey]*discovery.PeersResponse{},
 		peers: map[string]struct{}{}, maxStates: MaxPeerStates}
+}
+
+// ignore counts a reply not read, and keeps why if it is the first.
+func (g *gathering) ignore(why string) {
+	if g.ignored++; g.ignored == 1 {
+		g.why = why
+	}
 }
 
 func (g *gathering) answered() (n int) {
@@ -200,26 +197,23 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	if isPeers {
 		key = monitorKey{ps.Monitor, ps.Instance}
 	}
-	m := g.monitors[key]
+	m, known := g.monitors[key]
 	switch {
 	case err != nil:
-		if g.ignored[ignoredBad] == 0 {
-			g.firstBad = fmt.Sprintf("on %s: %v", msg.Subject, err)
-		}
-		g.ignored[ignoredBad]++
+		g.ignore(fmt.Sprintf("on %s: %v", msg.Subject, err))
 		return
-	case m == nil && len(g.monitors) >= MaxMonitors:
-		g.ignored[ignoredMonitors]++
+	case !known && len(g.monitors) >= MaxMonitors:
+		g.ignore(fmt.Sprintf("on %s: more than %d monitors", msg.Subject, MaxMonitors))
 		return
-	case m != nil && (isPeers && m.PeersAnswered || !isPeers && m.Status):
+	case known && (isPeers && m.PeersAnswered || !isPeers && m.Status):
 		// Each monitor answers each request once: this is another one
 		// under the same ids, or forged.
-		g.ignored[ignoredRepeat]++
+		g.ignore(fmt.Sprintf("on %s: a second reply from monitor %q instance %q", msg.Subject, key.id, key.instance))
 		return
 	case isPeers && !g.fits(&ps):
-		g.ignored[ignoredPeers]++
+		g.ignore(fmt.Sprintf("on %s: past %d peer states (peers × monitors)", msg.Subject, MaxPeerStates))
 		return
-	case m == nil:
+	case !known:
 		m = &Monitor{ID: key.id, Instance: key.instance}
 		g.monitors[key] = m
 	}
@@ -253,7 +247,7 @@ func (g *gathering) fits(r *discovery.PeersResponse) bool {
 }
 
 func (g *gathering) report(now time.Time, subject string) *Report {
-	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
+	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject, Ignored: g.ignored + g.dropped}
 	instances := map[string]int{}
 	for key := range g.monitors {
 		instances[key.id]++
@@ -281,19 +275,11 @@ func (g *gathering) report(now time.Time, subject string) *Report {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q (instances %s): give each its own --id",
 			m.Instances, m.ID, strings.Join(names, ", ")))
 	}
-	odd := ": is something other than monitors answering on " + subject + "?"
-	for kind, why := range [ignoredKinds][2]string{ // noun, the rest
-		ignoredBad:      {"bad reply", ", the first " + g.firstBad},
-		ignoredMonitors: {"reply", fmt.Sprintf(" from more than %d monitors%s", MaxMonitors, odd)},
-		ignoredPeers:    {"peers reply", fmt.Sprintf(" past %d peer states (peers × monitors)%s", MaxPeerStates, odd)},
-		ignoredRepeat:   {"reply", " repeating a monitor and instance id already heard" + odd},
-		ignoredDropped:  {"reply", " NATS dropped, coming faster than they could be read: is something flooding the replies to " + subject + "?"},
-		ignoredOdd:      {"message", " besides the replies to the requests on " + subject},
-	} {
-		if n := g.ignored[kind]; n > 0 {
-			r.Ignored += n
-			r.Warnings = append(r.Warnings, "ignored "+count(n, why[0])+why[1])
-		}
+	if g.ignored > 0 {
+		r.Warnings = append(r.Warnings, "ignored "+count(g.ignored, "reply")+", the first "+g.why)
+	}
+	if g.dropped > 0 {
+		r.Warnings = append(r.Warnings, "NATS dropped "+count(g.dropped, "reply")+", coming faster than they could be read")
 	}
 	return r
 }

@@ -118,7 +118,7 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 		`"x\x1b[2J\x1b]0;owned\a\r\nweb-9  w9  alive     0.1s  1  v1  A"`, // a host, escaped
 		`NOT READY: "x\x1b[2J`, // the ready error
 		`"v\u202e1"`,           // a right-to-left override
-		`warning: "ignored 1 bad reply, the first on _INBOX.`, // the error header, in a warning
+		`warning: "ignored 1 reply, the first on _INBOX.`, // the error header, in a warning
 		`.status: 500 x\x1b[2J\x1b]0;owned\a`,
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -168,7 +168,7 @@ func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(r.Monitors) != 1 || r.Monitors[0].ID != "mon-a" || r.Ignored != 1 || len(r.Warnings) != 1 ||
-				!strings.HasPrefix(r.Warnings[0], "ignored 1 bad reply, the first on _INBOX.") ||
+				!strings.HasPrefix(r.Warnings[0], "ignored 1 reply, the first on _INBOX.") ||
 				!strings.HasSuffix(r.Warnings[0], "."+tc.endpoint+": "+tc.want) {
 				t.Errorf("monitors %+v, ignored %d, warnings %q\nwant mon-a only, and the bad reply named: %s", r.Monitors, r.Ignored, r.Warnings, tc.want)
 			}

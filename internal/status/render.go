@@ -104,17 +104,14 @@ func cell(s string) string { return printable.Cut(s, maxCell) }
 
 // readiness says in a few words whether a monitor's verdicts can be trusted.
 func readiness(m *Monitor) string {
-	var s string
+	s := "ready"
 	switch {
 	case !m.Status:
 		s = "no status reply"
-	case m.Ready:
-		s = "ready"
-	default:
+	case !m.Ready:
 		s = "NOT READY: " + printable.Cut(m.ReadyError, maxMessage)
-	}
-	if m.Impaired && m.Ready {
-		s += ", impaired"
+	case m.Impaired:
+		s = "ready, impaired"
 	}
 	if !m.PeersAnswered {
 		s += ", no peers reply"

@@ -103,7 +103,7 @@ type Report struct {
 	// warned about and fails every --fail-on.
 	Expected int `json:"expected,omitempty"`
 	// Error is why a round of `hbmesh watch --json` has no monitors or
-	// peers; it is empty in every report GatherExpect returns.
+	// peers; it is empty in every report Gather returns.
 	Error string `json:"error,omitempty"`
 }
 

@@ -114,7 +114,13 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error 
 func watch(ctx context.Context, nc *nats.Conn, o Options, w io.Writer) error {
 	every := cmp.Or(max(o.Interval, 0), DefaultInterval)
 	subject := wire.MustSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix)).Control(discovery.EndpointPeers) // Validate checked it
-	tty := !o.JSON && isTerminal(w)
+	// Clear the screen only on a terminal, a character device: x/term is
+	// not needed for that.
+	tty := false
+	if f, ok := w.(*os.File); ok && !o.JSON {
+		fi, err := f.Stat()
+		tty = err == nil && fi.Mode()&os.ModeCharDevice != 0
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var frame bytes.Buffer
@@ -162,15 +168,4 @@ func render(w io.Writer, r *Report, asJSON bool) error {
 		return RenderJSON(w, r)
 	}
 	return Render(w, r, RenderOptions{})
-}
-
-// isTerminal reports whether w is a character device, without a
-// dependency on x/term: good enough to decide whether to clear a screen.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
