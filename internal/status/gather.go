@@ -91,7 +91,7 @@ func Gather(ctx context.Context, nc *nats.Conn, o Options) (*Report, error) {
 loop:
 	for {
 		until := end
-		if q := g.last.Add(quiet); !g.last.IsZero() && g.answered() >= max(len(g.monitors), o.Expect) && q.Before(end) {
+		if q := g.last.Add(quiet); !g.last.IsZero() && g.both >= max(len(g.monitors), o.Expect) && q.Before(end) {
 			until = q // every monitor heard from has answered both requests
 		}
 		mctx, cancel := context.WithDeadline(ctx, until)
@@ -151,6 +151,7 @@ type gathering struct {
 	ignored   int       // replies not read
 	why       string    // why the first of them was not
 	dropped   int       // replies NATS dropped, not counted in ignored
+	both      int       // monitors that answered both requests
 	last      time.Time // when the last reply came; zero before the first
 }
 
@@ -166,20 +167,12 @@ func (g *gathering) ignore(why string) {
 	}
 }
 
-func (g *gathering) answered() (n int) {
-	for _, m := range g.monitors {
-		if m.answeredBoth() {
-			n++
-		}
-	}
-	return n
-}
-
 // add reads one reply into its monitor, or counts it as ignored.
 func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	g.last = time.Now()
 	var st discovery.StatusResponse
 	var ps discovery.PeersResponse
+	var key monitorKey
 	var err error
 	switch code := msg.Header.Get(micro.ErrorCodeHeader); {
 	case code != "":
@@ -188,47 +181,46 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 		if err = json.Unmarshal(msg.Data, &ps); err == nil {
 			err = ps.Validate()
 		}
+		key = monitorKey{ps.Monitor, ps.Instance}
 	default:
 		if err = json.Unmarshal(msg.Data, &st); err == nil {
 			err = st.Validate()
 		}
-	}
-	key := monitorKey{st.Monitor, st.Instance}
-	if isPeers {
-		key = monitorKey{ps.Monitor, ps.Instance}
+		key = monitorKey{st.Monitor, st.Instance}
 	}
 	m, known := g.monitors[key]
+	if !known {
+		m = &Monitor{ID: key.id, Instance: key.instance}
+	}
 	switch {
 	case err != nil:
 		g.ignore(fmt.Sprintf("on %s: %v", msg.Subject, err))
-		return
 	case !known && len(g.monitors) >= MaxMonitors:
 		g.ignore(fmt.Sprintf("on %s: more than %d monitors", msg.Subject, MaxMonitors))
-		return
-	case known && (isPeers && m.PeersAnswered || !isPeers && m.Status):
+	case isPeers && m.PeersAnswered || !isPeers && m.Status:
 		// Each monitor answers each request once: this is another one
 		// under the same ids, or forged.
 		g.ignore(fmt.Sprintf("on %s: a second reply from monitor %q instance %q", msg.Subject, key.id, key.instance))
-		return
 	case isPeers && !g.fits(&ps):
 		g.ignore(fmt.Sprintf("on %s: past %d peer states (peers × monitors)", msg.Subject, MaxPeerStates))
-		return
-	case !known:
-		m = &Monitor{ID: key.id, Instance: key.instance}
+	case isPeers:
+		g.monitors[key], g.replies[key] = m, &ps
+		m.PeersAnswered, m.Truncated = true, ps.Truncated
+		if m.Status {
+			g.both++
+		} else {
+			m.Peers = ps.Total // until the status reply says
+		}
+		for i := range ps.Peers {
+			g.peers[ps.Peers[i].ID] = struct{}{}
+		}
+	default:
 		g.monitors[key] = m
-	}
-	if !isPeers {
 		m.Status, m.Version, m.Peers = true, st.Version, st.Peers
 		m.Ready, m.ReadyError, m.Connected, m.Impaired = st.Ready, st.ReadyError, st.Connected, st.Impaired
-		return
-	}
-	m.PeersAnswered, m.Truncated = true, ps.Truncated
-	if !m.Status {
-		m.Peers = ps.Total // until the status reply says
-	}
-	g.replies[key] = &ps
-	for i := range ps.Peers {
-		g.peers[ps.Peers[i].ID] = struct{}{}
+		if m.PeersAnswered {
+			g.both++
+		}
 	}
 }
 

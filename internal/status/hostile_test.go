@@ -109,7 +109,7 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())

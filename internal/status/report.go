@@ -95,8 +95,8 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Ignored counts the replies not read: errors and what no monitor
 	// sends, past MaxMonitors or MaxPeerStates, a monitor's second reply
-	// to one request, dropped by NATS, or not a reply. Warnings say which.
-	// Any view may then be missing, so [Report.Find] fails.
+	// to one request, dropped by NATS, or not a reply. A warning says why
+	// the first was. Any view may then be missing, so [Report.Find] fails.
 	Ignored int `json:"ignored,omitempty"`
 	// Expected is how many monitors the mesh runs, if the caller said
 	// (--expect); fewer answering both requests ([Report.Answered]) is
@@ -170,22 +170,18 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 // about it, and whether they disagree. StateMissing counts only against
 // alive or suspect.
 func verdict(states map[string]string) (state string, disagree bool) {
-	missing, live := false, false
+	missing := false
 	for _, st := range states {
-		switch st {
-		case StateMissing:
+		switch {
+		case st == StateMissing:
 			missing = true
-			continue
-		case monitor.StateAlive.String(), monitor.StateSuspect.String():
-			live = true
-		}
-		if state == "" {
+		case state == "":
 			state = st
-		} else if st != state {
-			disagree = true
+		case st != state:
+			return StateSplit, true
 		}
 	}
-	if disagree || (missing && live) {
+	if missing && (state == monitor.StateAlive.String() || state == monitor.StateSuspect.String()) {
 		return StateSplit, true
 	}
 	return state, false

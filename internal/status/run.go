@@ -167,5 +167,5 @@ func render(w io.Writer, r *Report, asJSON bool) error {
 	if asJSON {
 		return RenderJSON(w, r)
 	}
-	return Render(w, r, RenderOptions{})
+	return Render(w, r)
 }

@@ -117,7 +117,7 @@ func TestMonitorsDisagree(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
@@ -403,7 +403,7 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 		t.Errorf("warnings = %q, want %q", r.Warnings, want)
 	}
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
