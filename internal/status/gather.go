@@ -105,7 +105,7 @@ loop:
 			// may answer can send a 503: it is then an odd reply.
 			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
 		case errors.Is(err, nats.ErrNoResponders):
-			g.ignore("a 503, no responders, after replies")
+			g.ignore("an empty 503 (no responders) after other replies")
 		case errors.Is(err, nats.ErrSlowConsumer):
 			// replies were dropped; sub.Dropped counts them below
 		case err != nil && ctx.Err() != nil:

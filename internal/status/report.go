@@ -26,7 +26,7 @@ const (
 type Monitor struct {
 	ID string `json:"id"`
 	// Instance is its micro service instance id, as `nats micro ls` lists
-	// it; empty for a monitor too old to send one.
+	// it; empty if its replies had none.
 	Instance string `json:"instance,omitempty"`
 	// Instances is how many monitors answered under ID; more than 1 means
 	// they share it, and each is shown as its own ([Monitor.Column]).
@@ -48,7 +48,7 @@ type Monitor struct {
 
 // Column is the monitor's key in [Peer.States] and the name of its
 // column: its id, or, when monitors share the id, id@instance (id@? for
-// one too old to send an instance id). An id that holds an "@" always
+// one whose replies had no instance id). An id that holds an "@" always
 // takes its instance, and instance ids are letters and digits, so no two
 // monitors share a column.
 func (m *Monitor) Column() string {

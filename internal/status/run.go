@@ -60,10 +60,8 @@ type Options struct {
 // Validate reports the first option a caller can get wrong, in an error
 // wrapping ErrUsage. The CLI bounds the durations and counts itself.
 func (o Options) Validate() error {
-	if o.Prefix != "" {
-		if err := wire.ValidatePrefix(o.Prefix); err != nil {
-			return fmt.Errorf("%w: --prefix: %w", ErrUsage, err)
-		}
+	if err := wire.ValidatePrefix(cmp.Or(o.Prefix, wire.DefaultPrefix)); err != nil {
+		return fmt.Errorf("%w: --prefix: %w", ErrUsage, err)
 	}
 	if _, err := ParseFailOn(o.FailOn); err != nil {
 		return fmt.Errorf("%w: --fail-on: %w", ErrUsage, err)
