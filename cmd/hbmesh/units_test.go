@@ -58,8 +58,8 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	units, err := filepath.Glob(filepath.Join(unitsDir, "*.service"))
-	if err != nil || len(units) != 2 {
-		t.Fatalf("want the node and monitor units in %s, found %v (%v)", unitsDir, units, err)
+	if err != nil || len(units) != len(envFiles) {
+		t.Fatalf("want the node, monitor and notify units in %s, found %v (%v)", unitsDir, units, err)
 	}
 	dir := t.TempDir()
 	args := []string{"verify", "--man=no"}
@@ -89,6 +89,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 var envFiles = map[string]string{
 	"node":    filepath.Join(unitsDir, "hbmesh-node.env"),
 	"monitor": filepath.Join(unitsDir, "hbmesh-monitor.env"),
+	"notify":  filepath.Join(unitsDir, "hbmesh-notify.env"),
 }
 
 // assignment is a VAR=value line of an environment file or an

@@ -18,7 +18,7 @@ esac
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null 2>&1 || true
 	if $upgrade; then
-		systemctl try-restart hbmesh-node.service hbmesh-monitor.service >/dev/null 2>&1 || true
+		systemctl try-restart hbmesh-node.service hbmesh-monitor.service hbmesh-notify.service >/dev/null 2>&1 || true
 	fi
 fi
 if $fresh; then

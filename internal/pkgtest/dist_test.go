@@ -39,9 +39,11 @@ var packaged = []struct {
 	{path: "/usr/bin/hbmesh", mode: "-rwxr-xr-x", owner: "root", group: "root"},
 	{path: "/usr/lib/systemd/system/hbmesh-node.service", mode: "-rw-r--r--", owner: "root", group: "root", src: "deploy/systemd/hbmesh-node.service"},
 	{path: "/usr/lib/systemd/system/hbmesh-monitor.service", mode: "-rw-r--r--", owner: "root", group: "root", src: "deploy/systemd/hbmesh-monitor.service"},
+	{path: "/usr/lib/systemd/system/hbmesh-notify.service", mode: "-rw-r--r--", owner: "root", group: "root", src: "deploy/systemd/hbmesh-notify.service"},
 	// Read by systemd as root; they may hold a password.
 	{path: "/etc/default/hbmesh-node", mode: "-rw-------", owner: "root", group: "root", src: "deploy/systemd/hbmesh-node.env"},
 	{path: "/etc/default/hbmesh-monitor", mode: "-rw-------", owner: "root", group: "root", src: "deploy/systemd/hbmesh-monitor.env"},
+	{path: "/etc/default/hbmesh-notify", mode: "-rw-------", owner: "root", group: "root", src: "deploy/systemd/hbmesh-notify.env"},
 	// Credentials, readable by the services' group only.
 	{path: "/etc/hbmesh", mode: "drwxr-x---", owner: "root", group: "hbmesh"},
 	{path: "/var/lib/hbmesh", mode: "drwxr-x---", owner: "hbmesh", group: "hbmesh"},
@@ -202,7 +204,8 @@ func TestArchives(t *testing.T) {
 			for _, name := range []string{
 				"hbmesh", "LICENSE", "README.md", "docs/DEPLOY.md",
 				"systemd/hbmesh-node.service", "systemd/hbmesh-monitor.service",
-				"systemd/hbmesh-node.env", "systemd/hbmesh-monitor.env",
+				"systemd/hbmesh-notify.service",
+				"systemd/hbmesh-node.env", "systemd/hbmesh-monitor.env", "systemd/hbmesh-notify.env",
 				"man/hbmesh.1.gz",
 				"completions/hbmesh.bash", "completions/hbmesh.zsh", "completions/hbmesh.fish",
 			} {
@@ -346,7 +349,7 @@ func TestDeb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"/etc/default/hbmesh-node", "/etc/default/hbmesh-monitor"} {
+	for _, want := range []string{"/etc/default/hbmesh-node", "/etc/default/hbmesh-monitor", "/etc/default/hbmesh-notify"} {
 		if !slices.Contains(strings.Fields(string(conffiles)), want) {
 			t.Errorf("conffiles %q lacks %s", conffiles, want)
 		}
@@ -401,7 +404,7 @@ func TestDeb(t *testing.T) {
 	sa := tool(t, "systemd-analyze", "systemd")
 	units := t.TempDir()
 	args := []string{"verify"}
-	for _, name := range []string{"hbmesh-node.service", "hbmesh-monitor.service"} {
+	for _, name := range []string{"hbmesh-node.service", "hbmesh-monitor.service", "hbmesh-notify.service"} {
 		b, err := os.ReadFile(filepath.Join(dir, "usr/lib/systemd/system", name))
 		if err != nil {
 			t.Fatal(err)
@@ -441,7 +444,7 @@ func TestRPM(t *testing.T) {
 	checkListing(t, "rpm", listing)
 
 	config := strings.Fields(run(t, nil, rpm, "-qp", "--configfiles", pkg))
-	for _, want := range []string{"/etc/default/hbmesh-node", "/etc/default/hbmesh-monitor"} {
+	for _, want := range []string{"/etc/default/hbmesh-node", "/etc/default/hbmesh-monitor", "/etc/default/hbmesh-notify"} {
 		if !slices.Contains(config, want) {
 			t.Errorf("rpm config files %v lack %s", config, want)
 		}
@@ -558,13 +561,13 @@ test "$(getent passwd | grep -c '^hbmesh:')" = 1
 		{"deb install", `sh "$S/postinstall.sh" configure ""`, "daemon-reload\n"},
 		{"rpm install", `sh "$S/postinstall.sh" 1`, "daemon-reload\n"},
 		{"deb upgrade", `sh "$S/preremove.sh" upgrade 0.2; sh "$S/postinstall.sh" configure 0.1`,
-			"daemon-reload\ntry-restart hbmesh-node.service hbmesh-monitor.service\n"},
+			"daemon-reload\ntry-restart hbmesh-node.service hbmesh-monitor.service hbmesh-notify.service\n"},
 		{"rpm upgrade", `sh "$S/postinstall.sh" 2; sh "$S/preremove.sh" 1; sh "$S/postremove.sh" 1`,
-			"daemon-reload\ntry-restart hbmesh-node.service hbmesh-monitor.service\ndaemon-reload\n"},
+			"daemon-reload\ntry-restart hbmesh-node.service hbmesh-monitor.service hbmesh-notify.service\ndaemon-reload\n"},
 		{"deb remove", `sh "$S/preremove.sh" remove; sh "$S/postremove.sh" remove`,
-			"disable --now hbmesh-node.service hbmesh-monitor.service\ndaemon-reload\n"},
+			"disable --now hbmesh-node.service hbmesh-monitor.service hbmesh-notify.service\ndaemon-reload\n"},
 		{"rpm remove", `sh "$S/preremove.sh" 0; sh "$S/postremove.sh" 0`,
-			"disable --now hbmesh-node.service hbmesh-monitor.service\ndaemon-reload\n"},
+			"disable --now hbmesh-node.service hbmesh-monitor.service hbmesh-notify.service\ndaemon-reload\n"},
 		{"deb purge", `mkdir -p /var/lib/hbmesh && touch /var/lib/hbmesh/monitor-peers.json
 sh "$S/postremove.sh" purge
 test ! -e /var/lib/hbmesh`, "daemon-reload\n"},
