@@ -28,12 +28,16 @@ demo: build
 test: lint tools
 	HBMESH_TOOLS=$(TOOLS) $(GO) test -race -count=1 -timeout 15m ./...
 
-# The real nats-server and nats CLI, pinned, from the Go module proxy.
-tools: $(TOOLS)/nats-server $(TOOLS)/nats
+# The real nats-server and nats CLI, pinned, from the Go module proxy, and
+# allow-responses, the one step of SECURITY.md's fleet setup natscli lacks.
+ALLOWRESP := deploy/auth/allow-responses
+tools: $(TOOLS)/nats-server $(TOOLS)/nats $(TOOLS)/allow-responses
 $(TOOLS)/nats-server:
 	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 $(TOOLS)/nats:
 	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/natscli/nats@v0.5.0
+$(TOOLS)/allow-responses: $(ALLOWRESP)/main.go $(ALLOWRESP)/go.mod $(ALLOWRESP)/go.sum
+	$(GO) build -C $(ALLOWRESP) -o $(TOOLS)/allow-responses .
 
 # Every fuzz target for FUZZTIME each (500 000 executions, about 10 s
 # each here; CI runs this); fuzz-long is the documented long run, about
@@ -62,6 +66,7 @@ lint: vet fmt-check
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -C $(ALLOWRESP) ./...
 
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './vendor/*' -not -path '*/testdata/*' -not -path './.git/*' | xargs gofmt -l); \
