@@ -3,7 +3,7 @@ package node
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,7 +78,7 @@ func New(nc *nats.Conn, cfg Config) (*Node, error) {
 	if cfg.Boot == "" {
 		var b [8]byte
 		_, _ = crand.Read(b[:]) // crypto/rand.Read never fails
-		cfg.Boot = hex.EncodeToString(b[:])
+		cfg.Boot = base64.RawURLEncoding.EncodeToString(b[:])
 	}
 	cfg.Labels = maps.Clone(cfg.Labels)
 	subj, err := wire.NewSubjects(cfg.Prefix)
