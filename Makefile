@@ -16,7 +16,7 @@ TOOLS   := $(CURDIR)/bin/tools
 # failure when the time is up (golang/go#75804, fixed in go1.27).
 FUZZTIME ?= 500000x
 
-.PHONY: build demo test tools lint vet fmt-check clean fuzz fuzz-long faults faults-long bench
+.PHONY: build demo test tools lint vet fmt-check clean fuzz fuzz-long faults faults-long bench bench-node
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hbmesh
@@ -60,7 +60,16 @@ faults-long:
 # Quick versions of every benchmark (docs/PERFORMANCE.md has the long ones).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./wire ./monitor
-	for b in ingest detect scale probe; do ./$(BIN) bench $$b -quick || exit 1; done
+	for b in ingest detect scale probe node; do ./$(BIN) bench $$b -quick || exit 1; done
+
+# What `hbmesh node` costs its host (docs/PERFORMANCE.md, "Node"): a real
+# node beating once a second to a real server for a minute, measured from
+# /proc beside the same binary idle, a Go hello world and a bare nats.go
+# client in the same window.
+MEASURE ?= 1m
+bench-node: build
+	cd bench && $(GO) build -o ../bin/bench/ ./cmd/gohello ./cmd/barenode
+	./$(BIN) bench node -measure $(MEASURE) -hello bin/bench/gohello -bare bin/bench/barenode
 
 lint: vet fmt-check
 

@@ -108,6 +108,7 @@ goodbye (so monitors report "left", not "dead") and exit 0.`, []string{
 		return err
 	}
 	log.Info("node beating", "peer", n.ID(), "boot", n.Boot(), "subject", wire.MustSubjects(cfg.Prefix).Beat(n.ID()), "interval", cfg.Interval)
+	releaseStartupPages() // started: the code that got here is not needed again
 	err = n.Run(cn.Context())
 	if ferr := cn.failure(); ferr != nil {
 		return ferr

@@ -44,7 +44,9 @@ func benchmarks() []benchmark {
 		{name: "detect", summary: "dead verdict lateness with N simulated nodes and K silent kills", run: runDetect},
 		{name: "scale", summary: "monitor CPU, heap, RSS and ns per beat at N peers; churn", run: runScale},
 		{name: "probe", summary: "probe round trip through node.Node vs bare request/reply", run: runProbe},
+		{name: "node", summary: "a real `hbmesh node` process: RSS idle and CPU per beat, from /proc", run: runNode},
 		{name: publisherMode, hidden: true, run: runPublisher},
+		{name: idleMode, hidden: true, run: runIdle},
 	}
 }
 
@@ -58,6 +60,17 @@ func Names() []string {
 		}
 	}
 	return out
+}
+
+// Known reports whether Run accepts name, hidden child modes included
+// (the processes some benchmarks start by re-running this executable).
+func Known(name string) bool {
+	for _, b := range benchmarks() {
+		if b.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Usage writes the list of benchmarks to w.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -104,6 +106,7 @@ func TestUsage(t *testing.T) {
 		{"detect", []string{"-k", "5", "-n", "2"}},
 		{"scale", []string{"-n", "ten"}},
 		{"probe", []string{"extra"}},
+		{"node", []string{"-interval", "10ms"}},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer
@@ -118,8 +121,55 @@ func TestUsage(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"ingest", "detect", "scale", "probe"}
+	want := []string{"ingest", "detect", "scale", "probe", "node"}
 	if got := bench.Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
+	}
+}
+
+// TestQuickNode runs the node benchmark in quick mode against a freshly
+// built hbmesh and checks the shape of its summary: a node that beat, the
+// binary idle beside it, figures read from /proc.
+func TestQuickNode(t *testing.T) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "hbmesh")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hbmesh")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/hbmesh: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := bench.Run(ctx, "node", []string{"-quick", "-exe", bin}, &stdout, &stderr); err != nil {
+		t.Fatalf("Run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	var got struct {
+		Bench string `json:"bench"`
+		Beat  string `json:"beat"`
+		Runs  []struct {
+			Name      string `json:"name"`
+			RSS       uint64 `json:"rss_bytes"`
+			Anon      uint64 `json:"rss_anon_bytes"`
+			CPU       int64  `json:"cpu_ns"`
+			Beats     int    `json:"beats"`
+			BeatBytes int    `json:"beat_bytes"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+	}
+	if got.Bench != "node" || len(got.Runs) != 2 {
+		t.Fatalf("want bench node with 2 runs (node, idle): %s", stdout.String())
+	}
+	n, idle := got.Runs[0], got.Runs[1]
+	if n.Name != "hbmesh node" || idle.Name != "hbmesh idle" {
+		t.Fatalf("runs %q, %q; want hbmesh node, hbmesh idle", n.Name, idle.Name)
+	}
+	if n.Beats < 1 || n.BeatBytes != len(got.Beat) || n.RSS == 0 || n.Anon == 0 || n.CPU <= 0 || idle.RSS == 0 {
+		t.Errorf("implausible figures: %s", stdout.String())
 	}
 }
