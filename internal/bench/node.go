@@ -175,6 +175,7 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	wall := time.Since(t0)
+	beat = beats.last("hb." + id) // the window's last: its seq has the digits of a minute's beating
 	res := nodeResult{Bench: "node", IntervalMS: interval.Milliseconds(), MeasureS: round3(wall.Seconds()),
 		Beat: string(beat), CPUs: gomaxprocs(), GoVersion: runtimeVersion(), Machine: machine(),
 		Method: "real processes, one server; CPU = sum of /proc/<pid>/task/*/schedstat run time over the window; " +
