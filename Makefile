@@ -6,9 +6,13 @@
 # it skips with that hint (and fails under CI=true).
 
 GO      ?= go
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# `hbmesh version` prints these; without them it falls back to what the Go
+# toolchain recorded in the binary.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN     := bin/hbmesh
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 TOOLS   := $(CURDIR)/bin/tools
 # Fuzz budgets are counts of executions, not durations: with a duration,
@@ -60,16 +64,16 @@ faults-long:
 # Quick versions of every benchmark (docs/PERFORMANCE.md has the long ones).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./wire ./monitor
-	for b in ingest detect scale probe node; do ./$(BIN) bench $$b -quick || exit 1; done
+	for b in ingest detect scale probe node; do ./$(BIN) bench $$b --quick || exit 1; done
 
-# What `hbmesh node` costs its host (docs/PERFORMANCE.md, "Node"): a real
+# What `hbmesh node` costs its host (docs/PERFORMANCE.md, "node"): a real
 # node beating once a second to a real server for a minute, measured from
 # /proc beside the same binary idle, a Go hello world and a bare nats.go
 # client in the same window.
 MEASURE ?= 1m
 bench-node: build
 	cd bench && $(GO) build -o ../bin/bench/ ./cmd/gohello ./cmd/barenode
-	./$(BIN) bench node -measure $(MEASURE) -hello bin/bench/gohello -bare bin/bench/barenode
+	./$(BIN) bench node --measure $(MEASURE) --hello bin/bench/gohello --bare bin/bench/barenode
 
 lint: vet fmt-check
 
@@ -84,8 +88,8 @@ fmt-check:
 clean:
 	rm -rf bin
 
-# Docker demo cluster: 3 servers, 5 nodes, 2 monitors (docs/OPERATIONS.md,
-# "Demo cluster"). The image is FROM scratch around bin/hbmesh: nothing is
+# Docker demo cluster: 3 servers, 5 nodes, 2 monitors (docs/DEMO.md).
+# The image is FROM scratch around bin/hbmesh: nothing is
 # pulled. e2e-docker prints one SKIP line and succeeds when no Docker
 # engine is reachable.
 IMAGE          ?= hbmesh:dev

@@ -10,6 +10,22 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
+// DetectOptions are the options of the detect benchmark.
+type DetectOptions struct {
+	Common
+	// N is the number of simulated nodes.
+	N int
+	// K is the number of nodes killed.
+	K int
+	// Interval is the beat interval of every node.
+	Interval time.Duration
+	// Window is the time after warm-up the kills are spread over. Default:
+	// five intervals.
+	Window time.Duration
+	// Seed seeds the choice of kills and their moments.
+	Seed uint64
+}
+
 type detectResult struct {
 	Bench           string  `json:"bench"`
 	N               int     `json:"n"`
@@ -38,17 +54,10 @@ type detectResult struct {
 // Lateness is taken against the kill (what an operator sees; ideally <= 0
 // because the last beat came before it) and against the last beat actually
 // sent (the detector's own lateness plus delivery).
-func runDetect(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "detect")
-	n := fs.Int("n", 10000, "simulated nodes")
-	k := fs.Int("k", 100, "nodes killed")
-	interval := fs.Duration("interval", time.Second, "beat interval of every node")
-	window := fs.Duration("window", 0, "kills are spread over this window after warm-up (default 5 intervals)")
-	seed := fs.Uint64("seed", 1, "random seed for kill choice and moments")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if c.quick {
+func (o DetectOptions) run(ctx context.Context, e *env) error {
+	c := &o.Common
+	n, k, interval, window, seed := &o.N, &o.K, &o.Interval, &o.Window, &o.Seed
+	if c.Quick {
 		*n, *k, *interval = 1000, 10, 250*time.Millisecond
 	}
 	if *window == 0 {

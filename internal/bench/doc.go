@@ -16,7 +16,7 @@
 //	         with the same binary idle and, given, a Go hello world and a
 //	         bare nats.go client as baselines in the same window
 //
-// Every benchmark accepts -quick, a small and short configuration meant
+// Every benchmark accepts Quick (--quick), a small and short configuration meant
 // for CI: it checks that the benchmark runs, not how fast.
 //
 // The figures, the commands that produced them and their analysis are in

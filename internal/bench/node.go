@@ -18,11 +18,6 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// idleMode is the hidden benchmark the node bench runs this executable
-// as for its "hbmesh idle" baseline: the binary's package initialisation
-// and Go runtime, doing nothing, until killed.
-const idleMode = "_idle"
-
 // nodeRun is what one process cost over the measuring window.
 type nodeRun struct {
 	Name         string  `json:"name"`
@@ -50,28 +45,53 @@ type nodeResult struct {
 	GoVersion  string    `json:"go_version"`
 }
 
-// runNode measures what `hbmesh node` costs its host: RSS while idle
-// between beats, and CPU per beat, read from /proc for a real node
-// process beating to a real server. Baselines run in the same window: the
-// same executable doing nothing (its package init and runtime), and,
-// when given, a Go hello world and a bare nats.go client that publishes
-// the node's beat bytes on the same interval.
-func runNode(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "node")
-	interval := fs.Duration("interval", time.Second, "the node's beat interval")
-	measure := fs.Duration("measure", time.Minute, "measuring window, after a warm-up of 5 intervals")
-	exe := fs.String("exe", "", "hbmesh executable to run as the node (default: this one)")
-	hello := fs.String("hello", "", "baseline: a Go hello-world `executable` that sleeps (bench/cmd/gohello)")
-	bare := fs.String("bare", "", "baseline: a bare nats.go client `executable` (bench/cmd/barenode)")
-	idle := fs.Bool("idle", true, "baseline: the -exe binary idle (`hbmesh bench _idle`); false for a binary without it")
-	if err := c.parse(fs, args); err != nil {
-		return err
+// NodeOptions are the options of the node benchmark.
+type NodeOptions struct {
+	Common
+	// Interval is the node's beat interval. Default 1s.
+	Interval time.Duration
+	// Measure is the measuring window, after a warm-up of 5 intervals.
+	// Default 1m.
+	Measure time.Duration
+	// Exe is the hbmesh executable run as the node and, unless NoIdle,
+	// as the idle baseline. Default: this executable.
+	Exe string
+	// Hello, when set, is a Go hello world run as a baseline
+	// (bench/cmd/gohello).
+	Hello string
+	// Bare, when set, is a bare nats.go client run as a baseline
+	// (bench/cmd/barenode).
+	Bare string
+	// NoIdle leaves out the idle baseline, for an Exe without
+	// `bench _idle`.
+	NoIdle bool
+}
+
+// IdleCommand is the hidden `hbmesh bench` subcommand the node benchmark
+// runs Exe as for its idle baseline: the binary's package initialisation
+// and Go runtime, doing nothing, until killed.
+const IdleCommand = "_idle"
+
+// run measures what `hbmesh node` costs its host: RSS while idle between
+// beats, and CPU per beat, read from /proc for a real node process
+// beating to a real server. Baselines run in the same window: the same
+// executable doing nothing, and, when given, a Go hello world and a bare
+// nats.go client that publishes the node's beat bytes on the same
+// interval.
+func (o NodeOptions) run(ctx context.Context, e *env) error {
+	c := &o.Common
+	interval, measure, exe, hello, bare := &o.Interval, &o.Measure, &o.Exe, &o.Hello, &o.Bare
+	if *interval == 0 {
+		*interval = time.Second
 	}
-	if c.quick {
+	if *measure == 0 {
+		*measure = time.Minute
+	}
+	if c.Quick {
 		*interval, *measure = 200*time.Millisecond, 2*time.Second
 	}
-	if *interval < 100*time.Millisecond || *measure <= 0 {
-		return fmt.Errorf("%w: node: -interval must be at least 100ms and -measure positive", ErrUsage)
+	if *interval < 100*time.Millisecond || *measure < 0 {
+		return fmt.Errorf("%w: node: --interval must be at least 100ms and --measure positive", ErrUsage)
 	}
 	if _, err := os.Stat("/proc/self/task"); err != nil {
 		return fmt.Errorf("bench: node: needs Linux /proc: %w", err)
@@ -133,8 +153,8 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	beat := beats.last("hb." + id)
-	if *idle {
-		if _, err := start("hbmesh idle", *exe, "bench", idleMode); err != nil {
+	if !o.NoIdle {
+		if _, err := start("hbmesh idle", *exe, "bench", IdleCommand); err != nil {
 			return err
 		}
 	}
@@ -208,11 +228,6 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("bench: node: the node exited during the run")
 	}
 	return e.emit(res)
-}
-
-func runIdle(ctx context.Context, _ *env, _ []string) error {
-	<-ctx.Done()
-	return nil
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

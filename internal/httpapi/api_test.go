@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -149,12 +150,12 @@ func TestPeerJSONShape(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	var p httpapi.PeerJSON
+	var p monitor.PeerJSON
 	if err := json.Unmarshal([]byte(body), &p); err != nil {
 		t.Fatal(err)
 	}
 	want := "1101" + strings.Repeat("0", 28)
-	if p.State != "dead" || p.LastBeatAgeMS != 1500 || p.IntervalMS != 1000 || p.ProbeRTTMS != 1.5 ||
+	if p.State != monitor.StateDead || p.LastBeatAgeMS != 1500 || p.IntervalMS != 1000 || p.ProbeRTTMS != 1.5 ||
 		p.History != want || p.Labels["az"] != "eu-1" {
 		t.Errorf("unexpected peer %+v", p)
 	}
@@ -284,7 +285,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg.Source = newFake(0)
 			tc.mod(&cfg)
 			_, err := httpapi.New(cfg)
-			if err == nil || err.Error() != tc.want || !errors.Is(err, httpapi.ErrInvalidConfig) {
+			if err == nil || err.Error() != tc.want || !errors.Is(err, cfgerr.ErrInvalid) {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})
