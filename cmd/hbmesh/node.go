@@ -72,7 +72,7 @@ func (c *nodeCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	log.Info("node beating", "peer", n.ID(), "boot", n.Boot(), "subject", wire.MustSubjects(cfg.Prefix).Beat(n.ID()), "interval", cfg.Interval)
-	releaseStartupPages() // started: the code that got here is not needed again
+	releaseStartupMemory() // started: what got here is not needed again
 	err = n.Run(cn.Context())
 	if ferr := cn.failure(); ferr != nil {
 		return ferr
