@@ -20,6 +20,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/node"
 )
 
 const securityDoc = "../../docs/SECURITY.md"
@@ -59,6 +60,11 @@ func fleetSteps(t *testing.T) (blocks []string, section string) {
 	}
 	return blocks, rest
 }
+
+// fleetInterval is the test fleet's beat interval: long enough that a
+// probe sent to another process and answered from a third fits, on a
+// loaded machine, between suspicion (2 intervals) and death (3).
+const fleetInterval = 500 * time.Millisecond
 
 // fleetHosts are the node ids of the test fleet: credentials for all four,
 // nodes run as a, c and d; b's credentials exist but no b ever runs.
@@ -152,15 +158,23 @@ func TestFleetAuth(t *testing.T) {
 	// in-process so that its beats can be withheld.
 	monArgs := []string{"monitor", "-s", url, "--creds", creds("monitor1"), "--inbox-prefix", "_INBOX_monitor1", "--id", "monitor1", "--save-every", "100ms"}
 	mon := startProc(t, bin, nil, monArgs...)
-	iv := interval.String()
+	iv := fleetInterval.String()
 	a := startProc(t, bin, nil, "node", "-s", url, "--creds", creds("a"), "--id", "a", "--interval", iv)
 	d := startProc(t, bin, []string{"NATS_CREDS=" + creds("d")}, "node", "-s", url, "--id", "d", "--interval", iv)
 	var dropC dropSwitch
 	cConn := connect(t, url, nats.UserCredentials(creds("c")), nats.Name("node c"))
-	startNode(t, cConn.Conn, "c", dropC.on)
+	cfg := node.DefaultConfig()
+	cfg.ID, cfg.Interval, cfg.Jitter = "c", fleetInterval, 0
+	cfg.DropBeat = func(uint64) bool { return dropC.on() }
+	c, err := node.New(cConn.Conn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "node c", c.Run, node.ErrConnClosed)
 	for _, id := range []string{"a", "c", "d"} {
 		watch.waitEvent(t, id, monitor.StateAlive, monitor.ReasonFirstBeat)
 	}
+	checked := map[string]*proc{} // whose stderr must show no permission violation
 
 	t.Run("a stolen node speaks only for itself", func(t *testing.T) {
 		stolen := connect(t, url, nats.UserCredentials(creds("a")), nats.Name("stolen a"))
@@ -218,6 +232,7 @@ func TestFleetAuth(t *testing.T) {
 
 	t.Run("the monitor remembers its peers across a restart", func(t *testing.T) {
 		mon.stop(t)
+		checked["monitor, first run"] = mon
 		mon = startProc(t, bin, nil, monArgs...)
 		restored := regexp.MustCompile(`msg="monitor started" .*restored=(\d+)`)
 		natstest.Eventually(t, "restarted monitor started", func() bool { return restored.MatchString(mon.stderr.String()) })
@@ -254,7 +269,8 @@ func TestFleetAuth(t *testing.T) {
 		}
 	}
 	// No one hit a permission the section does not grant.
-	for name, p := range map[string]*proc{"monitor": mon, "node a": a, "node d": d} {
+	checked["monitor"], checked["node a"], checked["node d"] = mon, a, d
+	for name, p := range checked {
 		if s := p.stderr.String(); strings.Contains(strings.ToLower(s), "permission") {
 			t.Errorf("%s hit a permission violation:\n%s", name, s)
 		}
