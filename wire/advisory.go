@@ -66,3 +66,36 @@ func DecodeDisconnectAdvisory(data []byte) (DisconnectAdvisory, error) {
 	}
 	return a, nil
 }
+
+// UserInfoSubject is the request subject on which nats-server tells a
+// client which user and account it is (every account imports it from the
+// system account).
+const UserInfoSubject = "$SYS.REQ.USER.INFO"
+
+// DecodeUserInfoAccount returns the account named by a reply on
+// [UserInfoSubject], or an error if the reply is not one or reports an
+// error.
+func DecodeUserInfoAccount(data []byte) (string, error) {
+	var r struct {
+		Data *struct {
+			Account string `json:"account"`
+		} `json:"data"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if len(data) > MaxAdvisory {
+		return "", fmt.Errorf("user info: %d bytes, more than %d", len(data), MaxAdvisory)
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return "", fmt.Errorf("user info: %w", err)
+	}
+	switch {
+	case r.Error != nil:
+		return "", fmt.Errorf("user info: error %d %s", r.Error.Code, r.Error.Description)
+	case r.Data == nil || r.Data.Account == "":
+		return "", errors.New("user info: no account in the reply")
+	}
+	return r.Data.Account, nil
+}

@@ -30,8 +30,13 @@ const nodeConnPrefix = "hbmesh node "
 // name may announce.
 const MaxReconnectWindow = time.Hour
 
-// ErrNotNodeConn is wrapped by every error [ParseNodeConn] returns.
+// ErrNotNodeConn is returned by [ParseNodeConn] for a name that is not a
+// node's at all, such as a monitor's.
 var ErrNotNodeConn = errors.New("not a node connection name")
+
+// ErrBadNodeConn is wrapped by the errors [ParseNodeConn] returns for a
+// name that starts like a node's but breaks the format.
+var ErrBadNodeConn = errors.New("malformed node connection name")
 
 // NodeConn is what a node's connection name announces.
 type NodeConn struct {
@@ -74,8 +79,8 @@ func (c NodeConn) Name() (string, error) {
 }
 
 // ParseNodeConn parses a node's connection name. Any other name, such as
-// a monitor's, yields an error wrapping [ErrNotNodeConn]; so does a name
-// that starts like a node's but breaks the format, and the error then
+// a monitor's, yields [ErrNotNodeConn]; a name that starts like a node's
+// but breaks the format yields an error wrapping [ErrBadNodeConn] that
 // says how.
 func ParseNodeConn(name string) (NodeConn, error) {
 	rest, ok := strings.CutPrefix(name, nodeConnPrefix)
@@ -86,39 +91,39 @@ func ParseNodeConn(name string) (NodeConn, error) {
 	var c NodeConn
 	c.ID = fields[0]
 	if r := idProblem(c.ID); r != "" {
-		return NodeConn{}, fmt.Errorf("%w: %q: id %q: %s", ErrNotNodeConn, name, c.ID, r)
+		return NodeConn{}, fmt.Errorf("%w %q: id %q: %s", ErrBadNodeConn, name, c.ID, r)
 	}
 	var havePrefix, haveReconnect bool
 	for _, f := range fields[1:] {
 		key, val, ok := strings.Cut(f, "=")
 		if !ok || key == "" {
-			return NodeConn{}, fmt.Errorf("%w: %q: field %q is not key=value", ErrNotNodeConn, name, f)
+			return NodeConn{}, fmt.Errorf("%w %q: field %q is not key=value", ErrBadNodeConn, name, f)
 		}
 		switch key {
 		case "prefix":
 			if havePrefix {
-				return NodeConn{}, fmt.Errorf("%w: %q: prefix given twice", ErrNotNodeConn, name)
+				return NodeConn{}, fmt.Errorf("%w %q: prefix given twice", ErrBadNodeConn, name)
 			}
 			if err := ValidatePrefix(val); err != nil {
-				return NodeConn{}, fmt.Errorf("%w: %q: %w", ErrNotNodeConn, name, err)
+				return NodeConn{}, fmt.Errorf("%w %q: %w", ErrBadNodeConn, name, err)
 			}
 			c.Prefix, havePrefix = val, true
 		case "reconnect":
 			if haveReconnect {
-				return NodeConn{}, fmt.Errorf("%w: %q: reconnect given twice", ErrNotNodeConn, name)
+				return NodeConn{}, fmt.Errorf("%w %q: reconnect given twice", ErrBadNodeConn, name)
 			}
 			d, ok := parseMillis(val)
 			if !ok {
-				return NodeConn{}, fmt.Errorf("%w: %q: reconnect %q is not whole milliseconds within [0ms, %dms]", ErrNotNodeConn, name, val, MaxReconnectWindow.Milliseconds())
+				return NodeConn{}, fmt.Errorf("%w %q: reconnect %q is not whole milliseconds within [0ms, %dms]", ErrBadNodeConn, name, val, MaxReconnectWindow.Milliseconds())
 			}
 			c.Reconnect, haveReconnect = d, true
 		}
 	}
 	switch {
 	case !havePrefix:
-		return NodeConn{}, fmt.Errorf("%w: %q: no prefix", ErrNotNodeConn, name)
+		return NodeConn{}, fmt.Errorf("%w %q: no prefix", ErrBadNodeConn, name)
 	case !haveReconnect:
-		return NodeConn{}, fmt.Errorf("%w: %q: no reconnect", ErrNotNodeConn, name)
+		return NodeConn{}, fmt.Errorf("%w %q: no reconnect", ErrBadNodeConn, name)
 	}
 	return c, nil
 }

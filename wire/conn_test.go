@@ -87,8 +87,10 @@ func TestParseNodeConn(t *testing.T) {
 			t.Errorf("ParseNodeConn(%q) = %+v, want %+v", tc.name, got, tc.want)
 		case tc.bad != "" && err == nil:
 			t.Errorf("ParseNodeConn(%q) = %+v, want an error containing %q", tc.name, got, tc.bad)
-		case tc.bad != "" && (!errors.Is(err, wire.ErrNotNodeConn) || !strings.Contains(err.Error(), tc.bad)):
-			t.Errorf("ParseNodeConn(%q): %v, want an ErrNotNodeConn containing %q", tc.name, err, tc.bad)
+		case tc.bad == "not a node connection name" && err != wire.ErrNotNodeConn:
+			t.Errorf("ParseNodeConn(%q): %v, want ErrNotNodeConn itself", tc.name, err)
+		case tc.bad != "not a node connection name" && tc.bad != "" && (!errors.Is(err, wire.ErrBadNodeConn) || !strings.Contains(err.Error(), tc.bad)):
+			t.Errorf("ParseNodeConn(%q): %v, want an ErrBadNodeConn containing %q", tc.name, err, tc.bad)
 		}
 	}
 }
@@ -129,8 +131,8 @@ func FuzzParseNodeConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		c, err := wire.ParseNodeConn(name)
 		if err != nil {
-			if !errors.Is(err, wire.ErrNotNodeConn) {
-				t.Fatalf("error %v does not wrap ErrNotNodeConn", err)
+			if err != wire.ErrNotNodeConn && !errors.Is(err, wire.ErrBadNodeConn) {
+				t.Fatalf("error %v is neither ErrNotNodeConn nor an ErrBadNodeConn", err)
 			}
 			return
 		}
@@ -163,4 +165,16 @@ func FuzzDecodeDisconnectAdvisory(f *testing.F) {
 			t.Fatalf("accepted %+v from %d bytes", a, len(data))
 		}
 	})
+}
+
+func TestDecodeUserInfoAccount(t *testing.T) {
+	got, err := wire.DecodeUserInfoAccount([]byte(`{"server":{"name":"n"},"data":{"user":"mesh","account":"HBMESH","permissions":{}}}`))
+	if err != nil || got != "HBMESH" {
+		t.Fatalf("= %q, %v", got, err)
+	}
+	for _, bad := range []string{``, `{}`, `{"data":{}}`, `{"error":{"code":400,"description":"x"}}`, `[]`} {
+		if got, err := wire.DecodeUserInfoAccount([]byte(bad)); err == nil {
+			t.Errorf("DecodeUserInfoAccount(%q) = %q, want an error", bad, got)
+		}
+	}
 }
