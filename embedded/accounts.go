@@ -1,11 +1,11 @@
 package embedded
 
 import (
-	"crypto/rand"
 	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -17,11 +17,6 @@ const DefaultMeshAccount = "HBMESH"
 // SystemAccount is the system account of a server with a
 // Config.MeshAccount.
 const SystemAccount = "SYS"
-
-// meshUser is the user a client that connects without credentials
-// becomes (nats-server's no_auth_user). Its password is random and never
-// shown: nobody logs in as it.
-const meshUser = "mesh"
 
 // globalAccount is nats-server's account for clients of a server without
 // accounts.
@@ -39,6 +34,24 @@ func validAccount(name string) string {
 		}
 	}
 	return ""
+}
+
+// meshUser returns the public key of a fresh user, whose seed is thrown
+// away at once: clients without credentials become it (nats-server's
+// no_auth_user takes an nkey too), and nobody can log in as it any other
+// way. An nkey rather than a password, because nats-server warns about a
+// password in plain text and cannot take a bcrypt hash for no_auth_user.
+func meshUser() string {
+	kp, err := nkeys.CreateUser()
+	if err != nil { // only if the system's random source fails
+		panic(fmt.Sprintf("embedded: create the mesh user's nkey: %v", err))
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		panic(fmt.Sprintf("embedded: the mesh user's public key: %v", err))
+	}
+	kp.Wipe()
+	return pub
 }
 
 // meshAccounts returns the server configuration of a mesh account and the
@@ -62,13 +75,13 @@ accounts {
     exports: [ { stream: %[2]q, account_token_position: %[3]d } ]
   }
   %[4]s {
-    %[5]susers: [ { user: %[6]q, password: %[7]q } ]
-    imports: [ { stream: { account: %[1]s, subject: %[8]q } } ]
+    %[5]susers: [ { nkey: %[6]q } ]
+    imports: [ { stream: { account: %[1]s, subject: %[7]q } } ]
   }
 }
 system_account: %[1]s
 no_auth_user: %[6]q
-`, SystemAccount, export, pos, mesh, js, meshUser, rand.Text(), wire.DisconnectAdvisorySubject(mesh))
+`, SystemAccount, export, pos, mesh, js, meshUser(), wire.DisconnectAdvisorySubject(mesh))
 }
 
 // baseOptions returns the options Config's fields are applied onto when

@@ -89,10 +89,10 @@ type Config struct {
 	// else. That is what a monitor's crash fast path needs; a server
 	// without accounts publishes no advisory its clients can see. Clients
 	// that present credentials are refused: the mesh account's only user
-	// has a random password. It excludes ConfigFile, whose accounts are
-	// the file's business (docs/SECURITY.md says what one needs).
-	// hbmesh's own servers use DefaultMeshAccount. Default: "" (no
-	// accounts: nats-server's global account).
+	// is an nkey whose seed nobody has. It excludes ConfigFile, whose
+	// accounts are the file's business (docs/SECURITY.md says what one
+	// needs). hbmesh's own servers use DefaultMeshAccount. Default: ""
+	// (no accounts: nats-server's global account).
 	MeshAccount string
 
 	// Options, when non-nil, is called once with the final server options

@@ -265,6 +265,11 @@ authorization, see deploy/auth, once it is exposed).`, []string{
 
 	if embed {
 		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: logf.quiet(log).With("cmd", "server")}
+		if confFile == "" {
+			// The file decides the accounts; without one, the mesh gets
+			// its own, which sees its DISCONNECT advisories.
+			ecfg.MeshAccount = embedded.DefaultMeshAccount
+		}
 		// A config file decides what the flags do not say explicitly.
 		if confFile != "" && !f.isSet("host") {
 			ecfg.Host = ""
@@ -292,5 +297,6 @@ authorization, see deploy/auth, once it is exposed).`, []string{
 		return err
 	}
 	defer cn.close()
+	st.dial = conn.dialCheck(cn.ConnectedUrl(), log.With("cmd", "monitor"))
 	return st.run(ctx, cn)
 }

@@ -98,7 +98,11 @@ goodbye (so monitors report "left", not "dead") and exit 0.`, []string{
 	if len(cfg.Labels) == 0 {
 		cfg.Labels = nil
 	}
-	cn, err := conn.dial(ctx, "hbmesh node "+cfg.ID, log)
+	name, err := conn.nodeConnName(cfg.Prefix, cfg.ID)
+	if err != nil {
+		return err
+	}
+	cn, err := conn.dial(ctx, name, log)
 	if err != nil {
 		return err
 	}

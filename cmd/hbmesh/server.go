@@ -78,6 +78,11 @@ Clustering starts when --cluster_name, --cluster or --routes is given.`, []strin
 	if cfg.Cluster.Name == "" && (cluster != "" || len(routes) > 0) && cfg.ConfigFile == "" {
 		cfg.Cluster.Name = "hbmesh"
 	}
+	if cfg.ConfigFile == "" {
+		// The file decides the accounts; without one, the mesh gets its
+		// own, which sees its DISCONNECT advisories.
+		cfg.MeshAccount = embedded.DefaultMeshAccount
+	}
 	log := logf.logger(e.stderr).With("cmd", "server")
 	cfg.Logger = log
 	srv, err := embedded.New(cfg)

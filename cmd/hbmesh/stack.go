@@ -140,6 +140,9 @@ type stack struct {
 	ln      net.Listener   // --http, already listening; nil when off
 	log     *slog.Logger
 	onStart func(*monitor.Monitor) // called once the monitor exists, before it runs
+	// dial opens the test connection of monitor.CheckFastPath to the
+	// monitor's own server; nil skips the report of the crash fast path.
+	dial func(name string) (*nats.Conn, error)
 }
 
 // listen opens the --http listener, so that a bad or busy address fails
@@ -337,7 +340,11 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	if s.onStart != nil {
 		s.onStart(m)
 	}
+	if s.dial != nil && !cfg.NoFastPath {
+		wg.Go(func() { reportFastPath(mctx, m, s.dial, log.With("cmd", "monitor")) })
+	}
 	merr := m.Run(mctx)
+	mcancel(nil) // Run may have ended on its own (a closed connection)
 	_ = svc.Stop()
 	acancel()
 	wg.Wait()
