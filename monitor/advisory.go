@@ -182,12 +182,27 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 		c.Close()
 		select {
 		case <-seen:
-			return nil
+			return m.awaitSettled(ctx)
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %s", ErrFastPathOff, m.whyNoAdvisory())
 		case <-tick.C:
 		}
 	}
+}
+
+// awaitSettled waits until Stats.FastPath holds, reading the monitor's
+// clock every Resolution.
+func (m *Monitor) awaitSettled(ctx context.Context) error {
+	tick := m.cfg.Clock.NewTicker(m.cfg.Resolution)
+	defer tick.Stop()
+	for !m.Stats().FastPath {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: advisories arrive, but the monitor has not observed without a break for %v (it lost its connection, or stalled)", ErrFastPathOff, m.cfg.FastPathSettle)
+		case <-tick.C():
+		}
+	}
+	return nil
 }
 
 // whyNoAdvisory explains, as far as the server says, why no advisory

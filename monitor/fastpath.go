@@ -73,7 +73,7 @@ func (t *table) advisory(nc wire.NodeConn, reason string, now time.Time) string 
 		return advNotAlive
 	case !fastPathReasons[reason]:
 		return advReason
-	case t.impaired || t.backlogged || v-t.seeingFrom < int64(t.cfg.FastPathSettle):
+	case !t.settled(v) || t.backlogged:
 		return advUnsettled
 	}
 	due := v + int64(nc.Reconnect+t.cfg.DisconnectMargin)
@@ -90,6 +90,13 @@ func (t *table) advisory(nc wire.NodeConn, reason string, now time.Time) string 
 	*c = check{from: v, due: due, boot: p.boot, stalls: t.st.stalls, stage: stageWait}
 	t.schedule(p, due)
 	return advChecked
+}
+
+// settled reports whether the monitor has observed without a break for
+// FastPathSettle at v, so that "no responders" from its server can be
+// believed.
+func (t *table) settled(v int64) bool {
+	return !t.impaired && v-t.seeingFrom >= int64(t.cfg.FastPathSettle)
 }
 
 // stepCheck advances p's check at v, if it is due. It reports whether it

@@ -571,7 +571,7 @@ func (m *Monitor) Stats() Stats {
 		Peers:       make(map[State]int, 4),
 		ProbeRTT:    c.rtt.snapshot(),
 		Overshoot:   c.overshoot.snapshot(),
-		FastPath:    c.fastPath && !m.cfg.NoFastPath,
+		FastPath:    c.fastPath && !m.cfg.NoFastPath && m.tab.settled(m.tab.vnow(m.cfg.Clock.Now())),
 		Advisories:  make(map[string]uint64, len(advisoryResults)),
 		Checks:      make(map[string]uint64, len(checkOutcomes)),
 	}

@@ -197,9 +197,10 @@ type Stats struct {
 	ProbeRTT  Histogram
 	Overshoot Histogram // lateness of dead verdicts with reason timeout
 
-	// FastPath is true once a DISCONNECT advisory has reached the
-	// monitor (a real one, or the test of Monitor.CheckFastPath): the
-	// crash fast path can work. False with Config.NoFastPath.
+	// FastPath is true while the crash fast path works: a DISCONNECT
+	// advisory has reached the monitor (a real one, or the test of
+	// Monitor.CheckFastPath), and the monitor has observed without a
+	// break for FastPathSettle. False with Config.NoFastPath.
 	FastPath bool
 	// Advisories counts DISCONNECT advisories by what became of them
 	// (every key of AdvisoryResults).

@@ -55,17 +55,18 @@ func (c *connFlags) dialCheck(url string, log *slog.Logger, extra ...nats.Option
 }
 
 // fastPathCheckTimeout bounds how long a monitor waits, at start, for the
-// advisory of its test connection. An advisory takes milliseconds.
+// advisory of its test connection, which takes milliseconds, beyond its
+// FastPathSettle.
 const fastPathCheckTimeout = 2 * time.Second
 
 // reportFastPath says once, when m is ready, whether the crash fast path
 // is on, and if not why: a warning, since dead verdicts then take the
 // timeout path. It returns when it has said so or ctx is done.
-func reportFastPath(ctx context.Context, m *monitor.Monitor, dial func(string) (*nats.Conn, error), log *slog.Logger) {
+func reportFastPath(ctx context.Context, m *monitor.Monitor, settle time.Duration, dial func(string) (*nats.Conn, error), log *slog.Logger) {
 	if m.WaitReady(ctx) != nil {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, fastPathCheckTimeout)
+	cctx, cancel := context.WithTimeout(ctx, settle+fastPathCheckTimeout)
 	defer cancel()
 	err := m.CheckFastPath(cctx, dial)
 	switch {

@@ -341,7 +341,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		s.onStart(m)
 	}
 	if s.dial != nil && !cfg.NoFastPath {
-		wg.Go(func() { reportFastPath(mctx, m, s.dial, log.With("cmd", "monitor")) })
+		wg.Go(func() { reportFastPath(mctx, m, cfg.FastPathSettle, s.dial, log.With("cmd", "monitor")) })
 	}
 	merr := m.Run(mctx)
 	mcancel(nil) // Run may have ended on its own (a closed connection)
