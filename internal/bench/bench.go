@@ -101,7 +101,10 @@ type common struct {
 	url     string
 	quick   bool
 	profile string
-	help    io.Writer // where -h prints the flags: stdout, as for every command
+	// meshAccount gives the embedded server hbmesh server's mesh account,
+	// whose clients see their DISCONNECT advisories.
+	meshAccount bool
+	help        io.Writer // where -h prints the flags: stdout, as for every command
 }
 
 func newFlags(e *env, name string) (*flag.FlagSet, *common) {
@@ -150,7 +153,7 @@ func (c *common) server() (url string, stop func(), err error) {
 	if c.url != "" {
 		return c.url, stopProfile, nil
 	}
-	url, stopServer, err := startServer()
+	url, stopServer, err := startServer(c.meshAccount)
 	if err != nil {
 		stopProfile()
 		return "", nil, err
@@ -158,9 +161,12 @@ func (c *common) server() (url string, stop func(), err error) {
 	return url, func() { stopServer(); stopProfile() }, nil
 }
 
-func startServer() (string, func(), error) {
+func startServer(meshAccount bool) (string, func(), error) {
 	cfg := embedded.DefaultConfig()
 	cfg.Port = embedded.RandomPort
+	if meshAccount {
+		cfg.MeshAccount = embedded.DefaultMeshAccount
+	}
 	cfg.Options = func(o *server.Options) {
 		// The ingest bench parks whole batches in the server's outbound
 		// buffer of a paused consumer; the default 64MB is enough for the

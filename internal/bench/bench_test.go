@@ -46,6 +46,8 @@ func TestQuick(t *testing.T) {
 		{"ingest", []string{"-live"}, ingestKeys, map[string]any{"mode": "live", "dropped": 0.0}},
 		{"detect", nil, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
 			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
+		{"detect", []string{"-crash"}, []string{"bench", "n", "k", "intervals", "false_deaths", "false_deaths_fast_path",
+			"false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"}, map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
 		{"scale", nil, []string{"bench", "runs", "churn", "method"}, nil},
 		{"probe", nil, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
 	}

@@ -45,8 +45,23 @@ func runDetect(ctx context.Context, e *env, args []string) error {
 	interval := fs.Duration("interval", time.Second, "beat interval of every node")
 	window := fs.Duration("window", 0, "kills are spread over this window after warm-up (default 5 intervals)")
 	seed := fs.Uint64("seed", 1, "random seed for kill choice and moments")
+	crash := fs.Bool("crash", false, "crash victims instead: each on a connection of its own, closed at its kill, so\nthe server publishes a DISCONNECT advisory; two monitors measure crash → dead\nthrough the crash fast path and through the timeout path in the same run\n(default -k 1000, -window the longest interval)")
+	intervals := fs.String("intervals", "1s,10s", "with -crash: the fleet's beat intervals, comma separated; peers and victims are\nspread evenly over them")
 	if err := c.parse(fs, args); err != nil {
 		return err
+	}
+	if *crash {
+		ivs, err := parseIntervals(*intervals)
+		if err != nil {
+			return err
+		}
+		if !isFlagSet(fs, "k") {
+			*k = 1000
+		}
+		if c.quick {
+			*n, *k, ivs = 1000, 20, []time.Duration{250 * time.Millisecond, time.Second}
+		}
+		return runCrash(ctx, e, c, *n, *k, ivs, *window, *seed)
 	}
 	if c.quick {
 		*n, *k, *interval = 1000, 10, 250*time.Millisecond
