@@ -24,18 +24,19 @@ import (
 // fastPathReasons are the disconnect reasons, in nats-server's words,
 // after which a live node learns at once that its connection is gone and
 // reconnects within its window: its process ended (the kernel closed or
-// reset the socket), or the server closed the connection on purpose.
-// "Stale Connection" and "Slow Consumer (Write Deadline)" are missing on
-// purpose: they are the server's verdict on a client that stopped
-// reading, which is what a frozen or partitioned node looks like, and
-// those keep the timeout path. So is any reason a later server may add.
+// reset the socket), or the server closed a working connection on
+// purpose. The slow-consumer reasons and "Stale Connection" are missing
+// on purpose: they are the server's verdict on a client that stopped
+// reading or answering, which is what a frozen, starved or partitioned
+// node looks like, and such a node may well take longer than its window
+// to come back, so it keeps the timeout path. So does any reason a later
+// server may add.
 var fastPathReasons = map[string]bool{
-	"Client Closed":                 true,
-	"Read Error":                    true,
-	"Write Error":                   true,
-	"Kicked":                        true,
-	"Slow Consumer (Pending Bytes)": true,
-	"Server Shutdown":               true,
+	"Client Closed":   true,
+	"Read Error":      true,
+	"Write Error":     true,
+	"Kicked":          true,
+	"Server Shutdown": true,
 }
 
 type checkStage uint8

@@ -303,6 +303,7 @@ func TestFastPathAdvisoryResults(t *testing.T) {
 		{wire.NodeConn{Prefix: "hb", ID: "gone"}, "Client Closed", advNotAlive},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Stale Connection", advReason},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Slow Consumer (Write Deadline)", advReason},
+		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Slow Consumer (Pending Bytes)", advReason},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Some Future Reason", advReason},
 	} {
 		if got := h.tab.advisory(tc.nc, tc.reason, h.now); got != tc.want {
