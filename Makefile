@@ -70,8 +70,8 @@ fmt-check:
 clean:
 	rm -rf bin
 
-# Docker demo cluster: 3 servers, 5 nodes, 2 monitors (docs/OPERATIONS.md,
-# "Demo cluster"). The image is FROM scratch around bin/hbmesh: nothing is
+# Docker demo cluster: 3 servers, 5 nodes, 2 monitors (docs/DEMO.md).
+# The image is FROM scratch around bin/hbmesh: nothing is
 # pulled. e2e-docker prints one SKIP line and succeeds when no Docker
 # engine is reachable.
 IMAGE          ?= hbmesh:dev

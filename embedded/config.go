@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 )
 
 // DefaultPort is the client port used when Config.Port is 0.
@@ -31,9 +32,14 @@ const DefaultHost = "127.0.0.1"
 // Config.ReadyTimeout is 0.
 const DefaultReadyTimeout = 10 * time.Second
 
-// ErrInvalidConfig is wrapped by every error returned from Config.Validate,
-// so callers can tell a bad configuration from a failure to start.
-var ErrInvalidConfig = errors.New("embedded: invalid config")
+// ErrInvalidConfig is matched (errors.Is) by every error returned from
+// Config.Validate, so callers can tell a bad configuration from a failure to
+// start. It is the same value as every other hbmesh package's
+// ErrInvalidConfig.
+var ErrInvalidConfig = cfgerr.ErrInvalid
+
+// invalid builds Validate's errors.
+const invalid cfgerr.Of = "embedded"
 
 // Config configures an embedded nats-server. The zero value is usable and
 // means "all defaults"; DefaultConfig spells the defaults out.
@@ -144,22 +150,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// configError is returned by Validate. It prints as "embedded: <msg>" and
-// matches ErrInvalidConfig with errors.Is.
-type configError struct{ msg string }
-
-func (e *configError) Error() string { return "embedded: " + e.msg }
-func (e *configError) Unwrap() error { return ErrInvalidConfig }
-
-func invalid(format string, args ...any) error {
-	return &configError{msg: fmt.Sprintf(format, args...)}
-}
-
 // Validate reports the first invalid field, naming it and its value. The
 // returned error wraps ErrInvalidConfig.
 func (c Config) Validate() error {
 	if strings.ContainsAny(c.Name, " \t\r\n") {
-		return invalid("Name %q must not contain whitespace", c.Name)
+		return invalid.Field("Name", c.Name, "must not contain whitespace")
 	}
 	if err := checkPort("Port", c.Port); err != nil {
 		return err
@@ -169,34 +164,34 @@ func (c Config) Validate() error {
 	}
 	if c.MeshAccount != "" {
 		if r := validAccount(c.MeshAccount); r != "" {
-			return invalid("MeshAccount %q %s", c.MeshAccount, r)
+			return invalid.Field("MeshAccount", c.MeshAccount, r)
 		}
 		if c.ConfigFile != "" {
-			return invalid("MeshAccount %q with ConfigFile %q: the file decides the accounts", c.MeshAccount, c.ConfigFile)
+			return invalid.Field("MeshAccount", c.MeshAccount, fmt.Sprintf("with ConfigFile %q: the file decides the accounts", c.ConfigFile))
 		}
 	}
 	if c.ReadyTimeout < 0 {
-		return invalid("ReadyTimeout %s must not be negative", c.ReadyTimeout)
+		return invalid.Field("ReadyTimeout", c.ReadyTimeout, "must not be negative")
 	}
 	cl := c.Cluster
 	if err := checkPort("Cluster.Port", cl.Port); err != nil {
 		return err
 	}
 	if strings.ContainsAny(cl.Name, " \t\r\n") {
-		return invalid("Cluster.Name %q must not contain whitespace", cl.Name)
+		return invalid.Field("Cluster.Name", cl.Name, "must not contain whitespace")
 	}
 	clusterSet := cl.Name != "" || cl.Host != "" || cl.Port != 0 || len(cl.Routes) > 0
 	if clusterSet && cl.Name == "" && c.ConfigFile == "" {
 		// Without a file that defines the cluster, a port or routes with
 		// no name would silently be ignored.
-		return invalid("Cluster.Name is empty but other Cluster fields are set; a name enables clustering")
+		return invalid.Field("Cluster.Name", nil, "is empty but other Cluster fields are set; a name enables clustering")
 	}
 	if c.DontListen && clusterSet {
-		return invalid("DontListen with Cluster %q: a clustered server needs a client listener", cl.Name)
+		return invalid.Field("DontListen", nil, fmt.Sprintf("with Cluster %q: a clustered server needs a client listener", cl.Name))
 	}
 	for i, r := range cl.Routes {
 		if _, err := parseRoute(r); err != nil {
-			return invalid("Cluster.Routes[%d] %q: %v", i, r, err)
+			return invalid.Wrap(fmt.Sprintf("Cluster.Routes[%d]", i), r, err)
 		}
 	}
 	return nil
@@ -204,7 +199,7 @@ func (c Config) Validate() error {
 
 func checkPort(field string, p int) error {
 	if p < RandomPort || p > 65535 {
-		return invalid("%s %d out of range (want 1-65535, 0 for default or %d for random)", field, p, RandomPort)
+		return invalid.Field(field, p, fmt.Sprintf("is out of range (want 1-65535, 0 for default or %d for random)", RandomPort))
 	}
 	return nil
 }
@@ -277,7 +272,7 @@ func (c Config) options(base *server.Options, name string) (*server.Options, err
 	for _, r := range cl.Routes {
 		u, err := parseRoute(r)
 		if err != nil {
-			return nil, invalid("Cluster.Routes %q: %v", r, err)
+			return nil, invalid.Wrap("Cluster.Routes", r, err)
 		}
 		o.Routes = append(o.Routes, u)
 	}
@@ -293,7 +288,7 @@ func (c Config) options(base *server.Options, name string) (*server.Options, err
 		c.Options(o)
 	}
 	if o.DontListen && (o.Cluster.Port != 0 || o.Cluster.Name != "") {
-		return nil, invalid("DontListen with cluster %q: a clustered server needs a client listener", o.Cluster.Name)
+		return nil, invalid.Field("DontListen", nil, fmt.Sprintf("with cluster %q: a clustered server needs a client listener", o.Cluster.Name))
 	}
 	return o, nil
 }

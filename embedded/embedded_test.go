@@ -158,9 +158,9 @@ func TestPortInUseFailsFast(t *testing.T) {
 }
 
 // TestFailedStartLeavesNoStoreDir: nats-server creates a named store dir
-// before it binds its port, so a start on a busy port used to leave an
-// empty directory tree behind. Only what the failed start made goes; a
-// store dir that already held data is kept.
+// before it binds its port, so a start on a busy port would leave an
+// empty directory tree behind unless Start removed it. Only what the
+// failed start made goes; a store dir that already held data is kept.
 func TestFailedStartLeavesNoStoreDir(t *testing.T) {
 	first := start(t, randomPortConfig())
 	busy := first.NATS().Addr().(*net.TCPAddr).Port
@@ -364,34 +364,34 @@ func TestValidate(t *testing.T) {
 		{"routes", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Routes: []string{"nats-route://10.0.0.1:6222", "nats://h:1"}}
 		}, ""},
-		{"port high", func(c *embedded.Config) { c.Port = 70000 }, "embedded: Port 70000 out of range"},
-		{"port low", func(c *embedded.Config) { c.Port = -2 }, "embedded: Port -2 out of range"},
-		{"http port", func(c *embedded.Config) { c.HTTPPort = 65536 }, "embedded: HTTPPort 65536 out of range"},
+		{"port high", func(c *embedded.Config) { c.Port = 70000 }, "invalid embedded config: Port 70000 is out of range"},
+		{"port low", func(c *embedded.Config) { c.Port = -2 }, "invalid embedded config: Port -2 is out of range"},
+		{"http port", func(c *embedded.Config) { c.HTTPPort = 65536 }, "invalid embedded config: HTTPPort 65536 is out of range"},
 		{"cluster port", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Port: 1 << 20}
-		}, "embedded: Cluster.Port 1048576 out of range"},
-		{"name space", func(c *embedded.Config) { c.Name = "a b" }, `embedded: Name "a b" must not contain whitespace`},
-		{"ready timeout", func(c *embedded.Config) { c.ReadyTimeout = -time.Second }, "embedded: ReadyTimeout -1s must not be negative"},
+		}, "invalid embedded config: Cluster.Port 1048576 is out of range"},
+		{"name space", func(c *embedded.Config) { c.Name = "a b" }, `invalid embedded config: Name "a b" must not contain whitespace`},
+		{"ready timeout", func(c *embedded.Config) { c.ReadyTimeout = -time.Second }, "invalid embedded config: ReadyTimeout -1s must not be negative"},
 		{"dont listen cluster", func(c *embedded.Config) {
 			c.DontListen = true
 			c.Cluster.Name = "c"
-		}, `embedded: DontListen with Cluster "c": a clustered server needs a client listener`},
-		{"cluster without name", func(c *embedded.Config) { c.Cluster.Port = 6222 }, "embedded: Cluster.Name is empty"},
+		}, `invalid embedded config: DontListen with Cluster "c": a clustered server needs a client listener`},
+		{"cluster without name", func(c *embedded.Config) { c.Cluster.Port = 6222 }, "invalid embedded config: Cluster.Name is empty"},
 		{"route scheme", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Routes: []string{"http://h:1"}}
-		}, `embedded: Cluster.Routes[0] "http://h:1": scheme "http"`},
+		}, `invalid embedded config: Cluster.Routes[0] "http://h:1": scheme "http"`},
 		{"route no port", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Routes: []string{"nats-route://a:1", "nats-route://h"}}
-		}, `embedded: Cluster.Routes[1] "nats-route://h": want nats-route://host:port`},
+		}, `invalid embedded config: Cluster.Routes[1] "nats-route://h": want nats-route://host:port`},
 		{"mesh account", func(c *embedded.Config) { c.MeshAccount = embedded.DefaultMeshAccount }, ""},
-		{"mesh account name", func(c *embedded.Config) { c.MeshAccount = "a b" }, `embedded: MeshAccount "a b" may hold only letters`},
-		{"mesh account reserved", func(c *embedded.Config) { c.MeshAccount = embedded.SystemAccount }, `embedded: MeshAccount "SYS" is reserved`},
+		{"mesh account name", func(c *embedded.Config) { c.MeshAccount = "a b" }, `invalid embedded config: MeshAccount "a b" may hold only letters`},
+		{"mesh account reserved", func(c *embedded.Config) { c.MeshAccount = embedded.SystemAccount }, `invalid embedded config: MeshAccount "SYS" is reserved`},
 		{"mesh account and file", func(c *embedded.Config) {
 			c.MeshAccount, c.ConfigFile = "M", "x.conf"
-		}, `embedded: MeshAccount "M" with ConfigFile "x.conf": the file decides the accounts`},
+		}, `invalid embedded config: MeshAccount "M" with ConfigFile "x.conf": the file decides the accounts`},
 		{"route bad port", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Routes: []string{"nats-route://h:0"}}
-		}, `embedded: Cluster.Routes[0] "nats-route://h:0": port "0" out of range`},
+		}, `invalid embedded config: Cluster.Routes[0] "nats-route://h:0": port "0" out of range`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,11 +9,17 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
-var ErrInvalidConfig = errors.New("invalid monitor config")
+// ErrInvalidConfig is matched (errors.Is) by every error [Config.Validate]
+// returns. It is the same value as every other hbmesh package's
+// ErrInvalidConfig.
+var ErrInvalidConfig = cfgerr.ErrInvalid
+
+// invalid builds Validate's errors.
+const invalid cfgerr.Of = "monitor"
 
 // Detector selects how silence turns into verdicts.
 type Detector string
@@ -221,71 +227,67 @@ func validSubscription(subj string) error {
 	return nil
 }
 
-func bad(field string, value any, why string) error {
-	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
-}
-
 // Validate reports the first field that is out of range, by name and value.
 // It checks c as it is; [New] first fills zero fields with their defaults,
 // so a Config that New accepts may still fail Validate (Config{} does, on
 // its empty Prefix).
 func (c Config) Validate() error {
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	if c.ID != "" {
 		if err := wire.ValidateID(c.ID); err != nil {
-			return fmt.Errorf("%w: ID: %w", ErrInvalidConfig, err)
+			return invalid.Wrap("ID", nil, err)
 		}
 	}
 	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 	switch {
 	case c.Detector != DetectorFixed && c.Detector != DetectorPhi:
-		return bad("Detector", fmt.Sprintf("%q", c.Detector), `is neither "fixed" nor "phi"`)
+		return invalid.Field("Detector", string(c.Detector), `is neither "fixed" nor "phi"`)
 	case !finite(c.SuspectAfter) || c.SuspectAfter < 1:
-		return bad("SuspectAfter", c.SuspectAfter, "must be at least 1")
+		return invalid.Field("SuspectAfter", c.SuspectAfter, "must be at least 1")
 	case !finite(c.DeadAfter) || c.DeadAfter <= c.SuspectAfter:
-		return bad("DeadAfter", c.DeadAfter, fmt.Sprintf("must exceed SuspectAfter (%v)", c.SuspectAfter))
+		return invalid.Field("DeadAfter", c.DeadAfter, fmt.Sprintf("must exceed SuspectAfter (%v)", c.SuspectAfter))
 	case c.DeadAfter > 100:
-		return bad("DeadAfter", c.DeadAfter, "must be at most 100")
+		return invalid.Field("DeadAfter", c.DeadAfter, "must be at most 100")
 	case !finite(c.PhiThreshold) || c.PhiThreshold < 1 || c.PhiThreshold > 16:
-		return bad("PhiThreshold", c.PhiThreshold, "must be within [1, 16]")
+		return invalid.Field("PhiThreshold", c.PhiThreshold, "must be within [1, 16]")
 	case !finite(c.PhiMinStdDev) || c.PhiMinStdDev < 0.01 || c.PhiMinStdDev > 1:
-		return bad("PhiMinStdDev", c.PhiMinStdDev, "must be within [0.01, 1]")
+		return invalid.Field("PhiMinStdDev", c.PhiMinStdDev, "must be within [0.01, 1]")
 	case !finite(c.PhiPause) || c.PhiPause < 0 || c.PhiPause > 10:
-		return bad("PhiPause", c.PhiPause, "must be within [0, 10]")
+		return invalid.Field("PhiPause", c.PhiPause, "must be within [0, 10]")
 	case c.PhiWarmup < 2:
-		return bad("PhiWarmup", c.PhiWarmup, "must be at least 2")
+		return invalid.Field("PhiWarmup", c.PhiWarmup, "must be at least 2")
 	case c.MinInterval <= 0:
-		return bad("MinInterval", c.MinInterval, "must be positive")
+		return invalid.Field("MinInterval", c.MinInterval, "must be positive")
 	case c.MaxInterval < c.MinInterval:
-		return bad("MaxInterval", c.MaxInterval, fmt.Sprintf("must be at least MinInterval (%v)", c.MinInterval))
+		return invalid.Field("MaxInterval", c.MaxInterval, fmt.Sprintf("must be at least MinInterval (%v)", c.MinInterval))
 	case c.MaxPeers < 1:
-		return bad("MaxPeers", c.MaxPeers, "must be at least 1")
+		return invalid.Field("MaxPeers", c.MaxPeers, "must be at least 1")
 	case c.Retention <= 0:
-		return bad("Retention", c.Retention, "must be positive")
+		return invalid.Field("Retention", c.Retention, "must be positive")
 	case c.Resolution < time.Millisecond || c.Resolution > time.Second:
-		return bad("Resolution", c.Resolution, "must be within [1ms, 1s]")
+		return invalid.Field("Resolution", c.Resolution, "must be within [1ms, 1s]")
 	case c.StallThreshold < 10*time.Millisecond:
-		return bad("StallThreshold", c.StallThreshold, "must be at least 10ms")
+		return invalid.Field("StallThreshold", c.StallThreshold, "must be at least 10ms")
 	case c.MaxBacklog < 1:
-		return bad("MaxBacklog", c.MaxBacklog, "must be at least 1")
+		return invalid.Field("MaxBacklog", c.MaxBacklog, "must be at least 1")
 	case c.BeatQueue != 0 && (c.BeatQueue < c.MaxBacklog || c.BeatQueue > maxBeatQueue):
-		return bad("BeatQueue", c.BeatQueue, fmt.Sprintf("must be within [MaxBacklog (%d), %d]", c.MaxBacklog, maxBeatQueue))
+		return invalid.Field("BeatQueue", c.BeatQueue, fmt.Sprintf("must be within [MaxBacklog (%d), %d]", c.MaxBacklog, maxBeatQueue))
 	case c.SelfCheckInterval < 10*time.Millisecond:
-		return bad("SelfCheckInterval", c.SelfCheckInterval, "must be at least 10ms")
+		return invalid.Field("SelfCheckInterval", c.SelfCheckInterval, "must be at least 10ms")
 	case c.SelfCheckTimeout < 10*time.Millisecond:
-		return bad("SelfCheckTimeout", c.SelfCheckTimeout, "must be at least 10ms")
+		return invalid.Field("SelfCheckTimeout", c.SelfCheckTimeout, "must be at least 10ms")
 	case c.DisconnectMargin < 0 || c.DisconnectMargin > time.Minute:
-		return bad("DisconnectMargin", c.DisconnectMargin, "must be within [0, 1m]")
+		return invalid.Field("DisconnectMargin", c.DisconnectMargin, "must be within [0, 1m]")
 	case c.ConfirmTimeout < 10*time.Millisecond || c.ConfirmTimeout > time.Minute:
-		return bad("ConfirmTimeout", c.ConfirmTimeout, "must be within [10ms, 1m]")
+		return invalid.Field("ConfirmTimeout", c.ConfirmTimeout, "must be within [10ms, 1m]")
 	case c.FastPathSettle < 0 || c.FastPathSettle > time.Hour:
-		return bad("FastPathSettle", c.FastPathSettle, "must be within [0, 1h]")
+		return invalid.Field("FastPathSettle", c.FastPathSettle, "must be within [0, 1h]")
 	}
 	if !c.NoFastPath {
 		if err := validSubscription(c.Advisories); err != nil {
-			return bad("Advisories", fmt.Sprintf("%q", c.Advisories), err.Error())
+			return invalid.Field("Advisories", c.Advisories, err.Error())
 		}
 	}
 	return nil

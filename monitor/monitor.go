@@ -74,7 +74,7 @@ type Monitor struct {
 // New checks cfg and returns a Monitor that will use nc. It does no I/O.
 func New(nc *nats.Conn, cfg Config) (*Monitor, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+		return nil, invalid.Field("nc", nil, "is a nil *nats.Conn")
 	}
 	cfg.fillDefaults()
 	if cfg.ID == "" {

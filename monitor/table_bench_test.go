@@ -254,9 +254,9 @@ func BenchmarkOnBeat(b *testing.B) {
 // unlimited API call or whole-table status request costs the monitor.
 // locked-ns/op is the part that holds the monitor's lock (beats wait
 // meanwhile); the rest of ns/op is parsing the peers' labels after it is
-// let go, which before the eighth session happened under the lock too,
-// so ns/op is also what the lock was held for then. labels=2 gives
-// every peer two labels, as a fleet tagged by role and zone has.
+// let go, so ns/op is what the lock would be held for if they were parsed
+// under it. labels=2 gives every peer two labels, as a fleet tagged by
+// role and zone has.
 func BenchmarkPeers(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		for _, labels := range []int{0, 2} {
@@ -339,7 +339,7 @@ func BenchmarkTopPeers(b *testing.B) {
 
 // BenchmarkGC is one forced garbage collection with a table of n peers
 // alive (peers=0: none), the marking a table adds to every cycle
-// (docs/PERFORMANCE.md, ingest, seventh session).
+// (docs/PERFORMANCE.md, Ingest).
 func BenchmarkGC(b *testing.B) {
 	for _, n := range []int{0, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {

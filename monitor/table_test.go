@@ -316,7 +316,7 @@ func TestStallExtendsDeadlines(t *testing.T) {
 	h2.wantState("a", StateDead)
 }
 
-// TestStallNoticedByBeatFirst is the regression test for a stall counted
+// TestStallNoticedByBeatFirst guards against a stall counted
 // twice: after a SIGSTOP, the beats queued during the stop may be handled
 // before the sweep's late tick. The stall must be accounted for before
 // they are stamped, or a node that died during the stop is convicted a

@@ -9,8 +9,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/hbmesh/hbmesh/clock"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/wire"
 )
+
+// ErrInvalidConfig is matched (errors.Is) by every error [Config.Validate]
+// and [New] return for a bad configuration. It is the same value as every
+// other hbmesh package's ErrInvalidConfig.
+var ErrInvalidConfig = cfgerr.ErrInvalid
+
+// invalid builds Validate's errors.
+const invalid cfgerr.Of = "node"
 
 // Bounds of [Config.Interval].
 const (
@@ -138,40 +147,40 @@ func (c Config) withDefaults() Config {
 // Validate reports the first field that breaks its documented bounds,
 // naming the field and its value. An empty Boot is accepted (New generates
 // one), as are a nil Clock and Logger; every other zero value is checked as
-// is. Errors about ID wrap [wire.ErrInvalidID].
+// is. Errors about ID also match [wire.ErrInvalidID].
 func (c Config) Validate() error {
 	if err := wire.ValidateID(c.ID); err != nil {
-		return fmt.Errorf("node: ID: %w", err)
+		return invalid.Wrap("ID", nil, err)
 	}
 	if len(c.Host) > wire.MaxHostLen {
-		return fmt.Errorf("node: Host %q longer than %d bytes", c.Host, wire.MaxHostLen)
+		return invalid.Field("Host", c.Host, fmt.Sprintf("is longer than %d bytes", wire.MaxHostLen))
 	}
 	if !utf8.ValidString(c.Host) {
-		return fmt.Errorf("node: Host %q is not valid UTF-8", c.Host)
+		return invalid.Field("Host", c.Host, "is not valid UTF-8")
 	}
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("node: Prefix: %w", err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	if c.Interval < MinInterval {
-		return fmt.Errorf("node: Interval %v below minimum %v", c.Interval, MinInterval)
+		return invalid.Field("Interval", c.Interval, fmt.Sprintf("is below the minimum %v", MinInterval))
 	}
 	if c.Interval > MaxInterval {
-		return fmt.Errorf("node: Interval %v above maximum %v", c.Interval, MaxInterval)
+		return invalid.Field("Interval", c.Interval, fmt.Sprintf("is above the maximum %v", MaxInterval))
 	}
 	if !(c.Jitter >= 0 && c.Jitter <= MaxJitter) { // also catches NaN
-		return fmt.Errorf("node: Jitter %v outside [0, %v]", c.Jitter, MaxJitter)
+		return invalid.Field("Jitter", c.Jitter, fmt.Sprintf("must be within [0, %v]", MaxJitter))
 	}
 	if err := wire.ValidateLabels(c.Labels); err != nil {
-		return fmt.Errorf("node: Labels: %w", err)
+		return invalid.Wrap("Labels", nil, err)
 	}
 	if len(c.Version) > wire.MaxVersionLen || !utf8.ValidString(c.Version) {
-		return fmt.Errorf("node: Version %q must be valid UTF-8 of at most %d bytes", c.Version, wire.MaxVersionLen)
+		return invalid.Field("Version", c.Version, fmt.Sprintf("must be valid UTF-8 of at most %d bytes", wire.MaxVersionLen))
 	}
 	if c.PID < 0 || c.PID > math.MaxInt32 {
-		return fmt.Errorf("node: PID %d outside [0, %d]", c.PID, math.MaxInt32)
+		return invalid.Field("PID", c.PID, fmt.Sprintf("must be within [0, %d]", math.MaxInt32))
 	}
 	if len(c.Boot) > wire.MaxBootLen || !utf8.ValidString(c.Boot) {
-		return fmt.Errorf("node: Boot %q must be valid UTF-8 of at most %d bytes", c.Boot, wire.MaxBootLen)
+		return invalid.Field("Boot", c.Boot, fmt.Sprintf("must be valid UTF-8 of at most %d bytes", wire.MaxBootLen))
 	}
 	// Every field is within its own bound; make sure they fit together.
 	// The widest beat has the largest seq and the longest timestamp.
@@ -186,7 +195,7 @@ func (c Config) Validate() error {
 		Version: c.Version, Labels: c.Labels,
 	}
 	if n := len(wire.AppendBeat(nil, &widest)); n > wire.MaxPayload {
-		return fmt.Errorf("node: beat would encode to %d bytes, more than %d (shorten Host, Version, Boot or Labels)", n, wire.MaxPayload)
+		return invalid.Field("Labels", nil, fmt.Sprintf("make the beat %d bytes, more than %d (shorten Host, Version, Boot or Labels)", n, wire.MaxPayload))
 	}
 	return nil
 }

@@ -35,23 +35,23 @@ func TestValidate(t *testing.T) {
 		{"max interval", func(c *node.Config) { c.Interval = node.MaxInterval }, "", false},
 		{"no jitter", func(c *node.Config) { c.Jitter = 0 }, "", false},
 		{"max jitter", func(c *node.Config) { c.Jitter = node.MaxJitter }, "", false},
-		{"interval too short", func(c *node.Config) { c.Interval = 50 * time.Millisecond }, "node: Interval 50ms below minimum 100ms", false},
-		{"interval zero", func(c *node.Config) { c.Interval = 0 }, "node: Interval 0s below minimum 100ms", false},
-		{"interval too long", func(c *node.Config) { c.Interval = 2 * time.Hour }, "node: Interval 2h0m0s above maximum 1h0m0s", false},
-		{"negative jitter", func(c *node.Config) { c.Jitter = -0.1 }, "node: Jitter -0.1 outside [0, 0.2]", false},
-		{"jitter too big", func(c *node.Config) { c.Jitter = 0.5 }, "node: Jitter 0.5 outside [0, 0.2]", false},
-		{"jitter NaN", func(c *node.Config) { c.Jitter = math.NaN() }, "node: Jitter NaN", false},
-		{"dotted id", func(c *node.Config) { c.ID = "a.b" }, `node: ID: invalid id "a.b": contains '.'`, true},
-		{"empty id", func(c *node.Config) { c.ID = "" }, `node: ID: invalid id "": empty`, true},
-		{"wildcard id", func(c *node.Config) { c.ID = "a*" }, `node: ID: invalid id "a*": contains wildcard`, true},
+		{"interval too short", func(c *node.Config) { c.Interval = 50 * time.Millisecond }, "invalid node config: Interval 50ms is below the minimum 100ms", false},
+		{"interval zero", func(c *node.Config) { c.Interval = 0 }, "invalid node config: Interval 0s is below the minimum 100ms", false},
+		{"interval too long", func(c *node.Config) { c.Interval = 2 * time.Hour }, "invalid node config: Interval 2h0m0s is above the maximum 1h0m0s", false},
+		{"negative jitter", func(c *node.Config) { c.Jitter = -0.1 }, "invalid node config: Jitter -0.1 must be within [0, 0.2]", false},
+		{"jitter too big", func(c *node.Config) { c.Jitter = 0.5 }, "invalid node config: Jitter 0.5 must be within [0, 0.2]", false},
+		{"jitter NaN", func(c *node.Config) { c.Jitter = math.NaN() }, "invalid node config: Jitter NaN", false},
+		{"dotted id", func(c *node.Config) { c.ID = "a.b" }, `invalid node config: ID: invalid id "a.b": contains '.'`, true},
+		{"empty id", func(c *node.Config) { c.ID = "" }, `invalid node config: ID: invalid id "": empty`, true},
+		{"wildcard id", func(c *node.Config) { c.ID = "a*" }, `invalid node config: ID: invalid id "a*": contains wildcard`, true},
 		{"long id", func(c *node.Config) { c.ID = strings.Repeat("x", wire.MaxIDLen+1) }, "longer than 64 bytes", true},
-		{"bad label key", func(c *node.Config) { c.Labels = map[string]string{"a b": "x"} }, `node: Labels: label key "a b"`, false},
-		{"too many labels", func(c *node.Config) { c.Labels = manyLabels }, "node: Labels: 17 labels, at most 16 allowed", false},
-		{"bad prefix", func(c *node.Config) { c.Prefix = "hb..x" }, `node: Prefix: invalid prefix "hb..x"`, false},
-		{"long host", func(c *node.Config) { c.Host = strings.Repeat("h", wire.MaxHostLen+1) }, "node: Host", false},
-		{"long version", func(c *node.Config) { c.Version = strings.Repeat("v", wire.MaxVersionLen+1) }, "node: Version", false},
-		{"long boot", func(c *node.Config) { c.Boot = strings.Repeat("b", wire.MaxBootLen+1) }, "node: Boot", false},
-		{"negative pid", func(c *node.Config) { c.PID = -1 }, "node: PID -1", false},
+		{"bad label key", func(c *node.Config) { c.Labels = map[string]string{"a b": "x"} }, `invalid node config: Labels: label key "a b"`, false},
+		{"too many labels", func(c *node.Config) { c.Labels = manyLabels }, "invalid node config: Labels: 17 labels, at most 16 allowed", false},
+		{"bad prefix", func(c *node.Config) { c.Prefix = "hb..x" }, `invalid node config: Prefix: invalid prefix "hb..x"`, false},
+		{"long host", func(c *node.Config) { c.Host = strings.Repeat("h", wire.MaxHostLen+1) }, "invalid node config: Host", false},
+		{"long version", func(c *node.Config) { c.Version = strings.Repeat("v", wire.MaxVersionLen+1) }, "invalid node config: Version", false},
+		{"long boot", func(c *node.Config) { c.Boot = strings.Repeat("b", wire.MaxBootLen+1) }, "invalid node config: Boot", false},
+		{"negative pid", func(c *node.Config) { c.PID = -1 }, "invalid node config: PID -1", false},
 		{"too big together", func(c *node.Config) {
 			c.Host = strings.Repeat("h", wire.MaxHostLen)
 			c.ID = strings.Repeat("i", wire.MaxIDLen)
@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 			for i := range 6 {
 				c.Labels[strings.Repeat("k", i+1)] = strings.Repeat("v", wire.MaxLabelValueLen)
 			}
-		}, "node: beat would encode to", false},
+		}, "invalid node config: Labels make the beat", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +76,9 @@ func TestValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate() = %v, want error containing %q", err, tt.want)
+			}
+			if !errors.Is(err, node.ErrInvalidConfig) {
+				t.Errorf("%v does not match node.ErrInvalidConfig", err)
 			}
 			if got := errors.Is(err, wire.ErrInvalidID); got != tt.wrapsID {
 				t.Errorf("errors.Is(err, wire.ErrInvalidID) = %v, want %v", got, tt.wrapsID)

@@ -27,7 +27,7 @@ func ExampleConfig_Validate() {
 	fmt.Println(cfg.Validate())
 	// Output:
 	// <nil>
-	// node: ID: invalid id "web.1": contains '.' (an id is a single subject token)
+	// invalid node config: ID: invalid id "web.1": contains '.' (an id is a single subject token)
 	// true
-	// node: Interval 50ms below minimum 100ms
+	// invalid node config: Interval 50ms is below the minimum 100ms
 }

@@ -74,7 +74,7 @@ type Stats struct {
 // and returns a Node that will beat on nc. It does no network I/O.
 func New(nc *nats.Conn, cfg Config) (*Node, error) {
 	if nc == nil {
-		return nil, errors.New("node: nil *nats.Conn")
+		return nil, invalid.Field("nc", nil, "is a nil *nats.Conn")
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -102,7 +102,7 @@ func BenchmarkDecodeNext(b *testing.B) {
 
 // BenchmarkParseLabels reads a stored labels object into a map, as every
 // snapshot of a labelled peer does (monitor.Peers and the API above it),
-// next to encoding/json, which read it before the eighth session.
+// next to encoding/json, the general reader it falls back to.
 func BenchmarkParseLabels(b *testing.B) {
 	raw := []byte(`{"az":"eu-west-1a","role":"web"}`)
 	b.Run("ParseLabels", func(b *testing.B) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
@@ -42,8 +42,8 @@ const (
 // never fails on a few bytes of protocol overhead.
 const payloadMargin = 512
 
-// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
-var ErrInvalidConfig = errors.New("invalid discovery config")
+// invalid builds the configuration errors.
+const invalid cfgerr.Of = "discovery"
 
 // Source is what the service reports on. *monitor.Monitor satisfies it;
 // every method must be safe for concurrent use, because each endpoint
@@ -91,7 +91,7 @@ func DefaultConfig() Config {
 // Validate reports a field that cannot work, by name and value.
 func (c *Config) Validate() error {
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	return nil
 }
@@ -140,10 +140,10 @@ type Service struct {
 // nc before calling Register: handlers set later replace micro's.
 func Register(nc *nats.Conn, src Source, cfg Config) (*Service, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+		return nil, invalid.Field("nc", nil, "is a nil *nats.Conn")
 	}
 	if src == nil {
-		return nil, fmt.Errorf("%w: nil Source", ErrInvalidConfig)
+		return nil, invalid.Field("Source", nil, "is nil")
 	}
 	cfg.fillDefaults()
 	if err := cfg.Validate(); err != nil {

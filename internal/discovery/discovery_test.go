@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natsort"
@@ -286,10 +287,10 @@ func TestRegisterRejectsBadConfig(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv.ClientURL())
 	_, err := discovery.Register(nc, newFleet(0), discovery.Config{Prefix: "hb.*"})
-	if !errors.Is(err, discovery.ErrInvalidConfig) || !strings.Contains(err.Error(), "Prefix") {
+	if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), "Prefix") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := discovery.Register(nil, newFleet(0), discovery.Config{}); !errors.Is(err, discovery.ErrInvalidConfig) {
+	if _, err := discovery.Register(nil, newFleet(0), discovery.Config{}); !errors.Is(err, cfgerr.ErrInvalid) {
 		t.Errorf("nil conn: err = %v", err)
 	}
 }

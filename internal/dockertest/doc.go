@@ -14,5 +14,6 @@
 // ports, so a demo cluster from `make cluster-up` is left alone, and it
 // removes its containers, network and volumes when it ends, pass or fail.
 // $HBMESH_IMAGE picks another image; $HBMESH_E2E_KEEP=1 keeps the cluster
-// for inspection (remove it with the printed command).
+// for inspection (remove it with the printed command). docs/DEMO.md
+// describes the cluster and each step of the test.
 package dockertest

@@ -2,23 +2,15 @@ package events
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// ErrInvalidConfig is wrapped by every error a Validate method returns.
-var ErrInvalidConfig = errors.New("events: invalid config")
-
 // ErrRunTwice is returned by a second call of the Run method of any sink
 // in this package.
 var ErrRunTwice = errors.New("events: Run called more than once")
-
-func bad(field string, value any, why string) error {
-	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
-}
 
 // Stats are the counters every sink keeps, for metrics. They only grow.
 type Stats struct {

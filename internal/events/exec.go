@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -79,25 +80,26 @@ func (c *ExecConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value.
 func (c *ExecConfig) Validate() error {
+	const invalid cfgerr.Of = "exec hook"
 	if c.MonitorID != "" {
 		if err := wire.ValidateID(c.MonitorID); err != nil {
-			return fmt.Errorf("%w: MonitorID: %w", ErrInvalidConfig, err)
+			return invalid.Wrap("MonitorID", nil, err)
 		}
 	}
 	for _, s := range c.States {
 		if s < monitor.StateAlive || s > monitor.StateLeft {
-			return bad("States", s, "is not alive, suspect, dead or left")
+			return invalid.Field("States", s, "is not alive, suspect, dead or left")
 		}
 	}
 	switch {
 	case c.Command == "":
-		return bad("Command", `""`, "must not be empty")
+		return invalid.Field("Command", nil, "must not be empty")
 	case c.Timeout < time.Millisecond:
-		return bad("Timeout", c.Timeout, "must be at least 1ms")
+		return invalid.Field("Timeout", c.Timeout, "must be at least 1ms")
 	case c.MaxConcurrent < 1 || c.MaxConcurrent > 1024:
-		return bad("MaxConcurrent", c.MaxConcurrent, "must be within [1, 1024]")
+		return invalid.Field("MaxConcurrent", c.MaxConcurrent, "must be within [1, 1024]")
 	case c.QueueSize < 1:
-		return bad("QueueSize", c.QueueSize, "must be at least 1")
+		return invalid.Field("QueueSize", c.QueueSize, "must be at least 1")
 	}
 	return nil
 }

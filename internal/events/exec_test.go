@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -30,7 +31,7 @@ func TestExecConfigValidate(t *testing.T) {
 		mod  func(*events.ExecConfig)
 		want string
 	}{
-		{"command", func(c *events.ExecConfig) { c.Command = "" }, `Command ""`},
+		{"command", func(c *events.ExecConfig) { c.Command = "" }, "Command must not be empty"},
 		{"timeout", func(c *events.ExecConfig) { c.Timeout = -time.Second }, "Timeout -1s"},
 		{"concurrency", func(c *events.ExecConfig) { c.MaxConcurrent = -1 }, "MaxConcurrent -1"},
 		{"queue", func(c *events.ExecConfig) { c.QueueSize = -2 }, "QueueSize -2"},
@@ -40,7 +41,7 @@ func TestExecConfigValidate(t *testing.T) {
 			cfg := events.DefaultExecConfig("true")
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if !errors.Is(err, events.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -118,30 +119,31 @@ func (c *NATSConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value.
 func (c *NATSConfig) Validate() error {
+	const invalid cfgerr.Of = "events publisher"
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	if c.MonitorID != "" {
 		if err := wire.ValidateID(c.MonitorID); err != nil {
-			return fmt.Errorf("%w: MonitorID: %w", ErrInvalidConfig, err)
+			return invalid.Wrap("MonitorID", nil, err)
 		}
 	}
 	if c.Stream != "" && !validName(c.Stream) {
-		return bad("Stream", strconv.Quote(c.Stream), "may only use [A-Za-z0-9_-]")
+		return invalid.Field("Stream", c.Stream, "may only use [A-Za-z0-9_-]")
 	}
 	switch {
 	case c.Replicas < 1 || c.Replicas > 5:
-		return bad("Replicas", c.Replicas, "must be within [1, 5]")
+		return invalid.Field("Replicas", c.Replicas, "must be within [1, 5]")
 	case c.QueueSize < 1:
-		return bad("QueueSize", c.QueueSize, "must be at least 1")
+		return invalid.Field("QueueSize", c.QueueSize, "must be at least 1")
 	case c.PublishTimeout < time.Millisecond:
-		return bad("PublishTimeout", c.PublishTimeout, "must be at least 1ms")
+		return invalid.Field("PublishTimeout", c.PublishTimeout, "must be at least 1ms")
 	case c.Retries > 100:
-		return bad("Retries", c.Retries, "must be at most 100")
+		return invalid.Field("Retries", c.Retries, "must be at most 100")
 	case c.RetryBackoff < time.Millisecond:
-		return bad("RetryBackoff", c.RetryBackoff, "must be at least 1ms")
+		return invalid.Field("RetryBackoff", c.RetryBackoff, "must be at least 1ms")
 	case c.DrainTimeout < 0:
-		return bad("DrainTimeout", c.DrainTimeout, "must not be negative")
+		return invalid.Field("DrainTimeout", c.DrainTimeout, "must not be negative")
 	}
 	return nil
 }
@@ -176,7 +178,7 @@ type NATSPublisher struct {
 // Zero fields of cfg take their defaults. It does no I/O.
 func NewNATSPublisher(nc *nats.Conn, cfg NATSConfig) (*NATSPublisher, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+		return nil, cfgerr.Of("events publisher").Field("nc", nil, "is a nil *nats.Conn")
 	}
 	cfg.fillDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
@@ -49,7 +50,7 @@ func TestNATSConfigValidate(t *testing.T) {
 			cfg := events.DefaultNATSConfig()
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if !errors.Is(err, events.ErrInvalidConfig) || !contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -107,24 +108,25 @@ func (c *WebhookConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value.
 func (c *WebhookConfig) Validate() error {
+	const invalid cfgerr.Of = "webhook"
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("URL", fmt.Sprintf("%q", c.URL), "is not an http or https URL")
+		return invalid.Field("URL", c.URL, "is not an http or https URL")
 	}
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	switch {
 	case c.QueueSize < 1:
-		return bad("QueueSize", c.QueueSize, "must be at least 1")
+		return invalid.Field("QueueSize", c.QueueSize, "must be at least 1")
 	case c.Timeout < time.Millisecond:
-		return bad("Timeout", c.Timeout, "must be at least 1ms")
+		return invalid.Field("Timeout", c.Timeout, "must be at least 1ms")
 	case c.InitialBackoff < time.Millisecond:
-		return bad("InitialBackoff", c.InitialBackoff, "must be at least 1ms")
+		return invalid.Field("InitialBackoff", c.InitialBackoff, "must be at least 1ms")
 	case c.MaxBackoff < c.InitialBackoff:
-		return bad("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
+		return invalid.Field("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
 	case c.MaxRetries > 100:
-		return bad("MaxRetries", c.MaxRetries, "must be at most 100")
+		return invalid.Field("MaxRetries", c.MaxRetries, "must be at most 100")
 	}
 	return nil
 }

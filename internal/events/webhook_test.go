@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -89,7 +90,7 @@ func TestWebhookConfigValidate(t *testing.T) {
 			cfg := events.DefaultWebhookConfig("http://127.0.0.1:9093/hook")
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if !errors.Is(err, events.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig naming %q", err, tc.want)
 			}
 		})

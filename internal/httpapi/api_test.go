@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -284,7 +285,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg.Source = newFake(0)
 			tc.mod(&cfg)
 			_, err := httpapi.New(cfg)
-			if err == nil || err.Error() != tc.want || !errors.Is(err, httpapi.ErrInvalidConfig) {
+			if err == nil || err.Error() != tc.want || !errors.Is(err, cfgerr.ErrInvalid) {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})

@@ -1,18 +1,17 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
-var ErrInvalidConfig = errors.New("invalid httpapi config")
+// invalid builds Validate's errors.
+const invalid cfgerr.Of = "httpapi"
 
 // Source is what the HTTP surface reads. *monitor.Monitor satisfies it.
 // Every method must be safe for concurrent use.
@@ -147,41 +146,37 @@ func (c *Config) fillDefaults() {
 	}
 }
 
-func bad(field string, value any, why string) error {
-	return fmt.Errorf("%w: %s %v %s", ErrInvalidConfig, field, value, why)
-}
-
 // Validate reports the first field that is out of range, by name and
 // value. It checks the fields as they are; [New] fills defaults first.
 func (c *Config) Validate() error {
 	inDur := func(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
 	switch {
 	case c.Source == nil:
-		return fmt.Errorf("%w: Source is nil", ErrInvalidConfig)
+		return invalid.Field("Source", nil, "is nil")
 	case c.PerPeerMetricsCap < 1 || c.PerPeerMetricsCap > 100_000:
-		return bad("PerPeerMetricsCap", c.PerPeerMetricsCap, "must be within [1, 100000]")
+		return invalid.Field("PerPeerMetricsCap", c.PerPeerMetricsCap, "must be within [1, 100000]")
 	case c.EventBuffer < 1 || c.EventBuffer > 1<<20:
-		return bad("EventBuffer", c.EventBuffer, "must be within [1, 1048576]")
+		return invalid.Field("EventBuffer", c.EventBuffer, "must be within [1, 1048576]")
 	case c.MaxSSEClients < 1 || c.MaxSSEClients > 10_000:
-		return bad("MaxSSEClients", c.MaxSSEClients, "must be within [1, 10000]")
+		return invalid.Field("MaxSSEClients", c.MaxSSEClients, "must be within [1, 10000]")
 	case !inDur(c.StatusInterval, 10*time.Millisecond, time.Minute):
-		return bad("StatusInterval", c.StatusInterval, "must be within [10ms, 1m]")
+		return invalid.Field("StatusInterval", c.StatusInterval, "must be within [10ms, 1m]")
 	case !inDur(c.ReadTimeout, 10*time.Millisecond, 10*time.Minute):
-		return bad("ReadTimeout", c.ReadTimeout, "must be within [10ms, 10m]")
+		return invalid.Field("ReadTimeout", c.ReadTimeout, "must be within [10ms, 10m]")
 	case !inDur(c.WriteTimeout, 10*time.Millisecond, 10*time.Minute):
-		return bad("WriteTimeout", c.WriteTimeout, "must be within [10ms, 10m]")
+		return invalid.Field("WriteTimeout", c.WriteTimeout, "must be within [10ms, 10m]")
 	case c.Logger == nil:
-		return fmt.Errorf("%w: Logger is nil", ErrInvalidConfig)
+		return invalid.Field("Logger", nil, "is nil")
 	case c.Now == nil:
-		return fmt.Errorf("%w: Now is nil", ErrInvalidConfig)
+		return invalid.Field("Now", nil, "is nil")
 	}
 	seen := make(map[string]bool, len(c.EventOutputs))
 	for i, o := range c.EventOutputs {
 		switch {
 		case o.Name == "" || seen[o.Name]:
-			return bad(fmt.Sprintf("EventOutputs[%d].Name", i), strconv.Quote(o.Name), "must be set and unique")
+			return invalid.Field(fmt.Sprintf("EventOutputs[%d].Name", i), o.Name, "must be set and unique")
 		case o.Stats == nil:
-			return bad(fmt.Sprintf("EventOutputs[%d].Stats", i), "nil", "must be set")
+			return invalid.Field(fmt.Sprintf("EventOutputs[%d].Stats", i), nil, "must be set")
 		}
 		seen[o.Name] = true
 	}

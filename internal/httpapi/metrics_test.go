@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
 	"github.com/hbmesh/hbmesh/internal/natstest"
@@ -162,13 +163,13 @@ func TestEventOutputsValidate(t *testing.T) {
 	}{
 		{"no name", []httpapi.EventOutput{{Stats: stats}}, `EventOutputs[0].Name "" must be set and unique`},
 		{"twice", []httpapi.EventOutput{{"exec", stats}, {"exec", stats}}, `EventOutputs[1].Name "exec" must be set and unique`},
-		{"no stats", []httpapi.EventOutput{{Name: "exec"}}, `EventOutputs[0].Stats nil must be set`},
+		{"no stats", []httpapi.EventOutput{{Name: "exec"}}, `EventOutputs[0].Stats must be set`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := httpapi.DefaultConfig()
 			cfg.Source, cfg.EventOutputs = newFake(0), tc.outputs
 			err := cfg.Validate()
-			if !errors.Is(err, httpapi.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate: %v, want %q", err, tc.want)
 			}
 		})

@@ -144,7 +144,7 @@ func mixedMonitor(t *testing.T) (*monitor.Monitor, time.Time) {
 
 // TestLimitedPeersAsFromAll: a limited /api/peers answer, which the
 // monitor selects (Monitor.TopPeers), is byte for byte the answer built
-// the old way from a snapshot of every peer (filter, sort, cut), for
+// from a snapshot of every peer (filter, sort, cut), for
 // every state filter and limit, over a real monitor with peers in every
 // state.
 func TestLimitedPeersAsFromAll(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -33,7 +34,7 @@ type FileStore struct {
 // must exist by the first Save.
 func NewFileStore(path string) (*FileStore, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: empty file path", ErrInvalidConfig)
+		return nil, cfgerr.Of("file store").Field("path", nil, "is empty")
 	}
 	return &FileStore{path: filepath.Clean(path)}, nil
 }

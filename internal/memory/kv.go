@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -65,24 +66,25 @@ func (c *KVConfig) fillDefaults() {
 
 // Validate reports the first bad field by name and value.
 func (c *KVConfig) Validate() error {
+	const invalid cfgerr.Of = "KV store"
 	if err := wire.ValidateID(c.MonitorID); err != nil {
-		return fmt.Errorf("%w: MonitorID: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("MonitorID", nil, err)
 	}
 	if err := wire.ValidatePrefix(c.Prefix); err != nil {
-		return fmt.Errorf("%w: Prefix: %w", ErrInvalidConfig, err)
+		return invalid.Wrap("Prefix", nil, err)
 	}
 	for i := 0; i < len(c.Bucket); i++ {
 		if !tokenByte(c.Bucket[i]) {
-			return fmt.Errorf("%w: Bucket %q may only use [A-Za-z0-9_-]", ErrInvalidConfig, c.Bucket)
+			return invalid.Field("Bucket", c.Bucket, "may only use [A-Za-z0-9_-]")
 		}
 	}
 	switch {
 	case c.Bucket == "":
-		return fmt.Errorf("%w: Bucket is empty", ErrInvalidConfig)
+		return invalid.Field("Bucket", nil, "is empty")
 	case c.TTL < time.Second:
-		return fmt.Errorf("%w: TTL %v must be at least 1s", ErrInvalidConfig, c.TTL)
+		return invalid.Field("TTL", c.TTL, "must be at least 1s")
 	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("%w: Replicas %d must be within [1, 5]", ErrInvalidConfig, c.Replicas)
+		return invalid.Field("Replicas", c.Replicas, "must be within [1, 5]")
 	}
 	return nil
 }
@@ -145,7 +147,7 @@ type KVStore struct {
 // OpenKV binds to the bucket, creating it if it is missing.
 func OpenKV(ctx context.Context, nc *nats.Conn, cfg KVConfig) (*KVStore, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("%w: nil *nats.Conn", ErrInvalidConfig)
+		return nil, cfgerr.Of("KV store").Field("nc", nil, "is a nil *nats.Conn")
 	}
 	cfg.fillDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -2,11 +2,11 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -35,11 +35,12 @@ func DefaultSaverConfig() SaverConfig {
 
 // Validate reports the first bad field by name and value.
 func (c *SaverConfig) Validate() error {
+	const invalid cfgerr.Of = "saver"
 	switch {
 	case c.Interval < time.Millisecond:
-		return fmt.Errorf("%w: Interval %v must be at least 1ms", ErrInvalidConfig, c.Interval)
+		return invalid.Field("Interval", c.Interval, "must be at least 1ms")
 	case c.Timeout < time.Millisecond:
-		return fmt.Errorf("%w: Timeout %v must be at least 1ms", ErrInvalidConfig, c.Timeout)
+		return invalid.Field("Timeout", c.Timeout, "must be at least 1ms")
 	}
 	return nil
 }
@@ -60,7 +61,7 @@ type Saver struct {
 // defaults. It does no I/O.
 func NewSaver(store Store, peers func() []monitor.PeerInfo, cfg SaverConfig) (*Saver, error) {
 	if store == nil || peers == nil {
-		return nil, fmt.Errorf("%w: nil store or peers func", ErrInvalidConfig)
+		return nil, cfgerr.Of("saver").Field("store or peers", nil, "is nil")
 	}
 	d := DefaultSaverConfig()
 	if cfg.Interval == 0 {

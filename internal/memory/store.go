@@ -8,9 +8,6 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
-// ErrInvalidConfig is wrapped by every configuration error.
-var ErrInvalidConfig = errors.New("memory: invalid config")
-
 // ErrRunTwice is returned by a second call of [Saver.Run] on one Saver.
 var ErrRunTwice = errors.New("memory: Run called more than once")
 
