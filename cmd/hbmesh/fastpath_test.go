@@ -34,7 +34,11 @@ func TestFastPath(t *testing.T) {
 	start(t, "node", "-s", px.URL(), "--id", "far", "--interval", "1h")
 	waitFor(t, 10*time.Second, "far alive", func() bool { return hasEvent(jsonEvents(t, mon.stdout.String()), "far", "alive", "") })
 	px.Close()
-	defer func() { if t.Failed() { t.Logf("monitor stdout:\n%s\nstderr:\n%s", mon.stdout, mon.stderr) } }()
+	defer func() {
+		if t.Failed() {
+			t.Logf("monitor stdout:\n%s\nstderr:\n%s", mon.stdout, mon.stderr)
+		}
+	}()
 	waitFor(t, 10*time.Second, "far dead", func() bool {
 		if hasEvent(jsonEvents(t, mon.stdout.String()), "far", "dead", "alive") {
 			return true
@@ -68,4 +72,3 @@ func TestFastPathOffIsSaid(t *testing.T) {
 		t.Fatalf("said %d times, want once:\n%s", n, log)
 	}
 }
-
