@@ -6,9 +6,13 @@
 # it skips with that hint (and fails under CI=true).
 
 GO      ?= go
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# `hbmesh version` prints these; without them it falls back to what the Go
+# toolchain recorded in the binary.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN     := bin/hbmesh
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 TOOLS   := $(CURDIR)/bin/tools
 # Fuzz budgets are counts of executions, not durations: with a duration,
@@ -56,7 +60,7 @@ faults-long:
 # Quick versions of every benchmark (docs/PERFORMANCE.md has the long ones).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./wire ./monitor
-	for b in ingest detect scale probe; do ./$(BIN) bench $$b -quick || exit 1; done
+	for b in ingest detect scale probe; do ./$(BIN) bench $$b --quick || exit 1; done
 
 lint: vet fmt-check
 

@@ -3,8 +3,6 @@ package monitor
 import (
 	"cmp"
 	"slices"
-
-	"github.com/hbmesh/hbmesh/internal/natsort"
 )
 
 // stateSet is a set of states as a bitmask. Every State a peer can be in
@@ -36,13 +34,12 @@ type rank struct {
 
 func rankOf(p *peer) rank { return rank{p.state.Severity(), p.key, p} }
 
-// before reports whether a comes before b in list order, the order of
-// Monitor.TopPeers and of the lists of the HTTP API, hbmesh status and
-// discovery replies: worst state first, then by id in natural order
-// (natsort.Compare), which is decided by the keys unless they are equal.
-// Ids are unique in a table, and natsort.Compare finds no two distinct
-// ids equal, so the order is strict: the first N peers are one set
-// whichever way they are found.
+// before reports whether a comes before b in list order (ComparePeers),
+// deciding from the rank alone where it can: by the severities, then by
+// the keys, which order ids as natsort.Compare does unless they are
+// equal. Ids are unique in a table, and ComparePeers finds no two
+// distinct ids equal, so the order is strict: the first N peers are one
+// set whichever way they are found.
 func before(a, b *rank) bool {
 	if a.sev != b.sev {
 		return a.sev < b.sev
@@ -50,7 +47,7 @@ func before(a, b *rank) bool {
 	if a.key != b.key {
 		return a.key < b.key
 	}
-	return natsort.Compare(a.p.id, b.p.id) < 0
+	return ComparePeers(a.p.state, a.p.id, b.p.state, b.p.id) < 0
 }
 
 // topSet finds the first limit of a stream of peers in list order without
@@ -181,7 +178,7 @@ type placing struct {
 }
 
 // sortTop returns kept in list order, sorting by the ranks in pl, which
-// it reorders, and comparing ids only when keys tie. It needs no lock.
+// it reorders, as before does. It needs no lock.
 func sortTop(kept []PeerInfo, pl []placing) []PeerInfo {
 	slices.SortFunc(pl, func(a, b placing) int {
 		if a.sev != b.sev {
@@ -190,7 +187,8 @@ func sortTop(kept []PeerInfo, pl []placing) []PeerInfo {
 		if a.key != b.key {
 			return cmp.Compare(a.key, b.key)
 		}
-		return natsort.Compare(kept[a.i].ID, kept[b.i].ID)
+		x, y := &kept[a.i], &kept[b.i]
+		return ComparePeers(x.State, x.ID, y.State, y.ID)
 	})
 	out := make([]PeerInfo, len(kept))
 	for j, p := range pl {

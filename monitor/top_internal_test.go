@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/clock"
-	"github.com/hbmesh/hbmesh/internal/natsort"
 )
 
 // topIDs are ids whose natural order differs from their byte order in
@@ -99,9 +97,7 @@ func fullCopyTop(m *Monitor, limit int, states []State) ([]PeerInfo, int) {
 	if len(states) > 0 {
 		ps = slices.DeleteFunc(ps, func(p PeerInfo) bool { return !slices.Contains(states, p.State) })
 	}
-	slices.SortFunc(ps, func(a, b PeerInfo) int {
-		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
-	})
+	SortPeers(ps)
 	matched := len(ps)
 	return ps[:min(max(limit, 0), len(ps))], matched
 }

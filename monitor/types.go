@@ -177,28 +177,29 @@ func (e Event) String() string {
 	return s
 }
 
-// PeerInfo is a snapshot of one peer.
+// PeerInfo is a snapshot of one peer. Its JSON form is [PeerJSON]
+// ([PeerInfo.JSON]).
 type PeerInfo struct {
-	ID       string            `json:"id"`
-	Host     string            `json:"host"`
-	State    State             `json:"state"`
-	Since    time.Time         `json:"since"`
-	LastBeat time.Time         `json:"last_beat"`
-	LastSeen time.Time         `json:"last_seen"` // last beat or probe answer
-	Seq      uint64            `json:"seq"`
-	Boot     string            `json:"boot"`
-	PID      int               `json:"pid"`
-	Interval time.Duration     `json:"interval_ns"`
-	ProbeRTT time.Duration     `json:"probe_rtt_ns"` // 0 until a probe was answered
-	Version  string            `json:"version"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Conflict bool              `json:"conflict,omitempty"`
+	ID       string
+	Host     string
+	State    State
+	Since    time.Time
+	LastBeat time.Time
+	LastSeen time.Time // last beat or probe answer
+	Seq      uint64
+	Boot     string
+	PID      int
+	Interval time.Duration
+	ProbeRTT time.Duration // 0 until a probe was answered
+	Version  string
+	Labels   map[string]string
+	Conflict bool
 	// ClockSkew is the sender's ts minus the arrival time of its last beat.
 	// It is shown to operators and never used for liveness.
-	ClockSkew time.Duration `json:"clock_skew_ns"`
+	ClockSkew time.Duration
 	// History has bit i set if a beat arrived in the i-th most recent
 	// interval (bit 0 is the current interval).
-	History uint64 `json:"history"`
+	History uint64
 
 	// rawLabels is the labels object as the table keeps it, between a
 	// snapshot taken under the monitor's lock and parseLabels, which

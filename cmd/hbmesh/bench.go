@@ -3,31 +3,119 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/hbmesh/hbmesh/internal/bench"
 )
 
-// runBench hands the command line to package bench, which owns the
-// benchmarks' flags (nats-server style: -s URL, -quick).
-func runBench(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("missing benchmark name (want one of %s)", strings.Join(bench.Names(), ", "))
+// benchCmd is `hbmesh bench`: each benchmark is a subcommand, whose flags
+// become package bench's options.
+type benchCmd struct {
+	Ingest    benchIngestCmd    `cmd:"" help:"monitor vs bare subscriber: messages processed per second"`
+	Detect    benchDetectCmd    `cmd:"" help:"dead verdict lateness with N simulated nodes and K silent kills"`
+	Scale     benchScaleCmd     `cmd:"" help:"monitor CPU, heap, RSS and ns per beat at N peers; churn"`
+	Probe     benchProbeCmd     `cmd:"" help:"probe round trip through node.Node vs bare request/reply"`
+	Publisher benchPublisherCmd `cmd:"" name:"_publisher" hidden:"" help:"the scale benchmark's publisher child"`
+}
+
+func (c *benchCmd) Help() string {
+	return "Each benchmark prints progress on stderr and one JSON line on stdout."
+}
+
+func (c *benchCmd) examples() []string {
+	return []string{
+		"hbmesh bench ingest --quick",
+		"hbmesh bench scale -n 1000000 --interval 10s --churn 0",
 	}
-	switch name := args[0]; {
-	case name == "-h" || name == "-help" || name == "--help" || name == "help":
-		bench.Usage(e.stdout)
-		return errHelpShown
-	case !slices.Contains(bench.Names(), name) && name != "_publisher": // the scale child
-		return usagef("unknown benchmark %q (want one of %s)", name, strings.Join(bench.Names(), ", "))
+}
+
+// benchCommon are the flags every benchmark takes.
+type benchCommon struct {
+	Server     string `short:"s" placeholder:"URL" help:"NATS server URL; empty starts an embedded server on a random loopback port"`
+	Quick      bool   `help:"small and short run for CI; overrides the size flags"`
+	CPUProfile string `name:"cpuprofile" placeholder:"FILE" help:"write a CPU profile of this process (server, publisher and consumers alike) to FILE"`
+}
+
+func (c benchCommon) options() bench.Common {
+	return bench.Common{URL: c.Server, Quick: c.Quick, CPUProfile: c.CPUProfile}
+}
+
+type benchIngestCmd struct {
+	Common   benchCommon `embed:""`
+	Nodes    int         `short:"n" default:"10000" placeholder:"N" help:"distinct node ids"`
+	Batches  int         `default:"10" placeholder:"N" help:"beats per id in each parked backlog; M = nodes*batches"`
+	Windows  int         `default:"3" placeholder:"N" help:"timed backlogs per consumer per round"`
+	Rounds   int         `default:"9" placeholder:"N" help:"rounds, each measuring both consumers"`
+	Verbose  bool        `short:"v" help:"print each backlog's rate on stderr"`
+	BareChan bool        `help:"the bare subscriber drains a channel subscription, as the monitor does, instead of counting in nats.go's callback"`
+	Live     bool        `help:"time each backlog from the first publish, with the consumer reading as the publisher sends, instead of parking it at the server first"`
+}
+
+func (c *benchIngestCmd) Run(ctx context.Context, e *env) error {
+	return runBench(ctx, e, bench.IngestOptions{Common: c.Common.options(), N: c.Nodes, Batches: c.Batches, Windows: c.Windows,
+		Rounds: c.Rounds, Verbose: c.Verbose, BareChan: c.BareChan, Live: c.Live})
+}
+
+type benchDetectCmd struct {
+	Common    benchCommon     `embed:""`
+	Nodes     int             `short:"n" default:"10000" placeholder:"N" help:"simulated nodes"`
+	Kills     int             `short:"k" placeholder:"K" help:"nodes killed (default 100; 1000 with --crash)"`
+	Interval  time.Duration   `default:"1s" placeholder:"DURATION" help:"beat interval of every node"`
+	Window    time.Duration   `placeholder:"DURATION" help:"kills are spread over this window after warm-up (default 5 intervals; with --crash, the longest interval)"`
+	Seed      uint64          `default:"1" placeholder:"N" help:"random seed for kill choice and moments"`
+	Crash     bool            `help:"crash the victims: each beats on a connection of its own, closed at its kill (no goodbye, no reconnect), so the server publishes a DISCONNECT advisory; two monitors measure crash → dead through the crash fast path and through the timeout path in the same run"`
+	Intervals []time.Duration `placeholder:"DURATION,..." default:"1s,10s" help:"with --crash: the fleet's beat intervals, comma separated; peers and victims are spread evenly over them"`
+}
+
+func (c *benchDetectCmd) Run(ctx context.Context, e *env) error {
+	k := c.Kills
+	if k == 0 {
+		k = 100
+		if c.Crash {
+			k = 1000
+		}
 	}
-	err := bench.Run(ctx, args[0], args[1:], e.stdout, e.stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return errHelpShown
-	case errors.Is(err, bench.ErrUsage):
+	return runBench(ctx, e, bench.DetectOptions{Common: c.Common.options(), N: c.Nodes, K: k, Interval: c.Interval, Window: c.Window, Seed: c.Seed,
+		Crash: c.Crash, Intervals: c.Intervals})
+}
+
+type benchScaleCmd struct {
+	Common        benchCommon   `embed:""`
+	Nodes         []int         `short:"n" default:"10000,100000" placeholder:"N,..." help:"peer counts, comma separated (1000000 needs a bigger machine than 2 cores)"`
+	Measure       time.Duration `default:"5s" placeholder:"DURATION" help:"CPU measuring window per peer count"`
+	Interval      time.Duration `default:"1s" placeholder:"DURATION" help:"the simulated nodes' beat interval (1000000 peers at 1s need more than 2 cores; at 10s they fit)"`
+	Churn         int           `default:"1000000" placeholder:"IDS" help:"distinct ids in the churn run; 0 skips it"`
+	ChurnMaxPeers int           `default:"100000" placeholder:"N" help:"MaxPeers in the churn run"`
+	Exe           string        `placeholder:"FILE" help:"executable to re-run as the publisher child (default: this one)"`
+}
+
+func (c *benchScaleCmd) Run(ctx context.Context, e *env) error {
+	return runBench(ctx, e, bench.ScaleOptions{Common: c.Common.options(), Nodes: c.Nodes, Measure: c.Measure, Interval: c.Interval,
+		Churn: c.Churn, ChurnMaxPeers: c.ChurnMaxPeers, Exe: c.Exe})
+}
+
+type benchProbeCmd struct {
+	Common benchCommon `embed:""`
+	Count  int         `default:"5000" placeholder:"N" help:"requests to each responder"`
+}
+
+func (c *benchProbeCmd) Run(ctx context.Context, e *env) error {
+	return runBench(ctx, e, bench.ProbeOptions{Common: c.Common.options(), Count: c.Count})
+}
+
+// benchPublisherCmd is the scale benchmark's child process: its options
+// come in the environment, from the parent.
+type benchPublisherCmd struct{}
+
+func (c *benchPublisherCmd) Run(ctx context.Context, e *env) error {
+	return bench.Child(ctx, e.getenv(bench.ChildEnv), e.stdout)
+}
+
+// runBench runs b; options out of range are usage errors.
+func runBench(ctx context.Context, e *env, b bench.Benchmark) error {
+	err := bench.Run(ctx, b, e.stdout, e.stderr)
+	if errors.Is(err, bench.ErrUsage) {
 		return usagef("%s", strings.TrimPrefix(err.Error(), bench.ErrUsage.Error()+": "))
 	}
 	return err

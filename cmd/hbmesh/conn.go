@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,96 +19,65 @@ import (
 const defaultServer = "nats://127.0.0.1:4222"
 
 // connFlags are the connection flags, named exactly like the nats CLI's
-// (natscli v0.5.0) so the two tools share muscle memory and environment.
+// (natscli v0.5.0), and read from the same environment variables, so the
+// two tools share muscle memory and environment.
 type connFlags struct {
-	server   string
-	user     string
-	password string
-	token    string
-	creds    string
-	nkey     string
-	tlsCert  string
-	tlsKey   string
-	tlsCA    string
-	timeout  time.Duration
-	// inboxPrefix replaces _INBOX for this connection's reply subjects, so
-	// a server's permissions can give each client its own inbox space.
-	inboxPrefix string
-	// context names a nats CLI context whose settings apply under the
-	// environment and the flags.
-	context string
-	f       *flags // the flags these were registered on
-	e       *env   // the environment they were validated in
-}
+	Context     string        `placeholder:"NAME" env:"NATS_CONTEXT" help:"nats CLI context NAME (or path to its JSON file) to take settings from; environment variables and flags override it"`
+	Server      string        `short:"s" placeholder:"URL" default:"${server}" env:"NATS_URL" secret:"" help:"NATS server URLs, comma separated"`
+	User        string        `placeholder:"USER" env:"NATS_USER" help:"connect as USER (with --password); --user, --token, --creds and --nkey are exclusive"`
+	Password    string        `placeholder:"PASSWORD" env:"NATS_PASSWORD" secret:"" help:"PASSWORD of --user"`
+	Token       string        `placeholder:"TOKEN" env:"NATS_TOKEN" secret:"" help:"authentication TOKEN"`
+	Creds       string        `placeholder:"FILE" env:"NATS_CREDS" help:"user credentials FILE"`
+	Nkey        string        `placeholder:"FILE" env:"NATS_NKEY" help:"user NKEY seed FILE"`
+	TLSCert     string        `name:"tlscert" placeholder:"FILE" env:"NATS_CERT" help:"TLS client certificate FILE"`
+	TLSKey      string        `name:"tlskey" placeholder:"FILE" env:"NATS_KEY" help:"TLS private key FILE"`
+	TLSCA       string        `name:"tlsca" placeholder:"FILE" env:"NATS_CA" help:"TLS certificate authority chain FILE"`
+	InboxPrefix string        `placeholder:"PREFIX" env:"HBMESH_INBOX_PREFIX" help:"custom inbox PREFIX for replies (default _INBOX); must match the server's permissions, e.g. _INBOX_monitor1 with deploy/auth"`
+	Timeout     time.Duration `placeholder:"DURATION" default:"${timeout}" min:"1ms" max:"1h" env:"NATS_TIMEOUT" help:"connect timeout; probe and status also wait this long for answers"`
 
-// register adds the connection flags to f. timeoutUsage describes what
-// --timeout bounds for this command (the nats CLI uses one --timeout for
-// connecting and for waiting on responses, and so do we); defTimeout is its
-// default.
-func (c *connFlags) register(f *flags, defTimeout time.Duration, timeoutUsage string) {
-	c.timeout = defTimeout
-	c.f = f
-	f.section("Connection flags")
-	f.String(&c.context, "context", "", "", "nats CLI context `NAME` (or path to its JSON file) to take settings from;\nenvironment variables and flags override it")
-	f.Env("context", "NATS_CONTEXT")
-	f.String(&c.server, "server", "s", defaultServer, "NATS server `URL`s, comma separated")
-	f.Env("server", "NATS_URL")
-	f.String(&c.user, "user", "", "", "connect as `USER` (with --password); --user, --token, --creds and --nkey\nare exclusive")
-	f.Env("user", "NATS_USER")
-	f.String(&c.password, "password", "", "", "`PASSWORD` of --user")
-	f.Env("password", "NATS_PASSWORD")
-	f.String(&c.token, "token", "", "", "authentication `TOKEN`")
-	f.Env("token", "NATS_TOKEN")
-	f.String(&c.creds, "creds", "", "", "user credentials `FILE`")
-	f.Env("creds", "NATS_CREDS")
-	f.String(&c.nkey, "nkey", "", "", "user NKEY seed `FILE`")
-	f.Env("nkey", "NATS_NKEY")
-	f.String(&c.tlsCert, "tlscert", "", "", "TLS client certificate `FILE`")
-	f.Env("tlscert", "NATS_CERT")
-	f.String(&c.tlsKey, "tlskey", "", "", "TLS private key `FILE`")
-	f.Env("tlskey", "NATS_KEY")
-	f.String(&c.tlsCA, "tlsca", "", "", "TLS certificate authority chain `FILE`")
-	f.Env("tlsca", "NATS_CA")
-	f.String(&c.inboxPrefix, "inbox-prefix", "", "", "custom inbox `PREFIX` for replies (default _INBOX); must match the\nserver's permissions, e.g. _INBOX_monitor1 with deploy/auth")
-	f.Var(durationFlag{&c.timeout, time.Millisecond, time.Hour}, "timeout", "", timeoutUsage)
-	f.Env("timeout", "NATS_TIMEOUT")
-	f.section("Flags")
+	// e is the environment the flags were parsed in; set by validate.
+	e *env
+	// ctxOpts is what --context adds to the connection besides the values
+	// it fills into the fields above: its credentials, when no flag or
+	// variable chose any, and the settings hbmesh has no flag for (a SOCKS
+	// proxy, TLS handshake first). ctxUser is the user among those
+	// credentials. Both are set by validate.
+	ctxOpts []nats.Option
+	ctxUser string
 }
 
 // validate applies --context and checks combinations the flag types
-// cannot. Call it after parsing.
+// cannot. Run calls it before dialling.
 func (c *connFlags) validate(e *env) error {
 	c.e = e
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
-	if c.f != nil {
-		if err := c.applyContext(e, c.f); err != nil {
-			return usagef("%v", err)
-		}
+	if err := c.applyContext(); err != nil {
+		return err
 	}
-	if c.password != "" && c.user == "" {
+	if c.Password != "" && c.User == "" && c.ctxUser == "" {
 		return usagef("%s needs --user (or $NATS_USER)", c.source("password"))
 	}
-	if p := c.inboxPrefix; p != "" {
+	if p := c.InboxPrefix; p != "" {
 		if strings.ContainsAny(p, "*> \t\r\n") || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
-			return usagef("invalid value %q for flag --inbox-prefix: want subject tokens without wildcards", p)
+			return usagef("%s %q: want subject tokens without wildcards", c.source("inbox-prefix"), p)
 		}
 	}
-	if (c.tlsCert == "") != (c.tlsKey == "") {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return usagef("--tlscert and --tlskey must be given together")
 	}
-	for _, fl := range []struct{ long, path string }{
-		{"creds", c.creds}, {"nkey", c.nkey}, {"tlscert", c.tlsCert}, {"tlskey", c.tlsKey}, {"tlsca", c.tlsCA},
+	for _, fl := range []struct{ name, path string }{
+		{"creds", c.Creds}, {"nkey", c.Nkey}, {"tlscert", c.TLSCert}, {"tlskey", c.TLSKey}, {"tlsca", c.TLSCA},
 	} {
 		if fl.path != "" {
-			if err := checkFile(c.source(fl.long), fl.path); err != nil {
+			if err := checkFile(c.source(fl.name), fl.path); err != nil {
 				return err
 			}
 		}
 	}
-	if strings.TrimSpace(c.server) == "" {
-		return usagef("--server is empty")
+	if strings.TrimSpace(c.Server) == "" {
+		return usagef("%s is empty", c.source("server"))
 	}
 	return nil
 }
@@ -116,17 +86,17 @@ func (c *connFlags) validate(e *env) error {
 // --password belongs to --user.
 var authMethods = [...]string{"user", "token", "creds", "nkey"}
 
-// authValue returns the value of authentication flag long.
-func (c *connFlags) authValue(long string) string {
-	switch long {
+// authValue returns the value of authentication flag name.
+func (c *connFlags) authValue(name string) string {
+	switch name {
 	case "user":
-		return c.user
+		return c.User
 	case "token":
-		return c.token
+		return c.Token
 	case "creds":
-		return c.creds
+		return c.Creds
 	case "nkey":
-		return c.nkey
+		return c.Nkey
 	}
 	return ""
 }
@@ -136,13 +106,13 @@ func (c *connFlags) authValue(long string) string {
 // beside a user), and the credentials that were not used are a mistake
 // the operator should hear about. The nats CLI accepts such combinations
 // and uses the first of user, creds, nkey, plus any token; hbmesh does
-// not. Call it before applyContext, which only fills in a context's
+// not. Call it before applyContext, which only adds a context's
 // credentials when none of these is given.
 func (c *connFlags) checkAuth() error {
 	var given []string
-	for _, long := range authMethods {
-		if c.authValue(long) != "" {
-			given = append(given, c.source(long))
+	for _, name := range authMethods {
+		if c.authValue(name) != "" {
+			given = append(given, c.source(name))
 		}
 	}
 	if len(given) > 1 {
@@ -154,27 +124,24 @@ func (c *connFlags) checkAuth() error {
 // hasAuth reports whether the flags or the environment chose a way to
 // authenticate.
 func (c *connFlags) hasAuth() bool {
-	for _, long := range authMethods {
-		if c.authValue(long) != "" {
+	for _, name := range authMethods {
+		if c.authValue(name) != "" {
 			return true
 		}
 	}
 	return false
 }
 
-// source names where the value of flag long came from: --long, its
+// source names where the value of flag name came from: --name, its
 // environment variable, or the --context that filled it in.
-func (c *connFlags) source(long string) string {
-	if c.f == nil || c.f.isSet(long) {
-		return "--" + long
+func (c *connFlags) source(name string) string {
+	if c.e != nil && c.e.given(name) {
+		return c.e.source(name)
 	}
-	if ev := c.f.env[long]; ev != "" && c.e != nil && c.e.getenv != nil && c.e.getenv(ev) != "" {
-		return "$" + ev
+	if c.Context != "" {
+		return fmt.Sprintf("--%s (from --context %s)", name, c.Context)
 	}
-	if c.context != "" {
-		return fmt.Sprintf("--%s (from --context %s)", long, c.context)
-	}
-	return "--" + long
+	return "--" + name
 }
 
 // Reconnect policy. These are the settings every hbmesh connection uses;
@@ -236,7 +203,9 @@ func isAuthError(err error) bool {
 type serverURL struct{ p atomic.Pointer[string] }
 
 func (s *serverURL) remember(nc *nats.Conn) {
-	if u := nc.ConnectedUrlRedacted(); u != "" {
+	// Not ConnectedUrlRedacted: it shows a token given as nats://TOKEN@host.
+	if u := nc.ConnectedUrl(); u != "" {
+		u = redactURL(u)
 		s.p.Store(&u)
 	}
 }
@@ -255,7 +224,7 @@ func (s *serverURL) String() string {
 func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, closing func() bool, fail func(*nats.Conn, error)) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(name),
-		nats.Timeout(c.timeout),
+		nats.Timeout(c.Timeout),
 		nats.MaxReconnects(maxReconnects),
 		nats.ReconnectWait(reconnectWait),
 		nats.ReconnectJitter(reconnectJitter, reconnectJitterTLS),
@@ -301,30 +270,31 @@ func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, clos
 		}),
 	}
 	switch {
-	case c.user != "":
-		opts = append(opts, nats.UserInfo(c.user, c.password))
-	case c.creds != "":
-		opts = append(opts, nats.UserCredentials(c.creds))
-	case c.nkey != "":
-		o, err := nats.NkeyOptionFromSeed(c.nkey)
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Creds != "":
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	case c.Nkey != "":
+		o, err := nats.NkeyOptionFromSeed(c.Nkey)
 		if err != nil {
-			return nil, fmt.Errorf("--nkey %s: %w", c.nkey, err)
+			// nkeys' errors never quote the key.
+			return nil, fmt.Errorf("%s %q: %w", c.source("nkey"), c.Nkey, err)
 		}
 		opts = append(opts, o)
 	}
-	if c.token != "" {
-		opts = append(opts, nats.Token(c.token))
+	if c.Token != "" {
+		opts = append(opts, nats.Token(c.Token))
 	}
-	if c.inboxPrefix != "" {
-		opts = append(opts, nats.CustomInboxPrefix(c.inboxPrefix))
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
-	if c.tlsCert != "" {
-		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
 	}
-	if c.tlsCA != "" {
-		opts = append(opts, nats.RootCAs(c.tlsCA))
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
 	}
-	return opts, nil
+	return append(opts, c.ctxOpts...), nil
 }
 
 // dial connects to the servers in --server. It fails at once, with one
@@ -361,15 +331,17 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 		cn.cancel(fmt.Errorf("%w: %w", errConnFailed, err))
 	}))
 	opts = append(opts, extra...)
-	nc, err := nats.Connect(c.server, opts...)
+	nc, err := nats.Connect(c.Server, opts...)
 	if err != nil {
 		cn.cancel(nil)
+		servers := redactURLs(c.Server)
 		if errors.Is(err, nats.ErrNoServers) {
 			// nats.go turns "connection refused" into this, which names
 			// neither the cause nor the fix.
-			return nil, fmt.Errorf("connect %s: %w (connection refused: is a NATS server listening there?)", redactURLs(c.server), err)
+			return nil, fmt.Errorf("connect %s: %w (connection refused: is a NATS server listening there?)", servers, err)
 		}
-		return nil, fmt.Errorf("connect %s: %w", redactURLs(c.server), err)
+		// Some of nats.go's errors (url.Parse's, say) quote the URL.
+		return nil, fmt.Errorf("connect %s: %s", servers, redactIn(err.Error(), c.Server))
 	}
 	cn.Conn = nc
 	// The connect handler runs asynchronously; do not let a disconnect
@@ -410,15 +382,41 @@ func (cn *conn) close() {
 	cn.cancel(nil)
 }
 
-// redactURLs hides passwords in a comma-separated URL list.
-func redactURLs(s string) string {
-	parts := strings.Split(s, ",")
+// redactURLs hides the secrets in a comma-separated list of URLs: a
+// password (url.URL.Redacted), and a user without a password, which NATS
+// takes for a token. A URL that does not parse is hidden whole.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
 	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
-				parts[i] = p[:scheme+3] + "***" + p[at:]
-			}
-		}
+		parts[i] = redactURL(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
+}
+
+func redactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s // as nats.go reads a bare host:port
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); !ok {
+			u.User = url.User("redacted") // a token
+		}
+	}
+	return u.Redacted()
+}
+
+// redactIn replaces, in msg, each URL of list that carries credentials with
+// its redacted form.
+func redactIn(msg, list string) string {
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p != "" && strings.Contains(p, "@") {
+			msg = strings.ReplaceAll(msg, p, redactURL(p))
+		}
+	}
+	return msg
 }

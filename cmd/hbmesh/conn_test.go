@@ -24,7 +24,7 @@ func TestChaosKillLogsNoDisconnect(t *testing.T) {
 	t.Cleanup(l.close)
 	var logs natstest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cn, err := (&connFlags{server: l.URL(), timeout: 5 * time.Second}).dial(context.Background(), "chaos victim", log)
+	cn, err := (&connFlags{Server: l.URL(), Timeout: 5 * time.Second}).dial(context.Background(), "chaos victim", log)
 	if err != nil {
 		t.Fatal(err)
 	}

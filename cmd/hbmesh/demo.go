@@ -20,65 +20,53 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-func runDemo(ctx context.Context, e *env, args []string) (err error) {
-	var (
-		logf         logFlags
-		nodes        = 5
-		interval     = 500 * time.Millisecond
-		chaos        bool
-		duration     time.Duration
-		port         int
-		chaosEvery   time.Duration
-		summaryEvery = 5 * time.Second
-		sf           = stackFlags{id: "demo-monitor"}
-		ln           net.Listener
-	)
-	f := newFlags("demo", "hbmesh demo [--nodes 5] [--interval 500ms] [--chaos] [--duration 0] [--port 0]", `
-Run everything in one process: a NATS server, --nodes nodes (demo-1 ...
-demo-N, each over its own TCP connection) and a monitor that prints every
-transition, plus a state summary every few seconds. Point 'nats sub' at the
-printed URL to watch the raw beats, or at 'hb.events.>' for the published
-transitions. The server runs JetStream in a temporary directory; with
---http the monitor's dashboard is served too. On Ctrl-C, or after
---duration, the nodes stop first with a goodbye, the monitor reports each
-one left, and a final summary follows.
+// demoCmd is `hbmesh demo`.
+type demoCmd struct {
+	Nodes    int           `default:"5" min:"1" max:"1000" placeholder:"N" help:"number of nodes"`
+	Interval time.Duration `default:"500ms" min:"100ms" max:"1h" placeholder:"DURATION" help:"beat interval of every node"`
+	Chaos    bool          `help:"kill, stop, restart and freeze nodes at random"`
+	Duration time.Duration `min:"0s" placeholder:"DURATION" help:"stop after this long (0: run until interrupted)"`
+	Port     int           `min:"0" max:"65535" placeholder:"PORT" help:"NATS client port (0: random)"`
+	HTTP     httpFlags     `embed:"" group:"http"`
+	Stream   string        `name:"events-stream" group:"events" placeholder:"NAME" help:"also keep transitions in the JetStream stream NAME"`
+	// Tuning knobs for tests: how often chaos strikes (default: six
+	// intervals, enough for a killed node to be declared dead) and how
+	// often the summary line is printed.
+	ChaosEvery   time.Duration `hidden:"" min:"0s" max:"1h" help:"time between chaos actions (0: six intervals)"`
+	SummaryEvery time.Duration `hidden:"" default:"5s" min:"10ms" max:"1h" help:"time between summary lines"`
+
+	Log logFlags `embed:"" group:"log"`
+}
+
+func (c *demoCmd) Help() string {
+	return `Run everything in one process: a NATS server, --nodes nodes (demo-1 ... demo-N, each over its own TCP connection) and a monitor that prints every transition, plus a state summary every few seconds. Point 'nats sub' at the printed URL to watch the raw beats, or at 'hb.events.>' for the published transitions. The server runs JetStream in a temporary directory; with --http the monitor's dashboard is served too. On Ctrl-C, or after --duration, the nodes stop first with a goodbye, the monitor reports each one left, and a final summary follows.
 
 With --chaos, every few intervals one node is, in turn and at random:
+
   killed     connection dropped without a goodbye   -> dead, later restarted
   stopped    graceful shutdown with a goodbye       -> left, later restarted
   restarted  replaced at once by a new incarnation  -> restarted
   frozen     its traffic held back for a while      -> suspect, dead, alive
-Chaos strikes only a node the monitor sees alive, and restarts or thaws
-one only once the monitor has reported it dead or left, so every
-"expect" it prints comes true.
-`, []string{
+
+Chaos strikes only a node the monitor sees alive, and restarts or thaws one only once the monitor has reported it dead or left, so every "expect" it prints comes true.`
+}
+
+func (c *demoCmd) examples() []string {
+	return []string{
 		"hbmesh demo --chaos",
 		"hbmesh demo --nodes 20 --interval 200ms --duration 1m",
 		"hbmesh demo --port 4222 & nats sub 'hb.>' -s nats://127.0.0.1:4222",
 		"hbmesh demo --chaos --http 127.0.0.1:8080   # and open http://127.0.0.1:8080/",
-	})
-	f.Var(intFlag{&nodes, 1, 1000}, "nodes", "", "number of `nodes`")
-	f.Var(durationFlag{&interval, node.MinInterval, node.MaxInterval}, "interval", "", "beat `interval` of every node")
-	f.Bool(&chaos, "chaos", "", false, "kill, stop, restart and freeze nodes at random")
-	f.Var(durationFlag{&duration, 0, 0}, "duration", "", "stop after this `duration` (0: run until interrupted)")
-	f.Var(intFlag{&port, 0, 65535}, "port", "", "NATS client `port` (0: random)")
-	sf.registerHTTP(f)
-	f.section("Events flags")
-	f.String(&sf.stream, "events-stream", "", "", "also keep transitions in the JetStream stream `NAME`")
-	f.section("Flags")
-	// Tuning knobs for tests: how often chaos strikes (default: six
-	// intervals, enough for a killed node to be declared dead) and how
-	// often the summary line is printed.
-	f.Var(durationFlag{&chaosEvery, 0, time.Hour}, "chaos-every", "", "time between chaos actions (0: six intervals)")
-	f.Hide("chaos-every")
-	f.Var(durationFlag{&summaryEvery, 10 * time.Millisecond, time.Hour}, "summary-every", "", "time between summary lines")
-	f.Hide("summary-every")
-	logf.level = "warn" // the transitions on stdout are the show; server chatter is noise
-	logf.register(f)
-	if err := f.parse(e, args); err != nil {
-		return err
 	}
-	if sf.perPeer && sf.httpAddr == "" {
+}
+
+func (c *demoCmd) Run(ctx context.Context, e *env) (err error) {
+	var (
+		nodes, interval, chaos, duration, port = c.Nodes, c.Interval, c.Chaos, c.Duration, c.Port
+		chaosEvery, summaryEvery               = c.ChaosEvery, c.SummaryEvery
+		ln                                     net.Listener
+	)
+	if c.HTTP.PerPeer && c.HTTP.Addr == "" {
 		return usagef("--per-peer-metrics needs --http")
 	}
 	if chaosEvery == 0 {
@@ -89,10 +77,10 @@ one only once the monitor has reported it dead or left, so every
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	log := logf.logger(e.stderr)
+	log := c.Log.logger(e.stderr)
 	out := &lineWriter{w: e.stdout}
-	if sf.httpAddr != "" {
-		if ln, err = net.Listen("tcp", sf.httpAddr); err != nil {
+	if c.HTTP.Addr != "" {
+		if ln, err = net.Listen("tcp", c.HTTP.Addr); err != nil {
 			return fmt.Errorf("--http: %w", err)
 		}
 		defer func() {
@@ -133,7 +121,7 @@ one only once the monitor has reported it dead or left, so every
 	// The monitor talks to the server in-process: chaos never touches it.
 	mcfg := monitor.DefaultConfig()
 	mcfg.Logger = log.With("cmd", "monitor")
-	mconn, err := (&connFlags{server: url, timeout: 5 * time.Second}).dial(life, "hbmesh demo monitor", log,
+	mconn, err := (&connFlags{Server: url, Timeout: 5 * time.Second}).dial(life, "hbmesh demo monitor", log,
 		nats.InProcessServer(srv.NATS()))
 	if err != nil {
 		return err
@@ -142,9 +130,10 @@ one only once the monitor has reported it dead or left, so every
 	started := make(chan *monitor.Monitor, 1)
 	// The server's JetStream lives in a temporary directory, so there is
 	// nothing to remember across demo runs: no restart memory.
-	st := &stack{flags: &sf, cfg: mcfg, out: sinks{textSink(out)}, ln: ln, log: log,
+	st := &stack{id: "demo-monitor", http: c.HTTP, events: eventsFlags{Stream: c.Stream}, memory: memoryFlags{Replicas: 1},
+		cfg: mcfg, out: sinks{textSink(out)}, ln: ln, log: log,
 		onStart: func(m *monitor.Monitor) { started <- m },
-		dial:    (&connFlags{timeout: 5 * time.Second}).dialCheck(url, log, nats.InProcessServer(srv.NATS()))}
+		dial:    (&connFlags{Timeout: 5 * time.Second}).dialCheck(url, log, nats.InProcessServer(srv.NATS()))}
 	ln = nil // st.run owns it now
 	var mwg sync.WaitGroup
 	mdone := make(chan error, 1)
@@ -254,7 +243,7 @@ func (d *demo) start(s *demoSlot) error {
 	if err != nil {
 		return err
 	}
-	cf := &connFlags{server: l.URL(), timeout: 5 * time.Second}
+	cf := &connFlags{Server: l.URL(), Timeout: 5 * time.Second}
 	name, err := cf.nodeConnName(wire.DefaultPrefix, s.id)
 	if err != nil {
 		l.close()
@@ -267,7 +256,7 @@ func (d *demo) start(s *demoSlot) error {
 	}
 	n, err := node.New(cn.Conn, node.Config{
 		ID: s.id, Host: "demo", Interval: d.interval, Jitter: 0.05, Labels: s.labels,
-		Version: version, Logger: d.log.With("cmd", "node"),
+		Version: buildVersion().Version, Logger: d.log.With("cmd", "node"),
 	})
 	if err != nil {
 		cn.close()

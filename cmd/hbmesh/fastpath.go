@@ -32,7 +32,7 @@ func (c *connFlags) nodeConnName(prefix, id string) (string, error) {
 			return "", err
 		}
 	}
-	o.Url = c.server
+	o.Url = c.Server
 	window, ok := node.ReconnectWindow(&o)
 	if !ok {
 		return "", errors.New("the reconnect window of a custom reconnect delay cannot be told")

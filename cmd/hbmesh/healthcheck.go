@@ -15,37 +15,36 @@ import (
 // --http 127.0.0.1:8080 (or 0.0.0.0:8080) in the same container.
 const defaultHealthURL = "http://127.0.0.1:8080/readyz"
 
-// runHealthcheck GETs a URL and exits 0 on 2xx. It exists for container
-// images built FROM scratch, where a HEALTHCHECK has no shell or curl.
-func runHealthcheck(ctx context.Context, e *env, args []string) error {
-	var (
-		target  = defaultHealthURL
-		timeout = 2 * time.Second
-	)
-	f := newFlags("healthcheck", "hbmesh healthcheck [--url URL] [--timeout 2s]", `
-GET --url and exit 0 when it answers 2xx; otherwise print one line saying
-why (status, refused connection, timeout) and exit 1. Meant for container
-health checks in images without a shell: point it at the /readyz (ready:
-connected and judging) or /livez (the process serves) of 'hbmesh monitor
---http'.`, []string{
+// healthcheckCmd is `hbmesh healthcheck`: it GETs a URL and exits 0 on
+// 2xx. It exists for container images built FROM scratch, where a
+// HEALTHCHECK has no shell or curl.
+type healthcheckCmd struct {
+	URL     string        `default:"${health_url}" placeholder:"URL" env:"HBMESH_HEALTHCHECK_URL" help:"URL to GET"`
+	Timeout time.Duration `default:"2s" min:"1ms" max:"1h" placeholder:"DURATION" help:"give up after this long"`
+}
+
+func (c *healthcheckCmd) Help() string {
+	return `GET --url and exit 0 when it answers 2xx; otherwise print one line saying why (status, refused connection, timeout) and exit 1. Meant for container health checks in images without a shell: point it at the /readyz (ready: connected and judging) or /livez (the process serves) of 'hbmesh monitor --http'.`
+}
+
+func (c *healthcheckCmd) examples() []string {
+	return []string{
 		`HEALTHCHECK CMD ["/hbmesh", "healthcheck"]`,
 		"hbmesh healthcheck --url http://127.0.0.1:8080/livez --timeout 1s",
-	})
-	f.String(&target, "url", "", target, "`URL` to GET")
-	f.Env("url", "HBMESH_HEALTHCHECK_URL")
-	f.Var(durationFlag{&timeout, time.Millisecond, time.Hour}, "timeout", "", "give up after this `duration`")
-	if err := f.parse(e, args); err != nil {
-		return err
 	}
+}
+
+func (c *healthcheckCmd) Run(ctx context.Context, e *env) error {
+	target, timeout := c.URL, c.Timeout
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("invalid value %q for flag --url: want an http or https URL", target)
+		return usagef("%s %s: want an http or https URL", e.source("url"), quoteURL(target))
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return usagef("invalid value %q for flag --url: %v", target, err)
+		return usagef("%s %s: %v", e.source("url"), quoteURL(target), err)
 	}
 	client := &http.Client{Timeout: timeout}
 	resp, err := client.Do(req)

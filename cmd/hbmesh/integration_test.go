@@ -222,7 +222,7 @@ func TestEmbeddedServerLogs(t *testing.T) {
 		wantNotice bool
 	}{{"info", false}, {"debug", true}} {
 		t.Run(tt.level, func(t *testing.T) {
-			mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--no-memory", "--log-level", tt.level)
+			mon := start(t, "monitor", "--embedded", "--port=-1", "--store-dir", t.TempDir(), "--no-memory", "--log-level", tt.level)
 			waitFor(t, 10*time.Second, "monitor started", func() bool {
 				return strings.Contains(mon.stderr.String(), "monitor started")
 			})

@@ -7,31 +7,19 @@ import (
 )
 
 // logFlags are the logging flags every subcommand shares. Logs always go
-// to stderr, so stdout stays clean for events and answers.
+// to stderr, so stdout stays clean for events and answers. A command
+// chooses its default level with a set tag (`set:"loglevel=warn"`).
 type logFlags struct {
-	format string
-	level  string
-}
-
-// register adds the logging flags; a command may preset level (e.g. warn
-// for one-shot client commands) before calling it.
-func (l *logFlags) register(f *flags) {
-	l.format = "text"
-	if l.level == "" {
-		l.level = "info"
-	}
-	f.section("Logging flags")
-	f.Var(enumFlag{&l.format, []string{"text", "json"}}, "log-format", "", "log format on stderr: `text|json`")
-	f.Var(enumFlag{&l.level, []string{"debug", "info", "warn", "error"}}, "log-level", "", "minimum log level: `debug|info|warn|error`")
-	f.section("Flags")
+	Format string `name:"log-format" enum:"text,json" default:"text" placeholder:"text|json" env:"HBMESH_LOG_FORMAT" help:"log format on stderr"`
+	Level  string `name:"log-level" enum:"debug,info,warn,error" default:"${loglevel}" placeholder:"debug|info|warn|error" env:"HBMESH_LOG_LEVEL" help:"minimum log level"`
 }
 
 // logger builds the slog logger the flags describe, writing to w.
 func (l *logFlags) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(l.level)) // the flag only admits valid names
+	_ = lvl.UnmarshalText([]byte(l.Level)) // the flag only admits valid names
 	opts := &slog.HandlerOptions{Level: lvl}
-	if l.format == "json" {
+	if l.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -41,7 +29,7 @@ func (l *logFlags) logger(w io.Writer) *slog.Logger {
 // flags asked for debug: for a chatty component, such as an embedded
 // nats-server's startup banner, whose notices are not the command's news.
 func (l *logFlags) quiet(log *slog.Logger) *slog.Logger {
-	if l.level == "debug" {
+	if l.Level == "debug" {
 		return log
 	}
 	return slog.New(levelFloor{log.Handler(), slog.LevelWarn})

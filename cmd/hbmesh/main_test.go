@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +99,7 @@ func TestUsageErrors(t *testing.T) {
 		env  map[string]string
 		want string // substring of the one stderr line
 	}{
-		{"interval not a duration", []string{"node", "--interval", "5x"}, nil, `invalid value "5x" for flag --interval: not a duration`},
+		{"interval not a duration", []string{"node", "--interval", "5x"}, nil, `--interval: invalid value "5x": not a duration`},
 		{"interval too short", []string{"node", "--interval", "50ms"}, nil, `50ms is outside [100ms, 1h0m0s]`},
 		{"interval too long", []string{"node", "--interval", "2h"}, nil, `2h0m0s is outside`},
 		{"id with dot", []string{"node", "--id", "a.b"}, nil, `invalid id "a.b": contains '.'`},
@@ -104,26 +107,35 @@ func TestUsageErrors(t *testing.T) {
 		{"empty id", []string{"node", "--id", ""}, nil, `invalid id "": empty`},
 		{"bad label key", []string{"node", "--label", "a b=c"}, nil, `label key "a b"`},
 		{"label without value", []string{"node", "--label", "role"}, nil, `want key=value`},
-		{"unknown flag", []string{"node", "--bogus"}, nil, `flag provided but not defined: --bogus`},
-		{"unknown flag with value", []string{"probe", "x", "--bogus=1"}, nil, `flag provided but not defined: --bogus`},
-		{"flag without argument", []string{"node", "--interval"}, nil, `flag needs an argument: --interval`},
-		{"short flag without argument", []string{"node", "-s"}, nil, `flag needs an argument: -s`},
-		{"bad short flag value", []string{"server", "-p", "x"}, nil, `invalid value "x" for flag -p: not an integer`},
-		{"bad boolean", []string{"monitor", "--json=maybe"}, nil, `invalid boolean value "maybe" for --json`},
-		{"unexpected argument", []string{"node", "extra"}, nil, `unexpected argument "extra"`},
-		{"unknown subcommand", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
-		{"bad detector", []string{"monitor", "--detector", "magic"}, nil, `want one of fixed, phi`},
+		{"unknown flag", []string{"node", "--bogus"}, nil, `unknown flag --bogus`},
+		{"unknown flag with value", []string{"probe", "x", "--bogus=1"}, nil, `unknown flag --bogus`},
+		{"flag without argument", []string{"node", "--interval"}, nil, `hbmesh node: --interval: missing value`},
+		{"short flag without argument", []string{"node", "-s"}, nil, `hbmesh node: --server: missing value`},
+		{"bad short flag value", []string{"server", "-p", "x"}, nil, `--port: invalid value "x": not an integer`},
+		{"bad boolean", []string{"monitor", "--json=maybe"}, nil, `--json: bool value must be true, 1, yes, false, 0 or no but got "maybe"`},
+		{"unexpected argument", []string{"node", "extra"}, nil, `unexpected argument extra`},
+		{"unknown subcommand", []string{"frobnicate"}, nil, `hbmesh: unknown command "frobnicate" (see 'hbmesh help')`},
+		{"bad detector", []string{"monitor", "--detector", "magic"}, nil, `--detector must be one of "fixed","phi" but got "magic"`},
 		{"dead before suspect", []string{"monitor", "--suspect-after", "3", "--dead-after", "2"}, nil, `--dead-after 2 must exceed --suspect-after 3`},
-		{"bad log level", []string{"node", "--log-level", "loud"}, nil, `invalid value "loud" for flag --log-level`},
-		{"bad log format", []string{"monitor", "--log-format", "xml"}, nil, `invalid value "xml" for flag --log-format`},
-		{"bad env timeout", []string{"node"}, map[string]string{"NATS_TIMEOUT": "soon"}, `invalid value "soon" for $NATS_TIMEOUT`},
-		{"probe without id", []string{"probe"}, nil, `missing node ID`},
+		{"bad log level", []string{"node", "--log-level", "loud"}, nil, `--log-level must be one of "debug","info","warn","error" but got "loud"`},
+		{"bad log format", []string{"monitor", "--log-format", "xml"}, nil, `--log-format must be one of "text","json" but got "xml"`},
+		{"bad env timeout", []string{"node"}, map[string]string{"NATS_TIMEOUT": "soon"}, `hbmesh node: NATS_TIMEOUT="soon": not a duration`},
+		{"bad env interval", []string{"node"}, map[string]string{"HBMESH_INTERVAL": "5x"}, `hbmesh node: HBMESH_INTERVAL="5x": not a duration (want e.g. 500ms, 2s, 1m)`},
+		{"env interval too short", []string{"node"}, map[string]string{"HBMESH_INTERVAL": "5ms"}, `hbmesh node: HBMESH_INTERVAL="5ms": 5ms is outside [100ms, 1h0m0s]`},
+		{"bad env label", []string{"node"}, map[string]string{"HBMESH_LABELS": "role=web,zone"}, `hbmesh node: HBMESH_LABELS="role=web,zone": want key=value`},
+		{"bad env id", []string{"node"}, map[string]string{"HBMESH_ID": "a.b"}, `hbmesh node: HBMESH_ID="a.b": invalid id "a.b": contains '.'`},
+		{"bad env detector", []string{"monitor"}, map[string]string{"HBMESH_DETECTOR": "magic"}, `hbmesh monitor: HBMESH_DETECTOR="magic": want one of fixed, phi`},
+		{"bad env bool", []string{"monitor"}, map[string]string{"HBMESH_JSON": "maybe"}, `hbmesh monitor: HBMESH_JSON="maybe": bool value must be`},
+		{"bad env log level", []string{"node"}, map[string]string{"HBMESH_LOG_LEVEL": "loud"}, `hbmesh node: HBMESH_LOG_LEVEL="loud": want one of debug, info, warn, error`},
+		{"env port without embedded", []string{"monitor"}, map[string]string{"HBMESH_PORT": "4333"}, `$HBMESH_PORT needs --embedded`},
+		{"env dead before suspect", []string{"monitor"}, map[string]string{"HBMESH_SUSPECT_AFTER": "3", "HBMESH_DEAD_AFTER": "2"}, `--dead-after 2 must exceed --suspect-after 3`},
+		{"probe without id", []string{"probe"}, nil, `hbmesh probe: missing id (usage: hbmesh probe <id> [flags])`},
 		{"probe bad id", []string{"probe", "a>b"}, nil, `invalid id "a>b"`},
-		{"probe two ids", []string{"probe", "a", "b"}, nil, `unexpected argument "b"`},
+		{"probe two ids", []string{"probe", "a", "b"}, nil, `unexpected argument b`},
 		{"bad drop fraction", []string{"node", "--drop-beats", "2"}, nil, `2 is outside [0, 1]`},
 		{"bad port", []string{"server", "-p", "70000"}, nil, `70000 is outside`},
-		{"bad cluster url", []string{"server", "--cluster", "nope"}, nil, `invalid value "nope" for flag --cluster`},
-		{"port without embedded", []string{"monitor", "--port", "4333"}, nil, `need --embedded`},
+		{"bad cluster url", []string{"server", "--cluster", "nope"}, nil, `--cluster "nope": want nats://host:port`},
+		{"port without embedded", []string{"monitor", "--port", "4333"}, nil, `--port needs --embedded`},
 		{"tlscert without key", []string{"probe", "x", "--tlscert", "c.pem"}, nil, `--tlscert and --tlskey must be given together`},
 		{"user and creds", []string{"probe", "x", "--user", "u", "--password", "p", "--creds", "/nonexistent"}, nil, `--user and --creds are exclusive: give one of --user/--password, --token, --creds, --nkey`},
 		{"user and token", []string{"probe", "x", "--user", "u", "--token", "t"}, nil, `--user and --token are exclusive`},
@@ -143,35 +155,37 @@ func TestUsageErrors(t *testing.T) {
 		{"missing embedded config", []string{"monitor", "--embedded", "--config", "/nonexistent/nats.conf"}, nil, `--config "/nonexistent/nats.conf": no such file`},
 		{"state-file dir missing", []string{"monitor", "--state-file", "/nonexistent/dir/peers.json"}, nil, `--state-file "/nonexistent/dir": no such file or directory`},
 		{"state-file dir is a file", []string{"monitor", "--state-file", "/dev/null/peers.json"}, nil, `--state-file "/dev/null": not a directory`},
-		{"http nonsense", []string{"monitor", "--http", "nonsense"}, nil, `invalid value "nonsense" for flag --http: want HOST:PORT`},
+		{"http nonsense", []string{"monitor", "--http", "nonsense"}, nil, `--http: invalid value "nonsense": want HOST:PORT`},
 		{"http bad port", []string{"monitor", "--http", "127.0.0.1:99999"}, nil, `port "99999" is not a number in [0, 65535]`},
 		{"zombie state", []string{"monitor", "--on-event", "true", "--on-event-states", "zombie"}, nil, `unknown state "zombie"`},
 		{"states without hook", []string{"monitor", "--on-event-states", "dead"}, nil, `need --on-event`},
-		{"bad webhook", []string{"monitor", "--webhook", "ftp://x"}, nil, `invalid value "ftp://x" for flag --webhook`},
-		{"bad memory bucket", []string{"monitor", "--memory-bucket", "a.b"}, nil, `invalid value "a.b" for flag --memory-bucket`},
+		{"bad webhook", []string{"monitor", "--webhook", "ftp://x"}, nil, `--webhook "ftp://x": want an http or https URL`},
+		{"bad memory bucket", []string{"monitor", "--memory-bucket", "a.b"}, nil, `--memory-bucket "a.b": `},
 		{"no-memory and state-file", []string{"monitor", "--no-memory", "--state-file", "x.json"}, nil, `--no-memory excludes --state-file`},
 		{"stream without publishing", []string{"monitor", "--no-publish-events", "--events-stream", "EV"}, nil, `--events-stream needs published events`},
 		{"per-peer without http", []string{"monitor", "--per-peer-metrics"}, nil, `--per-peer-metrics needs --http`},
 		{"six replicas", []string{"monitor", "--replicas", "6"}, nil, `6 is outside [1, 5]`},
-		{"beat queue too small", []string{"monitor", "--beat-queue", "10"}, nil, `invalid value "10" for flag --beat-queue: 10 is outside [1024, 16777216], or 0 for the automatic size`},
-		{"negative beat queue", []string{"monitor", "--beat-queue", "-1"}, nil, `-1 is outside [1024, 16777216]`},
+		{"beat queue too small", []string{"monitor", "--beat-queue", "10"}, nil, `--beat-queue: 10 is outside [1024, 16777216], or 0 for the automatic size`},
+		{"negative beat queue", []string{"monitor", "--beat-queue=-1"}, nil, `-1 is outside [1024, 16777216]`},
 		{"replicas with nothing to replicate", []string{"monitor", "--state-file", "x.json", "--replicas", "3"}, nil, `--replicas applies to the KV restart memory and --events-stream`},
 		{"monitor bad id", []string{"monitor", "--id", "a.b"}, nil, `invalid id "a.b"`},
-		{"bad inbox prefix", []string{"monitor", "--inbox-prefix", "_INBOX.>"}, nil, `flag --inbox-prefix`},
-		{"store-dir without embedded", []string{"monitor", "--store-dir", "/tmp/x"}, nil, `need --embedded`},
+		{"bad inbox prefix", []string{"monitor", "--inbox-prefix", "_INBOX.>"}, nil, `--inbox-prefix "_INBOX.>": want subject tokens without wildcards`},
+		{"store-dir without embedded", []string{"monitor", "--store-dir", "/tmp/x"}, nil, `--store-dir needs --embedded`},
 		{"embedded with context", []string{"monitor", "--embedded", "--context", "x"}, nil, `are exclusive`},
 		{"missing context", []string{"probe", "x", "--context", "nosuch"}, map[string]string{"XDG_CONFIG_HOME": "/nonexistent"}, `--context nosuch`},
 		{"status bad wait", []string{"status", "--wait", "0s"}, nil, `0s is outside`},
-		{"status extra arg", []string{"status", "x"}, nil, `unexpected argument "x"`},
+		{"status extra arg", []string{"status", "x"}, nil, `unexpected argument x`},
 		{"status interval without watch", []string{"status", "--interval", "1s"}, nil, `--interval needs --watch`},
 		{"status fail-on zombie", []string{"status", "--fail-on", "dead,zombie"}, nil, `--fail-on: unknown condition "zombie"`},
 		{"status fail-on watch", []string{"status", "-w", "--fail-on", "dead"}, nil, `--fail-on needs a single round`},
-		{"watch fail-on", []string{"watch", "--fail-on", "dead"}, nil, `not defined: --fail-on`},
-		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `invalid value "localhost:8080" for flag --url`},
-		{"bench without name", []string{"bench"}, nil, `missing benchmark name`},
-		{"bench unknown", []string{"bench", "warp"}, nil, `unknown benchmark "warp"`},
-		{"bench bad flag", []string{"bench", "ingest", "-bogus"}, nil, `hbmesh bench: ingest: flag provided but not defined: -bogus (hbmesh bench ingest -h lists the flags)`},
-		{"bench extra arg", []string{"bench", "probe", "extra"}, nil, `hbmesh bench: probe: unexpected argument "extra"`},
+		{"watch fail-on", []string{"watch", "--fail-on", "dead"}, nil, `unknown flag --fail-on`},
+		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `--url "localhost:8080": want an http or https URL`},
+		{"bench without name", []string{"bench"}, nil, `hbmesh bench: expected one of "ingest", "detect", "scale", "probe"`},
+		{"bench unknown", []string{"bench", "warp"}, nil, `hbmesh bench: unknown command "warp"`},
+		{"bench bad flag", []string{"bench", "ingest", "--bogus"}, nil, `hbmesh bench ingest: unknown flag --bogus`},
+		{"bench single-dash flag", []string{"bench", "ingest", "-live"}, nil, `hbmesh bench ingest: unknown flag -l`},
+		{"bench bad size", []string{"bench", "probe", "--count", "0"}, nil, `hbmesh bench probe: probe: --count must be positive`},
+		{"bench extra arg", []string{"bench", "probe", "extra"}, nil, `hbmesh bench probe: unexpected argument extra`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,28 +215,27 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo", "status", "watch", "healthcheck", "bench"}},
+		{[]string{"help"}, []string{"Commands:", "node", "monitor", "probe", "server", "demo", "status", "watch", "healthcheck", "bench ingest", "completion"}},
 		{[]string{"--help"}, []string{"Commands:"}},
-		{[]string{"help", "--help"}, []string{"Commands:"}},
-		{[]string{"help", "-h"}, []string{"Commands:"}},
 		{[]string{"help", "help"}, []string{"Commands:"}},
-		{[]string{"help", "probe"}, []string{"hbmesh probe ID"}},
-		{[]string{"node", "--help"}, []string{"Usage:", "--interval", "default 1s", "-s, --server", "$NATS_URL", "Examples:"}},
-		{[]string{"node", "-h"}, []string{"--label key=value"}},
+		{[]string{"help", "--help"}, []string{"Usage: hbmesh help [<command> ...]"}},
+		{[]string{"help", "probe"}, []string{"Usage: hbmesh probe <id>"}},
+		{[]string{"node", "--help"}, []string{"Usage:", "--interval", "default 1s", "-s, --server", "$NATS_URL", "$HBMESH_INTERVAL", "$HBMESH_LABELS", "Examples:"}},
+		{[]string{"node", "-h"}, []string{"--label=KEY=VALUE"}},
 		{[]string{"monitor", "-h"}, []string{"--json", "--detector", "--embedded", "$NATS_CREDS",
 			"Detection flags:", "HTTP flags:", "Events flags:", "Memory flags:", "Connection flags:", "Logging flags:",
-			"--http ADDR", "--no-publish-events", "--state-file FILE", "--inbox-prefix PREFIX", "--context NAME", "$NATS_CONTEXT", "--store-dir",
-			"--host 0.0.0.0", "--max-peers N", "id seen only once", "--beat-queue beats", "default 0: automatic",
-			"--retention duration"}},
+			"--http=ADDR", "--no-publish-events", "--state-file=FILE", "--inbox-prefix=PREFIX", "--context=NAME", "$NATS_CONTEXT", "--store-dir",
+			"--host 0.0.0.0", "--max-peers=N", "id seen only once", "--beat-queue=BEATS", "default 0: automatic",
+			"--retention=DURATION", "$HBMESH_ID", "$HBMESH_HTTP", "$HBMESH_ON_EVENT", "$HBMESH_STATE,"}},
 		{[]string{"help"}, []string{"127.0.0.1:4222", "--host 0.0.0.0"}},
-		{[]string{"status", "--help"}, []string{"--watch", "--wait", "-s, --server"}},
+		{[]string{"status", "--help"}, []string{"--watch", "--wait", "-s, --server", "dead, suspect, split"}},
 		{[]string{"watch", "--help"}, []string{"--interval"}},
-		{[]string{"healthcheck", "--help"}, []string{"--url URL", "default http://127.0.0.1:8080/readyz"}},
-		{[]string{"bench", "--help"}, []string{"ingest", "detect"}},
+		{[]string{"healthcheck", "--help"}, []string{"--url=URL", "default http://127.0.0.1:8080/readyz"}},
+		{[]string{"bench", "--help"}, []string{"ingest", "detect", "one JSON line"}},
 		{[]string{"help", "bench"}, []string{"ingest"}},
-		{[]string{"bench", "ingest", "-h"}, []string{"usage: hbmesh bench ingest [flags]", "-live", "-bare-chan", "-quick"}},
-		{[]string{"server", "--help"}, []string{"-p, --port", "-a, --addr", "-js, --jetstream", "--routes"}},
-		{[]string{"demo", "--help"}, []string{"--chaos", "--nodes"}},
+		{[]string{"bench", "ingest", "-h"}, []string{"Usage: hbmesh bench ingest", "--live", "--bare-chan", "--quick", "-n, --nodes"}},
+		{[]string{"server", "--help"}, []string{"-p, --port", "-a, --addr", "--jetstream", "--js", "--routes"}},
+		{[]string{"demo", "--help"}, []string{"--chaos", "--nodes", "killed connection dropped without a goodbye -> dead"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -230,25 +243,35 @@ func TestHelp(t *testing.T) {
 			if code != exitOK || stderr != "" {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
+			// Help wraps to the terminal's width: compare words.
+			words := strings.Join(strings.Fields(stdout), " ")
 			for _, w := range tt.want {
-				if !strings.Contains(stdout, w) {
+				if !strings.Contains(words, w) {
 					t.Errorf("usage lacks %q:\n%s", w, stdout)
 				}
 			}
 		})
 	}
-	if code, _, _ := runSync(t, nil, "node", "--help"); code != 0 {
-		t.Fatal("node --help")
-	}
 	if _, stdout, _ := runSync(t, nil, "node", "--help"); strings.Contains(stdout, "drop-beats") {
 		t.Error("hidden flag --drop-beats listed")
+	}
+	if code, _, stderr := runSync(t, nil, "help", "frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: exit %d, stderr %q", code, stderr)
 	}
 }
 
 func TestVersion(t *testing.T) {
-	code, stdout, _ := runSync(t, nil, "version")
-	if code != 0 || stdout != "hbmesh "+version+"\n" {
-		t.Fatalf("exit %d, stdout %q", code, stdout)
+	for _, args := range [][]string{{"version"}, {"--version"}, {"node", "--version"}} {
+		code, stdout, stderr := runSync(t, nil, args...)
+		want := fmt.Sprintf("hbmesh %s\n  commit:   %s\n  built:    %s\n  go:       %s\n  platform: %s/%s\n",
+			buildVersion().Version, buildVersion().Commit, buildVersion().Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %q", args, code, stdout, stderr, want)
+		}
+	}
+	// Without -ldflags the test binary has no version of its own.
+	if v := buildVersion(); v.Version != "dev" || v.Commit == "" || v.Date == "" {
+		t.Errorf("buildVersion() = %+v", v)
 	}
 }
 
@@ -259,26 +282,77 @@ func TestNoArgs(t *testing.T) {
 	}
 }
 
+// parse parses args as run would, without running the command.
+func parse(t *testing.T, args ...string) (*cli, error) {
+	t.Helper()
+	c, _, err := parseEnv(t, nil, args...)
+	return c, err
+}
+
+// parseEnv parses args in the environment environ, and returns the
+// flags' sources too.
+func parseEnv(t *testing.T, environ map[string]string, args ...string) (*cli, *env, error) {
+	t.Helper()
+	var c cli
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return environ[k] }, from: map[string]string{}}
+	p, err := newParser(context.Background(), &c, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Parse(args)
+	return &c, e, err
+}
+
+// TestEnvPrecedence: a flag beats its variable, which beats the default;
+// HBMESH_LABELS is the comma-separated --label.
+func TestEnvPrecedence(t *testing.T) {
+	environ := map[string]string{"HBMESH_ID": "env-id", "HBMESH_LABELS": "role=web,zone=eu-1", "HBMESH_INTERVAL": "2s", "NATS_URL": "nats://env:4222"}
+	c, e, err := parseEnv(t, environ, "node", "--id", "flag-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Node
+	if n.ID != "flag-id" || n.Interval != 2*time.Second || !maps.Equal(n.Label, map[string]string{"role": "web", "zone": "eu-1"}) || n.Conn.Server != "nats://env:4222" {
+		t.Errorf("node = id %q, interval %v, labels %v, server %q", n.ID, n.Interval, n.Label, n.Conn.Server)
+	}
+	if e.source("id") != "--id" || e.source("interval") != "$HBMESH_INTERVAL" || e.source("label") != "$HBMESH_LABELS" || e.given("prefix") {
+		t.Errorf("sources = %v", e.from)
+	}
+	c, _, err = parseEnv(t, environ, "node", "--label", "a=b", "--interval", "3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Node; n.ID != "env-id" || n.Interval != 3*time.Second || !maps.Equal(n.Label, map[string]string{"a": "b"}) {
+		t.Errorf("node = id %q, interval %v, labels %v", n.ID, n.Interval, n.Label)
+	}
+	c, _, err = parseEnv(t, map[string]string{"HBMESH_SUSPECT_AFTER": "4", "HBMESH_DEAD_AFTER": "6", "HBMESH_HTTP": "9090", "HBMESH_ON_EVENT_STATES": "dead,left"}, "monitor", "--on-event", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Monitor; m.Detection.SuspectAfter != 4 || m.Detection.DeadAfter != 6 || m.HTTP.Addr != "127.0.0.1:9090" || len(m.Events.States) != 2 {
+		t.Errorf("monitor = %+v", m)
+	}
+}
+
 // TestRetentionFlag: --retention reaches the monitor's config, and is
 // bounded.
 func TestRetentionFlag(t *testing.T) {
-	var m monitorFlags
-	f := newFlags("monitor", "hbmesh monitor [flags]", "", nil)
-	m.register(f)
-	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
-	if err := f.parse(e, nil); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 24 * time.Hour},
+		{[]string{"--retention", "90m"}, 90 * time.Minute},
+	} {
+		c, err := parse(t, append([]string{"monitor"}, tt.args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err := c.Monitor.Detection.config(nil); err != nil || cfg.Retention != tt.want {
+			t.Fatalf("%q gave retention %v (err %v), want %v", tt.args, cfg.Retention, err, tt.want)
+		}
 	}
-	if cfg, err := m.config(nil); err != nil || cfg.Retention != 24*time.Hour {
-		t.Fatalf("default retention %v (err %v), want 24h", cfg.Retention, err)
-	}
-	if err := f.parse(e, []string{"--retention", "90m"}); err != nil {
-		t.Fatal(err)
-	}
-	if cfg, err := m.config(nil); err != nil || cfg.Retention != 90*time.Minute {
-		t.Fatalf("--retention 90m gave %v (err %v)", cfg.Retention, err)
-	}
-	if err := f.parse(e, []string{"--retention", "10s"}); err == nil || !strings.Contains(err.Error(), "--retention") {
-		t.Fatalf("--retention 10s: err %v, want a usage error naming the flag", err)
+	if _, err := parse(t, "monitor", "--retention", "10s"); err == nil || !strings.Contains(err.Error(), "--retention") {
+		t.Fatalf("--retention 10s: err %v, want an error naming the flag", err)
 	}
 }

@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"slices"
-	"strconv"
-	"strings"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // sinks fans one monitor event out to every consumer: stdout today; NATS
@@ -68,34 +65,34 @@ func textSink(out *lineWriter) func(monitor.Event) {
 	return func(ev monitor.Event) { out.writeLine([]byte(ev.String())) }
 }
 
-// monitorFlags are the detector flags, shared by monitor and demo.
-type monitorFlags struct {
-	cfg      monitor.Config
-	detector string
-}
-
-func (m *monitorFlags) register(f *flags) {
-	m.cfg = monitor.DefaultConfig()
-	m.detector = string(m.cfg.Detector)
-	f.section("Detection flags")
-	registerPrefix(f, &m.cfg.Prefix)
-	f.Var(enumFlag{&m.detector, []string{string(monitor.DetectorFixed), string(monitor.DetectorPhi)}}, "detector", "", "failure `detector`: fixed|phi")
-	f.Var(floatFlag{&m.cfg.PhiThreshold, 1, 16}, "phi-threshold", "", "phi at which the phi detector convicts (suspects at half)")
-	f.Var(floatFlag{&m.cfg.SuspectAfter, 1, 100}, "suspect-after", "", "silent `intervals` before a peer is suspect (and probed)")
-	f.Var(floatFlag{&m.cfg.DeadAfter, 1, 100}, "dead-after", "", "silent `intervals`, probe unanswered, before a peer is dead")
-	f.Var(intFlag{&m.cfg.MaxPeers, 1, 10_000_000}, "max-peers", "", "keep at most `N` peers; when full, the least recently heard id seen only once\ngoes first, and an established peer (two beats or more) only when there is none")
-	f.Var(durationFlag{&m.cfg.Retention, time.Minute, 365 * 24 * time.Hour}, "retention", "", "keep dead and left peers for this `duration` before forgetting them; a\nforgotten dead peer no longer counts as dead")
+// detectionFlags are the detector's flags.
+type detectionFlags struct {
+	Mesh         prefixFlag    `embed:""`
+	Detector     string        `enum:"fixed,phi" default:"${detector}" placeholder:"fixed|phi" env:"HBMESH_DETECTOR" help:"failure detector"`
+	PhiThreshold float64       `default:"${phi_threshold}" min:"1" max:"16" placeholder:"PHI" env:"HBMESH_PHI_THRESHOLD" help:"phi at which the phi detector convicts (suspects at half)"`
+	SuspectAfter float64       `default:"${suspect_after}" min:"1" max:"100" placeholder:"INTERVALS" env:"HBMESH_SUSPECT_AFTER" help:"silent intervals before a peer is suspect (and probed)"`
+	DeadAfter    float64       `default:"${dead_after}" min:"1" max:"100" placeholder:"INTERVALS" env:"HBMESH_DEAD_AFTER" help:"silent intervals, probe unanswered, before a peer is dead"`
+	MaxPeers     int           `default:"${max_peers}" min:"1" max:"10000000" placeholder:"N" env:"HBMESH_MAX_PEERS" help:"keep at most N peers; when full, the least recently heard id seen only once goes first, and an established peer (two beats or more) only when there is none"`
+	Retention    time.Duration `default:"${retention}" min:"1m" max:"8760h" placeholder:"DURATION" env:"HBMESH_RETENTION" help:"keep dead and left peers this long before forgetting them; a forgotten dead peer no longer counts as dead"`
 	// monitor.Config.BeatQueue's zero value is its automatic size.
-	f.Var(autoIntFlag{intFlag{&m.cfg.BeatQueue, 1024, 1 << 24}}, "beat-queue", "", "received `beats` that may wait for the monitor before NATS drops more,\n1024-16777216 (default 0: automatic, 2×--max-peers within [4096, 262144])")
-	f.section("Flags")
+	BeatQueue int `auto:"" min:"1024" max:"16777216" placeholder:"BEATS" env:"HBMESH_BEAT_QUEUE" help:"received beats that may wait for the monitor before NATS drops more, 1024-16777216 (default 0: automatic, 2×--max-peers within [4096, 262144])"`
+	// The crash fast path (docs/RELIABILITY.md#crash-fast-path).
+	NoFastPath       bool          `env:"HBMESH_NO_FAST_PATH" help:"judge by beats and probes alone: ignore the server's DISCONNECT advisories (the crash fast path)"`
+	Advisories       string        `default:"${advisories}" placeholder:"SUBJECT" env:"HBMESH_ADVISORIES" help:"subject of the DISCONNECT advisories the account imports; change it only if the import maps them elsewhere"`
+	DisconnectMargin time.Duration `default:"${disconnect_margin}" min:"0s" max:"1m" placeholder:"DURATION" env:"HBMESH_DISCONNECT_MARGIN" help:"added to a node's reconnect window before a disconnected node is checked: its reconnect handshake and one route hop; raise it for nodes far from their servers"`
 }
 
 // config returns the monitor config, or a usage error naming the flag
 // combination that does not fit.
-func (m *monitorFlags) config(log *slog.Logger) (monitor.Config, error) {
-	cfg := m.cfg
-	cfg.Detector = monitor.Detector(m.detector)
-	cfg.Logger = log
+func (d *detectionFlags) config(log *slog.Logger) (monitor.Config, error) {
+	cfg := monitor.DefaultConfig()
+	cfg.Prefix, cfg.Detector, cfg.PhiThreshold = d.Mesh.Prefix, monitor.Detector(d.Detector), d.PhiThreshold
+	cfg.SuspectAfter, cfg.DeadAfter, cfg.MaxPeers = d.SuspectAfter, d.DeadAfter, d.MaxPeers
+	cfg.Retention, cfg.BeatQueue, cfg.Logger = d.Retention, d.BeatQueue, log
+	cfg.NoFastPath, cfg.Advisories, cfg.DisconnectMargin = d.NoFastPath, d.Advisories, d.DisconnectMargin
+	if cfg.DisconnectMargin == 0 {
+		cfg.DisconnectMargin = time.Nanosecond // zero asks for none, not for the default
+	}
 	if cfg.DeadAfter <= cfg.SuspectAfter {
 		return cfg, usagef("--dead-after %v must exceed --suspect-after %v", cfg.DeadAfter, cfg.SuspectAfter)
 	}
@@ -105,151 +102,77 @@ func (m *monitorFlags) config(log *slog.Logger) (monitor.Config, error) {
 	return cfg, nil
 }
 
-// defaultHTTPHost is what --http binds when given only a port: the
-// dashboard and API are read-only but reveal the fleet, so exposing them
-// must be asked for by naming a host such as 0.0.0.0.
-const defaultHTTPHost = "127.0.0.1"
+// monitorCmd is `hbmesh monitor`.
+type monitorCmd struct {
+	JSON      bool           `env:"HBMESH_JSON" help:"print events as JSON lines"`
+	ID        string         `type:"id" placeholder:"ID" env:"HBMESH_ID" help:"monitor ID in events, status and restart memory; keep it stable across restarts and unique per monitor; derived from the hostname"`
+	Detection detectionFlags `embed:"" group:"detection"`
+	HTTP      httpFlags      `embed:"" group:"http"`
+	Events    eventsFlags    `embed:"" group:"events"`
+	Memory    memoryFlags    `embed:"" group:"memory"`
 
-// httpAddrFlag is a listen address: HOST:PORT, :PORT or PORT, the last two
-// meaning defaultHTTPHost.
-type httpAddrFlag struct{ s *string }
+	Embedded bool   `group:"embedded" env:"HBMESH_EMBEDDED" help:"run a NATS server with JetStream in this process and monitor it"`
+	Port     int    `group:"embedded" default:"${embedded_port}" min:"-1" max:"65535" placeholder:"PORT" env:"HBMESH_PORT" help:"embedded server client port (-1: random)"`
+	Host     string `group:"embedded" default:"${embedded_host}" placeholder:"HOST" env:"HBMESH_HOST" help:"embedded server listen host; 0.0.0.0 lets nodes on other hosts connect"`
+	Config   string `group:"embedded" placeholder:"FILE" env:"HBMESH_CONFIG" help:"embedded server nats-server configuration FILE"`
+	StoreDir string `group:"embedded" placeholder:"DIR" env:"HBMESH_STORE_DIR" help:"embedded server JetStream store DIR (default: <user cache dir>/hbmesh/jetstream-<port>, or a temporary dir removed at exit when there is none or --port is -1)"`
 
-func (v httpAddrFlag) String() string {
-	if v.s == nil {
-		return ""
-	}
-	return *v.s
+	Conn connFlags `embed:"" group:"conn"`
+	Log  logFlags  `embed:"" group:"log"`
 }
 
-func (v httpAddrFlag) Set(s string) error {
-	addr := s
-	if _, err := strconv.Atoi(s); err == nil {
-		addr = ":" + s
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want HOST:PORT, e.g. 127.0.0.1:8080")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number in [0, 65535]", port)
-	}
-	if host == "" {
-		host = defaultHTTPHost
-	}
-	*v.s = net.JoinHostPort(host, port)
-	return nil
+func (c *monitorCmd) Help() string {
+	return `Watch the beats of every node under --prefix and print each liveness transition (alive, suspect, dead, left; restarts and id conflicts) on stdout, one per line, until SIGINT or SIGTERM. With --json each line is a JSON object: time, id, host, state, prev (absent on a peer's first event), reason, boot, seq, interval_ms, restart.
+
+Every transition is also published on <prefix>.events.<state>.<id>, and the monitor answers 'hbmesh status' and 'nats micro ls' as the hbmesh-monitor service. It remembers its peers across restarts (--state-file, or a JetStream KV bucket when the server has JetStream), so a node that died while the monitor was down is still reported dead; keep --id stable for that. --http serves a dashboard, Prometheus /metrics, /livez, /readyz and a JSON API. With --embedded the monitor also runs a NATS server, with JetStream, in-process; it listens on 127.0.0.1 unless --host says otherwise, so nodes on other hosts need --host 0.0.0.0 (and --config with authorization, see deploy/auth, once it is exposed).`
 }
 
-// statesFlag is a comma-separated list of monitor states.
-type statesFlag struct{ l *[]monitor.State }
-
-func (v statesFlag) String() string {
-	if v.l == nil {
-		return ""
-	}
-	var names []string
-	for _, st := range *v.l {
-		names = append(names, st.String())
-	}
-	return strings.Join(names, ",")
-}
-
-func (v statesFlag) Set(s string) error {
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		st, err := monitor.ParseState(p)
-		if err != nil || st == monitor.StateUnknown {
-			return fmt.Errorf("unknown state %q (want alive, suspect, dead or left)", p)
-		}
-		if !slices.Contains(*v.l, st) {
-			*v.l = append(*v.l, st)
-		}
-	}
-	return nil
-}
-
-func runMonitor(ctx context.Context, e *env, args []string) error {
-	var (
-		conn     connFlags
-		logf     logFlags
-		mf       monitorFlags
-		sf       stackFlags
-		asJSON   bool
-		embed    bool
-		port     = embedded.DefaultPort
-		host     = embedded.DefaultHost
-		confFile string
-		storeDir string
-	)
-	f := newFlags("monitor", "hbmesh monitor [--json] [--http ADDR] [--embedded] [flags]", `
-Watch the beats of every node under --prefix and print each liveness
-transition (alive, suspect, dead, left; restarts and id conflicts) on
-stdout, one per line, until SIGINT or SIGTERM. With --json each line is a
-JSON object: time, id, host, state, prev (absent on a peer's first event),
-reason, boot, seq, interval_ms, restart.
-
-Every transition is also published on <prefix>.events.<state>.<id>, and the
-monitor answers 'hbmesh status' and 'nats micro ls' as the hbmesh-monitor
-service. It remembers its peers across restarts (--state-file, or a
-JetStream KV bucket when the server has JetStream), so a node that died
-while the monitor was down is still reported dead; keep --id stable for
-that. --http serves a dashboard, Prometheus /metrics, /livez, /readyz and a
-JSON API. With --embedded the monitor also runs a NATS server, with
-JetStream, in-process; it listens on 127.0.0.1 unless --host says
-otherwise, so nodes on other hosts need --host 0.0.0.0 (and --config with
-authorization, see deploy/auth, once it is exposed).`, []string{
+func (c *monitorCmd) examples() []string {
+	return []string{
 		"hbmesh monitor --embedded                 # server and monitor on 127.0.0.1:4222",
 		"hbmesh monitor --embedded --host 0.0.0.0  # ... that nodes on other hosts can reach",
 		"hbmesh monitor -s nats://nats:4222 --json | jq -c 'select(.state==\"dead\")'",
 		"hbmesh monitor --http 127.0.0.1:8080      # dashboard at http://127.0.0.1:8080/",
 		"hbmesh monitor --on-event 'logger -t hbmesh \"$HBMESH_PEER_ID $HBMESH_STATE\"' --on-event-states dead",
 		"hbmesh monitor --user monitor1 --password ... --inbox-prefix _INBOX_monitor1",
-	})
-	f.Bool(&asJSON, "json", "", false, "print events as JSON lines")
-	sf.registerID(f)
-	mf.register(f)
-	sf.registerHTTP(f)
-	sf.registerEvents(f)
-	sf.registerMemory(f)
-	f.section("Embedded server flags")
-	f.Bool(&embed, "embedded", "", false, "run a NATS server with JetStream in this process and monitor it")
-	f.Var(intFlag{&port, -1, 65535}, "port", "", "embedded server client `port` (-1: random)")
-	f.String(&host, "host", "", host, "embedded server listen `host`; 0.0.0.0 lets nodes on other hosts connect")
-	f.String(&confFile, "config", "", "", "embedded server nats-server configuration `FILE`")
-	f.String(&storeDir, "store-dir", "", "", "embedded server JetStream store `dir` (default: <user cache dir>/hbmesh/jetstream-<port>,\nor a temporary dir removed at exit when there is none or --port is -1)")
-	f.section("Flags")
-	conn.register(f, 5*time.Second, "connect `timeout`")
-	logf.register(f)
-	if err := f.parse(e, args); err != nil {
-		return err
 	}
-	if !embed && (f.isSet("port") || f.isSet("host") || f.isSet("config") || f.isSet("store-dir")) {
-		return usagef("--port, --host, --config and --store-dir need --embedded")
+}
+
+func (c *monitorCmd) Run(ctx context.Context, e *env) error {
+	if !c.Embedded {
+		for _, name := range []string{"port", "host", "config", "store-dir"} {
+			if e.given(name) {
+				return usagef("%s needs --embedded (--port, --host, --config and --store-dir configure the embedded server)", e.source(name))
+			}
+		}
 	}
-	if embed && (f.isSet("server") || f.isSet("context")) {
+	if c.Embedded && (e.onCommandLine("server") || e.onCommandLine("context")) {
 		return usagef("--server, --context and --embedded are exclusive: the embedded monitor connects to its own server")
 	}
-	if err := sf.validate(f); err != nil {
+	if err := validateStack(e, c.HTTP, c.Events, c.Memory); err != nil {
 		return err
 	}
-	if confFile != "" {
-		if err := checkFile("--config", confFile); err != nil {
+	if c.Config != "" {
+		if err := checkFile(e.source("config"), c.Config); err != nil {
 			return err
 		}
 	}
-	if err := conn.validate(e); err != nil {
+	if err := c.Conn.validate(e); err != nil {
 		return err
 	}
-	log := logf.logger(e.stderr)
-	cfg, err := mf.config(log.With("cmd", "monitor"))
+	log := c.Log.logger(e.stderr)
+	cfg, err := c.Detection.config(log.With("cmd", "monitor"))
 	if err != nil {
 		return err
 	}
+	id := c.ID
+	if id == "" {
+		host, _ := os.Hostname()
+		id = wire.IDFromHostname(host)
+	}
 	out := &lineWriter{w: e.stdout}
-	st := &stack{flags: &sf, cfg: cfg, memory: true, log: log}
-	if asJSON {
+	st := &stack{id: id, http: c.HTTP, events: c.Events, memory: c.Memory, cfg: cfg, remember: true, log: log}
+	if c.JSON {
 		st.out = sinks{jsonSink(out)}
 	} else {
 		st.out = sinks{textSink(out)}
@@ -263,22 +186,22 @@ authorization, see deploy/auth, once it is exposed).`, []string{
 		}
 	}()
 
-	if embed {
-		ecfg := embedded.Config{Host: host, Port: port, ConfigFile: confFile, JetStream: true, StoreDir: storeDir, Logger: logf.quiet(log).With("cmd", "server")}
-		if confFile == "" {
+	if c.Embedded {
+		ecfg := embedded.Config{Host: c.Host, Port: c.Port, ConfigFile: c.Config, JetStream: true, StoreDir: c.StoreDir, Logger: c.Log.quiet(log).With("cmd", "server")}
+		if c.Config == "" {
 			// The file decides the accounts; without one, the mesh gets
 			// its own, which sees its DISCONNECT advisories.
 			ecfg.MeshAccount = embedded.DefaultMeshAccount
 		}
 		// A config file decides what the flags do not say explicitly.
-		if confFile != "" && !f.isSet("host") {
+		if c.Config != "" && !e.given("host") {
 			ecfg.Host = ""
 		}
-		if confFile != "" && !f.isSet("port") {
+		if c.Config != "" && !e.given("port") {
 			ecfg.Port = 0
 		}
-		if storeDir == "" && confFile == "" {
-			ecfg.StoreDir = defaultStoreDir(e, port)
+		if c.StoreDir == "" && c.Config == "" {
+			ecfg.StoreDir = defaultStoreDir(c.Port)
 		}
 		srv, err := embedded.New(ecfg)
 		if err != nil {
@@ -288,15 +211,15 @@ authorization, see deploy/auth, once it is exposed).`, []string{
 			return err
 		}
 		defer srv.Shutdown()
-		conn.server = srv.ClientURL()
-		log.Info("embedded NATS server ready", "cmd", "monitor", "url", conn.server, "store_dir", ecfg.StoreDir)
+		c.Conn.Server = srv.ClientURL()
+		log.Info("embedded NATS server ready", "cmd", "monitor", "url", c.Conn.Server, "store_dir", ecfg.StoreDir)
 	}
 
-	cn, err := conn.dial(ctx, "hbmesh monitor "+sf.id, log.With("cmd", "monitor"))
+	cn, err := c.Conn.dial(ctx, "hbmesh monitor "+id, log.With("cmd", "monitor"))
 	if err != nil {
 		return err
 	}
 	defer cn.close()
-	st.dial = conn.dialCheck(cn.ConnectedUrl(), log.With("cmd", "monitor"))
+	st.dial = c.Conn.dialCheck(cn.ConnectedUrl(), log.With("cmd", "monitor"))
 	return st.run(ctx, cn)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -15,57 +14,85 @@ import (
 // the nats CLI. Without --context nothing is loaded, not even the context
 // `nats context select` chose: hbmesh runs as a service, and a service
 // should not change behaviour with an operator's interactive selection.
+//
 // The context's credentials apply only when no flag or variable chose a
-// way to authenticate (see checkAuth); a context holding several kinds is
-// used as the nats CLI uses it.
-func (c *connFlags) applyContext(e *env, f *flags) error {
-	if c.context == "" {
+// way to authenticate (see checkAuth), and then as the nats CLI applies
+// them, through natscontext: inline ones (`nats context save --embed`
+// stores creds and nkeys as data: URLs), env://, op:// and nsc://
+// references, a user JWT and seed. A --password flag or variable replaces
+// the context's password.
+func (c *connFlags) applyContext() error {
+	if c.Context == "" {
 		return nil
 	}
-	nctx, err := loadNATSContext(e, c.context)
+	nctx, err := loadNATSContext(c.e, c.Context)
 	if err != nil {
-		return fmt.Errorf("--context %s: %w", c.context, err)
+		return usagef("--context %s: %v", c.Context, err)
 	}
-	weak := func(long string) bool {
-		if f.isSet(long) {
-			return false
-		}
-		if ev := f.env[long]; ev != "" && e.getenv != nil && e.getenv(ev) != "" {
-			return false
-		}
-		return true
-	}
-	set := func(p *string, long, v string) {
-		if v != "" && weak(long) {
+	set := func(p *string, name, v string) {
+		if v != "" && !c.e.given(name) {
 			*p = v
 		}
 	}
-	set(&c.server, "server", nctx.ServerURL())
-	set(&c.tlsCert, "tlscert", nctx.Certificate())
-	set(&c.tlsKey, "tlskey", nctx.Key())
-	set(&c.tlsCA, "tlsca", nctx.CA())
-	set(&c.inboxPrefix, "inbox-prefix", nctx.InboxPrefix())
-	if c.hasAuth() {
-		// A flag or variable chose how to authenticate; the context's
-		// credentials, of that or another kind, would only conflict.
-		return nil
+	set(&c.Server, "server", nctx.ServerURL())
+	set(&c.TLSCert, "tlscert", nctx.Certificate())
+	set(&c.TLSKey, "tlskey", nctx.Key())
+	set(&c.TLSCA, "tlsca", nctx.CA())
+	set(&c.InboxPrefix, "inbox-prefix", nctx.InboxPrefix())
+
+	opts := []natscontext.Option{natscontext.WithSocksProxy(nctx.SocksProxy())}
+	if nctx.TLSHandshakeFirst() {
+		opts = append(opts, natscontext.WithTLSHandshakeFirst())
 	}
-	set(&c.user, "user", nctx.User())
-	set(&c.password, "password", nctx.Password())
-	set(&c.token, "token", nctx.Token())
-	creds := nctx.Creds()
-	if strings.Contains(creds, "://") {
-		// op://, nsc:// and env:// references need resolvers hbmesh does
-		// not wire; only file references are taken as paths.
-		after, ok := strings.CutPrefix(creds, "file://")
-		if !ok {
-			return fmt.Errorf("--context %s: credential reference %q is not supported; give a file path", c.context, creds)
+	if !c.hasAuth() {
+		// A credentials file named by path is checked like --creds, so a
+		// wrong path is a usage error before anything connects.
+		for _, f := range []struct{ name, ref string }{{"creds", nctx.Creds()}, {"nkey", nctx.NKey()}} {
+			if path, ok := filePath(f.ref); ok {
+				if err := checkFile(c.source(f.name), path); err != nil {
+					return err
+				}
+			}
 		}
-		creds = after
+		password := nctx.Password()
+		if c.e.given("password") {
+			password = c.Password
+		}
+		c.ctxUser = nctx.User()
+		opts = append(opts,
+			natscontext.WithUser(nctx.User()), natscontext.WithPassword(password),
+			natscontext.WithToken(nctx.Token()),
+			natscontext.WithCreds(nctx.Creds()), natscontext.WithNKey(nctx.NKey()),
+			natscontext.WithUserJWT(nctx.UserJWT()), natscontext.WithUserSeed(nctx.UserSeed()))
 	}
-	set(&c.creds, "creds", creds)
-	set(&c.nkey, "nkey", nctx.NKey())
+	// A context built from options alone resolves references with
+	// natscontext's default resolvers: file, data, env, op and nsc.
+	auth, err := natscontext.New(nctx.Name, false, opts...)
+	if err == nil {
+		c.ctxOpts, err = auth.NATSOptions()
+	}
+	if err != nil {
+		// natscontext's errors name the field and the scheme, never the
+		// material (checked by TestSecretsNeverPrinted).
+		return usagef("--context %s: %v", c.Context, err)
+	}
 	return nil
+}
+
+// filePath returns the path a credential reference names when it is a
+// file (a bare path or file://), and false for data:, env://, op:// and
+// nsc:// references.
+func filePath(ref string) (string, bool) {
+	if ref == "" {
+		return "", false
+	}
+	if after, ok := strings.CutPrefix(ref, "file://"); ok {
+		return after, true
+	}
+	if i := strings.Index(ref, ":"); i > 1 && !strings.ContainsAny(ref[:i], `/\`) {
+		return "", false // a scheme; a one-letter one is a Windows drive
+	}
+	return ref, true
 }
 
 // loadNATSContext loads name, a context name or the path of a context's
@@ -80,12 +107,10 @@ func loadNATSContext(e *env, name string) (*natscontext.Context, error) {
 		return nil, err
 	}
 	root := ""
-	if e.getenv != nil {
-		if x := e.getenv("XDG_CONFIG_HOME"); x != "" {
-			root = x
-		} else if h := e.getenv("HOME"); h != "" {
-			root = filepath.Join(h, ".config")
-		}
+	if x := e.getenv("XDG_CONFIG_HOME"); x != "" {
+		root = x
+	} else if h := e.getenv("HOME"); h != "" {
+		root = filepath.Join(h, ".config")
 	}
 	if root == "" {
 		return natscontext.New(name, true)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -12,97 +11,62 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// idFlag is a node id, checked with wire.ValidateID.
-type idFlag struct{ s *string }
-
-func (v idFlag) String() string {
-	if v.s == nil {
-		return ""
-	}
-	return *v.s
+// prefixFlag is the mesh's subject prefix, shared by every command that
+// talks to the mesh.
+type prefixFlag struct {
+	Prefix string `type:"prefix" placeholder:"PREFIX" default:"${prefix}" env:"HBMESH_PREFIX" help:"subject prefix: beats go to <prefix>.<id>"`
 }
 
-func (v idFlag) Set(s string) error {
-	if err := wire.ValidateID(s); err != nil {
-		return err
-	}
-	*v.s = s
-	return nil
-}
-
-// prefixFlag is a subject prefix, checked with wire.ValidatePrefix.
-type prefixFlag struct{ s *string }
-
-func (v prefixFlag) String() string {
-	if v.s == nil {
-		return ""
-	}
-	return *v.s
-}
-
-func (v prefixFlag) Set(s string) error {
-	if err := wire.ValidatePrefix(s); err != nil {
-		return err
-	}
-	*v.s = s
-	return nil
-}
-
-func registerPrefix(f *flags, p *string) {
-	*p = wire.DefaultPrefix
-	f.Var(prefixFlag{p}, "prefix", "", "subject `prefix`: beats go to <prefix>.<id>")
-}
-
-func runNode(ctx context.Context, e *env, args []string) error {
-	host, _ := os.Hostname()
-	cfg := node.DefaultConfig()
-	var (
-		conn      connFlags
-		logf      logFlags
-		dropBeats float64
-	)
-	cfg.ID = wire.IDFromHostname(host)
-	cfg.Labels = map[string]string{}
-	f := newFlags("node", "hbmesh node [--id ID] [--interval 1s] [--label k=v]... [flags]", `
-Publish a heartbeat for this process every --interval on <prefix>.<id> and
-answer probes on <prefix>.<id>.probe, until SIGINT or SIGTERM; then say
-goodbye (so monitors report "left", not "dead") and exit 0.`, []string{
-		"hbmesh node --id web-1 --label role=web --label zone=eu-1",
-		"NATS_URL=nats://nats.internal:4222 hbmesh node --interval 500ms",
-	})
-	f.Var(idFlag{&cfg.ID}, "id", "", "node `ID`, one subject token: no '.', '*', '>' or whitespace; defaults to the hostname")
-	f.Var(durationFlag{&cfg.Interval, node.MinInterval, node.MaxInterval}, "interval", "",
-		fmt.Sprintf("beat `interval`, within [%v, %v]", node.MinInterval, node.MaxInterval))
-	f.Var(labelsFlag{cfg.Labels}, "label", "", "label `key=value` carried in every beat; repeatable")
-	registerPrefix(f, &cfg.Prefix)
+// nodeCmd is `hbmesh node`.
+type nodeCmd struct {
+	ID       string            `type:"id" placeholder:"ID" env:"HBMESH_ID" help:"node ID, one subject token: no '.', '*', '>' or whitespace; defaults to the hostname"`
+	Interval time.Duration     `placeholder:"DURATION" default:"${interval}" min:"100ms" max:"1h" env:"HBMESH_INTERVAL" help:"beat interval"`
+	Label    map[string]string `type:"labels" placeholder:"KEY=VALUE" env:"HBMESH_LABELS" help:"label carried in every beat; repeatable (the variable: comma separated)"`
+	Mesh     prefixFlag        `embed:""`
 	// Fault injection for tests and demos: withhold this fraction of beats
 	// at random (probes are still answered, goodbyes always sent).
-	f.Var(floatFlag{&dropBeats, 0, 1}, "drop-beats", "", "fault injection: drop this `fraction` of beats at random")
-	f.Hide("drop-beats")
-	conn.register(f, 5*time.Second, "connect `timeout`")
-	logf.register(f)
-	if err := f.parse(e, args); err != nil {
-		return err
-	}
-	if err := conn.validate(e); err != nil {
-		return err
-	}
-	log := logf.logger(e.stderr).With("cmd", "node")
+	DropBeats float64 `hidden:"" min:"0" max:"1" placeholder:"FRACTION" help:"fault injection: drop this fraction of beats at random"`
 
-	cfg.Version = version
-	cfg.Logger = log
-	if dropBeats > 0 {
-		frac := dropBeats
+	Conn connFlags `embed:"" group:"conn"`
+	Log  logFlags  `embed:"" group:"log"`
+}
+
+func (c *nodeCmd) Help() string {
+	return `Publish a heartbeat for this process every --interval on <prefix>.<id> and answer probes on <prefix>.<id>.probe, until SIGINT or SIGTERM; then say goodbye (so monitors report "left", not "dead") and exit 0.`
+}
+
+func (c *nodeCmd) examples() []string {
+	return []string{
+		"hbmesh node --id web-1 --label role=web --label zone=eu-1",
+		"NATS_URL=nats://nats.internal:4222 hbmesh node --interval 500ms",
+		"HBMESH_ID=web-1 HBMESH_LABELS=role=web,zone=eu-1 hbmesh node",
+	}
+}
+
+func (c *nodeCmd) Run(ctx context.Context, e *env) error {
+	if err := c.Conn.validate(e); err != nil {
+		return err
+	}
+	log := c.Log.logger(e.stderr).With("cmd", "node")
+	cfg := node.DefaultConfig()
+	if c.ID != "" {
+		cfg.ID = c.ID
+	} else {
+		host, _ := os.Hostname()
+		cfg.ID = wire.IDFromHostname(host)
+	}
+	cfg.Interval, cfg.Prefix, cfg.Version, cfg.Logger = c.Interval, c.Mesh.Prefix, buildVersion().Version, log
+	if len(c.Label) > 0 {
+		cfg.Labels = c.Label
+	}
+	if frac := c.DropBeats; frac > 0 {
 		cfg.DropBeat = func(uint64) bool { return rand.Float64() < frac }
 	}
-	if len(cfg.Labels) == 0 {
-		cfg.Labels = nil
-	}
-	name, err := conn.nodeConnName(cfg.Prefix, cfg.ID)
+	name, err := c.Conn.nodeConnName(cfg.Prefix, cfg.ID)
 	if err != nil {
 		return err
 	}
-	cn, err := conn.dial(ctx, name, log)
+	cn, err := c.Conn.dial(ctx, name, log)
 	if err != nil {
 		return err
 	}

@@ -12,47 +12,39 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-func runProbe(ctx context.Context, e *env, args []string) error {
-	var (
-		conn   connFlags
-		logf   logFlags
-		prefix string
-	)
-	f := newFlags("probe", "hbmesh probe ID [flags]", `
-Send one probe to node ID on <prefix>.<ID>.probe and print its answer:
-status, boot id, latest seq and round-trip time. Exits 0 when the node
-answers and 1 when nothing does (no such node, or no answer in --timeout)
-or the answer is malformed or about another node.`, []string{
+// probeCmd is `hbmesh probe`.
+type probeCmd struct {
+	ID   string     `arg:"" type:"id" help:"the node to probe"`
+	Mesh prefixFlag `embed:""`
+	Conn connFlags  `embed:"" group:"conn"`
+	Log  logFlags   `embed:"" group:"log"`
+}
+
+func (c *probeCmd) Help() string {
+	return `Send one probe to node ID on <prefix>.<ID>.probe and print its answer: status, boot id, latest seq and round-trip time. Exits 0 when the node answers and 1 when nothing does (no such node, or no answer in --timeout) or the answer is malformed or about another node.`
+}
+
+func (c *probeCmd) examples() []string {
+	return []string{
 		"hbmesh probe web-1",
 		"hbmesh probe web-1 --timeout 500ms -s nats://nats:4222",
-	})
-	f.maxArgs = 1
-	registerPrefix(f, &prefix)
-	conn.register(f, 2*time.Second, "connect and answer `timeout`")
-	logf.level = "warn" // stdout is the answer; connection chatter is noise
-	logf.register(f)
-	if err := f.parse(e, args); err != nil {
+	}
+}
+
+func (c *probeCmd) Run(ctx context.Context, e *env) error {
+	if err := c.Conn.validate(e); err != nil {
 		return err
 	}
-	if len(f.args) == 0 {
-		return usagef("missing node ID (usage: %s)", f.usage)
-	}
-	id := f.args[0]
-	if err := wire.ValidateID(id); err != nil {
-		return usagef("%v", err)
-	}
-	if err := conn.validate(e); err != nil {
-		return err
-	}
-	log := logf.logger(e.stderr).With("cmd", "probe")
-	cn, err := conn.dial(ctx, "hbmesh probe", log)
+	id, prefix, timeout := c.ID, c.Mesh.Prefix, c.Conn.Timeout
+	log := c.Log.logger(e.stderr).With("cmd", "probe")
+	cn, err := c.Conn.dial(ctx, "hbmesh probe", log)
 	if err != nil {
 		return err
 	}
 	defer cn.close()
 
 	subj := wire.MustSubjects(prefix).Probe(id)
-	rctx, cancel := context.WithTimeout(cn.Context(), conn.timeout)
+	rctx, cancel := context.WithTimeout(cn.Context(), timeout)
 	defer cancel()
 	start := time.Now()
 	msg, err := cn.RequestWithContext(rctx, subj, nil)
@@ -62,7 +54,7 @@ or the answer is malformed or about another node.`, []string{
 	case errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("%s: no answer: no node listens on %s", id, subj)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return fmt.Errorf("%s: no answer within %v on %s", id, conn.timeout, subj)
+		return fmt.Errorf("%s: no answer within %v on %s", id, timeout, subj)
 	default:
 		if ferr := cn.failure(); ferr != nil {
 			return ferr

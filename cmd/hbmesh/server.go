@@ -9,59 +9,61 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 )
 
-func runServer(ctx context.Context, e *env, args []string) error {
-	var (
-		logf     logFlags
-		cfg      = embedded.Config{Host: "0.0.0.0", Port: embedded.DefaultPort}
-		cluster  string
-		routes   []string
-		httpPort int
-	)
-	f := newFlags("server", "hbmesh server [-a ADDR] [-p PORT] [--cluster URL --routes URL,...] [flags]", `
-Run a standalone NATS server (the same nats-server, embedded) until SIGINT or
-SIGTERM, for nodes and monitors to meet on. Flag names follow nats-server's.
-Clustering starts when --cluster_name, --cluster or --routes is given.`, []string{
+// serverCmd is `hbmesh server`. Its flag names follow nats-server's.
+type serverCmd struct {
+	Addr        string   `short:"a" default:"0.0.0.0" placeholder:"HOST" help:"client listen host"`
+	Port        int      `short:"p" default:"${embedded_port}" min:"-1" max:"65535" placeholder:"PORT" help:"client port (-1: random)"`
+	Name        string   `short:"n" placeholder:"NAME" help:"server name (default: generated)"`
+	HTTPPort    int      `name:"http_port" short:"m" min:"-1" max:"65535" placeholder:"PORT" help:"HTTP monitoring port (0: off, -1: random)"`
+	ClusterName string   `name:"cluster_name" placeholder:"NAME" help:"cluster name; every server of a cluster uses the same (default \"hbmesh\" when clustering)"`
+	Cluster     string   `placeholder:"URL" help:"cluster listen URL, e.g. nats://0.0.0.0:6222"`
+	Routes      []string `placeholder:"URL" help:"cluster URLs of servers to route to, comma separated; repeatable"`
+	JetStream   bool     `name:"jetstream" aliases:"js" help:"enable JetStream"`
+	StoreDir    string   `name:"store_dir" aliases:"sd" placeholder:"DIR" help:"JetStream store DIR (default: a temporary dir)"`
+	Config      string   `short:"c" placeholder:"FILE" help:"nats-server configuration FILE; flags override it"`
+
+	Log logFlags `embed:"" group:"log"`
+}
+
+func (c *serverCmd) Help() string {
+	return `Run a standalone NATS server (the same nats-server, embedded) until SIGINT or SIGTERM, for nodes and monitors to meet on. Flag names follow nats-server's. Clustering starts when --cluster_name, --cluster or --routes is given.`
+}
+
+func (c *serverCmd) examples() []string {
+	return []string{
 		"hbmesh server",
 		"hbmesh server -p 4222 --cluster nats://0.0.0.0:6222 --cluster_name hb",
 		"hbmesh server -p 4223 --cluster nats://0.0.0.0:6223 --cluster_name hb --routes nats://127.0.0.1:6222",
-		"hbmesh server -js -sd /var/lib/hbmesh -m 8222",
-	})
-	f.String(&cfg.Host, "addr", "a", cfg.Host, "client listen `host`")
-	f.Var(intFlag{&cfg.Port, -1, 65535}, "port", "p", "client `port` (-1: random)")
-	f.String(&cfg.Name, "name", "n", "", "server `name` (default: generated)")
-	f.Var(intFlag{&httpPort, -1, 65535}, "http_port", "m", "HTTP monitoring `port` (0: off, -1: random)")
-	f.String(&cfg.Cluster.Name, "cluster_name", "", "", "cluster `name`; every server of a cluster uses the same (default \"hbmesh\" when clustering)")
-	f.String(&cluster, "cluster", "", "", "cluster listen `URL`, e.g. nats://0.0.0.0:6222")
-	f.Var(listFlag{&routes}, "routes", "", "cluster `URL`s of servers to route to, comma separated")
-	f.Bool(&cfg.JetStream, "jetstream", "js", false, "enable JetStream")
-	f.String(&cfg.StoreDir, "store_dir", "sd", "", "JetStream store `dir` (default: a temporary dir)")
-	f.String(&cfg.ConfigFile, "config", "c", "", "nats-server configuration `FILE`; flags override it")
-	logf.register(f)
-	if err := f.parse(e, args); err != nil {
-		return err
+		"hbmesh server --js --sd /var/lib/hbmesh -m 8222",
 	}
+}
+
+func (c *serverCmd) Run(ctx context.Context, e *env) error {
+	cfg := embedded.Config{Host: c.Addr, Port: c.Port, Name: c.Name, JetStream: c.JetStream, StoreDir: c.StoreDir, ConfigFile: c.Config}
+	cfg.Cluster.Name = c.ClusterName
+	cluster, routes, httpPort := c.Cluster, c.Routes, c.HTTPPort
 	if cfg.ConfigFile != "" {
-		if err := checkFile("--config", cfg.ConfigFile); err != nil {
+		if err := checkFile(e.source("config"), cfg.ConfigFile); err != nil {
 			return err
 		}
 	}
 	cfg.HTTPPort = httpPort
 	// A config file decides what the flags do not say explicitly.
-	if cfg.ConfigFile != "" && !f.isSet("addr") {
+	if cfg.ConfigFile != "" && !e.given("addr") {
 		cfg.Host = ""
 	}
-	if cfg.ConfigFile != "" && !f.isSet("port") {
+	if cfg.ConfigFile != "" && !e.given("port") {
 		cfg.Port = 0
 	}
 	if cluster != "" {
 		u, err := url.Parse(cluster)
 		if err != nil || u.Host == "" {
-			return usagef("invalid value %q for flag --cluster: want nats://host:port", cluster)
+			return usagef("%s %q: want nats://host:port", e.source("cluster"), cluster)
 		}
 		h, p, err := net.SplitHostPort(u.Host)
 		n, perr := strconv.Atoi(p)
 		if err != nil || perr != nil || n < 0 || n > 65535 {
-			return usagef("invalid value %q for flag --cluster: want nats://host:port", cluster)
+			return usagef("%s %q: want nats://host:port", e.source("cluster"), cluster)
 		}
 		cfg.Cluster.Host, cfg.Cluster.Port = h, n
 		if n == 0 {
@@ -83,7 +85,7 @@ Clustering starts when --cluster_name, --cluster or --routes is given.`, []strin
 		// own, which sees its DISCONNECT advisories.
 		cfg.MeshAccount = embedded.DefaultMeshAccount
 	}
-	log := logf.logger(e.stderr).With("cmd", "server")
+	log := c.Log.logger(e.stderr).With("cmd", "server")
 	cfg.Logger = log
 	srv, err := embedded.New(cfg)
 	if err != nil {

@@ -8,13 +8,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	oklog "github.com/oklog/run"
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/discovery"
@@ -25,121 +24,100 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// stackFlags are the flags of everything built around a monitor: its id,
-// the HTTP surface, the event sinks and restart memory. monitor uses them
-// all; demo a few.
-type stackFlags struct {
-	id             string
-	httpAddr       string
-	perPeer        bool
-	perPeerCap     int
-	noPublish      bool
-	stream         string
-	onEvent        string
-	onEventStates  []monitor.State
-	onEventTimeout time.Duration
-	webhook        string
-	stateFile      string
-	noMemory       bool
-	bucket         string
-	saveEvery      time.Duration
-	replicas       int
+// httpFlags are the flags of the monitor's HTTP surface; monitor and demo
+// have them.
+type httpFlags struct {
+	Addr       string `name:"http" type:"httpaddr" placeholder:"ADDR" env:"HBMESH_HTTP" help:"serve the dashboard, /metrics, /livez, /readyz and /api on ADDR, e.g. 127.0.0.1:8080; a bare PORT or :PORT binds 127.0.0.1; 0.0.0.0:8080 exposes it on every interface (default: off)"`
+	PerPeer    bool   `name:"per-peer-metrics" env:"HBMESH_PER_PEER_METRICS" help:"add per-peer series hbmesh_peer_up and hbmesh_peer_last_beat_age_seconds"`
+	PerPeerCap int    `name:"per-peer-metrics-cap" default:"${per_peer_cap}" min:"1" max:"100000" placeholder:"PEERS" env:"HBMESH_PER_PEER_METRICS_CAP" help:"most peers given per-peer series, worst state first"`
 }
 
-func (s *stackFlags) registerID(f *flags) {
-	host, _ := os.Hostname()
-	s.id = wire.IDFromHostname(host)
-	f.Var(idFlag{&s.id}, "id", "", "monitor `ID` in events, status and restart memory; keep it stable across\nrestarts and unique per monitor; derived from the hostname")
+// eventsFlags are the flags of the event outputs besides stdout.
+type eventsFlags struct {
+	NoPublish bool            `name:"no-publish-events" env:"HBMESH_NO_PUBLISH_EVENTS" help:"do not publish transitions on <prefix>.events.<state>.<id> (published by default)"`
+	Stream    string          `name:"events-stream" placeholder:"NAME" env:"HBMESH_EVENTS_STREAM" help:"also keep transitions in the JetStream stream NAME (created if missing)"`
+	OnEvent   string          `name:"on-event" placeholder:"COMMAND" env:"HBMESH_ON_EVENT" help:"run COMMAND with /bin/sh -c for each transition; the event is in $$HBMESH_STATE, $$HBMESH_PEER_ID, ... and as JSON on stdin"`
+	States    []monitor.State `name:"on-event-states" type:"states" placeholder:"STATES" env:"HBMESH_ON_EVENT_STATES" help:"run --on-event only for these states, comma separated: alive,suspect,dead,left (default: all)"`
+	Timeout   time.Duration   `name:"on-event-timeout" default:"${on_event_timeout}" min:"10ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ON_EVENT_TIMEOUT" help:"kill an --on-event command still running after this long"`
+	Webhook   string          `placeholder:"URL" env:"HBMESH_WEBHOOK" secret:"" help:"POST Alertmanager-compatible alerts for dead peers (firing) and their recovery (resolved) to URL"`
 }
 
-func (s *stackFlags) registerHTTP(f *flags) {
-	s.perPeerCap = httpapi.DefaultPerPeerMetricsCap
-	f.section("HTTP flags")
-	f.Var(httpAddrFlag{&s.httpAddr}, "http", "", "serve the dashboard, /metrics, /livez, /readyz and /api on `ADDR`, e.g.\n127.0.0.1:8080; a bare PORT or :PORT binds 127.0.0.1; 0.0.0.0:8080\nexposes it on every interface (default: off)")
-	f.Bool(&s.perPeer, "per-peer-metrics", "", false, "add per-peer series hbmesh_peer_up and hbmesh_peer_last_beat_age_seconds")
-	f.Var(intFlag{&s.perPeerCap, 1, 100_000}, "per-peer-metrics-cap", "", "most `peers` given per-peer series, worst state first")
-	f.section("Flags")
+// memoryFlags are the flags of restart memory.
+type memoryFlags struct {
+	StateFile string        `name:"state-file" placeholder:"FILE" env:"HBMESH_STATE_FILE" help:"remember peers across restarts in this JSON FILE, in an existing directory (default: a JetStream KV bucket when the server has JetStream, else nothing)"`
+	Bucket    string        `name:"memory-bucket" placeholder:"NAME" env:"HBMESH_MEMORY_BUCKET" help:"JetStream KV NAME for restart memory (default hbmesh_<prefix>_peers)"`
+	NoMemory  bool          `name:"no-memory" env:"HBMESH_NO_MEMORY" help:"start with an empty peer table every time: no restart memory"`
+	SaveEvery time.Duration `name:"save-every" default:"${save_every}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_SAVE_EVERY" help:"save restart memory this often, and once more at shutdown"`
+	Replicas  int           `default:"1" min:"1" max:"5" placeholder:"N" env:"HBMESH_REPLICAS" help:"keep N replicas (1-5) of the JetStream assets the monitor creates: the restart memory bucket and the --events-stream stream (existing ones keep their own)"`
 }
 
-func (s *stackFlags) registerEvents(f *flags) {
-	s.onEventTimeout = events.DefaultExecTimeout
-	f.section("Events flags")
-	f.Bool(&s.noPublish, "no-publish-events", "", false, "do not publish transitions on <prefix>.events.<state>.<id> (published by default)")
-	f.String(&s.stream, "events-stream", "", "", "also keep transitions in the JetStream stream `NAME` (created if missing)")
-	f.String(&s.onEvent, "on-event", "", "", "run `COMMAND` with /bin/sh -c for each transition; the event is in\n$HBMESH_STATE, $HBMESH_PEER_ID, ... and as JSON on stdin")
-	f.Var(statesFlag{&s.onEventStates}, "on-event-states", "", "run --on-event only for these `states`, comma separated: alive,suspect,dead,left\n(default: all)")
-	f.Var(durationFlag{&s.onEventTimeout, 10 * time.Millisecond, time.Hour}, "on-event-timeout", "", "kill an --on-event command still running after this `duration`")
-	f.String(&s.webhook, "webhook", "", "", "POST Alertmanager-compatible alerts for dead peers (firing) and their\nrecovery (resolved) to `URL`")
-	f.section("Flags")
-}
-
-func (s *stackFlags) registerMemory(f *flags) {
-	s.saveEvery = memory.DefaultSaveInterval
-	f.section("Memory flags")
-	f.String(&s.stateFile, "state-file", "", "", "remember peers across restarts in this JSON `FILE`, in an existing directory\n(default: a JetStream KV bucket when the server has JetStream, else nothing)")
-	f.String(&s.bucket, "memory-bucket", "", "", "JetStream KV `NAME` for restart memory (default hbmesh_<prefix>_peers)")
-	f.Bool(&s.noMemory, "no-memory", "", false, "start with an empty peer table every time: no restart memory")
-	f.Var(durationFlag{&s.saveEvery, 100 * time.Millisecond, time.Hour}, "save-every", "", "save restart memory every `interval`, and once more at shutdown")
-	s.replicas = 1
-	f.Var(intFlag{&s.replicas, 1, 5}, "replicas", "", "keep `N` replicas (1-5) of the JetStream assets the monitor creates: the\nrestart memory bucket and the --events-stream stream (existing ones keep\ntheir own)")
-	f.section("Flags")
-}
-
-// validate checks the combinations the flag types cannot.
-func (s *stackFlags) validate(f *flags) error {
-	if s.noMemory && (s.stateFile != "" || s.bucket != "") {
+// validateStack checks the combinations the flag types cannot.
+func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
+	if m.NoMemory && (m.StateFile != "" || m.Bucket != "") {
 		return usagef("--no-memory excludes --state-file and --memory-bucket")
 	}
-	if s.stateFile != "" && s.bucket != "" {
+	if m.StateFile != "" && m.Bucket != "" {
 		return usagef("--state-file and --memory-bucket are exclusive")
 	}
-	if s.stateFile != "" {
+	if m.StateFile != "" {
 		// Its directory is the operator's to make (systemd's
 		// StateDirectory=, say): a typo there should not quietly create
 		// a tree, and must fail before anything connects.
-		if err := checkDir("--state-file", filepath.Dir(s.stateFile)); err != nil {
+		if err := checkDir(e.source("state-file"), filepath.Dir(m.StateFile)); err != nil {
 			return err
 		}
 	}
-	if f.isSet("replicas") && (s.noMemory || s.stateFile != "") && s.stream == "" {
+	if e.given("replicas") && (m.NoMemory || m.StateFile != "") && ev.Stream == "" {
 		return usagef("--replicas applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream")
 	}
-	if s.onEvent == "" && (f.isSet("on-event-states") || f.isSet("on-event-timeout")) {
+	if ev.OnEvent == "" && (e.given("on-event-states") || e.given("on-event-timeout")) {
 		return usagef("--on-event-states and --on-event-timeout need --on-event")
 	}
-	if s.perPeer && s.httpAddr == "" || f.isSet("per-peer-metrics-cap") && !s.perPeer {
+	if h.PerPeer && h.Addr == "" || e.given("per-peer-metrics-cap") && !h.PerPeer {
 		return usagef("--per-peer-metrics needs --http, and --per-peer-metrics-cap needs --per-peer-metrics")
 	}
-	if s.noPublish && s.stream != "" {
+	if ev.NoPublish && ev.Stream != "" {
 		return usagef("--events-stream needs published events: drop --no-publish-events")
 	}
-	if s.webhook != "" {
-		cfg := events.DefaultWebhookConfig(s.webhook)
+	if ev.Webhook != "" {
+		cfg := events.DefaultWebhookConfig(ev.Webhook)
 		if err := cfg.Validate(); err != nil {
-			return usagef("invalid value %q for flag --webhook: want an http or https URL", s.webhook)
+			// The URL may carry credentials: name it only when it does not.
+			return usagef("%s %s: want an http or https URL", e.source("webhook"), quoteURL(ev.Webhook))
 		}
 	}
-	if s.bucket != "" {
+	if m.Bucket != "" {
 		// Only the bucket name is in question here: the other fields are
 		// checked where they come from, so they get valid stand-ins.
-		kv := memory.KVConfig{MonitorID: "x", Prefix: wire.DefaultPrefix, Bucket: s.bucket, TTL: memory.DefaultTTL, Replicas: 1}
+		kv := memory.KVConfig{MonitorID: "x", Prefix: wire.DefaultPrefix, Bucket: m.Bucket, TTL: memory.DefaultTTL, Replicas: 1}
 		if err := kv.Validate(); err != nil {
-			return usagef("invalid value %q for flag --memory-bucket: %v", s.bucket, err)
+			return usagef("%s %q: %v", e.source("memory-bucket"), m.Bucket, err)
 		}
 	}
 	return nil
 }
 
+// quoteURL quotes a URL for a message, its credentials redacted.
+func quoteURL(s string) string {
+	if strings.Contains(s, "@") {
+		return strconv.Quote(redactURL(s))
+	}
+	return strconv.Quote(s)
+}
+
 // stack is a monitor with everything around it. Build it, then call run
 // once.
 type stack struct {
-	flags   *stackFlags
-	cfg     monitor.Config // OnEvent and Restore are set by run
-	out     sinks          // stdout sinks, first in the fan-out
-	memory  bool           // use restart memory (unless flags say not)
-	ln      net.Listener   // --http, already listening; nil when off
-	log     *slog.Logger
-	onStart func(*monitor.Monitor) // called once the monitor exists, before it runs
+	id       string
+	http     httpFlags
+	events   eventsFlags
+	memory   memoryFlags
+	cfg      monitor.Config // ID, OnEvent and Restore are set by run
+	out      sinks          // stdout sinks, first in the fan-out
+	remember bool           // use restart memory (unless the flags say not)
+	ln       net.Listener   // --http, already listening; nil when off
+	log      *slog.Logger
+	onStart  func(*monitor.Monitor) // called once the monitor exists, before it runs
 	// dial opens the test connection of monitor.CheckFastPath to the
 	// monitor's own server; nil skips the report of the crash fast path.
 	dial func(name string) (*nats.Conn, error)
@@ -148,10 +126,10 @@ type stack struct {
 // listen opens the --http listener, so that a bad or busy address fails
 // before anything else starts.
 func (s *stack) listen() error {
-	if s.flags.httpAddr == "" {
+	if s.http.Addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.flags.httpAddr)
+	ln, err := net.Listen("tcp", s.http.Addr)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
@@ -172,8 +150,8 @@ type actor struct {
 // monitor stops first; then the sinks drain, the saver saves once more and
 // the HTTP server shuts down; run returns after every goroutine is done.
 func (s *stack) run(ctx context.Context, cn *conn) (err error) {
-	sf, log, cfg := s.flags, s.log, s.cfg
-	cfg.ID = sf.id
+	log, cfg := s.log, s.cfg
+	cfg.ID = s.id
 	served := false
 	defer func() {
 		if s.ln != nil && !served {
@@ -183,21 +161,21 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 
 	// Restart memory first: what it holds seeds the monitor.
 	var store memory.Store
-	if s.memory && !sf.noMemory {
+	if s.remember && !s.memory.NoMemory {
 		mlog := log.With("cmd", "memory")
 		opts := memory.Options{
-			Path:   sf.stateFile,
-			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: sf.bucket, Replicas: sf.replicas, Logger: mlog},
+			Path:   s.memory.StateFile,
+			KV:     memory.KVConfig{MonitorID: cfg.ID, Prefix: cfg.Prefix, Bucket: s.memory.Bucket, Replicas: s.memory.Replicas, Logger: mlog},
 			Logger: mlog,
 		}
 		var st memory.Store
-		if sf.stateFile != "" {
+		if s.memory.StateFile != "" {
 			st, err = memory.Open(ctx, cn.Conn, opts)
 		} else {
 			st, err = openMemory(ctx, cn.Conn, opts, mlog)
 		}
 		switch {
-		case err != nil && sf.stateFile != "":
+		case err != nil && s.memory.StateFile != "":
 			return fmt.Errorf("restart memory: %w", err) // asked for by name: a real error
 		case err != nil:
 			// The automatic KV choice failed even after retries (say, a
@@ -222,9 +200,9 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	fan := append(sinks(nil), s.out...)
 	var actors []actor
 	var outputs []httpapi.EventOutput // counted on /metrics
-	if !sf.noPublish {
+	if !s.events.NoPublish {
 		pcfg := events.DefaultNATSConfig()
-		pcfg.MonitorID, pcfg.Prefix, pcfg.Stream, pcfg.Replicas = cfg.ID, cfg.Prefix, sf.stream, sf.replicas
+		pcfg.MonitorID, pcfg.Prefix, pcfg.Stream, pcfg.Replicas = cfg.ID, cfg.Prefix, s.events.Stream, s.memory.Replicas
 		pcfg.Logger = log.With("cmd", "events")
 		pub, err := events.NewNATSPublisher(cn.Conn, pcfg)
 		if err != nil {
@@ -233,14 +211,14 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		fan = append(fan, pub.Handle)
 		actors = append(actors, actor{"events", pub.Run})
 		name := "nats"
-		if sf.stream != "" {
+		if s.events.Stream != "" {
 			name = "stream"
 		}
 		outputs = append(outputs, httpapi.EventOutput{Name: name, Stats: pub.Stats})
 	}
-	if sf.onEvent != "" {
-		ecfg := events.DefaultExecConfig(sf.onEvent)
-		ecfg.States, ecfg.MonitorID, ecfg.Timeout = sf.onEventStates, cfg.ID, sf.onEventTimeout
+	if s.events.OnEvent != "" {
+		ecfg := events.DefaultExecConfig(s.events.OnEvent)
+		ecfg.States, ecfg.MonitorID, ecfg.Timeout = s.events.States, cfg.ID, s.events.Timeout
 		ecfg.Logger = log.With("cmd", "on-event")
 		hook, err := events.NewExec(ecfg)
 		if err != nil {
@@ -250,8 +228,8 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		actors = append(actors, actor{"on-event", hook.Run})
 		outputs = append(outputs, httpapi.EventOutput{Name: "exec", Stats: hook.Stats})
 	}
-	if sf.webhook != "" {
-		wcfg := events.DefaultWebhookConfig(sf.webhook)
+	if s.events.Webhook != "" {
+		wcfg := events.DefaultWebhookConfig(s.events.Webhook)
 		wcfg.MonitorID, wcfg.Prefix = cfg.ID, cfg.Prefix
 		wcfg.Logger = log.With("cmd", "webhook")
 		wh, err := events.NewWebhook(wcfg)
@@ -271,8 +249,8 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	}
 	if s.ln != nil {
 		hcfg := httpapi.DefaultConfig()
-		hcfg.Source, hcfg.Version, hcfg.Prefix = m, version, cfg.Prefix
-		hcfg.PerPeerMetrics, hcfg.PerPeerMetricsCap = sf.perPeer, sf.perPeerCap
+		hcfg.Source, hcfg.Version, hcfg.Prefix = m, buildVersion().Version, cfg.Prefix
+		hcfg.PerPeerMetrics, hcfg.PerPeerMetricsCap = s.http.PerPeer, s.http.PerPeerCap
 		hcfg.EventOutputs = outputs
 		hcfg.Logger = log.With("cmd", "http")
 		api, err := httpapi.New(hcfg)
@@ -286,7 +264,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	}
 	if store != nil {
 		scfg := memory.DefaultSaverConfig()
-		scfg.Interval, scfg.Logger = sf.saveEvery, log.With("cmd", "memory")
+		scfg.Interval, scfg.Logger = s.memory.SaveEvery, log.With("cmd", "memory")
 		saver, err := memory.NewSaver(store, m.Peers, scfg)
 		if err != nil {
 			return err
@@ -297,7 +275,7 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	// Discovery: the connection's own closed and error handlers were set
 	// when it was dialled, so micro chains them rather than replacing them.
 	dcfg := discovery.DefaultConfig()
-	dcfg.Prefix, dcfg.Version, dcfg.Logger = cfg.Prefix, version, log.With("cmd", "discovery")
+	dcfg.Prefix, dcfg.Version, dcfg.Logger = cfg.Prefix, buildVersion().Version, log.With("cmd", "discovery")
 	dcfg.Host, _ = os.Hostname()
 	dcfg.PID = os.Getpid()
 	svc, err := discovery.Register(cn.Conn, m, dcfg)
@@ -306,57 +284,59 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	}
 	defer svc.Stop()
 
-	// The monitor stops when ctx is done or the connection fails for good.
+	// The monitor stops when ctx is done, the connection fails for good,
+	// or an actor fails (a sink that cannot start ends the monitor). The
+	// actors outlive it a little: each is stopped only once the monitor
+	// has returned, so they drain what it emitted last and the saver saves
+	// its final table.
 	mctx, mcancel := context.WithCancelCause(cn.Context())
 	defer mcancel(nil)
 	stopAfter := context.AfterFunc(ctx, func() { mcancel(context.Cause(ctx)) })
 	defer stopAfter()
-	// The actors outlive the monitor a little: they drain what it emitted
-	// last, and the saver saves its final table.
 	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer acancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		actorErr error
-	)
+	mdone := make(chan struct{})
+	var g oklog.Group
+	g.Add(func() error {
+		defer close(mdone)
+		err := m.Run(mctx)
+		_ = svc.Stop()
+		return err
+	}, func(err error) { mcancel(err) })
 	for _, a := range actors {
-		wg.Go(func() {
-			if err := a.run(actx); err != nil {
-				// Packages prefix their own errors ("events: stream
-				// ..."); say the actor's name only when they did not.
-				if !strings.HasPrefix(err.Error(), a.name+": ") {
-					err = fmt.Errorf("%s: %w", a.name, err)
-				}
-				mu.Lock()
-				if actorErr == nil {
-					actorErr = err
-				}
-				mu.Unlock()
-				mcancel(err) // a sink that cannot start ends the monitor
+		g.Add(func() error {
+			err := a.run(actx)
+			// Packages prefix their own errors ("events: stream ...");
+			// say the actor's name only when they did not.
+			if err != nil && !strings.HasPrefix(err.Error(), a.name+": ") {
+				err = fmt.Errorf("%s: %w", a.name, err)
 			}
-		})
+			return err
+		}, func(error) { <-mdone; acancel() })
+	}
+	if cfg.NoFastPath {
+		log.Info("crash fast path off: --no-fast-path", "cmd", "monitor")
+	}
+	if s.dial != nil && !cfg.NoFastPath {
+		// Says once whether the crash fast path is on, then waits for the
+		// monitor, so that the monitor's error, not this, ends the group.
+		rctx, rcancel := context.WithCancel(mctx)
+		g.Add(func() error {
+			reportFastPath(rctx, m, cfg.FastPathSettle, s.dial, log.With("cmd", "monitor"))
+			<-mdone
+			return nil
+		}, func(error) { rcancel() })
 	}
 	if s.onStart != nil {
 		s.onStart(m)
 	}
-	if s.dial != nil && !cfg.NoFastPath {
-		wg.Go(func() { reportFastPath(mctx, m, cfg.FastPathSettle, s.dial, log.With("cmd", "monitor")) })
-	}
-	merr := m.Run(mctx)
-	mcancel(nil) // Run may have ended on its own (a closed connection)
-	_ = svc.Stop()
-	acancel()
-	wg.Wait()
+	err = g.Run()
 
 	if ferr := cn.failure(); ferr != nil {
 		return ferr
 	}
-	if actorErr != nil {
-		return actorErr
-	}
-	if merr != nil && !errors.Is(merr, context.Canceled) {
-		return merr
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
 	}
 	return nil
 }
@@ -366,26 +346,9 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 // restart memory and the events stream survive a restart of the same
 // monitor; "" (a temporary directory, removed at shutdown) when there is no
 // cache dir or the port is random.
-func defaultStoreDir(e *env, port int) string {
-	if port < 0 {
-		return ""
-	}
-	var dir string
-	switch runtime.GOOS {
-	case "windows":
-		dir = e.getenv("LocalAppData")
-	case "darwin", "ios":
-		if h := e.getenv("HOME"); h != "" {
-			dir = filepath.Join(h, "Library", "Caches")
-		}
-	default:
-		if x := e.getenv("XDG_CACHE_HOME"); filepath.IsAbs(x) {
-			dir = x
-		} else if h := e.getenv("HOME"); h != "" {
-			dir = filepath.Join(h, ".cache")
-		}
-	}
-	if dir == "" {
+func defaultStoreDir(port int) string {
+	dir, err := os.UserCacheDir()
+	if port < 0 || err != nil {
 		return ""
 	}
 	if port == 0 {

@@ -262,7 +262,7 @@ func TestEventsPublishedByDefault(t *testing.T) {
 
 func TestEventsStreamEmbedded(t *testing.T) {
 	store := t.TempDir()
-	mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", store, "--id", "m1", "--events-stream", "HBEVENTS")
+	mon := start(t, "monitor", "--embedded", "--port=-1", "--store-dir", store, "--id", "m1", "--events-stream", "HBEVENTS")
 	url := logValue(t, mon, "embedded NATS server ready", "url")
 	logValue(t, mon, "event stream", "stream")
 	start(t, "node", "-s", url, "--id", "web-1", "--interval", "100ms")
@@ -297,7 +297,7 @@ func TestEventsStreamEmbedded(t *testing.T) {
 // TestMemoryBucketFlag: --memory-bucket names the KV bucket restart memory
 // lives in.
 func TestMemoryBucketFlag(t *testing.T) {
-	mon := start(t, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(), "--id", "m1", "--memory-bucket", "mybucket")
+	mon := start(t, "monitor", "--embedded", "--port=-1", "--store-dir", t.TempDir(), "--id", "m1", "--memory-bucket", "mybucket")
 	url := logValue(t, mon, "embedded NATS server ready", "url")
 	logValue(t, mon, "restart memory loaded", "peers")
 	if c := logValue(t, mon, "restart memory loaded", "cmd"); c != "memory" {
@@ -324,7 +324,7 @@ func TestMemoryBucketFlag(t *testing.T) {
 // TestEventsStreamFailure: a stream the server cannot create ends the
 // monitor with exit 1 and one line that says "events:" once.
 func TestEventsStreamFailure(t *testing.T) {
-	code, _, stderr := runSync(t, nil, "monitor", "--embedded", "--port", "-1", "--store-dir", t.TempDir(),
+	code, _, stderr := runSync(t, nil, "monitor", "--embedded", "--port=-1", "--store-dir", t.TempDir(),
 		"--no-memory", "--replicas", "3", "--events-stream", "EV3", "--log-level", "error")
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	last := lines[len(lines)-1]

@@ -2,122 +2,99 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/status"
 )
 
-func runStatus(ctx context.Context, e *env, args []string) error {
-	return statusCommand(ctx, e, args, false)
+// roundFlags are the flags status and watch share.
+type roundFlags struct {
+	Mesh     prefixFlag    `embed:""`
+	JSON     bool          `help:"print one JSON document (one per line with --watch)"`
+	Wait     time.Duration `default:"${status_wait}" min:"1ms" max:"1h" placeholder:"DURATION" help:"how long to wait for monitors to answer"`
+	Expect   int           `min:"0" max:"1048576" placeholder:"N" help:"the number of monitors the mesh runs: wait for that many to answer (up to --wait), warn when fewer do, and then fail any --fail-on (default 0: take whoever answers)"`
+	Interval time.Duration `default:"${status_interval}" min:"10ms" max:"24h" placeholder:"DURATION" help:"time between redraws (status: with --watch)"`
+
+	Conn connFlags `embed:"" group:"conn"`
+	Log  logFlags  `embed:"" group:"log"`
 }
 
-func runWatch(ctx context.Context, e *env, args []string) error {
-	return statusCommand(ctx, e, args, true)
+// options are the status.Options the flags ask for.
+func (r *roundFlags) options() status.Options {
+	return status.Options{Prefix: r.Mesh.Prefix, JSON: r.JSON, Wait: r.Wait, Interval: r.Interval, Expect: r.Expect}
 }
 
-// statusCommand is `hbmesh status` and `hbmesh watch`. The flags are all
-// parsed here, so help, environment fallbacks and errors look like every
-// other subcommand's; status.Run then gets only its own flags, rebuilt.
-func statusCommand(ctx context.Context, e *env, args []string, watch bool) error {
-	var (
-		conn     connFlags
-		logf     logFlags
-		prefix   string
-		asJSON   bool
-		wait     = status.DefaultWait
-		interval = status.DefaultInterval
-		failOn   string
-		expect   int
-	)
-	name, usage, desc := "status", "hbmesh status [--json] [--watch] [flags]", `
-Ask every monitor of the mesh (every hbmesh monitor registers the
-hbmesh-monitor service) what it sees, and print one row per peer: the state
-the monitors agree on, or SPLIT with a ! and what each says, then one row
-per monitor. Exits 1 when no monitor answers within --wait, or, after
-printing, when a --fail-on condition holds (for cron or a Nagios check).`
-	examples := []string{
+// statusCmd is `hbmesh status`.
+type statusCmd struct {
+	Watch  bool       `short:"w" help:"redraw every --interval until interrupted, like 'hbmesh watch'"`
+	FailOn string     `placeholder:"LIST" help:"exit 1 after printing if any condition in the comma-separated LIST holds: ${fail_conditions}"`
+	Round  roundFlags `embed:""`
+}
+
+func (c *statusCmd) Help() string {
+	return `Ask every monitor of the mesh (every hbmesh monitor registers the hbmesh-monitor service) what it sees, and print one row per peer: the state the monitors agree on, or SPLIT with a ! and what each says, then one row per monitor. Exits 1 when no monitor answers within --wait, or, after printing, when a --fail-on condition holds (for cron or a Nagios check).`
+}
+
+func (c *statusCmd) examples() []string {
+	return []string{
 		"hbmesh status",
 		"hbmesh status --fail-on dead,split,unready   # exit 1 if any",
 		"hbmesh status --expect 3 --fail-on dead      # and if fewer than 3 monitors answer",
 		"hbmesh status --json | jq '.peers[] | select(.disagree)'",
 		"hbmesh status --user ops --password ... --inbox-prefix _INBOX_ops",
 	}
-	if watch {
-		name, usage, desc = "watch", "hbmesh watch [--interval 2s] [--json] [flags]", `
-'hbmesh status' redrawn every --interval until interrupted: on a terminal
-the screen is cleared for each frame; into a pipe frames follow each other.
-Each frame starts with the time it was asked ("as of 15:04:05"). With
---json each round is one line of JSON. A frame in which no monitor answers,
-or NATS is not connected, says so, and the watch goes on.`
-		examples = []string{"hbmesh watch", "hbmesh watch --interval 5s -s nats://nats:4222"}
-	}
-	f := newFlags(name, usage, desc, examples)
-	registerPrefix(f, &prefix)
-	f.Bool(&asJSON, "json", "", false, "print one JSON document (one per line with --watch)")
-	if !watch {
-		f.Bool(&watch, "watch", "w", false, "redraw every --interval until interrupted, like 'hbmesh watch'")
-		f.String(&failOn, "fail-on", "", "", "exit 1 after printing if any condition in the comma `list` holds: "+
-			strings.Join(status.FailConditions(), ", "))
-	}
-	f.Var(durationFlag{&wait, time.Millisecond, time.Hour}, "wait", "", "`duration` to wait for monitors to answer")
-	f.Var(intFlag{&expect, 0, 1 << 20}, "expect", "", "the `number` of monitors the mesh runs: wait for that many to answer (up to --wait),\nwarn when fewer do, and then fail any --fail-on (default 0: take whoever answers)")
-	intervalUsage := "`duration` between redraws"
-	if !watch {
-		intervalUsage += "; needs --watch"
-	}
-	f.Var(durationFlag{&interval, 10 * time.Millisecond, 24 * time.Hour}, "interval", "", intervalUsage)
-	conn.register(f, 5*time.Second, "connect `timeout`")
-	logf.level = "warn" // stdout is the answer; connection chatter is noise
-	logf.register(f)
-	if err := f.parse(e, args); err != nil {
-		return err
-	}
-	if f.isSet("interval") && !watch {
+}
+
+func (c *statusCmd) Run(ctx context.Context, e *env) error {
+	if e.given("interval") && !c.Watch {
 		// Not implied --watch: a one-shot check, as from cron, must not
 		// turn into one that never ends.
 		return usagef("--interval needs --watch (or 'hbmesh watch')")
 	}
-	if _, err := status.ParseFailOn(failOn); err != nil {
-		return usagef("--fail-on: %v", err)
-	}
-	if failOn != "" && watch {
-		return usagef("--fail-on needs a single round, not --watch")
+	o := c.Round.options()
+	o.Watch, o.FailOn = c.Watch, c.FailOn
+	return runStatus(ctx, e, "status", o, &c.Round)
+}
+
+// watchCmd is `hbmesh watch`: status, redrawn.
+type watchCmd struct {
+	Round roundFlags `embed:""`
+}
+
+func (c *watchCmd) Help() string {
+	return `'hbmesh status' redrawn every --interval until interrupted: on a terminal the screen is cleared for each frame; into a pipe frames follow each other. Each frame starts with the time it was asked ("as of 15:04:05"). With --json each round is one line of JSON. A frame in which no monitor answers, or NATS is not connected, says so, and the watch goes on.`
+}
+
+func (c *watchCmd) examples() []string {
+	return []string{"hbmesh watch", "hbmesh watch --interval 5s -s nats://nats:4222"}
+}
+
+func (c *watchCmd) Run(ctx context.Context, e *env) error {
+	o := c.Round.options()
+	o.Watch = true
+	return runStatus(ctx, e, "watch", o, &c.Round)
+}
+
+// runStatus is `hbmesh status` and `hbmesh watch` once their flags are
+// read.
+func runStatus(ctx context.Context, e *env, name string, o status.Options, r *roundFlags) error {
+	conn := &r.Conn
+	if err := o.Validate(); err != nil {
+		return usagef("%s", strings.TrimPrefix(err.Error(), status.ErrUsage.Error()+": "))
 	}
 	if err := conn.validate(e); err != nil {
 		return err
 	}
-	sargs := []string{"--prefix=" + prefix, "--wait=" + wait.String(), "--expect=" + strconv.Itoa(expect)}
-	if asJSON {
-		sargs = append(sargs, "--json")
-	}
-	if watch {
-		sargs = append(sargs, "--watch", "--interval="+interval.String())
-	}
-	if failOn != "" {
-		sargs = append(sargs, "--fail-on="+failOn)
-	}
-	log := logf.logger(e.stderr).With("cmd", name)
+	log := r.Log.logger(e.stderr).With("cmd", name)
 	cn, err := conn.dial(ctx, "hbmesh "+name, log)
 	if err != nil {
 		return err
 	}
 	defer cn.close()
-	// The flags were checked above; status.Run's own usage text would
-	// only duplicate ours, so it goes nowhere.
-	err = status.Run(cn.Context(), cn.Conn, sargs, e.stdout, io.Discard)
+	err = status.Run(cn.Context(), cn.Conn, o, e.stdout)
 	if ferr := cn.failure(); ferr != nil {
 		return ferr
-	}
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return errHelpShown
-	case errors.Is(err, status.ErrUsage):
-		return usagef("%v", err)
 	}
 	return err
 }

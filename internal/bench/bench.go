@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,70 +22,21 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 )
 
-// ErrUsage is wrapped by every error Run returns for a bad command line: an
-// unknown benchmark name or a flag that does not parse.
+// ErrUsage is wrapped by every error Run returns for options out of range.
 var ErrUsage = errors.New("usage")
 
-// benchmark is one row of the benchmark table.
-type benchmark struct {
-	name    string
-	summary string
-	hidden  bool
-	run     func(ctx context.Context, e *env, args []string) error
+// Benchmark is the options of one benchmark: IngestOptions,
+// DetectOptions, ScaleOptions or ProbeOptions. Its zero sizes are
+// rejected unless Quick is set, which chooses small ones.
+type Benchmark interface {
+	run(ctx context.Context, e *env) error
 }
 
-// benchmarks is the table Run dispatches on. A function, not a variable,
-// so it cannot be mutated.
-func benchmarks() []benchmark {
-	return []benchmark{
-		{name: "ingest", summary: "monitor vs bare subscriber: messages processed per second", run: runIngest},
-		{name: "detect", summary: "dead verdict lateness with N simulated nodes and K silent kills", run: runDetect},
-		{name: "scale", summary: "monitor CPU, heap, RSS and ns per beat at N peers; churn", run: runScale},
-		{name: "probe", summary: "probe round trip through node.Node vs bare request/reply", run: runProbe},
-		{name: publisherMode, hidden: true, run: runPublisher},
-	}
-}
-
-// Names lists the benchmarks Run accepts, in the order `hbmesh bench`
-// should show them.
-func Names() []string {
-	var out []string
-	for _, b := range benchmarks() {
-		if !b.hidden {
-			out = append(out, b.name)
-		}
-	}
-	return out
-}
-
-// Usage writes the list of benchmarks to w.
-func Usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: hbmesh bench <name> [-s URL] [-quick] [flags]")
-	fmt.Fprintln(w, "benchmarks:")
-	for _, b := range benchmarks() {
-		if !b.hidden {
-			fmt.Fprintf(w, "  %-8s %s\n", b.name, b.summary)
-		}
-	}
-	fmt.Fprintln(w, "Each prints progress on stderr and one JSON line on stdout. `hbmesh bench <name> -h` lists its flags.")
-}
-
-// Run runs the benchmark called name with its command-line args, writes
-// progress to stderr and one JSON summary line to stdout. A bad name or
-// flag yields an error wrapping [ErrUsage]; -h yields [flag.ErrHelp]
-// (also wrapped in ErrUsage) after printing the flags to stderr.
-func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
-	for _, b := range benchmarks() {
-		if b.name == name {
-			e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
-			return b.run(ctx, e, args)
-		}
-	}
-	Usage(stderr)
-	if name == "" {
-		return fmt.Errorf("%w: bench: no benchmark named", ErrUsage)
-	}
-	return fmt.Errorf("%w: bench: unknown benchmark %q (want one of %s)", ErrUsage, name, strings.Join(Names(), ", "))
+// Run runs the benchmark b, writes progress to stderr and one JSON summary
+// line to stdout. Options out of range yield an error wrapping [ErrUsage].
+func Run(ctx context.Context, b Benchmark, stdout, stderr io.Writer) error {
+	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
+	return b.run(ctx, e)
 }
 
 // env is what a benchmark may touch of the outside world.
@@ -96,51 +45,30 @@ type env struct {
 	log            *slog.Logger
 }
 
-// common are the flags every benchmark takes.
-type common struct {
-	url     string
-	quick   bool
-	profile string
+// Common are the options every benchmark takes.
+type Common struct {
+	// URL is the NATS server to use; empty starts an embedded server on a
+	// random loopback port.
+	URL string
+	// Quick is a small and short run for CI; it overrides the size
+	// options.
+	Quick bool
+	// CPUProfile, when set, is the file a CPU profile of this process
+	// (server, publisher and consumers alike) is written to.
+	CPUProfile string
+
 	// meshAccount gives the embedded server hbmesh server's mesh account,
 	// whose clients see their DISCONNECT advisories.
 	meshAccount bool
-	help        io.Writer // where -h prints the flags: stdout, as for every command
-}
-
-func newFlags(e *env, name string) (*flag.FlagSet, *common) {
-	fs := flag.NewFlagSet("hbmesh bench "+name, flag.ContinueOnError)
-	// A bad flag is one line (parse's error), as for every other command;
-	// only -h lists the flags.
-	fs.SetOutput(io.Discard)
-	c := &common{help: e.stdout}
-	fs.StringVar(&c.url, "s", "", "NATS server URL; empty starts an embedded server on a random loopback port")
-	fs.BoolVar(&c.quick, "quick", false, "small and short run for CI; overrides the size flags")
-	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of this process (server, publisher and consumers alike) to `file`")
-	return fs, c
-}
-
-func (c *common) parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(c.help, "usage: %s [flags]\n", fs.Name())
-		fs.SetOutput(c.help)
-		fs.PrintDefaults()
-		return err
-	} else if err != nil {
-		return fmt.Errorf("%w: %s: %w (%s -h lists the flags)", ErrUsage, strings.TrimPrefix(fs.Name(), "hbmesh bench "), err, fs.Name())
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s: unexpected argument %q", ErrUsage, strings.TrimPrefix(fs.Name(), "hbmesh bench "), fs.Arg(0))
-	}
-	return nil
 }
 
 // server returns the URL to use, starting an embedded server unless one
 // was given. stop shuts down what was started.
-// When -cpuprofile was given, profiling runs from here until stop.
-func (c *common) server() (url string, stop func(), err error) {
+// When CPUProfile is set, profiling runs from here until stop.
+func (c *Common) server() (url string, stop func(), err error) {
 	stopProfile := func() {}
-	if c.profile != "" {
-		f, err := os.Create(c.profile)
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
 		if err != nil {
 			return "", nil, fmt.Errorf("bench: %w", err)
 		}
@@ -150,8 +78,8 @@ func (c *common) server() (url string, stop func(), err error) {
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 	}
-	if c.url != "" {
-		return c.url, stopProfile, nil
+	if c.URL != "" {
+		return c.URL, stopProfile, nil
 	}
 	url, stopServer, err := startServer(c.meshAccount)
 	if err != nil {

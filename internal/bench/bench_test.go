@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +18,8 @@ import (
 
 func TestMain(m *testing.M) {
 	// The scale bench re-runs this binary as its publisher child.
-	if os.Getenv(bench.ChildEnv) == "1" {
-		i := slices.Index(os.Args, "_publisher")
-		if i < 0 {
-			os.Exit(2)
-		}
-		if err := bench.Run(context.Background(), "_publisher", os.Args[i+1:], os.Stdout, os.Stderr); err != nil {
+	if spec := os.Getenv(bench.ChildEnv); spec != "" {
+		if err := bench.Child(context.Background(), spec, os.Stdout); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -36,27 +32,29 @@ func TestMain(m *testing.M) {
 // one JSON line, not its figures: timing belongs in benchmarks, not tests.
 func TestQuick(t *testing.T) {
 	ingestKeys := []string{"bench", "bare_msgs_per_sec", "monitor_msgs_per_sec", "ratio", "ratios", "dropped", "rejected", "mode"}
+	quick := bench.Common{Quick: true}
 	cases := []struct {
-		name string
-		args []string
-		keys []string
-		want map[string]any // exact values for some keys
+		name  string
+		bench bench.Benchmark
+		keys  []string
+		want  map[string]any // exact values for some keys
 	}{
-		{"ingest", nil, ingestKeys, map[string]any{"mode": "parked", "dropped": 0.0}},
-		{"ingest", []string{"-live"}, ingestKeys, map[string]any{"mode": "live", "dropped": 0.0}},
-		{"detect", nil, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
+		{"ingest", bench.IngestOptions{Common: quick}, ingestKeys, map[string]any{"mode": "parked", "dropped": 0.0}},
+		{"ingest", bench.IngestOptions{Common: quick, Live: true}, ingestKeys, map[string]any{"mode": "live", "dropped": 0.0}},
+		{"detect", bench.DetectOptions{Common: quick}, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
 			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
-		{"detect", []string{"-crash"}, []string{"bench", "n", "k", "intervals", "false_deaths", "false_deaths_fast_path",
-			"false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"}, map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
-		{"scale", nil, []string{"bench", "runs", "churn", "method"}, nil},
-		{"probe", nil, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
+		{"detect", bench.DetectOptions{Common: quick, Crash: true}, []string{"bench", "mode", "n", "k", "intervals", "false_deaths",
+			"false_deaths_fast_path", "false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"},
+			map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
+		{"scale", bench.ScaleOptions{Common: quick}, []string{"bench", "runs", "churn", "method"}, nil},
+		{"probe", bench.ProbeOptions{Common: quick}, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
 	}
 	for _, tc := range cases {
-		t.Run(strings.Join(append([]string{tc.name}, tc.args...), " "), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s %+v", tc.name, tc.bench), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			if err := bench.Run(ctx, tc.name, append([]string{"-quick"}, tc.args...), &stdout, &stderr); err != nil {
+			if err := bench.Run(ctx, tc.bench, &stdout, &stderr); err != nil {
 				t.Fatalf("Run: %v\nstderr:\n%s", err, stderr.String())
 			}
 			lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
@@ -96,32 +94,20 @@ func TestQuick(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	cases := []struct {
-		name string
-		args []string
-	}{
-		{"", nil},
-		{"nope", nil},
-		{"ingest", []string{"-no-such-flag"}},
-		{"detect", []string{"-k", "5", "-n", "2"}},
-		{"scale", []string{"-n", "ten"}},
-		{"probe", []string{"extra"}},
-	}
-	for _, tc := range cases {
+	for _, b := range []bench.Benchmark{
+		bench.IngestOptions{N: 0, Batches: 1, Windows: 1, Rounds: 1},
+		bench.DetectOptions{N: 2, K: 5, Interval: time.Second},
+		bench.ScaleOptions{Nodes: []int{0}, Measure: time.Second, Interval: time.Second},
+		bench.ScaleOptions{Measure: time.Second, Interval: time.Second},
+		bench.ProbeOptions{Count: 0},
+	} {
 		var stdout, stderr bytes.Buffer
-		err := bench.Run(context.Background(), tc.name, tc.args, &stdout, &stderr)
+		err := bench.Run(context.Background(), b, &stdout, &stderr)
 		if !errors.Is(err, bench.ErrUsage) {
-			t.Errorf("Run(%q, %q) = %v, want ErrUsage", tc.name, tc.args, err)
+			t.Errorf("Run(%+v) = %v, want ErrUsage", b, err)
 		}
 		if stdout.Len() != 0 {
-			t.Errorf("Run(%q, %q) wrote to stdout: %q", tc.name, tc.args, stdout.String())
+			t.Errorf("Run(%+v) wrote to stdout: %q", b, stdout.String())
 		}
-	}
-}
-
-func TestNames(t *testing.T) {
-	want := []string{"ingest", "detect", "scale", "probe"}
-	if got := bench.Names(); !slices.Equal(got, want) {
-		t.Errorf("Names() = %v, want %v", got, want)
 	}
 }

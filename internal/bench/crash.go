@@ -2,12 +2,10 @@ package bench
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +114,7 @@ func (d *deadLog) count() int {
 // server then publishes a real DISCONNECT advisory. The other peers share
 // one connection. The server gets the mesh account that hbmesh server
 // sets up, unless -s names another.
-func runCrash(ctx context.Context, e *env, c *common, n, k int, intervals []time.Duration, window time.Duration, seed uint64) error {
+func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time.Duration, window time.Duration, seed uint64) error {
 	per := n / len(intervals)
 	if k < len(intervals) || k > per*len(intervals) || per < 1 {
 		return fmt.Errorf("%w: detect -crash: need %d <= k <= n", ErrUsage, len(intervals))
@@ -355,24 +353,4 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// parseIntervals parses a comma-separated list of beat intervals.
-func parseIntervals(s string) ([]time.Duration, error) {
-	var out []time.Duration
-	for _, f := range strings.Split(s, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(f))
-		if err != nil || d < 100*time.Millisecond {
-			return nil, fmt.Errorf("%w: detect: -intervals %q: want durations of at least 100ms, comma separated", ErrUsage, s)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// isFlagSet reports whether flag name was given on the command line.
-func isFlagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }

@@ -10,6 +10,33 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
+// DetectOptions are the options of the detect benchmark.
+type DetectOptions struct {
+	Common
+	// N is the number of simulated nodes.
+	N int
+	// K is the number of nodes killed.
+	K int
+	// Interval is the beat interval of every node.
+	Interval time.Duration
+	// Window is the time after warm-up the kills are spread over. Default:
+	// five intervals.
+	Window time.Duration
+	// Seed seeds the choice of kills and their moments.
+	Seed uint64
+
+	// Crash crashes the victims instead (crash.go): each beats on a
+	// connection of its own, closed at its kill, so the server publishes a
+	// DISCONNECT advisory, and two monitors measure crash → dead through
+	// the crash fast path and through the timeout path in the same run.
+	// Interval is then ignored for Intervals, and Window defaults to the
+	// longest interval.
+	Crash bool
+	// Intervals are, with Crash, the fleet's beat intervals: peers and
+	// victims are spread evenly over them. Default: 1s and 10s.
+	Intervals []time.Duration
+}
+
 type detectResult struct {
 	Bench           string  `json:"bench"`
 	N               int     `json:"n"`
@@ -38,32 +65,25 @@ type detectResult struct {
 // Lateness is taken against the kill (what an operator sees; ideally <= 0
 // because the last beat came before it) and against the last beat actually
 // sent (the detector's own lateness plus delivery).
-func runDetect(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "detect")
-	n := fs.Int("n", 10000, "simulated nodes")
-	k := fs.Int("k", 100, "nodes killed")
-	interval := fs.Duration("interval", time.Second, "beat interval of every node")
-	window := fs.Duration("window", 0, "kills are spread over this window after warm-up (default 5 intervals)")
-	seed := fs.Uint64("seed", 1, "random seed for kill choice and moments")
-	crash := fs.Bool("crash", false, "crash victims instead: each on a connection of its own, closed at its kill, so\nthe server publishes a DISCONNECT advisory; two monitors measure crash → dead\nthrough the crash fast path and through the timeout path in the same run\n(default -k 1000, -window the longest interval)")
-	intervals := fs.String("intervals", "1s,10s", "with -crash: the fleet's beat intervals, comma separated; peers and victims are\nspread evenly over them")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if *crash {
-		ivs, err := parseIntervals(*intervals)
-		if err != nil {
-			return err
+func (o DetectOptions) run(ctx context.Context, e *env) error {
+	c := &o.Common
+	n, k, interval, window, seed := &o.N, &o.K, &o.Interval, &o.Window, &o.Seed
+	if o.Crash {
+		ivs := o.Intervals
+		if len(ivs) == 0 {
+			ivs = []time.Duration{time.Second, 10 * time.Second}
 		}
-		if !isFlagSet(fs, "k") {
-			*k = 1000
-		}
-		if c.quick {
+		if c.Quick {
 			*n, *k, ivs = 1000, 20, []time.Duration{250 * time.Millisecond, time.Second}
+		}
+		for _, iv := range ivs {
+			if iv < 100*time.Millisecond {
+				return fmt.Errorf("%w: detect: intervals must be at least 100ms, not %v", ErrUsage, iv)
+			}
 		}
 		return runCrash(ctx, e, c, *n, *k, ivs, *window, *seed)
 	}
-	if c.quick {
+	if c.Quick {
 		*n, *k, *interval = 1000, 10, 250*time.Millisecond
 	}
 	if *window == 0 {

@@ -16,6 +16,28 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
+// IngestOptions are the options of the ingest benchmark.
+type IngestOptions struct {
+	Common
+	// N is the number of distinct node ids.
+	N int
+	// Batches is the beats per id in each parked backlog: M = N*Batches.
+	Batches int
+	// Windows is the timed backlogs per consumer per round.
+	Windows int
+	// Rounds is the rounds, each measuring both consumers.
+	Rounds int
+	// Verbose prints each backlog's rate on stderr.
+	Verbose bool
+	// BareChan makes the bare subscriber drain a channel subscription, as
+	// the monitor does, instead of counting in nats.go's callback.
+	BareChan bool
+	// Live times each backlog from the first publish, with the consumer
+	// reading as the publisher sends, instead of parking it at the server
+	// first.
+	Live bool
+}
+
 type ingestResult struct {
 	Bench   string `json:"bench"`
 	N       int    `json:"n"`
@@ -54,23 +76,15 @@ type ingestResult struct {
 // of the two sets the rate. Bare and monitor alternate, in alternating order,
 // so machine drift hits both alike; the ratio is the median of the
 // per-round ratios.
-func runIngest(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "ingest")
-	n := fs.Int("n", 10000, "distinct node ids")
-	passes := fs.Int("batches", 10, "beats per id in each parked backlog; M = n*batches")
-	windows := fs.Int("windows", 3, "timed backlogs per consumer per round")
-	rounds := fs.Int("rounds", 9, "rounds, each measuring both consumers")
-	verbose := fs.Bool("v", false, "print each backlog's rate on stderr")
-	bareChan := fs.Bool("bare-chan", false, "the bare subscriber drains a channel subscription, as the monitor does, instead of counting in nats.go's callback")
-	live := fs.Bool("live", false, "time each backlog from the first publish, with the consumer reading as the publisher sends, instead of parking it at the server first")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if c.quick {
+func (o IngestOptions) run(ctx context.Context, e *env) error {
+	c := &o.Common
+	n, passes, windows, rounds := &o.N, &o.Batches, &o.Windows, &o.Rounds
+	verbose, bareChan, live := &o.Verbose, &o.BareChan, &o.Live
+	if c.Quick {
 		*n, *passes, *windows, *rounds = 2000, 3, 2, 2
 	}
 	if *n < 1 || *passes < 1 || *windows < 1 || *rounds < 1 {
-		return fmt.Errorf("%w: ingest: -n, -batches, -windows and -rounds must be positive", ErrUsage)
+		return fmt.Errorf("%w: ingest: --nodes, --batches, --windows and --rounds must be positive", ErrUsage)
 	}
 	url, stop, err := c.server()
 	if err != nil {

@@ -11,6 +11,13 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
+// ProbeOptions are the options of the probe benchmark.
+type ProbeOptions struct {
+	Common
+	// Count is the number of requests to each responder.
+	Count int
+}
+
 type probeResult struct {
 	Bench       string  `json:"bench"`
 	Requests    int     `json:"requests_each"`
@@ -26,17 +33,14 @@ type probeResult struct {
 // reply decoded with the same strict decoder the monitor uses) with a bare
 // NATS request/reply to a responder that returns a fixed payload of the
 // same size. Requests alternate between the two, one at a time.
-func runProbe(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "probe")
-	count := fs.Int("count", 5000, "requests to each responder")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if c.quick {
+func (o ProbeOptions) run(ctx context.Context, e *env) error {
+	c := &o.Common
+	count := &o.Count
+	if c.Quick {
 		*count = 300
 	}
 	if *count < 1 {
-		return fmt.Errorf("%w: probe: -count must be positive", ErrUsage)
+		return fmt.Errorf("%w: probe: --count must be positive", ErrUsage)
 	}
 	url, stop, err := c.server()
 	if err != nil {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,15 +16,44 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// publisherMode is the hidden benchmark the scale bench re-executes itself
-// as, so that the simulated fleet and the server run in another process
-// and the measuring process's CPU is the monitor's alone.
-const publisherMode = "_publisher"
+// PublisherCommand is the hidden subcommand of `hbmesh bench` that the
+// scale bench re-executes itself as, so that the simulated fleet and the
+// server run in another process and the measuring process's CPU is the
+// monitor's alone. The command hands ChildEnv's value to [Child].
+const PublisherCommand = "_publisher"
 
-// ChildEnv is set to "1" in the environment of the publisher child. A test
-// binary's TestMain uses it to route the child to Run, since it does not
-// parse `bench _publisher` the way the hbmesh command does.
+// ChildEnv is set in the environment of the publisher child to its
+// options, as JSON. A test binary's TestMain uses it to route the child to
+// [Child], since it does not parse `bench _publisher` the way the hbmesh
+// command does.
 const ChildEnv = "HBMESH_BENCH_CHILD"
+
+// ScaleOptions are the options of the scale benchmark.
+type ScaleOptions struct {
+	Common
+	// Nodes are the peer counts to measure, one run each (1000000 needs a
+	// bigger machine than 2 cores).
+	Nodes []int
+	// Measure is the CPU measuring window per run.
+	Measure time.Duration
+	// Interval is the simulated nodes' beat interval (1000000 peers at 1s
+	// need more than 2 cores; at 10s they fit).
+	Interval time.Duration
+	// Churn is the number of distinct ids in the churn run; 0 skips it.
+	Churn int
+	// ChurnMaxPeers is MaxPeers in the churn run.
+	ChurnMaxPeers int
+	// Exe is the executable to re-run as the publisher child. Default: this
+	// one.
+	Exe string
+}
+
+// publisherOptions are the publisher child's, passed in ChildEnv.
+type publisherOptions struct {
+	URL      string        `json:"url,omitempty"`
+	N        int           `json:"n"`
+	Interval time.Duration `json:"interval"`
+}
 
 type scaleRun struct {
 	N                 int     `json:"n"`
@@ -66,30 +96,22 @@ type scaleResult struct {
 // executable in the hidden _publisher mode), so getrusage in this process
 // counts exactly what a production monitor process pays: the NATS client's
 // reads and parsing, the monitor, the Go runtime and GC.
-func runScale(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "scale")
-	ns := fs.String("n", "10000,100000", "comma-separated peer counts (1000000 needs a bigger machine than 2 cores)")
-	measure := fs.Duration("measure", 5*time.Second, "CPU measuring window per N")
-	interval := fs.Duration("interval", time.Second, "the simulated nodes' beat interval (1000000 peers at 1s needs more than 2 cores; at 10s they fit)")
-	churn := fs.Int("churn", 1_000_000, "distinct ids in the churn run; 0 skips it")
-	churnMax := fs.Int("churn-max-peers", 100_000, "MaxPeers in the churn run")
-	exe := fs.String("exe", "", "executable to re-run as the publisher child (default: this one)")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if c.quick {
-		*ns, *measure, *churn, *churnMax, *interval = "1000,5000", time.Second, 20000, 5000, time.Second
+func (o ScaleOptions) run(ctx context.Context, e *env) error {
+	c := &o.Common
+	sizes, measure, interval, churn, churnMax, exe := o.Nodes, &o.Measure, &o.Interval, &o.Churn, &o.ChurnMaxPeers, &o.Exe
+	if c.Quick {
+		sizes, *measure, *churn, *churnMax, *interval = []int{1000, 5000}, time.Second, 20000, 5000, time.Second
 	}
 	if *interval < time.Millisecond || *measure <= 0 {
-		return fmt.Errorf("%w: scale: -interval must be at least 1ms and -measure positive", ErrUsage)
+		return fmt.Errorf("%w: scale: --interval must be at least 1ms and --measure positive", ErrUsage)
 	}
-	var sizes []int
-	for _, s := range strings.Split(*ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("%w: scale: -n: bad peer count %q", ErrUsage, s)
+	if len(sizes) == 0 {
+		return fmt.Errorf("%w: scale: --nodes: no peer count", ErrUsage)
+	}
+	for _, n := range sizes {
+		if n < 1 {
+			return fmt.Errorf("%w: scale: --nodes: bad peer count %d", ErrUsage, n)
 		}
-		sizes = append(sizes, n)
 	}
 	if *exe == "" {
 		p, err := os.Executable()
@@ -119,16 +141,16 @@ func runScale(ctx context.Context, e *env, args []string) error {
 	return e.emit(res)
 }
 
-func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, interval, measure time.Duration) (scaleRun, error) {
+func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interval, measure time.Duration) (scaleRun, error) {
 	r := scaleRun{N: n, IntervalMS: interval.Milliseconds()}
-	args := []string{"bench", publisherMode, "-n", strconv.Itoa(n), "-interval", interval.String()}
-	if c.url != "" {
-		args = append(args, "-s", c.url)
+	spec, err := json.Marshal(publisherOptions{URL: c.URL, N: n, Interval: interval})
+	if err != nil {
+		return r, err
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, exe, args...)
-	cmd.Env = append(os.Environ(), ChildEnv+"=1")
+	cmd := exec.CommandContext(cctx, exe, "bench", PublisherCommand)
+	cmd.Env = append(os.Environ(), ChildEnv+"="+string(spec))
 	cmd.Stderr = e.stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -215,17 +237,18 @@ func scaleOne(ctx context.Context, e *env, c *common, exe string, n int, interva
 	return r, nil
 }
 
-// runPublisher is the child side of scale: it serves (or uses -s), prints
-// "url <URL>", waits for a line on stdin, then beats n simulated nodes at
-// 1 Hz until stdin closes. It reads os.Stdin directly because it only ever
-// runs as a child process.
-func runPublisher(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, publisherMode)
-	n := fs.Int("n", 10000, "simulated nodes")
-	interval := fs.Duration("interval", time.Second, "beat interval")
-	if err := c.parse(fs, args); err != nil {
-		return err
+// Child is the publisher child of the scale bench, given the value of
+// ChildEnv: it serves (or uses the parent's server), prints "url <URL>",
+// waits for a line on stdin, then beats the simulated nodes until stdin
+// closes. It reads os.Stdin directly because it only ever runs as a child
+// process.
+func Child(ctx context.Context, spec string, stdout io.Writer) error {
+	var o publisherOptions
+	if err := json.Unmarshal([]byte(spec), &o); err != nil {
+		return fmt.Errorf("bench: publisher child: %s: %w", ChildEnv, err)
 	}
+	n, interval := &o.N, &o.Interval
+	c := &Common{URL: o.URL}
 	url, stop, err := c.server()
 	if err != nil {
 		return err
@@ -236,7 +259,7 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	fmt.Fprintf(e.stdout, "url %s\n", url)
+	fmt.Fprintf(stdout, "url %s\n", url)
 	in := bufio.NewReader(os.Stdin)
 	if _, err := in.ReadString('\n'); err != nil {
 		return nil // parent went away before starting us
@@ -252,7 +275,7 @@ func runPublisher(ctx context.Context, e *env, args []string) error {
 // monitor bounded to maxPeers, and reads the heap after each quarter. It
 // runs in-process, server included: the server holds no per-subject state
 // that grows with distinct subjects, so only a leak would make it grow.
-func churnRunOnce(ctx context.Context, e *env, c *common, ids, maxPeers int) (*churnRun, error) {
+func churnRunOnce(ctx context.Context, e *env, c *Common, ids, maxPeers int) (*churnRun, error) {
 	url, stop, err := c.server()
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
-	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -50,6 +48,8 @@ const invalid cfgerr.Of = "discovery"
 // calls it from its own subscription goroutine.
 type Source interface {
 	ID() string
+	// Peers is [monitor.Monitor.Peers]: a snapshot of every peer, in a
+	// slice the caller may change.
 	Peers() []monitor.PeerInfo
 	// TopPeers is [monitor.Monitor.TopPeers]: the first limit peers in
 	// the states given (any if none), worst first and then by id in
@@ -247,32 +247,6 @@ type StatusResponse struct {
 	Dropped        uint64                `json:"dropped"` // beats NATS dropped for a full beat queue
 }
 
-// Peer is one peer as a monitor reports it on the wire.
-type Peer struct {
-	ID         string            `json:"id"`
-	Host       string            `json:"host"`
-	State      monitor.State     `json:"state"`
-	Since      time.Time         `json:"since"`
-	LastBeat   time.Time         `json:"last_beat"`
-	Seq        uint64            `json:"seq"`
-	Boot       string            `json:"boot"`
-	IntervalMS int64             `json:"interval_ms"`
-	ProbeRTTMS float64           `json:"probe_rtt_ms"`
-	Version    string            `json:"version"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	Conflict   bool              `json:"conflict,omitempty"`
-}
-
-// PeerFrom converts a monitor snapshot.
-func PeerFrom(p monitor.PeerInfo) Peer {
-	return Peer{
-		ID: p.ID, Host: p.Host, State: p.State, Since: p.Since, LastBeat: p.LastBeat,
-		Seq: p.Seq, Boot: p.Boot, IntervalMS: p.Interval.Milliseconds(),
-		ProbeRTTMS: float64(p.ProbeRTT.Microseconds()) / 1000,
-		Version:    p.Version, Labels: p.Labels, Conflict: p.Conflict,
-	}
-}
-
 // PeersRequest is the optional body of a peers request.
 type PeersRequest struct {
 	// State keeps only peers in this state ("alive", "suspect", "dead",
@@ -295,8 +269,9 @@ type PeersResponse struct {
 	// Truncated is set when Peers was cut to fit the max payload; Limit
 	// alone does not set it.
 	Truncated bool `json:"truncated"`
-	// Peers are sorted worst first, then by id.
-	Peers []Peer `json:"peers"`
+	// Peers are in the order of monitor.ComparePeers: worst state
+	// first, then by id.
+	Peers []monitor.PeerJSON `json:"peers"`
 }
 
 func (s *Service) handleStatus(req micro.Request) {
@@ -340,29 +315,25 @@ func (s *Service) handlePeers(req micro.Request) {
 			return
 		}
 	}
-	resp := PeersResponse{
-		Type: PeersResponseType, Monitor: s.src.ID(), Instance: s.instance, Time: s.cfg.Now().UTC(),
-	}
+	now := s.cfg.Now()
+	resp := PeersResponse{Type: PeersResponseType, Monitor: s.src.ID(), Instance: s.instance, Time: now.UTC()}
+	var infos []monitor.PeerInfo
 	if q.Limit > 0 {
 		var states []monitor.State
 		if want != monitor.StateUnknown {
 			states = []monitor.State{want}
 		}
-		infos, matched := s.src.TopPeers(q.Limit, states...)
-		resp.Total, resp.Peers = matched, make([]Peer, 0, len(infos))
-		for _, p := range infos {
-			resp.Peers = append(resp.Peers, PeerFrom(p))
-		}
+		infos, resp.Total = s.src.TopPeers(q.Limit, states...)
 	} else {
-		infos := s.src.Peers()
-		resp.Peers = make([]Peer, 0, len(infos))
-		for _, p := range infos {
-			if want == monitor.StateUnknown || p.State == want {
-				resp.Peers = append(resp.Peers, PeerFrom(p))
-			}
-		}
-		SortPeers(resp.Peers)
-		resp.Total = len(resp.Peers)
+		infos = slices.DeleteFunc(s.src.Peers(), func(p monitor.PeerInfo) bool {
+			return want != monitor.StateUnknown && p.State != want
+		})
+		monitor.SortPeers(infos)
+		resp.Total = len(infos)
+	}
+	resp.Peers = make([]monitor.PeerJSON, len(infos))
+	for i := range infos {
+		resp.Peers[i] = infos[i].JSON(now)
 	}
 	data, err := json.Marshal(resp)
 	if err != nil {
@@ -384,7 +355,7 @@ func (s *Service) handlePeers(req micro.Request) {
 // truncate encodes resp with as many of its peers as fit in budget bytes.
 func truncate(resp PeersResponse, budget int) ([]byte, error) {
 	all := resp.Peers
-	resp.Peers, resp.Truncated = []Peer{}, true
+	resp.Peers, resp.Truncated = []monitor.PeerJSON{}, true
 	env, err := json.Marshal(resp)
 	if err != nil {
 		return nil, err
@@ -412,12 +383,4 @@ func (s *Service) respond(req micro.Request, v any) {
 func (s *Service) fail(req micro.Request, err error) {
 	s.cfg.Logger.Error("discovery: encode response", "subject", req.Subject(), "err", err)
 	_ = req.Error("500", err.Error(), nil)
-}
-
-// SortPeers sorts peers worst state first, then by id in natural order
-// (web-2 before web-10).
-func SortPeers(peers []Peer) {
-	slices.SortFunc(peers, func(a, b Peer) int {
-		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
-	})
 }

@@ -1,7 +1,6 @@
 package discovery_test
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
-	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
@@ -177,7 +175,7 @@ func newFleet(n int) *fleet {
 }
 
 func (f *fleet) ID() string                { return "big" }
-func (f *fleet) Peers() []monitor.PeerInfo { return f.peers }
+func (f *fleet) Peers() []monitor.PeerInfo { return slices.Clone(f.peers) }
 
 func (f *fleet) Stats() monitor.Stats { return monitor.Stats{} }
 func (f *fleet) Ready() error         { return errors.New("synthetic") }
@@ -190,9 +188,7 @@ func (f *fleet) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo
 	if len(states) > 0 {
 		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !slices.Contains(states, p.State) })
 	}
-	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
-		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
-	})
+	monitor.SortPeers(ps)
 	return ps[:min(max(limit, 0), len(ps))], len(ps)
 }
 
@@ -351,22 +347,5 @@ func TestNATSCLI(t *testing.T) {
 		if !strings.Contains(info, want) {
 			t.Errorf("micro info lacks %q", want)
 		}
-	}
-}
-
-// TestSortPeers: worst state first, then ids in natural order.
-func TestSortPeers(t *testing.T) {
-	ps := []discovery.Peer{
-		{ID: "web-10", State: monitor.StateAlive}, {ID: "web-2", State: monitor.StateAlive},
-		{ID: "db-1", State: monitor.StateLeft}, {ID: "web-9", State: monitor.StateDead},
-		{ID: "api-1", State: monitor.StateSuspect}, {ID: "web-1", State: monitor.StateAlive},
-	}
-	discovery.SortPeers(ps)
-	var got []string
-	for _, p := range ps {
-		got = append(got, p.ID)
-	}
-	if want := []string{"web-9", "api-1", "web-1", "web-2", "web-10", "db-1"}; !slices.Equal(got, want) {
-		t.Errorf("order = %v, want %v", got, want)
 	}
 }

@@ -12,7 +12,8 @@
 // and host and pid when Config sets them).
 // Both endpoint replies carry the service's instance id as "instance",
 // and status replies the host and pid, so a client can tell apart, and
-// find, monitors that were given the same id.
+// find, monitors that were given the same id. A client that cannot trust
+// whoever answers checks a reply with its Validate method.
 //
 // # Endpoints
 //
@@ -31,8 +32,9 @@
 // # Large fleets
 //
 // A reply must fit in one NATS message: the server's max_payload, 1MB by
-// default. One peer costs roughly 250 bytes of JSON, so a monitor with more
-// than about 4000 peers cannot send them all in one reply. The peers
+// default. One peer ([monitor.PeerJSON]) costs roughly 400 bytes of JSON,
+// so a monitor with more than about 2,500 peers cannot send them all in
+// one reply. The peers
 // endpoint therefore accepts an optional JSON request body,
 //
 //	{"state": "dead", "limit": 100}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/httpapi"
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // project is the compose project the test runs under: not the demo's
@@ -54,7 +55,7 @@ type cluster struct {
 }
 
 // view is what both monitors said at one instant: monitor name → peer id → peer.
-type view map[string]map[string]httpapi.PeerJSON
+type view map[string]map[string]monitor.PeerJSON
 
 var monitors = []string{"monitor-1", "monitor-2"}
 
@@ -107,7 +108,7 @@ func TestDemoCluster(t *testing.T) {
 		return func(v view) error {
 			for _, m := range monitors {
 				for _, id := range ids {
-					if p, ok := v[m][id]; ok && p.State == "dead" {
+					if p, ok := v[m][id]; ok && p.State == monitor.StateDead {
 						return fmt.Errorf("%s says %s is dead", m, id)
 					}
 				}
@@ -302,7 +303,7 @@ func (c *cluster) view(names []string) (view, error) {
 		if err := c.getJSON(m, "/api/peers", &list); err != nil {
 			return nil, err
 		}
-		peers := map[string]httpapi.PeerJSON{}
+		peers := map[string]monitor.PeerJSON{}
 		for _, p := range list.Peers {
 			peers[p.ID] = p
 		}
@@ -432,7 +433,7 @@ func (v view) wantOne(m string, ids []string, state string) error {
 		if !ok {
 			return fmt.Errorf("%s does not know %s", m, id)
 		}
-		if p.State != state {
+		if p.State.String() != state {
 			return fmt.Errorf("%s says %s is %s, want %s", m, id, p.State, state)
 		}
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,61 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 )
-
-// PeerJSON is one peer as served by /api/peers. Durations are whole
-// milliseconds except ProbeRTTMS, which keeps sub-millisecond precision.
-type PeerJSON struct {
-	ID            string            `json:"id"`
-	Host          string            `json:"host"`
-	State         string            `json:"state"`
-	Since         time.Time         `json:"since"`
-	LastBeat      time.Time         `json:"last_beat"`
-	LastBeatAgeMS int64             `json:"last_beat_age_ms"` // at the response's Time
-	Seq           uint64            `json:"seq"`
-	Boot          string            `json:"boot"`
-	PID           int               `json:"pid"`
-	IntervalMS    int64             `json:"interval_ms"`
-	ProbeRTTMS    float64           `json:"probe_rtt_ms"` // 0 until a probe was answered
-	Version       string            `json:"version"`
-	Labels        map[string]string `json:"labels"` // never null
-	Conflict      bool              `json:"conflict"`
-	ClockSkewMS   int64             `json:"clock_skew_ms"`
-	// History is the last HistoryLen intervals as '1' (a beat arrived) and
-	// '0', newest first.
-	History string `json:"history"`
-}
-
-// HistoryLen is the number of intervals in [PeerJSON.History].
-const HistoryLen = 32
-
-// NewPeerJSON converts a snapshot taken at now.
-func NewPeerJSON(p monitor.PeerInfo, now time.Time) PeerJSON {
-	j := PeerJSON{
-		ID: p.ID, Host: p.Host, State: p.State.String(), Since: p.Since,
-		LastBeat: p.LastBeat, Seq: p.Seq, Boot: p.Boot, PID: p.PID,
-		IntervalMS:  p.Interval.Milliseconds(),
-		ProbeRTTMS:  float64(p.ProbeRTT.Microseconds()) / 1000,
-		Version:     p.Version,
-		Labels:      p.Labels,
-		Conflict:    p.Conflict,
-		ClockSkewMS: p.ClockSkew.Milliseconds(),
-	}
-	if !p.LastBeat.IsZero() {
-		j.LastBeatAgeMS = max(0, now.Sub(p.LastBeat).Milliseconds())
-	}
-	if j.Labels == nil {
-		j.Labels = map[string]string{}
-	}
-	var h [HistoryLen]byte
-	for i := range h {
-		h[i] = '0' + byte(p.History>>i&1)
-	}
-	j.History = string(h[:])
-	return j
-}
 
 // PeerList is the body of /api/peers and of the SSE "snapshot" event.
 type PeerList struct {
@@ -72,8 +18,8 @@ type PeerList struct {
 	Time    time.Time `json:"time"`
 	// Matched counts the peers that passed the filter. It is more than
 	// len(Peers) exactly when a limit cut the list short.
-	Matched int        `json:"matched"`
-	Peers   []PeerJSON `json:"peers"` // worst state first, then by id in natural order (web-2 before web-10)
+	Matched int                `json:"matched"`
+	Peers   []monitor.PeerJSON `json:"peers"` // in the order of monitor.ComparePeers
 }
 
 // StatusJSON is the body of /api/status and of the SSE "status" event.
@@ -107,14 +53,6 @@ type StatsJSON struct {
 	StalledMS      int64             `json:"stalled_ms"`
 	Outages        uint64            `json:"outages"`
 	Dropped        uint64            `json:"dropped"`
-}
-
-// sortPeers sorts worst state first, then by id in natural order, as
-// the dashboard does: web-2 before web-10.
-func sortPeers(ps []monitor.PeerInfo) {
-	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
-		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
-	})
 }
 
 // peerFilter selects peers for /api/peers.
@@ -201,9 +139,9 @@ func (s *Server) peerList(f *peerFilter) PeerList {
 }
 
 func (s *Server) newPeerList(ps []monitor.PeerInfo, matched int, now time.Time) PeerList {
-	out := PeerList{Monitor: s.id, Time: now.UTC(), Matched: matched, Peers: make([]PeerJSON, len(ps))}
+	out := PeerList{Monitor: s.id, Time: now.UTC(), Matched: matched, Peers: make([]monitor.PeerJSON, len(ps))}
 	for i := range ps {
-		out.Peers[i] = NewPeerJSON(ps[i], now)
+		out.Peers[i] = ps[i].JSON(now)
 	}
 	return out
 }
@@ -229,7 +167,7 @@ func (s *Server) selectFromAll(f *peerFilter) ([]monitor.PeerInfo, int) {
 		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !f.match(&p) })
 	}
 	matched := len(ps)
-	sortPeers(ps)
+	monitor.SortPeers(ps)
 	if f != nil && f.limit >= 0 && f.limit < len(ps) {
 		ps = ps[:f.limit]
 	}
@@ -326,7 +264,7 @@ func (s *Server) handlePeer(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, r, http.StatusNotFound, errorJSON{fmt.Sprintf("peer %q not known to monitor %q", id, s.id)})
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, NewPeerJSON(p, s.cfg.Now()))
+	s.writeJSON(w, r, http.StatusOK, p.JSON(s.cfg.Now()))
 }
 
 // handleAPINotFound answers every /api/ path no other route takes, such as

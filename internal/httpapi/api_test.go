@@ -150,12 +150,12 @@ func TestPeerJSONShape(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	var p httpapi.PeerJSON
+	var p monitor.PeerJSON
 	if err := json.Unmarshal([]byte(body), &p); err != nil {
 		t.Fatal(err)
 	}
 	want := "1101" + strings.Repeat("0", 28)
-	if p.State != "dead" || p.LastBeatAgeMS != 1500 || p.IntervalMS != 1000 || p.ProbeRTTMS != 1.5 ||
+	if p.State != monitor.StateDead || p.LastBeatAgeMS != 1500 || p.IntervalMS != 1000 || p.ProbeRTTMS != 1.5 ||
 		p.History != want || p.Labels["az"] != "eu-1" {
 		t.Errorf("unexpected peer %+v", p)
 	}

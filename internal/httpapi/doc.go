@@ -22,7 +22,7 @@
 //	/api/peers        [PeerList], worst state first, then natural id order (web-2 before
 //	                  web-10); ?state=dead,suspect and ?q=substr filter,
 //	                  ?limit=N keeps the first N (PeerList.Matched still counts them all)
-//	/api/peers/{id}   one [PeerJSON], or 404 with {"error": ...}
+//	/api/peers/{id}   one [monitor.PeerJSON], or 404 with {"error": ...}
 //	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
 //	/api/events       Server-Sent Events, see below; ?limit=N bounds the snapshot
 //

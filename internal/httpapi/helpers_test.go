@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bufio"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/httpapi"
-	"github.com/hbmesh/hbmesh/internal/natsort"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -45,9 +43,7 @@ func (f *fakeSource) TopPeers(limit int, states ...monitor.State) ([]monitor.Pee
 	if len(states) > 0 {
 		ps = slices.DeleteFunc(ps, func(p monitor.PeerInfo) bool { return !slices.Contains(states, p.State) })
 	}
-	slices.SortFunc(ps, func(a, b monitor.PeerInfo) int {
-		return cmp.Or(cmp.Compare(a.State.Severity(), b.State.Severity()), natsort.Compare(a.ID, b.ID))
-	})
+	monitor.SortPeers(ps)
 	return ps[:min(max(limit, 0), len(ps))], len(ps)
 }
 

@@ -20,7 +20,11 @@
 // offers JetStream, the KV store; otherwise no store at all (nil, logged),
 // and the monitor starts with an empty table as before.
 //
-// What is remembered is deliberately small: id, host, state, boot, seq,
-// pid, interval, version, labels and since. Timing history is not: a
-// restored peer is judged afresh.
+// Each peer is stored as its JSON, [monitor.PeerJSON], as of the save; a
+// file holds them in {"format":2,"saved":…,"peers":[…]}, and a KV value
+// is one of them. Records of format 1, from monitors before PeerJSON,
+// carry interval_ns instead of interval_ms, and are read too
+// (docs/ARCHITECTURE.md). A restored peer keeps its identity, state,
+// since, last beat and probe RTT; its beat history is not restored: it
+// is judged afresh.
 package memory

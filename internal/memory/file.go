@@ -15,8 +15,10 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
-// fileFormat is the version of the file layout.
-const fileFormat = 1
+// fileFormat is the version of the file layout: 2 since records are
+// monitor.PeerJSON. Files of format 1, whose records carry interval_ns,
+// are read too.
+const fileFormat = 2
 
 type fileDoc struct {
 	Format int       `json:"format"`
@@ -57,8 +59,8 @@ func (s *FileStore) Load(ctx context.Context) ([]monitor.PeerInfo, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("memory: corrupt %s: %w", s.path, err)
 	}
-	if doc.Format != fileFormat {
-		return nil, fmt.Errorf("memory: %s: unsupported format %d (want %d)", s.path, doc.Format, fileFormat)
+	if doc.Format != 1 && doc.Format != fileFormat {
+		return nil, fmt.Errorf("memory: %s: unsupported format %d (want 1 or %d)", s.path, doc.Format, fileFormat)
 	}
 	out := make([]monitor.PeerInfo, len(doc.Peers))
 	for i := range doc.Peers {
@@ -73,7 +75,7 @@ func (s *FileStore) Load(ctx context.Context) ([]monitor.PeerInfo, error) {
 func (s *FileStore) Save(ctx context.Context, peers []monitor.PeerInfo) error {
 	doc := fileDoc{Format: fileFormat, Saved: time.Now().UTC(), Peers: make([]record, len(peers))}
 	for i := range peers {
-		doc.Peers[i] = toRecord(&peers[i])
+		doc.Peers[i] = toRecord(&peers[i], doc.Saved)
 	}
 	data, err := json.Marshal(&doc)
 	if err != nil {

@@ -269,7 +269,7 @@ func (s *KVStore) Save(ctx context.Context, peers []monitor.PeerInfo) error {
 		if c, ok := s.cache[key]; ok && c.fp == fp && now.Sub(c.putAt) < s.cfg.TTL/2 {
 			continue
 		}
-		data, err := json.Marshal(toRecord(p))
+		data, err := json.Marshal(toRecord(p, now))
 		if err == nil {
 			_, err = s.kv.Put(ctx, key, data)
 		}

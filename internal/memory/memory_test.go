@@ -101,13 +101,65 @@ func TestFileStoreRoundTrip(t *testing.T) {
 
 func TestFileStoreCorrupt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "peers.json")
-	if err := os.WriteFile(path, []byte(`{"format":1,"peers":[{"id":`), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(`{"format":2,"peers":[{"id":`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fs, _ := memory.NewFileStore(path)
 	_, err := fs.Load(ctxT(t))
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Load of a corrupt file = %v, want an error naming %s", err, path)
+	}
+}
+
+// TestReadsFormat1: a file and KV values written by monitors before
+// records became monitor.PeerJSON (interval_ns, testdata/*format1*, as
+// they wrote them) load as the peers they saved; what is written now is
+// format 2, in milliseconds.
+func TestReadsFormat1(t *testing.T) {
+	want := samplePeers()
+	old, err := os.ReadFile("testdata/peers-format1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "peers.json")
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs, _ := memory.NewFileStore(path)
+	got, err := fs.Load(ctxT(t))
+	if err != nil || !reflect.DeepEqual(byID(got), byID(want)) {
+		t.Fatalf("format 1 file: loaded %+v, %v\nwant %+v", got, err, want)
+	}
+	if err := fs.Save(ctxT(t), got); err != nil {
+		t.Fatal(err)
+	}
+	now, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(now), `{"format":2,`) || !strings.Contains(string(now), `"interval_ms":500,`) || strings.Contains(string(now), "interval_ns") {
+		t.Errorf("file written now: %s", now)
+	}
+
+	_, nc := startJS(t)
+	kv, err := memory.OpenKV(ctxT(t), nc, memory.KVConfig{MonitorID: "mon-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	bucket, err := js.KeyValue(ctxT(t), kv.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := os.ReadFile("testdata/kv-format1.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range strings.Split(strings.TrimSpace(string(values)), "\n") {
+		if _, err := bucket.Put(ctxT(t), kv.Key(want[i].ID), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = kv.Load(ctxT(t))
+	if err != nil || !reflect.DeepEqual(byID(got), byID(want)) {
+		t.Fatalf("format 1 KV values: loaded %+v, %v\nwant %+v", got, err, want)
 	}
 }
 

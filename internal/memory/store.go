@@ -23,34 +23,24 @@ type Store interface {
 	Close()
 }
 
-// record is what is remembered of one peer. It is the on-disk and in-KV
-// format, so its JSON names are part of the format.
+// record is one remembered peer as stored, in a file or a KV value: the
+// peer's JSON (monitor.PeerJSON), measured at the time of the save.
+// Monitors before it was adopted wrote interval_ns instead of interval_ms,
+// left out last_beat when zero, and kept no probe_rtt_ms, clock_skew_ms
+// or history; such a record is still read (docs/ARCHITECTURE.md).
 type record struct {
-	ID       string            `json:"id"`
-	Host     string            `json:"host"`
-	State    monitor.State     `json:"state"`
-	Boot     string            `json:"boot"`
-	Seq      uint64            `json:"seq"`
-	PID      int               `json:"pid"`
-	Interval time.Duration     `json:"interval_ns"`
-	Version  string            `json:"version"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Since    time.Time         `json:"since"`
-	LastBeat time.Time         `json:"last_beat,omitzero"` // absent in records from before 2026-11-29
+	monitor.PeerJSON
+	IntervalNS int64 `json:"interval_ns,omitempty"` // read, never written
 }
 
-func toRecord(p *monitor.PeerInfo) record {
-	return record{
-		ID: p.ID, Host: p.Host, State: p.State, Boot: p.Boot, Seq: p.Seq, PID: p.PID,
-		Interval: p.Interval, Version: p.Version, Labels: p.Labels, Since: p.Since,
-		LastBeat: p.LastBeat,
-	}
+func toRecord(p *monitor.PeerInfo, now time.Time) record {
+	return record{PeerJSON: p.JSON(now)}
 }
 
 func (r *record) peerInfo() monitor.PeerInfo {
-	return monitor.PeerInfo{
-		ID: r.ID, Host: r.Host, State: r.State, Boot: r.Boot, Seq: r.Seq, PID: r.PID,
-		Interval: r.Interval, Version: r.Version, Labels: r.Labels, Since: r.Since,
-		LastBeat: r.LastBeat, LastSeen: r.LastBeat,
+	p := r.Info()
+	if r.IntervalMS == 0 && r.IntervalNS > 0 {
+		p.Interval = time.Duration(r.IntervalNS)
 	}
+	return p
 }

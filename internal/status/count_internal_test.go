@@ -3,9 +3,12 @@ package status
 import "testing"
 
 func TestCount(t *testing.T) {
-	for n, want := range map[int]string{0: "0 peers", 1: "1 peer", 2: "2 peers"} {
-		if got := count(n, "peer"); got != want {
-			t.Errorf("count(%d) = %q, want %q", n, got, want)
+	for _, tc := range []struct {
+		n          int
+		noun, want string
+	}{{0, "peer", "0 peers"}, {1, "peer", "1 peer"}, {2, "peer", "2 peers"}, {1, "reply", "1 reply"}, {3, "reply", "3 replies"}} {
+		if got := count(tc.n, tc.noun); got != tc.want {
+			t.Errorf("count(%d, %q) = %q, want %q", tc.n, tc.noun, got, tc.want)
 		}
 	}
 }

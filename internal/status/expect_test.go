@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func TestExpectWaitsForSlowMonitor(t *testing.T) {
 	meshtest.StartNode(t, url, "web-1", fast)
 	nc := natstest.Connect(t, url)
 	natstest.Eventually(t, "mon-a sees web-1", func() bool {
-		r, err := status.Gather(context.Background(), nc, "hb", time.Second)
+		r, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 		return err == nil && len(r.Peers) == 1 && r.Peers[0].State == "alive"
 	})
 	slow := natstest.Connect(t, url)
@@ -40,40 +39,40 @@ func TestExpectWaitsForSlowMonitor(t *testing.T) {
 		time.Sleep(400 * time.Millisecond) // a monitor slow to answer
 		if endpoint == discovery.EndpointPeers {
 			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "mon-slow", Instance: "SLOW", Total: 1,
-				Peers: []discovery.Peer{{ID: "web-1", Host: "web-1.example", State: monitor.StateDead}}})}
+				Peers: []monitor.PeerJSON{{ID: "web-1", Host: "web-1.example", State: monitor.StateDead}}})}
 		}
 		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-slow", Instance: "SLOW",
 			Host: "slow", PID: 7, Ready: true, Connected: true, Peers: 1})}
 	})
-	run := func(args ...string) (string, error) {
+	run := func(expect int) (string, error) {
 		t.Helper()
 		var stdout bytes.Buffer
-		err := status.Run(context.Background(), nc, append([]string{"--wait", "2s", "--fail-on", "dead"}, args...), &stdout, io.Discard)
+		err := status.Run(context.Background(), nc, status.Options{Wait: 2 * time.Second, FailOn: "dead", Expect: expect}, &stdout)
 		return stdout.String(), err
 	}
 
-	out, err := run()
+	out, err := run(0)
 	if err != nil || strings.Contains(out, "mon-slow") {
 		t.Fatalf("without --expect: err %v; want the slow monitor missed (else this test shows nothing):\n%s", err, out)
 	}
-	out, err = run("--expect", "2")
+	out, err = run(2)
 	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "1 peer dead") || !strings.Contains(out, "mon-slow") {
 		t.Fatalf("--expect 2: err %v, want web-1 dead from the slow monitor:\n%s", err, out)
 	}
-	out, err = run("--expect", "3")
+	out, err = run(3)
 	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "2 of 3 expected monitors answered") ||
 		!strings.Contains(out, "2 of 3 expected monitors answered both requests") {
 		t.Fatalf("--expect 3: err %v, want the shortfall warned about and failed:\n%s", err, out)
 	}
 	// The JSON says it too.
 	var js bytes.Buffer
-	if err := status.Run(context.Background(), nc, []string{"--wait", "2s", "--expect", "3", "--json"}, &js, io.Discard); err != nil {
+	if err := status.Run(context.Background(), nc, status.Options{Wait: 2 * time.Second, Expect: 3, JSON: true}, &js); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(js.String(), `"expected":3`) {
 		t.Fatalf("--json lacks \"expected\": %s", js.String())
 	}
-	if _, err := run("--expect", "-1"); !errors.Is(err, status.ErrUsage) {
+	if _, err := run(-1); !errors.Is(err, status.ErrUsage) {
 		t.Fatalf("--expect -1: err %v, want a usage error", err)
 	}
 }

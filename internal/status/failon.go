@@ -3,9 +3,8 @@ package status
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-
-	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // ErrFailOn is wrapped by the error [Run] returns when a --fail-on
@@ -13,24 +12,11 @@ import (
 var ErrFailOn = errors.New("--fail-on")
 
 // FailConditions returns the conditions --fail-on can name, in the order
-// [Report.Find] reports them:
-//
-//   - dead: a monitor says a peer is dead
-//   - suspect: a monitor says a peer is suspect
-//   - split: monitors disagree on a peer (Peer.Disagree)
-//   - unready: a monitor is not ready or impaired, answered with an error
-//     or a reply no monitor sends, or did not answer both requests in time
-//   - shared-id: monitors share an id (Monitor.Instances > 1), which
-//     their --id should not let them do
-//   - conflict: a monitor hears two processes beating as one peer id
-//     (Peer.Conflict), so a death of either may go unreported
-//
-// Every monitor counts, those sharing an id too: what the others under
-// a shared id say is in Monitor.Others and Peer.SharedStates, and dead,
-// suspect, split, unready and conflict count it as they count the
-// monitor each row and column show. Find also fails a report that
-// ignored replies, or in which fewer monitors answered than were
-// expected (Report.Expected), whatever the conditions.
+// [Report.Find] reports them: a monitor says a peer is dead, or suspect;
+// monitors disagree on a peer (split); a monitor is not ready or
+// impaired, or did not answer both requests (unready); monitors share an
+// id (shared-id); a monitor hears two processes beating as one peer id
+// (conflict). Every monitor counts, each of several sharing an id too.
 func FailConditions() []string {
 	return []string{"dead", "suspect", "split", "unready", "shared-id", "conflict"}
 }
@@ -41,16 +27,10 @@ func ParseFailOn(s string) ([]string, error) {
 	if s == "" {
 		return nil, nil
 	}
-	known := FailConditions()
 	var conds []string
-	for _, c := range strings.Split(s, ",") {
-		c = strings.TrimSpace(c)
-		found := false
-		for _, k := range known {
-			found = found || c == k
-		}
-		if !found {
-			return nil, fmt.Errorf("unknown condition %q: want a comma list of %s", c, strings.Join(known, ","))
+	for c := range strings.SplitSeq(s, ",") {
+		if c = strings.TrimSpace(c); !slices.Contains(FailConditions(), c) {
+			return nil, fmt.Errorf("unknown condition %q: want a comma list of %s", c, strings.Join(FailConditions(), ","))
 		}
 		conds = append(conds, c)
 	}
@@ -58,95 +38,49 @@ func ParseFailOn(s string) ([]string, error) {
 }
 
 // Find returns, for each of conds that holds in r, how often, as "2 peers
-// dead" or "1 monitor id shared"; nil when none holds. conds are names
-// from FailConditions; others are ignored. If r ignored replies (see
-// [Report.Ignored]), or fewer monitors answered than r.Expected, any
-// monitor's view may be missing, so no condition can be ruled out: given
-// any conds, Find then also returns "12 replies ignored" or "2 of 3
-// expected monitors answered".
+// dead" or "1 monitor id shared"; nil when none holds. If r ignored
+// replies, or fewer monitors answered than r.Expected, a monitor's view
+// may be missing, so no condition can be ruled out: given any conds,
+// Find then also returns "12 replies ignored" or "2 of 3 expected
+// monitors answered".
 func (r *Report) Find(conds []string) []string {
-	var found []string
-	for _, c := range FailConditions() {
-		want := false
-		for _, w := range conds {
-			want = want || w == c
-		}
-		if !want {
-			continue
-		}
-		if n, noun := r.count(c); n > 0 {
-			if n > 1 {
-				noun += "s"
-			}
-			word := c
-			switch c {
-			case "shared-id":
-				word = "shared"
-			case "conflict":
-				word = "in conflict"
-			}
-			found = append(found, fmt.Sprintf("%d %s %s", n, noun, word))
-		}
-	}
-	if n := r.Answered(); n < r.Expected && len(conds) > 0 {
-		found = append(found, fmt.Sprintf("%d of %d expected monitors answered", n, r.Expected))
-	}
-	if r.Ignored > 0 && len(conds) > 0 {
-		noun := "replies"
-		if r.Ignored == 1 {
-			noun = "reply"
-		}
-		found = append(found, fmt.Sprintf("%d %s ignored", r.Ignored, noun))
-	}
-	return found
-}
-
-// count returns how many peers or monitors condition c holds for, and
-// which of the two it counts.
-func (r *Report) count(c string) (int, string) {
-	n := 0
-	switch c {
-	case "dead", "suspect":
-		st := monitor.StateDead.String()
-		if c == "suspect" {
-			st = monitor.StateSuspect.String()
-		}
-		for i := range r.Peers {
-			p := &r.Peers[i]
-			says := false
+	says := func(st string) func(*Peer) bool {
+		return func(p *Peer) bool {
 			for _, s := range p.States {
-				says = says || s == st
-			}
-			for _, s := range p.SharedStates {
-				says = says || s.State == st
-			}
-			if says {
-				n++
-			}
-		}
-		return n, "peer"
-	case "split":
-		return r.Disagreements(), "peer"
-	case "conflict":
-		return r.Conflicts(), "peer id"
-	case "unready":
-		for _, m := range r.Monitors {
-			if m.Error != "" || !m.Status || !m.PeersAnswered || !m.Ready || m.Impaired {
-				n++
-			}
-			for i := range m.Others {
-				if !m.Others[i].trusted() {
-					n++
+				if s == st {
+					return true
 				}
 			}
+			return false
 		}
-	case "shared-id":
-		for _, m := range r.Monitors {
-			if m.Instances > 1 {
-				n++
-			}
-		}
-		return n, "monitor id"
 	}
-	return n, "monitor"
+	shared := map[string]bool{}
+	for i := range r.Monitors {
+		if r.Monitors[i].Instances > 1 {
+			shared[r.Monitors[i].ID] = true
+		}
+	}
+	var found []string
+	for _, c := range []struct {
+		cond, noun, word string
+		n                int
+	}{
+		{"dead", "peer", "dead", countFunc(r.Peers, says("dead"))},
+		{"suspect", "peer", "suspect", countFunc(r.Peers, says("suspect"))},
+		{"split", "peer", "split", r.Disagreements()},
+		{"unready", "monitor", "unready", countFunc(r.Monitors, func(m *Monitor) bool { return !m.answeredBoth() || !m.Ready || m.Impaired })},
+		{"shared-id", "monitor id", "shared", len(shared)},
+		{"conflict", "peer id", "in conflict", r.Conflicts()},
+	} {
+		if c.n > 0 && slices.Contains(conds, c.cond) {
+			found = append(found, count(c.n, c.noun)+" "+c.word)
+		}
+	}
+	if len(conds) > 0 && r.Answered() < r.Expected {
+		found = append(found, fmt.Sprintf("%d of %d expected monitors answered", r.Answered(), r.Expected))
+	}
+	if len(conds) > 0 && r.Ignored > 0 {
+		found = append(found, count(r.Ignored, "reply")+" ignored")
+	}
+	return found
 }

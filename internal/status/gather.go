@@ -1,6 +1,7 @@
 package status
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,19 +14,26 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/hbmesh/hbmesh/internal/discovery"
-	"github.com/hbmesh/hbmesh/internal/printable"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// DefaultWait is how long [Gather] waits for monitors when given zero.
+// DefaultWait is how long [GatherExpect] waits for monitors when given zero.
 const DefaultWait = time.Second
 
-// ErrNoMonitors is returned by [Gather] when no monitor answered. The CLI
-// can tell it apart from a broken connection.
+// Anyone allowed to answer on the control subjects can answer
+// (docs/SECURITY.md). These bounds keep such replies from exhausting
+// memory or time; replies past them are counted in [Report.Ignored].
+const (
+	MaxMonitors = 64 // monitors one report takes in
+	// MaxPeerStates bounds distinct peers times monitors that sent their
+	// peers: 200,000 peers seen by ten monitors take 100 to 300MB.
+	MaxPeerStates = 2_000_000
+)
+
+// ErrNoMonitors is returned by [GatherExpect] when no monitor answered.
 var ErrNoMonitors = errors.New("no monitors answered")
 
-// gatherError is an error of Gather whose message says more than the
-// sentinel it wraps (ErrNoMonitors, or nats.go's connection errors).
+// gatherError says more than the sentinel it wraps.
 type gatherError struct {
 	msg string
 	err error
@@ -34,7 +42,7 @@ type gatherError struct {
 func (e *gatherError) Error() string { return e.msg }
 func (e *gatherError) Unwrap() error { return e.err }
 
-// notConnected is Gather's error when nc cannot carry a request: asking
+// notConnected is the error when nc cannot carry a request: asking
 // anyway would only wait out the wait and blame the monitors.
 func notConnected(nc *nats.Conn) error {
 	if nc.IsClosed() {
@@ -43,46 +51,25 @@ func notConnected(nc *nats.Conn) error {
 	return &gatherError{"not connected to NATS; reconnecting", nats.ErrConnectionReconnecting}
 }
 
-// quiet is how long Gather waits for another monitor once every monitor
-// that has answered so far has answered both requests. Replies to one
-// publish arrive within milliseconds of each other on a healthy server.
-func quiet(wait time.Duration) time.Duration {
-	return min(max(wait/4, 10*time.Millisecond), 250*time.Millisecond)
-}
-
-// Gather asks every monitor under prefix for its peers and status and
-// merges their answers. It waits at most wait (DefaultWait if zero or
-// less) and returns an error wrapping ErrNoMonitors if none answered; if
-// the server says no monitor subscribes to the subjects at all, it
-// returns at once with an error that says so. If nc is not connected it
-// returns at once with an error wrapping nats.ErrConnectionReconnecting
-// (or nats.ErrConnectionClosed) rather than wait for answers that cannot
-// come.
-func Gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration) (*Report, error) {
-	return gather(ctx, nc, prefix, wait, 0, 0)
-}
-
-// GatherExpect is Gather for a mesh that runs expect monitors: it does
-// not stop before the wait is over until that many have answered both
-// requests, and the report says how many did ([Report.Expected],
-// [Report.Answered]), so a monitor that does not answer at all, or
-// answers late, is seen. Gather stops a short quiet period after the
-// last reply once every monitor heard from has answered both requests,
-// and cannot tell a monitor that is missing from one that does not
-// exist.
+// GatherExpect asks every monitor under prefix for its peers and status
+// and merges their answers. It waits at most wait (DefaultWait if zero or
+// less), and less once every monitor heard from, and at least expect
+// monitors, have answered both requests and a quiet period has passed:
+// from the replies alone, a monitor that is down or slower than that
+// looks like one that does not exist. The report says how many answered
+// ([Report.Expected], [Report.Answered]). It fails with ErrNoMonitors if
+// none answered, at once if the server says nothing subscribes to the
+// subjects, and at once, wrapping nats.ErrConnectionReconnecting or
+// nats.ErrConnectionClosed, if nc is not connected.
 func GatherExpect(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, expect int) (*Report, error) {
 	return gather(ctx, nc, prefix, wait, 0, expect)
 }
 
-// gather is Gather; pending, if positive, is how many replies may wait
-// to be read before NATS drops more, instead of nats.go's default, and
-// expect is as in GatherExpect.
+// gather is GatherExpect; pending, if positive, is how many replies may
+// wait to be read before NATS drops more, instead of nats.go's default.
 func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duration, pending, expect int) (*Report, error) {
 	if nc == nil {
 		return nil, errors.New("status: nil *nats.Conn")
-	}
-	if wait <= 0 {
-		wait = DefaultWait
 	}
 	subj, err := wire.NewSubjects(prefix)
 	if err != nil {
@@ -91,22 +78,20 @@ func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 	if !nc.IsConnected() {
 		return nil, notConnected(nc)
 	}
+	wait = cmp.Or(max(wait, 0), DefaultWait)
 	peersSubj, statusSubj := subj.Control(discovery.EndpointPeers), subj.Control(discovery.EndpointStatus)
 	inbox := nc.NewInbox()
 	peersReply, statusReply := inbox+"."+discovery.EndpointPeers, inbox+"."+discovery.EndpointStatus
-	// A sync subscription needs no goroutine of ours and buffers up to
-	// nats.go's default pending limits, far more monitors than exist.
-	// Beyond them NATS drops replies, which the report counts.
+	// A sync subscription needs no goroutine of ours. Past its pending
+	// limits NATS drops replies, which the report counts.
 	sub, err := nc.SubscribeSync(inbox + ".*")
+	if err == nil && pending > 0 {
+		err = sub.SetPendingLimits(pending, nats.DefaultSubPendingBytesLimit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("status: subscribe %q: %w", inbox+".*", err)
 	}
 	defer sub.Unsubscribe()
-	if pending > 0 {
-		if err := sub.SetPendingLimits(pending, nats.DefaultSubPendingBytesLimit); err != nil {
-			return nil, fmt.Errorf("status: subscribe %q: %w", inbox+".*", err)
-		}
-	}
 	if err := nc.PublishRequest(peersSubj, peersReply, nil); err != nil {
 		return nil, fmt.Errorf("status: request %q: %w", peersSubj, err)
 	}
@@ -117,388 +102,228 @@ func gather(ctx context.Context, nc *nats.Conn, prefix string, wait time.Duratio
 	g := newGathering()
 	start := time.Now()
 	end := start.Add(wait)
+	// Replies to one publish come within milliseconds on a healthy server.
+	quiet := min(max(wait/4, 10*time.Millisecond), 250*time.Millisecond)
 	noResponders := 0
-	for {
+loop:
+	for noResponders < 2 {
 		until := end
-		if q := g.last.Add(quiet(wait)); g.complete() && g.bothAnswered() >= expect && q.Before(end) {
-			until = q
+		if q := g.last.Add(quiet); g.heard() && g.answered() == len(g.monitors) && g.answered() >= expect && q.Before(end) {
+			until = q // every monitor heard from has answered both requests
 		}
 		mctx, cancel := context.WithDeadline(ctx, until)
 		msg, err := sub.NextMsgWithContext(mctx)
 		cancel()
-		if errors.Is(err, nats.ErrNoResponders) {
-			// The server had no subscriber for one of the requests;
-			// nats.go turns its empty 503 reply into this error. Once
-			// anything has answered, the server cannot say that: anyone
-			// who may answer can send the same 503, so it is then only
-			// an odd reply.
-			if len(g.monitors) > 0 {
-				g.ignore(ignoredOdd)
-				continue
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			// nats.go's word for the server's empty 503 reply: nothing
+			// subscribes to a request's subject. Once anything has
+			// answered, the server cannot say that, and anyone who may
+			// answer can send a 503: it is then an odd reply.
+			if g.heard() {
+				g.ignored[ignoredOdd]++
+			} else {
+				noResponders++
 			}
-			if noResponders++; noResponders == 2 {
-				break
-			}
-			continue
-		}
-		if errors.Is(err, nats.ErrSlowConsumer) {
-			continue // replies were dropped; sub.Dropped counts them below
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("status: gather: %w", ctx.Err())
-			}
-			break // our deadline: the wait or the quiet period is over
-		}
-		switch msg.Subject {
-		case peersReply, statusReply:
+		case errors.Is(err, nats.ErrSlowConsumer):
+			// replies were dropped; sub.Dropped counts them below
+		case err != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("status: gather: %w", ctx.Err())
+		case err != nil:
+			break loop // the wait or the quiet period is over
+		case msg.Subject == peersReply || msg.Subject == statusReply:
 			g.last = time.Now()
 			g.add(msg.Subject == peersReply, msg)
 		default:
-			g.ignore(ignoredOdd)
+			g.ignored[ignoredOdd]++
 		}
 	}
 	if n, err := sub.Dropped(); err == nil && n > 0 {
 		g.ignored[ignoredDropped] += n
 	}
-	if len(g.monitors) == 0 {
-		switch {
-		case noResponders == 2:
-			// The server said so at once: nobody listens there at all.
-			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
-		case !nc.IsConnected():
-			return nil, notConnected(nc) // lost while we waited
-		}
-		return nil, fmt.Errorf("%w on %s within %s%s", ErrNoMonitors, peersSubj, wait, g.ignoredNote())
+	switch {
+	case g.heard():
+	case noResponders == 2: // the server said so at once: nobody listens there
+		return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
+	case !nc.IsConnected():
+		return nil, notConnected(nc) // lost while we waited
+	case g.ignoredTotal() > 0:
+		return nil, fmt.Errorf("%w on %s within %s (%d replies ignored)", ErrNoMonitors, peersSubj, wait, g.ignoredTotal())
+	default:
+		return nil, fmt.Errorf("%w on %s within %s", ErrNoMonitors, peersSubj, wait)
 	}
 	r := g.report(start, peersSubj)
-	if expect > 0 {
-		r.Expected = expect
-		if n := r.Answered(); n < expect {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%d of %d expected monitors answered both requests within %s", n, expect, wait))
-		}
+	if r.Expected = expect; r.Answered() < expect {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d of %d expected monitors answered both requests within %s", r.Answered(), expect, wait))
 	}
 	return r, nil
 }
 
-// gathering accumulates replies. It is owned by Gather's goroutine.
+// monitorKey names one monitor: its id, and its micro instance id, which
+// tells apart monitors that share an id.
+type monitorKey struct{ id, instance string }
+
+// gathering accumulates replies. It is owned by gather's goroutine.
 type gathering struct {
-	monitors map[string]*Monitor
-	// instances holds, by monitor id, the replies of each monitor under
-	// it, as far as replies tell monitors apart (see answered): at most
-	// maxInstanceIDs of them. The report chooses which one the row
-	// shows (see shown).
-	instances map[string][]*instance
-	// peersRead counts the peers replies in instances.
-	peersRead int
-	// replies counts the replies under each monitor id to each request
-	// (true: peers), to find monitors that share an id.
-	replies map[bool]map[string]int
-	// bad counts the replies that were errors or did not decode, under
-	// the id of their error row.
-	bad map[string]int
-	// distinct holds the id of every peer the replies in peers and
-	// others list; times the number of those replies, it bounds the
-	// report's size, which MaxPeerStates bounds.
-	distinct map[string]struct{}
-	// maxStates is MaxPeerStates, smaller in tests.
+	monitors map[monitorKey]*Monitor // at most MaxMonitors
+	replies  map[monitorKey]*discovery.PeersResponse
+	// peers holds the id of every peer in replies: times len(replies),
+	// the states a report holds, which maxStates (MaxPeerStates, less in
+	// tests) bounds.
+	peers     map[string]struct{}
 	maxStates int
 	ignored   [ignoredKinds]int
+	firstBad  string // the first bad reply, and what is wrong with it
 	last      time.Time
 }
 
 // Why a reply was ignored, for Report.Ignored and its warnings.
 const (
-	ignoredMonitors = iota // under a monitor id beyond MaxMonitors
+	ignoredBad      = iota // an error reply, or one no monitor sends (Validate)
+	ignoredMonitors        // from a monitor beyond MaxMonitors
 	ignoredPeers           // its peers would pass MaxPeerStates
+	ignoredRepeat          // a monitor's second reply to one request
 	ignoredDropped         // dropped by NATS: the subscription's buffer was full
-	ignoredShared          // under a monitor id past maxInstanceIDs monitors sharing it
 	ignoredOdd             // on another subject, or a 503 after replies
 	ignoredKinds
 )
 
 func newGathering() *gathering {
-	return &gathering{
-		monitors:  map[string]*Monitor{},
-		instances: map[string][]*instance{},
-		replies:   map[bool]map[string]int{true: {}, false: {}},
-		bad:       map[string]int{},
-		distinct:  map[string]struct{}{},
-		maxStates: MaxPeerStates,
-	}
+	return &gathering{monitors: map[monitorKey]*Monitor{}, replies: map[monitorKey]*discovery.PeersResponse{},
+		peers: map[string]struct{}{}, maxStates: MaxPeerStates}
 }
 
-func (g *gathering) ignore(kind int) { g.ignored[kind]++ }
+func (g *gathering) heard() bool { return len(g.monitors) > 0 || g.ignored[ignoredBad] > 0 }
 
-// ignoredNote says, after an error that no monitor answered, that
-// replies were ignored, since those may have been the monitors'.
-func (g *gathering) ignoredNote() string {
-	n := 0
+func (g *gathering) ignoredTotal() (n int) {
 	for _, k := range g.ignored {
 		n += k
 	}
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (%d replies ignored)", n)
+	return n
 }
 
-// admit reports whether a reply under monitor id may be read: its id is
-// known already, or there is room for another.
-func (g *gathering) admit(id string) bool {
-	if _, ok := g.monitors[id]; ok || len(g.monitors) < MaxMonitors {
-		return true
-	}
-	g.ignore(ignoredMonitors)
-	return false
-}
-
-// fits reports whether the report stays within MaxPeerStates with r
-// among its peers replies. Each peer row holds a state for every monitor
-// that sent its peers ("missing" if it does not list the peer), those
-// sharing an id included, so the report holds distinct peers × peers
-// replies states: a few monitors of one fleet list the same peers, but
-// fake monitors could each list different ones. Every peers reply that
-// is read is kept, so r would be one more.
-func (g *gathering) fits(r *discovery.PeersResponse) bool {
-	peers := len(g.distinct)
-	for i := range r.Peers {
-		if _, ok := g.distinct[r.Peers[i].ID]; !ok {
-			peers++
-		}
-	}
-	replies := g.peersRead + 1
-	return peers*replies <= g.maxStates
-}
-
-// fail records a reply that was an error or did not decode, under an
-// error row named after the subject it came on: the reply cannot be
-// trusted to name its monitor. The row keeps the first such error, and
-// the report says how many there were.
-func (g *gathering) fail(subject, msg string) {
-	id := "?" + subject
-	if m := g.monitor(id); m.Error == "" {
-		m.Error = msg
-	}
-	g.bad[id]++
-}
-
-// answered counts a reply of monitor id, from instance, to one request,
-// and returns the instance of id it belongs to: the first with that
-// instance id that lacks that kind of reply, or a new one. So every
-// reply is read, even where instance ids cannot tell monitors apart:
-// replies without one (monitors too old to send it) and replies that
-// repeat an instance id (a forger can send any); the report pairs
-// those anew whatever order they came in (see canonical). Past
-// maxInstanceIDs instances under id, it returns nil: the reply is
-// counted in Report.Ignored, since its verdicts are not read.
-func (g *gathering) answered(isPeers bool, id, inst string) *instance {
-	g.replies[isPeers][id]++
-	m := g.monitor(id)
-	if inst != "" && len(m.InstanceIDs) < maxInstanceIDs && !slices.Contains(m.InstanceIDs, inst) {
-		m.InstanceIDs = append(m.InstanceIDs, inst)
-	}
-	m.Instances = max(m.Instances, g.replies[isPeers][id], len(m.InstanceIDs))
-	for _, x := range g.instances[id] {
-		if x.id == inst && (isPeers && x.peers == nil || !isPeers && x.status == nil) {
-			return x
-		}
-	}
-	if len(g.instances[id]) >= maxInstanceIDs {
-		g.ignore(ignoredShared)
-		return nil
-	}
-	x := &instance{id: inst}
-	g.instances[id] = append(g.instances[id], x)
-	return x
-}
-
-// complete reports whether every monitor heard from has answered both
-// requests (or failed one: an error row has no instances), so only a
-// new monitor could still add news.
-func (g *gathering) complete() bool {
-	if len(g.monitors) == 0 {
-		return false
-	}
-	for _, list := range g.instances {
-		for _, x := range list {
-			if !x.answeredBoth() {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// bothAnswered counts the monitors, those sharing an id included, that
-// have answered both requests, as Report.Answered does.
-func (g *gathering) bothAnswered() int {
-	n := 0
-	for _, list := range g.instances {
-		for _, x := range list {
-			if x.answeredBoth() {
-				n++
-			}
+func (g *gathering) answered() (n int) {
+	for _, m := range g.monitors {
+		if m.answeredBoth() {
+			n++
 		}
 	}
 	return n
 }
 
-func (g *gathering) monitor(id string) *Monitor {
-	m, ok := g.monitors[id]
-	if !ok {
-		m = &Monitor{ID: id}
-		g.monitors[id] = m
+// add reads one reply into its monitor, or counts it as ignored.
+func (g *gathering) add(isPeers bool, msg *nats.Msg) {
+	var st discovery.StatusResponse
+	var ps discovery.PeersResponse
+	var key monitorKey
+	var err error
+	switch code := msg.Header.Get(micro.ErrorCodeHeader); {
+	case code != "":
+		err = errors.New(code + " " + msg.Header.Get(micro.ErrorHeader))
+	case isPeers:
+		if err = json.Unmarshal(msg.Data, &ps); err == nil {
+			err = ps.Validate()
+		}
+		key = monitorKey{ps.Monitor, ps.Instance}
+	default:
+		if err = json.Unmarshal(msg.Data, &st); err == nil {
+			err = st.Validate()
+		}
+		key = monitorKey{st.Monitor, st.Instance}
 	}
-	return m
+	m := g.monitors[key]
+	why := -1
+	switch {
+	case err != nil:
+		why = ignoredBad
+		if g.firstBad == "" {
+			g.firstBad = fmt.Sprintf("on %s: %v", msg.Subject, err)
+		}
+	case m == nil && len(g.monitors) >= MaxMonitors:
+		why = ignoredMonitors
+	case m != nil && (isPeers && m.PeersAnswered || !isPeers && m.Status):
+		// Each monitor answers each request once: this is another one
+		// under the same ids, too old to send an instance id, or forged.
+		why = ignoredRepeat
+	case isPeers && !g.fits(&ps):
+		why = ignoredPeers
+	case m == nil:
+		m = &Monitor{ID: key.id, Instance: key.instance}
+		g.monitors[key] = m
+	}
+	switch {
+	case why >= 0:
+		g.ignored[why]++
+	case !isPeers:
+		m.Status, m.Version, m.Peers = true, st.Version, st.Peers
+		m.Ready, m.ReadyError, m.Connected, m.Impaired = st.Ready, st.ReadyError, st.Connected, st.Impaired
+	default:
+		m.PeersAnswered, m.Truncated = true, ps.Truncated
+		if !m.Status {
+			m.Peers = ps.Total // until the status reply says
+		}
+		g.replies[key] = &ps
+		for i := range ps.Peers {
+			g.peers[ps.Peers[i].ID] = struct{}{}
+		}
+	}
 }
 
-// add records one reply. A reply that is an error, does not decode, or
-// holds what no monitor sends (see checkPeers and checkStatus) is kept as
-// an error row under the subject it came on, so an operator sees that
-// something answered badly.
-func (g *gathering) add(isPeers bool, msg *nats.Msg) {
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		// Error replies carry no body to name the monitor; the reply
-		// subject is the best label we have.
-		g.fail(msg.Subject, code+" "+msg.Header.Get(micro.ErrorHeader))
-		return
-	}
-	if isPeers {
-		var r discovery.PeersResponse
-		err := json.Unmarshal(msg.Data, &r)
-		if err == nil {
-			err = checkPeers(&r)
+// fits reports whether the report stays within maxStates with r among
+// its peers replies. Each peer row holds a state for every monitor that
+// sent its peers ("missing" if it does not list the peer): a few monitors
+// of one fleet list the same peers, but fake ones could each list others.
+func (g *gathering) fits(r *discovery.PeersResponse) bool {
+	n := len(g.peers)
+	for i := range r.Peers {
+		if _, ok := g.peers[r.Peers[i].ID]; !ok {
+			n++
 		}
-		if err != nil {
-			g.fail(msg.Subject, fmt.Sprintf("bad peers reply: %v", err))
-			return
-		}
-		if !g.admit(r.Monitor) {
-			return
-		}
-		if !g.fits(&r) {
-			g.ignore(ignoredPeers)
-			return
-		}
-		x := g.answered(true, r.Monitor, r.Instance)
-		if x == nil {
-			return
-		}
-		x.peers = &r
-		g.peersRead++
-		for i := range r.Peers {
-			g.distinct[r.Peers[i].ID] = struct{}{}
-		}
-		return
 	}
-	var r discovery.StatusResponse
-	err := json.Unmarshal(msg.Data, &r)
-	if err == nil {
-		err = checkStatus(&r)
-	}
-	if err != nil {
-		g.fail(msg.Subject, fmt.Sprintf("bad status reply: %v", err))
-		return
-	}
-	if !g.admit(r.Monitor) {
-		return
-	}
-	if x := g.answered(false, r.Monitor, r.Instance); x != nil {
-		x.status = &r
-	}
+	return n*(len(g.replies)+1) <= g.maxStates
 }
 
 func (g *gathering) report(now time.Time, subject string) *Report {
-	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject}
-	peers := map[string]*discovery.PeersResponse{}
-	others := map[string][]*discovery.PeersResponse{}
-	for id, m := range g.monitors {
-		if n := g.bad[id]; n > 1 {
-			m.Error += fmt.Sprintf(" (%d bad replies on this subject)", n)
-		}
-		slices.Sort(m.InstanceIDs)
-		list := canonical(g.instances[id])
-		for _, x := range list {
-			// The first status reply of an instance id that names
-			// where it runs, in canonical order: a repeat of the id
-			// (a forger's) cannot make it depend on who came first.
-			if st := x.status; st != nil && x.id != "" && (st.Host != "" || st.PID != 0) &&
-				m.Where[x.id] == "" && slices.Contains(m.InstanceIDs, x.id) {
-				if m.Where == nil {
-					m.Where = map[string]string{}
-				}
-				m.Where[x.id] = strings.TrimSpace(fmt.Sprintf("%s pid %d", st.Host, st.PID))
+	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject, Ignored: g.ignoredTotal()}
+	for key, m := range g.monitors {
+		for other := range g.monitors {
+			if other.id == key.id {
+				m.Instances++
 			}
-		}
-		if len(list) > 0 {
-			i := shown(list)
-			show := list[i]
-			list = slices.Delete(list, i, i+1) // canonical's own slice
-			s := show.summary()
-			m.Instance, m.Version, m.Status, m.Ready, m.ReadyError, m.Impaired = s.ID, s.Version, s.Status, s.Ready, s.ReadyError, s.Impaired
-			m.Peers, m.PeersAnswered, m.Truncated = s.Peers, s.PeersAnswered, s.Truncated
-			if show.status != nil {
-				m.Connected = show.status.Connected
-			}
-			if show.peers != nil {
-				peers[id] = show.peers
-			}
-		}
-		for _, x := range list {
-			m.Others = append(m.Others, x.summary())
-			if x.peers != nil {
-				others[id] = append(others[id], x.peers)
-			}
-		}
-		if len(m.Others) > 0 {
-			m.Instances = max(m.Instances, 1+len(m.Others))
 		}
 		r.Monitors = append(r.Monitors, *m)
 	}
-	slices.SortFunc(r.Monitors, func(a, b Monitor) int { return strings.Compare(a.ID, b.ID) })
-	r.Peers = merge(r.Monitors, peers, others)
-	for _, m := range r.Monitors {
-		if m.Instances > 1 {
-			which := ""
-			if len(m.InstanceIDs) > 1 {
-				names := make([]string, len(m.InstanceIDs))
-				for i, id := range m.InstanceIDs {
-					names[i] = id
-					if w := m.Where[id]; w != "" {
-						names[i] += " on " + printable.String(w)
-					}
-				}
-				if more := m.Instances - len(names); more > 0 && len(names) == maxInstanceIDs {
-					names = append(names, fmt.Sprintf("and %d more", more))
-				}
-				which = " (instances " + strings.Join(names, ", ") + ")"
-			}
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q%s: give each its own --id", m.Instances, m.ID, which))
-		}
+	slices.SortFunc(r.Monitors, func(a, b Monitor) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Instance, b.Instance))
+	})
+	replies := map[string]*discovery.PeersResponse{}
+	for key, rep := range g.replies {
+		replies[g.monitors[key].Column()] = rep
 	}
-	for kind, n := range g.ignored {
-		if n == 0 {
-			continue
+	r.Peers = merge(r.Monitors, replies)
+	for i, m := range r.Monitors {
+		if m.Instances < 2 || i > 0 && r.Monitors[i-1].ID == m.ID {
+			continue // one of its own, or warned about
 		}
-		r.Ignored += n
-		r.Warnings = append(r.Warnings, ignoredWarning(kind, n, subject))
+		var names []string
+		for _, o := range r.Monitors[i : i+m.Instances] {
+			names = append(names, cmp.Or(o.Instance, "?"))
+		}
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q (instances %s): give each its own --id",
+			m.Instances, m.ID, strings.Join(names, ", ")))
+	}
+	odd := ": is something other than monitors answering on " + subject + "?"
+	for kind, why := range [ignoredKinds][2]string{ // noun, the rest
+		ignoredBad:      {"bad reply", ", the first " + g.firstBad},
+		ignoredMonitors: {"reply", fmt.Sprintf(" from more than %d monitors%s", MaxMonitors, odd)},
+		ignoredPeers:    {"peers reply", fmt.Sprintf(" past %d peer states (peers × monitors)%s", MaxPeerStates, odd)},
+		ignoredRepeat:   {"reply", " repeating a monitor and instance id already heard (monitors too old to send an instance id share an id?)" + odd},
+		ignoredDropped:  {"reply", " NATS dropped, coming faster than they could be read: is something flooding the replies to " + subject + "?"},
+		ignoredOdd:      {"message", " besides the replies to the requests on " + subject},
+	} {
+		if n := g.ignored[kind]; n > 0 {
+			r.Warnings = append(r.Warnings, "ignored "+count(n, why[0])+why[1])
+		}
 	}
 	return r
-}
-
-// ignoredWarning explains n ignored replies of one kind; subject is the
-// peers subject. Only monitors should answer there (docs/SECURITY.md).
-func ignoredWarning(kind, n int, subject string) string {
-	switch kind {
-	case ignoredMonitors:
-		return fmt.Sprintf("ignored %d replies under more than %d monitor ids: is something other than monitors answering on %s?", n, MaxMonitors, subject)
-	case ignoredPeers:
-		return fmt.Sprintf("ignored %d peers replies past %d peer states (peers × monitors): is something other than monitors answering on %s?", n, MaxPeerStates, subject)
-	case ignoredDropped:
-		return fmt.Sprintf("%d replies dropped: they came faster than they could be read; is something flooding the replies to %s?", n, subject)
-	case ignoredShared:
-		return fmt.Sprintf("ignored %d replies past %d monitors under one id: is something other than monitors answering on %s?", n, maxInstanceIDs, subject)
-	}
-	return fmt.Sprintf("ignored %d messages that were not replies to the requests on %s", n, subject)
 }

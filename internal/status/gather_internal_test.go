@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +32,7 @@ func (r reply) msg(t *testing.T) *nats.Msg {
 	if r.peers {
 		v = discovery.PeersResponse{
 			Type: discovery.PeersResponseType, Monitor: "vm", Instance: r.instance, Total: 1,
-			Peers: []discovery.Peer{{ID: "web-1", State: r.state}},
+			Peers: []monitor.PeerJSON{{ID: "web-1", State: r.state}},
 		}
 	}
 	b, err := json.Marshal(v)
@@ -43,100 +42,70 @@ func (r reply) msg(t *testing.T) *nats.Msg {
 	return &nats.Msg{Data: b}
 }
 
-// TestSharedIDRowsDoNotMix: when two instances answer under one id, the
-// row and column show one instance's replies only (the lowest instance
-// id), and the other's are kept apart, in Others and SharedStates, where
-// --fail-on counts them. Replies that instance ids cannot tell apart,
-// because they have none (older monitors) or repeat one (a forger can
-// send any), are kept apart all the same: each status reply is paired
-// with one peers reply, in the order of their content. Whatever order
-// the replies come in, the report is the same.
-func TestSharedIDRowsDoNotMix(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		replies  []reply
-		instance string
-		ids      []string
-		ready    bool
-		web1     string
-		other    Instance
-		warning  string
-	}{
-		{
-			name: "instances",
-			replies: []reply{
-				{instance: "A", peers: true, state: monitor.StateAlive},
-				{instance: "B", ready: false},
-				{instance: "B", peers: true, state: monitor.StateDead},
-				{instance: "A", ready: true},
-			},
-			instance: "A", ids: []string{"A", "B"}, ready: true, web1: "alive",
-			other:   Instance{ID: "B", Status: true, Peers: 1, PeersAnswered: true},
-			warning: `2 monitors answer as "vm" (instances A, B): give each its own --id`,
-		},
-		{
-			name: "no instances",
-			replies: []reply{
-				{peers: true, state: monitor.StateAlive},
-				{ready: false},
-				{peers: true, state: monitor.StateDead},
-				{ready: true},
-			},
-			ready: false, web1: "alive",
-			other:   Instance{Status: true, Ready: true, Peers: 1, PeersAnswered: true},
-			warning: `2 monitors answer as "vm": give each its own --id`,
-		},
-		{
-			// Paired by content: "ready":false before true, "alive"
-			// before "dead", whichever came first.
-			name: "one instance id twice",
-			replies: []reply{
-				{instance: "A", ready: true},
-				{instance: "A", peers: true, state: monitor.StateAlive},
-				{instance: "A", peers: true, state: monitor.StateDead},
-				{instance: "A", ready: false},
-			},
-			instance: "A", ids: []string{"A"}, ready: false, web1: "alive",
-			other:   Instance{ID: "A", Status: true, Ready: true, Peers: 1, PeersAnswered: true},
-			warning: `2 monitors answer as "vm": give each its own --id`,
-		},
+// TestSharedIDColumns: monitors that share an id are each a monitor of
+// their own, in a column named id@instance, whatever order their replies
+// come in; each one's verdicts count for --fail-on, and the report warns.
+func TestSharedIDColumns(t *testing.T) {
+	replies := []reply{
+		{instance: "A", peers: true, state: monitor.StateAlive},
+		{instance: "B", ready: false},
+		{instance: "B", peers: true, state: monitor.StateDead},
+		{instance: "A", ready: true},
+	}
+	g := newGathering()
+	for _, r := range replies {
+		g.add(r.peers, r.msg(t))
+	}
+	rep := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
+	for _, order := range [][]int{{3, 2, 1, 0}, {1, 3, 0, 2}} {
+		g := newGathering()
+		for _, i := range order {
+			g.add(replies[i].peers, replies[i].msg(t))
+		}
+		if other := g.report(time.Unix(0, 0), "hb.monitor.v1.peers"); !reflect.DeepEqual(other, rep) {
+			t.Errorf("replies in order %v: %+v\nwant, as in order 0 1 2 3: %+v", order, other, rep)
+		}
+	}
+	want := []Monitor{
+		{ID: "vm", Instance: "A", Instances: 2, Status: true, Ready: true, Peers: 1, PeersAnswered: true},
+		{ID: "vm", Instance: "B", Instances: 2, Status: true, Peers: 1, PeersAnswered: true},
+	}
+	if !reflect.DeepEqual(rep.Monitors, want) || rep.Monitors[0].Column() != "vm@A" || rep.Monitors[1].Column() != "vm@B" {
+		t.Errorf("monitors = %+v\nwant %+v", rep.Monitors, want)
+	}
+	if len(rep.Peers) != 1 || !reflect.DeepEqual(rep.Peers[0].States, map[string]string{"vm@A": "alive", "vm@B": "dead"}) ||
+		rep.Peers[0].State != StateSplit {
+		t.Errorf("peers = %+v, want web-1 alive to vm@A and dead to vm@B", rep.Peers)
+	}
+	if got := strings.Join(rep.Find([]string{"dead", "unready", "shared-id"}), ", "); got != "1 peer dead, 1 monitor unready, 1 monitor id shared" {
+		t.Errorf("Find = %q", got)
+	}
+	if w := `2 monitors answer as "vm" (instances A, B): give each its own --id`; len(rep.Warnings) != 1 || rep.Warnings[0] != w {
+		t.Errorf("warnings = %q, want %q", rep.Warnings, w)
+	}
+}
+
+// TestRepeatedRepliesIgnored: a second reply of one monitor (id and
+// instance id) to one request, as from two monitors too old to send an
+// instance id that share an id, or a forger, is not read but counted, so
+// every --fail-on fails: its verdicts may be the ones that matter.
+func TestRepeatedRepliesIgnored(t *testing.T) {
+	g := newGathering()
+	for _, r := range []reply{
+		{peers: true, state: monitor.StateAlive}, {ready: true},
+		{peers: true, state: monitor.StateDead}, {ready: false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			g := newGathering()
-			for _, r := range tc.replies {
-				g.add(r.peers, r.msg(t))
-			}
-			rep := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
-			for _, order := range [][]int{{3, 2, 1, 0}, {1, 3, 0, 2}, {2, 0, 3, 1}} {
-				g := newGathering()
-				for _, i := range order {
-					g.add(tc.replies[i].peers, tc.replies[i].msg(t))
-				}
-				if other := g.report(time.Unix(0, 0), "hb.monitor.v1.peers"); !reflect.DeepEqual(other, rep) {
-					t.Errorf("replies in order %v: %+v\nwant, as in order 0 1 2 3: %+v", order, other, rep)
-				}
-			}
-			if len(rep.Monitors) != 1 {
-				t.Fatalf("monitors = %+v", rep.Monitors)
-			}
-			m := rep.Monitors[0]
-			if m.Instances != 2 || m.Instance != tc.instance || !slices.Equal(m.InstanceIDs, tc.ids) || m.Ready != tc.ready {
-				t.Errorf("monitor = %+v", m)
-			}
-			if len(m.Others) != 1 || m.Others[0] != tc.other {
-				t.Errorf("others = %+v, want %+v", m.Others, tc.other)
-			}
-			wantShared := []InstanceState{{Monitor: "vm", Instance: tc.other.ID, State: "dead"}}
-			if len(rep.Peers) != 1 || rep.Peers[0].States["vm"] != tc.web1 || !slices.Equal(rep.Peers[0].SharedStates, wantShared) {
-				t.Errorf("peers = %+v, want web-1 %s, and dead to %+v", rep.Peers, tc.web1, tc.other)
-			}
-			if got := strings.Join(rep.Find([]string{"dead", "unready"}), ", "); got != "1 peer dead, 1 monitor unready" {
-				t.Errorf("Find(dead, unready) = %q", got)
-			}
-			if len(rep.Warnings) != 1 || rep.Warnings[0] != tc.warning {
-				t.Errorf("warnings = %q, want %q", rep.Warnings, tc.warning)
-			}
-		})
+		g.add(r.peers, r.msg(t))
+	}
+	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
+	if len(r.Monitors) != 1 || r.Monitors[0].Column() != "vm" || !r.Monitors[0].Ready || r.Peers[0].States["vm"] != "alive" {
+		t.Errorf("report = %+v, want vm's first replies", r)
+	}
+	if r.Ignored != 2 || len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], "ignored 2 replies repeating a monitor and instance id already heard") {
+		t.Errorf("ignored %d, warnings %q", r.Ignored, r.Warnings)
+	}
+	if got := r.Find([]string{"split"}); len(got) != 1 || got[0] != "2 replies ignored" {
+		t.Errorf("Find(split) = %q", got)
 	}
 }
 
@@ -170,7 +139,7 @@ func TestGatherCountsDroppedReplies(t *testing.T) {
 	}
 	found := false
 	for _, w := range r.Warnings {
-		found = found || strings.Contains(w, "replies dropped")
+		found = found || strings.Contains(w, "replies NATS dropped, coming faster")
 	}
 	if r.Ignored == 0 || !found {
 		t.Errorf("ignored %d, warnings %q; want the dropped replies counted", r.Ignored, r.Warnings)
@@ -187,7 +156,7 @@ func TestPeerStatesBounded(t *testing.T) {
 	peers := func(mon string, ids ...string) *nats.Msg {
 		r := discovery.PeersResponse{Monitor: mon, Total: len(ids)}
 		for _, id := range ids {
-			r.Peers = append(r.Peers, discovery.Peer{ID: id, State: monitor.StateAlive})
+			r.Peers = append(r.Peers, monitor.PeerJSON{ID: id, State: monitor.StateAlive})
 		}
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -197,43 +166,37 @@ func TestPeerStatesBounded(t *testing.T) {
 	}
 	g := newGathering()
 	g.maxStates = 6
-	g.add(true, peers("mon-a", "web-1", "web-2"))          // 2 peers × 1 monitor
-	g.add(true, peers("mon-b", "web-1", "web-2"))          // the same peers: 2 × 2
-	g.add(true, peers("mon-c", "web-1"))                   // 2 × 3
-	g.add(true, peers("fake", "fake-1", "fake-2"))         // 4 × 4: ignored
-	g.add(true, peers("mon-a", "web-1", "web-2", "web-3")) // mon-a again, one more: 3 × 4 ignored
+	g.add(true, peers("mon-a", "web-1", "web-2"))  // 2 peers × 1 monitor
+	g.add(true, peers("mon-b", "web-1", "web-2"))  // the same peers: 2 × 2
+	g.add(true, peers("mon-c", "web-1"))           // 2 × 3
+	g.add(true, peers("fake", "fake-1", "fake-2")) // 4 × 4: ignored
 	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
 	if len(r.Peers) != 2 || len(r.Monitors) != 3 {
 		t.Errorf("report has %d peers and monitors %+v; want web-1, web-2 of mon-a, mon-b and mon-c", len(r.Peers), r.Monitors)
 	}
-	want := "ignored 2 peers replies past 2000000 peer states (peers × monitors): is something other than monitors answering on hb.monitor.v1.peers?"
-	if r.Ignored != 2 || len(r.Warnings) != 1 || r.Warnings[0] != want {
-		t.Errorf("ignored %d, warnings %q; want 2 and %q", r.Ignored, r.Warnings, want)
+	want := "ignored 1 peers reply past 2000000 peer states (peers × monitors): is something other than monitors answering on hb.monitor.v1.peers?"
+	if r.Ignored != 1 || len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Errorf("ignored %d, warnings %q; want 1 and %q", r.Ignored, r.Warnings, want)
 	}
 }
 
-// TestInstanceIDsBounded: thousands of replies under one monitor id, each
-// from an instance of its own, are all counted but only the first few
-// listed and read, so checking for a repeat stays cheap and the warning
-// short. The others are ignored, which fails every --fail-on: their
-// verdicts are not read.
-func TestInstanceIDsBounded(t *testing.T) {
+// TestMonitorsBounded: replies from thousands of monitors, here each an
+// instance of its own under one id, are all counted but only the first
+// MaxMonitors read. The others are ignored, which fails every --fail-on:
+// their verdicts are not read.
+func TestMonitorsBounded(t *testing.T) {
 	g := newGathering()
 	const n = 5000
 	for i := range n {
 		g.add(false, reply{instance: fmt.Sprintf("I%04d", i), ready: true}.msg(t))
 	}
 	r := g.report(time.Unix(0, 0), "hb.monitor.v1.peers")
-	m := r.Monitors[0]
-	if m.Instances != n || len(m.InstanceIDs) != maxInstanceIDs || len(m.Others) != maxInstanceIDs-1 || len(m.Where) != 0 {
-		t.Errorf("instances %d, %d instance ids, %d others, where %v; want %d, %d, %d and none",
-			m.Instances, len(m.InstanceIDs), len(m.Others), m.Where, n, maxInstanceIDs, maxInstanceIDs-1)
+	if len(r.Monitors) != MaxMonitors || r.Monitors[0].Instances != MaxMonitors || r.Ignored != n-MaxMonitors {
+		t.Errorf("%d monitors, %d instances of vm, ignored %d; want %d, %d and %d",
+			len(r.Monitors), r.Monitors[0].Instances, r.Ignored, MaxMonitors, MaxMonitors, n-MaxMonitors)
 	}
-	if len(r.Warnings) != 2 || !strings.HasSuffix(r.Warnings[0], fmt.Sprintf(", I0015, and %d more): give each its own --id", n-maxInstanceIDs)) ||
-		r.Warnings[1] != fmt.Sprintf("ignored %d replies past %d monitors under one id: is something other than monitors answering on hb.monitor.v1.peers?", n-maxInstanceIDs, maxInstanceIDs) {
-		t.Errorf("warnings = %q", r.Warnings)
-	}
-	if r.Ignored != n-maxInstanceIDs {
-		t.Errorf("ignored %d, want %d", r.Ignored, n-maxInstanceIDs)
+	want := fmt.Sprintf("ignored %d replies from more than %d monitors: is something other than monitors answering on hb.monitor.v1.peers?", n-MaxMonitors, MaxMonitors)
+	if len(r.Warnings) != 2 || r.Warnings[1] != want {
+		t.Errorf("warnings = %q, want the shared id and %q", r.Warnings, want)
 	}
 }

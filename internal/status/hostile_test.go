@@ -92,21 +92,19 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 		if endpoint == discovery.EndpointPeers {
 			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{
 				Type: discovery.PeersResponseType, Monitor: "mon-x", Instance: "INST1", Total: 2,
-				Peers: []discovery.Peer{
+				Peers: []monitor.PeerJSON{
 					{ID: "web-1", Host: hostile, State: monitor.StateDead, Version: hostile, Boot: hostile, LastBeat: time.Now()},
 					{ID: "web-2", Host: hostile, State: monitor.StateAlive, Version: "v\u202e1"},
 				},
 			})}
 		}
-		// Two sharing one id, for the warning that names where each runs;
-		// and an error reply, as micro sends them.
+		// And an error reply, as micro sends them, for a warning.
 		return []*nats.Msg{
 			jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "INST1", Host: hostile, PID: 1, Version: hostile[:20], ReadyError: hostile}),
-			jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "INST2", Host: hostile, PID: 2, Ready: true}),
 			{Header: nats.Header{micro.ErrorCodeHeader: {"500"}, micro.ErrorHeader: {hostile}}},
 		}
 	})
-	r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", 500*time.Millisecond)
+	r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", 500*time.Millisecond, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +116,10 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 	checkTerminalSafe(t, out.String())
 	for _, want := range []string{
 		`"x\x1b[2J\x1b]0;owned\a\r\nweb-9  w9  alive     0.1s  1  v1  A"`, // a host, escaped
-		`NOT READY: "x\x1b[2J`,             // the ready error
-		`error: "500 x\x1b[2J`,             // the error header
-		`"v\u202e1"`,                       // a right-to-left override
-		`INST2 on "x\x1b[2J\x1b]0;owned\a`, // where it runs, in the warning
+		`NOT READY: "x\x1b[2J`, // the ready error
+		`"v\u202e1"`,           // a right-to-left override
+		`warning: "ignored 1 bad reply, the first on _INBOX.`, // the error header, in a warning
+		`.status: 500 x\x1b[2J\x1b]0;owned\a`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %s", want)
@@ -129,30 +127,30 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 	}
 }
 
-// TestGatherRefusesRepliesNoMonitorSends: ids that are not ids, fields
-// past their bounds and negative counts make an error row that says what
-// was wrong, never a row of their own.
+// TestGatherRefusesRepliesNoMonitorSends: errors, and ids that are not
+// ids or peers without a state, are not read: they are counted and the
+// first is named in a warning, never a row of their own, and every
+// --fail-on fails.
 func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
-	peers := func(mon string, ps ...discovery.Peer) discovery.PeersResponse {
+	peers := func(mon string, ps ...monitor.PeerJSON) discovery.PeersResponse {
 		return discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: mon, Total: len(ps), Peers: ps}
 	}
-	alive := func(id string) discovery.Peer { return discovery.Peer{ID: id, State: monitor.StateAlive} }
-	long := strings.Repeat("h", 300)
+	alive := func(id string) monitor.PeerJSON { return monitor.PeerJSON{ID: id, State: monitor.StateAlive} }
 	for _, tc := range []struct {
-		name  string
-		reply any
-		want  string
+		name     string
+		endpoint string
+		reply    any
+		want     string
 	}{
-		{"not JSON", []byte(`{"monitor":`), "bad peers reply: unexpected end of JSON input"},
-		{"no monitor", peers(""), `bad peers reply: no "monitor"`},
-		{"monitor id with a newline", peers("mon\nweb-9 alive"), `bad peers reply: monitor: invalid id "mon\nweb-9 alive": contains whitespace`},
-		{"long monitor id", peers(strings.Repeat("m", 1<<16)), `bad peers reply: monitor: invalid id "` + strings.Repeat("m", 64) + `"…: longer than 64 bytes`},
-		{"instance with an escape", discovery.PeersResponse{Monitor: "mon-x", Instance: "\x1b[2J"}, `bad peers reply: instance: invalid id "\x1b[2J": contains a control character`},
-		{"peer id with a newline", peers("mon-x", alive("web-1"), alive("web-1\r\nweb-9")), `bad peers reply: peer 1: invalid id "web-1\r\nweb-9": contains whitespace`},
-		{"peer listed twice", peers("mon-x", alive("web-1"), alive("web-1")), `bad peers reply: peer 1: id "web-1" listed twice`},
-		{"long host", peers("mon-x", discovery.Peer{ID: "web-1", State: monitor.StateAlive, Host: long}), `bad peers reply: peer 0: host "` + long[:64] + `"…: longer than 255 bytes`},
-		{"no state", peers("mon-x", discovery.Peer{ID: "web-1"}), `bad peers reply: peer 0: no state`},
-		{"negative total", discovery.PeersResponse{Monitor: "mon-x", Total: -1}, `bad peers reply: total -1 is negative`},
+		{"not JSON", "peers", []byte(`{"monitor":`), "unexpected end of JSON input"},
+		{"no monitor", "peers", peers(""), `monitor: invalid id "": empty`},
+		{"monitor id with a newline", "peers", peers("mon\nweb-9 alive"), `monitor: invalid id "mon\nweb-9 alive": contains whitespace`},
+		{"long monitor id", "peers", peers(strings.Repeat("m", 1<<16)), `monitor: invalid id "` + strings.Repeat("m", 64) + `"…: longer than 64 bytes`},
+		{"instance with an escape", "peers", discovery.PeersResponse{Monitor: "mon-x", Instance: "\x1b[2J"}, `instance "\x1b[2J": want at most 64 letters and digits`},
+		{"instance with an @", "status", discovery.StatusResponse{Monitor: "mon-x", Instance: "A@B"}, `instance "A@B": want at most 64 letters and digits`},
+		{"peer id with a newline", "peers", peers("mon-x", alive("web-1"), alive("web-1\r\nweb-9")), `peer 1: invalid id "web-1\r\nweb-9": contains whitespace`},
+		{"no state", "peers", peers("mon-x", monitor.PeerJSON{ID: "web-1"}), `peer 0: no state`},
+		{"pid past int", "status", []byte(`{"monitor":"mon-x","pid":1e99}`), "json: cannot unmarshal number 1e99 into Go struct field StatusResponse.pid of type int"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := natstest.Start(t)
@@ -160,66 +158,22 @@ func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
 			meshtest.StartMonitor(t, url, "mon-a")
 			evil := natstest.Connect(t, url)
 			respond(t, evil, func(endpoint, _ string) []*nats.Msg {
-				if endpoint == discovery.EndpointPeers {
+				if endpoint == tc.endpoint {
 					return []*nats.Msg{jsonMsg(t, tc.reply)}
 				}
 				return nil
 			})
-			r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond)
+			r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var bad []status.Monitor
-			for _, m := range r.Monitors {
-				if m.ID != "mon-a" {
-					bad = append(bad, m)
-				}
+			if len(r.Monitors) != 1 || r.Monitors[0].ID != "mon-a" || r.Ignored != 1 || len(r.Warnings) != 1 ||
+				!strings.HasPrefix(r.Warnings[0], "ignored 1 bad reply, the first on _INBOX.") ||
+				!strings.HasSuffix(r.Warnings[0], "."+tc.endpoint+": "+tc.want) {
+				t.Errorf("monitors %+v, ignored %d, warnings %q\nwant mon-a only, and the bad reply named: %s", r.Monitors, r.Ignored, r.Warnings, tc.want)
 			}
-			if len(bad) != 1 || !strings.HasPrefix(bad[0].ID, "?_INBOX.") || bad[0].Error != tc.want {
-				t.Errorf("monitors besides mon-a = %+v\nwant one error row: %s", bad, tc.want)
-			}
-			if found := r.Find([]string{"unready"}); len(found) == 0 {
-				t.Error("--fail-on unready passes despite the bad reply")
-			}
-		})
-	}
-}
-
-// TestGatherRefusesBadStatusReplies is TestGatherRefusesRepliesNoMonitorSends
-// for status replies.
-func TestGatherRefusesBadStatusReplies(t *testing.T) {
-	st := func(mod func(*discovery.StatusResponse)) discovery.StatusResponse {
-		r := discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "I1", Ready: true}
-		mod(&r)
-		return r
-	}
-	for _, tc := range []struct {
-		name  string
-		reply any
-		want  string
-	}{
-		{"negative pid", st(func(r *discovery.StatusResponse) { r.PID = -1 }), "bad status reply: pid -1 out of range"},
-		{"huge pid", st(func(r *discovery.StatusResponse) { r.PID = 1 << 40 }), "bad status reply: pid 1099511627776 out of range"},
-		{"pid past int", []byte(`{"monitor":"mon-x","pid":1e99}`), "bad status reply: json: cannot unmarshal number 1e99 into Go struct field StatusResponse.pid of type int"},
-		{"negative peers", st(func(r *discovery.StatusResponse) { r.Peers = -5 }), "bad status reply: peers -5 is negative"},
-		{"long host", st(func(r *discovery.StatusResponse) { r.Host = strings.Repeat("h", 256) }), `bad status reply: host "` + strings.Repeat("h", 64) + `"…: longer than 255 bytes`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := natstest.Start(t)
-			url := srv.ClientURL()
-			meshtest.StartMonitor(t, url, "mon-a")
-			respond(t, natstest.Connect(t, url), func(endpoint, _ string) []*nats.Msg {
-				if endpoint == discovery.EndpointStatus {
-					return []*nats.Msg{jsonMsg(t, tc.reply)}
-				}
-				return nil
-			})
-			r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(r.Monitors) != 2 || r.Monitors[0].Error != tc.want {
-				t.Errorf("monitors = %+v\nwant an error row: %s", r.Monitors, tc.want)
+			if found := r.Find([]string{"dead"}); len(found) != 1 || found[0] != "1 reply ignored" {
+				t.Errorf("--fail-on dead = %q, want the bad reply", found)
 			}
 		})
 	}
@@ -238,9 +192,9 @@ func TestGatherBoundedUnderFlood(t *testing.T) {
 	// Small replies: the flood is about the number of monitors, and must
 	// arrive within the wait even on a loaded machine (500 peers a reply,
 	// 4.8 MB in all, once did not, with the load average at 4 on 2 cores).
-	ps := make([]discovery.Peer, 50)
+	ps := make([]monitor.PeerJSON, 50)
 	for i := range ps {
-		ps[i] = discovery.Peer{ID: fmt.Sprintf("fake-%d", i), State: monitor.StateAlive}
+		ps[i] = monitor.PeerJSON{ID: fmt.Sprintf("fake-%d", i), State: monitor.StateAlive}
 	}
 	// Encoded up front, so they follow each other as fast as NATS takes them.
 	flood := make([]*nats.Msg, fakes)
@@ -255,7 +209,7 @@ func TestGatherBoundedUnderFlood(t *testing.T) {
 	})
 	const wait = 2 * time.Second
 	start := time.Now()
-	r, err := status.Gather(context.Background(), natstest.Connect(t, url), "hb", wait)
+	r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", wait, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +249,7 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 		}
 		inbox := strings.TrimSuffix(reply, "."+discovery.EndpointPeers)
 		for _, m := range []*nats.Msg{
-			jsonMsg(t, discovery.PeersResponse{Monitor: "mon-z", Instance: "Z", Total: 1, Peers: []discovery.Peer{{ID: "web-1", State: monitor.StateAlive}}}),
+			jsonMsg(t, discovery.PeersResponse{Monitor: "mon-z", Instance: "Z", Total: 1, Peers: []monitor.PeerJSON{{ID: "web-1", State: monitor.StateAlive}}}),
 			noResponders(inbox + "." + discovery.EndpointPeers),
 			noResponders(inbox + "." + discovery.EndpointStatus),
 		} {
@@ -313,12 +267,12 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 	respond(t, real, func(endpoint, _ string) []*nats.Msg {
 		<-forged
 		if endpoint == discovery.EndpointPeers {
-			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Monitor: "mon-a", Instance: "A", Total: 1, Peers: []discovery.Peer{{ID: "web-1", State: monitor.StateDead}}})}
+			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Monitor: "mon-a", Instance: "A", Total: 1, Peers: []monitor.PeerJSON{{ID: "web-1", State: monitor.StateDead}}})}
 		}
 		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Monitor: "mon-a", Instance: "A", Ready: true, Connected: true, Peers: 1})}
 	})
 	var out bytes.Buffer
-	err := status.Run(context.Background(), natstest.Connect(t, url), []string{"--wait", "500ms", "--fail-on", "dead"}, &out, &out)
+	err := status.Run(context.Background(), natstest.Connect(t, url), status.Options{Wait: 500 * time.Millisecond, FailOn: "dead"}, &out)
 	if !errors.Is(err, status.ErrFailOn) || !strings.Contains(err.Error(), "1 peer dead") {
 		t.Errorf("Run --fail-on dead = %v, want 1 peer dead\n%s", err, out.String())
 	}

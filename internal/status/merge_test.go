@@ -1,7 +1,6 @@
 package status
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -11,10 +10,10 @@ import (
 
 func TestMerge(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	peer := func(id string, st monitor.State, seq uint64) discovery.Peer {
-		return discovery.Peer{ID: id, Host: id + ".h", State: st, Seq: seq, LastBeat: t0.Add(time.Duration(seq) * time.Second)}
+	peer := func(id string, st monitor.State, seq uint64) monitor.PeerJSON {
+		return monitor.PeerJSON{ID: id, Host: id + ".h", State: st, Seq: seq, LastBeat: t0.Add(time.Duration(seq) * time.Second)}
 	}
-	reply := func(truncated bool, peers ...discovery.Peer) *discovery.PeersResponse {
+	reply := func(truncated bool, peers ...monitor.PeerJSON) *discovery.PeersResponse {
 		return &discovery.PeersResponse{Peers: peers, Truncated: truncated}
 	}
 	tests := []struct {
@@ -80,7 +79,7 @@ func TestMerge(t *testing.T) {
 			for id := range tt.replies {
 				mons = append(mons, Monitor{ID: id, PeersAnswered: true})
 			}
-			rows := merge(mons, tt.replies, nil)
+			rows := merge(mons, tt.replies)
 			if len(rows) != len(tt.want) {
 				t.Fatalf("rows = %+v", rows)
 			}
@@ -100,105 +99,19 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// TestMergeSharedStates: what other monitors under a shared id say is
-// kept next to the column where it differs, and counts in the verdict as
-// a column would.
-func TestMergeSharedStates(t *testing.T) {
-	peers := func(instance string, truncated bool, states map[string]monitor.State) *discovery.PeersResponse {
-		r := &discovery.PeersResponse{Monitor: "vm", Instance: instance, Truncated: truncated}
-		for id, st := range states {
-			r.Peers = append(r.Peers, discovery.Peer{ID: id, State: st})
-		}
-		return r
-	}
-	type want struct {
-		state    string
-		disagree bool
-		shared   []InstanceState
-	}
-	for _, tc := range []struct {
-		name   string
-		shown  *discovery.PeersResponse // nil: the shown instance sent no peers
-		others []*discovery.PeersResponse
-		want   map[string]want
-	}{
-		{
-			name:   "agree",
-			shown:  peers("A", false, map[string]monitor.State{"x": monitor.StateAlive}),
-			others: []*discovery.PeersResponse{peers("B", false, map[string]monitor.State{"x": monitor.StateAlive})},
-			want:   map[string]want{"x": {state: "alive"}},
-		},
-		{
-			name:  "another instance says dead",
-			shown: peers("A", false, map[string]monitor.State{"x": monitor.StateAlive, "y": monitor.StateDead}),
-			others: []*discovery.PeersResponse{
-				peers("C", false, map[string]monitor.State{"x": monitor.StateDead, "y": monitor.StateDead}),
-				peers("B", false, map[string]monitor.State{"x": monitor.StateSuspect, "y": monitor.StateDead}),
-			},
-			want: map[string]want{
-				"x": {state: StateSplit, disagree: true, shared: []InstanceState{{"vm", "B", "suspect"}, {"vm", "C", "dead"}}},
-				"y": {state: "dead"},
-			},
-		},
-		{
-			name:   "missing from another's complete table",
-			shown:  peers("A", false, map[string]monitor.State{"x": monitor.StateAlive, "y": monitor.StateDead}),
-			others: []*discovery.PeersResponse{peers("B", false, nil)},
-			want: map[string]want{
-				"x": {state: StateSplit, disagree: true, shared: []InstanceState{{"vm", "B", StateMissing}}},
-				"y": {state: "dead", shared: []InstanceState{{"vm", "B", StateMissing}}},
-			},
-		},
-		{
-			name:   "absent from another's truncated table",
-			shown:  peers("A", false, map[string]monitor.State{"x": monitor.StateAlive}),
-			others: []*discovery.PeersResponse{peers("B", true, nil)},
-			want:   map[string]want{"x": {state: "alive"}},
-		},
-		{
-			name:   "known to another only",
-			shown:  peers("A", false, nil),
-			others: []*discovery.PeersResponse{peers("", false, map[string]monitor.State{"x": monitor.StateAlive})},
-			want:   map[string]want{"x": {state: StateSplit, disagree: true, shared: []InstanceState{{"vm", "", "alive"}}}},
-		},
-		{
-			name:   "no peers from the shown instance",
-			others: []*discovery.PeersResponse{peers("B", false, map[string]monitor.State{"x": monitor.StateDead})},
-			want:   map[string]want{"x": {state: "dead", shared: []InstanceState{{"vm", "B", "dead"}}}},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			replies := map[string]*discovery.PeersResponse{}
-			if tc.shown != nil {
-				replies["vm"] = tc.shown
-			}
-			rows := merge([]Monitor{{ID: "vm", PeersAnswered: tc.shown != nil}}, replies, map[string][]*discovery.PeersResponse{"vm": tc.others})
-			if len(rows) != len(tc.want) {
-				t.Fatalf("rows = %+v", rows)
-			}
-			for _, r := range rows {
-				w := tc.want[r.ID]
-				if r.State != w.state || r.Disagree != w.disagree || !slices.Equal(r.SharedStates, w.shared) {
-					t.Errorf("%s: state %q disagree %v shared %v; want %q %v %v", r.ID, r.State, r.Disagree, r.SharedStates, w.state, w.disagree, w.shared)
-				}
-			}
-		})
-	}
-}
-
 func TestMergeKeepsFreshestAndSortsWorstFirst(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	replies := map[string]*discovery.PeersResponse{
-		"a": {Peers: []discovery.Peer{
+		"a": {Peers: []monitor.PeerJSON{
 			{ID: "b-alive", State: monitor.StateAlive}, {ID: "a-left", State: monitor.StateLeft},
 			{ID: "z-dead", State: monitor.StateDead}, {ID: "m", State: monitor.StateAlive, Seq: 7, LastBeat: t0, Version: "old"},
 		}},
-		"b": {Peers: []discovery.Peer{
+		"b": {Peers: []monitor.PeerJSON{
 			{ID: "b-alive", State: monitor.StateAlive}, {ID: "a-left", State: monitor.StateLeft},
 			{ID: "z-dead", State: monitor.StateDead}, {ID: "m", State: monitor.StateSuspect, Seq: 9, LastBeat: t0.Add(time.Second), Version: "new"},
 		}},
 	}
-	rows := merge([]Monitor{{ID: "a"}, {ID: "b"}}, replies, nil)
+	rows := merge([]Monitor{{ID: "a"}, {ID: "b"}}, replies)
 	var order []string
 	for _, r := range rows {
 		order = append(order, r.ID)
@@ -235,7 +148,7 @@ func TestAge(t *testing.T) {
 func TestMergeTieOnLastBeatIsStable(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	say := func(host, boot, version string, seq uint64) *discovery.PeersResponse {
-		return &discovery.PeersResponse{Peers: []discovery.Peer{
+		return &discovery.PeersResponse{Peers: []monitor.PeerJSON{
 			{ID: "web-1", State: monitor.StateAlive, Host: host, Boot: boot, Version: version, Seq: seq, LastBeat: t0},
 		}}
 	}
@@ -245,18 +158,15 @@ func TestMergeTieOnLastBeatIsStable(t *testing.T) {
 		replies[id] = say("host-"+id, "boot-"+id, "v-"+id, 3)
 		mons = append(mons, Monitor{ID: id})
 	}
-	others := map[string][]*discovery.PeersResponse{
-		"m1": {say("host-other-a", "boot-oa", "v-oa", 3), say("host-other-b", "boot-ob", "v-ob", 3)},
-	}
-	first := merge(mons, replies, others)[0]
+	first := merge(mons, replies)[0]
 	for range 50 {
-		got := merge(mons, replies, others)[0]
+		got := merge(mons, replies)[0]
 		if got.Host != first.Host || got.Boot != first.Boot || got.Version != first.Version || got.Seq != first.Seq {
 			t.Fatalf("same replies, different rows: %s/%s/%s then %s/%s/%s",
 				first.Host, first.Boot, first.Version, got.Host, got.Boot, got.Version)
 		}
 	}
-	// The rule: the monitor ids' order, then the shared ids' instances.
+	// The rule: the monitors' order.
 	if first.Host != "host-m1" {
 		t.Errorf("tie broken towards %q, want the first monitor id's host-m1", first.Host)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +22,8 @@ const DefaultInterval = 2 * time.Second
 // clearScreen moves the cursor home and clears the terminal.
 const clearScreen = "\x1b[H\x1b[2J"
 
-// ErrUsage is wrapped by the errors [Run] returns for bad flags or
-// arguments, so the CLI can exit with status 2.
+// ErrUsage is wrapped by the errors [Run] returns for options out of
+// range, so the CLI can exit with status 2.
 var ErrUsage = errors.New("usage")
 
 // RenderFunc renders one report, as [RenderJSON] does or [Render] with
@@ -122,67 +121,83 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// Run is the `hbmesh status` command: it parses args, then gathers and
-// renders once, or keeps doing so with --watch until ctx is done. After
-// one round, it returns an error wrapping ErrFailOn if a --fail-on
-// condition holds. Usage
-// goes to stderr; errors for bad flags wrap ErrUsage (and flag.ErrHelp for
-// -h). It does not close nc.
-func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	prefix := fs.String("prefix", wire.DefaultPrefix, "subject `prefix` of the mesh")
-	asJSON := fs.Bool("json", false, "print one JSON document (one per line with --watch)")
-	watchFlag := fs.Bool("watch", false, "redraw every --interval until interrupted")
-	wait := fs.Duration("wait", DefaultWait, "how long to wait for monitors to answer")
-	interval := fs.Duration("interval", DefaultInterval, "time between redraws; needs --watch")
-	failOn := fs.String("fail-on", "", "comma `list` of conditions ("+strings.Join(FailConditions(), ",")+") that make the command fail once the report is printed")
-	expect := fs.Int("expect", 0, "how many monitors the mesh runs: wait for that many, warn if fewer answer, and fail any --fail-on")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: hbmesh status [flags]\n\n"+
-			"Asks every monitor what it sees and shows each peer's state, marking with !\n"+
-			"the peers that monitors disagree on.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+// Options are what `hbmesh status` asks for. A zero field means its
+// default.
+type Options struct {
+	// Prefix is the subject prefix of the mesh. Default: wire.DefaultPrefix.
+	Prefix string
+	// JSON renders one JSON document (one line per round with Watch)
+	// instead of the table.
+	JSON bool
+	// Watch gathers and renders every Interval until ctx is done.
+	Watch bool
+	// Wait is how long to wait for monitors to answer. Default: DefaultWait.
+	Wait time.Duration
+	// Interval is the time between rounds with Watch. Default:
+	// DefaultInterval.
+	Interval time.Duration
+	// FailOn is a comma-separated list of conditions (FailConditions) that
+	// make Run fail once the report is printed. It needs a single round,
+	// not Watch.
+	FailOn string
+	// Expect is how many monitors the mesh runs: wait for that many, warn
+	// if fewer answer, and fail any FailOn. Default: 0, whoever answers.
+	Expect int
+}
+
+// Validate reports the first option out of range, in an error wrapping
+// ErrUsage.
+func (o Options) Validate() error {
 	switch {
-	case fs.NArg() > 0:
-		return usage(fs, "unexpected argument %q", fs.Arg(0))
-	case set["interval"] && !*watchFlag:
-		// Implying --watch would turn a one-shot check, as in cron, into
-		// one that never ends; saying so is less of a surprise.
-		return usage(fs, "--interval needs --watch")
-	case *failOn != "" && *watchFlag:
-		return usage(fs, "--fail-on needs a single round, not --watch")
-	case *wait <= 0:
-		return usage(fs, "--wait %v must be positive", *wait)
-	case *interval <= 0:
-		return usage(fs, "--interval %v must be positive", *interval)
-	case *expect < 0:
-		return usage(fs, "--expect %d must not be negative", *expect)
+	case o.FailOn != "" && o.Watch:
+		return fmt.Errorf("%w: --fail-on needs a single round, not --watch", ErrUsage)
+	case o.Wait < 0:
+		return fmt.Errorf("%w: --wait %v must be positive", ErrUsage, o.Wait)
+	case o.Interval < 0:
+		return fmt.Errorf("%w: --interval %v must be positive", ErrUsage, o.Interval)
+	case o.Expect < 0:
+		return fmt.Errorf("%w: --expect %d must not be negative", ErrUsage, o.Expect)
 	}
-	if err := wire.ValidatePrefix(*prefix); err != nil {
-		return usage(fs, "--prefix: %v", err)
+	if o.Prefix != "" {
+		if err := wire.ValidatePrefix(o.Prefix); err != nil {
+			return fmt.Errorf("%w: --prefix: %w", ErrUsage, err)
+		}
 	}
-	conds, err := ParseFailOn(*failOn)
-	if err != nil {
-		return usage(fs, "--fail-on: %v", err)
+	if _, err := ParseFailOn(o.FailOn); err != nil {
+		return fmt.Errorf("%w: --fail-on: %w", ErrUsage, err)
 	}
+	return nil
+}
+
+// Run is the `hbmesh status` command: it gathers and renders once, or
+// keeps doing so with Watch until ctx is done. After one round, it returns
+// an error wrapping ErrFailOn if a FailOn condition holds. Options that do
+// not validate yield an error wrapping ErrUsage. It does not close nc.
+func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.Prefix == "" {
+		o.Prefix = wire.DefaultPrefix
+	}
+	if o.Wait == 0 {
+		o.Wait = DefaultWait
+	}
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	conds, _ := ParseFailOn(o.FailOn) // checked by Validate
 	if nc == nil {
 		return errors.New("status: nil *nats.Conn")
 	}
 	render := func(w io.Writer, r *Report) error { return Render(w, r, RenderOptions{}) }
-	if *asJSON {
+	if o.JSON {
 		render = RenderJSON
 	}
-	if *watchFlag {
-		return watch(ctx, nc, *prefix, *interval, *wait, *expect, stdout, render, *asJSON)
+	if o.Watch {
+		return watch(ctx, nc, o.Prefix, o.Interval, o.Wait, o.Expect, stdout, render, o.JSON)
 	}
-	r, err := GatherExpect(ctx, nc, *prefix, *wait, *expect)
+	r, err := GatherExpect(ctx, nc, o.Prefix, o.Wait, o.Expect)
 	if err != nil {
 		return err
 	}
@@ -193,11 +208,4 @@ func Run(ctx context.Context, nc *nats.Conn, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("%w: %s", ErrFailOn, strings.Join(found, ", "))
 	}
 	return nil
-}
-
-func usage(fs *flag.FlagSet, format string, args ...any) error {
-	err := fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
-	fmt.Fprintln(fs.Output(), err)
-	fs.Usage()
-	return err
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -57,7 +54,7 @@ func startMesh(t *testing.T) *mesh {
 
 func gather(t *testing.T, nc *nats.Conn) *status.Report {
 	t.Helper()
-	r, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	r, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +77,7 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 		t.Fatalf("monitors = %+v", r.Monitors)
 	}
 	for _, m := range r.Monitors {
-		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Error != "" || m.Instances != 1 {
+		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Instances != 1 || m.Instance == "" {
 			t.Errorf("monitor = %+v", m)
 		}
 	}
@@ -169,7 +166,7 @@ func TestNoMonitors(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv.ClientURL())
 	start := time.Now()
-	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	_, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 	// With no subscriber the server says so at once, and so do we: not
 	// "within 1s", which would be a lie 17ms later.
 	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitor is subscribed on hb.monitor.v1.peers (wrong --prefix?)" {
@@ -187,7 +184,7 @@ func TestNoMonitorsAnswer(t *testing.T) {
 	if _, err := nc.Subscribe("hb.monitor.v1.*", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := status.Gather(context.Background(), nc, "hb", 50*time.Millisecond)
+	_, err := status.GatherExpect(context.Background(), nc, "hb", 50*time.Millisecond, 0)
 	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitors answered on hb.monitor.v1.peers within 50ms" {
 		t.Fatalf("err = %v", err)
 	}
@@ -209,7 +206,7 @@ func disconnected(t *testing.T) *nats.Conn {
 func TestGatherNotConnected(t *testing.T) {
 	nc := disconnected(t)
 	start := time.Now()
-	_, err := status.Gather(context.Background(), nc, "hb", time.Second)
+	_, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
 	if !errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, status.ErrNoMonitors) ||
 		err.Error() != "not connected to NATS; reconnecting" {
 		t.Errorf("err = %v", err)
@@ -218,7 +215,7 @@ func TestGatherNotConnected(t *testing.T) {
 		t.Errorf("took %v, waiting for answers that cannot come", took)
 	}
 	nc.Close()
-	if _, err := status.Gather(context.Background(), nc, "hb", time.Second); !errors.Is(err, nats.ErrConnectionClosed) {
+	if _, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0); !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Errorf("closed: err = %v", err)
 	}
 }
@@ -247,7 +244,7 @@ func TestGatherHonoursContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := status.Gather(ctx, nc, "hb", time.Minute); !errors.Is(err, context.Canceled) {
+	if _, err := status.GatherExpect(ctx, nc, "hb", time.Minute, 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -315,7 +312,7 @@ func TestWatchJSONNotConnected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	out := &frames{enough: 2, cancel: cancel}
-	if err := status.Run(ctx, nc, []string{"--watch", "--json", "--interval", "20ms"}, out, io.Discard); err != nil {
+	if err := status.Run(ctx, nc, status.Options{Watch: true, JSON: true, Interval: 20 * time.Millisecond}, out); err != nil {
 		t.Fatal(err)
 	}
 	docs := jsonLines(t, out.String())
@@ -326,19 +323,19 @@ func TestWatchJSONNotConnected(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	ms := startMesh(t)
-	run := func(ctx context.Context, args ...string) (string, string, error) {
-		var stdout, stderr bytes.Buffer
-		err := status.Run(ctx, ms.client, args, &stdout, &stderr)
-		return stdout.String(), stderr.String(), err
+	run := func(ctx context.Context, o status.Options) (string, error) {
+		var stdout bytes.Buffer
+		err := status.Run(ctx, ms.client, o, &stdout)
+		return stdout.String(), err
 	}
 	t.Run("table", func(t *testing.T) {
-		out, _, err := run(context.Background())
+		out, err := run(context.Background(), status.Options{})
 		if err != nil || !strings.HasPrefix(out, "ID ") || !strings.Contains(out, "web-2") {
 			t.Errorf("err %v, out:\n%s", err, out)
 		}
 	})
 	t.Run("json", func(t *testing.T) {
-		out, _, err := run(context.Background(), "--json", "--wait", "500ms")
+		out, err := run(context.Background(), status.Options{JSON: true, Wait: 500 * time.Millisecond})
 		var r status.Report
 		if err != nil || json.Unmarshal([]byte(out), &r) != nil || len(r.Monitors) != 2 {
 			t.Errorf("err %v, out:\n%s", err, out)
@@ -347,7 +344,7 @@ func TestRun(t *testing.T) {
 	t.Run("watch json", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
-		out, _, err := run(ctx, "--watch", "--json", "--interval", "50ms", "--wait", "200ms")
+		out, err := run(ctx, status.Options{Watch: true, JSON: true, Interval: 50 * time.Millisecond, Wait: 200 * time.Millisecond})
 		// One line per round, no blank lines between them: docs promise
 		// JSON lines.
 		docs := jsonLines(t, out)
@@ -356,33 +353,27 @@ func TestRun(t *testing.T) {
 		}
 	})
 	t.Run("other prefix", func(t *testing.T) {
-		_, _, err := run(context.Background(), "--prefix", "other", "--wait", "100ms")
+		_, err := run(context.Background(), status.Options{Prefix: "other", Wait: 100 * time.Millisecond})
 		if !errors.Is(err, status.ErrNoMonitors) || !strings.Contains(err.Error(), "no monitor is subscribed on other.monitor.v1.peers (wrong --prefix?)") {
 			t.Errorf("err = %v", err)
 		}
 	})
-	for _, args := range [][]string{
-		{"--bogus"}, {"extra"}, {"--wait", "0s"}, {"--watch", "--interval", "-1s"}, {"--prefix", "hb.*"}, {"--wait", "soon"},
-		{"--interval", "1s"}, // without --watch it would do nothing
+	for _, o := range []status.Options{
+		{Wait: -time.Second}, {Watch: true, Interval: -time.Second}, {Prefix: "hb.*"}, {Expect: -1},
+		{FailOn: "dead,zombie"}, {FailOn: "dead", Watch: true},
 	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			_, stderr, err := run(context.Background(), args...)
-			if !errors.Is(err, status.ErrUsage) || !strings.Contains(stderr, "usage: hbmesh status") {
-				t.Errorf("err = %v, stderr:\n%s", err, stderr)
+		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) {
+			out, err := run(context.Background(), o)
+			if !errors.Is(err, status.ErrUsage) || out != "" {
+				t.Errorf("err = %v, out:\n%s", err, out)
 			}
 		})
 	}
-	t.Run("help", func(t *testing.T) {
-		_, _, err := run(context.Background(), "-h")
-		if !errors.Is(err, status.ErrUsage) || !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("err = %v", err)
-		}
-	})
 }
 
-// TestDuplicateMonitorIDs: monitors that share an id are counted, and
-// named by their micro service instance ids, which are the ids `nats
-// micro ls` lists for them.
+// TestDuplicateMonitorIDs: real monitors that share an id are each shown
+// as their own, in columns named by their micro service instance ids,
+// which are the ids `nats micro ls` lists for them, and warned about.
 func TestDuplicateMonitorIDs(t *testing.T) {
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
@@ -393,29 +384,21 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 	meshtest.StartNode(t, url, "web-1", fast)
 	r := gather(t, natstest.Connect(t, url))
 
-	if len(r.Monitors) != 2 || r.MonitorCount() != 3 || r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
-		t.Fatalf("monitors = %+v, count %d", r.Monitors, r.MonitorCount())
-	}
 	vms := []string{vm1.Info().ID, vm2.Info().ID}
 	slices.Sort(vms)
-	if a := r.Monitors[0]; a.Instance != svcA.Info().ID || !slices.Equal(a.InstanceIDs, []string{a.Instance}) {
-		t.Errorf("mon-a: instance %q, instance ids %q; want %q", a.Instance, a.InstanceIDs, svcA.Info().ID)
+	var cols []string
+	for _, m := range r.Monitors {
+		cols = append(cols, m.Column())
 	}
-	// The row shows the lower instance id, whichever answered first.
-	vm := r.Monitors[1]
-	if vms[0] == vms[1] || !slices.Equal(vm.InstanceIDs, vms) || vm.Instance != vms[0] {
-		t.Errorf("vm: instance %q, instance ids %q; want the first of %q and both", vm.Instance, vm.InstanceIDs, vms)
+	if want := []string{"mon-a", "vm@" + vms[0], "vm@" + vms[1]}; !slices.Equal(cols, want) || r.Monitors[0].Instance != svcA.Info().ID ||
+		r.Monitors[0].Instances != 1 || r.Monitors[1].Instances != 2 {
+		t.Fatalf("monitors = %+v, columns %q; want %q", r.Monitors, cols, want)
 	}
-	// Each named with the host and pid its status reply gave.
-	where := map[string]string{}
-	for _, svc := range []*discovery.Service{vm1, vm2} {
-		md := svc.Info().Metadata
-		where[svc.Info().ID] = md["host"] + " pid " + md["pid"]
-	}
-	if where[vms[0]] == where[vms[1]] || !maps.Equal(vm.Where, where) {
-		t.Errorf("vm: where %q, want %q", vm.Where, where)
-	}
-	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s on %s, %s on %s): give each its own --id`, vms[0], where[vms[0]], vms[1], where[vms[1]])
+	natstest.Eventually(t, "web-1 alive to all three", func() bool {
+		r = gather(t, natstest.Connect(t, url))
+		return len(r.Peers) == 1 && len(r.Peers[0].States) == 3 && r.Peers[0].State == "alive"
+	})
+	want := fmt.Sprintf(`2 monitors answer as "vm" (instances %s, %s): give each its own --id`, vms[0], vms[1])
 	if len(r.Warnings) != 1 || r.Warnings[0] != want {
 		t.Errorf("warnings = %q, want %q", r.Warnings, want)
 	}
@@ -424,7 +407,7 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
-		!strings.Contains(got, "2 MONITORS SHARE THIS ID, showing instance "+vm.Instance) {
+		!strings.Contains(strings.SplitN(got, "\n", 2)[0], "  mon-a  vm@"+vms[0]+"  vm@"+vms[1]) {
 		t.Errorf("render:\n%s", got)
 	}
 	out.Reset()
@@ -433,30 +416,30 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 	}
 	var doc struct {
 		Monitors []struct {
-			ID          string   `json:"id"`
-			Instances   int      `json:"instances"`
-			Instance    string   `json:"instance"`
-			InstanceIDs []string `json:"instance_ids"`
+			ID        string `json:"id"`
+			Instances int    `json:"instances"`
+			Instance  string `json:"instance"`
 		} `json:"monitors"`
-		Warnings []string `json:"warnings"`
+		Peers []struct {
+			States map[string]string `json:"states"`
+		} `json:"peers"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if m := doc.Monitors[1]; m.ID != "vm" || m.Instances != 2 || m.Instance != vm.Instance || !slices.Equal(m.InstanceIDs, vms) ||
-		len(doc.Warnings) != 1 || doc.Warnings[0] != want {
+	if m := doc.Monitors[2]; m.ID != "vm" || m.Instances != 2 || m.Instance != vms[1] || doc.Peers[0].States["vm@"+vms[1]] != "alive" {
 		t.Errorf("JSON = %s", out.String())
 	}
 }
 
 func TestRunFailOn(t *testing.T) {
 	ms := startMesh(t)
-	run := func(args ...string) (string, error) {
+	run := func(o status.Options) (string, error) {
 		var stdout bytes.Buffer
-		err := status.Run(context.Background(), ms.client, args, &stdout, io.Discard)
+		err := status.Run(context.Background(), ms.client, o, &stdout)
 		return stdout.String(), err
 	}
-	if out, err := run("--fail-on", "dead,suspect,split,unready,shared-id"); err != nil || !strings.Contains(out, "web-2") {
+	if out, err := run(status.Options{FailOn: "dead,suspect,split,unready,shared-id"}); err != nil || !strings.Contains(out, "web-2") {
 		t.Fatalf("healthy mesh: err %v, out:\n%s", err, out)
 	}
 	ms.killWeb2()
@@ -465,19 +448,19 @@ func TestRunFailOn(t *testing.T) {
 		return p.State == monitor.StateDead
 	})
 	// mon-b still says alive: web-2 is dead to one monitor and split.
-	out, err := run("--fail-on", "split, dead,unready")
+	out, err := run(status.Options{FailOn: "split, dead,unready"})
 	if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer dead, 1 peer split" {
 		t.Errorf("err = %v", err)
 	}
 	if !strings.Contains(out, "! mon-a=dead mon-b=alive") {
 		t.Errorf("the report must be printed all the same:\n%s", out)
 	}
-	if _, err := run("--json", "--fail-on", "unready"); err != nil {
+	if _, err := run(status.Options{JSON: true, FailOn: "unready"}); err != nil {
 		t.Errorf("unready: err = %v", err)
 	}
-	for _, args := range [][]string{{"--fail-on", "zombie"}, {"--fail-on", "dead,"}, {"--fail-on", "dead", "--watch"}} {
-		if _, err := run(args...); !errors.Is(err, status.ErrUsage) {
-			t.Errorf("%q: err = %v", args, err)
+	for _, o := range []status.Options{{FailOn: "zombie"}, {FailOn: "dead,"}, {FailOn: "dead", Watch: true}} {
+		if _, err := run(o); !errors.Is(err, status.ErrUsage) {
+			t.Errorf("%+v: err = %v", o, err)
 		}
 	}
 }
@@ -485,9 +468,10 @@ func TestRunFailOn(t *testing.T) {
 func TestFind(t *testing.T) {
 	r := &status.Report{
 		Monitors: []status.Monitor{
-			{ID: "a", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
+			{ID: "a", Instance: "1", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
+			{ID: "a", Instance: "2", Status: true, Ready: true, PeersAnswered: true, Instances: 2},
 			{ID: "b", Status: true, Ready: true, PeersAnswered: true, Impaired: true, Instances: 1},
-			{ID: "c", Error: "500 boom"},
+			{ID: "c", Status: true, Ready: true, Instances: 1},
 		},
 		Peers: []status.Peer{
 			{ID: "x", States: map[string]string{"a": "dead", "b": "dead"}},
@@ -522,7 +506,7 @@ func TestRunShowsConflict(t *testing.T) {
 	})
 	nc := natstest.Connect(t, url)
 	var stdout bytes.Buffer
-	err := status.Run(context.Background(), nc, []string{"--fail-on", "dead,conflict"}, &stdout, io.Discard)
+	err := status.Run(context.Background(), nc, status.Options{FailOn: "dead,conflict"}, &stdout)
 	if !errors.Is(err, status.ErrFailOn) || err.Error() != "--fail-on: 1 peer id in conflict" {
 		t.Errorf("err = %v", err)
 	}
@@ -542,7 +526,7 @@ func TestRunShowsConflict(t *testing.T) {
 	if !strings.Contains(out, "2 peers, 1 monitor, 1 beaten by two processes:") {
 		t.Errorf("summary:\n%s", out)
 	}
-	if err := status.Run(context.Background(), nc, []string{"--fail-on", "dead,split"}, io.Discard, io.Discard); err != nil {
+	if err := status.Run(context.Background(), nc, status.Options{FailOn: "dead,split"}, io.Discard); err != nil {
 		t.Errorf("without conflict in --fail-on: err = %v", err)
 	}
 }

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/natstest"
+)
+
+// testUser is a NATS user with every kind of key material: an nkey seed,
+// and a user JWT signed by acct, in a creds file.
+type testUser struct {
+	seed, pub string
+	jwt       string
+	creds     string // the creds file's contents
+}
+
+func newTestUser(t *testing.T, acct nkeys.KeyPair) testUser {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	uc := jwt.NewUserClaims(pub)
+	ujwt, err := uc.Encode(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := jwt.FormatUserConfig(ujwt, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testUser{seed: string(seed), pub: pub, jwt: ujwt, creds: string(creds)}
+}
+
+// startOperatorServer starts a server in operator mode, trusting one
+// account, and returns it with a user of that account.
+func startOperatorServer(t *testing.T) (*embedded.Server, testUser) {
+	t.Helper()
+	okp, _ := nkeys.CreateOperator()
+	opub, _ := okp.PublicKey()
+	oc := jwt.NewOperatorClaims(opub)
+	if _, err := oc.Encode(okp); err != nil {
+		t.Fatal(err)
+	}
+	akp, _ := nkeys.CreateAccount()
+	apub, _ := akp.PublicKey()
+	ajwt, err := jwt.NewAccountClaims(apub).Encode(okp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver := &server.MemAccResolver{}
+	if err := resolver.Store(apub, ajwt); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) {
+			o.TrustedOperators = []*jwt.OperatorClaims{oc}
+			o.AccountResolver = resolver
+		}
+	})
+	return srv, newTestUser(t, akp)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// natsContextAdd saves a context with the real nats CLI, as an operator
+// would, in the config home home, and returns the context's JSON.
+func natsContextAdd(t *testing.T, home string, args ...string) map[string]any {
+	t.Helper()
+	cmd := exec.Command(natstest.Tool(t, "nats"), append([]string{"context", "add"}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "HOME="+home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nats context add %q: %v\n%s", args, err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(home, "nats", "context", args[0]+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestContextEmbeddedCredentials: a context saved by `nats context add
+// --embed` holds its creds or nkey inline, as a data: URL; hbmesh connects
+// with it, with the files it came from gone.
+func TestContextEmbeddedCredentials(t *testing.T) {
+	opSrv, user := startOperatorServer(t)
+	nkUser := newTestUser(t, func() nkeys.KeyPair { kp, _ := nkeys.CreateAccount(); return kp }())
+	nkSrv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: nkUser.pub}} }
+	})
+	for _, tc := range []struct {
+		name, url, flag, material string
+	}{
+		{"creds", opSrv.ClientURL(), "--creds", user.creds},
+		{"nkey", nkSrv.ClientURL(), "--nkey", nkUser.seed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			file := writeFile(t, "key", tc.material)
+			doc := natsContextAdd(t, home, "lab", "--server", tc.url, tc.flag, file, "--embed")
+			if v, _ := doc[tc.name].(string); !strings.HasPrefix(v, "data:") {
+				t.Fatalf("nats context add --embed saved %s %q, want a data: URL", tc.name, v)
+			}
+			if err := os.Remove(file); err != nil {
+				t.Fatal(err)
+			}
+			environ := map[string]string{"XDG_CONFIG_HOME": home}
+			nd := startEnv(t, environ, "node", "--context", "lab", "--id", "inline-"+tc.name, "--interval", "100ms")
+			// In operator mode the node's interest is in its account, not
+			// the one natstest.WaitInterest watches: probe until it answers.
+			var stdout, stderr string
+			waitFor(t, natstest.Timeout, "the node to answer a probe through the context", func() bool {
+				var code int
+				code, stdout, stderr = runSync(t, func(k string) string { return environ[k] }, "probe", "--context", "lab", "inline-"+tc.name)
+				return code == exitOK
+			})
+			if !strings.Contains(stdout, "inline-"+tc.name+": alive") {
+				t.Fatalf("probe --context lab: stdout %q, stderr %q", stdout, stderr)
+			}
+			if code := nd.stop(t); code != exitOK {
+				t.Fatalf("node exit %d; stderr:\n%s", code, nd.stderr)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverPrinted feeds each kind of secret (password, token, nkey
+// seed, creds file contents, the data: URLs `nats context add --embed`
+// writes, user:password and a token in a URL) through every failure path
+// hbmesh has before and while connecting, and checks that none of them
+// appears on stdout or stderr, logs included (--log-level debug).
+func TestSecretsNeverPrinted(t *testing.T) {
+	akp, _ := nkeys.CreateAccount()
+	user := newTestUser(t, akp)
+	const (
+		password = "pw-S3cr3t-Passw0rd"
+		token    = "tok-S3cr3t-T0ken"
+		urlPass  = "url-S3cr3t-Passw0rd"
+		urlToken = "url-S3cr3t-T0ken"
+		hookPass = "hook-S3cr3t-Passw0rd"
+	)
+	dataCreds := "data:;base64," + base64.StdEncoding.EncodeToString([]byte(user.creds))
+	dataNkey := "data:;base64," + base64.StdEncoding.EncodeToString([]byte(user.seed))
+	badDataCreds := "data:;base64," + base64.StdEncoding.EncodeToString([]byte("not creds "+password))
+	secrets := []string{password, token, urlPass, urlToken, hookPass, user.seed, user.jwt,
+		strings.TrimPrefix(dataCreds, "data:;base64,"), strings.TrimPrefix(dataNkey, "data:;base64,"),
+		strings.TrimPrefix(badDataCreds, "data:;base64,")}
+
+	// A server that refuses all of them: it knows one user, hb.
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
+	})
+	refusing := srv.ClientURL()
+	hostPort := strings.TrimPrefix(refusing, "nats://")
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+
+	credsFile := writeFile(t, "user.creds", user.creds)
+	seedFile := writeFile(t, "user.nk", user.seed)
+	badSeedFile := writeFile(t, "bad.nk", "SU"+password)
+	badCredsFile := writeFile(t, "bad.creds", "-----BEGIN NATS USER JWT-----\n"+password+"\n------END NATS USER JWT------\n")
+
+	home := t.TempDir()
+	ctxDir := filepath.Join(home, "nats", "context")
+	if err := os.MkdirAll(ctxDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeCtx := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(ctxDir, name+".json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctxJSON := func(url string, kv ...string) string {
+		m := map[string]string{"url": url}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	for _, c := range []struct{ name, url string }{{"dead", "nats://" + dead}, {"refusing", refusing}} {
+		writeCtx(c.name+"-password", ctxJSON(c.url, "user", "someone", "password", password))
+		writeCtx(c.name+"-token", ctxJSON(c.url, "token", token))
+		writeCtx(c.name+"-creds", ctxJSON(c.url, "creds", dataCreds))
+		writeCtx(c.name+"-nkey", ctxJSON(c.url, "nkey", dataNkey))
+	}
+	writeCtx("bad-json", `{"url": "nats://`+dead+`", "password": "`+password+`", "token": "`+token+`",`)
+	writeCtx("bad-creds", ctxJSON("nats://"+dead, "creds", badDataCreds))
+	writeCtx("bad-nkey", ctxJSON("nats://"+dead, "nkey", "data:;base64,"+base64.StdEncoding.EncodeToString([]byte("SU"+password))))
+	writeCtx("bad-base64", ctxJSON("nats://"+dead, "nkey", "data:;base64,!"+user.seed))
+	ctxEnv := map[string]string{"XDG_CONFIG_HOME": home}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string // in stderr: the path taken
+	}{
+		// Unreachable server.
+		{"dead: password", nil, []string{"-s", dead, "--user", "u", "--password", password}, exitFailure, "connection refused"},
+		{"dead: token", nil, []string{"-s", dead, "--token", token}, exitFailure, "connection refused"},
+		{"dead: nkey", nil, []string{"-s", dead, "--nkey", seedFile}, exitFailure, "connection refused"},
+		{"dead: creds", nil, []string{"-s", dead, "--creds", credsFile}, exitFailure, "connection refused"},
+		{"dead: url password", nil, []string{"-s", "nats://u:" + urlPass + "@" + dead}, exitFailure, "connection refused"},
+		{"dead: url token", nil, []string{"-s", "nats://" + urlToken + "@" + dead}, exitFailure, "connection refused"},
+		{"dead: env", map[string]string{"NATS_URL": "nats://u:" + urlPass + "@" + dead, "NATS_USER": "u", "NATS_PASSWORD": password}, nil, exitFailure, "connection refused"},
+		{"dead: context password", ctxEnv, []string{"--context", "dead-password"}, exitFailure, "connection refused"},
+		{"dead: context token", ctxEnv, []string{"--context", "dead-token"}, exitFailure, "connection refused"},
+		{"dead: context creds", ctxEnv, []string{"--context", "dead-creds"}, exitFailure, "connection refused"},
+		{"dead: context nkey", ctxEnv, []string{"--context", "dead-nkey"}, exitFailure, "connection refused"},
+		// Authorization refused by a real server.
+		{"refused: password", nil, []string{"-s", refusing, "--user", "hb", "--password", password}, exitFailure, "Authorization Violation"},
+		{"refused: token", nil, []string{"-s", refusing, "--token", token}, exitFailure, "Authorization Violation"},
+		{"refused: nkey", nil, []string{"-s", refusing, "--nkey", seedFile}, exitFailure, "nkeys not supported by the server"},
+		{"refused: creds", nil, []string{"-s", refusing, "--creds", credsFile}, exitFailure, "Authorization Violation"},
+		{"refused: url password", nil, []string{"-s", "nats://hb:" + urlPass + "@" + hostPort}, exitFailure, "Authorization Violation"},
+		{"refused: url token", nil, []string{"-s", "nats://" + urlToken + "@" + hostPort}, exitFailure, "Authorization Violation"},
+		{"refused: context password", ctxEnv, []string{"--context", "refusing-password"}, exitFailure, "Authorization Violation"},
+		{"refused: context token", ctxEnv, []string{"--context", "refusing-token"}, exitFailure, "Authorization Violation"},
+		{"refused: context creds", ctxEnv, []string{"--context", "refusing-creds"}, exitFailure, "Authorization Violation"},
+		{"refused: context nkey", ctxEnv, []string{"--context", "refusing-nkey"}, exitFailure, "nkeys not supported by the server"},
+		// Bad contexts.
+		{"context: bad json", ctxEnv, []string{"--context", "bad-json"}, exitUsage, "--context bad-json"},
+		{"context: bad creds", ctxEnv, []string{"--context", "bad-creds"}, exitUsage, "--context bad-creds: creds"},
+		{"context: bad nkey", ctxEnv, []string{"--context", "bad-nkey"}, exitUsage, "--context bad-nkey"},
+		{"context: bad base64", ctxEnv, []string{"--context", "bad-base64"}, exitUsage, "--context bad-base64"},
+		// Bad files, and key material where a file belongs.
+		{"file: bad seed", nil, []string{"-s", dead, "--nkey", badSeedFile}, exitFailure, "--nkey"},
+		{"file: bad creds", nil, []string{"-s", refusing, "--creds", badCredsFile}, exitFailure, "connect nats://"},
+		{"file: seed for --nkey", nil, []string{"--nkey", user.seed}, exitUsage, "--nkey (not shown: it holds key material"},
+		{"file: data URL for --creds", nil, []string{"--creds", dataCreds}, exitUsage, "--creds (not shown"},
+		{"env: creds contents", map[string]string{"NATS_CREDS": user.creds}, nil, exitUsage, "$NATS_CREDS (not shown"},
+		{"env: seed", map[string]string{"NATS_NKEY": user.seed}, nil, exitUsage, "$NATS_NKEY (not shown"},
+		// Bad environment variables beside secret ones.
+		{"env: bad timeout", map[string]string{"NATS_TIMEOUT": "soon", "NATS_USER": "u", "NATS_PASSWORD": password, "NATS_URL": "nats://u:" + urlPass + "@" + dead}, nil, exitUsage, `NATS_TIMEOUT="soon"`},
+		{"env: password without user", map[string]string{"NATS_PASSWORD": password}, nil, exitUsage, "$NATS_PASSWORD needs --user"},
+		{"env: token and user", map[string]string{"NATS_TOKEN": token, "NATS_USER": "u"}, nil, exitUsage, "are exclusive"},
+		{"env: unparsable url", map[string]string{"NATS_URL": "nats://u:" + urlPass + "@" + "127.0.0.1:port"}, nil, exitFailure, "connect <unparsable URL>"},
+		{"env: bad interval", map[string]string{"HBMESH_INTERVAL": "5x", "NATS_TOKEN": token}, nil, exitUsage, `HBMESH_INTERVAL="5x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			args := append([]string{"node", "--id", "n1", "--log-level", "debug"}, tt.args...)
+			code, stdout, stderr := runSync(t, getenv, args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
+			}
+			for _, s := range secrets {
+				if strings.Contains(stdout+stderr, s) {
+					t.Errorf("the output holds the secret %q:\nstdout: %s\nstderr: %s", s, stdout, stderr)
+				}
+			}
+		})
+	}
+
+	// A webhook URL's credentials, refused by a usage check.
+	code, _, stderr := runSync(t, nil, "monitor", "--webhook", "ftp://u:"+hookPass+"@hooks.example")
+	if code != exitUsage || strings.Contains(stderr, hookPass) || !strings.Contains(stderr, "--webhook") {
+		t.Errorf("--webhook: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestTokenURLNotLogged: a node and a monitor connected with a token in
+// the URL, which nats.go's own redaction shows, log the URL redacted, and
+// the monitor's metrics do not carry it.
+func TestTokenURLNotLogged(t *testing.T) {
+	const token = "tok-S3cr3t-In-URL"
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.Authorization = token }
+	})
+	url := "nats://" + token + "@" + strings.TrimPrefix(srv.ClientURL(), "nats://")
+	mon := start(t, "monitor", "-s", url, "--id", "m1", "--http", "127.0.0.1:0", "--log-level", "debug")
+	base := "http://" + logValue(t, mon, "http server listening", "addr")
+	nd := start(t, "node", "-s", url, "--id", "n1", "--interval", "100ms", "--log-level", "debug")
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+	code, metrics := httpGet(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	if c := nd.stop(t); c != exitOK {
+		t.Fatalf("node exit %d; stderr:\n%s", c, nd.stderr)
+	}
+	if c := mon.stop(t); c != exitOK {
+		t.Fatalf("monitor exit %d; stderr:\n%s", c, mon.stderr)
+	}
+	for what, out := range map[string]string{"node": nd.stderr.String(), "monitor": mon.stderr.String() + mon.stdout.String(), "/metrics": metrics} {
+		if strings.Contains(out, token) {
+			t.Errorf("%s shows the token:\n%s", what, out)
+		}
+	}
+	if !strings.Contains(nd.stderr.String(), "NATS connected") {
+		t.Errorf("node logged no connection (nothing checked):\n%s", nd.stderr)
+	}
+}

@@ -1,0 +1,102 @@
+package monitor
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/hbmesh/hbmesh/internal/natsort"
+)
+
+// HistoryLen is how many intervals [PeerJSON.History] shows.
+const HistoryLen = 32
+
+// PeerJSON is a peer in JSON: the one shape of a peer in every document
+// hbmesh writes, the HTTP API's /api/peers, the discovery service's peers
+// replies (which hbmesh status reads) and restart memory. Times are RFC
+// 3339; durations are milliseconds, as interval_ms is in a beat.
+type PeerJSON struct {
+	ID       string    `json:"id"`
+	Host     string    `json:"host"`
+	State    State     `json:"state"`
+	Since    time.Time `json:"since"`
+	LastBeat time.Time `json:"last_beat"`
+	// LastBeatAgeMS is how long before the document's time the last
+	// beat arrived; 0 if none did.
+	LastBeatAgeMS int64  `json:"last_beat_age_ms"`
+	Seq           uint64 `json:"seq"`
+	Boot          string `json:"boot"`
+	PID           int    `json:"pid"`
+	IntervalMS    int64  `json:"interval_ms"`
+	// ProbeRTTMS keeps sub-millisecond precision; 0 until a probe was
+	// answered.
+	ProbeRTTMS  float64           `json:"probe_rtt_ms"`
+	Version     string            `json:"version"`
+	Labels      map[string]string `json:"labels"` // never null
+	Conflict    bool              `json:"conflict"`
+	ClockSkewMS int64             `json:"clock_skew_ms"`
+	// History is the last HistoryLen intervals as '1' (a beat arrived)
+	// and '0', newest first.
+	History string `json:"history"`
+}
+
+// JSON returns p as a document written at now shows it.
+func (p *PeerInfo) JSON(now time.Time) PeerJSON {
+	j := PeerJSON{
+		ID: p.ID, Host: p.Host, State: p.State, Since: p.Since, LastBeat: p.LastBeat,
+		Seq: p.Seq, Boot: p.Boot, PID: p.PID, IntervalMS: p.Interval.Milliseconds(),
+		ProbeRTTMS: float64(p.ProbeRTT.Microseconds()) / 1000,
+		Version:    p.Version, Labels: p.Labels, Conflict: p.Conflict,
+		ClockSkewMS: p.ClockSkew.Milliseconds(),
+	}
+	if !p.LastBeat.IsZero() {
+		j.LastBeatAgeMS = max(0, now.Sub(p.LastBeat).Milliseconds())
+	}
+	if j.Labels == nil {
+		j.Labels = map[string]string{}
+	}
+	var h [HistoryLen]byte
+	for i := range h {
+		h[i] = '0' + byte(p.History>>i&1)
+	}
+	j.History = string(h[:])
+	return j
+}
+
+// Info returns the snapshot j shows, to the precision JSON keeps it.
+// LastSeen is LastBeat: a document does not say when a probe was last
+// answered. No labels are nil Labels.
+func (j *PeerJSON) Info() PeerInfo {
+	p := PeerInfo{
+		ID: j.ID, Host: j.Host, State: j.State, Since: j.Since, LastBeat: j.LastBeat, LastSeen: j.LastBeat,
+		Seq: j.Seq, Boot: j.Boot, PID: j.PID, Interval: time.Duration(j.IntervalMS) * time.Millisecond,
+		ProbeRTT: time.Duration(math.Round(j.ProbeRTTMS*1000)) * time.Microsecond,
+		Version:  j.Version, Conflict: j.Conflict, ClockSkew: time.Duration(j.ClockSkewMS) * time.Millisecond,
+	}
+	if len(j.Labels) > 0 {
+		p.Labels = j.Labels
+	}
+	for i := range min(len(j.History), HistoryLen) {
+		if j.History[i] == '1' {
+			p.History |= 1 << i
+		}
+	}
+	return p
+}
+
+// ComparePeers is the order of every list of peers: [Monitor.TopPeers],
+// the HTTP API, discovery replies and hbmesh status. Worst state first
+// ([State.Severity]), then by id in natural order: runs of digits compare
+// as numbers, so web-2 comes before web-10, and of two equal numbers the
+// one with fewer leading zeros comes first. It returns a negative number
+// when peer a (in state sa) comes first, a positive one when b does, and
+// 0 only for one state and id.
+func ComparePeers(sa State, a string, sb State, b string) int {
+	return cmp.Or(cmp.Compare(sa.Severity(), sb.Severity()), natsort.Compare(a, b))
+}
+
+// SortPeers sorts ps in the order of [ComparePeers].
+func SortPeers(ps []PeerInfo) {
+	slices.SortFunc(ps, func(a, b PeerInfo) int { return ComparePeers(a.State, a.ID, b.State, b.ID) })
+}
