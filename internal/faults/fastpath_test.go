@@ -185,10 +185,14 @@ func (s *sc) checks(outcome string) float64 {
 	return s.metric("hbmesh_fast_path_checks_total", `outcome="`+outcome+`"`)
 }
 
-// noteCounters adds the monitor's advisory and check counters to the notes.
-func (s *sc) noteCounters() {
-	s.res.notes = append(s.res.notes, fmt.Sprintf("advisories checked %v, checks alive %v / dead %v / fallback %v",
-		s.metric("hbmesh_disconnect_advisories_total", `result="checked"`),
+// noteCounters adds the monitor's advisory and check counters to the
+// notes, after what.
+func (s *sc) noteCounters(what string) {
+	if what != "" {
+		what += ": "
+	}
+	s.res.notes = append(s.res.notes, fmt.Sprintf("%sadvisories checked %v, left to the timeout by their reason %v; checks alive %v / dead %v / fallback %v",
+		what, s.checked(), s.metric("hbmesh_disconnect_advisories_total", `result="reason"`),
 		s.checks("alive"), s.checks("dead"), s.checks("fallback")))
 }
 
@@ -274,7 +278,7 @@ func fastCut(h *harness, t *testing.T, res *result) {
 		px.Close()
 		res.trials++
 	}
-	s.noteCounters()
+	s.noteCounters("")
 }
 
 func fastServerKilled(h *harness, t *testing.T, res *result) {
@@ -296,10 +300,11 @@ func fastServerKilled(h *harness, t *testing.T, res *result) {
 			s.phase()
 			// Alternate a crash of the server (no advisories) with a
 			// shutdown (it may close its clients with advisories first).
-			killed := time.Now()
+			killed, how := time.Now(), "SIGKILL"
 			if i%2 == 0 {
 				servers[2].kill()
 			} else {
+				how = "SIGTERM"
 				servers[2].stop(10 * time.Second)
 			}
 			for _, id := range onVictim {
@@ -307,7 +312,7 @@ func fastServerKilled(h *harness, t *testing.T, res *result) {
 			}
 			s.pause(2 * h.timeout)
 			res.trials++
-			s.noteCounters()
+			s.noteCounters(fmt.Sprintf("trial %d (%s)", i, how))
 		})
 	}
 }
@@ -336,7 +341,7 @@ func fastRestart(h *harness, t *testing.T, res *result) {
 		s.expectDeath(canary, at, true)
 		res.trials++
 	}
-	s.noteCounters()
+	s.noteCounters("")
 	res.notes = append(res.notes, fmt.Sprintf("observed %v after each restart", observe))
 }
 
@@ -395,7 +400,7 @@ func fastKick(h *harness, t *testing.T, res *result) {
 		n.stop(5 * time.Second)
 		res.trials++
 	}
-	s.noteCounters()
+	s.noteCounters("")
 }
 
 func fastSlowConsumer(h *harness, t *testing.T, res *result) {
@@ -453,7 +458,7 @@ func fastSlowConsumer(h *harness, t *testing.T, res *result) {
 		n.stop(5 * time.Second)
 		res.trials++
 	}
-	s.noteCounters()
+	s.noteCounters("")
 }
 
 func fastClusterKill(h *harness, t *testing.T, res *result) {
@@ -470,5 +475,5 @@ func fastClusterKill(h *harness, t *testing.T, res *result) {
 		s.expectDeath(id, at, true)
 		res.trials++
 	}
-	s.noteCounters()
+	s.noteCounters("")
 }
