@@ -1,7 +1,7 @@
 // Package status is `hbmesh status`: it asks every monitor of a mesh what
 // it sees and shows where they agree and where they do not.
 //
-// [GatherExpect] publishes one request to each endpoint of the hbmesh-monitor
+// [Gather] publishes one request to each endpoint of the hbmesh-monitor
 // micro service (package internal/discovery), which every monitor answers
 // without a queue group, and reads the replies until the wait passes or,
 // once every monitor heard from has answered both, a quiet period does.
@@ -23,6 +23,6 @@
 // suspect; not when all the others call it left or dead, since a monitor
 // started later never saw it, or forgot it after its retention.
 // [Render] prints it as a table, escaping and cutting every field from a
-// reply; [RenderJSON] as JSON; [Watch] redraws either every interval, and
-// [Run] is the whole command.
+// reply, and [RenderJSON] as JSON. [Run] is the whole command, once or,
+// with [Options].Watch, redrawn every interval.
 package status

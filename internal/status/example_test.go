@@ -31,7 +31,7 @@ func ExampleRender() {
 			},
 		},
 	}
-	_ = status.Render(os.Stdout, r, status.RenderOptions{})
+	_ = status.Render(os.Stdout, r)
 	// Output:
 	// ID     HOST       STATE  !                         LAST BEAT  SEQ   VERSION  mon-a  mon-b
 	// db-1   db-1.dc1   SPLIT  ! mon-a=dead mon-b=alive  4.2s       812   1.4.0    D      A

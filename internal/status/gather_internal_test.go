@@ -29,7 +29,9 @@ type reply struct {
 func (r reply) msg(t *testing.T) *nats.Msg {
 	t.Helper()
 	var v any = discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "vm", Instance: r.instance, Ready: r.ready, Peers: 1}
+	subject := "_INBOX.x.status"
 	if r.peers {
+		subject = "_INBOX.x.peers"
 		v = discovery.PeersResponse{
 			Type: discovery.PeersResponseType, Monitor: "vm", Instance: r.instance, Total: 1,
 			Peers: []monitor.PeerJSON{{ID: "web-1", State: r.state}},
@@ -39,7 +41,7 @@ func (r reply) msg(t *testing.T) *nats.Msg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &nats.Msg{Data: b}
+	return &nats.Msg{Subject: subject, Data: b}
 }
 
 // TestSharedIDColumns: monitors that share an id are each a monitor of
@@ -101,7 +103,7 @@ func TestRepeatedRepliesIgnored(t *testing.T) {
 	if len(r.Monitors) != 1 || r.Monitors[0].Column() != "vm" || !r.Monitors[0].Ready || r.Peers[0].States["vm"] != "alive" {
 		t.Errorf("report = %+v, want vm's first replies", r)
 	}
-	if r.Ignored != 2 || len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], "ignored 2 replies repeating a monitor and instance id already heard") {
+	if r.Ignored != 2 || len(r.Warnings) != 1 || r.Warnings[0] != `ignored 2 replies, the first on _INBOX.x.peers: a second reply from monitor "vm" instance ""` {
 		t.Errorf("ignored %d, warnings %q", r.Ignored, r.Warnings)
 	}
 	if got := r.Find([]string{"split"}); len(got) != 1 || got[0] != "2 replies ignored" {
@@ -133,13 +135,13 @@ func TestGatherCountsDroppedReplies(t *testing.T) {
 	// Slow consumer errors are also reported to the connection's handler,
 	// which by default logs them; they are expected here.
 	nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
-	r, err := gather(context.Background(), nc, "hb", 500*time.Millisecond, 1, 0)
+	r, err := Gather(context.Background(), nc, Options{Wait: 500 * time.Millisecond, pending: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
 	for _, w := range r.Warnings {
-		found = found || strings.Contains(w, "replies NATS dropped, coming faster")
+		found = found || strings.HasPrefix(w, "NATS dropped ") && strings.HasSuffix(w, " replies, coming faster than they could be read")
 	}
 	if r.Ignored == 0 || !found {
 		t.Errorf("ignored %d, warnings %q; want the dropped replies counted", r.Ignored, r.Warnings)
@@ -162,7 +164,7 @@ func TestPeerStatesBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &nats.Msg{Data: b}
+		return &nats.Msg{Subject: "_INBOX.x.peers", Data: b}
 	}
 	g := newGathering()
 	g.maxStates = 6
@@ -174,7 +176,7 @@ func TestPeerStatesBounded(t *testing.T) {
 	if len(r.Peers) != 2 || len(r.Monitors) != 3 {
 		t.Errorf("report has %d peers and monitors %+v; want web-1, web-2 of mon-a, mon-b and mon-c", len(r.Peers), r.Monitors)
 	}
-	want := "ignored 1 peers reply past 2000000 peer states (peers × monitors): is something other than monitors answering on hb.monitor.v1.peers?"
+	want := "ignored 1 reply, the first on _INBOX.x.peers: past 2000000 peer states (peers × monitors)"
 	if r.Ignored != 1 || len(r.Warnings) != 1 || r.Warnings[0] != want {
 		t.Errorf("ignored %d, warnings %q; want 1 and %q", r.Ignored, r.Warnings, want)
 	}
@@ -195,7 +197,7 @@ func TestMonitorsBounded(t *testing.T) {
 		t.Errorf("%d monitors, %d instances of vm, ignored %d; want %d, %d and %d",
 			len(r.Monitors), r.Monitors[0].Instances, r.Ignored, MaxMonitors, MaxMonitors, n-MaxMonitors)
 	}
-	want := fmt.Sprintf("ignored %d replies from more than %d monitors: is something other than monitors answering on hb.monitor.v1.peers?", n-MaxMonitors, MaxMonitors)
+	want := fmt.Sprintf("ignored %d replies, the first on _INBOX.x.status: more than %d monitors", n-MaxMonitors, MaxMonitors)
 	if len(r.Warnings) != 2 || r.Warnings[1] != want {
 		t.Errorf("warnings = %q, want the shared id and %q", r.Warnings, want)
 	}

@@ -104,12 +104,12 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 			{Header: nats.Header{micro.ErrorCodeHeader: {"500"}, micro.ErrorHeader: {hostile}}},
 		}
 	})
-	r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", 500*time.Millisecond, 0)
+	r, err := status.Gather(context.Background(), natstest.Connect(t, url), status.Options{Wait: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
@@ -118,7 +118,7 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 		`"x\x1b[2J\x1b]0;owned\a\r\nweb-9  w9  alive     0.1s  1  v1  A"`, // a host, escaped
 		`NOT READY: "x\x1b[2J`, // the ready error
 		`"v\u202e1"`,           // a right-to-left override
-		`warning: "ignored 1 bad reply, the first on _INBOX.`, // the error header, in a warning
+		`warning: "ignored 1 reply, the first on _INBOX.`, // the error header, in a warning
 		`.status: 500 x\x1b[2J\x1b]0;owned\a`,
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -163,12 +163,12 @@ func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
 				}
 				return nil
 			})
-			r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", 300*time.Millisecond, 0)
+			r, err := status.Gather(context.Background(), natstest.Connect(t, url), status.Options{Wait: 300 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(r.Monitors) != 1 || r.Monitors[0].ID != "mon-a" || r.Ignored != 1 || len(r.Warnings) != 1 ||
-				!strings.HasPrefix(r.Warnings[0], "ignored 1 bad reply, the first on _INBOX.") ||
+				!strings.HasPrefix(r.Warnings[0], "ignored 1 reply, the first on _INBOX.") ||
 				!strings.HasSuffix(r.Warnings[0], "."+tc.endpoint+": "+tc.want) {
 				t.Errorf("monitors %+v, ignored %d, warnings %q\nwant mon-a only, and the bad reply named: %s", r.Monitors, r.Ignored, r.Warnings, tc.want)
 			}
@@ -209,7 +209,7 @@ func TestGatherBoundedUnderFlood(t *testing.T) {
 	})
 	const wait = 2 * time.Second
 	start := time.Now()
-	r, err := status.GatherExpect(context.Background(), natstest.Connect(t, url), "hb", wait, 0)
+	r, err := status.Gather(context.Background(), natstest.Connect(t, url), status.Options{Wait: wait})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,6 @@ import (
 	"github.com/hbmesh/hbmesh/internal/printable"
 )
 
-// RenderOptions tunes [Render].
-type RenderOptions struct {
-	// Now is the reference for LAST BEAT ages. Default: the report's Time.
-	Now time.Time
-}
-
 // shortState abbreviates a state for the per-monitor columns.
 var shortState = map[string]string{
 	"alive": "A", "suspect": "S", "dead": "D", "left": "L", StateMissing: "-", "": "?",
@@ -31,12 +25,8 @@ var shortState = map[string]string{
 // Then a line per monitor and the warnings. Every field a reply chose is
 // escaped if it is not printable and cut if long (internal/printable), so
 // whoever may answer cannot drive the terminal, forge a row or widen the
-// table.
-func Render(w io.Writer, r *Report, opts RenderOptions) error {
-	now := opts.Now
-	if now.IsZero() {
-		now = r.Time
-	}
+// table. LAST BEAT is how long before the report's Time.
+func Render(w io.Writer, r *Report) error {
 	cols, ids := make([]string, len(r.Monitors)), map[string]bool{}
 	for i := range r.Monitors {
 		// A column's name may hold an instance id besides the monitor's.
@@ -59,7 +49,7 @@ func Render(w io.Writer, r *Report, opts RenderOptions) error {
 		if p.Conflict {
 			mark = cmp.Or(mark, "!") + " two processes beat as this id"
 		}
-		row := []string{cell(p.ID), cell(p.Host), state, mark, age(now, p.LastBeat), fmt.Sprint(p.Seq), cell(p.Version)}
+		row := []string{cell(p.ID), cell(p.Host), state, mark, age(r.Time, p.LastBeat), fmt.Sprint(p.Seq), cell(p.Version)}
 		for j := range r.Monitors {
 			row = append(row, shortState[p.States[r.Monitors[j].Column()]])
 		}
@@ -104,17 +94,14 @@ func cell(s string) string { return printable.Cut(s, maxCell) }
 
 // readiness says in a few words whether a monitor's verdicts can be trusted.
 func readiness(m *Monitor) string {
-	var s string
+	s := "ready"
 	switch {
 	case !m.Status:
 		s = "no status reply"
-	case m.Ready:
-		s = "ready"
-	default:
+	case !m.Ready:
 		s = "NOT READY: " + printable.Cut(m.ReadyError, maxMessage)
-	}
-	if m.Impaired && m.Ready {
-		s += ", impaired"
+	case m.Impaired:
+		s = "ready, impaired"
 	}
 	if !m.PeersAnswered {
 		s += ", no peers reply"

@@ -30,7 +30,7 @@ func TestRenderSharedID(t *testing.T) {
 		Warnings: []string{`2 monitors answer as "vm" (instances A, B): give each its own --id`},
 	}
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	want := `ID     HOST  STATE  !                                   LAST BEAT  SEQ  VERSION  mon-a  vm@A  vm@B

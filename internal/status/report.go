@@ -26,7 +26,7 @@ const (
 type Monitor struct {
 	ID string `json:"id"`
 	// Instance is its micro service instance id, as `nats micro ls` lists
-	// it; empty for a monitor too old to send one.
+	// it; empty if its replies had none.
 	Instance string `json:"instance,omitempty"`
 	// Instances is how many monitors answered under ID; more than 1 means
 	// they share it, and each is shown as its own ([Monitor.Column]).
@@ -48,7 +48,7 @@ type Monitor struct {
 
 // Column is the monitor's key in [Peer.States] and the name of its
 // column: its id, or, when monitors share the id, id@instance (id@? for
-// one too old to send an instance id). An id that holds an "@" always
+// one whose replies had no instance id). An id that holds an "@" always
 // takes its instance, and instance ids are letters and digits, so no two
 // monitors share a column.
 func (m *Monitor) Column() string {
@@ -95,15 +95,15 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Ignored counts the replies not read: errors and what no monitor
 	// sends, past MaxMonitors or MaxPeerStates, a monitor's second reply
-	// to one request, dropped by NATS, or not a reply. Warnings say which.
-	// Any view may then be missing, so [Report.Find] fails.
+	// to one request, dropped by NATS, or not a reply. A warning says why
+	// the first was. Any view may then be missing, so [Report.Find] fails.
 	Ignored int `json:"ignored,omitempty"`
 	// Expected is how many monitors the mesh runs, if the caller said
 	// (--expect); fewer answering both requests ([Report.Answered]) is
 	// warned about and fails every --fail-on.
 	Expected int `json:"expected,omitempty"`
 	// Error is why a round of `hbmesh watch --json` has no monitors or
-	// peers; it is empty in every report GatherExpect returns.
+	// peers; it is empty in every report Gather returns.
 	Error string `json:"error,omitempty"`
 }
 
@@ -170,22 +170,18 @@ func merge(monitors []Monitor, replies map[string]*discovery.PeersResponse) []Pe
 // about it, and whether they disagree. StateMissing counts only against
 // alive or suspect.
 func verdict(states map[string]string) (state string, disagree bool) {
-	missing, live := false, false
+	missing := false
 	for _, st := range states {
-		switch st {
-		case StateMissing:
+		switch {
+		case st == StateMissing:
 			missing = true
-			continue
-		case monitor.StateAlive.String(), monitor.StateSuspect.String():
-			live = true
-		}
-		if state == "" {
+		case state == "":
 			state = st
-		} else if st != state {
-			disagree = true
+		case st != state:
+			return StateSplit, true
 		}
 	}
-	if disagree || (missing && live) {
+	if missing && (state == monitor.StateAlive.String() || state == monitor.StateSuspect.String()) {
 		return StateSplit, true
 	}
 	return state, false

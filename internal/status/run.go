@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,86 +17,135 @@ import (
 	"github.com/hbmesh/hbmesh/wire"
 )
 
-// DefaultInterval is how often [Watch] redraws when given zero.
+// DefaultInterval is how often [Run] redraws with Watch when Interval is
+// zero.
 const DefaultInterval = 2 * time.Second
 
 // clearScreen moves the cursor home and clears the terminal.
 const clearScreen = "\x1b[H\x1b[2J"
 
-// ErrUsage is wrapped by the errors [Run] returns for options out of
-// range, so the CLI can exit with status 2.
+// ErrUsage is wrapped by the errors [Options.Validate] returns, so the
+// CLI can exit with status 2.
 var ErrUsage = errors.New("usage")
 
-// RenderFunc renders one report, as [RenderJSON] does or [Render] with
-// options bound.
-type RenderFunc func(io.Writer, *Report) error
+// Options are what `hbmesh status` asks for. A zero field means its
+// default.
+type Options struct {
+	// Prefix is the subject prefix of the mesh. Default: wire.DefaultPrefix.
+	Prefix string
+	// JSON renders one JSON document (one line per round with Watch)
+	// instead of the table.
+	JSON bool
+	// Watch gathers and renders every Interval until ctx is done.
+	Watch bool
+	// Wait is how long to wait for monitors to answer. Zero or less:
+	// DefaultWait.
+	Wait time.Duration
+	// Interval is the time between rounds with Watch. Zero or less:
+	// DefaultInterval.
+	Interval time.Duration
+	// FailOn is a comma-separated list of conditions (FailConditions) that
+	// make Run fail once the report is printed. It needs a single round,
+	// not Watch.
+	FailOn string
+	// Expect is how many monitors the mesh runs: wait for that many, warn
+	// if fewer answer, and fail any FailOn. Zero or less: whoever answers.
+	Expect int
 
-// Watch gathers and renders every interval (DefaultInterval if zero or
-// less) until ctx is done, then returns nil. Each frame starts with the
-// time its monitors were asked ("as of 15:04:05, every 2s"), so a view
-// that stopped updating shows it. On a terminal each frame clears the
-// screen first; otherwise frames follow each other separated by a blank
-// line, which suits logs and pipes. A failed gather is shown as that
-// frame, with its time, and the watch goes on, since monitors may come
-// back. render nil means Render with default options. Watch returns early
-// only if writing to w or rendering fails.
-func Watch(ctx context.Context, nc *nats.Conn, prefix string, every time.Duration, w io.Writer, render RenderFunc) error {
-	return watch(ctx, nc, prefix, every, 0, 0, w, render, false)
+	// pending, if positive, is how many replies may wait to be read
+	// before NATS drops more, instead of nats.go's default (for tests).
+	pending int
 }
 
-// watch is Watch; with jsonLines every round is one line of JSON from
-// render (RenderJSON), with nothing between them, and a failed round is a
-// Report with only its Error set.
-func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.Duration, expect int, w io.Writer, render RenderFunc, jsonLines bool) error {
-	if every <= 0 {
-		every = DefaultInterval
+// Validate reports the first option a caller can get wrong, in an error
+// wrapping ErrUsage. The CLI bounds the durations and counts itself.
+func (o Options) Validate() error {
+	if err := wire.ValidatePrefix(cmp.Or(o.Prefix, wire.DefaultPrefix)); err != nil {
+		return fmt.Errorf("%w: --prefix: %w", ErrUsage, err)
 	}
-	if wait <= 0 {
-		wait = min(DefaultWait, every)
+	if _, err := ParseFailOn(o.FailOn); err != nil {
+		return fmt.Errorf("%w: --fail-on: %w", ErrUsage, err)
 	}
-	if render == nil {
-		render = func(w io.Writer, r *Report) error { return Render(w, r, RenderOptions{}) }
+	if o.FailOn != "" && o.Watch {
+		return fmt.Errorf("%w: --fail-on needs a single round, not --watch", ErrUsage)
 	}
-	subj, err := wire.NewSubjects(prefix)
+	return nil
+}
+
+// Run is the `hbmesh status` command: it gathers and renders once, or
+// keeps doing so with Watch until ctx is done. After one round, it returns
+// an error wrapping ErrFailOn if a FailOn condition holds. Options that do
+// not validate yield an error wrapping ErrUsage. It does not close nc.
+func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if nc == nil {
+		return errors.New("status: nil *nats.Conn")
+	}
+	if o.Watch {
+		return watch(ctx, nc, o, stdout)
+	}
+	r, err := Gather(ctx, nc, o)
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
+		return err
 	}
-	tty := !jsonLines && isTerminal(w)
+	if err := render(stdout, r, o.JSON); err != nil {
+		return err
+	}
+	conds, _ := ParseFailOn(o.FailOn) // checked by Validate
+	if found := r.Find(conds); len(found) > 0 {
+		return fmt.Errorf("%w: %s", ErrFailOn, strings.Join(found, ", "))
+	}
+	return nil
+}
+
+// watch gathers and renders every o.Interval until ctx is done, then
+// returns nil. Each frame starts with the time its monitors were asked
+// ("as of 15:04:05, every 2s"), so a view that stopped updating shows it.
+// On a terminal each frame clears the screen first; otherwise frames
+// follow each other separated by a blank line, which suits logs and
+// pipes. A failed gather is shown as that frame, with its time, and the
+// watch goes on, since monitors may come back. With o.JSON every round is
+// one line of JSON, and a failed one a Report with only its Error set.
+// watch returns early only if writing to w or rendering fails.
+func watch(ctx context.Context, nc *nats.Conn, o Options, w io.Writer) error {
+	every := cmp.Or(max(o.Interval, 0), DefaultInterval)
+	subject := wire.MustSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix)).Control(discovery.EndpointPeers) // Validate checked it
+	// Clear the screen only on a terminal, a character device: x/term is
+	// not needed for that.
+	tty := false
+	if f, ok := w.(*os.File); ok && !o.JSON {
+		fi, err := f.Stat()
+		tty = err == nil && fi.Mode()&os.ModeCharDevice != 0
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var frame bytes.Buffer
 	for n := 0; ; n++ {
 		asked := time.Now()
-		r, err := GatherExpect(ctx, nc, prefix, wait, expect)
+		r, err := Gather(ctx, nc, o)
 		if ctx.Err() != nil {
 			return nil
 		}
 		// Build the frame first and write it at once, so a terminal never
 		// shows a cleared screen while monitors are being asked.
 		frame.Reset()
+		if tty {
+			frame.WriteString(clearScreen)
+		} else if n > 0 && !o.JSON {
+			frame.WriteString("\n")
+		}
 		switch {
-		case jsonLines:
-			if err != nil {
-				r = &Report{Type: ReportType, Time: asked.UTC(), Subject: subj.Control(discovery.EndpointPeers), Error: err.Error()}
-			}
-			if err := render(&frame, r); err != nil {
-				return fmt.Errorf("status: render: %w", err)
-			}
+		case err != nil && o.JSON:
+			r = &Report{Type: ReportType, Time: asked.UTC(), Subject: subject, Error: err.Error()}
 		case err != nil:
-			if tty {
-				frame.WriteString(clearScreen)
-			} else if n > 0 {
-				frame.WriteString("\n")
-			}
 			fmt.Fprintf(&frame, "%s  %v\n", asked.Format(time.TimeOnly), err)
-		default:
-			if tty {
-				frame.WriteString(clearScreen)
-			} else if n > 0 {
-				frame.WriteString("\n")
-			}
+		case !o.JSON:
 			fmt.Fprintf(&frame, "as of %s, every %s\n\n", asked.Format(time.TimeOnly), every)
-			if err := render(&frame, r); err != nil {
+		}
+		if r != nil {
+			if err := render(&frame, r, o.JSON); err != nil {
 				return fmt.Errorf("status: render: %w", err)
 			}
 		}
@@ -110,102 +160,10 @@ func watch(ctx context.Context, nc *nats.Conn, prefix string, every, wait time.D
 	}
 }
 
-// isTerminal reports whether w is a character device, without a
-// dependency on x/term: good enough to decide whether to clear a screen.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+// render writes r as a table, or with asJSON as one line of JSON.
+func render(w io.Writer, r *Report, asJSON bool) error {
+	if asJSON {
+		return RenderJSON(w, r)
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// Options are what `hbmesh status` asks for. A zero field means its
-// default.
-type Options struct {
-	// Prefix is the subject prefix of the mesh. Default: wire.DefaultPrefix.
-	Prefix string
-	// JSON renders one JSON document (one line per round with Watch)
-	// instead of the table.
-	JSON bool
-	// Watch gathers and renders every Interval until ctx is done.
-	Watch bool
-	// Wait is how long to wait for monitors to answer. Default: DefaultWait.
-	Wait time.Duration
-	// Interval is the time between rounds with Watch. Default:
-	// DefaultInterval.
-	Interval time.Duration
-	// FailOn is a comma-separated list of conditions (FailConditions) that
-	// make Run fail once the report is printed. It needs a single round,
-	// not Watch.
-	FailOn string
-	// Expect is how many monitors the mesh runs: wait for that many, warn
-	// if fewer answer, and fail any FailOn. Default: 0, whoever answers.
-	Expect int
-}
-
-// Validate reports the first option out of range, in an error wrapping
-// ErrUsage.
-func (o Options) Validate() error {
-	switch {
-	case o.FailOn != "" && o.Watch:
-		return fmt.Errorf("%w: --fail-on needs a single round, not --watch", ErrUsage)
-	case o.Wait < 0:
-		return fmt.Errorf("%w: --wait %v must be positive", ErrUsage, o.Wait)
-	case o.Interval < 0:
-		return fmt.Errorf("%w: --interval %v must be positive", ErrUsage, o.Interval)
-	case o.Expect < 0:
-		return fmt.Errorf("%w: --expect %d must not be negative", ErrUsage, o.Expect)
-	}
-	if o.Prefix != "" {
-		if err := wire.ValidatePrefix(o.Prefix); err != nil {
-			return fmt.Errorf("%w: --prefix: %w", ErrUsage, err)
-		}
-	}
-	if _, err := ParseFailOn(o.FailOn); err != nil {
-		return fmt.Errorf("%w: --fail-on: %w", ErrUsage, err)
-	}
-	return nil
-}
-
-// Run is the `hbmesh status` command: it gathers and renders once, or
-// keeps doing so with Watch until ctx is done. After one round, it returns
-// an error wrapping ErrFailOn if a FailOn condition holds. Options that do
-// not validate yield an error wrapping ErrUsage. It does not close nc.
-func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error {
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	if o.Prefix == "" {
-		o.Prefix = wire.DefaultPrefix
-	}
-	if o.Wait == 0 {
-		o.Wait = DefaultWait
-	}
-	if o.Interval == 0 {
-		o.Interval = DefaultInterval
-	}
-	conds, _ := ParseFailOn(o.FailOn) // checked by Validate
-	if nc == nil {
-		return errors.New("status: nil *nats.Conn")
-	}
-	render := func(w io.Writer, r *Report) error { return Render(w, r, RenderOptions{}) }
-	if o.JSON {
-		render = RenderJSON
-	}
-	if o.Watch {
-		return watch(ctx, nc, o.Prefix, o.Interval, o.Wait, o.Expect, stdout, render, o.JSON)
-	}
-	r, err := GatherExpect(ctx, nc, o.Prefix, o.Wait, o.Expect)
-	if err != nil {
-		return err
-	}
-	if err := render(stdout, r); err != nil {
-		return err
-	}
-	if found := r.Find(conds); len(found) > 0 {
-		return fmt.Errorf("%w: %s", ErrFailOn, strings.Join(found, ", "))
-	}
-	return nil
+	return Render(w, r)
 }

@@ -54,7 +54,7 @@ func startMesh(t *testing.T) *mesh {
 
 func gather(t *testing.T, nc *nats.Conn) *status.Report {
 	t.Helper()
-	r, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
+	r, err := status.Gather(context.Background(), nc, status.Options{Wait: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestMonitorsDisagree(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
@@ -166,7 +166,7 @@ func TestNoMonitors(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv.ClientURL())
 	start := time.Now()
-	_, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
+	_, err := status.Gather(context.Background(), nc, status.Options{Wait: time.Second})
 	// With no subscriber the server says so at once, and so do we: not
 	// "within 1s", which would be a lie 17ms later.
 	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitor is subscribed on hb.monitor.v1.peers (wrong --prefix?)" {
@@ -184,7 +184,7 @@ func TestNoMonitorsAnswer(t *testing.T) {
 	if _, err := nc.Subscribe("hb.monitor.v1.*", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := status.GatherExpect(context.Background(), nc, "hb", 50*time.Millisecond, 0)
+	_, err := status.Gather(context.Background(), nc, status.Options{Wait: 50 * time.Millisecond})
 	if !errors.Is(err, status.ErrNoMonitors) || err.Error() != "no monitors answered on hb.monitor.v1.peers within 50ms" {
 		t.Fatalf("err = %v", err)
 	}
@@ -206,7 +206,7 @@ func disconnected(t *testing.T) *nats.Conn {
 func TestGatherNotConnected(t *testing.T) {
 	nc := disconnected(t)
 	start := time.Now()
-	_, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0)
+	_, err := status.Gather(context.Background(), nc, status.Options{Wait: time.Second})
 	if !errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, status.ErrNoMonitors) ||
 		err.Error() != "not connected to NATS; reconnecting" {
 		t.Errorf("err = %v", err)
@@ -215,7 +215,7 @@ func TestGatherNotConnected(t *testing.T) {
 		t.Errorf("took %v, waiting for answers that cannot come", took)
 	}
 	nc.Close()
-	if _, err := status.GatherExpect(context.Background(), nc, "hb", time.Second, 0); !errors.Is(err, nats.ErrConnectionClosed) {
+	if _, err := status.Gather(context.Background(), nc, status.Options{Wait: time.Second}); !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Errorf("closed: err = %v", err)
 	}
 }
@@ -225,7 +225,7 @@ func TestWatchNotConnected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	out := &frames{enough: 2, cancel: cancel}
-	if err := status.Watch(ctx, nc, "hb", 20*time.Millisecond, out, nil); err != nil {
+	if err := status.Run(ctx, nc, status.Options{Watch: true, Interval: 20 * time.Millisecond}, out); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -244,7 +244,7 @@ func TestGatherHonoursContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := status.GatherExpect(ctx, nc, "hb", time.Minute, 0); !errors.Is(err, context.Canceled) {
+	if _, err := status.Gather(ctx, nc, status.Options{Wait: time.Minute}); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -271,7 +271,7 @@ func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	out := &frames{enough: 3, cancel: cancel}
-	if err := status.Watch(ctx, ms.client, "hb", 20*time.Millisecond, out, nil); err != nil {
+	if err := status.Run(ctx, ms.client, status.Options{Watch: true, Interval: 20 * time.Millisecond}, out); err != nil {
 		t.Fatal(err)
 	}
 	if out.n < 3 {
@@ -359,7 +359,7 @@ func TestRun(t *testing.T) {
 		}
 	})
 	for _, o := range []status.Options{
-		{Wait: -time.Second}, {Watch: true, Interval: -time.Second}, {Prefix: "hb.*"}, {Expect: -1},
+		{Prefix: "hb.*"},
 		{FailOn: "dead,zombie"}, {FailOn: "dead", Watch: true},
 	} {
 		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) {
@@ -403,7 +403,7 @@ func TestDuplicateMonitorIDs(t *testing.T) {
 		t.Errorf("warnings = %q, want %q", r.Warnings, want)
 	}
 	var out bytes.Buffer
-	if err := status.Render(&out, r, status.RenderOptions{}); err != nil {
+	if err := status.Render(&out, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); !strings.Contains(got, "3 monitors under 2 ids") || !strings.HasSuffix(got, "\nwarning: "+want+"\n") ||
