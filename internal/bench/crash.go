@@ -206,8 +206,9 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 	}); err != nil {
 		return err
 	}
-	// Advisories must reach the fast monitor before the first kill.
-	cctx, ccancel := context.WithTimeout(ctx, cfg.FastPathSettle+10*time.Second)
+	// Advisories must reach the fast monitor, and it must have settled,
+	// before the first kill; a starved machine may take a while.
+	cctx, ccancel := context.WithTimeout(ctx, cfg.FastPathSettle+time.Minute)
 	err = mons[0].CheckFastPath(cctx, func(name string) (*nats.Conn, error) { return connect(url, name, nats.NoReconnect()) })
 	ccancel()
 	if err != nil {
