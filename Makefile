@@ -2,8 +2,10 @@
 # proxy: every test starts the NATS servers it uses, in-process, on random
 # loopback ports, and `tools` installs the standalone nats-server and the
 # nats CLI that the end-to-end tests use as real clients. The browser test
-# also wants Debian's chromium (`apt-get install chromium`); without it,
-# it skips with that hint (and fails under CI=true).
+# also wants Debian's chromium, the alerting tests its prometheus (for
+# promtool) and prometheus-alertmanager (`apt-get install chromium
+# prometheus prometheus-alertmanager`); without them, those tests skip
+# with that hint (and fail under CI=true).
 
 GO      ?= go
 # `hbmesh version` prints these; without them it falls back to what the Go
@@ -46,6 +48,7 @@ fuzz:
 	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels FuzzParseNodeConn FuzzDecodeDisconnectAdvisory; do \
 		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+	$(GO) test ./internal/events -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
 
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=15000000x

@@ -32,8 +32,9 @@ func (m *Monitor) peersLocked() []PeerInfo {
 // lock for less than [Monitor.Peers] (beats wait while it is held): one
 // pass over the table compares each peer's state and a numeric summary
 // of its id kept in the table, and snapshots only the peers it returns,
-// which it sorts after letting go of the lock. For every peer, take
-// Peers, which does not sort.
+// which it sorts after letting go of the lock. When no peer is in those
+// states (no dead peer, typically) it returns at once, without the pass.
+// For every peer, take Peers, which does not sort.
 func (m *Monitor) TopPeers(limit int, states ...State) (top []PeerInfo, matched int) {
 	kept, pl, matched := m.topLocked(limit, newStateSet(states))
 	parseLabels(kept)

@@ -150,6 +150,21 @@ func selectFirst(rs []rank, k int) {
 // each goes, for sortTop.
 func (t *table) top(limit int, states stateSet, v int64) (kept []PeerInfo, pl []placing, matched int) {
 	limit = max(limit, 0)
+	// The table counts its peers by state: when none is in the states
+	// asked for (no dead peer, the usual answer to what every scrape of
+	// the dead-peer series asks), there is nothing to look for.
+	for st, n := range t.st.byState {
+		if states.has(State(st)) {
+			matched += n
+		}
+	}
+	if matched == 0 {
+		return nil, nil, 0
+	}
+	if limit == 0 {
+		return nil, nil, matched
+	}
+	matched = 0
 	sel := newTopSet(limit, t.peers.len())
 	t.peers.each(func(p *peer) {
 		if !states.has(p.state) {

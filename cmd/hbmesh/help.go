@@ -11,6 +11,7 @@ import (
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/httpapi"
 	"github.com/hbmesh/hbmesh/internal/memory"
+	"github.com/hbmesh/hbmesh/internal/notify"
 	"github.com/hbmesh/hbmesh/internal/status"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
@@ -23,6 +24,7 @@ var flagGroups = []kong.Group{
 	{Key: "detection", Title: "Detection flags:"},
 	{Key: "http", Title: "HTTP flags:"},
 	{Key: "events", Title: "Events flags:"},
+	{Key: "alerting", Title: "Alerting flags:"},
 	{Key: "memory", Title: "Memory flags:"},
 	{Key: "embedded", Title: "Embedded server flags:"},
 	{Key: "conn", Title: "Connection flags:"},
@@ -50,6 +52,11 @@ func defaultVars() kong.Vars {
 		"disconnect_margin": mc.DisconnectMargin.String(),
 		"per_peer_cap":      strconv.Itoa(httpapi.DefaultPerPeerMetricsCap),
 		"on_event_timeout":  events.DefaultExecTimeout.String(),
+		"alert_resend":      events.DefaultResendInterval.String(),
+		"alert_hold":        notify.DefaultAlertHold.String(),
+		"ack_wait":          notify.DefaultAckWait.String(),
+		"max_deliver":       strconv.Itoa(notify.DefaultMaxDeliver),
+		"notify_consumer":   notify.DefaultConsumer,
 		"save_every":        memory.DefaultSaveInterval.String(),
 		"embedded_port":     strconv.Itoa(embedded.DefaultPort),
 		"embedded_host":     embedded.DefaultHost,

@@ -45,6 +45,7 @@ type cli struct {
 	Monitor     monitorCmd     `cmd:"" help:"watch every node; print, publish and serve (--http) liveness transitions"`
 	Status      statusCmd      `cmd:"" help:"ask every monitor what it sees and show where they disagree" set:"loglevel=warn"`
 	Watch       watchCmd       `cmd:"" help:"status, redrawn every few seconds" set:"loglevel=warn"`
+	Notify      notifyCmd      `cmd:"" help:"run hooks, webhooks and Alertmanager alerts once per transition, from the event stream"`
 	Probe       probeCmd       `kong:"cmd,help='ask one node whether it is alive',set='loglevel=warn',set='timeout=2s'"`
 	Server      serverCmd      `cmd:"" help:"run a standalone NATS server"`
 	Demo        demoCmd        `cmd:"" help:"run a server, a few nodes and a monitor in one process" set:"loglevel=warn"`

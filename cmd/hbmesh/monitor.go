@@ -109,6 +109,8 @@ type monitorCmd struct {
 	Detection detectionFlags `embed:"" group:"detection"`
 	HTTP      httpFlags      `embed:"" group:"http"`
 	Events    eventsFlags    `embed:"" group:"events"`
+	Alert     alertFlags     `embed:"" group:"alerting"`
+	Resend    time.Duration  `name:"alert-resend" group:"alerting" default:"${alert_resend}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ALERT_RESEND" help:"post every dead peer's alert again this often, with endsAt 4 times as far ahead: alerts stay firing while a monitor runs and resolve by themselves once none does"`
 	Memory    memoryFlags    `embed:"" group:"memory"`
 
 	Embedded bool   `group:"embedded" env:"HBMESH_EMBEDDED" help:"run a NATS server with JetStream in this process and monitor it"`
@@ -134,6 +136,8 @@ func (c *monitorCmd) examples() []string {
 		"hbmesh monitor -s nats://nats:4222 --json | jq -c 'select(.state==\"dead\")'",
 		"hbmesh monitor --http 127.0.0.1:8080      # dashboard at http://127.0.0.1:8080/",
 		"hbmesh monitor --on-event 'logger -t hbmesh \"$HBMESH_PEER_ID $HBMESH_STATE\"' --on-event-states dead",
+		"hbmesh monitor --alertmanager http://am-1:9093 --alertmanager http://am-2:9093 --alert-label cluster=prod",
+		"hbmesh monitor --http 127.0.0.1:8080 --metrics-addr 0.0.0.0:9464  # /metrics for Prometheus only",
 		"hbmesh monitor --user monitor1 --password ... --inbox-prefix _INBOX_monitor1",
 	}
 }
@@ -150,6 +154,20 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 		return usagef("--server, --context and --embedded are exclusive: the embedded monitor connects to its own server")
 	}
 	if err := validateStack(e, c.HTTP, c.Events, c.Memory); err != nil {
+		return err
+	}
+	if err := c.Alert.validate(e, c.Events.Webhook.Webhook != ""); err != nil {
+		return err
+	}
+	if e.given("alert-resend") && len(c.Alert.Alertmanager) == 0 {
+		return usagef("%s needs --alertmanager", e.source("alert-resend"))
+	}
+	webhookHeader, err := headers(e, "webhook-header", c.Events.Webhook.Header)
+	if err != nil {
+		return err
+	}
+	alertHeader, err := headers(e, "alert-header", c.Alert.Header)
+	if err != nil {
 		return err
 	}
 	if c.Config != "" {
@@ -171,7 +189,8 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 		id = wire.IDFromHostname(host)
 	}
 	out := &lineWriter{w: e.stdout}
-	st := &stack{id: id, http: c.HTTP, events: c.Events, memory: c.Memory, cfg: cfg, remember: true, log: log}
+	st := &stack{id: id, http: c.HTTP, events: c.Events, memory: c.Memory, cfg: cfg, remember: true, log: log,
+		alert: c.Alert, resend: c.Resend, webhookHeader: webhookHeader, alertHeader: alertHeader}
 	if c.JSON {
 		st.out = sinks{jsonSink(out)}
 	} else {
@@ -180,11 +199,7 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 	if err := st.listen(); err != nil {
 		return err
 	}
-	defer func() {
-		if st.ln != nil {
-			st.ln.Close() // harmless after Serve closed it
-		}
-	}()
+	defer st.close()
 
 	if c.Embedded {
 		ecfg := embedded.Config{Host: c.Host, Port: c.Port, ConfigFile: c.Config, JetStream: true, StoreDir: c.StoreDir, Logger: c.Log.quiet(log).With("cmd", "server")}

@@ -284,6 +284,21 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if code != exitUsage || strings.Contains(stderr, hookPass) || !strings.Contains(stderr, "--webhook") {
 		t.Errorf("--webhook: exit %d, stderr %q", code, stderr)
 	}
+	// Header values and URL tokens of the alerting outputs, through the
+	// usage checks that refuse them or the flags beside them.
+	for _, args := range [][]string{
+		{"monitor", "--webhook", "https://hooks.example/" + hookPass, "--webhook-header", "Authorization=env:NOPE"},
+		{"monitor", "--webhook", "https://hooks.example/x", "--webhook-header", "Authorization Bearer=" + hookPass},
+		{"monitor", "--alertmanager", "am.example/" + hookPass},
+		{"monitor", "--alertmanager", "https://am.example/?token=" + hookPass, "--alert-header", "X-Token=" + hookPass, "--alert-label", "peer=x"},
+		{"notify", "--stream", "EV", "--webhook", "ftp://hooks.example/" + hookPass, "--webhook-header", "X-Token=" + hookPass},
+		{"notify", "--stream", "EV", "--alertmanager", "https://u:" + hookPass + "@am.example", "--alert-header", "X-Token=@/nonexistent/" + "tokenfile"},
+	} {
+		code, stdout, stderr := runSync(t, nil, args...)
+		if code != exitUsage || strings.Contains(stdout+stderr, hookPass) {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+		}
+	}
 }
 
 // TestTokenURLNotLogged: a node and a monitor connected with a token in

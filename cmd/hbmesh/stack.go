@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,9 +28,10 @@ import (
 // httpFlags are the flags of the monitor's HTTP surface; monitor and demo
 // have them.
 type httpFlags struct {
-	Addr       string `name:"http" type:"httpaddr" placeholder:"ADDR" env:"HBMESH_HTTP" help:"serve the dashboard, /metrics, /livez, /readyz and /api on ADDR, e.g. 127.0.0.1:8080; a bare PORT or :PORT binds 127.0.0.1; 0.0.0.0:8080 exposes it on every interface (default: off)"`
-	PerPeer    bool   `name:"per-peer-metrics" env:"HBMESH_PER_PEER_METRICS" help:"add per-peer series hbmesh_peer_up and hbmesh_peer_last_beat_age_seconds"`
-	PerPeerCap int    `name:"per-peer-metrics-cap" default:"${per_peer_cap}" min:"1" max:"100000" placeholder:"PEERS" env:"HBMESH_PER_PEER_METRICS_CAP" help:"most peers given per-peer series, worst state first"`
+	Addr        string `name:"http" type:"httpaddr" placeholder:"ADDR" env:"HBMESH_HTTP" help:"serve the dashboard, /metrics, /livez, /readyz and /api on ADDR, e.g. 127.0.0.1:8080; a bare PORT or :PORT binds 127.0.0.1; 0.0.0.0:8080 exposes it on every interface (default: off)"`
+	MetricsAddr string `name:"metrics-addr" type:"httpaddr" placeholder:"ADDR" env:"HBMESH_METRICS_ADDR" help:"serve only /metrics, /livez and /readyz on ADDR, e.g. 0.0.0.0:9464, so Prometheus can scrape from another host while the dashboard and API stay private (default: off)"`
+	PerPeer     bool   `name:"per-peer-metrics" env:"HBMESH_PER_PEER_METRICS" help:"add per-peer series hbmesh_peer_up and hbmesh_peer_last_beat_age_seconds"`
+	PerPeerCap  int    `name:"per-peer-metrics-cap" default:"${per_peer_cap}" min:"1" max:"100000" placeholder:"PEERS" env:"HBMESH_PER_PEER_METRICS_CAP" help:"most peers given per-peer series, worst state first"`
 }
 
 // eventsFlags are the flags of the event outputs besides stdout.
@@ -39,7 +41,7 @@ type eventsFlags struct {
 	OnEvent   string          `name:"on-event" placeholder:"COMMAND" env:"HBMESH_ON_EVENT" help:"run COMMAND with /bin/sh -c for each transition; the event is in $$HBMESH_STATE, $$HBMESH_PEER_ID, ... and as JSON on stdin"`
 	States    []monitor.State `name:"on-event-states" type:"states" placeholder:"STATES" env:"HBMESH_ON_EVENT_STATES" help:"run --on-event only for these states, comma separated: alive,suspect,dead,left (default: all)"`
 	Timeout   time.Duration   `name:"on-event-timeout" default:"${on_event_timeout}" min:"10ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ON_EVENT_TIMEOUT" help:"kill an --on-event command still running after this long"`
-	Webhook   string          `placeholder:"URL" env:"HBMESH_WEBHOOK" secret:"" help:"POST Alertmanager-compatible alerts for dead peers (firing) and their recovery (resolved) to URL"`
+	Webhook   webhookFlags    `embed:""`
 }
 
 // memoryFlags are the flags of restart memory.
@@ -73,18 +75,17 @@ func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
 	if ev.OnEvent == "" && (e.given("on-event-states") || e.given("on-event-timeout")) {
 		return usagef("--on-event-states and --on-event-timeout need --on-event")
 	}
-	if h.PerPeer && h.Addr == "" || e.given("per-peer-metrics-cap") && !h.PerPeer {
-		return usagef("--per-peer-metrics needs --http, and --per-peer-metrics-cap needs --per-peer-metrics")
+	if h.PerPeer && h.Addr == "" && h.MetricsAddr == "" || e.given("per-peer-metrics-cap") && !h.PerPeer {
+		return usagef("--per-peer-metrics needs --http or --metrics-addr, and --per-peer-metrics-cap needs --per-peer-metrics")
+	}
+	if h.Addr != "" && h.Addr == h.MetricsAddr {
+		return usagef("--http and --metrics-addr name the same address")
 	}
 	if ev.NoPublish && ev.Stream != "" {
 		return usagef("--events-stream needs published events: drop --no-publish-events")
 	}
-	if ev.Webhook != "" {
-		cfg := events.DefaultWebhookConfig(ev.Webhook)
-		if err := cfg.Validate(); err != nil {
-			// The URL may carry credentials: name it only when it does not.
-			return usagef("%s %s: want an http or https URL", e.source("webhook"), quoteURL(ev.Webhook))
-		}
+	if err := ev.Webhook.validate(e); err != nil {
+		return err
 	}
 	if m.Bucket != "" {
 		// Only the bucket name is in question here: the other fields are
@@ -108,34 +109,58 @@ func quoteURL(s string) string {
 // stack is a monitor with everything around it. Build it, then call run
 // once.
 type stack struct {
-	id       string
-	http     httpFlags
-	events   eventsFlags
-	memory   memoryFlags
-	cfg      monitor.Config // ID, OnEvent and Restore are set by run
-	out      sinks          // stdout sinks, first in the fan-out
-	remember bool           // use restart memory (unless the flags say not)
-	ln       net.Listener   // --http, already listening; nil when off
-	log      *slog.Logger
-	onStart  func(*monitor.Monitor) // called once the monitor exists, before it runs
+	id     string
+	http   httpFlags
+	events eventsFlags
+	memory memoryFlags
+	alert  alertFlags
+	resend time.Duration // --alert-resend
+	// webhookHeader and alertHeader are the --webhook-header and
+	// --alert-header values, read from their files and variables.
+	webhookHeader, alertHeader http.Header
+	cfg                        monitor.Config // ID, OnEvent and Restore are set by run
+	out                        sinks          // stdout sinks, first in the fan-out
+	remember                   bool           // use restart memory (unless the flags say not)
+	ln                         net.Listener   // --http, already listening; nil when off
+	metricsLn                  net.Listener   // --metrics-addr, likewise
+	log                        *slog.Logger
+	onStart                    func(*monitor.Monitor) // called once the monitor exists, before it runs
 	// dial opens the test connection of monitor.CheckFastPath to the
 	// monitor's own server; nil skips the report of the crash fast path.
 	dial func(name string) (*nats.Conn, error)
 }
 
-// listen opens the --http listener, so that a bad or busy address fails
-// before anything else starts.
+// listen opens the --http and --metrics-addr listeners, so that a bad or
+// busy address fails before anything else starts.
 func (s *stack) listen() error {
-	if s.http.Addr == "" {
-		return nil
+	if s.http.Addr != "" {
+		ln, err := net.Listen("tcp", s.http.Addr)
+		if err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
+		// httpapi logs "http server listening" once it serves on ln.
+		s.ln = ln
 	}
-	ln, err := net.Listen("tcp", s.http.Addr)
-	if err != nil {
-		return fmt.Errorf("--http: %w", err)
+	if s.http.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", s.http.MetricsAddr)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		// httpapi logs "metrics server listening".
+		s.metricsLn = ln
 	}
-	// httpapi logs "http server listening" once it serves on ln.
-	s.ln = ln
 	return nil
+}
+
+// close closes the listeners that no server took over (harmless after
+// one did: Serve closes its listener).
+func (s *stack) close() {
+	for _, ln := range []net.Listener{s.ln, s.metricsLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 // actor is one goroutine of the stack besides the monitor: it runs until
@@ -152,12 +177,7 @@ type actor struct {
 func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	log, cfg := s.log, s.cfg
 	cfg.ID = s.id
-	served := false
-	defer func() {
-		if s.ln != nil && !served {
-			s.ln.Close()
-		}
-	}()
+	defer s.close()
 
 	// Restart memory first: what it holds seeds the monitor.
 	var store memory.Store
@@ -228,9 +248,9 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		actors = append(actors, actor{"on-event", hook.Run})
 		outputs = append(outputs, httpapi.EventOutput{Name: "exec", Stats: hook.Stats})
 	}
-	if s.events.Webhook != "" {
-		wcfg := events.DefaultWebhookConfig(s.events.Webhook)
-		wcfg.MonitorID, wcfg.Prefix = cfg.ID, cfg.Prefix
+	if s.events.Webhook.Webhook != "" {
+		wcfg := events.DefaultWebhookConfig(s.events.Webhook.Webhook)
+		wcfg.MonitorID, wcfg.Prefix, wcfg.ExternalURL, wcfg.Header = cfg.ID, cfg.Prefix, s.alert.ExternalURL, s.webhookHeader
 		wcfg.Logger = log.With("cmd", "webhook")
 		wh, err := events.NewWebhook(wcfg)
 		if err != nil {
@@ -247,7 +267,21 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 	if err != nil {
 		return err
 	}
-	if s.ln != nil {
+	if len(s.alert.Alertmanager) > 0 {
+		// The sink reads the dead peers from the monitor itself.
+		acfg := events.DefaultAlertmanagerConfig(s.alert.Alertmanager...)
+		acfg.Prefix, acfg.Labels, acfg.MonitorID, acfg.ExternalURL = cfg.Prefix, s.alert.Label, cfg.ID, s.alert.ExternalURL
+		acfg.ResendInterval, acfg.Header = s.resend, s.alertHeader
+		acfg.Logger = log.With("cmd", "alertmanager")
+		am, err := events.NewAlertmanager(m, acfg)
+		if err != nil {
+			return err
+		}
+		fan = append(fan, am.Handle)
+		actors = append(actors, actor{"alertmanager", am.Run})
+		outputs = append(outputs, httpapi.EventOutput{Name: "alertmanager", Stats: am.Stats})
+	}
+	if s.ln != nil || s.metricsLn != nil {
 		hcfg := httpapi.DefaultConfig()
 		hcfg.Source, hcfg.Version, hcfg.Prefix = m, buildVersion().Version, cfg.Prefix
 		hcfg.PerPeerMetrics, hcfg.PerPeerMetricsCap = s.http.PerPeer, s.http.PerPeerCap
@@ -257,10 +291,13 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		if err != nil {
 			return err
 		}
-		fan = append(fan, api.Publish)
-		ln := s.ln
-		served = true
-		actors = append(actors, actor{"http", func(ctx context.Context) error { return api.Serve(ctx, ln) }})
+		if ln := s.ln; ln != nil {
+			fan = append(fan, api.Publish)
+			actors = append(actors, actor{"http", func(ctx context.Context) error { return api.Serve(ctx, ln) }})
+		}
+		if ln := s.metricsLn; ln != nil {
+			actors = append(actors, actor{"metrics", func(ctx context.Context) error { return api.ServeMetrics(ctx, ln) }})
+		}
 	}
 	if store != nil {
 		scfg := memory.DefaultSaverConfig()

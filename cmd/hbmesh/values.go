@@ -16,6 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/nats-io/nkeys"
 
+	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -44,7 +45,8 @@ func mappers() []kong.Option {
 		kong.TypeMapper(reflect.TypeFor[float64](), numberMapper(parseFloat, "not a number")),
 		kong.NamedMapper("id", stringMapper(wire.ValidateID)),
 		kong.NamedMapper("prefix", stringMapper(wire.ValidatePrefix)),
-		kong.NamedMapper("labels", kong.MapperFunc(decodeLabels)),
+		kong.NamedMapper("labels", labelsMapper(wire.ValidateLabels)),
+		kong.NamedMapper("alertlabels", labelsMapper(events.ValidateAlertLabels)),
 		kong.NamedMapper("httpaddr", kong.MapperFunc(decodeHTTPAddr)),
 		kong.NamedMapper("states", kong.MapperFunc(decodeStates)),
 	}
@@ -131,39 +133,42 @@ func stringMapper(valid func(string) error) kong.Mapper {
 	})
 }
 
-// decodeLabels adds one key=value label to a map[string]string per
-// --label; from an environment variable (envResolver passes a list) every
-// item of the comma-separated list.
-func decodeLabels(ctx *kong.DecodeContext, target reflect.Value) error {
-	tok := ctx.Scan.Pop()
-	var items []string
-	switch v := tok.Value.(type) {
-	case string:
-		items = []string{v}
-	case []string:
-		items = v
-	default:
-		return fmt.Errorf("want key=value, got %v", v)
-	}
-	if target.IsNil() {
-		target.Set(reflect.MakeMap(target.Type()))
-	}
-	m := target.Interface().(map[string]string)
-	for _, item := range items {
-		k, val, ok := strings.Cut(item, "=")
-		if !ok || k == "" {
-			return &badValueError{item, "want key=value"}
+// labelsMapper adds one key=value label to a map[string]string per flag
+// (--label, --alert-label); from an environment variable (envResolver
+// passes a list) every item of the comma-separated list. valid checks the
+// whole map after each label.
+func labelsMapper(valid func(map[string]string) error) kong.MapperFunc {
+	return func(ctx *kong.DecodeContext, target reflect.Value) error {
+		tok := ctx.Scan.Pop()
+		var items []string
+		switch v := tok.Value.(type) {
+		case string:
+			items = []string{v}
+		case []string:
+			items = v
+		default:
+			return fmt.Errorf("want key=value, got %v", v)
 		}
-		if _, dup := m[k]; dup {
-			return fmt.Errorf("label %q given twice", k)
+		if target.IsNil() {
+			target.Set(reflect.MakeMap(target.Type()))
 		}
-		m[k] = val
-		if err := wire.ValidateLabels(m); err != nil {
-			delete(m, k)
-			return err
+		m := target.Interface().(map[string]string)
+		for _, item := range items {
+			k, val, ok := strings.Cut(item, "=")
+			if !ok || k == "" {
+				return &badValueError{item, "want key=value"}
+			}
+			if _, dup := m[k]; dup {
+				return fmt.Errorf("label %q given twice", k)
+			}
+			m[k] = val
+			if err := valid(m); err != nil {
+				delete(m, k)
+				return err
+			}
 		}
+		return nil
 	}
-	return nil
 }
 
 // defaultHTTPHost is what --http binds when given only a port: the

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -78,6 +79,43 @@ func enqueue[T any](q chan T, v T, c *counters, d *dropLog) {
 	default:
 		c.dropped.Add(1)
 		d.drop("queue full")
+	}
+}
+
+// work runs fn on the values of q in n goroutines until ctx is done,
+// preferring shutdown over taking another value, and returns once they
+// have all returned. What is still queued stays in q.
+func work[T any](ctx context.Context, q chan T, n int, fn func(*T)) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				if ctx.Err() != nil {
+					return
+				}
+				select {
+				case v := <-q:
+					fn(&v)
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// dropQueued empties q, counting what each value carries (items) as
+// dropped at shutdown.
+func dropQueued[T any](q chan T, items func(*T) uint64, c *counters, d *dropLog) {
+	for {
+		select {
+		case v := <-q:
+			c.dropped.Add(items(&v))
+			d.drop("shutdown")
+		default:
+			return
+		}
 	}
 }
 

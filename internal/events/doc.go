@@ -3,13 +3,23 @@
 //
 // # Sinks
 //
-// Three sinks are provided, each with the same shape:
+// Four sinks are provided, each with the same shape:
 //
 //   - [NATSPublisher] publishes every event on
 //     <prefix>.events.<state>.<id>, optionally into a JetStream stream that
 //     keeps a durable, de-duplicated log of transitions.
 //   - [Exec] runs a shell command per event (the --on-event hook).
-//   - [Webhook] POSTs Alertmanager-compatible (webhook v4) JSON.
+//   - [Webhook] POSTs the JSON Alertmanager sends to its webhook receivers
+//     (payload version 4), for receivers written against that format.
+//   - [Alertmanager] POSTs alerts to Alertmanager's API v2, as Prometheus
+//     does, re-sending them while their peer stays dead.
+//
+// The webhook and the Alertmanager sink share one delivery mechanism
+// ([HTTPConfig]): a bounded queue per URL and retries with exponential
+// backoff. Every alert, from either, has the same labels whichever
+// monitor sends it (alertname=HbmeshPeerDead, peer, host, prefix, plus
+// static labels for the Alertmanager sink), so a receiver de-duplicates
+// N monitors' alerts about one death.
 //
 // Each sink has a Config with a Default constructor and a Validate
 // method, a New function that does no I/O, a Run method that owns every

@@ -115,7 +115,7 @@ func (c *ExecConfig) Validate() error {
 //	HBMESH_PREV     the previous state ("" on first sighting)
 //	HBMESH_REASON   why, e.g. timeout, goodbye, first_beat
 //	HBMESH_PEER_ID, HBMESH_PEER_HOST, HBMESH_BOOT, HBMESH_SEQ (a NUL in the
-//	                peer's host or boot becomes U+FFFD; see [Exec.Env])
+//	                peer's host or boot becomes U+FFFD; see [HookEnv])
 //	HBMESH_RESTART  true or false
 //	HBMESH_MONITOR  the monitor's id
 //	HBMESH_TIME     when the monitor decided, RFC 3339 with nanoseconds
@@ -172,33 +172,10 @@ func (e *Exec) Run(ctx context.Context) error {
 	if !e.runs.CompareAndSwap(false, true) {
 		return ErrRunTwice
 	}
-	var wg sync.WaitGroup
-	for range e.cfg.MaxConcurrent {
-		wg.Go(func() {
-			for {
-				// Prefer shutdown over starting another hook.
-				if ctx.Err() != nil {
-					return
-				}
-				select {
-				case ev := <-e.q:
-					e.run(&ev)
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for {
-		select {
-		case <-e.q:
-			e.st.dropped.Add(1)
-			e.drop.drop("shutdown")
-		default:
-			return nil
-		}
-	}
+	// A hook that has started finishes (run ignores ctx).
+	work(ctx, e.q, e.cfg.MaxConcurrent, e.run)
+	dropQueued(e.q, func(*monitor.Event) uint64 { return 1 }, &e.st, &e.drop)
+	return nil
 }
 
 // eventName is HBMESH_EVENT.
@@ -212,11 +189,11 @@ func eventName(ev *monitor.Event) string {
 	return ev.State.String()
 }
 
-// Env returns the HBMESH_* variables the hook gets for ev, as NAME=value.
-// The host and boot are the peer's own UTF-8 and may hold a NUL, which no
-// environment can (os/exec refuses to start the hook): it becomes U+FFFD
-// there, and stdin has the value as it came.
-func (e *Exec) Env(ev *monitor.Event) []string {
+// HookEnv returns the HBMESH_* variables a hook gets for ev, reported by
+// monitorID, as NAME=value. The host and boot are the peer's own UTF-8
+// and may hold a NUL, which no environment can (os/exec refuses to start
+// the hook): it becomes U+FFFD there, and stdin has the value as it came.
+func HookEnv(ev *monitor.Event, monitorID string) []string {
 	return []string{
 		"HBMESH_EVENT=" + eventName(ev),
 		"HBMESH_PEER_ID=" + ev.ID,
@@ -227,7 +204,7 @@ func (e *Exec) Env(ev *monitor.Event) []string {
 		"HBMESH_BOOT=" + envValue(ev.Boot),
 		"HBMESH_SEQ=" + strconv.FormatUint(ev.Seq, 10),
 		"HBMESH_RESTART=" + strconv.FormatBool(ev.Restart),
-		"HBMESH_MONITOR=" + e.cfg.MonitorID,
+		"HBMESH_MONITOR=" + monitorID,
 		"HBMESH_TIME=" + ev.Time.UTC().Format(time.RFC3339Nano),
 	}
 }
@@ -238,30 +215,87 @@ func envValue(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") 
 // run runs the hook once. It deliberately ignores Run's context: a hook
 // that has started is allowed to finish within its Timeout.
 func (e *Exec) run(ev *monitor.Event) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", e.cfg.Command)
-	cmd.Env = append(os.Environ(), e.Env(ev)...)
-	cmd.Stdin = bytes.NewReader(ev.AppendJSON(nil, e.cfg.MonitorID))
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	// Its own process group, so a timeout kills whatever the shell started
-	// too, not just the shell.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = execWaitDelay
+	h := Hook{Command: e.cfg.Command, Timeout: e.cfg.Timeout}
 	start := time.Now()
-	err := cmd.Run()
+	stderr, err := h.Run(ev, e.cfg.MonitorID, nil)
 	if err == nil {
 		e.st.sent.Add(1)
 		return
 	}
 	e.st.failed.Add(1)
-	if ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %s: %w", e.cfg.Timeout, err)
-	}
 	e.cfg.Logger.Warn("event hook failed", "peer", ev.ID, "state", ev.State.String(),
-		"took", time.Since(start), "err", err, "stderr", stderr.String())
+		"took", time.Since(start), "err", err, "stderr", stderr)
+}
+
+// Hook is one way of running a hook command: /bin/sh -c Command, with
+// the variables of [HookEnv] added to the process's environment and the
+// event as one JSON object (the format of monitor --json) on stdin; its
+// stdout is discarded. [Exec] queues events for it; a caller that must
+// know the outcome (hbmesh notify, which acknowledges an event only once
+// its hook succeeded) calls Run itself.
+type Hook struct {
+	// Command is the shell command. Required.
+	Command string
+	// Timeout bounds one run: on expiry the hook's whole process group is
+	// killed with SIGKILL and Run returns an error. Required.
+	Timeout time.Duration
+	// DieWithCaller kills the hook's whole process group as soon as the
+	// calling process dies, even by SIGKILL, and once the hook's shell
+	// exits: nothing the hook started outlives the run. A caller whose
+	// work is handed to another process when it dies (a notify worker's
+	// unacknowledged event) needs it, so a hook cannot finish its work
+	// after the work was given to someone else.
+	DieWithCaller bool
+}
+
+// Run runs the hook for ev, reported by monitorID, with extraEnv
+// (NAME=value) added after the HBMESH_* variables, and waits for it. It
+// returns nil when the hook exited 0; otherwise an error (a non-zero exit,
+// a timeout, a failure to start) and the tail of the hook's stderr.
+func (h *Hook) Run(ev *monitor.Event, monitorID string, extraEnv []string) (stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout)
+	defer cancel()
+	script := h.Command
+	var lifeline *os.File // the write end, held until the shell exits
+	var watched *os.File  // the read end, the hook's fd 3
+	if h.DieWithCaller {
+		// The hook's shell first starts a watcher in its process group
+		// that blocks reading fd 3, the read end of a pipe whose only
+		// write end this process holds (close-on-exec, so no hook
+		// inherits it). When this process dies, or closes the write end
+		// once the shell has exited, the read returns and the watcher
+		// kills the group: the shell and everything it started. (Linux's
+		// PR_SET_PDEATHSIG would reach the shell alone.)
+		if watched, lifeline, err = os.Pipe(); err != nil {
+			return "", fmt.Errorf("hook lifeline: %w", err)
+		}
+		defer lifeline.Close()
+		script = "(read _ <&3; kill -KILL 0) </dev/null >/dev/null 2>&1 &\nexec 3<&-\n" + h.Command
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd.Env = append(append(os.Environ(), HookEnv(ev, monitorID)...), extraEnv...)
+	cmd.Stdin = bytes.NewReader(ev.AppendJSON(nil, monitorID))
+	if watched != nil {
+		cmd.ExtraFiles = []*os.File{watched}
+	}
+	var tail tailBuffer
+	cmd.Stderr = &tail
+	// Its own process group, so a timeout kills whatever the shell started
+	// too, not just the shell.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = execWaitDelay
+	err = cmd.Start()
+	if watched != nil {
+		watched.Close() // the hook has its copy
+	}
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %s: %w", h.Timeout, err)
+	}
+	return tail.String(), err
 }
 
 // tailBuffer keeps the last stderrTail bytes written to it.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,4 +258,50 @@ func TestExecHostWithNUL(t *testing.T) {
 	if env["HBMESH_PEER_HOST"] != "web-1\uFFFDevil" || env["HBMESH_BOOT"] != "\uFFFD" {
 		t.Errorf("host %q, boot %q", env["HBMESH_PEER_HOST"], env["HBMESH_BOOT"])
 	}
+}
+
+// TestHookDieWithCaller: with DieWithCaller, nothing the hook started
+// outlives its run (the notify worker's guarantee that a hook cannot
+// finish its work once the event went to another worker); without it, a
+// background child is left alone, as --on-event always did.
+func TestHookDieWithCaller(t *testing.T) {
+	for _, die := range []bool{true, false} {
+		t.Run(strconv.FormatBool(die), func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			h := events.Hook{Command: `sleep 30 >/dev/null 2>&1 & echo $! > "` + pidFile + `"`, Timeout: 10 * time.Second, DieWithCaller: die}
+			ev := lifecycle("web-1")[2]
+			if stderr, err := h.Run(&ev, "mon-a", nil); err != nil {
+				t.Fatalf("Run: %v (%s)", err, stderr)
+			}
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			alive := func() bool { return syscall.Kill(pid, 0) == nil && !zombie(pid) }
+			if die {
+				eventually(t, "the hook's background child to be killed", func() bool { return !alive() })
+				return
+			}
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			if !alive() {
+				t.Fatal("the background child of a hook without DieWithCaller was killed")
+			}
+		})
+	}
+}
+
+// zombie reports whether pid has exited and waits for its reaper.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }

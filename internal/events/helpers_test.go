@@ -2,6 +2,10 @@ package events_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -75,4 +79,32 @@ func lifecycle(id string) []monitor.Event {
 		out[i] = ev
 	}
 	return out
+}
+
+// newLogger logs everything, as text, to w.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// hangingServer is a receiver that never answers: each request blocks
+// until the test ends or its client gives up. arrived gets a value when
+// the first request is in.
+func hangingServer(t *testing.T) (url string, arrived <-chan struct{}) {
+	t.Helper()
+	release := make(chan struct{})
+	in := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	// Cleanups run last-in first-out: unblock the handlers, then close.
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	return srv.URL, in
 }

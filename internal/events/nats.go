@@ -128,7 +128,7 @@ func (c *NATSConfig) Validate() error {
 			return invalid.Wrap("MonitorID", nil, err)
 		}
 	}
-	if c.Stream != "" && !validName(c.Stream) {
+	if c.Stream != "" && !ValidName(c.Stream) {
 		return invalid.Field("Stream", c.Stream, "may only use [A-Za-z0-9_-]")
 	}
 	switch {
@@ -148,8 +148,9 @@ func (c *NATSConfig) Validate() error {
 	return nil
 }
 
-// validName reports whether s is a usable stream or bucket name.
-func validName(s string) bool {
+// ValidName reports whether s is a usable JetStream stream, consumer or
+// bucket name: 1 to 255 of [A-Za-z0-9_-].
+func ValidName(s string) bool {
 	if s == "" || len(s) > 255 {
 		return false
 	}

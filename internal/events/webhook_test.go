@@ -4,16 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -81,8 +82,8 @@ func TestWebhookConfigValidate(t *testing.T) {
 		mod  func(*events.WebhookConfig)
 		want string
 	}{
-		{"url", func(c *events.WebhookConfig) { c.URL = "ftp://x" }, `URL "ftp://x"`},
-		{"empty url", func(c *events.WebhookConfig) { c.URL = "" }, `URL ""`},
+		{"url", func(c *events.WebhookConfig) { c.URL = "ftp://x" }, `URL: "ftp://x"`},
+		{"empty url", func(c *events.WebhookConfig) { c.URL = "" }, `URL: ""`},
 		{"backoff", func(c *events.WebhookConfig) { c.MaxBackoff = time.Millisecond }, "MaxBackoff 1ms"},
 		{"queue", func(c *events.WebhookConfig) { c.QueueSize = 0 }, "QueueSize 0"},
 	} {
@@ -112,17 +113,19 @@ func TestWebhookFiringThenResolved(t *testing.T) {
 		t.Fatalf("firing payload %+v", fire)
 	}
 	a := fire.Alerts[0]
-	wantLabels := map[string]string{"alertname": "HbmeshPeerDead", "peer": "web-1", "host": "web-1.example", "monitor": "mon-a", "prefix": "hb"}
-	for k, v := range wantLabels {
-		if a.Labels[k] != v || fire.CommonLabels[k] != v {
-			t.Errorf("label %s = %q (common %q), want %q", k, a.Labels[k], fire.CommonLabels[k], v)
-		}
+	// The same labels from every monitor: who reports is an annotation.
+	wantLabels := map[string]string{"alertname": "HbmeshPeerDead", "peer": "web-1", "host": "web-1.example", "prefix": "hb"}
+	if !maps.Equal(a.Labels, wantLabels) || !maps.Equal(fire.CommonLabels, wantLabels) {
+		t.Errorf("labels %v (common %v), want %v", a.Labels, fire.CommonLabels, wantLabels)
+	}
+	if a.Annotations["monitor"] != "mon-a" || !strings.Contains(a.Annotations["description"], "declared dead at 2025-03-01T12:00:02Z") {
+		t.Errorf("annotations %v", a.Annotations)
 	}
 	if fire.GroupLabels["alertname"] != "HbmeshPeerDead" || fire.GroupLabels["peer"] != "web-1" {
 		t.Errorf("group labels %v", fire.GroupLabels)
 	}
 	if a.Status != "firing" || !a.StartsAt.Equal(evs[2].Time) || !a.EndsAt.IsZero() || a.Fingerprint == "" ||
-		a.Annotations["summary"] == "" || a.Annotations["description"] == "" || a.GeneratorURL != "http://mon-a:8080/" {
+		a.Annotations["summary"] != "hbmesh peer web-1 is dead" || a.GeneratorURL != "http://mon-a:8080/?q=web-1" {
 		t.Fatalf("firing alert %+v", a)
 	}
 
@@ -196,25 +199,8 @@ func TestWebhookGivesUp(t *testing.T) {
 }
 
 func TestWebhookHangingReceiverNeverBlocksHandle(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	arrived := make(chan struct{}, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		select {
-		case <-release:
-		case <-req.Context().Done():
-		}
-	}))
-	// Cleanups run last-in first-out: unblock the handler, then close.
-	t.Cleanup(srv.Close)
-	t.Cleanup(unblock)
-
-	w := newWebhook(t, srv.URL, func(c *events.WebhookConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	url, arrived := hangingServer(t)
+	w := newWebhook(t, url, func(c *events.WebhookConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
 	stop := run(t, "webhook", w.Run)
 	w.Handle(lifecycle("x")[2])
 	<-arrived // the worker is now stuck in a request
@@ -233,5 +219,38 @@ func TestWebhookHangingReceiverNeverBlocksHandle(t *testing.T) {
 	stop() // aborts the hanging request
 	if st := w.Stats(); st.Failed != 1 || st.Dropped != n {
 		t.Fatalf("after shutdown stats %+v, want 1 failed and %d dropped", st, n)
+	}
+}
+
+// TestWebhookHeadersNeverLogged: configured headers reach the receiver;
+// neither their values nor the URL's path and query (where webhook tokens
+// live) appear in the logs of a failed delivery.
+func TestWebhookHeadersNeverLogged(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		got.Store(req.Header.Get("X-Token"))
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(srv.Close)
+	var logs natstest.Buffer
+	w := newWebhook(t, srv.URL+"/hook/pathtok?key=querytok", func(c *events.WebhookConfig) {
+		c.Header = http.Header{"X-Token": {"headertok"}}
+		c.MaxRetries = -1
+		c.Logger = newLogger(&logs)
+	})
+	run(t, "webhook", w.Run)
+	w.Handle(lifecycle("x")[2])
+	eventually(t, "the delivery to fail", func() bool { return w.Stats().Failed == 1 })
+	if v, _ := got.Load().(string); v != "headertok" {
+		t.Errorf("X-Token %q", v)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "post not delivered") || !strings.Contains(out, "502") {
+		t.Fatalf("failure not logged:\n%s", out)
+	}
+	for _, secret := range []string{"pathtok", "querytok", "headertok"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs show %s:\n%s", secret, out)
+		}
 	}
 }

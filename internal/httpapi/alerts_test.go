@@ -11,8 +11,8 @@ import (
 // TestAlertRules checks deploy/prometheus/hbmesh-alerts.yml against the
 // metrics served here: every hbmesh_ metric a rule names exists, and the
 // rejected-beats rule leaves out probe_unsolicited, which OPERATIONS calls
-// harmless. (promtool is not a test dependency; this reads the file as
-// text.)
+// harmless. (deploy/prometheus runs promtool on the file; this reads it
+// as text, to compare it with the metrics.)
 func TestAlertRules(t *testing.T) {
 	b, err := os.ReadFile("../../deploy/prometheus/hbmesh-alerts.yml")
 	if err != nil {
@@ -20,14 +20,29 @@ func TestAlertRules(t *testing.T) {
 	}
 	exprs := map[string]string{} // alert -> expr
 	var alert string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
+	block := "" // the indentation of a multi-line expr's lines, while in one
+	for _, raw := range strings.Split(string(b), "\n") {
+		line := strings.TrimSpace(raw)
+		if block != "" {
+			if strings.HasPrefix(raw, block) {
+				exprs[alert] += " " + line
+				continue
+			}
+			block = ""
+		}
 		if a, ok := strings.CutPrefix(line, "- alert: "); ok {
 			alert = a
 		}
 		if e, ok := strings.CutPrefix(line, "expr: "); ok {
 			exprs[alert] = e
+			if e == "|" {
+				exprs[alert] = ""
+				block = raw[:strings.Index(raw, "expr:")] + "  "
+			}
 		}
+	}
+	if len(exprs) < 10 || exprs["HbmeshPeerDead"] == "" {
+		t.Fatalf("read %d rules, HbmeshPeerDead %q: the parsing no longer fits the file", len(exprs), exprs["HbmeshPeerDead"])
 	}
 	known := map[string]bool{}
 	for _, n := range metricNames {
@@ -36,6 +51,8 @@ func TestAlertRules(t *testing.T) {
 	// Exported only when an event output is configured, so not in
 	// metricNames; TestMetricsEventOutputs scrapes it.
 	known["hbmesh_event_outputs_total"] = true
+	// Exported only while a peer is dead; TestMetricsDeadPeers scrapes it.
+	known["hbmesh_dead_peer_timestamp_seconds"] = true
 	for a, e := range exprs {
 		for _, m := range regexp.MustCompile(`hbmesh_[a-z_]+`).FindAllString(e, -1) {
 			if !known[m] {
@@ -85,7 +102,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	if dash.UID == "" || len(dash.Panels) == 0 {
 		t.Fatalf("no uid or no panels: %q, %d", dash.UID, len(dash.Panels))
 	}
-	known := map[string]bool{"hbmesh_event_outputs_total": true}
+	known := map[string]bool{"hbmesh_event_outputs_total": true, "hbmesh_dead_peer_timestamp_seconds": true}
 	for _, n := range metricNames {
 		known[n] = true
 	}

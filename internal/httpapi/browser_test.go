@@ -240,6 +240,15 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 	}
 	shot("dashboard.png")
 
+	// An alert's generatorURL, /?q=<peer>, opens the page filtered to it.
+	_, err = chromedp.Run(browser, chromedp.Navigate(url+"?q=node-b"))
+	must("load "+url+"?q=node-b", err)
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](
+		`document.getElementById('filter').value === "node-b" &&
+		 [...document.querySelectorAll('#rows tr')].map(r => r.dataset.id).join() === "node-b"`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	must("open the page filtered to node-b", err)
+
 	// When the page loses the monitor, the red banner must say so.
 	shutdownAPI()
 	banner, err := chromedp.Run(browser, chromedp.Poll[string](

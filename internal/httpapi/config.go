@@ -51,6 +51,12 @@ type Config struct {
 	// hbmesh_peer_series_truncated is 1. Within [1, 100000]. Default: 1000.
 	PerPeerMetricsCap int
 
+	// DeadPeerSeriesCap is the most dead peers that get a
+	// hbmesh_dead_peer_timestamp_seconds series (first by id, in natural
+	// order); the dead peers beyond it are counted in
+	// hbmesh_dead_peers_unlisted. Within [1, 100000]. Default: 1000.
+	DeadPeerSeriesCap int
+
 	// EventOutputs are the monitor's configured event outputs, exported
 	// on /metrics as hbmesh_event_outputs_total{output, result}. List only
 	// the outputs in use: an output that is not listed has no series.
@@ -88,6 +94,7 @@ type Config struct {
 // Defaults of [Config].
 const (
 	DefaultPerPeerMetricsCap = 1000
+	DefaultDeadPeerSeriesCap = 1000
 	DefaultEventBuffer       = 1024
 	DefaultMaxSSEClients     = 64
 	DefaultStatusInterval    = 2 * time.Second
@@ -102,6 +109,7 @@ func DefaultConfig() Config {
 		Version:           "dev",
 		Prefix:            wire.DefaultPrefix,
 		PerPeerMetricsCap: DefaultPerPeerMetricsCap,
+		DeadPeerSeriesCap: DefaultDeadPeerSeriesCap,
 		EventBuffer:       DefaultEventBuffer,
 		MaxSSEClients:     DefaultMaxSSEClients,
 		StatusInterval:    DefaultStatusInterval,
@@ -122,6 +130,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.PerPeerMetricsCap == 0 {
 		c.PerPeerMetricsCap = d.PerPeerMetricsCap
+	}
+	if c.DeadPeerSeriesCap == 0 {
+		c.DeadPeerSeriesCap = d.DeadPeerSeriesCap
 	}
 	if c.EventBuffer == 0 {
 		c.EventBuffer = d.EventBuffer
@@ -155,6 +166,8 @@ func (c *Config) Validate() error {
 		return invalid.Field("Source", nil, "is nil")
 	case c.PerPeerMetricsCap < 1 || c.PerPeerMetricsCap > 100_000:
 		return invalid.Field("PerPeerMetricsCap", c.PerPeerMetricsCap, "must be within [1, 100000]")
+	case c.DeadPeerSeriesCap < 1 || c.DeadPeerSeriesCap > 100_000:
+		return invalid.Field("DeadPeerSeriesCap", c.DeadPeerSeriesCap, "must be within [1, 100000]")
 	case c.EventBuffer < 1 || c.EventBuffer > 1<<20:
 		return invalid.Field("EventBuffer", c.EventBuffer, "must be within [1, 1048576]")
 	case c.MaxSSEClients < 1 || c.MaxSSEClients > 10_000:

@@ -75,6 +75,17 @@ const (
 	// dropped). Only the configured outputs have series.
 	mEventOutputs = "hbmesh_event_outputs_total"
 
+	// mDeadPeer is a gauge per dead peer, labels peer, host and prefix:
+	// when the monitor declared it dead, as a Unix timestamp. Only dead
+	// peers have a series, so it tells dead from left, and at most
+	// Config.DeadPeerSeriesCap of them (first by id). On by default: it
+	// is what the per-peer dead alert is built on, and it costs nothing
+	// while no peer is dead.
+	mDeadPeer = "hbmesh_dead_peer_timestamp_seconds"
+	// mDeadUnlisted is a gauge: dead peers left without a mDeadPeer
+	// series because of the cap.
+	mDeadUnlisted = "hbmesh_dead_peers_unlisted"
+
 	// Per-peer series, only with Config.PerPeerMetrics, for at most
 	// Config.PerPeerMetricsCap peers (worst states first, then by id).
 
@@ -110,6 +121,7 @@ type collector struct {
 	dropped                                             *prometheus.Desc
 	evicted, forgotten, restarts, conflicts, buildInfo  *prometheus.Desc
 	peerUp, peerAge, truncated                          *prometheus.Desc
+	deadPeer, deadUnlisted                              *prometheus.Desc
 	eventOutputs                                        *prometheus.Desc
 	fastPath, advisories, checks                        *prometheus.Desc
 }
@@ -146,6 +158,8 @@ func newCollector(s *Server) *collector {
 		peerUp:         d(mPeerUp, "1 if the peer is alive, 0 otherwise.", "id"),
 		peerAge:        d(mPeerAge, "Seconds since the peer's last beat.", "id"),
 		truncated:      d(mTruncated, "1 when per-peer series were capped."),
+		deadPeer:       d(mDeadPeer, "When the monitor declared the peer dead, as a Unix timestamp; one series per dead peer, up to a cap.", "peer", "host", "prefix"),
+		deadUnlisted:   d(mDeadUnlisted, "Dead peers given no hbmesh_dead_peer_timestamp_seconds series because of the cap."),
 		eventOutputs:   d(mEventOutputs, "Events handled by each event output: ok (delivered), failed (given up after the last attempt), dropped (never attempted: queue full, or still queued at shutdown).", "output", "result"),
 	}
 }
@@ -155,6 +169,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.peers, c.transitions, c.beats, c.rejected, c.probesSent, c.probesFailed,
 		c.probesAnswered, c.rtt, c.over, c.connected, c.impaired, c.stalls, c.stalled,
 		c.outages, c.dropped, c.evicted, c.forgotten, c.restarts, c.conflicts, c.buildInfo,
+		c.deadPeer, c.deadUnlisted,
 		c.fastPath, c.advisories, c.checks,
 	} {
 		ch <- d
@@ -232,6 +247,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.eventOutputs, float64(es.Dropped), o.Name, "dropped")
 	}
 
+	c.collectDead(ch)
+
 	if !c.s.cfg.PerPeerMetrics {
 		return
 	}
@@ -248,6 +265,26 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(c.truncated, b2f(truncated))
+}
+
+// collectDead exports the dead peers, up to the cap, and how many are
+// left out.
+func (c *collector) collectDead(ch chan<- prometheus.Metric) {
+	dead, matched := c.s.cfg.Source.TopPeers(c.s.cfg.DeadPeerSeriesCap, monitor.StateDead)
+	unlisted := matched - len(dead)
+	for i := range dead {
+		p := &dead[i]
+		since := float64(p.Since.UnixNano()) / 1e9
+		// A host is whatever UTF-8 its peer sent; a label value that the
+		// exposition refuses costs the peer its series, not the scrape.
+		m, err := prometheus.NewConstMetric(c.deadPeer, prometheus.GaugeValue, since, p.ID, p.Host, c.s.cfg.Prefix)
+		if err != nil {
+			unlisted++
+			continue
+		}
+		ch <- m
+	}
+	ch <- prometheus.MustNewConstMetric(c.deadUnlisted, prometheus.GaugeValue, float64(unlisted))
 }
 
 // newRegistry returns a private registry: no package globals are touched,

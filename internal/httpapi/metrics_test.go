@@ -20,7 +20,7 @@ var metricNames = []string{
 	"hbmesh_detection_overshoot_seconds_bucket", "hbmesh_monitor_connected", "hbmesh_monitor_impaired",
 	"hbmesh_monitor_stalls_total", "hbmesh_monitor_stalled_seconds_total", "hbmesh_monitor_outages_total",
 	"hbmesh_beats_dropped_total", "hbmesh_peers_evicted_total", "hbmesh_peers_forgotten_total", "hbmesh_restarts_total",
-	"hbmesh_boot_conflicts_total", "hbmesh_build_info", "go_goroutines", "process_cpu_seconds_total",
+	"hbmesh_boot_conflicts_total", "hbmesh_build_info", "hbmesh_dead_peers_unlisted", "go_goroutines", "process_cpu_seconds_total",
 	"hbmesh_fast_path", "hbmesh_disconnect_advisories_total", "hbmesh_fast_path_checks_total",
 }
 

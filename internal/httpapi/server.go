@@ -35,11 +35,13 @@ type Server struct {
 	hub     *hub
 	reg     *prometheus.Registry
 	handler http.Handler
-	pools   pools // encode buffers and gzip writers for JSON bodies
+	metrics http.Handler // /metrics, /livez and /readyz alone
+	pools   pools        // encode buffers and gzip writers for JSON bodies
 
-	// inflight tracks running handlers so Serve can wait for them all,
-	// including any still running after http.Server.Close.
-	inflight sync.WaitGroup
+	// inflight and metricsInflight track the running handlers of Handler
+	// and MetricsHandler, so that Serve and ServeMetrics can each wait for
+	// their own, including any still running after http.Server.Close.
+	inflight, metricsInflight sync.WaitGroup
 }
 
 // New checks cfg, filling zero fields with their defaults, and returns a
@@ -53,6 +55,7 @@ func New(cfg Config) (*Server, error) {
 	s.hub = newHub(cfg.EventBuffer, uint64(max(0, cfg.Now().UnixMicro())))
 	s.reg = newRegistry(s)
 	s.handler = s.routes()
+	s.metrics = s.metricsRoutes()
 	return s, nil
 }
 
@@ -60,14 +63,31 @@ func New(cfg Config) (*Server, error) {
 // are accepted; every other method gets 405.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+// MetricsHandler returns the handler serving only /metrics, /livez and
+// /readyz: what Prometheus and a health checker need, without the
+// dashboard and the API, which reveal the fleet. Only GET and HEAD are
+// accepted.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics }
+
+// probeRoutes adds /metrics, /livez and /readyz to mux.
+func (s *Server) probeRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s.cfg.Logger},
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 	mux.HandleFunc("GET /livez", s.handleLivez)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+}
+
+func (s *Server) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	s.probeRoutes(mux)
+	return s.middleware(mux, &s.metricsInflight)
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	s.probeRoutes(mux)
 	mux.HandleFunc("GET /api/peers", s.handlePeers)
 	mux.HandleFunc("GET /api/peers/{id}", s.handlePeer)
 	mux.HandleFunc("GET /api/status", s.handleStatus)
@@ -76,17 +96,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.handleUI("index.html", "text/html; charset=utf-8"))
 	mux.HandleFunc("GET /app.js", s.handleUI("app.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("GET /app.css", s.handleUI("app.css", "text/css; charset=utf-8"))
-	return s.middleware(mux)
+	return s.middleware(mux, &s.inflight)
 }
 
 // csp allows only this origin: the UI's script and style are files, not
 // inline, so no 'unsafe-inline' is needed.
 const csp = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-func (s *Server) middleware(next http.Handler) http.Handler {
+func (s *Server) middleware(next http.Handler, inflight *sync.WaitGroup) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.inflight.Add(1)
-		defer s.inflight.Done()
+		inflight.Add(1)
+		defer inflight.Done()
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -137,8 +157,21 @@ func hostAllowed(r *http.Request) bool {
 // returned. It returns nil after a shutdown caused by ctx, or the error
 // that stopped the listener. Serve closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.handler, &s.inflight, "http server", s.hub.close)
+}
+
+// ServeMetrics is [Server.Serve] for [Server.MetricsHandler]: it may run
+// on a listener of its own, next to Serve or without it.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.metrics, &s.metricsInflight, "metrics server", func() {})
+}
+
+// serve runs h on ln, named name in logs, until ctx is done. Its handlers
+// are counted in inflight; endStreams ends the long-lived ones before the
+// graceful shutdown, which does not interrupt running handlers.
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, inflight *sync.WaitGroup, name string, endStreams func()) error {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
@@ -147,7 +180,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	s.cfg.Logger.Info("http server listening", "addr", ln.Addr().String())
+	s.cfg.Logger.Info(name+" listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 
@@ -155,10 +188,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 		// The listener failed on its own.
-		s.hub.close()
+		endStreams()
 		_ = hs.Close()
 	case <-ctx.Done():
-		s.hub.close() // Shutdown does not interrupt running handlers
+		endStreams()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		if serr := hs.Shutdown(sctx); serr != nil {
 			s.cfg.Logger.Warn("graceful shutdown incomplete; closing connections", "err", serr)
@@ -167,8 +200,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		cancel()
 		err = <-errc
 	}
-	s.inflight.Wait()
-	s.cfg.Logger.Info("http server stopped")
+	inflight.Wait()
+	s.cfg.Logger.Info(name + " stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

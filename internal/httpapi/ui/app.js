@@ -35,7 +35,9 @@
   let gen = 0;                 // refresh generation: an older answer landing late is dropped
   let soonTimer = 0;
   const shown = new Set(STATES);
-  let filter = "";
+  // A link may preset the filter, as an alert's generatorURL does: /?q=web-1.
+  const linked = new URLSearchParams(location.search).get("q") || "";
+  let filter = linked.trim().toLowerCase();
   let skew = 0;                // server clock minus browser clock, ms
   let status = null;           // last status from SSE or /api/status
   let streamUp = false;
@@ -379,6 +381,7 @@
     schedule();
     if (view.big) refreshSoon();
   }
+  $("filter").value = linked;
   $("filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); filterChanged(); });
   // A count shows only its state when clicked, and everything again when
   // clicked a second time: "dead 3" is a question, not a hide button.

@@ -1,0 +1,364 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
+	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// ErrRunTwice is returned by a second call of [Notifier.Run].
+var ErrRunTwice = errors.New("notify: Run called more than once")
+
+const (
+	// fetchWait bounds one wait for the next event; shutdown does not
+	// wait for it.
+	fetchWait = 30 * time.Second
+	// ackTimeout bounds the wait for the server to confirm an ack.
+	ackTimeout = 5 * time.Second
+	// setupTimeout bounds looking up the stream and creating a consumer.
+	setupTimeout = 10 * time.Second
+)
+
+// Outputs, by the name their consumer and counters carry.
+const (
+	OutputExec         = "exec"
+	OutputWebhook      = "webhook"
+	OutputAlertmanager = "alertmanager"
+)
+
+// Notifier hands the events of a JetStream stream to hooks, webhooks and
+// Alertmanagers, each event once per output however many Notifiers run.
+// Create it with [New].
+type Notifier struct {
+	nc   *nats.Conn
+	cfg  Config
+	subj wire.Subjects
+	outs []*output
+	runs atomic.Bool
+}
+
+// output is one destination with its durable consumer and counters.
+type output struct {
+	name string
+	// wants reports whether ev is for this output; others are acked at
+	// once.
+	wants func(ev *monitor.Event) bool
+	// do delivers ev, one attempt.
+	do func(ctx context.Context, d *delivery) error
+
+	sent, failed, retries, dropped atomic.Uint64
+}
+
+// delivery is one event in hand.
+type delivery struct {
+	msg     jetstream.Msg
+	stream  jetstream.Stream
+	ev      monitor.Event
+	monitor string // who reported it
+	id      string // its Nats-Msg-Id
+	n       uint64 // which delivery this is, from 1
+	seq     uint64 // its stream sequence
+}
+
+// New checks cfg and returns a Notifier that will use nc. Zero fields of
+// cfg take their defaults. It does no I/O.
+func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
+	if nc == nil {
+		return nil, cfgerr.Of("notify").Field("nats.Conn", nil, "is nil")
+	}
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Notifier{nc: nc, cfg: cfg, subj: wire.MustSubjects(cfg.Prefix)}
+	deadOrBack := func(ev *monitor.Event) bool {
+		return ev.State == monitor.StateDead || ev.Prev == monitor.StateDead
+	}
+	if cfg.Command != "" {
+		var states [8]bool
+		for _, s := range cfg.States {
+			states[s] = true
+		}
+		hook := &events.Hook{Command: cfg.Command, Timeout: cfg.HookTimeout, DieWithCaller: true}
+		n.outs = append(n.outs, &output{
+			name: OutputExec,
+			wants: func(ev *monitor.Event) bool {
+				return len(cfg.States) == 0 || int(ev.State) < len(states) && states[ev.State]
+			},
+			do: func(_ context.Context, d *delivery) error { return n.runHook(hook, d) },
+		})
+	}
+	if cfg.WebhookURL != "" {
+		p, err := events.NewPoster(cfg.WebhookURL, cfg.httpConfig(cfg.WebhookHeader))
+		if err != nil {
+			return nil, err
+		}
+		n.outs = append(n.outs, &output{
+			name: OutputWebhook, wants: deadOrBack,
+			do: func(ctx context.Context, d *delivery) error { return n.postWebhook(ctx, p, d) },
+		})
+	}
+	if len(cfg.AlertmanagerURLs) > 0 {
+		var ps []*events.Poster
+		for _, u := range cfg.AlertmanagerURLs {
+			p, err := events.NewPoster(events.AlertmanagerAlertsURL(u), cfg.httpConfig(cfg.AlertHeader))
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+		}
+		n.outs = append(n.outs, &output{
+			name: OutputAlertmanager, wants: deadOrBack,
+			do: func(ctx context.Context, d *delivery) error { return n.postAlert(ctx, ps, d) },
+		})
+	}
+	return n, nil
+}
+
+// Stats returns the counters of each configured output, by name
+// ([OutputExec], [OutputWebhook], [OutputAlertmanager]): Sent counts
+// events delivered (and acknowledged), Failed those given up on after
+// MaxDeliver deliveries or refused by the receiver, Retries the
+// deliveries after a failure, and Dropped the events that could not be
+// decoded. Events an output does not want (other states) are not counted.
+func (n *Notifier) Stats() map[string]events.Stats {
+	m := make(map[string]events.Stats, len(n.outs))
+	for _, o := range n.outs {
+		m[o.name] = events.Stats{Sent: o.sent.Load(), Failed: o.failed.Load(), Retries: o.retries.Load(), Dropped: o.dropped.Load()}
+	}
+	return m
+}
+
+// ConsumerName returns the durable consumer that output uses.
+func (n *Notifier) ConsumerName(output string) string { return n.cfg.Consumer + "_" + output }
+
+// Run creates or updates each output's durable consumer on the stream,
+// then handles events until ctx is done. An event in hand then is
+// finished (a hook within its timeout) and acknowledged before Run
+// returns. It returns an error if the stream or a consumer cannot be set
+// up, and nil after shutdown. Run may be called once; a second call
+// returns [ErrRunTwice].
+func (n *Notifier) Run(ctx context.Context) error {
+	if !n.runs.CompareAndSwap(false, true) {
+		return ErrRunTwice
+	}
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return fmt.Errorf("notify: jetstream: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	stream, err := js.Stream(sctx, n.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("notify: stream %q: %w", n.cfg.Stream, err)
+	}
+	consumers := make([]jetstream.Consumer, len(n.outs))
+	for i, o := range n.outs {
+		c, err := stream.CreateOrUpdateConsumer(sctx, n.consumerConfig(o.name))
+		if err != nil {
+			return fmt.Errorf("notify: consumer %q: %w", n.ConsumerName(o.name), err)
+		}
+		consumers[i] = c
+	}
+	cancel()
+	n.cfg.Logger.Info("notify started", "stream", n.cfg.Stream, "consumer", n.cfg.Consumer, "outputs", len(n.outs))
+	var wg sync.WaitGroup
+	for i, o := range n.outs {
+		wg.Go(func() { n.consume(ctx, stream, consumers[i], o) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// consumerConfig is the durable consumer of output: explicit acks, the
+// events subjects, new events only when it is first created.
+func (n *Notifier) consumerConfig(output string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       n.ConsumerName(output),
+		Description:   "hbmesh notify: " + output,
+		FilterSubject: n.subj.Events(),
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       n.cfg.AckWait,
+		MaxDeliver:    n.cfg.MaxDeliver,
+		MaxAckPending: n.cfg.MaxAckPending,
+	}
+}
+
+// consume takes one event at a time from c, so that no event waits in
+// this process while another is handled (it would time out here and be
+// handled twice), until ctx is done.
+func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, o *output) {
+	log := n.cfg.Logger.With("output", o.name)
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		msg, err := c.Next(jetstream.FetchContext(fctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+				log.Warn("events not fetched; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		n.handle(ctx, stream, msg, o, log)
+	}
+}
+
+// handle delivers one event to o and settles it with the server: ack on
+// success, a delayed redelivery on failure, termination once it has been
+// delivered MaxDeliver times or was refused for good.
+func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jetstream.Msg, o *output, log *slog.Logger) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		log.Warn("event without JetStream metadata; dropped", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		o.dropped.Add(1)
+		return
+	}
+	ev, mon, err := events.DecodeEvent(msg.Data())
+	if err != nil {
+		// Counted and logged, never retried: the bytes will not change.
+		log.Warn("event not decoded; dropped", "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
+		_ = msg.TermWithReason("hbmesh notify: not an hbmesh event")
+		o.dropped.Add(1)
+		return
+	}
+	if !o.wants(&ev) {
+		n.ack(msg, log)
+		return
+	}
+	d := &delivery{msg: msg, stream: stream, ev: ev, monitor: mon, id: msg.Headers().Get(jetstream.MsgIDHeader), n: meta.NumDelivered, seq: meta.Sequence.Stream}
+	// Keep the event ours while the output works: a worker that dies
+	// stops saying so, and the event goes to another after AckWait.
+	hbCtx, stopHB := context.WithCancel(context.Background())
+	var hb sync.WaitGroup
+	hb.Go(func() {
+		t := time.NewTicker(n.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	})
+	// A delivery in progress finishes even during shutdown: aborting it
+	// half-way would hand a maybe-done side effect to another worker.
+	err = o.do(context.WithoutCancel(ctx), d)
+	stopHB()
+	hb.Wait()
+	attrs := []any{"peer", ev.ID, "state", ev.State.String(), "event_id", d.id, "delivery", d.n}
+	switch {
+	case err == nil:
+		o.sent.Add(1)
+		n.ack(msg, log, attrs...)
+	case errors.Is(err, events.ErrRejected) || d.n >= uint64(n.cfg.MaxDeliver):
+		o.failed.Add(1)
+		log.Warn("event given up", append(attrs, "err", err)...)
+		_ = msg.TermWithReason("hbmesh notify: " + o.name + " failed")
+	default:
+		o.retries.Add(1)
+		delay := backoff(n.cfg.InitialBackoff, n.cfg.MaxBackoff, d.n)
+		log.Warn("event output failed; redelivering", append(attrs, "in", delay, "err", err)...)
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// ack acknowledges msg and waits for the server to confirm it: only then
+// can no other worker get the event again.
+func (n *Notifier) ack(msg jetstream.Msg, log *slog.Logger, attrs ...any) {
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("event ack not confirmed; it may be handled again", append(attrs, "err", err)...)
+	}
+}
+
+// backoff returns the delay before delivery n+1: initial doubled n-1
+// times, capped at max.
+func backoff(initial, maxWait time.Duration, n uint64) time.Duration {
+	d := initial
+	for i := uint64(1); i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	return min(d, maxWait)
+}
+
+func (n *Notifier) runHook(h *events.Hook, d *delivery) error {
+	extra := []string{"HBMESH_EVENT_ID=" + d.id, "HBMESH_DELIVERY=" + strconv.FormatUint(d.n, 10)}
+	stderr, err := h.Run(&d.ev, d.monitor, extra)
+	if err != nil && stderr != "" {
+		return fmt.Errorf("%w (stderr: %s)", err, stderr)
+	}
+	return err
+}
+
+// started returns when d's peer died: the time of the dead event, for a
+// dead event, and otherwise of the last dead event the stream holds for
+// the peer before d (the event's own time when there is none).
+func (n *Notifier) started(ctx context.Context, d *delivery) time.Time {
+	if d.ev.State == monitor.StateDead {
+		return d.ev.Time
+	}
+	raw, err := d.stream.GetLastMsgForSubject(ctx, n.subj.Event(monitor.StateDead.String(), d.ev.ID))
+	if err != nil || raw.Sequence > d.seq {
+		return d.ev.Time
+	}
+	dead, _, err := events.DecodeEvent(raw.Data)
+	if err != nil || dead.Time.After(d.ev.Time) {
+		return d.ev.Time
+	}
+	return dead.Time
+}
+
+func (n *Notifier) postWebhook(ctx context.Context, p *events.Poster, d *delivery) error {
+	body, err := json.Marshal(events.WebhookPayload(&d.ev, n.started(ctx, d), n.cfg.Prefix, d.monitor, n.cfg.ExternalURL))
+	if err != nil {
+		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)
+	}
+	return p.Post(ctx, body)
+}
+
+// postAlert posts d's alert to every Alertmanager; it succeeds when one
+// of them accepted it (they share notifications as a cluster), and logs
+// the others' failures.
+func (n *Notifier) postAlert(ctx context.Context, ps []*events.Poster, d *delivery) error {
+	a := events.EventAlert(&d.ev, n.started(ctx, d), n.cfg.AlertHold, n.cfg.Prefix, n.cfg.AlertLabels, d.monitor, n.cfg.ExternalURL)
+	body, err := json.Marshal([]events.PostableAlert{a})
+	if err != nil {
+		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)
+	}
+	var errs []error
+	for _, p := range ps {
+		if err := p.Post(ctx, body); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == len(ps) {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		n.cfg.Logger.Warn("alert not delivered to every Alertmanager", "output", OutputAlertmanager, "peer", d.ev.ID, "err", err)
+	}
+	return nil
+}
