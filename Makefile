@@ -49,7 +49,7 @@ $(TOOLS)/allow-responses: $(ALLOWRESP)/main.go $(ALLOWRESP)/go.mod $(ALLOWRESP)/
 # each here; CI runs this); fuzz-long is the documented long run, about
 # 5 minutes per target (docs/RELIABILITY.md).
 fuzz:
-	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels; do \
+	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels FuzzParseNodeConn FuzzDecodeDisconnectAdvisory; do \
 		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 	$(GO) test ./internal/events -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
@@ -97,6 +97,9 @@ clean:
 # engine is reachable.
 IMAGE          ?= hbmesh:dev
 DEMO_PROJECT   ?= hbmesh-demo
+# The e2e test's own project, so that it never touches a demo from
+# cluster-up: hbmesh-e2e, or DEMO_PROJECT when that names another.
+E2E_PROJECT    ?= $(if $(filter hbmesh-demo,$(DEMO_PROJECT)),hbmesh-e2e,$(DEMO_PROJECT))
 DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE        := HBMESH_IMAGE=$(IMAGE) $(DOCKER_COMPOSE) -p $(DEMO_PROJECT)
 
@@ -118,4 +121,4 @@ cluster-down:
 
 e2e-docker:
 	@if ! docker info >/dev/null 2>&1; then echo "SKIP: e2e-docker: no Docker engine reachable"; exit 0; fi; \
-	$(MAKE) image && $(GO) test -tags docker -count=1 -v -timeout 20m ./internal/dockertest
+	$(MAKE) image && HBMESH_IMAGE=$(IMAGE) HBMESH_E2E_PROJECT=$(E2E_PROJECT) $(GO) test -tags docker -count=1 -v -timeout 20m ./internal/dockertest

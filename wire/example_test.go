@@ -74,3 +74,16 @@ func ExampleDecoder_DecodeNext() {
 	// Output:
 	// web-1 2 12:00:01 true {"role":"web"}
 }
+
+func ExampleNodeConn() {
+	name, err := wire.NodeConn{Prefix: "hb", ID: "web-1", Reconnect: 350 * time.Millisecond}.Name()
+	fmt.Println(name, err)
+	c, err := wire.ParseNodeConn(name)
+	fmt.Println(c.Prefix, c.ID, c.Reconnect, err)
+	_, err = wire.ParseNodeConn("hbmesh monitor mon-1")
+	fmt.Println(err)
+	// Output:
+	// hbmesh node web-1 prefix=hb reconnect=350ms <nil>
+	// hb web-1 350ms <nil>
+	// not a node connection name
+}

@@ -60,16 +60,26 @@ func (c *benchIngestCmd) Run(ctx context.Context, e *env) error {
 }
 
 type benchDetectCmd struct {
-	Common   benchCommon   `embed:""`
-	Nodes    int           `short:"n" default:"10000" placeholder:"N" help:"simulated nodes"`
-	Kills    int           `short:"k" default:"100" placeholder:"K" help:"nodes killed"`
-	Interval time.Duration `default:"1s" placeholder:"DURATION" help:"beat interval of every node"`
-	Window   time.Duration `placeholder:"DURATION" help:"kills are spread over this window after warm-up (default 5 intervals)"`
-	Seed     uint64        `default:"1" placeholder:"N" help:"random seed for kill choice and moments"`
+	Common    benchCommon     `embed:""`
+	Nodes     int             `short:"n" default:"10000" placeholder:"N" help:"simulated nodes"`
+	Kills     int             `short:"k" placeholder:"K" help:"nodes killed (default 100; 1000 with --crash)"`
+	Interval  time.Duration   `default:"1s" placeholder:"DURATION" help:"beat interval of every node"`
+	Window    time.Duration   `placeholder:"DURATION" help:"kills are spread over this window after warm-up (default 5 intervals; with --crash, the longest interval)"`
+	Seed      uint64          `default:"1" placeholder:"N" help:"random seed for kill choice and moments"`
+	Crash     bool            `help:"crash the victims: each beats on a connection of its own, closed at its kill (no goodbye, no reconnect), so the server publishes a DISCONNECT advisory; two monitors measure crash → dead through the crash fast path and through the timeout path in the same run"`
+	Intervals []time.Duration `placeholder:"DURATION,..." default:"1s,10s" help:"with --crash: the fleet's beat intervals, comma separated; peers and victims are spread evenly over them"`
 }
 
 func (c *benchDetectCmd) Run(ctx context.Context, e *env) error {
-	return runBench(ctx, e, bench.DetectOptions{Common: c.Common.options(), N: c.Nodes, K: c.Kills, Interval: c.Interval, Window: c.Window, Seed: c.Seed})
+	k := c.Kills
+	if k == 0 {
+		k = 100
+		if c.Crash {
+			k = 1000
+		}
+	}
+	return runBench(ctx, e, bench.DetectOptions{Common: c.Common.options(), N: c.Nodes, K: k, Interval: c.Interval, Window: c.Window, Seed: c.Seed,
+		Crash: c.Crash, Intervals: c.Intervals})
 }
 
 type benchScaleCmd struct {

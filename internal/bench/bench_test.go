@@ -45,6 +45,9 @@ func TestQuick(t *testing.T) {
 		{"ingest", bench.IngestOptions{Common: quick, Live: true}, ingestKeys, map[string]any{"mode": "live", "dropped": 0.0}},
 		{"detect", bench.DetectOptions{Common: quick}, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
 			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
+		{"detect", bench.DetectOptions{Common: quick, Crash: true}, []string{"bench", "mode", "n", "k", "intervals", "false_deaths",
+			"false_deaths_fast_path", "false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"},
+			map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
 		{"scale", bench.ScaleOptions{Common: quick}, []string{"bench", "runs", "churn", "method"}, nil},
 		{"probe", bench.ProbeOptions{Common: quick}, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
 	}
