@@ -22,7 +22,7 @@ TOOLS   := $(CURDIR)/bin/tools
 # failure when the time is up (golang/go#75804, fixed in go1.27).
 FUZZTIME ?= 500000x
 
-.PHONY: build demo test tools lint vet fmt-check clean fuzz fuzz-long faults faults-long bench
+.PHONY: build demo test tools lint vet fmt-check clean fuzz fuzz-long faults faults-long bench bench-node
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hbmesh
@@ -34,18 +34,22 @@ demo: build
 test: lint tools
 	HBMESH_TOOLS=$(TOOLS) $(GO) test -race -count=1 -timeout 15m ./...
 
-# The real nats-server and nats CLI, pinned, from the Go module proxy.
-tools: $(TOOLS)/nats-server $(TOOLS)/nats
+# The real nats-server and nats CLI, pinned, from the Go module proxy, and
+# allow-responses, the one step of SECURITY.md's fleet setup natscli lacks.
+ALLOWRESP := deploy/auth/allow-responses
+tools: $(TOOLS)/nats-server $(TOOLS)/nats $(TOOLS)/allow-responses
 $(TOOLS)/nats-server:
 	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 $(TOOLS)/nats:
 	GOBIN=$(TOOLS) $(GO) install github.com/nats-io/natscli/nats@v0.5.0
+$(TOOLS)/allow-responses: $(ALLOWRESP)/main.go $(ALLOWRESP)/go.mod $(ALLOWRESP)/go.sum
+	$(GO) build -C $(ALLOWRESP) -o $(TOOLS)/allow-responses .
 
 # Every fuzz target for FUZZTIME each (500 000 executions, about 10 s
 # each here; CI runs this); fuzz-long is the documented long run, about
 # 5 minutes per target (docs/RELIABILITY.md).
 fuzz:
-	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels; do \
+	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels FuzzParseNodeConn FuzzDecodeDisconnectAdvisory; do \
 		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 	$(GO) test ./internal/events -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)
@@ -63,12 +67,22 @@ faults-long:
 # Quick versions of every benchmark (docs/PERFORMANCE.md has the long ones).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./wire ./monitor
-	for b in ingest detect scale probe; do ./$(BIN) bench $$b --quick || exit 1; done
+	for b in ingest detect scale probe node; do ./$(BIN) bench $$b --quick || exit 1; done
+
+# What `hbmesh node` costs its host (docs/PERFORMANCE.md, "node"): a real
+# node beating once a second to a real server for a minute, measured from
+# /proc beside the same binary idle, a Go hello world and a bare nats.go
+# client in the same window.
+MEASURE ?= 1m
+bench-node: build
+	cd bench && $(GO) build -o ../bin/bench/ ./cmd/gohello ./cmd/barenode
+	./$(BIN) bench node --measure $(MEASURE) --hello bin/bench/gohello --bare bin/bench/barenode
 
 lint: vet fmt-check
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -C $(ALLOWRESP) ./...
 
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './vendor/*' -not -path '*/testdata/*' -not -path './.git/*' | xargs gofmt -l); \
@@ -104,6 +118,9 @@ dist-check: dist
 # engine is reachable.
 IMAGE          ?= hbmesh:dev
 DEMO_PROJECT   ?= hbmesh-demo
+# The e2e test's own project, so that it never touches a demo from
+# cluster-up: hbmesh-e2e, or DEMO_PROJECT when that names another.
+E2E_PROJECT    ?= $(if $(filter hbmesh-demo,$(DEMO_PROJECT)),hbmesh-e2e,$(DEMO_PROJECT))
 DOCKER_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE        := HBMESH_IMAGE=$(IMAGE) $(DOCKER_COMPOSE) -p $(DEMO_PROJECT)
 
@@ -125,4 +142,4 @@ cluster-down:
 
 e2e-docker:
 	@if ! docker info >/dev/null 2>&1; then echo "SKIP: e2e-docker: no Docker engine reachable"; exit 0; fi; \
-	$(MAKE) image && $(GO) test -tags docker -count=1 -v -timeout 20m ./internal/dockertest
+	$(MAKE) image && HBMESH_IMAGE=$(IMAGE) HBMESH_E2E_PROJECT=$(E2E_PROJECT) $(GO) test -tags docker -count=1 -v -timeout 20m ./internal/dockertest

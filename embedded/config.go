@@ -87,6 +87,20 @@ type Config struct {
 	// Default: "" (none).
 	ConfigFile string
 
+	// MeshAccount, when set, puts every client that connects without
+	// credentials into an account of this name (nats-server's
+	// no_auth_user), with JetStream when JetStream is on, and sets up a
+	// system account, SystemAccount, that exports to it its own client
+	// DISCONNECT advisories (wire.DisconnectAdvisorySubject) and nothing
+	// else. That is what a monitor's crash fast path needs; a server
+	// without accounts publishes no advisory its clients can see. Clients
+	// that present credentials are refused: the mesh account's only user
+	// is an nkey whose seed nobody has. It excludes ConfigFile, whose
+	// accounts are the file's business (docs/SECURITY.md says what one
+	// needs). hbmesh's own servers use DefaultMeshAccount. Default: ""
+	// (no accounts: nats-server's global account).
+	MeshAccount string
+
 	// Options, when non-nil, is called once with the final server options
 	// while New builds the server (not at Start), after every field above
 	// has been applied; with ConfigFile, at Start, after the file too. It
@@ -147,6 +161,14 @@ func (c Config) Validate() error {
 	}
 	if err := checkPort("HTTPPort", c.HTTPPort); err != nil {
 		return err
+	}
+	if c.MeshAccount != "" {
+		if r := validAccount(c.MeshAccount); r != "" {
+			return invalid.Field("MeshAccount", c.MeshAccount, r)
+		}
+		if c.ConfigFile != "" {
+			return invalid.Field("MeshAccount", c.MeshAccount, fmt.Sprintf("with ConfigFile %q: the file decides the accounts", c.ConfigFile))
+		}
 	}
 	if c.ReadyTimeout < 0 {
 		return invalid.Field("ReadyTimeout", c.ReadyTimeout, "must not be negative")

@@ -28,6 +28,17 @@
 // overrides the file, and Config.Options, if set, gets the final
 // [server.Options] for anything else.
 //
+// # Accounts
+//
+// A server without accounts puts every client in nats-server's global
+// account, which sees no system advisories. Config.MeshAccount sets up an
+// account for the mesh, which clients without credentials join, and a
+// system account that exports to it its own client DISCONNECT advisories
+// and nothing else, so that a monitor learns at once when a node's
+// connection ends (its crash fast path). hbmesh server, monitor
+// --embedded and demo use it with [DefaultMeshAccount]; with a
+// ConfigFile the accounts are the file's (see docs/SECURITY.md).
+//
 // # Clusters
 //
 // A non-empty Config.Cluster.Name turns clustering on. Start the first

@@ -383,6 +383,12 @@ func TestValidate(t *testing.T) {
 		{"route no port", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Routes: []string{"nats-route://a:1", "nats-route://h"}}
 		}, `invalid embedded config: Cluster.Routes[1] "nats-route://h": want nats-route://host:port`},
+		{"mesh account", func(c *embedded.Config) { c.MeshAccount = embedded.DefaultMeshAccount }, ""},
+		{"mesh account name", func(c *embedded.Config) { c.MeshAccount = "a b" }, `invalid embedded config: MeshAccount "a b" may hold only letters`},
+		{"mesh account reserved", func(c *embedded.Config) { c.MeshAccount = embedded.SystemAccount }, `invalid embedded config: MeshAccount "SYS" is reserved`},
+		{"mesh account and file", func(c *embedded.Config) {
+			c.MeshAccount, c.ConfigFile = "M", "x.conf"
+		}, `invalid embedded config: MeshAccount "M" with ConfigFile "x.conf": the file decides the accounts`},
 		{"route bad port", func(c *embedded.Config) {
 			c.Cluster = embedded.ClusterConfig{Name: "c", Routes: []string{"nats-route://h:0"}}
 		}, `invalid embedded config: Cluster.Routes[0] "nats-route://h:0": port "0" out of range`},

@@ -66,7 +66,11 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ConfigFile == "" {
-		opts, err := cfg.options(&server.Options{}, s.name)
+		base, err := cfg.baseOptions()
+		if err != nil {
+			return nil, err
+		}
+		opts, err := cfg.options(base, s.name)
 		if err != nil {
 			return nil, err
 		}
@@ -280,6 +284,26 @@ func (s *Server) ConnectOptions() []nats.Option {
 		return nil
 	}
 	return []nats.Option{nats.InProcessServer(s.ns)}
+}
+
+// ClientAccount returns the account that clients connecting without
+// credentials use: Config.MeshAccount, or nats-server's global account
+// "$G". With a ConfigFile it is what the file's no_auth_user maps to, if
+// anything, else "$G".
+func (s *Server) ClientAccount() string {
+	if s.cfg.MeshAccount != "" {
+		return s.cfg.MeshAccount
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts != nil && s.opts.NoAuthUser != "" {
+		for _, u := range s.opts.Users {
+			if u.Username == s.opts.NoAuthUser && u.Account != nil {
+				return u.Account.Name
+			}
+		}
+	}
+	return globalAccount
 }
 
 // StoreDir returns the JetStream store directory in use, or "" when

@@ -1,9 +1,11 @@
 package monitor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/clock"
@@ -111,6 +113,36 @@ type Config struct {
 	// SelfCheckTimeout bounds one self check. Default 1s.
 	SelfCheckTimeout time.Duration
 
+	// NoFastPath turns the crash fast path off: the monitor then does not
+	// subscribe to Advisories and judges by beats and probes alone.
+	NoFastPath bool
+	// Advisories is the subject of the server's client DISCONNECT
+	// advisories that the monitor subscribes to for the crash fast path
+	// (see docs/RELIABILITY.md). Default wire.DisconnectAdvisories
+	// ("$SYS.ACCOUNT.*.DISCONNECT"), which matches an import of the
+	// account's own advisories whatever the account is called; set it if
+	// the import maps them elsewhere.
+	Advisories string
+	// DisconnectMargin is added to the reconnect window a node announces
+	// (wire.NodeConn.Reconnect) before the monitor checks on it after a
+	// disconnect advisory: time for a live node's reconnect handshake and
+	// for its probe subscription to reach the monitor's server across the
+	// cluster. Raise it for nodes more than a few tens of milliseconds
+	// away from their servers. Default 100ms.
+	DisconnectMargin time.Duration
+	// ConfirmTimeout is how long the fast path's probe may go unanswered.
+	// An answer means alive, NATS' "no responders" confirms the crash,
+	// and silence past ConfirmTimeout proves nothing: the peer is left to
+	// the timeout path. Default 500ms.
+	ConfirmTimeout time.Duration
+	// FastPathSettle is how long the monitor's connection must have been
+	// up, and its observation unimpaired, before it acts on an advisory:
+	// after its server restarts, the server learns the subscriptions of
+	// the rest of the cluster only as its routes come up, and until then
+	// "no responders" could be wrong. Default 2s (nats-server retries a
+	// route every second).
+	FastPathSettle time.Duration
+
 	// OnEvent, if set, receives every transition. It is called from one
 	// goroutine that Run owns, never concurrently, in the order
 	// transitions happened. It may call Peers, Peer, Stats and Ready.
@@ -160,6 +192,10 @@ func DefaultConfig() Config {
 		SelfCheckInterval: 500 * time.Millisecond,
 		SelfCheckTimeout:  time.Second,
 		MaxBacklog:        1024,
+		Advisories:        wire.DisconnectAdvisories,
+		DisconnectMargin:  100 * time.Millisecond,
+		ConfirmTimeout:    500 * time.Millisecond,
+		FastPathSettle:    2 * time.Second,
 	}
 }
 
@@ -170,6 +206,26 @@ const (
 	maxDefaultBeatQueue = 1 << 18
 	maxBeatQueue        = 1 << 24
 )
+
+// validSubscription checks a subject a monitor subscribes to: non-empty
+// tokens, no whitespace, and '>' only as the last token.
+func validSubscription(subj string) error {
+	if subj == "" {
+		return errors.New("is empty")
+	}
+	toks := strings.Split(subj, ".")
+	for i, tok := range toks {
+		switch {
+		case tok == "":
+			return errors.New("has an empty token")
+		case strings.ContainsAny(tok, " \t\r\n"):
+			return errors.New("has whitespace")
+		case tok == ">" && i != len(toks)-1:
+			return errors.New("has '>' before its last token")
+		}
+	}
+	return nil
+}
 
 // Validate reports the first field that is out of range, by name and value.
 // It checks c as it is; [New] first fills zero fields with their defaults,
@@ -222,6 +278,17 @@ func (c Config) Validate() error {
 		return invalid.Field("SelfCheckInterval", c.SelfCheckInterval, "must be at least 10ms")
 	case c.SelfCheckTimeout < 10*time.Millisecond:
 		return invalid.Field("SelfCheckTimeout", c.SelfCheckTimeout, "must be at least 10ms")
+	case c.DisconnectMargin < 0 || c.DisconnectMargin > time.Minute:
+		return invalid.Field("DisconnectMargin", c.DisconnectMargin, "must be within [0, 1m]")
+	case c.ConfirmTimeout < 10*time.Millisecond || c.ConfirmTimeout > time.Minute:
+		return invalid.Field("ConfirmTimeout", c.ConfirmTimeout, "must be within [10ms, 1m]")
+	case c.FastPathSettle < 0 || c.FastPathSettle > time.Hour:
+		return invalid.Field("FastPathSettle", c.FastPathSettle, "must be within [0, 1h]")
+	}
+	if !c.NoFastPath {
+		if err := validSubscription(c.Advisories); err != nil {
+			return invalid.Field("Advisories", c.Advisories, err.Error())
+		}
 	}
 	return nil
 }
@@ -257,6 +324,12 @@ func (c *Config) fillDefaults() {
 	setD(&c.StallThreshold, d.StallThreshold)
 	setD(&c.SelfCheckInterval, d.SelfCheckInterval)
 	setD(&c.SelfCheckTimeout, d.SelfCheckTimeout)
+	setD(&c.DisconnectMargin, d.DisconnectMargin)
+	setD(&c.ConfirmTimeout, d.ConfirmTimeout)
+	setD(&c.FastPathSettle, d.FastPathSettle)
+	if c.Advisories == "" {
+		c.Advisories = d.Advisories
+	}
 	if c.PhiWarmup == 0 {
 		c.PhiWarmup = d.PhiWarmup
 	}

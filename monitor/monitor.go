@@ -57,6 +57,18 @@ type Monitor struct {
 	beatPrev wire.Sender
 	probeDec wire.Decoder
 	probeRaw wire.RawBeat
+
+	// The crash fast path (advisory.go): the inbox of the check probes'
+	// replies and their callback's decoder, the beat subscription (whose
+	// delivered count a verdict waits for), and the name of the test
+	// connection of CheckFastPath, guarded by mu like advLogged.
+	confirmInbox string
+	confirmDec   wire.Decoder
+	confirmRaw   wire.RawBeat
+	beatSub      *nats.Subscription
+	checkName    string
+	checkSeen    chan struct{}
+	advLogged    time.Time
 }
 
 // New checks cfg and returns a Monitor that will use nc. It does no I/O.
@@ -115,11 +127,17 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return fmt.Errorf("monitor: subscribe %q: %w", m.subj.Beats(), err)
 	}
 	defer beatSub.Unsubscribe()
+	m.beatSub = beatSub
 	probeSub, err := m.nc.Subscribe(wire.ProbeReplies(m.inbox), m.onProbeReply)
 	if err != nil {
 		return fmt.Errorf("monitor: subscribe %q: %w", wire.ProbeReplies(m.inbox), err)
 	}
 	defer probeSub.Unsubscribe()
+	stopFastPath, err := m.subscribeFastPath()
+	if err != nil {
+		return err
+	}
+	defer stopFastPath()
 	// A round trip makes sure the server has both subscriptions before
 	// Ready says so: a beat published after Ready returns nil is seen. If
 	// it fails, Ready reports the failure until a self check passes.
@@ -134,6 +152,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.checkErr = flushErr
 	skipped := m.tab.restore(m.cfg.Restore, now)
 	m.tab.setImpaired(!m.connected || flushErr != nil, now)
+	m.tab.seeingFrom = m.tab.vnow(now)
 	m.mu.Unlock()
 	if flushErr != nil {
 		log.Warn("self check failed; suspending verdicts", "err", flushErr)
@@ -141,7 +160,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if skipped > 0 {
 		log.Warn("restart memory entries skipped: invalid id, interval or state", "skipped", skipped, "of", len(m.cfg.Restore))
 	}
-	log.Info("monitor started", "monitor", m.cfg.ID, "subject", m.subj.Beats(), "detector", string(m.cfg.Detector), "restored", len(m.cfg.Restore)-skipped)
+	advisories := m.cfg.Advisories
+	if m.cfg.NoFastPath {
+		advisories = "off"
+	}
+	log.Info("monitor started", "monitor", m.cfg.ID, "subject", m.subj.Beats(), "detector", string(m.cfg.Detector), "restored", len(m.cfg.Restore)-skipped, "advisories", advisories)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -153,6 +176,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		cancel()
 		beatSub.Unsubscribe()
 		probeSub.Unsubscribe()
+		stopFastPath()
 		m.mu.Lock()
 		m.stopped, m.running, m.subscribed = true, false, false
 		m.mu.Unlock()
@@ -206,8 +230,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 				log.Warn("peer table full: peers forgotten to make room (raise --max-peers, Config.MaxPeers)", "evicted", ev-lastEvicted, "max_peers", m.cfg.MaxPeers)
 				lastEvicted, lastEvictLog = ev, now
 			}
-			probes, forgot := m.tab.probes, m.tab.forgot
-			m.tab.probes, m.tab.forgot = nil, nil
+			probes, forgot, confirms := m.tab.probes, m.tab.forgot, m.tab.confirms
+			m.tab.probes, m.tab.forgot, m.tab.confirms = nil, nil, nil
 			pending := len(m.tab.events) > 0
 			m.mu.Unlock()
 			m.logForgotten(forgot)
@@ -219,6 +243,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 					m.mu.Unlock()
 				}
 			}
+			m.sendConfirms(confirms)
 			if pending {
 				m.signal()
 			}
@@ -375,6 +400,7 @@ func (m *Monitor) onBeats(msgs []*nats.Msg) {
 	for _, msg := range msgs {
 		m.beatLocked(msg, now)
 	}
+	m.tab.taken += int64(len(msgs))
 	pending := len(m.tab.events) > 0
 	m.mu.Unlock()
 	if pending {
@@ -545,6 +571,15 @@ func (m *Monitor) Stats() Stats {
 		Peers:       make(map[State]int, 4),
 		ProbeRTT:    c.rtt.snapshot(),
 		Overshoot:   c.overshoot.snapshot(),
+		FastPath:    c.fastPath && !m.cfg.NoFastPath && m.tab.settled(m.tab.vnow(m.cfg.Clock.Now())),
+		Advisories:  make(map[string]uint64, len(advisoryResults)),
+		Checks:      make(map[string]uint64, len(checkOutcomes)),
+	}
+	for i, r := range advisoryResults {
+		s.Advisories[r] = c.advisories[i]
+	}
+	for i, o := range checkOutcomes {
+		s.Checks[o] = c.checks[i]
 	}
 	for i, r := range rejectReasons {
 		s.Rejected[r] = c.rejected[i]

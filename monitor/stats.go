@@ -45,6 +45,49 @@ var reasonIndex = func() map[string]int {
 	return m
 }()
 
+// What became of a DISCONNECT advisory: the closed set behind
+// [AdvisoryResults].
+const (
+	advChecked     = "checked"      // a check of the peer started (or was put off)
+	advNotNode     = "not_node"     // the connection was not a node's (a monitor's, a tool's)
+	advMalformed   = "malformed"    // the payload, or a node's connection name, does not parse
+	advOtherPrefix = "other_prefix" // a node of another prefix
+	advUnknownPeer = "unknown_peer" // a node this monitor has not heard
+	advNotAlive    = "not_alive"    // the peer is dead or left already
+	advReason      = "reason"       // the disconnect reason leaves the peer to the timeout path
+	advUnsettled   = "unsettled"    // the monitor's own observation is impaired or settling
+	advSelfCheck   = "self_check"   // the test connection of Monitor.CheckFastPath
+)
+
+var advisoryResults = [...]string{advChecked, advNotNode, advMalformed, advOtherPrefix,
+	advUnknownPeer, advNotAlive, advReason, advUnsettled, advSelfCheck}
+
+// AdvisoryResults returns what can become of a DISCONNECT advisory, the
+// keys of [Stats.Advisories], as a new slice.
+func AdvisoryResults() []string { return slices.Clone(advisoryResults[:]) }
+
+// How a fast-path check ended: the closed set behind [CheckOutcomes].
+const (
+	checkAlive    = "alive"    // the peer beat, or answered, after its advisory
+	checkDead     = "dead"     // no responders after the window: dead, reason disconnected
+	checkFallback = "fallback" // inconclusive; the timeout path decides
+)
+
+var checkOutcomes = [...]string{checkAlive, checkDead, checkFallback}
+
+// CheckOutcomes returns how a crash fast-path check can end, the keys of
+// [Stats.Checks], as a new slice.
+func CheckOutcomes() []string { return slices.Clone(checkOutcomes[:]) }
+
+func indexOf(set []string, s string) int {
+	for i, x := range set {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
 // ProbeRTTBuckets returns the upper bounds, in seconds, of the buckets of
 // [Stats.ProbeRTT], as a new slice the caller may keep or change.
 func ProbeRTTBuckets() []float64 {
@@ -116,6 +159,9 @@ type counters struct {
 	dropped        uint64 // beats NATS dropped because the beat queue was full
 	rtt            histogram
 	overshoot      histogram
+	advisories     [len(advisoryResults)]uint64
+	checks         [len(checkOutcomes)]uint64
+	fastPath       bool // an advisory has arrived
 }
 
 func (c *counters) reject(reason string) {
@@ -149,5 +195,19 @@ type Stats struct {
 	Connected bool // the NATS connection is up
 	Impaired  bool // verdicts are suspended
 	ProbeRTT  Histogram
-	Overshoot Histogram // dead verdict lateness
+	Overshoot Histogram // lateness of dead verdicts with reason timeout
+
+	// FastPath is true while the crash fast path works: a DISCONNECT
+	// advisory has reached the monitor (a real one, or the test of
+	// Monitor.CheckFastPath), and the monitor has observed without a
+	// break for FastPathSettle. False with Config.NoFastPath.
+	FastPath bool
+	// Advisories counts DISCONNECT advisories by what became of them
+	// (every key of AdvisoryResults).
+	Advisories map[string]uint64
+	// Checks counts crash fast-path checks by how they ended (every key
+	// of CheckOutcomes): alive (heard from after its advisory), dead
+	// (convicted, reason disconnected), fallback (inconclusive: left to
+	// the timeout path).
+	Checks map[string]uint64
 }

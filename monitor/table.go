@@ -51,6 +51,8 @@ type peer struct {
 	// beat, or, if its own goodbye comes first, the id has left.
 	gone     bool
 	promoted bool // out of probation (see peerTable)
+	// checking: a crash fast-path check is open (table.checks).
+	checking bool
 	// cycles counts suspect → alive-by-probe rounds since the last
 	// accepted beat (Event.Repeat), saturating; it fits the padding.
 	cycles uint8
@@ -87,6 +89,14 @@ type table struct {
 	probes []string
 	forgot []forgotPeer // dead and left peers forgotten, for the log
 
+	// The crash fast path (fastpath.go): open checks, the ids whose check
+	// probe is to be sent, since when the monitor has observed without a
+	// break, and how many beat messages it has judged.
+	checks     map[*peer]*check
+	confirms   []string
+	seeingFrom int64
+	taken      int64
+
 	zSuspect, zDead float64 // standard normal quantiles for the phi thresholds
 
 	st counters
@@ -94,7 +104,7 @@ type table struct {
 
 func newTable(cfg *Config, epoch time.Time) *table {
 	// Virtual time starts at one second, so 0 can mean "never".
-	t := &table{cfg: cfg, epoch: epoch.Add(-time.Second)}
+	t := &table{cfg: cfg, epoch: epoch.Add(-time.Second), checks: map[*peer]*check{}}
 	t.peers = newPeerTable(cfg.MaxPeers, t.onEvict)
 	// phi = -log10(P(a live peer is later than this)); for a normal model
 	// that is the quantile z = Φ⁻¹(1-10^-phi) = √2·erfcinv(2·10^-phi).
@@ -133,6 +143,7 @@ func (t *table) wall(v int64) time.Time {
 }
 
 func (t *table) onEvict(p *peer) {
+	t.endCheck(p, checkFallback)
 	t.heap.remove(p)
 	t.st.byState[p.state]--
 	t.st.evicted++
@@ -484,6 +495,9 @@ func (t *table) sweep(now time.Time) {
 }
 
 func (t *table) evaluate(p *peer, v int64, now time.Time) {
+	if p.checking && t.stepCheck(p, v, now) {
+		return
+	}
 	switch p.state {
 	case StateAlive:
 		s, d := t.timeouts(p)
@@ -508,6 +522,7 @@ func (t *table) evaluate(p *peer, v int64, now time.Time) {
 			p.probeSent = 0
 			t.st.probesFailed++
 		}
+		t.endCheck(p, checkFallback)
 		e := t.transition(p, StateDead, ReasonTimeout, v, now)
 		e.Overshoot = time.Duration(v - due)
 		t.st.overshoot.observe(e.Overshoot.Seconds())
@@ -548,6 +563,7 @@ func (t *table) setImpaired(impaired bool, now time.Time) {
 		return
 	}
 	t.graceFrom = t.vnow(now)
+	t.seeingFrom = t.graceFrom
 	// Entries due during the outage are evaluated on the next sweep and
 	// pushed out by the grace; nothing else to do.
 }

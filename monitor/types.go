@@ -81,6 +81,7 @@ const (
 	ReasonProbeAnswered Reason = "probe_answered" // a suspect peer answered its probe
 	ReasonSilent        Reason = "silent"         // no beat for SuspectAfter intervals
 	ReasonTimeout       Reason = "timeout"        // no beat and no probe answer for DeadAfter intervals
+	ReasonDisconnected  Reason = "disconnected"   // its connection ended and it did not come back (the crash fast path)
 	ReasonGoodbye       Reason = "goodbye"        // the peer said it is leaving
 	ReasonRestarted     Reason = "restarted"      // a beat with a new boot id
 	ReasonConflict      Reason = "conflict"       // two boots are beating under one id
@@ -106,8 +107,9 @@ type Event struct {
 	// goes suspect again without beating in between repeats ID, Boot, State
 	// and Seq; Repeat tells the second round from the first.
 	Repeat int
-	// Overshoot is, on a dead event, how late the verdict came after its
-	// deadline. It measures the monitor, not the peer.
+	// Overshoot is, on a dead event with reason timeout, how late the
+	// verdict came after its deadline. It measures the monitor, not the
+	// peer.
 	Overshoot time.Duration
 }
 

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"math"
 	"strings"
@@ -120,8 +121,8 @@ func TestBootIsFreshPerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, boot := range []string{a.Boot(), b.Boot()} {
-		if len(boot) != 16 || strings.Trim(boot, "0123456789abcdef") != "" {
-			t.Errorf("Boot() = %q, want 16 lowercase hex digits", boot)
+		if raw, err := base64.RawURLEncoding.DecodeString(boot); err != nil || len(raw) != 8 || len(boot) != 11 {
+			t.Errorf("Boot() = %q, want 64 bits as 11 base64url characters (%v)", boot, err)
 		}
 	}
 	if a.Boot() == b.Boot() {

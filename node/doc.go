@@ -48,6 +48,37 @@
 // period from there. [Node.Stats] counts published, dropped, skipped and
 // failed beats. Publish errors are logged and counted, never fatal.
 //
+// # The crash fast path
+//
+// When a node's process dies, its server sees the TCP connection close and
+// publishes a DISCONNECT advisory carrying the connection's name. A
+// monitor that reads advisories checks on the node at once instead of
+// waiting DeadAfter intervals, if the name announces the node and its
+// reconnect window (see [wire.NodeConn]): the monitor waits that long, so
+// that a live node whose connection merely dropped is back first. Name
+// the connection when you dial it, from the same settings:
+//
+//	opts := []nats.Option{
+//		nats.ReconnectWait(250 * time.Millisecond),
+//		nats.ReconnectJitter(100*time.Millisecond, 500*time.Millisecond),
+//		nats.MaxReconnects(-1),
+//	}
+//	o := nats.GetDefaultOptions()
+//	for _, opt := range opts {
+//		_ = opt(&o)
+//	}
+//	o.Url = url
+//	window, _ := node.ReconnectWindow(&o)
+//	name, err := wire.NodeConn{Prefix: "hb", ID: "web-1", Reconnect: window}.Name()
+//	nc, err := nats.Connect(url, append(opts, nats.Name(name))...)
+//
+// [New] refuses a connection whose name announces another node, or a
+// window shorter than the connection's own reconnect policy allows: that
+// could make a monitor report the node dead while it reconnects. A name
+// that is not a node's at all is fine; monitors then judge the node by
+// beats and probes alone. Beats never depend on the name. hbmesh node
+// names its connection this way.
+//
 // # Time
 //
 // Timestamps and the beat ticker come from [Config.Clock], so tests drive

@@ -3,7 +3,7 @@ package node
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +55,11 @@ type Node struct {
 	probesStopped bool
 
 	published, dropped, skipped, failed atomic.Uint64
+
+	// announced: the connection's name announces this node (for the
+	// crash fast path); nameNote is what Run logs about the name.
+	announced bool
+	nameNote  error
 }
 
 // Stats counts what a Node did with its beats.
@@ -78,7 +83,11 @@ func New(nc *nats.Conn, cfg Config) (*Node, error) {
 	if cfg.Boot == "" {
 		var b [8]byte
 		_, _ = crand.Read(b[:]) // crypto/rand.Read never fails
-		cfg.Boot = hex.EncodeToString(b[:])
+		cfg.Boot = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	announced, err := checkConnName(&nc.Opts, &cfg)
+	if err != nil && !errors.Is(err, errUnverifiedWindow) {
+		return nil, err
 	}
 	cfg.Labels = maps.Clone(cfg.Labels)
 	subj, err := wire.NewSubjects(cfg.Prefix)
@@ -91,6 +100,8 @@ func New(nc *nats.Conn, cfg Config) (*Node, error) {
 		beatSubj:  subj.Beat(cfg.ID),
 		probeSubj: subj.Probe(cfg.ID),
 		log:       cfg.Logger.With("peer", cfg.ID),
+		announced: announced,
+		nameNote:  err,
 	}
 	n.beat = wire.Beat{
 		V: wire.Version, ID: cfg.ID, Host: cfg.Host, PID: cfg.PID, Boot: cfg.Boot,
@@ -157,6 +168,13 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("node: subscribe %q: %w", n.probeSubj, err)
 	}
 	defer n.stopProbes(sub) // a no-op after the goodbye path has run it
+
+	switch {
+	case n.nameNote != nil:
+		n.log.Warn("reconnect window in the connection name not checked", "name", n.nc.Opts.Name, "err", n.nameNote)
+	case !n.announced:
+		n.log.Info("the connection's name does not announce this node (wire.NodeConn), so monitors judge it by beats and probes alone, without the crash fast path", "name", n.nc.Opts.Name)
+	}
 
 	ticker := n.cfg.Clock.NewTicker(n.nextWait())
 	defer ticker.Stop()

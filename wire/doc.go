@@ -25,5 +25,13 @@
 // scratch buffer. Every rejection is a [*DecodeError] carrying a short,
 // stable [Reason] suitable as a metric label.
 //
+// # Connection names and advisories
+//
+// A node's NATS connection announces the node in its name ([NodeConn]),
+// which the server copies into the DISCONNECT advisory it publishes when
+// the connection ends ([DisconnectAdvisories], [DecodeDisconnectAdvisory]).
+// A monitor reads those advisories as a reason to check a peer at once:
+// the crash fast path. Beats never depend on the name.
+//
 // The protocol is described for humans in docs/PROTOCOL.md.
 package wire

@@ -31,12 +31,12 @@ func ExampleIDFromHostname() {
 }
 
 func ExampleAppendBeat() {
-	b := wire.Beat{V: 1, ID: "web-1", Host: "web-1.example.com", PID: 42, Boot: "9f2c4e1a7b3d5c60",
+	b := wire.Beat{V: 1, ID: "web-1", Host: "web-1.example.com", PID: 42, Boot: "n8Kd2wX-4aQ",
 		Seq: 1, TS: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), IntervalMS: 1000,
 		Status: wire.StatusAlive, Version: "v1.0.0", Labels: map[string]string{"role": "web"}}
 	fmt.Println(string(wire.AppendBeat(nil, &b)))
 	// Output:
-	// {"v":1,"id":"web-1","host":"web-1.example.com","pid":42,"boot":"9f2c4e1a7b3d5c60","seq":1,"ts":"2026-11-25T12:00:00Z","interval_ms":1000,"status":"alive","version":"v1.0.0","labels":{"role":"web"}}
+	// {"v":1,"id":"web-1","host":"web-1.example.com","pid":42,"boot":"n8Kd2wX-4aQ","seq":1,"ts":"2026-11-25T12:00:00.000Z","interval_ms":1000,"status":"alive","version":"v1.0.0","labels":{"role":"web"}}
 }
 
 func ExampleDecoder() {
@@ -52,7 +52,7 @@ func ExampleDecoder() {
 // Sender built from a beat decoded with Plain set lets the next beat skip
 // parsing what it repeats. The result is Decode's either way.
 func ExampleDecoder_DecodeNext() {
-	b := wire.Beat{V: 1, ID: "web-1", Host: "web-1.example.com", PID: 42, Boot: "9f2c4e1a7b3d5c60",
+	b := wire.Beat{V: 1, ID: "web-1", Host: "web-1.example.com", PID: 42, Boot: "n8Kd2wX-4aQ",
 		Seq: 1, TS: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), IntervalMS: 1000,
 		Status: wire.StatusAlive, Version: "v1.0.0", Labels: map[string]string{"role": "web"}}
 	var d wire.Decoder
@@ -73,4 +73,17 @@ func ExampleDecoder_DecodeNext() {
 	fmt.Println(string(raw.ID), raw.Seq, raw.TS.Format(time.TimeOnly), raw.Leaving, string(raw.Labels))
 	// Output:
 	// web-1 2 12:00:01 true {"role":"web"}
+}
+
+func ExampleNodeConn() {
+	name, err := wire.NodeConn{Prefix: "hb", ID: "web-1", Reconnect: 350 * time.Millisecond}.Name()
+	fmt.Println(name, err)
+	c, err := wire.ParseNodeConn(name)
+	fmt.Println(c.Prefix, c.ID, c.Reconnect, err)
+	_, err = wire.ParseNodeConn("hbmesh monitor mon-1")
+	fmt.Println(err)
+	// Output:
+	// hbmesh node web-1 prefix=hb reconnect=350ms <nil>
+	// hb web-1 350ms <nil>
+	// not a node connection name
 }

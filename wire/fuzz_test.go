@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hbmesh/hbmesh/wire"
@@ -21,7 +22,8 @@ func addBeatSeeds(f *testing.F) {
 }
 
 // checkDecoded is the property every accepted payload must have: it is
-// valid JSON, and re-encoding the decoded beat decodes to the same beat.
+// valid JSON, and re-encoding the decoded beat decodes to the same beat,
+// its ts cut to AppendBeat's milliseconds.
 func checkDecoded(t *testing.T, data []byte, b wire.Beat) {
 	var generic map[string]any
 	if err := json.Unmarshal(data, &generic); err != nil {
@@ -34,6 +36,14 @@ func checkDecoded(t *testing.T, data []byte, b wire.Beat) {
 	if err != nil {
 		t.Fatalf("re-encoded beat rejected: %v\n%+v", err, b)
 	}
+	ms, err := time.Parse(time.RFC3339Nano, b.TS.Format(wire.TSLayout))
+	if err != nil {
+		t.Fatalf("ts %v in TSLayout does not parse: %v", b.TS, err)
+	}
+	if ms.After(b.TS) || b.TS.Sub(ms) >= time.Millisecond {
+		t.Fatalf("ts %v in TSLayout is %v, not cut to the millisecond", b.TS, ms)
+	}
+	b.TS = ms
 	x, _ := json.Marshal(again)
 	y, _ := json.Marshal(b)
 	if string(x) != string(y) {

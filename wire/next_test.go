@@ -102,7 +102,7 @@ func TestDecodeNextShortcut(t *testing.T) {
 				t.Fatalf("DecodeNext: %v", err)
 			}
 			if got := r.Beat(); got.ID != b.ID || got.Host != b.Host || got.Boot != b.Boot || got.Seq != b.Seq ||
-				!got.TS.Equal(b.TS) || got.Status != b.Status || got.Version != b.Version || got.PID != b.PID ||
+				!got.TS.Equal(b.TS.Truncate(time.Millisecond)) || got.Status != b.Status || got.Version != b.Version || got.PID != b.PID ||
 				got.IntervalMS != b.IntervalMS || len(got.Labels) != len(b.Labels) {
 				t.Fatalf("decoded %+v, want %+v", got, b)
 			}

@@ -38,8 +38,8 @@ func TestBeatRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	if !got.TS.Equal(b.TS) {
-		t.Errorf("ts = %v, want %v", got.TS, b.TS)
+	if want := b.TS.Truncate(time.Millisecond); !got.TS.Equal(want) {
+		t.Errorf("ts = %v, want %v (milliseconds)", got.TS, want)
 	}
 	got.TS = b.TS
 	gj, _ := json.Marshal(got)

@@ -16,7 +16,9 @@ type benchCmd struct {
 	Detect    benchDetectCmd    `cmd:"" help:"dead verdict lateness with N simulated nodes and K silent kills"`
 	Scale     benchScaleCmd     `cmd:"" help:"monitor CPU, heap, RSS and ns per beat at N peers; churn"`
 	Probe     benchProbeCmd     `cmd:"" help:"probe round trip through node.Node vs bare request/reply"`
+	Node      benchNodeCmd      `cmd:"" help:"a real hbmesh node process: RSS idle and CPU per beat, from /proc"`
 	Publisher benchPublisherCmd `cmd:"" name:"_publisher" hidden:"" help:"the scale benchmark's publisher child"`
+	Idle      benchIdleCmd      `cmd:"" name:"_idle" hidden:"" help:"the node benchmark's idle baseline: nothing, until interrupted"`
 }
 
 func (c *benchCmd) Help() string {
@@ -58,16 +60,26 @@ func (c *benchIngestCmd) Run(ctx context.Context, e *env) error {
 }
 
 type benchDetectCmd struct {
-	Common   benchCommon   `embed:""`
-	Nodes    int           `short:"n" default:"10000" placeholder:"N" help:"simulated nodes"`
-	Kills    int           `short:"k" default:"100" placeholder:"K" help:"nodes killed"`
-	Interval time.Duration `default:"1s" placeholder:"DURATION" help:"beat interval of every node"`
-	Window   time.Duration `placeholder:"DURATION" help:"kills are spread over this window after warm-up (default 5 intervals)"`
-	Seed     uint64        `default:"1" placeholder:"N" help:"random seed for kill choice and moments"`
+	Common    benchCommon     `embed:""`
+	Nodes     int             `short:"n" default:"10000" placeholder:"N" help:"simulated nodes"`
+	Kills     int             `short:"k" placeholder:"K" help:"nodes killed (default 100; 1000 with --crash)"`
+	Interval  time.Duration   `default:"1s" placeholder:"DURATION" help:"beat interval of every node"`
+	Window    time.Duration   `placeholder:"DURATION" help:"kills are spread over this window after warm-up (default 5 intervals; with --crash, the longest interval)"`
+	Seed      uint64          `default:"1" placeholder:"N" help:"random seed for kill choice and moments"`
+	Crash     bool            `help:"crash the victims: each beats on a connection of its own, closed at its kill (no goodbye, no reconnect), so the server publishes a DISCONNECT advisory; two monitors measure crash → dead through the crash fast path and through the timeout path in the same run"`
+	Intervals []time.Duration `placeholder:"DURATION,..." default:"1s,10s" help:"with --crash: the fleet's beat intervals, comma separated; peers and victims are spread evenly over them"`
 }
 
 func (c *benchDetectCmd) Run(ctx context.Context, e *env) error {
-	return runBench(ctx, e, bench.DetectOptions{Common: c.Common.options(), N: c.Nodes, K: c.Kills, Interval: c.Interval, Window: c.Window, Seed: c.Seed})
+	k := c.Kills
+	if k == 0 {
+		k = 100
+		if c.Crash {
+			k = 1000
+		}
+	}
+	return runBench(ctx, e, bench.DetectOptions{Common: c.Common.options(), N: c.Nodes, K: k, Interval: c.Interval, Window: c.Window, Seed: c.Seed,
+		Crash: c.Crash, Intervals: c.Intervals})
 }
 
 type benchScaleCmd struct {
@@ -93,6 +105,30 @@ type benchProbeCmd struct {
 
 func (c *benchProbeCmd) Run(ctx context.Context, e *env) error {
 	return runBench(ctx, e, bench.ProbeOptions{Common: c.Common.options(), Count: c.Count})
+}
+
+type benchNodeCmd struct {
+	Common   benchCommon   `embed:""`
+	Interval time.Duration `default:"1s" placeholder:"DURATION" help:"the node's beat interval"`
+	Measure  time.Duration `default:"1m" placeholder:"DURATION" help:"measuring window, after a warm-up of 5 intervals"`
+	Exe      string        `placeholder:"FILE" help:"hbmesh executable to run as the node and the idle baseline (default: this one)"`
+	Hello    string        `placeholder:"FILE" help:"baseline: a Go hello world that sleeps (bench/cmd/gohello)"`
+	Bare     string        `placeholder:"FILE" help:"baseline: a bare nats.go client (bench/cmd/barenode)"`
+	NoIdle   bool          `help:"leave out the idle baseline, for an --exe without 'bench _idle'"`
+}
+
+func (c *benchNodeCmd) Run(ctx context.Context, e *env) error {
+	return runBench(ctx, e, bench.NodeOptions{Common: c.Common.options(), Interval: c.Interval, Measure: c.Measure,
+		Exe: c.Exe, Hello: c.Hello, Bare: c.Bare, NoIdle: c.NoIdle})
+}
+
+// benchIdleCmd is the node benchmark's idle baseline: this binary, its
+// package initialisation done, doing nothing.
+type benchIdleCmd struct{}
+
+func (c *benchIdleCmd) Run(ctx context.Context, _ *env) error {
+	<-ctx.Done()
+	return nil
 }
 
 // benchPublisherCmd is the scale benchmark's child process: its options

@@ -17,6 +17,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // demoCmd is `hbmesh demo`.
@@ -94,7 +95,8 @@ func (c *demoCmd) Run(ctx context.Context, e *env) (err error) {
 		srvPort = embedded.RandomPort
 	}
 	// JetStream, in a temporary directory, so --events-stream works.
-	srv, err := embedded.New(embedded.Config{Host: "127.0.0.1", Port: srvPort, JetStream: true, Logger: log.With("cmd", "server")})
+	srv, err := embedded.New(embedded.Config{Host: "127.0.0.1", Port: srvPort, JetStream: true,
+		MeshAccount: embedded.DefaultMeshAccount, Logger: log.With("cmd", "server")})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -130,7 +132,8 @@ func (c *demoCmd) Run(ctx context.Context, e *env) (err error) {
 	// nothing to remember across demo runs: no restart memory.
 	st := &stack{id: "demo-monitor", http: c.HTTP, events: eventsFlags{Stream: c.Stream}, memory: memoryFlags{Replicas: 1},
 		cfg: mcfg, out: sinks{textSink(out)}, ln: ln, log: log,
-		onStart: func(m *monitor.Monitor) { started <- m }}
+		onStart: func(m *monitor.Monitor) { started <- m },
+		dial:    (&connFlags{Timeout: 5 * time.Second}).dialCheck(url, log, nats.InProcessServer(srv.NATS()))}
 	ln = nil // st.run owns it now
 	var mwg sync.WaitGroup
 	mdone := make(chan error, 1)
@@ -240,7 +243,13 @@ func (d *demo) start(s *demoSlot) error {
 	if err != nil {
 		return err
 	}
-	cn, err := (&connFlags{Server: l.URL(), Timeout: 5 * time.Second}).dial(d.life, "hbmesh demo "+s.id, d.log)
+	cf := &connFlags{Server: l.URL(), Timeout: 5 * time.Second}
+	name, err := cf.nodeConnName(wire.DefaultPrefix, s.id)
+	if err != nil {
+		l.close()
+		return err
+	}
+	cn, err := cf.dial(d.life, name, d.log)
 	if err != nil {
 		l.close()
 		return err

@@ -29,6 +29,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "node" {
+		tuneNodeProcess(os.Getenv)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()

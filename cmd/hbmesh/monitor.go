@@ -76,6 +76,10 @@ type detectionFlags struct {
 	Retention    time.Duration `default:"${retention}" min:"1m" max:"8760h" placeholder:"DURATION" env:"HBMESH_RETENTION" help:"keep dead and left peers this long before forgetting them; a forgotten dead peer no longer counts as dead"`
 	// monitor.Config.BeatQueue's zero value is its automatic size.
 	BeatQueue int `auto:"" min:"1024" max:"16777216" placeholder:"BEATS" env:"HBMESH_BEAT_QUEUE" help:"received beats that may wait for the monitor before NATS drops more, 1024-16777216 (default 0: automatic, 2×--max-peers within [4096, 262144])"`
+	// The crash fast path (docs/RELIABILITY.md#crash-fast-path).
+	NoFastPath       bool          `env:"HBMESH_NO_FAST_PATH" help:"judge by beats and probes alone: ignore the server's DISCONNECT advisories (the crash fast path)"`
+	Advisories       string        `default:"${advisories}" placeholder:"SUBJECT" env:"HBMESH_ADVISORIES" help:"subject of the DISCONNECT advisories the account imports; change it only if the import maps them elsewhere"`
+	DisconnectMargin time.Duration `default:"${disconnect_margin}" min:"0s" max:"1m" placeholder:"DURATION" env:"HBMESH_DISCONNECT_MARGIN" help:"added to a node's reconnect window before a disconnected node is checked: its reconnect handshake and one route hop; raise it for nodes far from their servers"`
 }
 
 // config returns the monitor config, or a usage error naming the flag
@@ -85,6 +89,10 @@ func (d *detectionFlags) config(log *slog.Logger) (monitor.Config, error) {
 	cfg.Prefix, cfg.Detector, cfg.PhiThreshold = d.Mesh.Prefix, monitor.Detector(d.Detector), d.PhiThreshold
 	cfg.SuspectAfter, cfg.DeadAfter, cfg.MaxPeers = d.SuspectAfter, d.DeadAfter, d.MaxPeers
 	cfg.Retention, cfg.BeatQueue, cfg.Logger = d.Retention, d.BeatQueue, log
+	cfg.NoFastPath, cfg.Advisories, cfg.DisconnectMargin = d.NoFastPath, d.Advisories, d.DisconnectMargin
+	if cfg.DisconnectMargin == 0 {
+		cfg.DisconnectMargin = time.Nanosecond // zero asks for none, not for the default
+	}
 	if cfg.DeadAfter <= cfg.SuspectAfter {
 		return cfg, usagef("--dead-after %v must exceed --suspect-after %v", cfg.DeadAfter, cfg.SuspectAfter)
 	}
@@ -195,6 +203,11 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 
 	if c.Embedded {
 		ecfg := embedded.Config{Host: c.Host, Port: c.Port, ConfigFile: c.Config, JetStream: true, StoreDir: c.StoreDir, Logger: c.Log.quiet(log).With("cmd", "server")}
+		if c.Config == "" {
+			// The file decides the accounts; without one, the mesh gets
+			// its own, which sees its DISCONNECT advisories.
+			ecfg.MeshAccount = embedded.DefaultMeshAccount
+		}
 		// A config file decides what the flags do not say explicitly.
 		if c.Config != "" && !e.given("host") {
 			ecfg.Host = ""
@@ -222,5 +235,6 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer cn.close()
+	st.dial = c.Conn.dialCheck(cn.ConnectedUrl(), log.With("cmd", "monitor"))
 	return st.run(ctx, cn)
 }

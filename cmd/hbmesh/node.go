@@ -62,7 +62,11 @@ func (c *nodeCmd) Run(ctx context.Context, e *env) error {
 	if frac := c.DropBeats; frac > 0 {
 		cfg.DropBeat = func(uint64) bool { return rand.Float64() < frac }
 	}
-	cn, err := c.Conn.dial(ctx, "hbmesh node "+cfg.ID, log)
+	name, err := c.Conn.nodeConnName(cfg.Prefix, cfg.ID)
+	if err != nil {
+		return err
+	}
+	cn, err := c.Conn.dial(ctx, name, log)
 	if err != nil {
 		return err
 	}
@@ -72,6 +76,7 @@ func (c *nodeCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	log.Info("node beating", "peer", n.ID(), "boot", n.Boot(), "subject", wire.MustSubjects(cfg.Prefix).Beat(n.ID()), "interval", cfg.Interval)
+	releaseStartupMemory() // started: what got here is not needed again
 	err = n.Run(cn.Context())
 	if ferr := cn.failure(); ferr != nil {
 		return ferr

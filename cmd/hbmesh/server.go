@@ -80,6 +80,11 @@ func (c *serverCmd) Run(ctx context.Context, e *env) error {
 	if cfg.Cluster.Name == "" && (cluster != "" || len(routes) > 0) && cfg.ConfigFile == "" {
 		cfg.Cluster.Name = "hbmesh"
 	}
+	if cfg.ConfigFile == "" {
+		// The file decides the accounts; without one, the mesh gets its
+		// own, which sees its DISCONNECT advisories.
+		cfg.MeshAccount = embedded.DefaultMeshAccount
+	}
 	log := c.Log.logger(e.stderr).With("cmd", "server")
 	cfg.Logger = log
 	srv, err := embedded.New(cfg)

@@ -125,6 +125,9 @@ type stack struct {
 	metricsLn                  net.Listener   // --metrics-addr, likewise
 	log                        *slog.Logger
 	onStart                    func(*monitor.Monitor) // called once the monitor exists, before it runs
+	// dial opens the test connection of monitor.CheckFastPath to the
+	// monitor's own server; nil skips the report of the crash fast path.
+	dial func(name string) (*nats.Conn, error)
 }
 
 // listen opens the --http and --metrics-addr listeners, so that a bad or
@@ -347,6 +350,19 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 			}
 			return err
 		}, func(error) { <-mdone; acancel() })
+	}
+	if cfg.NoFastPath {
+		log.Info("crash fast path off: --no-fast-path", "cmd", "monitor")
+	}
+	if s.dial != nil && !cfg.NoFastPath {
+		// Says once whether the crash fast path is on, then waits for the
+		// monitor, so that the monitor's error, not this, ends the group.
+		rctx, rcancel := context.WithCancel(mctx)
+		g.Add(func() error {
+			reportFastPath(rctx, m, cfg.FastPathSettle, s.dial, log.With("cmd", "monitor"))
+			<-mdone
+			return nil
+		}, func(error) { rcancel() })
 	}
 	if s.onStart != nil {
 		s.onStart(m)

@@ -56,6 +56,10 @@ type Common struct {
 	// CPUProfile, when set, is the file a CPU profile of this process
 	// (server, publisher and consumers alike) is written to.
 	CPUProfile string
+
+	// meshAccount gives the embedded server hbmesh server's mesh account,
+	// whose clients see their DISCONNECT advisories.
+	meshAccount bool
 }
 
 // server returns the URL to use, starting an embedded server unless one
@@ -77,7 +81,7 @@ func (c *Common) server() (url string, stop func(), err error) {
 	if c.URL != "" {
 		return c.URL, stopProfile, nil
 	}
-	url, stopServer, err := startServer()
+	url, stopServer, err := startServer(c.meshAccount)
 	if err != nil {
 		stopProfile()
 		return "", nil, err
@@ -85,9 +89,12 @@ func (c *Common) server() (url string, stop func(), err error) {
 	return url, func() { stopServer(); stopProfile() }, nil
 }
 
-func startServer() (string, func(), error) {
+func startServer(meshAccount bool) (string, func(), error) {
 	cfg := embedded.DefaultConfig()
 	cfg.Port = embedded.RandomPort
+	if meshAccount {
+		cfg.MeshAccount = embedded.DefaultMeshAccount
+	}
 	cfg.Options = func(o *server.Options) {
 		// The ingest bench parks whole batches in the server's outbound
 		// buffer of a paused consumer; the default 64MB is enough for the

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,9 @@ func TestQuick(t *testing.T) {
 		{"ingest", bench.IngestOptions{Common: quick, Live: true}, ingestKeys, map[string]any{"mode": "live", "dropped": 0.0}},
 		{"detect", bench.DetectOptions{Common: quick}, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
 			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
+		{"detect", bench.DetectOptions{Common: quick, Crash: true}, []string{"bench", "mode", "n", "k", "intervals", "false_deaths",
+			"false_deaths_fast_path", "false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"},
+			map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
 		{"scale", bench.ScaleOptions{Common: quick, Labels: map[string]string{"role": "web"}}, []string{"bench", "runs", "churn", "method", "labels"}, nil},
 		{"probe", bench.ProbeOptions{Common: quick}, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
 	}
@@ -108,6 +113,7 @@ func TestUsage(t *testing.T) {
 		bench.ScaleOptions{Nodes: []int{0}, Measure: time.Second, Interval: time.Second},
 		bench.ScaleOptions{Measure: time.Second, Interval: time.Second},
 		bench.ProbeOptions{Count: 0},
+		bench.NodeOptions{Interval: 10 * time.Millisecond},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := bench.Run(context.Background(), b, &stdout, &stderr)
@@ -117,5 +123,52 @@ func TestUsage(t *testing.T) {
 		if stdout.Len() != 0 {
 			t.Errorf("Run(%+v) wrote to stdout: %q", b, stdout.String())
 		}
+	}
+}
+
+// TestQuickNode runs the node benchmark in quick mode against a freshly
+// built hbmesh and checks the shape of its summary: a node that beat, the
+// binary idle beside it, figures read from /proc.
+func TestQuickNode(t *testing.T) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "hbmesh")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hbmesh")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/hbmesh: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := bench.Run(ctx, bench.NodeOptions{Common: bench.Common{Quick: true}, Exe: bin}, &stdout, &stderr); err != nil {
+		t.Fatalf("Run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	var got struct {
+		Bench string `json:"bench"`
+		Beat  string `json:"beat"`
+		Runs  []struct {
+			Name      string `json:"name"`
+			RSS       uint64 `json:"rss_bytes"`
+			Anon      uint64 `json:"rss_anon_bytes"`
+			CPU       int64  `json:"cpu_ns"`
+			Beats     int    `json:"beats"`
+			BeatBytes int    `json:"beat_bytes"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+	}
+	if got.Bench != "node" || len(got.Runs) != 2 {
+		t.Fatalf("want bench node with 2 runs (node, idle): %s", stdout.String())
+	}
+	n, idle := got.Runs[0], got.Runs[1]
+	if n.Name != "hbmesh node" || idle.Name != "hbmesh idle" {
+		t.Fatalf("runs %q, %q; want hbmesh node, hbmesh idle", n.Name, idle.Name)
+	}
+	if n.Beats < 1 || n.BeatBytes != len(got.Beat) || n.RSS == 0 || n.Anon == 0 || n.CPU <= 0 || idle.RSS == 0 {
+		t.Errorf("implausible figures: %s", stdout.String())
 	}
 }

@@ -24,6 +24,17 @@ type DetectOptions struct {
 	Window time.Duration
 	// Seed seeds the choice of kills and their moments.
 	Seed uint64
+
+	// Crash crashes the victims instead (crash.go): each beats on a
+	// connection of its own, closed at its kill, so the server publishes a
+	// DISCONNECT advisory, and two monitors measure crash → dead through
+	// the crash fast path and through the timeout path in the same run.
+	// Interval is then ignored for Intervals, and Window defaults to the
+	// longest interval.
+	Crash bool
+	// Intervals are, with Crash, the fleet's beat intervals: peers and
+	// victims are spread evenly over them. Default: 1s and 10s.
+	Intervals []time.Duration
 }
 
 type detectResult struct {
@@ -57,6 +68,21 @@ type detectResult struct {
 func (o DetectOptions) run(ctx context.Context, e *env) error {
 	c := &o.Common
 	n, k, interval, window, seed := &o.N, &o.K, &o.Interval, &o.Window, &o.Seed
+	if o.Crash {
+		ivs := o.Intervals
+		if len(ivs) == 0 {
+			ivs = []time.Duration{time.Second, 10 * time.Second}
+		}
+		if c.Quick {
+			*n, *k, ivs = 1000, 20, []time.Duration{250 * time.Millisecond, time.Second}
+		}
+		for _, iv := range ivs {
+			if iv < 100*time.Millisecond {
+				return fmt.Errorf("%w: detect: intervals must be at least 100ms, not %v", ErrUsage, iv)
+			}
+		}
+		return runCrash(ctx, e, c, *n, *k, ivs, *window, *seed)
+	}
 	if c.Quick {
 		*n, *k, *interval = 1000, 10, 250*time.Millisecond
 	}

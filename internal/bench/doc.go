@@ -12,8 +12,11 @@
 //	detect   how late dead verdicts are, with N simulated nodes and K silent kills
 //	scale    monitor CPU, heap and RSS at N peers; churn through a bounded table
 //	probe    probe round trip through node.Node vs a bare request/reply
+//	node     a real `hbmesh node` process's RSS and CPU per beat, from /proc,
+//	         with the same binary idle and, given, a Go hello world and a
+//	         bare nats.go client as baselines in the same window
 //
-// Every benchmark accepts -quick, a small and short configuration meant
+// Every benchmark accepts Quick (--quick), a small and short configuration meant
 // for CI: it checks that the benchmark runs, not how fast.
 //
 // The figures, the commands that produced them and their analysis are in

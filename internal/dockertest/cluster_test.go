@@ -4,6 +4,7 @@ package dockertest_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,7 +25,8 @@ import (
 
 // project is the compose project the test runs under: not the demo's
 // (hbmesh-demo), so `make cluster-up` and this test do not collide.
-const project = "hbmesh-e2e"
+// $HBMESH_E2E_PROJECT names another (make e2e-docker E2E_PROJECT=...).
+var project = cmp.Or(os.Getenv("HBMESH_E2E_PROJECT"), "hbmesh-e2e")
 
 // Deadlines are generous: a loaded CI machine may be slow to start
 // containers, and the default detector needs ~3 beat intervals (3s) plus
@@ -43,6 +45,7 @@ var allNodes = []string{"node-1", "node-2", "node-3", "node-4", "node-5"}
 type cluster struct {
 	t          *testing.T
 	root       string   // repository root, where docker-compose.yml is
+	image      string   // the image under test
 	composeCmd []string // "docker compose" or "docker-compose"
 	env        []string // HBMESH_* variables for compose
 	ports      map[string]int
@@ -62,6 +65,19 @@ func TestDemoCluster(t *testing.T) {
 	c.step("start: every node alive in both monitors", stepTimeout, nil, func(v view) error {
 		return v.want(allNodes, "alive")
 	})
+	c.step("start: the crash fast path on in both monitors", stepTimeout, nil, func(view) error {
+		for _, m := range monitors {
+			var st httpapi.StatusJSON
+			if err := c.getJSON(m, "/api/status", &st); err != nil {
+				return err
+			}
+			if !st.FastPath {
+				return fmt.Errorf("%s: fast_path false", m)
+			}
+		}
+		return nil
+	})
+	c.stepCrash()
 
 	c.docker("kill", c.container("node-1"))
 	c.step("docker kill node-1: dead", stepTimeout, nil, func(v view) error {
@@ -187,7 +203,7 @@ func up(t *testing.T) *cluster {
 		t.Fatalf("image %s not found (run `make image` or `make e2e-docker`): %v: %s", image, err, firstLine(out))
 	}
 	c := &cluster{
-		t: t, root: root, ports: map[string]int{}, start: time.Now(), names: map[string]string{},
+		t: t, root: root, image: image, ports: map[string]int{}, start: time.Now(), names: map[string]string{},
 		http: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	c.composeCmd = []string{"docker-compose"}

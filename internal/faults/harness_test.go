@@ -212,13 +212,13 @@ type monitorProc struct {
 // startMonitor runs `hbmesh monitor --json` against url. A goroutine reads
 // its stdout, stamps each event with its receive time and records it; the
 // raw lines are also kept in a file next to the stderr log.
-func (h *harness) startMonitor(t *testing.T, name, url string) *monitorProc {
+func (h *harness) startMonitor(t *testing.T, name, url string, extra ...string) *monitorProc {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := h.spawn(t, name, w, "monitor", "-s", url, "--json", "--log-format", "json")
+	p := h.spawn(t, name, w, append([]string{"monitor", "-s", url, "--json", "--log-format", "json"}, extra...)...)
 	w.Close() // the child holds its own copy
 	m := &monitorProc{proc: p, readerDone: make(chan struct{}), changed: make(chan struct{})}
 	raw, err := os.Create(strings.TrimSuffix(p.logPath, ".log") + ".events.jsonl")

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -44,8 +45,10 @@ type result struct {
 	trials      int
 	missed      int
 	falseDeaths int
-	detect      []time.Duration // dead event − reference − dead timeout
+	detect      []time.Duration // dead event − reference − dead timeout (− 0 with raw)
 	ref         string          // what detection is measured from
+	raw         bool            // detect is dead − reference, the timeout not subtracted
+	reasons     map[string]int  // the measured dead events' reasons
 	notes       []string
 	problems    []string // anything that fails the suite
 }
@@ -71,6 +74,9 @@ type sc struct {
 	windows map[string][]window
 	late    []lateCheck
 	seen    int // len(res.problems) when this sc began: res may be shared by trials
+	// httpPort is the monitor's --http port, when it has one
+	// (monitorHTTP), for its /metrics and API.
+	httpPort int
 }
 
 // lateCheck is a missed death whose verdict may still have come, late.
@@ -185,7 +191,15 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 		return
 	}
 	if measure {
-		s.res.detect = append(s.res.detect, ev.At.Sub(ref)-s.h.timeout)
+		d := ev.At.Sub(ref)
+		if !s.res.raw {
+			d -= s.h.timeout
+		}
+		s.res.detect = append(s.res.detect, d)
+		if s.res.reasons == nil {
+			s.res.reasons = map[string]int{}
+		}
+		s.res.reasons[ev.Reason]++
 	}
 }
 
@@ -278,6 +292,12 @@ func scenarios() []scenarioDef {
 		{"monitor SIGSTOP 10s; a node killed meanwhile", "SIGCONT", monitorStop},
 		{"NATS server SIGKILLed and restarted on its port", "canary kill", serverRestart},
 		{"1 of 3 cluster servers SIGKILLed", "canary kill", clusterFailover},
+		{"fast path: connection cut and restored within the reconnect window", "—", fastCut},
+		{"fast path: the node's server killed in a 3-server cluster", "—", fastServerKilled},
+		{"fast path: NATS server SIGTERMed and restarted", "canary kill", fastRestart},
+		{"fast path: the server kicks the node's connection", "—", fastKick},
+		{"fast path: the node disconnected as a slow consumer", "—", fastSlowConsumer},
+		{"fast path: node SIGKILL, node and monitor on different cluster servers", "kill (crash → dead, raw)", fastClusterKill},
 	}
 }
 
@@ -301,7 +321,7 @@ func TestFaultSuite(t *testing.T) {
 
 	var results []*result
 	for _, def := range scenarios() {
-		res := &result{name: def.name, ref: def.ref}
+		res := &result{name: def.name, ref: def.ref, raw: strings.HasSuffix(def.ref, "raw)")}
 		results = append(results, res)
 		began := time.Now()
 		ok := t.Run(strings.NewReplacer(" ", "_", ",", "", ";", "").Replace(def.name), func(t *testing.T) {
@@ -331,8 +351,8 @@ func table(h *harness, results []*result, took time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Beat interval %v, dead timeout %v (DeadAfter %v × interval, monitor defaults); %d trials per scenario; %v in all.\n\n",
 		h.interval, h.timeout, monitor.DefaultConfig().DeadAfter, *trials, took.Round(time.Second))
-	b.WriteString("| scenario | trials | missed deaths | false deaths | detection p50 − timeout | detection p99 − timeout | measured from | wall time |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---|---:|\n")
+	b.WriteString("| scenario | trials | missed deaths | false deaths | detection p50 − timeout | detection p99 − timeout | measured from | dead by | notes, wall time |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range results {
 		if r.trials == 0 && len(r.problems) == 0 {
 			continue // not selected by -run
@@ -341,8 +361,12 @@ func table(h *harness, results []*result, took time.Duration) string {
 		if len(r.detect) > 0 {
 			p50, p99 = ms(percentile(r.detect, 0.50)), ms(percentile(r.detect, 0.99))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s |\n",
-			r.name, r.trials, r.missed, r.falseDeaths, p50, p99, r.ref, strings.Join(r.notes, "; "))
+		var by []string
+		for _, reason := range slices.Sorted(maps.Keys(r.reasons)) {
+			by = append(by, fmt.Sprintf("%s %d", reason, r.reasons[reason]))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s | %s |\n",
+			r.name, r.trials, r.missed, r.falseDeaths, p50, p99, r.ref, strings.Join(by, ", "), strings.Join(r.notes, "; "))
 	}
 	return b.String()
 }

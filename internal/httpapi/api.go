@@ -32,6 +32,7 @@ type StatusJSON struct {
 	ReadyError string         `json:"ready_error,omitempty"`
 	Connected  bool           `json:"connected"` // the monitor's NATS connection is up
 	Impaired   bool           `json:"impaired"`  // verdicts are suspended
+	FastPath   bool           `json:"fast_path"` // DISCONNECT advisories reach the monitor (the crash fast path)
 	Counts     map[string]int `json:"counts"`    // peers per state, every state present
 	Stats      *StatsJSON     `json:"stats,omitempty"`
 }
@@ -179,7 +180,7 @@ func (s *Server) status(withStats bool) StatusJSON {
 	states := monitor.States()
 	out := StatusJSON{
 		Monitor: s.id, Prefix: s.cfg.Prefix, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
-		Ready: ready == nil, Connected: st.Connected, Impaired: st.Impaired,
+		Ready: ready == nil, Connected: st.Connected, Impaired: st.Impaired, FastPath: st.FastPath,
 		Counts: make(map[string]int, len(states)),
 	}
 	if ready != nil {

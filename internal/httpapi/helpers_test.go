@@ -88,11 +88,14 @@ func fixedNow() time.Time { return t0 }
 // newFake returns a source with n alive peers "p0000".. plus the given.
 func newFake(n int, extra ...monitor.PeerInfo) *fakeSource {
 	f := &fakeSource{id: "mon-1", stats: monitor.Stats{
-		Connected: true,
-		Dropped:   7,
-		Rejected:  map[string]uint64{"replay": 3},
-		ProbeRTT:  monitor.Histogram{Bounds: monitor.ProbeRTTBuckets(), Counts: make([]uint64, len(monitor.ProbeRTTBuckets()))},
-		Overshoot: monitor.Histogram{Bounds: monitor.OvershootBuckets(), Counts: make([]uint64, len(monitor.OvershootBuckets()))},
+		Connected:  true,
+		Dropped:    7,
+		Rejected:   map[string]uint64{"replay": 3},
+		FastPath:   true,
+		Advisories: map[string]uint64{"checked": 5, "not_node": 2},
+		Checks:     map[string]uint64{"dead": 4, "alive": 1},
+		ProbeRTT:   monitor.Histogram{Bounds: monitor.ProbeRTTBuckets(), Counts: make([]uint64, len(monitor.ProbeRTTBuckets()))},
+		Overshoot:  monitor.Histogram{Bounds: monitor.OvershootBuckets(), Counts: make([]uint64, len(monitor.OvershootBuckets()))},
 	}}
 	for i := range n {
 		f.peers = append(f.peers, monitor.PeerInfo{

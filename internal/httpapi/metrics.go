@@ -56,6 +56,18 @@ const (
 	mRestarts = "hbmesh_restarts_total"
 	// mConflicts counts beats from a second boot claiming a known id.
 	mConflicts = "hbmesh_boot_conflicts_total"
+	// mFastPath is a gauge: 1 once a DISCONNECT advisory has reached the
+	// monitor, so the crash fast path can work; 0 before and with
+	// --no-fast-path.
+	mFastPath = "hbmesh_fast_path"
+	// mAdvisories counts DISCONNECT advisories by what became of them,
+	// label result; every result in monitor.AdvisoryResults() is always
+	// present.
+	mAdvisories = "hbmesh_disconnect_advisories_total"
+	// mChecks counts crash fast-path checks by outcome (alive, dead,
+	// fallback); every outcome in monitor.CheckOutcomes() is always
+	// present. outcome="dead" counts the fast path's verdicts.
+	mChecks = "hbmesh_fast_path_checks_total"
 	// mBuildInfo is always 1, labels version, goversion and monitor (id).
 	mBuildInfo = "hbmesh_build_info"
 	// mEventOutputs counts events by event output and outcome, labels
@@ -111,6 +123,7 @@ type collector struct {
 	peerUp, peerAge, truncated                          *prometheus.Desc
 	deadPeer, deadUnlisted                              *prometheus.Desc
 	eventOutputs                                        *prometheus.Desc
+	fastPath, advisories, checks                        *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -138,6 +151,9 @@ func newCollector(s *Server) *collector {
 		forgotten:      d(mForgotten, "Dead or left peers dropped after retention."),
 		restarts:       d(mRestarts, "Peers seen with a new boot id."),
 		conflicts:      d(mConflicts, "Beats from a second boot claiming a known id."),
+		fastPath:       d(mFastPath, "1 once a DISCONNECT advisory has reached the monitor: the crash fast path can work."),
+		advisories:     d(mAdvisories, "Client DISCONNECT advisories, by what became of them.", "result"),
+		checks:         d(mChecks, "Crash fast-path checks, by outcome: alive, dead (verdicts with reason disconnected), fallback (left to the timeout path).", "outcome"),
 		buildInfo:      d(mBuildInfo, "Always 1; labels describe the build.", "version", "goversion", "monitor"),
 		peerUp:         d(mPeerUp, "1 if the peer is alive, 0 otherwise.", "id"),
 		peerAge:        d(mPeerAge, "Seconds since the peer's last beat.", "id"),
@@ -154,6 +170,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.probesAnswered, c.rtt, c.over, c.connected, c.impaired, c.stalls, c.stalled,
 		c.outages, c.dropped, c.evicted, c.forgotten, c.restarts, c.conflicts, c.buildInfo,
 		c.deadPeer, c.deadUnlisted,
+		c.fastPath, c.advisories, c.checks,
 	} {
 		ch <- d
 	}
@@ -215,6 +232,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.forgotten, float64(st.Forgotten))
 	counter(c.restarts, float64(st.Restarts))
 	counter(c.conflicts, float64(st.Conflicts))
+	gauge(c.fastPath, b2f(st.FastPath))
+	for _, r := range monitor.AdvisoryResults() {
+		counter(c.advisories, float64(st.Advisories[r]), r)
+	}
+	for _, o := range monitor.CheckOutcomes() {
+		counter(c.checks, float64(st.Checks[o]), o)
+	}
 	gauge(c.buildInfo, 1, c.s.cfg.Version, runtime.Version(), c.s.id)
 	for _, o := range c.s.cfg.EventOutputs {
 		es := o.Stats()

@@ -21,6 +21,7 @@ var metricNames = []string{
 	"hbmesh_monitor_stalls_total", "hbmesh_monitor_stalled_seconds_total", "hbmesh_monitor_outages_total",
 	"hbmesh_beats_dropped_total", "hbmesh_peers_evicted_total", "hbmesh_peers_forgotten_total", "hbmesh_restarts_total",
 	"hbmesh_boot_conflicts_total", "hbmesh_build_info", "hbmesh_dead_peers_unlisted", "go_goroutines", "process_cpu_seconds_total",
+	"hbmesh_fast_path", "hbmesh_disconnect_advisories_total", "hbmesh_fast_path_checks_total",
 }
 
 // scrape returns the sample lines of /metrics whose name starts with
@@ -53,7 +54,20 @@ func TestMetricsNames(t *testing.T) {
 			t.Errorf("missing reason %s", r)
 		}
 	}
+	for _, r := range monitor.AdvisoryResults() {
+		if !strings.Contains(all, `hbmesh_disconnect_advisories_total{result="`+r+`"}`) {
+			t.Errorf("missing advisory result %s", r)
+		}
+	}
+	for _, o := range monitor.CheckOutcomes() {
+		if !strings.Contains(all, `hbmesh_fast_path_checks_total{outcome="`+o+`"}`) {
+			t.Errorf("missing check outcome %s", o)
+		}
+	}
 	for _, want := range []string{
+		`hbmesh_fast_path 1`,
+		`hbmesh_fast_path_checks_total{outcome="dead"} 4`,
+		`hbmesh_disconnect_advisories_total{result="checked"} 5`,
 		`hbmesh_beats_rejected_total{reason="replay"} 3`,
 		`hbmesh_peers{state="dead"} 2`,
 		`hbmesh_monitor_connected 1`,

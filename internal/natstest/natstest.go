@@ -140,12 +140,16 @@ func ConnectServer(t testing.TB, s *embedded.Server, opts ...nats.Option) *nats.
 }
 
 // WaitInterest waits until s knows of a subscriber for subject in the
-// global account, local or across a route. Interest crosses routes
+// account of clients without credentials (s.ClientAccount()), local or
+// across a route. Interest crosses routes
 // asynchronously, so a test that subscribes on one server and publishes
 // on another must wait for it or the message may be dropped.
 func WaitInterest(t testing.TB, s *embedded.Server, subject string) {
 	t.Helper()
-	acc := s.NATS().GlobalAccount()
+	acc, err := s.NATS().LookupAccount(s.ClientAccount())
+	if err != nil {
+		t.Fatalf("natstest: account %q on %s: %v", s.ClientAccount(), s.NATS().Name(), err)
+	}
 	deadline := time.NewTimer(Timeout)
 	defer deadline.Stop()
 	// nats-server offers no interest event to wait on, so poll.

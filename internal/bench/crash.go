@@ -1,0 +1,357 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/monitor"
+	"github.com/hbmesh/hbmesh/node"
+	"github.com/hbmesh/hbmesh/wire"
+)
+
+// crashPath is one detection path's figures for one interval: crash →
+// dead, in ms, measured from the moment the victim's connection was
+// closed.
+type crashPath struct {
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	MaxMS    float64 `json:"max_ms"`
+	Detected int     `json:"detected"`
+	Missed   int     `json:"missed"`
+	// ByReason counts the dead verdicts by their reason.
+	ByReason map[string]int `json:"by_reason"`
+}
+
+type crashInterval struct {
+	IntervalMS int64     `json:"interval_ms"`
+	Peers      int       `json:"peers"`
+	Victims    int       `json:"victims"`
+	FastPath   crashPath `json:"fast_path"`
+	Timeout    crashPath `json:"timeout_path"`
+	// P50Ratio and P99Ratio are the fast path's figure over the timeout
+	// path's, measured in the same run.
+	P50Ratio float64 `json:"p50_ratio"`
+	P99Ratio float64 `json:"p99_ratio"`
+}
+
+type crashResult struct {
+	Bench string `json:"bench"`
+	Mode  string `json:"mode"` // "crash"
+
+	N           int             `json:"n"`
+	K           int             `json:"k"`
+	ReconnectMS int64           `json:"reconnect_window_ms"`
+	MarginMS    int64           `json:"disconnect_margin_ms"`
+	Intervals   []crashInterval `json:"intervals"`
+	// FalseDeaths counts dead verdicts of either monitor for peers that
+	// were not killed, or before their kill.
+	FalseDeaths       int               `json:"false_deaths"`
+	FalseDeathsFast   int               `json:"false_deaths_fast_path"`
+	FalseDeathsTimout int               `json:"false_deaths_timeout_path"`
+	Checks            map[string]uint64 `json:"checks"`
+	Advisories        map[string]uint64 `json:"advisories"`
+	BeatsSent         uint64            `json:"beats_sent"`
+	Stalls            uint64            `json:"monitor_stalls"`
+}
+
+// crashVictimOpts are the options of a victim's connection: hbmesh's own
+// reconnect policy (cmd/hbmesh), so that the window its name announces is
+// the one hbmesh nodes announce.
+func crashVictimOpts() []nats.Option {
+	return []nats.Option{
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, 500*time.Millisecond),
+		nats.MaxReconnects(-1),
+	}
+}
+
+// deadLog records one monitor's dead verdicts.
+type deadLog struct {
+	mu    sync.Mutex
+	first map[string]monitor.Event // the first dead event of each id
+	all   int
+}
+
+func (d *deadLog) add(ev monitor.Event) {
+	if ev.State != monitor.StateDead {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.all++
+	if _, ok := d.first[ev.ID]; !ok {
+		d.first[ev.ID] = ev
+	}
+}
+
+func (d *deadLog) get(id string) (monitor.Event, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ev, ok := d.first[id]
+	return ev, ok
+}
+
+func (d *deadLog) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.first)
+}
+
+// runCrash is `detect -crash`: crash → dead through the crash fast path
+// and through the timeout path, side by side in one run. Two monitors
+// watch the same fleet, one with the fast path and one without
+// (NoFastPath). The fleet mixes beat intervals; k victims, spread evenly
+// over the intervals, each beat on a connection of their own, named as
+// hbmesh names a node's, which is closed at a random moment (no goodbye,
+// no reconnect: as the kernel closes a killed process's socket); the
+// server then publishes a real DISCONNECT advisory. The other peers share
+// one connection. The server gets the mesh account that hbmesh server
+// sets up, unless -s names another.
+func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time.Duration, window time.Duration, seed uint64) error {
+	per := n / len(intervals)
+	if k < len(intervals) || k > per*len(intervals) || per < 1 {
+		return fmt.Errorf("%w: detect -crash: need %d <= k <= n", ErrUsage, len(intervals))
+	}
+	longest := slices.Max(intervals)
+	if window == 0 {
+		window = longest
+	}
+	c.meshAccount = true
+	url, stop, err := c.server()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pubNC, err := connect(url, "bench-crash-fleet")
+	if err != nil {
+		return err
+	}
+	defer pubNC.Close()
+
+	// The two monitors.
+	fast, slow := &deadLog{first: map[string]monitor.Event{}}, &deadLog{first: map[string]monitor.Event{}}
+	mons := make([]*monitor.Monitor, 2)
+	for i, mod := range []func(*monitor.Config){
+		func(cfg *monitor.Config) { cfg.OnEvent = fast.add },
+		func(cfg *monitor.Config) { cfg.OnEvent, cfg.NoFastPath = slow.add, true },
+	} {
+		nc, err := connect(url, "bench-crash-monitor-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		cfg := monitor.DefaultConfig()
+		cfg.MaxPeers = max(cfg.MaxPeers, n)
+		mod(&cfg)
+		if mons[i], err = monitor.New(nc, cfg); err != nil {
+			return err
+		}
+	}
+	cfg := monitor.DefaultConfig()
+
+	// The fleets, one per interval, and the victims' connections.
+	rng := rand.New(rand.NewPCG(seed, 7))
+	fleets := make([]*fleet, len(intervals))
+	victims := make([][]int, len(intervals))
+	var conns []*nats.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	var reconnect time.Duration
+	for f, iv := range intervals {
+		fl := newFleet(pubNC, "crash-"+iv.String()+"-", per, iv)
+		fleets[f] = fl
+		kf := k / len(intervals)
+		if f < k%len(intervals) {
+			kf++
+		}
+		victims[f] = rng.Perm(per)[:kf]
+		fl.conns = make([]*nats.Conn, per)
+		for _, i := range victims[f] {
+			nc, window, err := victimConn(url, fl.ids[i])
+			if err != nil {
+				return err
+			}
+			conns = append(conns, nc)
+			reconnect = window
+			fl.conns[i] = nc
+			if err := answerProbes(nc, fl, i); err != nil {
+				return err
+			}
+		}
+	}
+	if err := pubNC.Flush(); err != nil {
+		return fmt.Errorf("bench: flush: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	monErrs := make([]error, len(mons))
+	for i, m := range mons {
+		wg.Go(func() { monErrs[i] = m.Run(runCtx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	if err := waitFor(ctx, 10*time.Second, "the monitors to be ready", func() bool {
+		return mons[0].Ready() == nil && mons[1].Ready() == nil
+	}); err != nil {
+		return err
+	}
+	// Advisories must reach the fast monitor, and it must have settled,
+	// before the first kill; a starved machine may take a while.
+	cctx, ccancel := context.WithTimeout(ctx, cfg.FastPathSettle+time.Minute)
+	err = mons[0].CheckFastPath(cctx, func(name string) (*nats.Conn, error) { return connect(url, name, nats.NoReconnect()) })
+	ccancel()
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+
+	start := time.Now().Add(10 * time.Millisecond)
+	warm := 2 * longest
+	var lastKill time.Time
+	for f, fl := range fleets {
+		for _, i := range victims[f] {
+			fl.killAt[i] = start.Add(warm + time.Duration(rng.Int64N(int64(window))))
+			lastKill = later(lastKill, fl.killAt[i])
+		}
+	}
+	fleetCtx, stopFleets := context.WithCancel(runCtx)
+	fleetErrs := make([]error, len(fleets))
+	var fwg sync.WaitGroup
+	for f, fl := range fleets {
+		fwg.Go(func() { fleetErrs[f] = fl.run(fleetCtx, start) })
+	}
+	fmt.Fprintf(e.stderr, "detect -crash: %d peers at %v, killing %d over %v after %v of warm-up; two monitors, fast path and timeout path\n",
+		per*len(intervals), intervals, k, window, warm)
+
+	timeout := time.Duration(cfg.DeadAfter * float64(longest))
+	_ = waitFor(ctx, time.Until(lastKill.Add(timeout+2*time.Second)), "every victim dead in both monitors", func() bool {
+		return fast.count() >= k && slow.count() >= k
+	})
+	// Keep the survivors beating a little longer, so a late false death
+	// would still be seen.
+	_ = sleep(ctx, longest)
+	stopFleets()
+	fwg.Wait()
+	st := mons[0].Stats()
+	var stalls uint64
+	for _, m := range mons {
+		stalls += m.Stats().Stalls
+	}
+	cancel()
+	wg.Wait()
+	for _, err := range append(monErrs, fleetErrs...) {
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	res := crashResult{
+		Bench: "detect", Mode: "crash", N: per * len(intervals), K: k,
+		ReconnectMS: reconnect.Milliseconds(), MarginMS: cfg.DisconnectMargin.Milliseconds(),
+		Checks: st.Checks, Advisories: st.Advisories, Stalls: stalls,
+	}
+	for f, fl := range fleets {
+		res.BeatsSent += fl.sent
+		ci := crashInterval{IntervalMS: intervals[f].Milliseconds(), Peers: per, Victims: len(victims[f])}
+		isVictim := map[int]bool{}
+		for _, i := range victims[f] {
+			isVictim[i] = true
+		}
+		for path, log := range []*deadLog{fast, slow} {
+			cp := crashPath{ByReason: map[string]int{}}
+			var ds []float64
+			for i, id := range fl.ids {
+				ev, ok := log.get(id)
+				switch {
+				case !isVictim[i] && ok, isVictim[i] && ok && ev.Time.Before(fl.killed[i]):
+					res.FalseDeaths++
+					if path == 0 {
+						res.FalseDeathsFast++
+					} else {
+						res.FalseDeathsTimout++
+					}
+				case isVictim[i] && ok:
+					ds = append(ds, ms(ev.Time.Sub(fl.killed[i])))
+					cp.ByReason[string(ev.Reason)]++
+				case isVictim[i]:
+					cp.Missed++
+				}
+			}
+			cp.Detected = len(ds)
+			cp.P50MS, cp.P99MS, cp.MaxMS = round3(quantile(ds, .5)), round3(quantile(ds, .99)), round3(quantile(ds, 1))
+			if path == 0 {
+				ci.FastPath = cp
+			} else {
+				ci.Timeout = cp
+			}
+		}
+		if ci.Timeout.P50MS > 0 && ci.Timeout.P99MS > 0 {
+			ci.P50Ratio = round3(ci.FastPath.P50MS / ci.Timeout.P50MS)
+			ci.P99Ratio = round3(ci.FastPath.P99MS / ci.Timeout.P99MS)
+		}
+		res.Intervals = append(res.Intervals, ci)
+	}
+	return e.emit(res)
+}
+
+// victimConn dials a victim's own connection, named as hbmesh names a
+// node's, with hbmesh's reconnect policy; it returns the window the name
+// announces.
+func victimConn(url, id string) (*nats.Conn, time.Duration, error) {
+	opts := crashVictimOpts()
+	o := nats.GetDefaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, 0, err
+		}
+	}
+	o.Url = url
+	window, _ := node.ReconnectWindow(&o)
+	name, err := wire.NodeConn{Prefix: wire.DefaultPrefix, ID: id, Reconnect: window}.Name()
+	if err != nil {
+		return nil, 0, err
+	}
+	nc, err := nats.Connect(url, append(opts, nats.Name(name))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bench: connect victim %s: %w", id, err)
+	}
+	return nc, window, nil
+}
+
+// answerProbes answers probes of the fleet's node i on nc, as a live node
+// does, with its latest beat.
+func answerProbes(nc *nats.Conn, fl *fleet, i int) error {
+	subj := wire.MustSubjects(wire.DefaultPrefix).Probe(fl.ids[i])
+	b := fl.beat
+	b.ID = fl.ids[i]
+	var buf []byte
+	_, err := nc.Subscribe(subj, func(m *nats.Msg) {
+		b.Seq, b.TS = max(fl.seqOf(i), 1), time.Now().UTC()
+		buf = wire.AppendBeat(buf[:0], &b)
+		_ = m.Respond(buf)
+	})
+	if err != nil {
+		return fmt.Errorf("bench: subscribe %s: %w", subj, err)
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
