@@ -34,6 +34,20 @@
 // only once are evicted before established peers, so a flood of one-off
 // ids cannot push real peers out.
 //
+// # Crash fast path
+//
+// A node's server publishes a DISCONNECT advisory when the node's
+// connection ends. Unless [Config.NoFastPath] is set, the monitor takes
+// such an advisory ([Config.Advisories]) as a reason to check a live peer
+// at once, never as a verdict: it waits out the reconnect window the
+// node's connection name announces ([wire.NodeConn]) plus
+// [Config.DisconnectMargin], probes once, and on NATS' "no responders"
+// reports the peer dead with reason [ReasonDisconnected], well before
+// DeadAfter intervals. Anything inconclusive leaves the peer to the
+// timeout path, which runs for every peer regardless.
+// [Monitor.CheckFastPath] tells whether advisories reach the monitor at
+// all; docs/RELIABILITY.md says why a check cannot convict a live node.
+//
 // # Events
 //
 // Transitions reach library users through [Config.OnEvent], called from a

@@ -71,7 +71,7 @@ type ingestResult struct {
 // against a bare subscriber on the same subject that only counts. Each
 // round parks a backlog of M pre-encoded beats (N ids, M/N beats each) at
 // the server while the consumer's reads are paused, then times the
-// consumer draining it; with -live the clock starts at the first publish
+// consumer draining it; with --live the clock starts at the first publish
 // instead, and the consumer reads while the publisher sends, so the slower
 // of the two sets the rate. Bare and monitor alternate, in alternating order,
 // so machine drift hits both alike; the ratio is the median of the
@@ -121,7 +121,7 @@ func (o IngestOptions) run(ctx context.Context, e *env) error {
 		for _, useMonitor := range order {
 			var rate, prate float64
 			var err error
-			// The label lets a -cpuprofile tell the consumers apart
+			// The label lets a --cpuprofile tell the consumers apart
 			// (pprof -tagfocus consumer=monitor); the goroutines a round
 			// starts, nats.go's reader among them, inherit it.
 			if useMonitor {

@@ -18,7 +18,7 @@
 //
 // [Open] picks one: an explicit file path wins; otherwise, when the server
 // offers JetStream, the KV store; otherwise no store at all (nil, logged),
-// and the monitor starts with an empty table as before.
+// and the monitor starts with an empty table.
 //
 // Each peer is stored as its JSON, [monitor.PeerJSON], as of the save; a
 // file holds them in {"format":2,"saved":…,"peers":[…]}, and a KV value
