@@ -39,15 +39,9 @@ func (m *Monitor) subscribeConfirms() (func(), error) {
 }
 
 // subscribeAdvisories subscribes to the advisories on the monitor's
-// connection, once, and makes sure the server has the subscription. Run
-// unsubscribes when it returns.
+// connection, once however often it is called, and makes sure the server
+// has the subscription. Run unsubscribes when it returns.
 func (m *Monitor) subscribeAdvisories() error {
-	m.mu.Lock()
-	subscribed := m.advSub != nil
-	m.mu.Unlock()
-	if subscribed {
-		return nil
-	}
 	sub, err := m.nc.Subscribe(m.cfg.Advisories, m.onAdvisory)
 	if err != nil {
 		return fmt.Errorf("subscribe %q: %w", m.cfg.Advisories, err)
