@@ -89,7 +89,28 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+# Release packaging (docs/DEPLOY.md). goreleaser is pinned in tools/go.mod,
+# a module of its own, so its dependencies stay out of hbmesh's; the first
+# build of it takes several minutes. `dist` makes a snapshot release in
+# dist/: archives, checksums, .deb and .rpm. `dist-check` unpacks the .deb
+# and checks what it installs (internal/pkgtest); CI runs both.
+GORELEASER := $(TOOLS)/goreleaser
+# goreleaser reads the commit only from a repository with a remote; one
+# without gets a stand-in origin URL, which a snapshot never uses.
+DIST_ENV := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/hbmesh/hbmesh.git)
+
+.PHONY: dist dist-check
+$(GORELEASER): tools/go.mod tools/go.sum
+	cd tools && GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/goreleaser/v2
+
+dist: $(GORELEASER)
+	$(GORELEASER) check
+	$(DIST_ENV) $(GORELEASER) release --snapshot --clean
+
+dist-check: dist
+	$(GO) test -tags dist -count=1 -v ./internal/pkgtest
 
 # Docker demo cluster: 3 servers, 5 nodes, 2 monitors (docs/DEMO.md).
 # The image is FROM scratch around bin/hbmesh: nothing is

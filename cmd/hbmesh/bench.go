@@ -83,18 +83,19 @@ func (c *benchDetectCmd) Run(ctx context.Context, e *env) error {
 }
 
 type benchScaleCmd struct {
-	Common        benchCommon   `embed:""`
-	Nodes         []int         `short:"n" default:"10000,100000" placeholder:"N,..." help:"peer counts, comma separated (1000000 needs a bigger machine than 2 cores)"`
-	Measure       time.Duration `default:"5s" placeholder:"DURATION" help:"CPU measuring window per peer count"`
-	Interval      time.Duration `default:"1s" placeholder:"DURATION" help:"the simulated nodes' beat interval (1000000 peers at 1s need more than 2 cores; at 10s they fit)"`
-	Churn         int           `default:"1000000" placeholder:"IDS" help:"distinct ids in the churn run; 0 skips it"`
-	ChurnMaxPeers int           `default:"100000" placeholder:"N" help:"MaxPeers in the churn run"`
-	Exe           string        `placeholder:"FILE" help:"executable to re-run as the publisher child (default: this one)"`
+	Common        benchCommon       `embed:""`
+	Nodes         []int             `short:"n" default:"10000,100000" placeholder:"N,..." help:"peer counts, comma separated (1000000 needs a bigger machine than 2 cores)"`
+	Measure       time.Duration     `default:"5s" placeholder:"DURATION" help:"CPU measuring window per peer count"`
+	Interval      time.Duration     `default:"1s" placeholder:"DURATION" help:"the simulated nodes' beat interval (1000000 peers at 1s need more than 2 cores; at 10s they fit)"`
+	Churn         int               `default:"1000000" placeholder:"IDS" help:"distinct ids in the churn run; 0 skips it"`
+	ChurnMaxPeers int               `default:"100000" placeholder:"N" help:"MaxPeers in the churn run"`
+	Exe           string            `placeholder:"FILE" help:"executable to re-run as the publisher child (default: this one)"`
+	Label         map[string]string `type:"labels" placeholder:"KEY=VALUE" help:"label carried in every simulated beat, as a node's --label; repeatable"`
 }
 
 func (c *benchScaleCmd) Run(ctx context.Context, e *env) error {
 	return runBench(ctx, e, bench.ScaleOptions{Common: c.Common.options(), Nodes: c.Nodes, Measure: c.Measure, Interval: c.Interval,
-		Churn: c.Churn, ChurnMaxPeers: c.ChurnMaxPeers, Exe: c.Exe})
+		Churn: c.Churn, ChurnMaxPeers: c.ChurnMaxPeers, Exe: c.Exe, Labels: c.Label})
 }
 
 type benchProbeCmd struct {

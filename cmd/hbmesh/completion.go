@@ -6,8 +6,8 @@ import (
 
 // completionCmd is `hbmesh completion SHELL`. Each script hands completion
 // back to hbmesh: the shell runs `hbmesh` with the command line in
-// $COMP_LINE (bash's `complete -C` protocol, which zsh speaks through
-// bashcompinit and the fish function below imitates), and run answers
+// $COMP_LINE (bash's `complete -C` protocol, which the zsh and fish
+// functions below imitate), and run answers
 // with kongplete, from the same kong model that parses the command line.
 // kongplete's own installer writes such lines for the login shell only,
 // with this binary's absolute path; these name `hbmesh` on $PATH, so that
@@ -38,9 +38,23 @@ func completionScript(shell string) string {
 complete -C hbmesh hbmesh
 `
 	case "zsh":
-		return `# hbmesh completion for zsh: source it from ~/.zshrc.
-autoload -U +X bashcompinit && bashcompinit
-complete -C hbmesh hbmesh
+		// #compdef makes compinit load the file by itself from $fpath
+		// (where the packages install it, as _hbmesh); sourced, it
+		// registers the same function with compdef.
+		return `#compdef hbmesh
+# hbmesh completion for zsh: install it as _hbmesh in a directory of
+# $fpath (/usr/share/zsh/vendor-completions on Debian), or source it from
+# ~/.zshrc after compinit.
+_hbmesh() {
+	local -a candidates
+	candidates=("${(@f)$(COMP_LINE=${BUFFER[1,CURSOR]} hbmesh 2>/dev/null)}")
+	compadd -- "${candidates[@]}"
+}
+if [[ ${funcstack[1]} == _hbmesh ]]; then
+	_hbmesh "$@"
+else
+	compdef _hbmesh hbmesh
+fi
 `
 	case "fish":
 		return `# hbmesh completion for fish: source it, or install it as

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hbmesh/hbmesh/internal/bench"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -48,7 +49,7 @@ func TestQuick(t *testing.T) {
 		{"detect", bench.DetectOptions{Common: quick, Crash: true}, []string{"bench", "mode", "n", "k", "intervals", "false_deaths",
 			"false_deaths_fast_path", "false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"},
 			map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
-		{"scale", bench.ScaleOptions{Common: quick}, []string{"bench", "runs", "churn", "method"}, nil},
+		{"scale", bench.ScaleOptions{Common: quick, Labels: map[string]string{"role": "web"}}, []string{"bench", "runs", "churn", "method", "labels"}, nil},
 		{"probe", bench.ProbeOptions{Common: quick}, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
 	}
 	for _, tc := range cases {
@@ -85,10 +86,20 @@ func TestQuick(t *testing.T) {
 				if len(runs) != 2 {
 					t.Fatalf("scale: want 2 runs in quick mode, got %v", got["runs"])
 				}
-				for _, k := range []string{"n", "cores", "ns_per_beat", "bytes_per_peer", "heap_bytes", "rss_bytes"} {
+				for _, k := range []string{"n", "cores", "ns_per_beat", "bytes_per_peer", "heap_bytes", "rss_bytes", "beat_bytes", "in_bytes_per_sec"} {
 					if _, ok := runs[0].(map[string]any)[k]; !ok {
 						t.Errorf("scale run lacks %q", k)
 					}
+				}
+				// The payload the monitor received is measured: a beat like
+				// the simulated fleet's, with its label, is within a few
+				// bytes of it (ids and sequence numbers vary in length), and
+				// one that lost "labels":{"role":"web"} is 23 bytes short.
+				want := float64(len(wire.AppendBeat(nil, &wire.Beat{V: wire.Version, ID: "scale-500", Host: "sim.example.com",
+					PID: 4242, Boot: "0123456789abcdef", Seq: 10, TS: time.Now().UTC(), IntervalMS: 1000,
+					Status: wire.StatusAlive, Version: "v0.0.0-bench", Labels: map[string]string{"role": "web"}})))
+				if b, _ := runs[0].(map[string]any)["beat_bytes"].(float64); b < want-8 || b > want+8 {
+					t.Errorf("scale: beat_bytes %v, want about %v, a beat with the label", b, want)
 				}
 			}
 		})

@@ -43,6 +43,9 @@ type ScaleOptions struct {
 	Churn int
 	// ChurnMaxPeers is MaxPeers in the churn run.
 	ChurnMaxPeers int
+	// Labels are carried by every simulated beat, as a real node's
+	// --label; nil for none.
+	Labels map[string]string
 	// Exe is the executable to re-run as the publisher child. Default: this
 	// one.
 	Exe string
@@ -50,9 +53,10 @@ type ScaleOptions struct {
 
 // publisherOptions are the publisher child's, passed in ChildEnv.
 type publisherOptions struct {
-	URL      string        `json:"url,omitempty"`
-	N        int           `json:"n"`
-	Interval time.Duration `json:"interval"`
+	URL      string            `json:"url,omitempty"`
+	N        int               `json:"n"`
+	Interval time.Duration     `json:"interval"`
+	Labels   map[string]string `json:"labels,omitempty"`
 }
 
 type scaleRun struct {
@@ -68,8 +72,16 @@ type scaleRun struct {
 	BaselineHeap      uint64  `json:"baseline_heap_bytes"`
 	BytesPerPeer      float64 `json:"bytes_per_peer"`
 	RSSBytes          uint64  `json:"rss_bytes"`
-	Alive             int     `json:"alive"`
-	NotAlive          int     `json:"not_alive"`
+	// BeatBytes is the mean beat payload the monitor received;
+	// InBytesPerSec the beat payloads per second (nats.go's count), and
+	// ReadBytesPerSec all the monitor read from its NATS connection per
+	// second, protocol framing included (rchar in /proc/self/io): what one
+	// monitor's link to its server carries.
+	BeatBytes       float64 `json:"beat_bytes"`
+	InBytesPerSec   float64 `json:"in_bytes_per_sec"`
+	ReadBytesPerSec float64 `json:"read_bytes_per_sec,omitempty"`
+	Alive           int     `json:"alive"`
+	NotAlive        int     `json:"not_alive"`
 }
 
 type churnRun struct {
@@ -82,13 +94,14 @@ type churnRun struct {
 }
 
 type scaleResult struct {
-	Bench     string     `json:"bench"`
-	Method    string     `json:"method"`
-	MeasureS  float64    `json:"measure_s"`
-	Runs      []scaleRun `json:"runs"`
-	Churn     *churnRun  `json:"churn,omitempty"`
-	CPUs      int        `json:"gomaxprocs"`
-	GoVersion string     `json:"go_version"`
+	Bench     string            `json:"bench"`
+	Method    string            `json:"method"`
+	MeasureS  float64           `json:"measure_s"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Runs      []scaleRun        `json:"runs"`
+	Churn     *churnRun         `json:"churn,omitempty"`
+	CPUs      int               `json:"gomaxprocs"`
+	GoVersion string            `json:"go_version"`
 }
 
 // runScale measures the monitor at N peers beating at 1 Hz. The fleet and,
@@ -120,15 +133,15 @@ func (o ScaleOptions) run(ctx context.Context, e *env) error {
 		}
 		*exe = p
 	}
-	res := scaleResult{Bench: "scale", MeasureS: measure.Seconds(), GoVersion: runtimeVersion(), CPUs: gomaxprocs(),
+	res := scaleResult{Bench: "scale", MeasureS: measure.Seconds(), GoVersion: runtimeVersion(), CPUs: gomaxprocs(), Labels: o.Labels,
 		Method: "fleet and server in a child process; cores = getrusage(self) delta / wall time"}
 	for _, n := range sizes {
-		r, err := scaleOne(ctx, e, c, *exe, n, *interval, *measure)
+		r, err := scaleOne(ctx, e, c, *exe, n, *interval, *measure, o.Labels)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "scale n=%d: %.3f cores, %.0f ns/beat, %.0f B/peer, rss %d MiB\n",
-			n, r.Cores, r.NsPerBeat, r.BytesPerPeer, r.RSSBytes>>20)
+		fmt.Fprintf(e.stderr, "scale n=%d: %.3f cores, %.0f ns/beat, %.0f B/peer, rss %d MiB, %.0f B/beat, %.0f kB/s read\n",
+			n, r.Cores, r.NsPerBeat, r.BytesPerPeer, r.RSSBytes>>20, r.BeatBytes, r.ReadBytesPerSec/1000)
 		res.Runs = append(res.Runs, r)
 	}
 	if *churn > 0 {
@@ -141,9 +154,9 @@ func (o ScaleOptions) run(ctx context.Context, e *env) error {
 	return e.emit(res)
 }
 
-func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interval, measure time.Duration) (scaleRun, error) {
+func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interval, measure time.Duration, labels map[string]string) (scaleRun, error) {
 	r := scaleRun{N: n, IntervalMS: interval.Milliseconds()}
-	spec, err := json.Marshal(publisherOptions{URL: c.URL, N: n, Interval: interval})
+	spec, err := json.Marshal(publisherOptions{URL: c.URL, N: n, Interval: interval, Labels: labels})
 	if err != nil {
 		return r, err
 	}
@@ -214,12 +227,19 @@ func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interva
 	if err := sleep(ctx, max(2*time.Second, interval)); err != nil {
 		return r, err
 	}
-	b0, cpu0, t0 := m.Stats().Beats, cpuTime(), time.Now()
+	b0, cpu0, rd0, ns0, t0 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
 	if err := sleep(ctx, measure); err != nil {
 		return r, err
 	}
-	b1, cpu1, t1 := m.Stats().Beats, cpuTime(), time.Now()
+	b1, cpu1, rd1, ns1, t1 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
 	wall := t1.Sub(t0)
+	if ns1.InMsgs > ns0.InMsgs {
+		r.BeatBytes = round3(float64(ns1.InBytes-ns0.InBytes) / float64(ns1.InMsgs-ns0.InMsgs))
+	}
+	r.InBytesPerSec = round3(float64(ns1.InBytes-ns0.InBytes) / wall.Seconds())
+	if rd0 > 0 && rd1 > rd0 {
+		r.ReadBytesPerSec = round3(float64(rd1-rd0) / wall.Seconds())
+	}
 	r.Cores = round3(float64(cpu1-cpu0) / float64(wall))
 	if b1 > b0 {
 		r.NsPerBeat = round3(float64(cpu1-cpu0) / float64(b1-b0))
@@ -268,6 +288,7 @@ func Child(ctx context.Context, spec string, stdout io.Writer) error {
 	defer cancel()
 	go func() { _, _ = io.Copy(io.Discard, in); cancel() }()
 	f := newFleet(nc, "scale-", *n, *interval)
+	f.beat.Labels = o.Labels
 	return f.run(ctx, time.Now())
 }
 
