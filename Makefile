@@ -49,7 +49,7 @@ $(TOOLS)/allow-responses: $(ALLOWRESP)/main.go $(ALLOWRESP)/go.mod $(ALLOWRESP)/
 # each here; CI runs this); fuzz-long is the documented long run, about
 # 5 minutes per target (docs/RELIABILITY.md).
 fuzz:
-	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels FuzzParseNodeConn FuzzDecodeDisconnectAdvisory; do \
+	for t in FuzzDecodeBeat FuzzDecodeProbeReply FuzzFastPathAgrees FuzzDecodeNextAgrees FuzzDecodeNextAnySender FuzzTSCacheAgrees FuzzParseSubject FuzzBeatIDAgreesWithParseBeat FuzzParseLabels FuzzParseNodeConn FuzzDecodeDisconnectAdvisory FuzzDecodeUserInfo; do \
 		$(GO) test ./wire -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 	$(GO) test ./internal/events -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,9 +23,10 @@ import (
 // when the crash fast path cannot work.
 var ErrFastPathOff = errors.New("crash fast path off")
 
-// subscribeFastPath subscribes to the advisories and to the replies of
-// the check probes. It returns a function that unsubscribes both.
-func (m *Monitor) subscribeFastPath() (func(), error) {
+// subscribeConfirms subscribes to the replies of the check probes. It
+// returns a function that unsubscribes. The advisories are subscribed to
+// later, by CheckFastPath, once it knows the subscription is allowed.
+func (m *Monitor) subscribeConfirms() (func(), error) {
 	if m.cfg.NoFastPath {
 		return func() {}, nil
 	}
@@ -33,15 +35,35 @@ func (m *Monitor) subscribeFastPath() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("monitor: subscribe %q: %w", wire.ProbeReplies(m.confirmInbox), err)
 	}
-	adv, err := m.nc.Subscribe(m.cfg.Advisories, m.onAdvisory)
+	return func() { replies.Unsubscribe() }, nil
+}
+
+// subscribeAdvisories subscribes to the advisories on the monitor's
+// connection, once however often it is called, and makes sure the server
+// has the subscription. Run unsubscribes when it returns.
+func (m *Monitor) subscribeAdvisories() error {
+	sub, err := m.nc.Subscribe(m.cfg.Advisories, m.onAdvisory)
 	if err != nil {
-		replies.Unsubscribe()
-		return nil, fmt.Errorf("monitor: subscribe %q: %w", m.cfg.Advisories, err)
+		return fmt.Errorf("subscribe %q: %w", m.cfg.Advisories, err)
 	}
-	return func() {
-		adv.Unsubscribe()
-		replies.Unsubscribe()
-	}, nil
+	m.mu.Lock()
+	stopped, twice := m.stopped, m.advSub != nil
+	if !stopped && !twice {
+		m.advSub = sub
+	}
+	m.mu.Unlock()
+	switch {
+	case stopped:
+		sub.Unsubscribe()
+		return errors.New("the monitor has stopped")
+	case twice:
+		sub.Unsubscribe()
+		return nil
+	}
+	if err := m.nc.FlushTimeout(m.cfg.SelfCheckTimeout); err != nil {
+		return fmt.Errorf("subscribe %q: %w", m.cfg.Advisories, err)
+	}
+	return nil
 }
 
 // sendConfirms sends the check probes the last sweep asked for.
@@ -142,19 +164,31 @@ func (m *Monitor) onConfirmReply(msg *nats.Msg) {
 // connection while it waits.
 const CheckFastPathEvery = 500 * time.Millisecond
 
-// CheckFastPath finds out whether the crash fast path can work: whether
-// the server's DISCONNECT advisories reach this monitor. It calls dial
-// with a connection name of wire.MonitorCheckConnName, closes the
-// connection dial returns at once, and waits for its advisory; while it
-// waits it does so again every CheckFastPathEvery, in case the first
-// advisory went out before the monitor's subscription had crossed the
-// cluster. It returns nil once an advisory arrives, or when ctx is done
-// an error wrapping [ErrFastPathOff] that says why, as far as the server
-// tells (which account the monitor is in). Call it once, after Run has
-// subscribed (WaitReady returns nil); dial should reach the monitor's own
-// server with the monitor's credentials. The monitor takes any advisory
-// that arrives, checked or not, so calling it is optional: it is how an
-// operator learns that nothing will.
+// CheckFastPath turns the crash fast path on if it can work, and finds
+// out whether it does: whether the server's DISCONNECT advisories reach
+// this monitor.
+//
+// It calls dial with a connection name of wire.MonitorCheckConnName and
+// first asks the server, on [wire.UserInfoSubject], which account the
+// connection is in and what it may subscribe to. If its user may not ask
+// (that one refused request is all it costs: dial's connection, not the
+// monitor's, gets the error), is in nats-server's global account, or may
+// not subscribe to Config.Advisories, CheckFastPath returns at once with
+// an error wrapping [ErrFastPathOff] that says so, and the monitor never
+// subscribes: it causes no permission violation and judges by beats and
+// probes alone. Otherwise the monitor subscribes to the advisories (also
+// when the server does not answer: it cannot tell then), closes the test
+// connection and waits for its advisory; while it waits it dials and
+// closes again every CheckFastPathEvery, in case the first advisory went
+// out before the subscription had crossed the cluster. It returns nil
+// once an advisory arrives and the monitor has settled, or, when ctx is
+// done, an error wrapping ErrFastPathOff that says why, as far as the
+// server tells.
+//
+// Call it once Run has started (WaitReady returns nil); until it is
+// called, the monitor takes no advisories. dial should reach the
+// monitor's own server with the monitor's credentials, since the
+// permissions it learns are those of dial's user.
 func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*nats.Conn, error)) error {
 	if m.cfg.NoFastPath {
 		return fmt.Errorf("%w: turned off", ErrFastPathOff)
@@ -163,6 +197,16 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 		return fmt.Errorf("%w: the monitor is not ready: %w", ErrFastPathOff, err)
 	}
 	name := wire.MonitorCheckConnName(m.cfg.ID, strings.ToLower(rand.Text()[:10]))
+	c, err := dial(name)
+	if err != nil {
+		return fmt.Errorf("%w: open a test connection: %w", ErrFastPathOff, err)
+	}
+	info, infoErr := askUserInfo(c, m.cfg.SelfCheckTimeout)
+	if why := m.noAccess(info, infoErr); why != "" {
+		c.Close()
+		return fmt.Errorf("%w: %s", ErrFastPathOff, why)
+	}
+
 	seen := make(chan struct{})
 	m.mu.Lock()
 	m.checkName, m.checkSeen = name, seen
@@ -172,22 +216,78 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 		m.checkName = ""
 		m.mu.Unlock()
 	}()
+	if err := m.subscribeAdvisories(); err != nil {
+		c.Close()
+		return fmt.Errorf("%w: %w", ErrFastPathOff, err)
+	}
 	tick := time.NewTicker(CheckFastPathEvery)
 	defer tick.Stop()
 	for {
-		c, err := dial(name)
-		if err != nil {
-			return fmt.Errorf("%w: open a test connection: %w", ErrFastPathOff, err)
-		}
 		c.Close()
 		select {
 		case <-seen:
 			return m.awaitSettled(ctx)
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s", ErrFastPathOff, m.whyNoAdvisory())
+			return fmt.Errorf("%w: %s", ErrFastPathOff, m.whyNoAdvisory(info, infoErr))
 		case <-tick.C:
 		}
+		if c, err = dial(name); err != nil {
+			return fmt.Errorf("%w: open a test connection: %w", ErrFastPathOff, err)
+		}
 	}
+}
+
+// askUserInfo asks the server, on c, which user c is and what it may do.
+// If c may not publish the request, the server refuses it with an error
+// that it sends before the answer to the flush that follows, so the
+// refusal is known once the flush returns.
+func askUserInfo(c *nats.Conn, timeout time.Duration) (wire.UserInfo, error) {
+	reply := c.NewInbox()
+	sub, err := c.SubscribeSync(reply)
+	if err != nil {
+		return wire.UserInfo{}, fmt.Errorf("subscribe %q: %w", reply, err)
+	}
+	defer sub.Unsubscribe()
+	if err := c.PublishRequest(wire.UserInfoSubject, reply, nil); err != nil {
+		return wire.UserInfo{}, fmt.Errorf("request %q: %w", wire.UserInfoSubject, err)
+	}
+	if err := c.FlushTimeout(timeout); err != nil {
+		return wire.UserInfo{}, fmt.Errorf("request %q: %w", wire.UserInfoSubject, err)
+	}
+	if err := c.LastError(); errors.Is(err, nats.ErrPermissionViolation) {
+		return wire.UserInfo{}, err
+	}
+	msg, err := sub.NextMsg(timeout)
+	if err != nil {
+		return wire.UserInfo{}, fmt.Errorf("request %q: %w", wire.UserInfoSubject, err)
+	}
+	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
+		return wire.UserInfo{}, fmt.Errorf("request %q: %w", wire.UserInfoSubject, nats.ErrNoResponders)
+	}
+	return wire.DecodeUserInfo(msg.Data)
+}
+
+// fastPathDoc is where an operator learns how to give a monitor the
+// advisories.
+const fastPathDoc = "see docs/SECURITY.md, \"Crash fast path\""
+
+// noAccess says why the advisories cannot reach the monitor, from the
+// server's answer about its user, or returns "" if they may.
+func (m *Monitor) noAccess(info wire.UserInfo, err error) string {
+	switch {
+	case errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), strconv.Quote(wire.UserInfoSubject)):
+		return fmt.Sprintf("the monitor's user may not publish %q, so the monitor cannot tell whether it may subscribe to %q, and does not try; grant both, %s",
+			wire.UserInfoSubject, m.cfg.Advisories, fastPathDoc)
+	case err != nil:
+		return "" // the server did not say: try
+	case info.Account == "$G":
+		return "the monitor is in nats-server's global account, which receives no advisories: " +
+			"run the server with a mesh account (hbmesh server, monitor --embedded and demo do) or " + fastPathDoc
+	case !info.Permissions.MaySubscribe(m.cfg.Advisories):
+		return fmt.Sprintf("user %s of account %s may not subscribe to %q; grant it, %s",
+			userLabel(info), accountLabel(info), m.cfg.Advisories, fastPathDoc)
+	}
+	return ""
 }
 
 // awaitSettled waits until Stats.FastPath holds, reading the monitor's
@@ -205,22 +305,29 @@ func (m *Monitor) awaitSettled(ctx context.Context) error {
 	return nil
 }
 
-// whyNoAdvisory explains, as far as the server says, why no advisory
-// arrives: it asks which account the monitor is in.
-func (m *Monitor) whyNoAdvisory() string {
-	const fix = "see docs/SECURITY.md, \"Crash fast path\""
-	reply, err := m.nc.Request(wire.UserInfoSubject, nil, m.cfg.SelfCheckTimeout)
+// whyNoAdvisory explains why no advisory arrived although the monitor
+// may subscribe to them, from what the server said about its user.
+func (m *Monitor) whyNoAdvisory(info wire.UserInfo, err error) string {
 	if err != nil {
-		return fmt.Sprintf("no DISCONNECT advisory reached %q, and the server did not say which account the monitor is in (%v); %s", m.cfg.Advisories, err, fix)
+		return fmt.Sprintf("no DISCONNECT advisory reached %q, and the server did not say which account the monitor is in (%v); %s", m.cfg.Advisories, err, fastPathDoc)
 	}
-	acc, err := wire.DecodeUserInfoAccount(reply.Data)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("no DISCONNECT advisory reached %q (%v); %s", m.cfg.Advisories, err, fix)
-	case acc == "$G":
-		return "the monitor is in nats-server's global account, which receives no advisories: " +
-			"run the server with a mesh account (hbmesh server, monitor --embedded and demo do) or " + fix
+	return fmt.Sprintf("no DISCONNECT advisory reached %q: account %s does not import %s; %s",
+		m.cfg.Advisories, accountLabel(info), wire.DisconnectAdvisorySubject(info.Account), fastPathDoc)
+}
+
+// accountLabel names info's account as an operator knows it: by name,
+// with its public key in operator mode.
+func accountLabel(info wire.UserInfo) string {
+	if info.AccountName != "" && info.AccountName != info.Account {
+		return fmt.Sprintf("%s (%s)", info.AccountName, info.Account)
 	}
-	return fmt.Sprintf("no DISCONNECT advisory reached %q: account %s does not import %s, or the monitor may not subscribe to it; %s",
-		m.cfg.Advisories, acc, wire.DisconnectAdvisorySubject(acc), fix)
+	return info.Account
+}
+
+// userLabel names info's user likewise.
+func userLabel(info wire.UserInfo) string {
+	if info.UserName != "" && info.UserName != info.User {
+		return fmt.Sprintf("%s (%s)", info.UserName, info.User)
+	}
+	return info.User
 }

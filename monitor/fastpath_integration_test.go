@@ -3,6 +3,10 @@ package monitor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +138,9 @@ func TestFastPathCrash(t *testing.T) {
 func TestFastPathReconnects(t *testing.T) {
 	srv := natstest.Start(t, meshAccount)
 	m, rec := fastMonitor(t, natstest.Connect(t, srv.ClientURL()))
+	if err := checkFastPath(t, m, srv.ClientURL()); err != nil {
+		t.Fatalf("CheckFastPath: %v", err)
+	}
 	px, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	if err != nil {
 		t.Fatal(err)
@@ -246,5 +253,88 @@ func TestFastPathOffWithoutAccess(t *testing.T) {
 	off, _ := startMonitor(t, natstest.Connect(t, srv.ClientURL()), func(c *monitor.Config) { c.NoFastPath = true })
 	if err := off.CheckFastPath(context.Background(), nil); !errors.Is(err, monitor.ErrFastPathOff) || !strings.Contains(err.Error(), "turned off") {
 		t.Fatalf("CheckFastPath with NoFastPath = %v", err)
+	}
+}
+
+// permissionsConf puts two monitor users in a mesh account that imports
+// its advisories: one that may not subscribe to them, one that may not
+// ask the server what it may do; clients without credentials are nodes.
+const permissionsConf = `
+accounts {
+  SYS { exports: [ { stream: "$SYS.ACCOUNT.*.DISCONNECT", account_token_position: 3 } ] }
+  MESH {
+    users: [
+      { user: nosub, password: nosub, permissions: { subscribe: { deny: ["$SYS.ACCOUNT.*.DISCONNECT"] } } }
+      { user: noinfo, password: noinfo, permissions: { publish: { allow: ["hb.>"] } } }
+      { user: node, password: node }
+    ]
+    imports: [ { stream: { account: SYS, subject: "$SYS.ACCOUNT.MESH.DISCONNECT" } } ]
+  }
+}
+system_account: SYS
+no_auth_user: node
+`
+
+// TestFastPathOffWithoutPermission: a monitor whose user may not
+// subscribe to the advisories, or may not ask whether it may, learns so
+// before it subscribes: CheckFastPath says why at once, the monitor's
+// connection hits no permission violation, the server logs no refused
+// subscription, and a crashed node is dead by the timeout path.
+func TestFastPathOffWithoutPermission(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "server.conf")
+	if err := os.WriteFile(conf, []byte(permissionsConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var serverLog natstest.Buffer
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.ConfigFile = conf
+		c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
+	})
+	for _, c := range []struct {
+		user, why      string
+		userInfoDenied bool
+	}{
+		{"nosub", `user nosub of account MESH may not subscribe to "$SYS.ACCOUNT.*.DISCONNECT"`, false},
+		{"noinfo", `the monitor's user may not publish "$SYS.REQ.USER.INFO"`, true},
+	} {
+		t.Run(c.user, func(t *testing.T) {
+			login := nats.UserInfo(c.user, c.user)
+			var errs natstest.Buffer
+			nc := natstest.Connect(t, srv.ClientURL(), login, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				fmt.Fprintln(&errs, err)
+			}))
+			m, rec := startMonitor(t, nc, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), natstest.Timeout)
+			defer cancel()
+			err := m.CheckFastPath(ctx, func(name string) (*nats.Conn, error) {
+				return nats.Connect(srv.ClientURL(), login, nats.Name(name), nats.NoReconnect(),
+					nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+			})
+			if !errors.Is(err, monitor.ErrFastPathOff) || !strings.Contains(err.Error(), c.why) || ctx.Err() != nil {
+				t.Fatalf("CheckFastPath = %v, want at once ErrFastPathOff saying %s", err, c.why)
+			}
+
+			_, node, _ := startNode(t, srv.ClientURL(), "plain-"+c.user, func(cfg *node.Config) { cfg.Interval = 100 * time.Millisecond })
+			rec.waitState(t, "plain-"+c.user, monitor.StateAlive)
+			node.Close()
+			if ev := rec.waitState(t, "plain-"+c.user, monitor.StateDead); ev.Reason != monitor.ReasonTimeout {
+				t.Fatalf("dead event %+v, want the timeout path's", ev)
+			}
+			if st := m.Stats(); st.FastPath || st.Advisories["checked"]+st.Advisories["self_check"] != 0 {
+				t.Fatalf("fast path %v, advisories %v: the monitor took advisories", st.FastPath, st.Advisories)
+			}
+			if e := errs.String(); e != "" {
+				t.Fatalf("the monitor's connection hit:\n%s", e)
+			}
+		})
+	}
+	log := serverLog.String()
+	if n := strings.Count(log, "Subscription Violation"); n != 0 {
+		t.Errorf("the server refused %d subscriptions:\n%s", n, log)
+	}
+	// Asking is the one way to learn: noinfo's question is refused, once.
+	if n := strings.Count(log, "Publish Violation"); n != 1 || strings.Count(log, `Publish Violation - Subject \"$SYS.REQ.USER.INFO\"`) != 1 {
+		t.Errorf("the server refused %d publishes, want the one question of noinfo:\n%s", n, log)
 	}
 }

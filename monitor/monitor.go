@@ -60,12 +60,14 @@ type Monitor struct {
 
 	// The crash fast path (advisory.go): the inbox of the check probes'
 	// replies and their callback's decoder, the beat subscription (whose
-	// delivered count a verdict waits for), and the name of the test
-	// connection of CheckFastPath, guarded by mu like advLogged.
+	// delivered count a verdict waits for), and, guarded by mu like
+	// advLogged, the advisory subscription CheckFastPath makes and the
+	// name of its test connection.
 	confirmInbox string
 	confirmDec   wire.Decoder
 	confirmRaw   wire.RawBeat
 	beatSub      *nats.Subscription
+	advSub       *nats.Subscription
 	checkName    string
 	checkSeen    chan struct{}
 	advLogged    time.Time
@@ -133,11 +135,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return fmt.Errorf("monitor: subscribe %q: %w", wire.ProbeReplies(m.inbox), err)
 	}
 	defer probeSub.Unsubscribe()
-	stopFastPath, err := m.subscribeFastPath()
+	stopConfirms, err := m.subscribeConfirms()
 	if err != nil {
 		return err
 	}
-	defer stopFastPath()
+	defer stopConfirms()
 	// A round trip makes sure the server has both subscriptions before
 	// Ready says so: a beat published after Ready returns nil is seen. If
 	// it fails, Ready reports the failure until a self check passes.
@@ -176,10 +178,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 		cancel()
 		beatSub.Unsubscribe()
 		probeSub.Unsubscribe()
-		stopFastPath()
+		stopConfirms()
 		m.mu.Lock()
 		m.stopped, m.running, m.subscribed = true, false, false
+		adv := m.advSub
+		m.advSub = nil
 		m.mu.Unlock()
+		if adv != nil {
+			adv.Unsubscribe()
+		}
 		close(dispatchDone)
 		wg.Wait()
 		log.Info("monitor stopped", "monitor", m.cfg.ID)

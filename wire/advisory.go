@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // DisconnectAdvisories is the subject a monitor subscribes to for the
@@ -68,34 +69,112 @@ func DecodeDisconnectAdvisory(data []byte) (DisconnectAdvisory, error) {
 }
 
 // UserInfoSubject is the request subject on which nats-server tells a
-// client which user and account it is (every account imports it from the
-// system account).
+// client which user and account it is, and what it may publish and
+// subscribe to (every account imports it from the system account).
 const UserInfoSubject = "$SYS.REQ.USER.INFO"
 
-// DecodeUserInfoAccount returns the account named by a reply on
-// [UserInfoSubject], or an error if the reply is not one or reports an
-// error.
-func DecodeUserInfoAccount(data []byte) (string, error) {
+// UserInfo is the part of a reply on [UserInfoSubject] that hbmesh reads.
+type UserInfo struct {
+	// User is the user's name, or its public key (nkeys, JWT).
+	User string `json:"user"`
+	// UserName is a JWT user's name; empty otherwise.
+	UserName string `json:"user_name"`
+	// Account is the account's name, or its public key in operator mode.
+	Account string `json:"account"`
+	// AccountName is the name of an account of operator mode; empty
+	// otherwise.
+	AccountName string `json:"account_name"`
+	// Permissions are what the client may publish and subscribe to; nil
+	// when the server restricts it in nothing.
+	Permissions *Permissions `json:"permissions"`
+}
+
+// Permissions are a client's publish and subscribe permissions as
+// nats-server reports them. A nil *Permissions, or a nil or empty list,
+// restricts nothing.
+type Permissions struct {
+	Publish   *SubjectPermission `json:"publish"`
+	Subscribe *SubjectPermission `json:"subscribe"`
+}
+
+// SubjectPermission is one direction of [Permissions]: a subject is
+// allowed if Allow is empty or one of its entries matches it, and no
+// entry of Deny matches it.
+type SubjectPermission struct {
+	Allow []string `json:"allow"`
+	Deny  []string `json:"deny"`
+}
+
+// MayPublish reports whether the server lets the client publish on
+// subject.
+func (p *Permissions) MayPublish(subject string) bool {
+	return p == nil || p.Publish.allows(subject)
+}
+
+// MaySubscribe reports whether the server lets the client subscribe to
+// subject, as nats-server decides when the subscription is made: a
+// wildcard in subject is taken as a literal token, which an allow or
+// deny entry's wildcard matches (so "hb.*" admits "hb.>"). A deny entry
+// that only overlaps a wildcard subscription does not refuse it; the
+// server filters those messages out on delivery instead.
+func (p *Permissions) MaySubscribe(subject string) bool {
+	return p == nil || p.Subscribe.allows(subject)
+}
+
+func (sp *SubjectPermission) allows(subject string) bool {
+	if sp == nil {
+		return true
+	}
+	allowed := len(sp.Allow) == 0
+	for _, a := range sp.Allow {
+		allowed = allowed || permissionMatches(a, subject)
+	}
+	for _, d := range sp.Deny {
+		allowed = allowed && !permissionMatches(d, subject)
+	}
+	return allowed
+}
+
+// permissionMatches reports whether the permission entry pattern matches
+// subject token by token, subject's wildcards taken literally: "*" in
+// pattern matches any one token, ">" one or more.
+func permissionMatches(pattern, subject string) bool {
+	for {
+		p, prest, pmore := strings.Cut(pattern, ".")
+		s, srest, smore := strings.Cut(subject, ".")
+		switch {
+		case p == ">":
+			return true
+		case p != "*" && p != s:
+			return false
+		case !pmore || !smore:
+			return pmore == smore
+		}
+		pattern, subject = prest, srest
+	}
+}
+
+// DecodeUserInfo decodes a reply on [UserInfoSubject]. It returns an
+// error if the reply is not one, names no account, or reports an error.
+func DecodeUserInfo(data []byte) (UserInfo, error) {
 	var r struct {
-		Data *struct {
-			Account string `json:"account"`
-		} `json:"data"`
+		Data  *UserInfo `json:"data"`
 		Error *struct {
 			Code        int    `json:"code"`
 			Description string `json:"description"`
 		} `json:"error"`
 	}
 	if len(data) > MaxAdvisory {
-		return "", fmt.Errorf("user info: %d bytes, more than %d", len(data), MaxAdvisory)
+		return UserInfo{}, fmt.Errorf("user info: %d bytes, more than %d", len(data), MaxAdvisory)
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
-		return "", fmt.Errorf("user info: %w", err)
+		return UserInfo{}, fmt.Errorf("user info: %w", err)
 	}
 	switch {
 	case r.Error != nil:
-		return "", fmt.Errorf("user info: error %d %s", r.Error.Code, r.Error.Description)
+		return UserInfo{}, fmt.Errorf("user info: error %d %s", r.Error.Code, r.Error.Description)
 	case r.Data == nil || r.Data.Account == "":
-		return "", errors.New("user info: no account in the reply")
+		return UserInfo{}, errors.New("user info: no account in the reply")
 	}
-	return r.Data.Account, nil
+	return *r.Data, nil
 }

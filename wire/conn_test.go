@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -167,14 +168,89 @@ func FuzzDecodeDisconnectAdvisory(f *testing.F) {
 	})
 }
 
-func TestDecodeUserInfoAccount(t *testing.T) {
-	got, err := wire.DecodeUserInfoAccount([]byte(`{"server":{"name":"n"},"data":{"user":"mesh","account":"HBMESH","permissions":{}}}`))
-	if err != nil || got != "HBMESH" {
-		t.Fatalf("= %q, %v", got, err)
+func TestDecodeUserInfo(t *testing.T) {
+	got, err := wire.DecodeUserInfo([]byte(`{"server":{"name":"n"},"data":{"user":"UAB","user_name":"monitor1","account":"ACD","account_name":"HBMESH",` +
+		`"permissions":{"publish":{"allow":["hb.*.probe"],"deny":["hb.*"]},"subscribe":{"allow":["hb.*"]}},"expires":1}}`))
+	want := wire.UserInfo{User: "UAB", UserName: "monitor1", Account: "ACD", AccountName: "HBMESH", Permissions: &wire.Permissions{
+		Publish:   &wire.SubjectPermission{Allow: []string{"hb.*.probe"}, Deny: []string{"hb.*"}},
+		Subscribe: &wire.SubjectPermission{Allow: []string{"hb.*"}},
+	}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("= %+v, %v", got, err)
 	}
-	for _, bad := range []string{``, `{}`, `{"data":{}}`, `{"error":{"code":400,"description":"x"}}`, `[]`} {
-		if got, err := wire.DecodeUserInfoAccount([]byte(bad)); err == nil {
-			t.Errorf("DecodeUserInfoAccount(%q) = %q, want an error", bad, got)
+	got, err = wire.DecodeUserInfo([]byte(`{"data":{"user":"mesh","account":"HBMESH"}}`))
+	if err != nil || got.Permissions != nil || !got.Permissions.MaySubscribe(wire.DisconnectAdvisories) {
+		t.Fatalf("without permissions: %+v, %v", got, err)
+	}
+	for _, bad := range []string{``, `{}`, `{"data":{}}`, `{"error":{"code":400,"description":"x"}}`, `[]`,
+		`{"data":{"account":"A","permissions":{"publish":{"allow":"x"}}}}`} {
+		if got, err := wire.DecodeUserInfo([]byte(bad)); err == nil {
+			t.Errorf("DecodeUserInfo(%q) = %+v, want an error", bad, got)
 		}
 	}
+}
+
+// TestPermissions: nats-server's rules, as it applies them when a
+// subscription is made or a message published (internal/sectest checks
+// them against a real server).
+func TestPermissions(t *testing.T) {
+	adv := wire.DisconnectAdvisories
+	for _, c := range []struct {
+		name    string
+		p       *wire.SubjectPermission
+		subject string
+		want    bool
+	}{
+		{"no permissions", nil, adv, true},
+		{"empty lists", &wire.SubjectPermission{}, adv, true},
+		{"exact", &wire.SubjectPermission{Allow: []string{adv}}, adv, true},
+		{"full wildcard", &wire.SubjectPermission{Allow: []string{">"}}, adv, true},
+		{"prefix wildcard", &wire.SubjectPermission{Allow: []string{"$SYS.>"}}, adv, true},
+		{"token wildcard", &wire.SubjectPermission{Allow: []string{"$SYS.ACCOUNT.*.*"}}, adv, true},
+		{"one account only", &wire.SubjectPermission{Allow: []string{"$SYS.ACCOUNT.HBMESH.DISCONNECT"}}, adv, false},
+		{"not listed", &wire.SubjectPermission{Allow: []string{"hb.*", "_INBOX_m.>"}}, adv, false},
+		{"too short", &wire.SubjectPermission{Allow: []string{"$SYS.ACCOUNT.*"}}, adv, false},
+		{"too long", &wire.SubjectPermission{Allow: []string{"$SYS.ACCOUNT.*.DISCONNECT.x"}}, adv, false},
+		{"denied", &wire.SubjectPermission{Allow: []string{">"}, Deny: []string{"$SYS.>"}}, adv, false},
+		{"deny only", &wire.SubjectPermission{Deny: []string{"$SYS.ACCOUNT.*.DISCONNECT"}}, adv, false},
+		{"deny overlaps only", &wire.SubjectPermission{Deny: []string{"$SYS.ACCOUNT.X.DISCONNECT"}}, adv, true},
+		{"* admits > (SECURITY.md)", &wire.SubjectPermission{Allow: []string{"hb.*"}}, "hb.>", true},
+		{"> needs a token", &wire.SubjectPermission{Allow: []string{"hb.>"}}, "hb", false},
+		{"literal", &wire.SubjectPermission{Allow: []string{wire.UserInfoSubject}}, wire.UserInfoSubject, true},
+		{"other literal", &wire.SubjectPermission{Allow: []string{"$SYS.REQ.USER.INFO.x"}}, wire.UserInfoSubject, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sub := &wire.Permissions{Subscribe: c.p}
+			pub := &wire.Permissions{Publish: c.p}
+			if got := sub.MaySubscribe(c.subject); got != c.want {
+				t.Errorf("MaySubscribe(%q) = %v, want %v", c.subject, got, c.want)
+			}
+			if got := pub.MayPublish(c.subject); got != c.want {
+				t.Errorf("MayPublish(%q) = %v, want %v", c.subject, got, c.want)
+			}
+			if !pub.MaySubscribe(c.subject) || !sub.MayPublish(c.subject) {
+				t.Error("one direction's list restricts the other")
+			}
+		})
+	}
+}
+
+func FuzzDecodeUserInfo(f *testing.F) {
+	f.Add([]byte(`{"data":{"user":"m","account":"HBMESH","permissions":{"publish":{"allow":["$SYS.REQ.USER.INFO"]},"subscribe":{"allow":["$SYS.ACCOUNT.*.DISCONNECT"],"deny":["hb.*.probe"]}}}}`))
+	f.Add([]byte(`{"data":{"account":"$G","permissions":null}}`))
+	f.Add([]byte(`{"error":{"code":400}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		u, err := wire.DecodeUserInfo(data)
+		if err != nil {
+			return
+		}
+		if u.Account == "" || len(data) > wire.MaxAdvisory {
+			t.Fatalf("accepted %+v from %d bytes", u, len(data))
+		}
+		// Any list is safe to check any subject against.
+		for _, s := range []string{wire.DisconnectAdvisories, wire.UserInfoSubject, ">", "a.*.>", ""} {
+			u.Permissions.MaySubscribe(s)
+			u.Permissions.MayPublish(s)
+		}
+	})
 }

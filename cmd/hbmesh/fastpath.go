@@ -42,15 +42,20 @@ func (c *connFlags) nodeConnName(prefix, id string) (string, error) {
 
 // dialCheck returns the dial function of monitor.CheckFastPath: a
 // connection to url (the monitor's own server) with these flags'
-// credentials, which never reconnects and whose end is logged at debug
-// level only. extra options come last (nats.InProcessServer for the demo).
+// credentials, which never reconnects and whose end and errors are logged
+// at debug level only: CheckFastPath reports what they mean (a refused
+// $SYS.REQ.USER.INFO is how it learns that the monitor may not ask).
+// extra options come last (nats.InProcessServer for the demo).
 func (c *connFlags) dialCheck(url string, log *slog.Logger, extra ...nats.Option) func(name string) (*nats.Conn, error) {
 	return func(name string) (*nats.Conn, error) {
 		opts, err := c.options(name, log, new(serverURL), func() bool { return true }, func(*nats.Conn, error) {})
 		if err != nil {
 			return nil, err
 		}
-		return nats.Connect(url, append(append(opts, nats.NoReconnect()), extra...)...)
+		quiet := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Debug("NATS error on the crash fast path's test connection", "err", err)
+		})
+		return nats.Connect(url, append(append(opts, nats.NoReconnect(), quiet), extra...)...)
 	}
 }
 

@@ -2,8 +2,13 @@ package sectest_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,5 +102,176 @@ func TestFastPathWithAccounts(t *testing.T) {
 	}
 	if st := m.Stats(); st.Checks["dead"] != 1 {
 		t.Fatalf("checks %v", st.Checks)
+	}
+}
+
+// The monitor's two grants for the crash fast path in permissions.conf.
+const (
+	userInfoGrant   = `"$SYS.REQ.USER.INFO",`
+	advisoriesGrant = `"$SYS.ACCOUNT.*.DISCONNECT",`
+)
+
+// TestFastPathOffWithoutPermission runs hbmesh monitor as a user with
+// the template's monitor permissions minus the crash fast path's grants,
+// with SECURITY.md's accounts: the monitor says once, at start, that the
+// fast path is off and which grant is missing; it never subscribes to the
+// advisories, so nothing is refused but, without USER.INFO, the one
+// question that finds out; and a killed node is still dead, by the
+// timeout path.
+func TestFastPathOffWithoutPermission(t *testing.T) {
+	bin := buildCLI(t)
+	perms, err := os.ReadFile("../../deploy/auth/permissions.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		drop    []string
+		missing string // what the monitor's one line names
+		refused int    // publishes the server refuses: the question, if it may not ask
+	}{
+		{"without both grants", []string{userInfoGrant, advisoriesGrant}, `may not publish \"$SYS.REQ.USER.INFO\"`, 1},
+		{"without the subscription", []string{advisoriesGrant}, `may not subscribe to \"$SYS.ACCOUNT.*.DISCONNECT\"`, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := string(perms)
+			for _, g := range c.drop {
+				if strings.Count(p, g) != 1 {
+					t.Fatalf("permissions.conf grants %s %d times, want once", g, strings.Count(p, g))
+				}
+				p = strings.Replace(p, g, "", 1)
+			}
+			dir := t.TempDir()
+			for name, data := range map[string]string{"permissions.conf": p, "accounts.conf": accountsConf} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var serverLog natstest.Buffer
+			srv := startServer(t, filepath.Join(dir, "accounts.conf"), func(c *embedded.Config) {
+				c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
+			})
+			url := srv.ClientURL()
+			ops := connect(t, url, nats.UserInfo("ops", "ops-example-password"), nats.CustomInboxPrefix(opsInbox))
+			watch := &watcher{notify: make(chan struct{}, 1)}
+			if _, err := ops.Subscribe("hb.events.>", watch.add); err != nil {
+				t.Fatal(err)
+			}
+			if err := ops.Flush(); err != nil {
+				t.Fatal(err)
+			}
+
+			mon := startProc(t, bin, nil, "monitor", "-s", url, "--user", "monitor1", "--password", "monitor1-example-password",
+				"--inbox-prefix", monitorInbox, "--id", "monitor1", "--state-file", filepath.Join(dir, "peers.json"))
+			natstest.Eventually(t, "the monitor says whether the crash fast path is on", func() bool {
+				return strings.Contains(mon.stderr.String(), "crash fast path o")
+			})
+			n := startProc(t, bin, nil, "node", "-s", url, "--user", "node-a", "--password", "node-a-example-password",
+				"--id", "node-a", "--interval", "250ms")
+			watch.waitEvent(t, "node-a", monitor.StateAlive, monitor.ReasonFirstBeat)
+			if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			watch.waitEvent(t, "node-a", monitor.StateDead, monitor.ReasonTimeout)
+
+			log := mon.stderr.String()
+			var said []string
+			for _, line := range strings.Split(log, "\n") {
+				if strings.Contains(line, "crash fast path") {
+					said = append(said, line)
+				}
+			}
+			if len(said) != 1 || !strings.Contains(said[0], `level=WARN msg="crash fast path off`) || !strings.Contains(said[0], c.missing) {
+				t.Errorf("the monitor's word on the fast path is %q, want one warning naming %s", said, c.missing)
+			}
+			if strings.Contains(strings.ToLower(log), "violation") || strings.Contains(log, "NATS error") {
+				t.Errorf("the monitor hit a permission violation:\n%s", log)
+			}
+			srvLog := serverLog.String()
+			if n := strings.Count(srvLog, "Subscription Violation"); n != 0 {
+				t.Errorf("the server refused %d subscriptions:\n%s", n, srvLog)
+			}
+			if n := strings.Count(srvLog, "Publish Violation"); n != c.refused || n != strings.Count(srvLog, `Publish Violation - Subject \"$SYS.REQ.USER.INFO\"`) {
+				t.Errorf("the server refused %d publishes, want %d (the question whether it may subscribe):\n%s", n, c.refused, srvLog)
+			}
+		})
+	}
+}
+
+// TestPermissionsAgreeWithServer: what wire.Permissions says a user may
+// subscribe to and publish, which is how the monitor decides whether to
+// subscribe to the advisories, is what a real server allows.
+func TestPermissionsAgreeWithServer(t *testing.T) {
+	lists := []wire.SubjectPermission{
+		{},
+		{Allow: []string{wire.DisconnectAdvisories}},
+		{Allow: []string{">"}},
+		{Allow: []string{"$SYS.>"}},
+		{Allow: []string{"$SYS.ACCOUNT.*.*", "hb.*"}},
+		{Allow: []string{"$SYS.ACCOUNT.HBMESH.DISCONNECT"}},
+		{Allow: []string{"$SYS.ACCOUNT.*"}},
+		{Allow: []string{">"}, Deny: []string{"$SYS.>"}},
+		{Deny: []string{wire.DisconnectAdvisories}},
+		{Deny: []string{"$SYS.ACCOUNT.HBMESH.DISCONNECT", "hb.*.probe"}},
+		{Allow: []string{"hb.>", wire.UserInfoSubject}},
+	}
+	subjects := []string{wire.DisconnectAdvisories, wire.UserInfoSubject, "$SYS.ACCOUNT.HBMESH.DISCONNECT", "hb.>", "hb.x", "hb.x.probe"}
+	quoted := func(l []string) string {
+		q := make([]string, len(l))
+		for i, s := range l {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	var conf strings.Builder
+	conf.WriteString("authorization { users: [\n")
+	for i, l := range lists {
+		var sp []string
+		if len(l.Allow) > 0 {
+			sp = append(sp, "allow: "+quoted(l.Allow))
+		}
+		if len(l.Deny) > 0 {
+			sp = append(sp, "deny: "+quoted(l.Deny))
+		}
+		m := strings.Join(sp, ", ")
+		fmt.Fprintf(&conf, "  { user: u%d, password: p, permissions: { publish: { %s }, subscribe: { %s } } }\n", i, m, m)
+	}
+	conf.WriteString("] }\n")
+	path := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, path).ClientURL()
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}) // LastError tells
+
+	for i, l := range lists {
+		p := &wire.Permissions{Publish: &l, Subscribe: &l}
+		for _, s := range subjects {
+			// One connection per question, so that its last error is
+			// the server's answer to it.
+			c := natstest.Connect(t, url, nats.UserInfo(fmt.Sprintf("u%d", i), "p"), quiet)
+			if _, err := c.SubscribeSync(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if server := c.LastError() == nil; server != p.MaySubscribe(s) {
+				t.Errorf("allow %q deny %q: the server lets it subscribe to %q: %v, MaySubscribe: %v", l.Allow, l.Deny, s, server, !server)
+			}
+			if !strings.Contains(s, "*") && !strings.Contains(s, ">") {
+				c := natstest.Connect(t, url, nats.UserInfo(fmt.Sprintf("u%d", i), "p"), quiet)
+				if err := c.Publish(s, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				if server := c.LastError() == nil; server != p.MayPublish(s) {
+					t.Errorf("allow %q deny %q: the server lets it publish to %q: %v, MayPublish: %v", l.Allow, l.Deny, s, server, !server)
+				}
+			}
+			c.Close()
+		}
 	}
 }

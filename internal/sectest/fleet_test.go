@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,17 +67,24 @@ func fleetSteps(t *testing.T) (blocks []string, section string) {
 // loaded machine, between suspicion (2 intervals) and death (3).
 const fleetInterval = 500 * time.Millisecond
 
-// fleetHosts are the node ids of the test fleet: credentials for all four,
-// nodes run as a, c and d; b's credentials exist but no b ever runs.
-var fleetHosts = []string{"a", "b", "c", "d"}
+// fleetHosts are the node ids of the test fleet: credentials for all
+// five, nodes run as a, c and d, and e to be killed; b's credentials exist
+// but no b ever runs.
+var fleetHosts = []string{"a", "b", "c", "d", "e"}
+
+// crashInterval is the beat interval of the node the fleet test kills:
+// the timeout path would take two of them to suspect it, far longer than
+// the test waits, so its death can only be the crash fast path's.
+const crashInterval = time.Minute
 
 // TestFleetAuth runs SECURITY.md's decentralized-auth steps with the real
 // nats CLI, exactly as the document writes them, then runs a server in
 // operator mode with the configuration they produce and shows what the
 // section promises: nodes beat with one role's credentials and cannot
 // speak for one another, the monitor probes, publishes events, keeps its
-// restart memory and answers status, and a node without credentials is
-// refused.
+// restart memory and answers status, takes the crash fast path, and a
+// node without credentials is refused; and that nothing hits a permission
+// the section does not grant.
 func TestFleetAuth(t *testing.T) {
 	natsCLI := natstest.Tool(t, "nats")
 	allowResp := natstest.Tool(t, "allow-responses")
@@ -138,17 +146,26 @@ func TestFleetAuth(t *testing.T) {
 		}
 	}
 
-	s := startServer(t, filepath.Join(work, "hbmesh-server.conf"), func(c *embedded.Config) { c.Host = "127.0.0.1" })
+	var serverLog natstest.Buffer
+	s := startServer(t, filepath.Join(work, "hbmesh-server.conf"), func(c *embedded.Config) {
+		c.Host = "127.0.0.1"
+		c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
+	})
 	url := s.ClientURL()
 	for i := push; i < len(blocks); i++ {
 		runStep(t, work, append(env, "NATS_URL="+url), i+1, blocks[i])
 	}
 
-	// Ops watches everything hbmesh publishes, with its own credentials.
+	// Ops watches the beats and the events, with its own credentials. Not
+	// "hb.>": a subscriber to a node's probe subject keeps the server from
+	// answering "no responders" for it, and the crash fast path would fall
+	// back to the timeout path (docs/RELIABILITY.md).
 	ops := connect(t, url, nats.UserCredentials(creds("ops")), nats.CustomInboxPrefix("_INBOX_ops"), nats.Name("ops"))
 	watch := &watcher{notify: make(chan struct{}, 1)}
-	if _, err := ops.Subscribe("hb.>", watch.add); err != nil {
-		t.Fatal(err)
+	for _, s := range []string{subj.Beats(), "hb.events.>"} {
+		if _, err := ops.Subscribe(s, watch.add); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := ops.Flush(); err != nil {
 		t.Fatal(err)
@@ -174,6 +191,7 @@ func TestFleetAuth(t *testing.T) {
 	for _, id := range []string{"a", "c", "d"} {
 		watch.waitEvent(t, id, monitor.StateAlive, monitor.ReasonFirstBeat)
 	}
+	waitFastPathOn(t, mon)
 	checked := map[string]*proc{} // whose stderr must show no permission violation
 
 	t.Run("a stolen node speaks only for itself", func(t *testing.T) {
@@ -230,15 +248,28 @@ func TestFleetAuth(t *testing.T) {
 		}
 	})
 
+	// The restarted monitor runs to the end of the test.
+	mon.stop(t)
+	checked["monitor, first run"] = mon
+	mon = startProc(t, bin, nil, monArgs...)
 	t.Run("the monitor remembers its peers across a restart", func(t *testing.T) {
-		mon.stop(t)
-		checked["monitor, first run"] = mon
-		mon = startProc(t, bin, nil, monArgs...)
 		restored := regexp.MustCompile(`msg="monitor started" .*restored=(\d+)`)
 		natstest.Eventually(t, "restarted monitor started", func() bool { return restored.MatchString(mon.stderr.String()) })
 		if m := restored.FindStringSubmatch(mon.stderr.String()); m[1] != "3" {
 			t.Errorf("restarted monitor restored %s peers, want 3 (a, c, d):\n%s", m[1], mon.stderr.String())
 		}
+	})
+
+	t.Run("a crashed node is dead by the crash fast path", func(t *testing.T) {
+		waitFastPathOn(t, mon)
+		from := watch.len()
+		e := startProc(t, bin, nil, "node", "-s", url, "--creds", creds("e"), "--id", "e", "--interval", crashInterval.String())
+		watch.waitEventFrom(t, from, "e", monitor.StateAlive, monitor.ReasonFirstBeat)
+		if err := e.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		watch.waitEventFrom(t, from, "e", monitor.StateDead, monitor.ReasonDisconnected)
+		checked["node e"] = e
 	})
 
 	t.Run("a node without credentials is refused", func(t *testing.T) {
@@ -268,12 +299,29 @@ func TestFleetAuth(t *testing.T) {
 			t.Errorf("ops saw %q: %s", m.Subject, m.Data)
 		}
 	}
-	// No one hit a permission the section does not grant.
+	// No one hit a permission the section does not grant: no process
+	// says so, and the server refused only the stolen credentials.
 	checked["monitor"], checked["node a"], checked["node d"] = mon, a, d
 	for name, p := range checked {
 		if s := p.stderr.String(); strings.Contains(strings.ToLower(s), "permission") {
 			t.Errorf("%s hit a permission violation:\n%s", name, s)
 		}
+	}
+	for _, line := range strings.Split(serverLog.String(), "\n") {
+		if strings.Contains(line, "Violation") && !strings.Contains(line, `:stolen a\"`) {
+			t.Errorf("the server refused a client that is not the stolen node:\n%s", line)
+		}
+	}
+}
+
+// waitFastPathOn waits for the monitor to say that the crash fast path is on.
+func waitFastPathOn(t *testing.T, mon *proc) {
+	t.Helper()
+	natstest.Eventually(t, "the monitor says whether the crash fast path is on", func() bool {
+		return strings.Contains(mon.stderr.String(), "crash fast path o")
+	})
+	if s := mon.stderr.String(); !strings.Contains(s, `msg="crash fast path on: DISCONNECT advisories arrive"`) {
+		t.Fatalf("the monitor does not say that the crash fast path is on:\n%s", s)
 	}
 }
 
