@@ -20,7 +20,7 @@ type notifyCmd struct {
 	Webhook    webhookFlags    `embed:"" group:"events"`
 	Alert      alertFlags      `embed:"" group:"alerting"`
 	Hold       time.Duration   `name:"alert-hold" group:"alerting" default:"${alert_hold}" min:"1m" max:"8760h" placeholder:"DURATION" env:"HBMESH_ALERT_HOLD" help:"a death's alert ends by itself this long after it, unless the peer's recovery resolves it first (nothing re-posts it)"`
-	AckWait    time.Duration   `name:"ack-wait" default:"${ack_wait}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ACK_WAIT" help:"how long the server waits for word from a worker before it hands the worker's event to another; a worker says it is busy every third of it"`
+	AckWait    time.Duration   `name:"ack-wait" default:"${ack_wait}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ACK_WAIT" help:"how long the server waits for word from a worker before it hands the worker's event to another; a worker says it is busy every quarter of it, and stops its output (kills the hook) when the server has not confirmed that for three quarters of it"`
 	MaxDeliver int             `name:"max-deliver" default:"${max_deliver}" min:"1" max:"1000" placeholder:"N" env:"HBMESH_MAX_DELIVER" help:"deliver an event to a failing output at most N times, with backoff, then give it up (logged and counted)"`
 	Conn       connFlags       `embed:"" group:"conn"`
 	Log        logFlags        `embed:"" group:"log"`

@@ -16,11 +16,14 @@
 // the ack before the next event is taken. On failure it is delivered
 // again after a backoff, up to MaxDeliver times, then given up on
 // (counted and logged). While a worker handles an event it tells the
-// server so every AckWait/3; a worker that dies stops, and the event goes
-// to another worker (or to the restarted one) after AckWait.
+// server so every AckWait/4 and waits for the server to confirm; a
+// worker that dies stops, and the event goes to another worker (or to the
+// restarted one) after AckWait.
 //
 // A hook dies with its worker: its whole process group is killed when the
-// worker's process ends, even by SIGKILL (see [events.Hook]), so a hook
+// worker's process ends, even by SIGKILL (see [events.Hook]), and when the
+// worker, alive but cut off from the server, has had nothing confirmed
+// for 3/4 of AckWait, before the server can hand the event on. So a hook
 // cannot finish its work after the event was handed to another worker.
 // What remains is the moment between a hook's success and the server's
 // confirmation of the ack: a worker killed exactly then has done the work

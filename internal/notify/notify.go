@@ -99,7 +99,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 			wants: func(ev *monitor.Event) bool {
 				return len(cfg.States) == 0 || int(ev.State) < len(states) && states[ev.State]
 			},
-			do: func(_ context.Context, d *delivery) error { return n.runHook(hook, d) },
+			do: func(ctx context.Context, d *delivery) error { return n.runHook(ctx, hook, d) },
 		})
 	}
 	if cfg.WebhookURL != "" {
@@ -207,6 +207,7 @@ func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetst
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
 		msg, err := c.Next(jetstream.FetchContext(fctx))
+		received := time.Now()
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
@@ -218,14 +219,14 @@ func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetst
 			}
 			continue
 		}
-		n.handle(ctx, stream, msg, o, log)
+		n.handle(ctx, stream, msg, received, o, log)
 	}
 }
 
 // handle delivers one event to o and settles it with the server: ack on
 // success, a delayed redelivery on failure, termination once it has been
 // delivered MaxDeliver times or was refused for good.
-func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jetstream.Msg, o *output, log *slog.Logger) {
+func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jetstream.Msg, received time.Time, o *output, log *slog.Logger) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Warn("event without JetStream metadata; dropped", "subject", msg.Subject(), "err", err)
@@ -246,32 +247,22 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		return
 	}
 	d := &delivery{msg: msg, stream: stream, ev: ev, monitor: mon, id: msg.Headers().Get(jetstream.MsgIDHeader), n: meta.NumDelivered, seq: meta.Sequence.Stream}
-	// Keep the event ours while the output works: a worker that dies
-	// stops saying so, and the event goes to another after AckWait.
-	hbCtx, stopHB := context.WithCancel(context.Background())
-	var hb sync.WaitGroup
-	hb.Go(func() {
-		t := time.NewTicker(n.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	})
 	// A delivery in progress finishes even during shutdown: aborting it
-	// half-way would hand a maybe-done side effect to another worker.
-	err = o.do(context.WithoutCancel(ctx), d)
-	stopHB()
-	hb.Wait()
+	// half-way would hand a maybe-done side effect to another worker. It
+	// stops only when the event is about to go to another worker anyway.
+	octx, release := n.hold(context.WithoutCancel(ctx), msg, received)
+	err = o.do(octx, d)
+	lost := release()
 	attrs := []any{"peer", ev.ID, "state", ev.State.String(), "event_id", d.id, "delivery", d.n}
 	switch {
 	case err == nil:
 		o.sent.Add(1)
 		n.ack(msg, log, attrs...)
+	case lost:
+		// Neither ack nor nak: the server no longer hears this worker,
+		// and hands the event to another once AckWait is over.
+		o.retries.Add(1)
+		log.Warn("event output stopped: the server may hand the event to another worker", append(attrs, "ack_wait", n.cfg.AckWait, "err", err)...)
 	case errors.Is(err, events.ErrRejected) || d.n >= uint64(n.cfg.MaxDeliver):
 		o.failed.Add(1)
 		log.Warn("event given up", append(attrs, "err", err)...)
@@ -283,6 +274,67 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		_ = msg.NakWithDelay(delay)
 	}
 }
+
+// ackProgress is the body of a word to the server that an event is still
+// in hand (what jetstream.Msg.InProgress sends, unconfirmed).
+var ackProgress = []byte("+WPI")
+
+// hold keeps msg, received at received, in this worker's hands while the
+// output works on it, until release is called. Every AckWait/4 it tells
+// the server the event is still in hand, and waits for the server to
+// confirm it heard. A worker that died says nothing more, so its event
+// goes to another after AckWait. A worker that lives but cannot reach the
+// server (a partition, a server that does not answer) loses the event the
+// same way while its output may still be at work: so once 3/4 of AckWait
+// has passed since the server last confirmed, the returned context is
+// cancelled, which kills a hook's process group and aborts a request,
+// before the server can hand the event to another worker. release stops
+// the keeping and reports whether that happened.
+func (n *Notifier) hold(ctx context.Context, msg jetstream.Msg, received time.Time) (context.Context, func() (lost bool)) {
+	wait := n.cfg.AckWait
+	limit := wait * 3 / 4
+	octx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var lost atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		last := received // when the last word the server confirmed was sent
+		expire := time.NewTimer(limit)
+		defer expire.Stop()
+		tick := time.NewTicker(wait / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-expire.C:
+				lost.Store(true)
+				cancel(errLeaseLost)
+				return
+			case <-tick.C:
+			}
+			// Bounded by the expiry, so that it is noticed on time.
+			rctx, rcancel := context.WithTimeout(octx, min(wait/8, time.Until(last.Add(limit))))
+			sent := time.Now()
+			_, err := n.nc.RequestWithContext(rctx, msg.Reply(), ackProgress)
+			rcancel()
+			if err == nil {
+				last = sent
+				expire.Reset(time.Until(last.Add(limit)))
+			}
+		}
+	})
+	return octx, func() bool {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+		return lost.Load()
+	}
+}
+
+// errLeaseLost is why an output is stopped when the server may hand its
+// event to another worker.
+var errLeaseLost = errors.New("the server may hand the event to another worker")
 
 // ack acknowledges msg and waits for the server to confirm it: only then
 // can no other worker get the event again.
@@ -304,9 +356,9 @@ func backoff(initial, maxWait time.Duration, n uint64) time.Duration {
 	return min(d, maxWait)
 }
 
-func (n *Notifier) runHook(h *events.Hook, d *delivery) error {
+func (n *Notifier) runHook(ctx context.Context, h *events.Hook, d *delivery) error {
 	extra := []string{"HBMESH_EVENT_ID=" + d.id, "HBMESH_DELIVERY=" + strconv.FormatUint(d.n, 10)}
-	stderr, err := h.Run(&d.ev, d.monitor, extra)
+	stderr, err := h.Run(ctx, &d.ev, d.monitor, extra)
 	if err != nil && stderr != "" {
 		return fmt.Errorf("%w (stderr: %s)", err, stderr)
 	}
