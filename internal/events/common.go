@@ -119,14 +119,56 @@ func dropQueued[T any](q chan T, items func(*T) uint64, c *counters, d *dropLog)
 	}
 }
 
-// backoff returns the wait before retry number n (1-based): initial
-// doubled n-1 times, capped at max.
-func backoff(initial, maxWait time.Duration, n int) time.Duration {
+// Backoff returns the wait before retry number n (1-based): initial
+// doubled n-1 times, capped at maxWait. It is the one backoff of every
+// retry hbmesh makes: the sinks' posts and publishes, and notify's
+// redeliveries.
+func Backoff(initial, maxWait time.Duration, n int) time.Duration {
 	d := initial
 	for i := 1; i < n && d < maxWait; i++ {
 		d *= 2
 	}
 	return min(d, maxWait)
+}
+
+// retryPolicy is how a sink retries one delivery: at most retries times
+// after the first attempt, waiting Backoff(initial, maxWait, n) before
+// retry n.
+type retryPolicy struct {
+	retries          int
+	initial, maxWait time.Duration
+}
+
+// retry makes up to 1+p.retries attempts to deliver what counts as items
+// in c: try, and after a failure that may pass (not final), a backoff and
+// try again, until it succeeds or ctx is done. It counts each retry in c,
+// and the outcome: sent on success, failed otherwise. It returns the
+// attempts made and, when the delivery failed on an attempt, that
+// attempt's error, for the caller to log; nil on success and when ctx
+// cut a backoff short. retrying, when not nil, hears each failure that is
+// retried.
+func (c *counters) retry(ctx context.Context, items uint64, p retryPolicy, try func() error, final func(error) bool, retrying func(attempt int, err error)) (int, error) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			c.retries.Add(1)
+			if !sleepCtx(ctx.Done(), Backoff(p.initial, p.maxWait, attempt)) {
+				c.failed.Add(items)
+				return attempt, nil
+			}
+		}
+		err := try()
+		if err == nil {
+			c.sent.Add(items)
+			return attempt + 1, nil
+		}
+		if attempt >= p.retries || final(err) || ctx.Err() != nil {
+			c.failed.Add(items)
+			return attempt + 1, err
+		}
+		if retrying != nil {
+			retrying(attempt+1, err)
+		}
+	}
 }
 
 // sleepCtx waits for d or until done is closed; it reports whether the

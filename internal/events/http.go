@@ -291,24 +291,14 @@ func (o *outbox) run(ctx context.Context) {
 }
 
 func (o *outbox) deliver(ctx context.Context, p *post) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			o.st.retries.Add(1)
-			if !sleepCtx(ctx.Done(), backoff(o.cfg.InitialBackoff, o.cfg.MaxBackoff, attempt)) {
-				o.st.failed.Add(p.items)
-				return
-			}
-		}
-		err := o.p.Post(ctx, p.body)
-		if err == nil {
-			o.st.sent.Add(p.items)
-			return
-		}
-		if attempt >= o.cfg.MaxRetries || errors.Is(err, ErrRejected) || ctx.Err() != nil {
-			o.st.failed.Add(p.items)
-			o.log.Warn("post not delivered", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempts", attempt+1, "err", err)...)
-			return
-		}
-		o.log.Debug("post failed; retrying", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempt", attempt+1, "err", err)...)
+	policy := retryPolicy{o.cfg.MaxRetries, o.cfg.InitialBackoff, o.cfg.MaxBackoff}
+	attempts, err := o.st.retry(ctx, p.items, policy,
+		func() error { return o.p.Post(ctx, p.body) },
+		func(err error) bool { return errors.Is(err, ErrRejected) },
+		func(attempt int, err error) {
+			o.log.Debug("post failed; retrying", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempt", attempt, "err", err)...)
+		})
+	if err != nil {
+		o.log.Warn("post not delivered", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempts", attempts, "err", err)...)
 	}
 }

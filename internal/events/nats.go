@@ -336,29 +336,23 @@ func (p *NATSPublisher) publish(ctx context.Context, js jetstream.JetStream, ev 
 	// subjects dedups them even when it was created by another monitor
 	// and this one publishes without --events-stream.
 	msgID := MsgID(ev)
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			p.st.retries.Add(1)
-			if !sleepCtx(ctx.Done(), backoff(p.cfg.RetryBackoff, maxPublishBackoff, attempt)) {
-				p.st.failed.Add(1)
-				return buf
-			}
-		}
-		dup, err := p.send(ctx, js, subject, msgID, buf)
-		if err == nil {
-			p.st.sent.Add(1)
-			if dup {
-				p.st.duplicates.Add(1)
-			}
-			return buf
-		}
-		if attempt >= p.cfg.Retries || errors.Is(err, nats.ErrConnectionClosed) {
-			p.st.failed.Add(1)
-			p.cfg.Logger.Warn("event not published", "subject", subject, "peer", ev.ID, "state", ev.State.String(), "attempts", attempt+1, "err", err)
-			return buf
-		}
-		p.cfg.Logger.Debug("event publish failed; retrying", "subject", subject, "attempt", attempt+1, "err", err)
+	dup := false
+	attempts, err := p.st.retry(ctx, 1, retryPolicy{p.cfg.Retries, p.cfg.RetryBackoff, maxPublishBackoff},
+		func() (err error) {
+			dup, err = p.send(ctx, js, subject, msgID, buf)
+			return err
+		},
+		func(err error) bool { return errors.Is(err, nats.ErrConnectionClosed) },
+		func(attempt int, err error) {
+			p.cfg.Logger.Debug("event publish failed; retrying", "subject", subject, "attempt", attempt, "err", err)
+		})
+	switch {
+	case err != nil:
+		p.cfg.Logger.Warn("event not published", "subject", subject, "peer", ev.ID, "state", ev.State.String(), "attempts", attempts, "err", err)
+	case dup:
+		p.st.duplicates.Add(1)
 	}
+	return buf
 }
 
 func (p *NATSPublisher) send(ctx context.Context, js jetstream.JetStream, subject, msgID string, data []byte) (dup bool, err error) {

@@ -269,7 +269,7 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		_ = msg.TermWithReason("hbmesh notify: " + o.name + " failed")
 	default:
 		o.retries.Add(1)
-		delay := backoff(n.cfg.InitialBackoff, n.cfg.MaxBackoff, d.n)
+		delay := events.Backoff(n.cfg.InitialBackoff, n.cfg.MaxBackoff, int(min(d.n, uint64(n.cfg.MaxDeliver))))
 		log.Warn("event output failed; redelivering", append(attrs, "in", delay, "err", err)...)
 		_ = msg.NakWithDelay(delay)
 	}
@@ -344,16 +344,6 @@ func (n *Notifier) ack(msg jetstream.Msg, log *slog.Logger, attrs ...any) {
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.Warn("event ack not confirmed; it may be handled again", append(attrs, "err", err)...)
 	}
-}
-
-// backoff returns the delay before delivery n+1: initial doubled n-1
-// times, capped at max.
-func backoff(initial, maxWait time.Duration, n uint64) time.Duration {
-	d := initial
-	for i := uint64(1); i < n && d < maxWait; i++ {
-		d *= 2
-	}
-	return min(d, maxWait)
 }
 
 func (n *Notifier) runHook(ctx context.Context, h *events.Hook, d *delivery) error {
