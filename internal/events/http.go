@@ -50,7 +50,10 @@ type HTTPConfig struct {
 	// Its values are never logged. Default: none.
 	Header http.Header
 	// Client sends the requests. Default: a new http.Client without a
-	// global timeout (Timeout applies per request).
+	// global timeout (Timeout applies per request). Whatever its
+	// CheckRedirect, redirects are not followed: net/http would send
+	// every header but Authorization and cookies on to wherever the
+	// receiver points, tokens included.
 	Client *http.Client
 }
 
@@ -195,7 +198,9 @@ func NewPoster(rawURL string, cfg HTTPConfig) (*Poster, error) {
 	if err := cfg.validate(invalid); err != nil {
 		return nil, err
 	}
-	return &Poster{url: rawURL, endpoint: endpoint(rawURL), header: cfg.Header, timeout: cfg.Timeout, client: cfg.Client}, nil
+	client := *cfg.Client // the caller's Transport, without redirects
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Poster{url: rawURL, endpoint: endpoint(rawURL), header: cfg.Header, timeout: cfg.Timeout, client: &client}, nil
 }
 
 // Endpoint returns the scheme and host of the Poster's URL, the part that
@@ -205,7 +210,8 @@ func (p *Poster) Endpoint() string { return p.endpoint }
 // Post sends body, a JSON document, and returns nil on a 2xx answer. An
 // error names the endpoint (never the full URL, which may hold a token)
 // and the status with the start of the answer; it wraps [ErrRejected] when
-// a retry would not help.
+// a retry would not help. A redirect is such an answer: it is not
+// followed (see [HTTPConfig.Client]).
 func (p *Poster) Post(ctx context.Context, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
@@ -230,8 +236,12 @@ func (p *Poster) Post(ctx context.Context, body []byte) error {
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // allow connection reuse
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		// Its Location is not shown: it may hold a token too.
+		return fmt.Errorf("post %s: %s: redirects are not followed; give the URL it redirects to (%w)", p.endpoint, resp.Status, ErrRejected)
 	}
 	err = fmt.Errorf("post %s: %s: %s", p.endpoint, resp.Status, bytes.TrimSpace(snippet))
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
