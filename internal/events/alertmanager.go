@@ -65,7 +65,7 @@ type AlertmanagerConfig struct {
 	ResendInterval time.Duration
 	// MaxAlerts bounds the dead peers alerted on at once. Beyond it
 	// further dead peers raise nothing until one of them recovers (logged
-	// at every resend). Default 1000.
+	// once per resend interval). Default 1000.
 	MaxAlerts int
 	// HTTPConfig is the queue (per Alertmanager), timeout, retries and
 	// headers of delivery. A post that fails for good is covered by the
@@ -184,6 +184,11 @@ type Alertmanager struct {
 	// firing maps each peer alerted on to its alert as last sent. Only
 	// the loop goroutine touches it.
 	firing map[string]*PostableAlert
+	// overflowSaid is whether the warning that dead peers beyond
+	// MaxAlerts raise no alert was logged since the last sync, which says
+	// it again: a mass death is one line per resend, not one per peer.
+	// Only the loop goroutine touches it.
+	overflowSaid bool
 }
 
 // NewAlertmanager checks cfg and returns the sink, reading dead peers from
@@ -280,7 +285,10 @@ func (a *Alertmanager) check(id string) {
 	switch {
 	case known && p.State == monitor.StateDead && !firing:
 		if len(a.firing) >= a.cfg.MaxAlerts {
-			a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "peer", id, "max_alerts", a.cfg.MaxAlerts)
+			if !a.overflowSaid {
+				a.overflowSaid = true
+				a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "peer", id, "max_alerts", a.cfg.MaxAlerts)
+			}
 			return
 		}
 		a.send([]PostableAlert{*a.fire(&p, now)}, "peer", id, "status", StatusFiring)
@@ -328,7 +336,8 @@ func (a *Alertmanager) sync() {
 		}
 		batch = append(batch, *a.fire(&dead[i], now))
 	}
-	if left := matched - len(a.firing); left > 0 {
+	a.overflowSaid = matched > len(a.firing)
+	if a.overflowSaid {
 		a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "dead", matched, "alerted", len(a.firing), "max_alerts", a.cfg.MaxAlerts)
 	}
 	a.send(batch, "resend", true)

@@ -3,6 +3,7 @@ package events_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -414,6 +415,36 @@ func TestAlertmanagerMaxAlerts(t *testing.T) {
 	}
 	if len(as) != 2 || !got["a-1"] || !got["b-1"] {
 		t.Fatalf("resend after a slot freed %+v", as)
+	}
+}
+
+// TestAlertmanagerOverflowLogsOnce: a mass death beyond MaxAlerts is
+// one warning until the next resend says it again, not one per dead peer.
+func TestAlertmanagerOverflowLogsOnce(t *testing.T) {
+	r := newAMReceiver(t, func(int64) int { return http.StatusOK })
+	src := newPeers(true, deadPeer("a-0", t0))
+	f := newAM(t, src, []string{r.URL + "/am"}, func(c *events.AlertmanagerConfig) { c.MaxAlerts = 1; c.ResendInterval = time.Hour })
+	f.start(t)
+	f.firstSync()
+	if as := r.next(t); len(as) != 1 || as[0].Labels["peer"] != "a-0" {
+		t.Fatalf("alerts %+v", as)
+	}
+	for i := 1; i <= 100; i++ {
+		id := fmt.Sprintf("b-%d", i)
+		src.set(deadPeer(id, t0.Add(time.Minute)))
+		f.am.Handle(lifecycle(id)[2])
+	}
+	// a-0 back: its resolution is posted after every death above was
+	// looked at, in order.
+	alive := deadPeer("a-0", f.clk.Now())
+	alive.State = monitor.StateAlive
+	src.set(alive)
+	f.am.Handle(lifecycle("a-0")[3])
+	if as := r.next(t); len(as) != 1 || as[0].Labels["peer"] != "a-0" || as[0].EndsAt.After(f.clk.Now()) {
+		t.Fatalf("resolved %+v", as)
+	}
+	if n := strings.Count(f.log.String(), "dead peers beyond MaxAlerts raise no alert"); n != 1 {
+		t.Fatalf("the overflow was logged %d times, want once:\n%s", n, f.log.String())
 	}
 }
 
