@@ -234,7 +234,7 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		o.dropped.Add(1)
 		return
 	}
-	ev, mon, err := events.DecodeEvent(msg.Data())
+	ev, mon, err := monitor.DecodeEvent(msg.Data())
 	if err != nil {
 		// Counted and logged, never retried: the bytes will not change.
 		log.Warn("event not decoded; dropped", "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
@@ -366,7 +366,7 @@ func (n *Notifier) started(ctx context.Context, d *delivery) time.Time {
 	if err != nil || raw.Sequence > d.seq {
 		return d.ev.Time
 	}
-	dead, _, err := events.DecodeEvent(raw.Data)
+	dead, _, err := monitor.DecodeEvent(raw.Data)
 	if err != nil || dead.Time.After(d.ev.Time) {
 		return d.ev.Time
 	}
