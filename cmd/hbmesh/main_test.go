@@ -350,7 +350,7 @@ func TestEnvPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := c.Monitor; m.Detection.SuspectAfter != 4 || m.Detection.DeadAfter != 6 || m.HTTP.Addr != "127.0.0.1:9090" || len(m.Events.States) != 2 {
+	if m := c.Monitor; m.Detection.SuspectAfter != 4 || m.Detection.DeadAfter != 6 || m.HTTP.Addr != "127.0.0.1:9090" || len(m.Events.Hook.States) != 2 {
 		t.Errorf("monitor = %+v", m)
 	}
 }
