@@ -26,8 +26,10 @@ type Stats struct {
 	// Retries counts attempts beyond the first.
 	Retries uint64
 	// Duplicates counts JetStream publishes the stream acknowledged as
-	// duplicates (another monitor already recorded the transition). They
-	// are also counted in Sent. Only NATSPublisher sets it.
+	// duplicates (another monitor already recorded the transition), also
+	// counted in Sent; and, in hbmesh notify's Stats, records acknowledged
+	// without output because the stream had said the same before them.
+	// The other sinks leave it 0.
 	Duplicates uint64
 }
 

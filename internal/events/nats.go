@@ -47,7 +47,8 @@ type NATSConfig struct {
 	// the JetStream stream of that name: Run creates the stream if it is
 	// missing (subjects <prefix>.events.*.*, file storage, limits
 	// retention, MaxAge 7d, MaxMsgs 1,000,000, discard old, a 2 minute
-	// duplicate window) and uses an existing one as it is. Events are then
+	// duplicate window, direct gets allowed) and uses an existing one as
+	// it is. Events are then
 	// published with JetStream acknowledgements and a Nats-Msg-Id derived
 	// from the transition (see [MsgID]), so two monitors reporting the same
 	// death within the duplicate window leave one record. Default "":
@@ -213,6 +214,8 @@ func StreamConfig(name string, subj wire.Subjects, replicas int) jetstream.Strea
 		MaxMsgs:     DefaultStreamMaxMsgs,
 		Duplicates:  DefaultDuplicateWindow,
 		Discard:     jetstream.DiscardOld,
+		// hbmesh notify asks what the stream held before an event.
+		AllowDirect: true,
 	}
 }
 

@@ -29,7 +29,9 @@ const (
 // or AlertmanagerURLs) is required.
 type Config struct {
 	// Stream is the JetStream stream of events, the one monitors keep with
-	// --events-stream. Required; it must exist.
+	// --events-stream. Required; it must exist. It should allow direct
+	// gets, as a monitor creates it: they tell a transition a monitor
+	// reports late from news; without them every record is acted on.
 	Stream string
 	// Prefix is the subject prefix of the events. Default
 	// wire.DefaultPrefix ("hb").

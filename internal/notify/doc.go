@@ -8,7 +8,12 @@
 //
 // Monitors publish each transition with a Nats-Msg-Id derived from it, so
 // the stream keeps one record per transition however many monitors
-// report it (within the stream's duplicate window, 2 minutes). Each
+// report it (within the stream's duplicate window, 2 minutes). A monitor
+// that reports later (after a NATS outage of its own, or restarted from
+// restart memory with an older view of a peer that died meanwhile) adds a
+// record; before it acts, a Notifier asks the stream, with a direct get,
+// what it held about the peer before the record, and acknowledges without
+// output a record that is no news. Each
 // output (hook, webhook, Alertmanager) reads the stream through a durable
 // consumer of its own, shared by every [Notifier] with the same Consumer
 // name: the server gives each event to one of them. An event is

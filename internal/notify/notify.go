@@ -49,6 +49,11 @@ type Notifier struct {
 	subj wire.Subjects
 	outs []*output
 	runs atomic.Bool
+	// direct is whether the stream allows direct gets, which tell what
+	// it held before an event (set by Run). lookupFailed says a lookup
+	// failed, which is logged once.
+	direct       bool
+	lookupFailed atomic.Bool
 }
 
 // output is one destination with its durable consumer and counters.
@@ -60,13 +65,13 @@ type output struct {
 	// do delivers ev, one attempt.
 	do func(ctx context.Context, d *delivery) error
 
-	sent, failed, retries, dropped atomic.Uint64
+	sent, failed, retries, dropped, duplicates atomic.Uint64
 }
 
 // delivery is one event in hand.
 type delivery struct {
 	msg     jetstream.Msg
-	stream  jetstream.Stream
+	prior   prior // what the stream said about the peer before it, if known
 	ev      monitor.Event
 	monitor string // who reported it
 	id      string // its Nats-Msg-Id
@@ -133,12 +138,14 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 // ([OutputExec], [OutputWebhook], [OutputAlertmanager]): Sent counts
 // events delivered (and acknowledged), Failed those given up on after
 // MaxDeliver deliveries or refused by the receiver, Retries the
-// deliveries after a failure, and Dropped the events that could not be
-// decoded. Events an output does not want (other states) are not counted.
+// deliveries after a failure, Dropped the events that could not be
+// decoded, and Duplicates the records acknowledged without output because
+// the stream had said the same before them (see [Config.Stream]). Events
+// an output does not want (other states) are not counted.
 func (n *Notifier) Stats() map[string]events.Stats {
 	m := make(map[string]events.Stats, len(n.outs))
 	for _, o := range n.outs {
-		m[o.name] = events.Stats{Sent: o.sent.Load(), Failed: o.failed.Load(), Retries: o.retries.Load(), Dropped: o.dropped.Load()}
+		m[o.name] = events.Stats{Sent: o.sent.Load(), Failed: o.failed.Load(), Retries: o.retries.Load(), Dropped: o.dropped.Load(), Duplicates: o.duplicates.Load()}
 	}
 	return m
 }
@@ -175,10 +182,14 @@ func (n *Notifier) Run(ctx context.Context) error {
 		consumers[i] = c
 	}
 	cancel()
+	n.direct = stream.CachedInfo().Config.AllowDirect
 	n.cfg.Logger.Info("notify started", "stream", n.cfg.Stream, "consumer", n.cfg.Consumer, "outputs", len(n.outs))
+	if !n.direct {
+		n.cfg.Logger.Warn("the event stream does not allow direct gets: a transition a monitor reports late is handled again", "stream", n.cfg.Stream)
+	}
 	var wg sync.WaitGroup
 	for i, o := range n.outs {
-		wg.Go(func() { n.consume(ctx, stream, consumers[i], o) })
+		wg.Go(func() { n.consume(ctx, consumers[i], o) })
 	}
 	wg.Wait()
 	return nil
@@ -202,7 +213,7 @@ func (n *Notifier) consumerConfig(output string) jetstream.ConsumerConfig {
 // consume takes one event at a time from c, so that no event waits in
 // this process while another is handled (it would time out here and be
 // handled twice), until ctx is done.
-func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, o *output) {
+func (n *Notifier) consume(ctx context.Context, c jetstream.Consumer, o *output) {
 	log := n.cfg.Logger.With("output", o.name)
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
@@ -219,14 +230,15 @@ func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetst
 			}
 			continue
 		}
-		n.handle(ctx, stream, msg, received, o, log)
+		n.handle(ctx, msg, received, o, log)
 	}
 }
 
 // handle delivers one event to o and settles it with the server: ack on
-// success, a delayed redelivery on failure, termination once it has been
-// delivered MaxDeliver times or was refused for good.
-func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jetstream.Msg, received time.Time, o *output, log *slog.Logger) {
+// success or when the stream said the same before (noNews), a delayed
+// redelivery on failure, termination once it has been delivered
+// MaxDeliver times or was refused for good.
+func (n *Notifier) handle(ctx context.Context, msg jetstream.Msg, received time.Time, o *output, log *slog.Logger) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Warn("event without JetStream metadata; dropped", "subject", msg.Subject(), "err", err)
@@ -246,14 +258,30 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		n.ack(msg, log)
 		return
 	}
-	d := &delivery{msg: msg, stream: stream, ev: ev, monitor: mon, id: msg.Headers().Get(jetstream.MsgIDHeader), n: meta.NumDelivered, seq: meta.Sequence.Stream}
+	d := &delivery{msg: msg, ev: ev, monitor: mon, id: msg.Headers().Get(jetstream.MsgIDHeader), n: meta.NumDelivered, seq: meta.Sequence.Stream}
+	attrs := []any{"peer", ev.ID, "state", ev.State.String(), "event_id", d.id, "delivery", d.n}
 	// A delivery in progress finishes even during shutdown: aborting it
 	// half-way would hand a maybe-done side effect to another worker. It
 	// stops only when the event is about to go to another worker anyway.
 	octx, release := n.hold(context.WithoutCancel(ctx), msg, received)
+	if n.direct {
+		p, err := n.before(octx, d)
+		switch {
+		case err != nil:
+			if !n.lookupFailed.Swap(true) {
+				log.Warn("event stream lookup failed: a transition a monitor reports late is handled again", append(attrs, "err", err)...)
+			}
+		case noNews(&d.ev, p):
+			release()
+			o.duplicates.Add(1)
+			log.Info("event skipped: the stream said it before", append(attrs, "monitor", mon, "seq", ev.Seq)...)
+			n.ack(msg, log, attrs...)
+			return
+		}
+		d.prior = p
+	}
 	err = o.do(octx, d)
 	lost := release()
-	attrs := []any{"peer", ev.ID, "state", ev.State.String(), "event_id", d.id, "delivery", d.n}
 	switch {
 	case err == nil:
 		o.sent.Add(1)
@@ -357,24 +385,20 @@ func (n *Notifier) runHook(ctx context.Context, h *events.Hook, d *delivery) err
 
 // started returns when d's peer died: the time of the dead event, for a
 // dead event, and otherwise of the last dead event the stream holds for
-// the peer before d (the event's own time when there is none).
-func (n *Notifier) started(ctx context.Context, d *delivery) time.Time {
+// the peer before d (the event's own time when there is none, or the
+// stream could not say).
+func started(d *delivery) time.Time {
 	if d.ev.State == monitor.StateDead {
 		return d.ev.Time
 	}
-	raw, err := d.stream.GetLastMsgForSubject(ctx, n.subj.Event(monitor.StateDead.String(), d.ev.ID))
-	if err != nil || raw.Sequence > d.seq {
-		return d.ev.Time
+	if dead := d.prior.lastIn(monitor.StateDead); dead != nil && !dead.Time.After(d.ev.Time) {
+		return dead.Time
 	}
-	dead, _, err := monitor.DecodeEvent(raw.Data)
-	if err != nil || dead.Time.After(d.ev.Time) {
-		return d.ev.Time
-	}
-	return dead.Time
+	return d.ev.Time
 }
 
 func (n *Notifier) postWebhook(ctx context.Context, p *events.Poster, d *delivery) error {
-	body, err := json.Marshal(events.WebhookPayload(&d.ev, n.started(ctx, d), n.cfg.Prefix, d.monitor, n.cfg.ExternalURL))
+	body, err := json.Marshal(events.WebhookPayload(&d.ev, started(d), n.cfg.Prefix, d.monitor, n.cfg.ExternalURL))
 	if err != nil {
 		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)
 	}
@@ -385,7 +409,7 @@ func (n *Notifier) postWebhook(ctx context.Context, p *events.Poster, d *deliver
 // of them accepted it (they share notifications as a cluster), and logs
 // the others' failures.
 func (n *Notifier) postAlert(ctx context.Context, ps []*events.Poster, d *delivery) error {
-	a := events.EventAlert(&d.ev, n.started(ctx, d), n.cfg.AlertHold, n.cfg.Prefix, n.cfg.AlertLabels, d.monitor, n.cfg.ExternalURL)
+	a := events.EventAlert(&d.ev, started(d), n.cfg.AlertHold, n.cfg.Prefix, n.cfg.AlertLabels, d.monitor, n.cfg.ExternalURL)
 	body, err := json.Marshal([]events.PostableAlert{a})
 	if err != nil {
 		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)
