@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,9 +93,16 @@ type Webhook struct {
 
 	mu sync.Mutex
 	// firing maps a dead peer to when its alert started, for the
-	// resolved notification's startsAt. Guarded by mu.
+	// resolved notification's startsAt. A peer that never comes back
+	// (forgotten after the retention) sends no event that would take it
+	// out, so it holds at most maxFiring peers, dropping the oldest
+	// deaths first. Guarded by mu.
 	firing map[string]time.Time
 }
+
+// maxFiring bounds Webhook.firing. A recovery from a death it dropped is
+// still resolved, with its own time as startsAt.
+const maxFiring = 10_000
 
 // NewWebhook checks cfg and returns the webhook. Zero fields of cfg take
 // their defaults. It does no I/O.
@@ -188,9 +197,24 @@ func (w *Webhook) payload(ev *monitor.Event) *Payload {
 		}
 		delete(w.firing, ev.ID)
 	} else {
+		if _, ok := w.firing[ev.ID]; !ok && len(w.firing) >= maxFiring {
+			w.dropOldest()
+		}
 		w.firing[ev.ID] = start
 	}
 	return WebhookPayload(ev, start, w.cfg.Prefix, w.cfg.MonitorID, w.cfg.ExternalURL)
+}
+
+// dropOldest drops the older half of the firing set, so that the work of
+// a full set is done once per maxFiring/2 deaths.
+func (w *Webhook) dropOldest() {
+	starts := slices.SortedFunc(maps.Values(w.firing), time.Time.Compare)
+	cut := starts[len(starts)/2]
+	for id, t := range w.firing {
+		if !t.After(cut) {
+			delete(w.firing, id)
+		}
+	}
 }
 
 // WebhookPayload returns the notification about ev, which must be a dead
