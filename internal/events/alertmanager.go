@@ -157,7 +157,8 @@ func (c *AlertmanagerConfig) Validate() error {
 // while any monitor keeps sending, and resolves it by itself once none
 // does (every monitor of the peer's mesh stopped). When the peer beats
 // again, leaves or is forgotten, the alert is posted with endsAt set to
-// that moment, which resolves it. Suspect peers raise nothing.
+// that moment, which resolves it, even when this run never fired it (the
+// run before a restart may have). Suspect peers raise nothing.
 //
 // The dead peers are read from the monitor itself: events only say when
 // to look. Every resend is a full sync with the monitor's table, so a
@@ -300,6 +301,17 @@ func (a *Alertmanager) check(id string) {
 			end = p.Since.UTC()
 		}
 		a.send([]PostableAlert{a.resolve(fired, &p, known, end)}, "peer", id, "status", StatusResolved)
+	case known && p.State != monitor.StateDead:
+		// Back before this run fired its alert: the run before a restart
+		// may have, and its alert would fire on until its endsAt. An
+		// Alertmanager that never had the alert keeps the resolution
+		// quietly.
+		end := now
+		if !p.Since.IsZero() && p.Since.Before(now) {
+			end = p.Since.UTC()
+		}
+		al := PostableAlert{Labels: alertLabels(a.cfg.Prefix, p.ID, p.Host, a.cfg.Labels), StartsAt: end, GeneratorURL: peerURL(a.cfg.ExternalURL, p.ID)}
+		a.send([]PostableAlert{a.resolve(&al, &p, true, end)}, "peer", id, "status", StatusResolved)
 	}
 }
 

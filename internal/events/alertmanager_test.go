@@ -328,6 +328,32 @@ func TestAlertmanagerRestoredDeadPeersFire(t *testing.T) {
 	r.none(t)
 }
 
+// TestAlertmanagerRecoveryResolvesWhatAnotherProcessFired: a monitor
+// restarted with restart memory may see a dead peer come back before its
+// first sync fired it again. The alert its previous run kept firing must
+// still be resolved now, not left to expire at its endsAt minutes later.
+func TestAlertmanagerRecoveryResolvesWhatAnotherProcessFired(t *testing.T) {
+	r := newAMReceiver(t, func(int64) int { return http.StatusOK })
+	src := newPeers(false, deadPeer("db-1", t0))
+	f := newAM(t, src, []string{r.URL + "/am"}, nil)
+	f.start(t)
+	back := f.clk.Now()
+	alive := deadPeer("db-1", back)
+	alive.State = monitor.StateAlive
+	src.set(alive)
+	f.am.Handle(lifecycle("db-1")[3])
+	as := r.next(t)
+	if len(as) != 1 || as[0].Labels["peer"] != "db-1" || !as[0].EndsAt.Equal(back) || as[0].StartsAt.After(back) ||
+		as[0].Annotations["summary"] != "hbmesh peer db-1 is no longer dead" {
+		t.Fatalf("alerts %+v, want db-1 resolved at %v", as, back)
+	}
+	src.setReady()
+	f.firstSync()
+	f.clk.Advance(time.Minute)
+	eventually(t, "nothing more to send", func() bool { return f.am.Stats().Sent == 1 })
+	r.none(t)
+}
+
 // TestAlertmanagerNeverReady: a monitor that is not ready from its start
 // (its self-check failing, say) still has its dead peers re-sent, once a
 // resend interval has passed.
