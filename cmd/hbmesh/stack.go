@@ -52,8 +52,12 @@ type hookFlags struct {
 
 // validate checks the combinations the flag types cannot.
 func (h *hookFlags) validate(e *env) error {
-	if h.OnEvent == "" && (e.given("on-event-states") || e.given("on-event-timeout")) {
-		return usagef("--on-event-states and --on-event-timeout need --on-event")
+	if h.OnEvent == "" {
+		for _, name := range []string{"on-event-states", "on-event-timeout"} {
+			if e.given(name) {
+				return usagef("%s needs --on-event", e.source(name))
+			}
+		}
 	}
 	return nil
 }
@@ -69,11 +73,15 @@ type memoryFlags struct {
 
 // validateStack checks the combinations the flag types cannot.
 func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
-	if m.NoMemory && (m.StateFile != "" || m.Bucket != "") {
-		return usagef("--no-memory excludes --state-file and --memory-bucket")
+	if m.NoMemory {
+		for _, name := range []string{"state-file", "memory-bucket"} {
+			if e.given(name) {
+				return usagef("%s and %s are exclusive", e.source("no-memory"), e.source(name))
+			}
+		}
 	}
 	if m.StateFile != "" && m.Bucket != "" {
-		return usagef("--state-file and --memory-bucket are exclusive")
+		return usagef("%s and %s are exclusive", e.source("state-file"), e.source("memory-bucket"))
 	}
 	if m.StateFile != "" {
 		// Its directory is the operator's to make (systemd's
@@ -84,19 +92,22 @@ func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
 		}
 	}
 	if e.given("replicas") && (m.NoMemory || m.StateFile != "") && ev.Stream == "" {
-		return usagef("--replicas applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream")
+		return usagef("%s applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream", e.source("replicas"))
 	}
 	if err := ev.Hook.validate(e); err != nil {
 		return err
 	}
-	if h.PerPeer && h.Addr == "" && h.MetricsAddr == "" || e.given("per-peer-metrics-cap") && !h.PerPeer {
-		return usagef("--per-peer-metrics needs --http or --metrics-addr, and --per-peer-metrics-cap needs --per-peer-metrics")
+	if h.PerPeer && h.Addr == "" && h.MetricsAddr == "" {
+		return usagef("%s needs --http or --metrics-addr", e.source("per-peer-metrics"))
+	}
+	if e.given("per-peer-metrics-cap") && !h.PerPeer {
+		return usagef("%s needs --per-peer-metrics", e.source("per-peer-metrics-cap"))
 	}
 	if h.Addr != "" && h.Addr == h.MetricsAddr {
-		return usagef("--http and --metrics-addr name the same address")
+		return usagef("%s and %s name the same address", e.source("http"), e.source("metrics-addr"))
 	}
 	if ev.NoPublish && ev.Stream != "" {
-		return usagef("--events-stream needs published events: drop --no-publish-events")
+		return usagef("%s needs published events: drop %s", e.source("events-stream"), e.source("no-publish-events"))
 	}
 	if err := ev.Webhook.validate(e); err != nil {
 		return err
