@@ -231,10 +231,11 @@ func (a *Alertmanager) Handle(ev monitor.Event) {
 // Stats returns the sink's counters.
 func (a *Alertmanager) Stats() Stats { return a.st.snapshot() }
 
-// Run posts alerts until ctx is done, which also aborts the posts in
-// progress (counted as failed); posts still queued are counted as dropped.
-// Nothing is resolved at shutdown: the alerts of a monitor that stops
-// expire at their endsAt unless another monitor keeps them firing. Run
+// Run posts alerts until ctx is done, and then, for up to DrainTimeout,
+// the posts in flight and those still queued; what the deadline cuts
+// short is counted as failed, what it leaves queued as dropped. Nothing
+// is resolved at shutdown: the alerts of a monitor that stops expire at
+// their endsAt unless another monitor keeps them firing. Run
 // returns nil once its goroutines have exited. Run may be called once; a
 // second call returns [ErrRunTwice].
 func (a *Alertmanager) Run(ctx context.Context) error {

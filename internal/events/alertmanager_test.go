@@ -505,7 +505,9 @@ func TestAlertmanagerOneDownAnotherUp(t *testing.T) {
 func TestAlertmanagerHangingNeverBlocksHandle(t *testing.T) {
 	url, arrived := hangingServer(t)
 	src := newPeers(true, deadPeer("x", t0))
-	f := newAM(t, src, []string{url}, func(c *events.AlertmanagerConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	f := newAM(t, src, []string{url}, func(c *events.AlertmanagerConfig) {
+		c.QueueSize, c.Timeout, c.DrainTimeout = 2, time.Minute, 50*time.Millisecond
+	})
 	stop := f.start(t)
 	f.am.Handle(lifecycle("x")[2])
 	<-arrived // the post is stuck
@@ -518,7 +520,7 @@ func TestAlertmanagerHangingNeverBlocksHandle(t *testing.T) {
 		t.Fatalf("%d Handle calls took %s against a hanging Alertmanager", n, took)
 	}
 	eventually(t, "drops", func() bool { return f.am.Stats().Dropped > 0 })
-	stop()
+	stop() // the drain time passes
 	if st := f.am.Stats(); st.Failed != 1 {
 		t.Fatalf("after shutdown stats %+v, want the stuck post failed", st)
 	}

@@ -107,6 +107,51 @@ func work[T any](ctx context.Context, q chan T, n int, fn func(*T)) {
 	wg.Wait()
 }
 
+// serve runs fn on the values of q, one at a time, until ctx is done.
+// Then, for up to drain, it lets the value in hand finish and runs fn on
+// what is still queued, all with a context that ends at that deadline
+// (so a retry's backoff or a request cannot outlast it), and finally
+// after, if not nil, with the same context. Values still queued after the
+// deadline are counted as dropped, as items says. It returns once all is
+// done.
+func serve[T any](ctx context.Context, q chan T, drain time.Duration, fn func(context.Context, *T), after func(context.Context), items func(*T) uint64, c *counters, d *dropLog) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-dctx.Done():
+			return
+		}
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-dctx.Done():
+		}
+	})
+	work(ctx, q, 1, func(v *T) { fn(dctx, v) })
+	for {
+		select {
+		case v := <-q:
+			if dctx.Err() != nil {
+				c.dropped.Add(items(&v))
+				d.drop("shutdown")
+				continue
+			}
+			fn(dctx, &v)
+		default:
+			if after != nil {
+				after(dctx)
+			}
+			return
+		}
+	}
+}
+
 // dropQueued empties q, counting what each value carries (items) as
 // dropped at shutdown.
 func dropQueued[T any](q chan T, items func(*T) uint64, c *counters, d *dropLog) {

@@ -22,6 +22,7 @@ const (
 	DefaultHTTPInitialBackoff = 500 * time.Millisecond
 	DefaultHTTPMaxBackoff     = 30 * time.Second
 	DefaultHTTPMaxRetries     = 8
+	DefaultHTTPDrainTimeout   = 2 * time.Second
 )
 
 // ErrRejected is wrapped by a [Poster.Post] error when the receiver
@@ -46,6 +47,12 @@ type HTTPConfig struct {
 	// negative means no retries. A post the receiver rejected (see
 	// [ErrRejected]) is not retried.
 	MaxRetries int
+	// DrainTimeout bounds how long Run goes on delivering, once its
+	// context is done, the post in flight and those still queued (a
+	// peer's resolution emitted just before a monitor stops, say). Posts
+	// it leaves undelivered are counted: in flight as failed, queued as
+	// dropped. Default 2s.
+	DrainTimeout time.Duration
 	// Header is added to every request, e.g. an Authorization header.
 	// Its values are never logged. Default: none.
 	Header http.Header
@@ -65,6 +72,7 @@ func DefaultHTTPConfig() HTTPConfig {
 		InitialBackoff: DefaultHTTPInitialBackoff,
 		MaxBackoff:     DefaultHTTPMaxBackoff,
 		MaxRetries:     DefaultHTTPMaxRetries,
+		DrainTimeout:   DefaultHTTPDrainTimeout,
 	}
 }
 
@@ -86,6 +94,9 @@ func (c *HTTPConfig) fillDefaults() {
 		c.MaxRetries = d.MaxRetries
 	} else if c.MaxRetries < 0 {
 		c.MaxRetries = 0
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = d.DrainTimeout
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{}
@@ -113,6 +124,8 @@ func (c *HTTPConfig) validate(invalid cfgerr.Of) error {
 		return invalid.Field("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
 	case c.MaxRetries > 100:
 		return invalid.Field("MaxRetries", c.MaxRetries, "must be at most 100")
+	case c.DrainTimeout < 0:
+		return invalid.Field("DrainTimeout", c.DrainTimeout, "must not be negative")
 	}
 	return nil
 }
@@ -291,13 +304,10 @@ func (o *outbox) put(p post) {
 	}
 }
 
-// run delivers queued posts until ctx is done, which also aborts a request
-// or backoff in progress (counted as failed); posts still queued are then
-// counted as dropped.
+// run delivers queued posts until ctx is done, then drains: see serve.
 func (o *outbox) run(ctx context.Context) {
-	work(ctx, o.q, 1, func(p *post) { o.deliver(ctx, p) })
+	serve(ctx, o.q, o.cfg.DrainTimeout, o.deliver, nil, func(p *post) uint64 { return p.items }, o.st, o.drop)
 	o.p.closeIdle()
-	dropQueued(o.q, func(p *post) uint64 { return p.items }, o.st, o.drop)
 }
 
 func (o *outbox) deliver(ctx context.Context, p *post) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,8 +69,8 @@ type NATSConfig struct {
 	// RetryBackoff is the wait before the first retry; it doubles for each
 	// further retry, up to 5s. Default 100ms.
 	RetryBackoff time.Duration
-	// DrainTimeout bounds how long Run keeps publishing queued events
-	// after its context is done. Default 2s.
+	// DrainTimeout bounds how long Run keeps publishing, once its context
+	// is done, the event in flight and those still queued. Default 2s.
 	DrainTimeout time.Duration
 	// Logger receives the publisher's logs. Default: discard.
 	Logger *slog.Logger
@@ -264,9 +263,15 @@ func (p *NATSPublisher) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { p.worker(ctx, js) })
-	wg.Wait()
+	var buf []byte
+	serve(ctx, p.q, p.cfg.DrainTimeout,
+		func(ctx context.Context, ev *monitor.Event) { buf = p.publish(ctx, js, ev, buf) },
+		func(ctx context.Context) {
+			if js == nil {
+				_ = p.nc.FlushWithContext(ctx)
+			}
+		},
+		func(*monitor.Event) uint64 { return 1 }, &p.st, &p.drop)
 	return nil
 }
 
@@ -290,45 +295,6 @@ func (p *NATSPublisher) ensureStream(ctx context.Context, js jetstream.JetStream
 	}
 	p.cfg.Logger.Info("event stream exists; using it as is", "stream", name, "subjects", s.CachedInfo().Config.Subjects)
 	return nil
-}
-
-func (p *NATSPublisher) worker(ctx context.Context, js jetstream.JetStream) {
-	var buf []byte
-	for {
-		if ctx.Err() != nil { // the queue is drained below
-			p.drain(js, buf)
-			return
-		}
-		select {
-		case ev := <-p.q:
-			buf = p.publish(ctx, js, &ev, buf)
-		case <-ctx.Done():
-			p.drain(js, buf)
-			return
-		}
-	}
-}
-
-// drain publishes what is queued at shutdown, within DrainTimeout.
-func (p *NATSPublisher) drain(js jetstream.JetStream, buf []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout)
-	defer cancel()
-	for {
-		select {
-		case ev := <-p.q:
-			if ctx.Err() != nil {
-				p.st.dropped.Add(1)
-				p.drop.drop("shutdown")
-				continue
-			}
-			buf = p.publish(ctx, js, &ev, buf)
-		default:
-			if js == nil {
-				_ = p.nc.FlushWithContext(ctx)
-			}
-			return
-		}
-	}
 }
 
 // publish sends one event with retries, giving up when ctx is done.

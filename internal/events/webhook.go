@@ -145,9 +145,11 @@ func (w *Webhook) Handle(ev monitor.Event) {
 // Stats returns the webhook's counters.
 func (w *Webhook) Stats() Stats { return w.st.snapshot() }
 
-// Run delivers queued notifications until ctx is done, which also aborts
-// a request or backoff in progress (counted as failed). Events still
-// queued are counted as dropped. Run returns nil once its goroutine has
+// Run delivers queued notifications until ctx is done, and then, for up
+// to DrainTimeout, the one in flight and those still queued (a firing
+// notification has no endsAt: a resolution lost at shutdown would leave
+// it firing). What the deadline cuts short is counted as failed, what it
+// leaves queued as dropped. Run returns nil once its goroutines have
 // exited. Run may be called once; a second call returns [ErrRunTwice].
 func (w *Webhook) Run(ctx context.Context) error {
 	if !w.runs.CompareAndSwap(false, true) {
