@@ -354,8 +354,8 @@ func (n *Notifier) hold(ctx context.Context, msg jetstream.Msg, received time.Ti
 	})
 	return octx, func() bool {
 		close(done)
+		cancel(nil) // a word in flight need not be waited for
 		wg.Wait()
-		cancel(nil)
 		return lost.Load()
 	}
 }
