@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,7 +72,7 @@ func (s *peers) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo
 	}
 	var out []monitor.PeerInfo
 	n := 0
-	for _, id := range sortedKeys(s.m) {
+	for _, id := range slices.Sorted(maps.Keys(s.m)) {
 		if p := s.m[id]; p.State == monitor.StateDead {
 			n++
 			if len(out) < limit {
@@ -89,21 +90,6 @@ func (s *peers) Ready() error {
 		return errors.New("not running")
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]monitor.PeerInfo) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
-	}
-	return ks
 }
 
 func deadPeer(id string, since time.Time) monitor.PeerInfo {
