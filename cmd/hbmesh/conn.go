@@ -76,8 +76,44 @@ func (c *connFlags) validate(e *env) error {
 			}
 		}
 	}
-	if strings.TrimSpace(c.Server) == "" {
-		return usagef("%s is empty", c.source("server"))
+	return checkServers(c.source("server"), c.Server)
+}
+
+// checkServers checks each URL of list as nats.go will read it, so that a
+// typo is a usage error naming its flag or variable, not a connect error
+// that systemd retries forever. The message shows a URL redacted: a
+// malformed one may still hold a password.
+func checkServers(flag, list string) error {
+	if strings.TrimSpace(list) == "" {
+		return usagef("%s is empty", flag)
+	}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		s := p
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s // as nats.go reads a bare host:port
+		}
+		var why string
+		u, err := url.Parse(s)
+		switch {
+		case err != nil:
+			why = "does not parse"
+		case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+			why = fmt.Sprintf("scheme %q", u.Scheme)
+		case u.Hostname() == "":
+			why = "no host"
+		case (u.Scheme == "nats" || u.Scheme == "tls") && strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+			why = "more than a host and port"
+		default:
+			continue
+		}
+		if strings.Contains(p, "@") {
+			p = redactURL(p)
+		}
+		return usagef("%s %q: %s; want nats://[USER:PASSWORD@]HOST[:PORT] (or tls://, ws://, wss://), several separated by commas", flag, p, why)
 	}
 	return nil
 }
@@ -384,7 +420,8 @@ func (cn *conn) close() {
 
 // redactURLs hides the secrets in a comma-separated list of URLs: a
 // password (url.URL.Redacted), and a user without a password, which NATS
-// takes for a token. A URL that does not parse is hidden whole.
+// takes for a token. In a URL that does not parse, or holds an @ where
+// no user belongs, what comes before the @ is hidden.
 func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
@@ -394,12 +431,15 @@ func redactURLs(list string) string {
 }
 
 func redactURL(s string) string {
+	raw := s
 	if !strings.Contains(s, "://") {
 		s = "nats://" + s // as nats.go reads a bare host:port
 	}
 	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparsable URL>"
+	if err != nil || u.User == nil && strings.Contains(raw, "@") {
+		// Unparsable, or a typo such as "nats:/user:password@host" that
+		// puts the password where url.URL.Redacted does not look.
+		return maskUserinfo(raw)
 	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); !ok {
@@ -407,6 +447,18 @@ func redactURL(s string) string {
 		}
 	}
 	return u.Redacted()
+}
+
+// maskUserinfo hides, in a URL that may be malformed, whatever comes
+// before its last @ back to the last slash: where a user, password or
+// token would be.
+func maskUserinfo(raw string) string {
+	i := strings.LastIndex(raw, "@")
+	if i < 0 {
+		return raw
+	}
+	j := strings.LastIndex(raw[:i], "/") + 1
+	return raw[:j] + "xxxxx" + raw[i:]
 }
 
 // redactIn replaces, in msg, each URL of list that carries credentials with
