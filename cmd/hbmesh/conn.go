@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,10 @@ type connFlags struct {
 	// credentials. Both are set by validate.
 	ctxOpts []nats.Option
 	ctxUser string
+	// refused, when the command sets it before dialling, picks out the
+	// permission violations it cannot work past: it returns the error to
+	// stop with, or nil to log the violation and carry on.
+	refused func(violation string) error
 }
 
 // validate applies --context and checks combinations the flag types
@@ -219,6 +224,64 @@ type conn struct {
 // errConnFailed wraps the reason a connection was given up.
 var errConnFailed = errors.New("NATS connection failed")
 
+// refusal is a permission violation that leaves the command nothing
+// useful to do: a node refused its own subjects, a monitor refused its
+// replies. It ends the connection as an authorization failure does, and
+// the command prints it as its last line.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return errConnFailed }
+
+// refusedf formats a refusal.
+func refusedf(format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...)}
+}
+
+// violation returns the server's words for a permission violation, such
+// as `Permissions Violation for Publish to "hb.x"`, or "" if err is not
+// one.
+func violation(err error) string {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return ""
+	}
+	return strings.TrimPrefix(err.Error(), nats.ErrPermissionViolation.Error()+": ")
+}
+
+// publishRefused and subscribeRefused are the server's words for a
+// refused publish to, or subscription to, subject.
+func publishRefused(subject string) string {
+	return "Permissions Violation for Publish to " + strconv.Quote(subject)
+}
+
+func subscribeRefused(subject string) string {
+	return "Permissions Violation for Subscription to " + strconv.Quote(subject)
+}
+
+// inboxRefused returns the refusal for violation v if it refuses a
+// subscription to the connection's inbox, where every answer to its
+// requests arrives, or nil.
+func (c *connFlags) inboxRefused(v string) error {
+	prefix := c.InboxPrefix
+	if prefix == "" {
+		prefix = strings.TrimSuffix(nats.InboxPrefix, ".")
+	}
+	if !strings.HasPrefix(v, `Permissions Violation for Subscription to "`+prefix+".") {
+		return nil
+	}
+	return refusedf("the server refuses replies on inbox prefix %q (%s): set %s to the prefix the credentials allow (_INBOX_<user> with the permissions of docs/SECURITY.md)",
+		prefix, v, c.source("inbox-prefix"))
+}
+
+// refuseAny makes every permission violation end a one-shot command
+// (probe, status): it cannot succeed without what was refused.
+func (c *connFlags) refuseAny(v string) error {
+	if err := c.inboxRefused(v); err != nil {
+		return err
+	}
+	return refusedf("the server refuses it: %s", v)
+}
+
 // isAuthError reports whether err is an authentication or authorization
 // failure, which retrying cannot fix.
 func isAuthError(err error) bool {
@@ -292,6 +355,12 @@ func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, clos
 			log.Debug("NATS servers discovered", "servers", nc.DiscoveredServers())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if v := violation(err); v != "" && c.refused != nil {
+				if rerr := c.refused(v); rerr != nil {
+					fail(nc, rerr)
+					return
+				}
+			}
 			if isAuthError(err) {
 				// nats.go would retry (and give up only after repeats);
 				// credentials do not fix themselves, so stop now.
@@ -343,7 +412,10 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 	fail := func(nc *nats.Conn, err error) {
 		cn.cancel(err)
 		if !cn.closing.Swap(true) {
-			log.Error("giving up on NATS", "err", err)
+			if r := (*refusal)(nil); !errors.As(err, &r) {
+				// A refusal is the command's last line by itself.
+				log.Error("giving up on NATS", "err", err)
+			}
 			// Close is safe from a callback: it only queues the closed
 			// handler on the same dispatcher.
 			nc.Close()
