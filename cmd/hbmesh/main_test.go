@@ -190,6 +190,8 @@ func TestUsageErrors(t *testing.T) {
 		{"negative beat queue", []string{"monitor", "--beat-queue=-1"}, nil, `-1 is outside [1024, 16777216]`},
 		{"replicas with nothing to replicate", []string{"monitor", "--state-file", "x.json", "--replicas", "3"}, nil, `--replicas applies to the KV restart memory and --events-stream`},
 		{"monitor bad id", []string{"monitor", "--id", "a.b"}, nil, `invalid id "a.b"`},
+		{"alertmanager api path", []string{"monitor", "--alertmanager", "http://am:9093/api/v2/alerts"}, nil, `--alertmanager: give each Alertmanager's base URL (http://am:9093), without /api/v2/alerts, which hbmesh adds`},
+		{"notify alertmanager api path", []string{"notify", "--stream", "EV"}, map[string]string{"HBMESH_ALERTMANAGER": "http://am:9093,https://am-2/prefix/api/v2/"}, `$HBMESH_ALERTMANAGER: give each Alertmanager's base URL`},
 		{"url typo", []string{"node", "-s", "nats:/127.0.0.1:4222"}, nil, `--server "nats:/127.0.0.1:4222": more than a host and port; want nats://`},
 		{"url scheme", []string{"probe", "web-1"}, map[string]string{"NATS_URL": "nats://a:4222, http://b:4222"}, `$NATS_URL "http://b:4222": scheme "http"`},
 		{"url without host", []string{"status", "-s", "nats://"}, nil, `--server "nats://": no host`},
