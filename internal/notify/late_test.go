@@ -2,8 +2,13 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,5 +113,71 @@ func TestWithoutDirectGetsEverythingRuns(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "the event stream does not allow direct gets") {
 		t.Fatalf("no warning:\n%s", logs.String())
+	}
+}
+
+// TestRestartAsTheStreamSawIt: a node dies and a new process takes its id
+// while one monitor has declared the old one dead and the other, slower,
+// only suspects it. Whichever monitor's report of the new boot the
+// stream keeps, notify acts on the stream's view: the webhook resolves
+// the death the stream recorded even when the recovery it kept says
+// "was suspect", and a death of the old boot recorded after the new one
+// took over pages nobody.
+func TestRestartAsTheStreamSawIt(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		deadFirst bool
+		want      []string // webhook statuses
+	}{
+		{"death recorded first", true, []string{"firing", "resolved"}},
+		{"new boot recorded first", false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startJS(t)
+			url := srv.ClientURL()
+			publisher(t, url, "mon-a")
+			js := jsFor(t, url)
+			got := make(chan string, 8)
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var pl events.Payload
+				b, _ := io.ReadAll(r.Body)
+				if err := json.Unmarshal(b, &pl); err != nil {
+					t.Errorf("payload %s: %v", b, err)
+				}
+				got <- pl.Status
+			}))
+			t.Cleanup(rcv.Close)
+			n := startNotifier(t, url, func(c *notify.Config) { c.WebhookURL = rcv.URL })
+			waitConsumer(t, url, n.ConsumerName(notify.OutputWebhook), 0)
+
+			news := func(e monitor.Event, mon string) uint64 { return record(t, js, e, mon, events.MsgID(&e)) }
+			first := deadEvent("web-1", 1)
+			first.State, first.Prev, first.Reason = monitor.StateAlive, monitor.StateUnknown, monitor.ReasonFirstBeat
+			news(first, "mon-a")
+			suspect := deadEvent("web-1", 9)
+			suspect.State, suspect.Prev, suspect.Reason = monitor.StateSuspect, monitor.StateAlive, monitor.ReasonSilent
+			news(suspect, "mon-a")
+			dead := deadEvent("web-1", 9)
+			// mon-b had the old boot suspect, not dead, when the new one beat.
+			back := deadEvent("web-1", 1)
+			back.Boot, back.PrevBoot, back.Restart = "boot-web-1b", dead.Boot, true
+			back.State, back.Prev, back.Reason = monitor.StateAlive, monitor.StateSuspect, monitor.ReasonRestarted
+			var last uint64
+			if tc.deadFirst {
+				news(dead, "mon-a")
+				last = news(back, "mon-b")
+			} else {
+				news(back, "mon-b")
+				last = news(dead, "mon-a")
+			}
+			waitConsumer(t, url, n.ConsumerName(notify.OutputWebhook), last)
+			var statuses []string
+			for len(got) > 0 {
+				statuses = append(statuses, <-got)
+			}
+			if !slices.Equal(statuses, tc.want) {
+				t.Fatalf("webhook statuses %q, want %q", statuses, tc.want)
+			}
+		})
 	}
 }

@@ -55,6 +55,23 @@ func (p prior) lastIn(st monitor.State) *monitor.Event {
 	return nil
 }
 
+// back reports whether ev takes its peer out of the dead state: by its
+// own word (Prev), or by the stream's when it said so before ev (p). Of
+// two monitors' reports of one transition the stream keeps the first,
+// and its monitor may not have seen the death the other one recorded: a
+// new boot reported as "was suspect" after another monitor's "dead" ends
+// that death all the same.
+func back(ev *monitor.Event, p prior) bool {
+	switch {
+	case ev.State == monitor.StateDead || ev.State == monitor.StateSuspect:
+		return false
+	case ev.Prev == monitor.StateDead:
+		return true
+	}
+	q := p.latest()
+	return q != nil && q.State == monitor.StateDead
+}
+
 // noNews reports whether ev says nothing the stream did not say before
 // it (p). Monitors that report one transition within the stream's
 // duplicate window leave one record; these are the reports that come
@@ -67,17 +84,20 @@ func (p prior) lastIn(st monitor.State) *monitor.Event {
 //     second monitor's verdict, with another seq or after the window);
 //   - the same transition as the last record in its state, its
 //     Nats-Msg-Id computed afresh (a monitor that lost NATS for longer
-//     than the window reports the whole way there again).
+//     than the window reports the whole way there again);
+//   - a boot the stream's latest word on the peer says was replaced (a
+//     restart to a new boot): a slower monitor's verdict on the old
+//     process.
 //
-// A conflict report repeats its state by nature and is news unless it is
-// the same transition.
+// A conflict report repeats its state by nature and names the other
+// boot: it is news unless it is the same transition.
 func noNews(ev *monitor.Event, p prior) bool {
 	for i := range p {
 		if q := &p[i].ev; q.Boot == ev.Boot && q.Seq > ev.Seq {
 			return true
 		}
 	}
-	if q := p.latest(); q != nil && !ev.Conflict && q.Boot == ev.Boot && q.State == ev.State {
+	if q := p.latest(); q != nil && !ev.Conflict && (q.Boot == ev.Boot && q.State == ev.State || q.Restart && q.PrevBoot == ev.Boot) {
 		return true
 	}
 	q := p.lastIn(ev.State)

@@ -59,9 +59,13 @@ type Notifier struct {
 // output is one destination with its durable consumer and counters.
 type output struct {
 	name string
-	// wants reports whether ev is for this output; others are acked at
-	// once.
-	wants func(ev *monitor.Event) bool
+	// may reports whether ev can be for this output, from the event
+	// alone; others are acked at once, without asking the stream.
+	may func(ev *monitor.Event) bool
+	// wants, when not nil, decides for an event that may be for the
+	// output, given what the stream said about its peer before it (p;
+	// nil when the stream could not say).
+	wants func(ev *monitor.Event, p prior) bool
 	// do delivers ev, one attempt.
 	do func(ctx context.Context, d *delivery) error
 
@@ -90,9 +94,8 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 		return nil, err
 	}
 	n := &Notifier{nc: nc, cfg: cfg, subj: wire.MustSubjects(cfg.Prefix)}
-	deadOrBack := func(ev *monitor.Event) bool {
-		return ev.State == monitor.StateDead || ev.Prev == monitor.StateDead
-	}
+	deadOrBack := func(ev *monitor.Event, p prior) bool { return ev.State == monitor.StateDead || back(ev, p) }
+	notSuspect := func(ev *monitor.Event) bool { return ev.State != monitor.StateSuspect }
 	if cfg.Command != "" {
 		var states [8]bool
 		for _, s := range cfg.States {
@@ -101,7 +104,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 		hook := &events.Hook{Command: cfg.Command, Timeout: cfg.HookTimeout, DieWithCaller: true}
 		n.outs = append(n.outs, &output{
 			name: OutputExec,
-			wants: func(ev *monitor.Event) bool {
+			may: func(ev *monitor.Event) bool {
 				return len(cfg.States) == 0 || int(ev.State) < len(states) && states[ev.State]
 			},
 			do: func(ctx context.Context, d *delivery) error { return n.runHook(ctx, hook, d) },
@@ -113,7 +116,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 			return nil, err
 		}
 		n.outs = append(n.outs, &output{
-			name: OutputWebhook, wants: deadOrBack,
+			name: OutputWebhook, may: notSuspect, wants: deadOrBack,
 			do: func(ctx context.Context, d *delivery) error { return n.postWebhook(ctx, p, d) },
 		})
 	}
@@ -127,7 +130,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 			ps = append(ps, p)
 		}
 		n.outs = append(n.outs, &output{
-			name: OutputAlertmanager, wants: deadOrBack,
+			name: OutputAlertmanager, may: notSuspect, wants: deadOrBack,
 			do: func(ctx context.Context, d *delivery) error { return n.postAlert(ctx, ps, d) },
 		})
 	}
@@ -254,7 +257,7 @@ func (n *Notifier) handle(ctx context.Context, msg jetstream.Msg, received time.
 		o.dropped.Add(1)
 		return
 	}
-	if !o.wants(&ev) {
+	if !o.may(&ev) {
 		n.ack(msg, log)
 		return
 	}
@@ -279,6 +282,11 @@ func (n *Notifier) handle(ctx context.Context, msg jetstream.Msg, received time.
 			return
 		}
 		d.prior = p
+	}
+	if o.wants != nil && !o.wants(&d.ev, d.prior) {
+		release()
+		n.ack(msg, log)
+		return
 	}
 	err = o.do(octx, d)
 	lost := release()
