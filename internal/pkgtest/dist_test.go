@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/hbmesh/hbmesh/internal/doclinks"
+	"github.com/hbmesh/hbmesh/internal/promtest"
 )
 
 // root is the repository, where dist/ and the packaged sources are.
@@ -29,13 +34,16 @@ var platforms = []struct{ goos, goarch string }{
 	{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"},
 }
 
-// packaged is every file and directory the packages install that a user
-// or operator relies on, with its mode and owner. src is the repository
-// file it must equal byte for byte, if any; packager limits an entry to
-// one package format.
-var packaged = []struct {
+// pkgFile is a file or directory a package installs, with its mode and
+// owner. src is the repository file it must equal byte for byte, if any;
+// packager limits it to one package format.
+type pkgFile struct {
 	path, mode, owner, group, src, packager string
-}{
+}
+
+// packaged is every file and directory the packages install that a user
+// or operator relies on, besides the documentation (docs).
+var packaged = []pkgFile{
 	{path: "/usr/bin/hbmesh", mode: "-rwxr-xr-x", owner: "root", group: "root"},
 	{path: "/usr/lib/systemd/system/hbmesh-node.service", mode: "-rw-r--r--", owner: "root", group: "root", src: "deploy/systemd/hbmesh-node.service"},
 	{path: "/usr/lib/systemd/system/hbmesh-monitor.service", mode: "-rw-r--r--", owner: "root", group: "root", src: "deploy/systemd/hbmesh-monitor.service"},
@@ -54,6 +62,69 @@ var packaged = []struct {
 	{path: "/usr/share/fish/vendor_completions.d/hbmesh.fish", mode: "-rw-r--r--", owner: "root", group: "root"},
 	{path: "/usr/share/doc/hbmesh/copyright", mode: "-rw-r--r--", owner: "root", group: "root", src: "LICENSE", packager: "deb"},
 	{path: "/usr/share/licenses/hbmesh/LICENSE", mode: "-rw-r--r--", owner: "root", group: "root", src: "LICENSE", packager: "rpm"},
+}
+
+// docs are the documentation and examples a release ships, as patterns
+// of repository paths: the pages, the alert rules with their promtool
+// tests and a Prometheus configuration, the Alertmanager route, the
+// Grafana dashboard and the nats-server auth templates. The packages
+// install each file at its repository path under docDir, and each archive
+// holds it at that path in its directory, so the pages' relative links
+// resolve in both.
+var docs = []string{
+	"README.md", "CHANGELOG.md", "docs/*.md",
+	"deploy/prometheus/*.yml", "deploy/alertmanager/*.yml",
+	"deploy/grafana/*.json", "deploy/auth/*.conf",
+}
+
+// docDir is where the packages install docs.
+const docDir = "/usr/share/doc/hbmesh"
+
+// docFiles returns the repository paths that docs matches. A pattern
+// that matches nothing fails the test: the file it was for is gone.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, pat := range docs {
+		m, err := filepath.Glob(filepath.Join(root, pat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) == 0 {
+			t.Fatalf("no repository file matches %s", pat)
+		}
+		for _, p := range m {
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, filepath.ToSlash(rel))
+		}
+	}
+	return out
+}
+
+// packagedFiles is packaged and the documentation, each file at docDir
+// plus its repository path, the same bytes, mode 0644.
+func packagedFiles(t *testing.T) []pkgFile {
+	t.Helper()
+	all := slices.Clone(packaged)
+	for _, d := range docFiles(t) {
+		all = append(all, pkgFile{path: docDir + "/" + d, mode: "-rw-r--r--", owner: "root", group: "root", src: d})
+	}
+	return all
+}
+
+// conffiles are the files a package marks as configuration, kept with the
+// operator's edits on upgrade: the /etc files of packaged, and no others.
+func conffiles() []string {
+	var out []string
+	for _, p := range packaged {
+		if strings.HasPrefix(p.path, "/etc/") && strings.HasPrefix(p.mode, "-") {
+			out = append(out, p.path)
+		}
+	}
+	return out
 }
 
 // scripts are the maintainer scripts, by their deb file and rpm tag names.
@@ -193,7 +264,9 @@ func TestChecksums(t *testing.T) {
 
 // TestArchives: each archive holds, in one directory, a binary for its
 // platform (static on Linux), the license, the units and environment
-// files, the man page and the completions.
+// files, the man page, the completions and the documentation (docs),
+// each document the repository's, its links resolving inside the
+// archive, and nothing else.
 func TestArchives(t *testing.T) {
 	r := loadRelease(t)
 	for _, p := range platforms {
@@ -201,24 +274,74 @@ func TestArchives(t *testing.T) {
 			a := r.find(t, "Archive", "tar.gz", p.goos, p.goarch)
 			files := readTarGz(t, filepath.Join(root, a.Path))
 			dir := strings.TrimSuffix(filepath.Base(a.Path), ".tar.gz") + "/"
-			for _, name := range []string{
-				"hbmesh", "LICENSE", "README.md", "docs/DEPLOY.md",
+			tree := fstest.MapFS{}
+			for name, f := range files {
+				rel, ok := strings.CutPrefix(name, dir)
+				if !ok {
+					t.Errorf("%s: %s is outside %s", a.Path, name, dir)
+					continue
+				}
+				tree[rel] = &fstest.MapFile{Data: f.data, Mode: f.mode}
+			}
+			checkDocTree(t, a.Path, tree, []string{
+				"hbmesh", "LICENSE",
 				"systemd/hbmesh-node.service", "systemd/hbmesh-monitor.service",
 				"systemd/hbmesh-notify.service",
 				"systemd/hbmesh-node.env", "systemd/hbmesh-monitor.env", "systemd/hbmesh-notify.env",
 				"man/hbmesh.1.gz",
 				"completions/hbmesh.bash", "completions/hbmesh.zsh", "completions/hbmesh.fish",
-			} {
-				if _, ok := files[dir+name]; !ok {
-					t.Errorf("%s has no %s", a.Path, dir+name)
-				}
-			}
+			})
+			sameBytes(t, a.Path+": LICENSE", tree["LICENSE"].Data, "LICENSE")
 			bin := files[dir+"hbmesh"]
 			if bin.mode&0o111 == 0 {
 				t.Errorf("%shbmesh is not executable: mode %v", dir, bin.mode)
 			}
 			checkBinary(t, bin.data, p.goos, p.goarch)
 		})
+	}
+}
+
+// checkDocTree checks a shipped tree, what names it: it holds every file
+// of docs, each the same bytes as in the repository, the files others
+// and nothing else, and every relative link of its Markdown pages
+// resolves inside it.
+func checkDocTree(t *testing.T, what string, tree fs.FS, others []string) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, d := range docFiles(t) {
+		want[d] = true
+		b, err := fs.ReadFile(tree, d)
+		if err != nil {
+			t.Errorf("%s: no %s", what, d)
+			continue
+		}
+		sameBytes(t, what+": "+d, b, d)
+	}
+	for _, o := range others {
+		if _, err := fs.Stat(tree, o); err != nil {
+			t.Errorf("%s: no %s", what, o)
+		}
+		want[o] = true
+	}
+	err := fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !want[p] {
+			t.Errorf("%s: unexpected %s", what, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := doclinks.Pages(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked, errs := doclinks.Check(tree, pages, "")
+	for _, err := range errs {
+		t.Errorf("%s: %v", what, err)
+	}
+	if checked < 20 {
+		t.Errorf("%s: checked only %d links", what, checked)
 	}
 }
 
@@ -293,13 +416,16 @@ func checkBinary(t *testing.T, data []byte, goos, goarch string) {
 // entry is one file of a package listing.
 type entry struct{ mode, owner, group string }
 
-// checkListing compares a package's listing with packaged.
+// checkListing compares a package's listing with packagedFiles: each is
+// there with its mode and owner, and docDir holds no other file.
 func checkListing(t *testing.T, format string, got map[string]entry) {
 	t.Helper()
-	for _, p := range packaged {
+	want := map[string]bool{}
+	for _, p := range packagedFiles(t) {
 		if p.packager != "" && p.packager != format {
 			continue
 		}
+		want[p.path] = true
 		e, ok := got[p.path]
 		if !ok {
 			t.Errorf("%s: no %s", format, p.path)
@@ -307,6 +433,11 @@ func checkListing(t *testing.T, format string, got map[string]entry) {
 		}
 		if want := (entry{p.mode, p.owner, p.group}); e != want {
 			t.Errorf("%s: %s is %s %s:%s, want %s %s:%s", format, p.path, e.mode, e.owner, e.group, want.mode, want.owner, want.group)
+		}
+	}
+	for path, e := range got {
+		if strings.HasPrefix(path, docDir+"/") && !strings.HasPrefix(e.mode, "d") && !want[path] {
+			t.Errorf("%s: unexpected %s", format, path)
 		}
 	}
 }
@@ -334,25 +465,24 @@ func TestDeb(t *testing.T) {
 
 	dir := t.TempDir()
 	run(t, nil, dpkgDeb, "--extract", deb, dir)
-	for _, p := range packaged {
+	for _, p := range packaged { // and docs, in TestDebDocs
 		if p.src == "" || (p.packager != "" && p.packager != "deb") {
 			continue
 		}
 		sameFile(t, filepath.Join(dir, p.path), filepath.Join(root, p.src))
 	}
 
-	// Control: the environment files are conffiles (an upgrade keeps the
-	// operator's edits), and the maintainer scripts are the repository's.
+	// Control: the environment files, and only they, are conffiles (an
+	// upgrade keeps the operator's edits, and replaces the examples), and
+	// the maintainer scripts are the repository's.
 	control := t.TempDir()
 	run(t, nil, dpkgDeb, "--control", deb, control)
-	conffiles, err := os.ReadFile(filepath.Join(control, "conffiles"))
+	b, err := os.ReadFile(filepath.Join(control, "conffiles"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"/etc/default/hbmesh-node", "/etc/default/hbmesh-monitor", "/etc/default/hbmesh-notify"} {
-		if !slices.Contains(strings.Fields(string(conffiles)), want) {
-			t.Errorf("conffiles %q lacks %s", conffiles, want)
-		}
+	if got := strings.Fields(string(b)); !sameSet(got, conffiles()) {
+		t.Errorf("conffiles %q, want %q", got, conffiles())
 	}
 	for _, s := range scripts {
 		sameFile(t, filepath.Join(control, s.deb), filepath.Join(root, s.src))
@@ -425,8 +555,51 @@ func TestDeb(t *testing.T) {
 	}
 }
 
+// TestDebDocs checks the documentation the .deb installs in docDir, as
+// unpacked by dpkg-deb: every file of docs and the copyright, each the
+// repository's, nothing else, and every relative link of its pages
+// resolving inside docDir. The examples work from there: promtool accepts
+// the alert rules, passes their unit tests and loads the Prometheus
+// configuration beside them, and amtool accepts the Alertmanager
+// configuration.
+func TestDebDocs(t *testing.T) {
+	dpkgDeb := tool(t, "dpkg-deb", "dpkg")
+	r := loadRelease(t)
+	deb := filepath.Join(root, r.find(t, "Linux Package", "deb", "linux", runtime.GOARCH).Path)
+	dir := t.TempDir()
+	run(t, nil, dpkgDeb, "--extract", deb, dir)
+	doc := filepath.Join(dir, docDir)
+	checkDocTree(t, "deb "+docDir, os.DirFS(doc), []string{"copyright"})
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the output on success
+	}{
+		{"check rules", []string{"check", "rules", "deploy/prometheus/hbmesh-alerts.yml"}, "SUCCESS"},
+		{"test rules", []string{"test", "rules", "deploy/prometheus/hbmesh-alerts_test.yml"}, "SUCCESS"},
+		{"check config", []string{"check", "config", "deploy/prometheus/prometheus.yml"}, "SUCCESS: 1 rule files found"},
+	} {
+		t.Run("promtool "+tc.name, func(t *testing.T) {
+			args := slices.Clone(tc.args)
+			args[2] = filepath.Join(doc, args[2])
+			out, ok := promtest.Promtool(t, nil, args...)
+			if !ok || !strings.Contains(out, tc.want) {
+				t.Fatalf("promtool %s (exit 0: %v):\n%s", strings.Join(args, " "), ok, out)
+			}
+		})
+	}
+	t.Run("amtool check-config", func(t *testing.T) {
+		out, ok := promtest.Amtool(t, "check-config", filepath.Join(doc, "deploy/alertmanager/alertmanager.yml"))
+		if !ok || !strings.Contains(out, "SUCCESS") {
+			t.Fatalf("amtool check-config (exit 0: %v):\n%s", ok, out)
+		}
+	})
+}
+
 // TestRPM reads the .rpm for this machine's architecture with rpm: its
-// files, modes and owners, its config files and its scriptlets.
+// files, modes and owners, their bytes, its config files and its
+// scriptlets.
 func TestRPM(t *testing.T) {
 	rpm := tool(t, "rpm", "rpm")
 	r := loadRelease(t)
@@ -444,9 +617,32 @@ func TestRPM(t *testing.T) {
 	checkListing(t, "rpm", listing)
 
 	config := strings.Fields(run(t, nil, rpm, "-qp", "--configfiles", pkg))
-	for _, want := range []string{"/etc/default/hbmesh-node", "/etc/default/hbmesh-monitor", "/etc/default/hbmesh-notify"} {
-		if !slices.Contains(config, want) {
-			t.Errorf("rpm config files %v lack %s", config, want)
+	if !sameSet(config, conffiles()) {
+		t.Errorf("rpm config files %q, want %q", config, conffiles())
+	}
+
+	// Each file from the repository has its bytes: rpm records a SHA-256
+	// (digest algorithm 8) of every file.
+	if algo := run(t, nil, rpm, "-qp", "--qf", "%{FILEDIGESTALGO}", pkg); algo != "8" {
+		t.Fatalf("rpm file digest algorithm %q, want 8 (SHA-256)", algo)
+	}
+	digests := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(run(t, nil, rpm, "-qp", "--qf", `[%{FILENAMES} %{FILEDIGESTS}\n]`, pkg)), "\n") {
+		name, sum, _ := strings.Cut(line, " ")
+		digests[name] = sum
+	}
+	for _, p := range packagedFiles(t) {
+		if p.src == "" || (p.packager != "" && p.packager != "rpm") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(root, p.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := digests[p.path]; !ok {
+			continue // checkListing said so
+		} else if sum := sha256.Sum256(b); got != hex.EncodeToString(sum[:]) {
+			t.Errorf("rpm: %s differs from %s (SHA-256 %q)", p.path, p.src, digests[p.path])
 		}
 	}
 
@@ -478,6 +674,27 @@ func sameFile(t *testing.T, got, want string) {
 	if !bytes.Equal(g, w) {
 		t.Errorf("%s differs from %s", got, want)
 	}
+}
+
+// sameBytes fails the test unless got, what names it, is the bytes of
+// the repository file src.
+func sameBytes(t *testing.T, what string, got []byte, src string) {
+	t.Helper()
+	w, err := os.ReadFile(filepath.Join(root, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, w) {
+		t.Errorf("%s differs from the repository's %s", what, src)
+	}
+}
+
+// sameSet reports whether a and b hold the same strings.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 // TestMaintainerScripts runs the package's maintainer scripts as dpkg and
