@@ -35,10 +35,10 @@ func TestRepository(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	tree := fstest.MapFS{
-		"README.md":       {Data: []byte("# Top\n[deploy](docs/DEPLOY.md#install)\n")},
-		"docs/DEPLOY.md":  {Data: []byte("# Deploying\n## Install\n## Install\n<a id=\"sizing\"></a>\n")},
-		"deploy/a.yml":    {Data: []byte("x: 1\n")},
-		"src/main.go":     {Data: []byte("package main\n")},
+		"README.md":      {Data: []byte("# Top\n[deploy](docs/DEPLOY.md#install)\n")},
+		"docs/DEPLOY.md": {Data: []byte("# Deploying\n## Install\n## Install\n<a id=\"sizing\"></a>\n")},
+		"deploy/a.yml":   {Data: []byte("x: 1\n")},
+		"src/main.go":    {Data: []byte("package main\n")},
 	}
 	for _, tc := range []struct {
 		name, page string
