@@ -15,7 +15,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -416,6 +418,39 @@ func checkBinary(t *testing.T, data []byte, goos, goarch string) {
 // entry is one file of a package listing.
 type entry struct{ mode, owner, group string }
 
+// debListing returns the files and directories of a .deb, by absolute
+// path, with their modes and owners as dpkg will install them.
+func debListing(t *testing.T, dpkgDeb, deb string) map[string]entry {
+	t.Helper()
+	listing := map[string]entry{}
+	for _, line := range strings.Split(strings.TrimSpace(run(t, nil, dpkgDeb, "--contents", deb)), "\n") {
+		// drwxr-x--- root/hbmesh 0 2026-01-01 00:00 ./etc/hbmesh/
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			t.Fatalf("dpkg-deb --contents: bad line %q", line)
+		}
+		owner, group, _ := strings.Cut(f[1], "/")
+		path := strings.TrimSuffix(strings.TrimPrefix(f[5], "."), "/")
+		listing[path] = entry{f[0], owner, group}
+	}
+	return listing
+}
+
+// rpmListing is debListing for an .rpm.
+func rpmListing(t *testing.T, rpm, pkg string) map[string]entry {
+	t.Helper()
+	listing := map[string]entry{}
+	out := run(t, nil, rpm, "-qp", "--qf", `[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]`, pkg)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			t.Fatalf("rpm -qp: bad line %q", line)
+		}
+		listing[f[3]] = entry{f[0], f[1], f[2]}
+	}
+	return listing
+}
+
 // checkListing compares a package's listing with packagedFiles: each is
 // there with its mode and owner, and docDir holds no other file.
 func checkListing(t *testing.T, format string, got map[string]entry) {
@@ -449,19 +484,7 @@ func TestDeb(t *testing.T) {
 	r := loadRelease(t)
 	deb := filepath.Join(root, r.find(t, "Linux Package", "deb", "linux", runtime.GOARCH).Path)
 
-	// Listing: modes and owners as dpkg will install them.
-	listing := map[string]entry{}
-	for _, line := range strings.Split(strings.TrimSpace(run(t, nil, dpkgDeb, "--contents", deb)), "\n") {
-		// drwxr-x--- root/hbmesh 0 2026-01-01 00:00 ./etc/hbmesh/
-		f := strings.Fields(line)
-		if len(f) < 6 {
-			t.Fatalf("dpkg-deb --contents: bad line %q", line)
-		}
-		owner, group, _ := strings.Cut(f[1], "/")
-		path := strings.TrimSuffix(strings.TrimPrefix(f[5], "."), "/")
-		listing[path] = entry{f[0], owner, group}
-	}
-	checkListing(t, "deb", listing)
+	checkListing(t, "deb", debListing(t, dpkgDeb, deb))
 
 	dir := t.TempDir()
 	run(t, nil, dpkgDeb, "--extract", deb, dir)
@@ -597,6 +620,105 @@ func TestDebDocs(t *testing.T) {
 	})
 }
 
+// TestInstalledFilesTable keeps docs/DEPLOY.md's "Installed files" table
+// true: every file that the .deb, the .rpm or this machine's archive
+// holds is named in its column, by its path, a directory above it or (in
+// an archive) a pattern, and everything the table names is there.
+func TestInstalledFilesTable(t *testing.T) {
+	dpkgDeb := tool(t, "dpkg-deb", "dpkg")
+	rpm := tool(t, "rpm", "rpm")
+	r := loadRelease(t)
+	pkgs := map[string]map[string]entry{
+		"deb": debListing(t, dpkgDeb, filepath.Join(root, r.find(t, "Linux Package", "deb", "linux", runtime.GOARCH).Path)),
+		"rpm": rpmListing(t, rpm, filepath.Join(root, r.find(t, "Linux Package", "rpm", "linux", runtime.GOARCH).Path)),
+	}
+	a := r.find(t, "Archive", "tar.gz", "linux", runtime.GOARCH)
+	dir := strings.TrimSuffix(filepath.Base(a.Path), ".tar.gz") + "/"
+	var archive []string
+	for name := range readTarGz(t, filepath.Join(root, a.Path)) {
+		archive = append(archive, strings.TrimPrefix(name, dir))
+	}
+	pkgNames, archiveNames := installedFilesTable(t)
+
+	for _, n := range pkgNames {
+		_, inDeb := pkgs["deb"][strings.TrimSuffix(n, "/")]
+		_, inRPM := pkgs["rpm"][strings.TrimSuffix(n, "/")]
+		if !inDeb && !inRPM {
+			t.Errorf("DEPLOY.md names %s, which neither package installs", n)
+		}
+	}
+	for format, listing := range pkgs {
+		for p, e := range listing {
+			if !strings.HasPrefix(e.mode, "d") && !named(p, pkgNames) {
+				t.Errorf("the %s installs %s, which DEPLOY.md does not name", format, p)
+			}
+		}
+	}
+	for _, n := range archiveNames {
+		if !slices.ContainsFunc(archive, func(p string) bool { return named(p, []string{n}) }) {
+			t.Errorf("DEPLOY.md names %s, which %s lacks", n, a.Path)
+		}
+	}
+	for _, p := range archive {
+		if !named(p, archiveNames) {
+			t.Errorf("%s holds %s, which DEPLOY.md does not name", a.Path, p)
+		}
+	}
+}
+
+// installedFilesTable returns the paths named in the package and archive
+// columns of docs/DEPLOY.md's "Installed files" table. In the package
+// column a name without a slash is in the directory of the path before
+// it (`/etc/default/hbmesh-node`, `hbmesh-monitor`). A name ending in a
+// slash is a directory and all below it.
+func installedFilesTable(t *testing.T) (pkg, archive []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "docs/DEPLOY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n### Installed files\n")
+	if !ok {
+		t.Fatal(`docs/DEPLOY.md has no "### Installed files"`)
+	}
+	code := regexp.MustCompile("`([^`]+)`")
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "#") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) != 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		last := ""
+		for _, m := range code.FindAllStringSubmatch(cells[1], -1) {
+			if !strings.HasPrefix(m[1], "/") {
+				m[1] = path.Join(path.Dir(last), m[1])
+			}
+			last = m[1]
+			pkg = append(pkg, m[1])
+		}
+		for _, m := range code.FindAllStringSubmatch(cells[2], -1) {
+			archive = append(archive, m[1])
+		}
+	}
+	if len(pkg) < 10 || len(archive) < 10 {
+		t.Fatalf("docs/DEPLOY.md's Installed files table names %d package and %d archive paths; the pattern no longer matches it", len(pkg), len(archive))
+	}
+	return pkg, archive
+}
+
+// named reports whether one of names is p, a directory above it or a
+// pattern p matches.
+func named(p string, names []string) bool {
+	for _, n := range names {
+		if ok, _ := path.Match(n, p); ok || (strings.HasSuffix(n, "/") && strings.HasPrefix(p, n)) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestRPM reads the .rpm for this machine's architecture with rpm: its
 // files, modes and owners, their bytes, its config files and its
 // scriptlets.
@@ -605,16 +727,7 @@ func TestRPM(t *testing.T) {
 	r := loadRelease(t)
 	pkg := filepath.Join(root, r.find(t, "Linux Package", "rpm", "linux", runtime.GOARCH).Path)
 
-	listing := map[string]entry{}
-	out := run(t, nil, rpm, "-qp", "--qf", `[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]`, pkg)
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 {
-			t.Fatalf("rpm -qp: bad line %q", line)
-		}
-		listing[f[3]] = entry{f[0], f[1], f[2]}
-	}
-	checkListing(t, "rpm", listing)
+	checkListing(t, "rpm", rpmListing(t, rpm, pkg))
 
 	config := strings.Fields(run(t, nil, rpm, "-qp", "--configfiles", pkg))
 	if !sameSet(config, conffiles()) {

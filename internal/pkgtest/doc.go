@@ -15,7 +15,9 @@
 // .rpm), and every relative link of a shipped page must resolve inside
 // the shipped tree (internal/doclinks, the check the repository's own
 // pages pass). promtool checks the rules and runs their unit tests as the
-// .deb installs them, and amtool the Alertmanager example.
+// .deb installs them, and amtool the Alertmanager example. DEPLOY.md's
+// "Installed files" table names every file of the packages and archives,
+// and nothing they lack.
 //
 // The .deb for this machine is unpacked with dpkg-deb: its binary runs and
 // prints the release's version, its files match the repository's, its man
