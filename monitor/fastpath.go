@@ -24,19 +24,23 @@ import (
 // fastPathReasons are the disconnect reasons, in nats-server's words,
 // after which a live node learns at once that its connection is gone and
 // reconnects within its window: its process ended (the kernel closed or
-// reset the socket), or the server closed a working connection on
-// purpose. The slow-consumer reasons and "Stale Connection" are missing
-// on purpose: they are the server's verdict on a client that stopped
-// reading or answering, which is what a frozen, starved or partitioned
-// node looks like, and such a node may well take longer than its window
-// to come back, so it keeps the timeout path. So does any reason a later
-// server may add.
+// reset the socket), or the server kicked a working connection, which the
+// node may take again at once. The slow-consumer reasons and "Stale
+// Connection" are missing on purpose: they are the server's verdict on a
+// client that stopped reading or answering, which is what a frozen,
+// starved or partitioned node looks like, and such a node may well take
+// longer than its window to come back. "Server Shutdown" is missing too:
+// the server is going away, not the node, which returns when another
+// server takes it, however long that takes, not within its window (a
+// node that knows no other server waits for this one to restart).
+// nats-server 2.15 stops its advisories before it closes its clients,
+// but other versions need not. All of these, and any reason a later
+// server may add, keep the timeout path.
 var fastPathReasons = map[string]bool{
-	"Client Closed":   true,
-	"Read Error":      true,
-	"Write Error":     true,
-	"Kicked":          true,
-	"Server Shutdown": true,
+	"Client Closed": true,
+	"Read Error":    true,
+	"Write Error":   true,
+	"Kicked":        true,
 }
 
 type checkStage uint8

@@ -305,6 +305,9 @@ func TestFastPathAdvisoryResults(t *testing.T) {
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Slow Consumer (Write Deadline)", advReason},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Slow Consumer (Pending Bytes)", advReason},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Some Future Reason", advReason},
+		// The server is going away, not the node, whose return depends on
+		// another server being up rather than on its window.
+		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Server Shutdown", advReason},
 	} {
 		if got := h.tab.advisory(tc.nc, tc.reason, h.now); got != tc.want {
 			t.Errorf("advisory %+v %q = %s, want %s", tc.nc, tc.reason, got, tc.want)
