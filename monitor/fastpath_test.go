@@ -36,7 +36,7 @@ func fastHarness(t *testing.T, iv time.Duration, mod func(*Config)) *harness {
 
 // advisory delivers a DISCONNECT advisory for id's connection.
 func (h *harness) advisory(id, reason string, reconnect time.Duration) string {
-	return h.tab.advisory(wire.NodeConn{Prefix: wire.DefaultPrefix, ID: id, Reconnect: reconnect}, reason, h.now)
+	return h.tab.advisory(wire.NodeConn{Prefix: wire.DefaultPrefix, ID: id, Reconnect: reconnect}, reason, 0, h.now)
 }
 
 // confirms returns the check probes the sweeps asked for, and forgets them.
@@ -78,7 +78,7 @@ func TestFastPathCrash(t *testing.T) {
 				t.Fatalf("confirms = %v, want one probe of a at the window", c)
 			}
 			h.wantState("a", StateAlive)
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 			h.drain()
 			h.wantState("a", StateDead)
 			ev := h.evs[len(h.evs)-1]
@@ -120,14 +120,14 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.confirms()
 			h.beat("a", "b1", sec)
 			h.tab.taken++ // the beat was judged
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 		}, checkAlive},
 		{"beat queued before the no-responders reply", func(h *harness) {
 			h.advance(due)
 			h.confirms()
 			// The beat reached the monitor before the reply did, but the
 			// beat goroutine has not judged it yet.
-			h.tab.confirmNoResponders("a", h.tab.taken+1, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken+1, 0, h.now)
 			h.advance(5 * h.cfg.Resolution)
 			h.wantState("a", StateAlive)
 			h.beat("a", "b1", sec)
@@ -179,7 +179,7 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.confirms()
 			h.tab.setImpaired(true, h.now)
 			h.tab.setImpaired(false, h.now)
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 		}, checkFallback},
 		{"monitor stalled during the window", func(h *harness) {
 			h.advance(100 * ms)
@@ -191,11 +191,20 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.tab.graceFrom = h.tab.vnow(h.now) // what the Run loop does on a drop
 			h.advance(due)
 		}, checkFallback},
+		{"monitor reconnected before its loop heard of it", func(h *harness) {
+			h.advance(due)
+			h.confirms()
+			// The reply came over the monitor's connection after nats.go
+			// re-established it (maybe to a server that does not know the
+			// cluster's subscriptions yet), before the Run loop took the
+			// status change: the connection's own count says so.
+			h.tab.confirmNoResponders("a", h.tab.taken, 1, h.now)
+		}, checkFallback},
 		{"beats backlogged at the no-responders reply", func(h *harness) {
 			h.advance(due)
 			h.confirms()
 			h.tab.backlogged = true
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 			h.tab.backlogged = false
 		}, checkFallback},
 	} {
@@ -278,7 +287,7 @@ func TestFastPathSuspectConvicted(t *testing.T) {
 	h.advisory("a", "Client Closed", window)
 	h.advance(window + h.cfg.DisconnectMargin)
 	h.confirms()
-	h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+	h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 	h.drain()
 	h.wantState("a", StateDead)
 	if ev := h.evs[len(h.evs)-1]; ev.Reason != ReasonDisconnected || ev.Prev != StateSuspect {
@@ -309,7 +318,7 @@ func TestFastPathAdvisoryResults(t *testing.T) {
 		// another server being up rather than on its window.
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Server Shutdown", advReason},
 	} {
-		if got := h.tab.advisory(tc.nc, tc.reason, h.now); got != tc.want {
+		if got := h.tab.advisory(tc.nc, tc.reason, 0, h.now); got != tc.want {
 			t.Errorf("advisory %+v %q = %s, want %s", tc.nc, tc.reason, got, tc.want)
 		}
 	}
@@ -368,7 +377,7 @@ func TestFastPathNeverBroughtForward(t *testing.T) {
 	if c := h2.confirms(); len(c) != 1 {
 		t.Fatalf("confirms = %v: the second disconnect must be checked", c)
 	}
-	h2.tab.confirmNoResponders("a", h2.tab.taken, h2.now)
+	h2.tab.confirmNoResponders("a", h2.tab.taken, 0, h2.now)
 	h2.drain()
 	h2.wantState("a", StateDead)
 }
@@ -377,10 +386,10 @@ func TestFastPathNeverBroughtForward(t *testing.T) {
 // round change nothing.
 func TestFastPathStaleReplies(t *testing.T) {
 	h := fastHarness(t, sec, nil)
-	h.tab.confirmNoResponders("a", h.tab.taken, h.now) // no check open
+	h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now) // no check open
 	h.tab.confirmAnswered("a", []byte("b1"), h.now)
 	h.advisory("a", "Client Closed", window)
-	h.tab.confirmNoResponders("a", h.tab.taken, h.now) // the probe is not out yet
+	h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now) // the probe is not out yet
 	h.drain()
 	h.wantState("a", StateAlive)
 	if len(h.tab.checks) != 1 || h.tab.checks[mustPeer(h, "a")].stage != stageWait {
