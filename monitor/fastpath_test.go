@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -416,5 +417,55 @@ func TestFastPathEvictionEndsCheck(t *testing.T) {
 	}
 	if len(h.tab.checks) != 0 || h.checks(checkFallback) != 1 {
 		t.Fatalf("%d checks open, outcomes %v", len(h.tab.checks), h.tab.st.checks)
+	}
+}
+
+// TestFastPathAdvisoryFloodBounded: a flood of advisories, forged or
+// real, for known peers and unknown ids alike, keeps at most one check
+// per known peer, asks for at most one probe per peer and window, and
+// convicts no one who answers.
+func TestFastPathAdvisoryFloodBounded(t *testing.T) {
+	h := fastHarness(t, sec, nil)
+	peers := []string{"a"}
+	for i := range 9 {
+		id := fmt.Sprintf("p%d", i)
+		h.beat(id, "b1", sec)
+		peers = append(peers, id)
+	}
+	due := window + h.cfg.DisconnectMargin
+	probes := map[string]int{}
+	for round := range 100 {
+		for _, id := range peers {
+			h.advisory(id, "Client Closed", window)
+		}
+		for i := range 100 {
+			h.advisory(fmt.Sprintf("ghost-%d-%d", round, i), "Client Closed", 0)
+		}
+		if len(h.tab.checks) > len(peers) {
+			t.Fatalf("round %d: %d checks open for %d peers", round, len(h.tab.checks), len(peers))
+		}
+		h.advance(due / 10)
+		for _, id := range h.confirms() {
+			probes[id]++
+			h.tab.confirmAnswered(id, []byte("b1"), h.now)
+		}
+		if round%10 == 9 { // the peers beat on
+			for _, id := range peers {
+				h.beat(id, "b1", sec)
+			}
+		}
+	}
+	h.drain()
+	for _, id := range peers {
+		if h.count(id, StateDead) != 0 {
+			t.Fatalf("%s convicted: %v", id, h.evs)
+		}
+		// The flood never lets the window pass, so no probe goes out.
+		if probes[id] != 0 {
+			t.Errorf("%s probed %d times while advisories kept coming", id, probes[id])
+		}
+	}
+	if h.tab.peers.len() != len(peers) {
+		t.Fatalf("%d peers in the table, want %d: unknown ids were added", h.tab.peers.len(), len(peers))
 	}
 }
