@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/hbmesh/hbmesh/internal/events"
@@ -40,6 +42,9 @@ func (w *webhookFlags) validate(e *env) error {
 	return nil
 }
 
+// apiPath matches a URL path that already names an Alertmanager API.
+var apiPath = regexp.MustCompile(`/api/v[12](/alerts)?/?$`)
+
 // validate checks the combinations and values the flag types cannot.
 // webhook says whether --webhook is given, which --external-url serves
 // too.
@@ -55,6 +60,11 @@ func (a *alertFlags) validate(e *env, webhook bool) error {
 	for _, u := range a.Alertmanager {
 		if err := events.ValidateURL(u); err != nil {
 			return usagef("%s %v", e.source("alertmanager"), err)
+		}
+		if p, err := url.Parse(u); err == nil && apiPath.MatchString(p.Path) {
+			// hbmesh adds the API's path; with it twice every post gets a
+			// 404, seen only once a peer dies.
+			return usagef("%s: give each Alertmanager's base URL (http://am:9093), without %s, which hbmesh adds", e.source("alertmanager"), events.AlertmanagerPath)
 		}
 		if seen[u] {
 			return usagef("%s lists an Alertmanager twice", e.source("alertmanager"))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,10 @@ type connFlags struct {
 	// credentials. Both are set by validate.
 	ctxOpts []nats.Option
 	ctxUser string
+	// refused, when the command sets it before dialling, picks out the
+	// permission violations it cannot work past: it returns the error to
+	// stop with, or nil to log the violation and carry on.
+	refused func(violation string) error
 }
 
 // validate applies --context and checks combinations the flag types
@@ -76,8 +81,44 @@ func (c *connFlags) validate(e *env) error {
 			}
 		}
 	}
-	if strings.TrimSpace(c.Server) == "" {
-		return usagef("%s is empty", c.source("server"))
+	return checkServers(c.source("server"), c.Server)
+}
+
+// checkServers checks each URL of list as nats.go will read it, so that a
+// typo is a usage error naming its flag or variable, not a connect error
+// that systemd retries forever. The message shows a URL redacted: a
+// malformed one may still hold a password.
+func checkServers(flag, list string) error {
+	if strings.TrimSpace(list) == "" {
+		return usagef("%s is empty", flag)
+	}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		s := p
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s // as nats.go reads a bare host:port
+		}
+		var why string
+		u, err := url.Parse(s)
+		switch {
+		case err != nil:
+			why = "does not parse"
+		case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+			why = fmt.Sprintf("scheme %q", u.Scheme)
+		case u.Hostname() == "":
+			why = "no host"
+		case (u.Scheme == "nats" || u.Scheme == "tls") && strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+			why = "more than a host and port"
+		default:
+			continue
+		}
+		if strings.Contains(p, "@") {
+			p = redactURL(p)
+		}
+		return usagef("%s %q: %s; want nats://[USER:PASSWORD@]HOST[:PORT] (or tls://, ws://, wss://), several separated by commas", flag, p, why)
 	}
 	return nil
 }
@@ -183,6 +224,64 @@ type conn struct {
 // errConnFailed wraps the reason a connection was given up.
 var errConnFailed = errors.New("NATS connection failed")
 
+// refusal is a permission violation that leaves the command nothing
+// useful to do: a node refused its own subjects, a monitor refused its
+// replies. It ends the connection as an authorization failure does, and
+// the command prints it as its last line.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return errConnFailed }
+
+// refusedf formats a refusal.
+func refusedf(format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...)}
+}
+
+// violation returns the server's words for a permission violation, such
+// as `Permissions Violation for Publish to "hb.x"`, or "" if err is not
+// one.
+func violation(err error) string {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return ""
+	}
+	return strings.TrimPrefix(err.Error(), nats.ErrPermissionViolation.Error()+": ")
+}
+
+// publishRefused and subscribeRefused are the server's words for a
+// refused publish to, or subscription to, subject.
+func publishRefused(subject string) string {
+	return "Permissions Violation for Publish to " + strconv.Quote(subject)
+}
+
+func subscribeRefused(subject string) string {
+	return "Permissions Violation for Subscription to " + strconv.Quote(subject)
+}
+
+// inboxRefused returns the refusal for violation v if it refuses a
+// subscription to the connection's inbox, where every answer to its
+// requests arrives, or nil.
+func (c *connFlags) inboxRefused(v string) error {
+	prefix := c.InboxPrefix
+	if prefix == "" {
+		prefix = strings.TrimSuffix(nats.InboxPrefix, ".")
+	}
+	if !strings.HasPrefix(v, `Permissions Violation for Subscription to "`+prefix+".") {
+		return nil
+	}
+	return refusedf("the server refuses replies on inbox prefix %q (%s): set %s to the prefix the credentials allow (_INBOX_<user> with the permissions of docs/SECURITY.md)",
+		prefix, v, c.source("inbox-prefix"))
+}
+
+// refuseAny makes every permission violation end a one-shot command
+// (probe, status): it cannot succeed without what was refused.
+func (c *connFlags) refuseAny(v string) error {
+	if err := c.inboxRefused(v); err != nil {
+		return err
+	}
+	return refusedf("the server refuses it: %s", v)
+}
+
 // isAuthError reports whether err is an authentication or authorization
 // failure, which retrying cannot fix.
 func isAuthError(err error) bool {
@@ -256,6 +355,12 @@ func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, clos
 			log.Debug("NATS servers discovered", "servers", nc.DiscoveredServers())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if v := violation(err); v != "" && c.refused != nil {
+				if rerr := c.refused(v); rerr != nil {
+					fail(nc, rerr)
+					return
+				}
+			}
 			if isAuthError(err) {
 				// nats.go would retry (and give up only after repeats);
 				// credentials do not fix themselves, so stop now.
@@ -307,7 +412,10 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 	fail := func(nc *nats.Conn, err error) {
 		cn.cancel(err)
 		if !cn.closing.Swap(true) {
-			log.Error("giving up on NATS", "err", err)
+			if r := (*refusal)(nil); !errors.As(err, &r) {
+				// A refusal is the command's last line by itself.
+				log.Error("giving up on NATS", "err", err)
+			}
 			// Close is safe from a callback: it only queues the closed
 			// handler on the same dispatcher.
 			nc.Close()
@@ -384,7 +492,8 @@ func (cn *conn) close() {
 
 // redactURLs hides the secrets in a comma-separated list of URLs: a
 // password (url.URL.Redacted), and a user without a password, which NATS
-// takes for a token. A URL that does not parse is hidden whole.
+// takes for a token. In a URL that does not parse, or holds an @ where
+// no user belongs, what comes before the @ is hidden.
 func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
@@ -394,12 +503,15 @@ func redactURLs(list string) string {
 }
 
 func redactURL(s string) string {
+	raw := s
 	if !strings.Contains(s, "://") {
 		s = "nats://" + s // as nats.go reads a bare host:port
 	}
 	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparsable URL>"
+	if err != nil || u.User == nil && strings.Contains(raw, "@") {
+		// Unparsable, or a typo such as "nats:/user:password@host" that
+		// puts the password where url.URL.Redacted does not look.
+		return maskUserinfo(raw)
 	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); !ok {
@@ -407,6 +519,18 @@ func redactURL(s string) string {
 		}
 	}
 	return u.Redacted()
+}
+
+// maskUserinfo hides, in a URL that may be malformed, whatever comes
+// before its last @ back to the last slash: where a user, password or
+// token would be.
+func maskUserinfo(raw string) string {
+	i := strings.LastIndex(raw, "@")
+	if i < 0 {
+		return raw
+	}
+	j := strings.LastIndex(raw[:i], "/") + 1
+	return raw[:j] + "xxxxx" + raw[i:]
 }
 
 // redactIn replaces, in msg, each URL of list that carries credentials with

@@ -20,9 +20,20 @@ func (l *logFlags) logger(w io.Writer) *slog.Logger {
 	_ = lvl.UnmarshalText([]byte(l.Level)) // the flag only admits valid names
 	opts := &slog.HandlerOptions{Level: lvl}
 	if l.Format == "json" {
+		opts.ReplaceAttr = durationString
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationString writes a duration as the text format does ("1s"), not
+// as slog's JSON handler does (1000000000 nanoseconds), which a reader of
+// the journal would have to count digits to read.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // quiet returns log, but passing only warnings and errors unless the

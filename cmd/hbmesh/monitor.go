@@ -230,6 +230,15 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 		log.Info("embedded NATS server ready", "cmd", "monitor", "url", c.Conn.Server, "store_dir", ecfg.StoreDir)
 	}
 
+	beats := wire.MustSubjects(cfg.Prefix).Beats()
+	c.Conn.refused = func(v string) error {
+		if v == subscribeRefused(beats) {
+			return refusedf("the server refuses the monitor the beats (%s): its credentials must allow subscribing to %s", v, beats)
+		}
+		// Without its replies a monitor's probes go unanswered, and
+		// every peer it suspects would die.
+		return c.Conn.inboxRefused(v)
+	}
 	cn, err := c.Conn.dial(ctx, "hbmesh monitor "+id, log.With("cmd", "monitor"))
 	if err != nil {
 		return err

@@ -62,6 +62,7 @@ func (c *nodeCmd) Run(ctx context.Context, e *env) error {
 	if frac := c.DropBeats; frac > 0 {
 		cfg.DropBeat = func(uint64) bool { return rand.Float64() < frac }
 	}
+	c.Conn.refused = c.refused(cfg.Prefix, cfg.ID, e)
 	name, err := c.Conn.nodeConnName(cfg.Prefix, cfg.ID)
 	if err != nil {
 		return err
@@ -86,4 +87,24 @@ func (c *nodeCmd) Run(ctx context.Context, e *env) error {
 	}
 	log.Info("node stopped", "peer", n.ID(), "seq", n.Seq())
 	return nil
+}
+
+// refused says why node id stops when the server refuses it its own
+// subjects: it cannot beat, or cannot be probed, and no retry changes
+// that. With credentials from a template (docs/SECURITY.md) this is
+// almost always an id that is not the credentials' user name.
+func (c *nodeCmd) refused(prefix, id string, e *env) func(string) error {
+	subj := wire.MustSubjects(prefix)
+	beat, probe := subj.Beat(id), subj.Probe(id)
+	from := "the id derived from the host name; set --id or $HBMESH_ID"
+	if e.given("id") {
+		from = "the id from " + e.source("id")
+	}
+	return func(v string) error {
+		if v != publishRefused(beat) && v != subscribeRefused(probe) {
+			return nil
+		}
+		return refusedf("the server refuses node %q its subjects (%s): its credentials must allow publishing %s and subscribing to %s; with per-host credentials the id must be the user's name (%s)",
+			id, v, beat, probe, from)
+	}
 }

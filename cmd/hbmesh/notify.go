@@ -32,9 +32,9 @@ func (c *notifyCmd) Help() string {
 
 func (c *notifyCmd) examples() []string {
 	return []string{
-		"hbmesh notify --stream HB_EVENTS --on-event 'page-oncall \"$HBMESH_PEER_ID\"' --on-event-states dead",
-		"hbmesh notify --stream HB_EVENTS --webhook https://tickets.example/hook --webhook-header Authorization=@/run/secrets/hook-auth",
-		"hbmesh notify --stream HB_EVENTS --alertmanager http://am:9093 --alert-label cluster=prod",
+		"hbmesh notify --stream HBEVENTS --on-event 'page-oncall \"$HBMESH_PEER_ID\"' --on-event-states dead",
+		"hbmesh notify --stream HBEVENTS --webhook https://tickets.example/hook --webhook-header Authorization=@/run/secrets/hook-auth",
+		"hbmesh notify --stream HBEVENTS --alertmanager http://am:9093 --alert-label cluster=prod",
 	}
 }
 

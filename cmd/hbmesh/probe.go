@@ -37,6 +37,7 @@ func (c *probeCmd) Run(ctx context.Context, e *env) error {
 	}
 	id, prefix, timeout := c.ID, c.Mesh.Prefix, c.Conn.Timeout
 	log := c.Log.logger(e.stderr).With("cmd", "probe")
+	c.Conn.refused = c.Conn.refuseAny
 	cn, err := c.Conn.dial(ctx, "hbmesh probe", log)
 	if err != nil {
 		return err

@@ -211,6 +211,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	writeCtx("bad-json", `{"url": "nats://`+dead+`", "password": "`+password+`", "token": "`+token+`",`)
 	writeCtx("bad-creds", ctxJSON("nats://"+dead, "creds", badDataCreds))
 	writeCtx("bad-nkey", ctxJSON("nats://"+dead, "nkey", "data:;base64,"+base64.StdEncoding.EncodeToString([]byte("SU"+password))))
+	writeCtx("bad-url", ctxJSON("nats:/u:"+urlPass+"@"+dead))
 	writeCtx("bad-base64", ctxJSON("nats://"+dead, "nkey", "data:;base64,!"+user.seed))
 	ctxEnv := map[string]string{"XDG_CONFIG_HOME": home}
 
@@ -260,7 +261,10 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{"env: bad timeout", map[string]string{"NATS_TIMEOUT": "soon", "NATS_USER": "u", "NATS_PASSWORD": password, "NATS_URL": "nats://u:" + urlPass + "@" + dead}, nil, exitUsage, `NATS_TIMEOUT="soon"`},
 		{"env: password without user", map[string]string{"NATS_PASSWORD": password}, nil, exitUsage, "$NATS_PASSWORD needs --user"},
 		{"env: token and user", map[string]string{"NATS_TOKEN": token, "NATS_USER": "u"}, nil, exitUsage, "are exclusive"},
-		{"env: unparsable url", map[string]string{"NATS_URL": "nats://u:" + urlPass + "@" + "127.0.0.1:port"}, nil, exitFailure, "connect <unparsable URL>"},
+		{"env: unparsable url", map[string]string{"NATS_URL": "nats://u:" + urlPass + "@" + "127.0.0.1:port"}, nil, exitUsage, `$NATS_URL "nats://xxxxx@127.0.0.1:port": does not parse`},
+		{"env: url with one slash", map[string]string{"NATS_URL": "nats:/u:" + urlPass + "@" + dead}, nil, exitUsage, `$NATS_URL "nats:/xxxxx@` + dead + `": more than a host and port`},
+		{"flag: token url with one slash", nil, []string{"-s", "nats://" + dead + ",nats:/" + urlToken + "@" + dead}, exitUsage, `--server "nats:/xxxxx@`},
+		{"context: url with one slash", ctxEnv, []string{"--context", "bad-url"}, exitUsage, `--server (from --context bad-url) "nats:/xxxxx@`},
 		{"env: bad interval", map[string]string{"HBMESH_INTERVAL": "5x", "NATS_TOKEN": token}, nil, exitUsage, `HBMESH_INTERVAL="5x"`},
 	}
 	for _, tt := range tests {
