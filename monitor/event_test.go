@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 // TestEventJSON pins the event JSON, which has no "prev" on a peer's
 // first event, that `hbmesh monitor --json` prints
 // and monitors publish on NATS: consumers parse it, so a change here is a
-// protocol change (docs/PROTOCOL.md, "Events").
+// protocol change (docs/PROTOCOL.md, "Events"). DecodeEvent reads each
+// back as it was.
 func TestEventJSON(t *testing.T) {
 	at := time.Date(2026, 11, 25, 12, 0, 3, 10_000_000, time.UTC)
 	tests := []struct {
@@ -47,19 +49,69 @@ func TestEventJSON(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("AppendJSON:\n got %s\nwant %s", got, tt.want)
 			}
-			var back struct {
-				State  monitor.State  `json:"state"`
-				Prev   monitor.State  `json:"prev"`
-				Reason monitor.Reason `json:"reason"`
-			}
-			if err := json.Unmarshal([]byte(got), &back); err != nil {
-				t.Fatal(err)
-			}
-			if back.State != tt.ev.State || back.Prev != tt.ev.Prev || back.Reason != tt.ev.Reason {
-				t.Errorf("decoded %+v, want state %v prev %v reason %v", back, tt.ev.State, tt.ev.Prev, tt.ev.Reason)
+			back, mon, err := monitor.DecodeEvent([]byte(got))
+			if err != nil || back != tt.ev || mon != tt.monitor {
+				t.Errorf("DecodeEvent = %+v, %q, %v; want %+v, %q", back, mon, err, tt.ev, tt.monitor)
 			}
 		})
 	}
+}
+
+// TestDecodeEventKeepsThePeersBytes: a host or boot is the peer's own
+// UTF-8, escaped by AppendJSON and restored by DecodeEvent.
+func TestDecodeEventKeepsThePeersBytes(t *testing.T) {
+	ev := monitor.Event{
+		Time: time.Date(2026, 11, 25, 12, 0, 3, 123456789, time.UTC), ID: "db", Host: "h\x00\u2028\"x", State: monitor.StateAlive,
+		Prev: monitor.StateDead, Reason: monitor.ReasonRestarted, Boot: "b\x1b1", PrevBoot: "b0", Seq: 9, Interval: 1500 * time.Millisecond,
+		Restart: true, Conflict: true, Repeat: 2,
+	}
+	if got, mon, err := monitor.DecodeEvent(ev.AppendJSON(nil, "m")); err != nil || got != ev || mon != "m" {
+		t.Fatalf("got %+v, %q, %v; want %+v", got, mon, err, ev)
+	}
+}
+
+func TestDecodeEventRejects(t *testing.T) {
+	for _, in := range []string{
+		``, `{`, `[]`, `null`,
+		`{"time":"2025-03-01T12:00:00Z","state":"dead"}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a.b","state":"dead"}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"zombie"}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a"}`,
+		`{"id":"a","state":"dead"}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","interval_ms":-1}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","monitor":"x y"}`,
+	} {
+		if _, _, err := monitor.DecodeEvent([]byte(in)); !errors.Is(err, monitor.ErrBadEvent) {
+			t.Errorf("DecodeEvent(%q) = %v, want ErrBadEvent", in, err)
+		}
+	}
+}
+
+// FuzzDecodeEvent: any bytes decode or fail with ErrBadEvent, never
+// panic; what decodes re-encodes to something that decodes to the same.
+func FuzzDecodeEvent(f *testing.F) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, st := range monitor.States() {
+		ev := monitor.Event{Time: at, ID: "web-1", Host: "h", State: st, Prev: monitor.StateAlive, Reason: monitor.ReasonBeat, Boot: "b", Seq: 3, Interval: time.Second}
+		f.Add(ev.AppendJSON(nil, "mon-a"))
+	}
+	f.Add([]byte(`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","repeat":3,"conflict":true}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, mon, err := monitor.DecodeEvent(data)
+		if err != nil {
+			if !errors.Is(err, monitor.ErrBadEvent) {
+				t.Fatalf("error %v does not wrap ErrBadEvent", err)
+			}
+			return
+		}
+		if ev.State == monitor.StateUnknown {
+			t.Fatalf("decoded an event without a state: %+v", ev)
+		}
+		again, mon2, err := monitor.DecodeEvent(ev.AppendJSON(nil, mon))
+		if err != nil || mon2 != mon || again.ID != ev.ID || again.State != ev.State || again.Seq != ev.Seq || !again.Time.Equal(ev.Time) {
+			t.Fatalf("%q → %+v re-decodes to %+v, %v", data, ev, again, err)
+		}
+	})
 }
 
 // TestReasonJSON: each reason encodes as the bare name it always had,

@@ -2,11 +2,15 @@ package monitor
 
 import (
 	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/natsort"
+	"github.com/hbmesh/hbmesh/wire"
 )
 
 // HistoryLen is how many intervals [PeerJSON.History] shows.
@@ -99,4 +103,56 @@ func ComparePeers(sa State, a string, sb State, b string) int {
 // SortPeers sorts ps in the order of [ComparePeers].
 func SortPeers(ps []PeerInfo) {
 	slices.SortFunc(ps, func(a, b PeerInfo) int { return ComparePeers(a.State, a.ID, b.State, b.ID) })
+}
+
+// ErrBadEvent is wrapped by every error of [DecodeEvent].
+var ErrBadEvent = errors.New("bad event")
+
+// eventJSON is the object [Event.AppendJSON] writes.
+type eventJSON struct {
+	Time       time.Time `json:"time"`
+	ID         string    `json:"id"`
+	Host       string    `json:"host"`
+	State      State     `json:"state"`
+	Prev       State     `json:"prev"`
+	Reason     Reason    `json:"reason"`
+	Boot       string    `json:"boot"`
+	Seq        uint64    `json:"seq"`
+	IntervalMS int64     `json:"interval_ms"`
+	Restart    bool      `json:"restart"`
+	PrevBoot   string    `json:"prev_boot"`
+	Conflict   bool      `json:"conflict"`
+	Repeat     int       `json:"repeat"`
+	Monitor    string    `json:"monitor"`
+}
+
+// DecodeEvent parses an event as [Event.AppendJSON] writes it: a line of
+// `hbmesh monitor --json`, or an event as monitors publish it on
+// <prefix>.events.<state>.<id>. It returns the event and the reporting
+// monitor's id ("" when absent). Anything else, including an event
+// without a valid id, a time or a known state, is an error wrapping
+// [ErrBadEvent]. Overshoot is not in the JSON and comes back 0.
+func DecodeEvent(data []byte) (Event, string, error) {
+	var j eventJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return Event{}, "", fmt.Errorf("%w: %w", ErrBadEvent, err)
+	}
+	switch {
+	case wire.ValidateID(j.ID) != nil:
+		return Event{}, "", fmt.Errorf("%w: id: %w", ErrBadEvent, wire.ValidateID(j.ID))
+	case j.State == StateUnknown:
+		return Event{}, "", fmt.Errorf("%w: no state", ErrBadEvent)
+	case j.Time.IsZero():
+		return Event{}, "", fmt.Errorf("%w: no time", ErrBadEvent)
+	case j.IntervalMS < 0 || j.IntervalMS > math.MaxInt64/int64(time.Millisecond) || j.Repeat < 0:
+		return Event{}, "", fmt.Errorf("%w: interval_ms or repeat out of range", ErrBadEvent)
+	case j.Monitor != "" && wire.ValidateID(j.Monitor) != nil:
+		return Event{}, "", fmt.Errorf("%w: monitor: %w", ErrBadEvent, wire.ValidateID(j.Monitor))
+	}
+	return Event{
+		Time: j.Time, ID: j.ID, Host: j.Host, State: j.State, Prev: j.Prev,
+		Reason: j.Reason, Boot: j.Boot, PrevBoot: j.PrevBoot, Seq: j.Seq,
+		Interval: time.Duration(j.IntervalMS) * time.Millisecond,
+		Restart:  j.Restart, Conflict: j.Conflict, Repeat: j.Repeat,
+	}, j.Monitor, nil
 }

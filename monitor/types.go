@@ -114,9 +114,9 @@ type Event struct {
 }
 
 // AppendJSON appends the event as one JSON object, the format of
-// `hbmesh monitor --json` and of events published on NATS. "prev" is
-// left out when Prev is StateUnknown (a peer's first event). A non-empty
-// monitorID is included as "monitor".
+// `hbmesh monitor --json` and of events published on NATS; [DecodeEvent]
+// reads it back. "prev" is left out when Prev is StateUnknown (a peer's
+// first event). A non-empty monitorID is included as "monitor".
 func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = append(dst, `{"time":"`...)
 	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)

@@ -67,7 +67,7 @@ func (c *demoCmd) Run(ctx context.Context, e *env) (err error) {
 		ln                                     net.Listener
 	)
 	if c.HTTP.PerPeer && c.HTTP.Addr == "" {
-		return usagef("--per-peer-metrics needs --http")
+		return usagef("%s needs --http", e.source("per-peer-metrics"))
 	}
 	if chaosEvery == 0 {
 		chaosEvery = 6 * interval

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/faultproxy"
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // TestFastPath runs hbmesh server (which sets up the mesh account), a
@@ -46,7 +47,7 @@ func TestFastPath(t *testing.T) {
 		return false
 	})
 	for _, ev := range jsonEvents(t, mon.stdout.String()) {
-		if ev.ID == "far" && ev.State == "dead" && ev.Reason != "disconnected" {
+		if ev.ID == "far" && ev.State == monitor.StateDead && ev.Reason != monitor.ReasonDisconnected {
 			t.Fatalf("dead event %+v, want reason disconnected", ev)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"net"
 	"strconv"
 	"strings"
@@ -13,29 +12,18 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/monitor"
 )
-
-type jsonEvent struct {
-	Time    time.Time `json:"time"`
-	ID      string    `json:"id"`
-	Host    string    `json:"host"`
-	State   string    `json:"state"`
-	Prev    string    `json:"prev"`
-	Reason  string    `json:"reason"`
-	Boot    string    `json:"boot"`
-	Seq     uint64    `json:"seq"`
-	Restart bool      `json:"restart"`
-}
 
 // jsonEvents parses the JSON lines in out, failing on any line that is not one
 // complete event.
-func jsonEvents(t *testing.T, out string) []jsonEvent {
+func jsonEvents(t *testing.T, out string) []monitor.Event {
 	t.Helper()
-	var evs []jsonEvent
+	var evs []monitor.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var ev jsonEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+		ev, _, err := monitor.DecodeEvent(sc.Bytes())
+		if err != nil {
 			t.Fatalf("stdout line %q is not a JSON event: %v", sc.Text(), err)
 		}
 		evs = append(evs, ev)
@@ -43,9 +31,11 @@ func jsonEvents(t *testing.T, out string) []jsonEvent {
 	return evs
 }
 
-func hasEvent(evs []jsonEvent, id, state, prev string) bool {
+// hasEvent reports whether evs has peer id's transition to state from
+// prev ("" for a first sighting).
+func hasEvent(evs []monitor.Event, id, state, prev string) bool {
 	for _, e := range evs {
-		if e.ID == id && e.State == state && e.Prev == prev {
+		if e.ID == id && e.State.String() == state && e.Prev.String() == prev {
 			return true
 		}
 	}
@@ -72,7 +62,7 @@ func TestMonitorJSONSeesNodeAliveThenLeft(t *testing.T) {
 		return hasEvent(jsonEvents(t, mon.stdout.String()), "web-1", "left", "alive")
 	})
 	evs := jsonEvents(t, mon.stdout.String())
-	if evs[0].Reason != "first_beat" || evs[0].Boot == "" || evs[0].Seq == 0 || evs[0].Time.IsZero() {
+	if evs[0].Reason != monitor.ReasonFirstBeat || evs[0].Boot == "" || evs[0].Seq == 0 || evs[0].Time.IsZero() {
 		t.Errorf("first event incomplete: %+v", evs[0])
 	}
 	if code := mon.stop(t); code != 0 {

@@ -158,7 +158,8 @@ func TestUsageErrors(t *testing.T) {
 		{"http nonsense", []string{"monitor", "--http", "nonsense"}, nil, `--http: invalid value "nonsense": want HOST:PORT`},
 		{"http bad port", []string{"monitor", "--http", "127.0.0.1:99999"}, nil, `port "99999" is not a number in [0, 65535]`},
 		{"zombie state", []string{"monitor", "--on-event", "true", "--on-event-states", "zombie"}, nil, `unknown state "zombie"`},
-		{"states without hook", []string{"monitor", "--on-event-states", "dead"}, nil, `need --on-event`},
+		{"states without hook", []string{"monitor", "--on-event-states", "dead"}, nil, `--on-event-states needs --on-event`},
+		{"env timeout without hook", []string{"monitor"}, map[string]string{"HBMESH_ON_EVENT_TIMEOUT": "1s"}, `$HBMESH_ON_EVENT_TIMEOUT needs --on-event`},
 		{"bad webhook", []string{"monitor", "--webhook", "ftp://x"}, nil, `--webhook "ftp://x" is not an http or https URL`},
 		{"bad memory bucket", []string{"monitor", "--memory-bucket", "a.b"}, nil, `--memory-bucket "a.b": `},
 		{"bad alertmanager", []string{"monitor", "--alertmanager", "am:9093"}, nil, `--alertmanager (not shown) is not an http or https URL`},
@@ -180,9 +181,11 @@ func TestUsageErrors(t *testing.T) {
 		{"notify without output", []string{"notify", "--stream", "EV"}, nil, `no output: give --on-event, --webhook or --alertmanager`},
 		{"notify bad stream", []string{"notify", "--stream", "a.b", "--on-event", "true"}, nil, `invalid notify config: Stream "a.b"`},
 		{"notify hold without alertmanager", []string{"notify", "--stream", "EV", "--on-event", "true", "--alert-hold", "1h"}, nil, `--alert-hold needs --alertmanager`},
-		{"notify states without hook", []string{"notify", "--stream", "EV", "--webhook", "http://h/", "--on-event-states", "dead"}, nil, `need --on-event`},
+		{"notify states without hook", []string{"notify", "--stream", "EV", "--webhook", "http://h/", "--on-event-states", "dead"}, nil, `--on-event-states needs --on-event`},
 		{"notify ack wait", []string{"notify", "--stream", "EV", "--on-event", "true", "--ack-wait", "1ms"}, nil, `--ack-wait: 1ms is outside`},
-		{"no-memory and state-file", []string{"monitor", "--no-memory", "--state-file", "x.json"}, nil, `--no-memory excludes --state-file`},
+		{"no-memory and state-file", []string{"monitor", "--no-memory", "--state-file", "x.json"}, nil, `--no-memory and --state-file are exclusive`},
+		{"env no-memory and bucket", []string{"monitor"}, map[string]string{"HBMESH_NO_MEMORY": "true", "HBMESH_MEMORY_BUCKET": "b"}, `$HBMESH_NO_MEMORY and $HBMESH_MEMORY_BUCKET are exclusive`},
+		{"env per-peer cap without per-peer", []string{"monitor"}, map[string]string{"HBMESH_PER_PEER_METRICS_CAP": "5"}, `$HBMESH_PER_PEER_METRICS_CAP needs --per-peer-metrics`},
 		{"stream without publishing", []string{"monitor", "--no-publish-events", "--events-stream", "EV"}, nil, `--events-stream needs published events`},
 		{"per-peer without http", []string{"monitor", "--per-peer-metrics"}, nil, `--per-peer-metrics needs --http or --metrics-addr`},
 		{"six replicas", []string{"monitor", "--replicas", "6"}, nil, `6 is outside [1, 5]`},
@@ -197,7 +200,7 @@ func TestUsageErrors(t *testing.T) {
 		{"url without host", []string{"status", "-s", "nats://"}, nil, `--server "nats://": no host`},
 		{"bad inbox prefix", []string{"monitor", "--inbox-prefix", "_INBOX.>"}, nil, `--inbox-prefix "_INBOX.>": want subject tokens without wildcards`},
 		{"store-dir without embedded", []string{"monitor", "--store-dir", "/tmp/x"}, nil, `--store-dir needs --embedded`},
-		{"embedded with context", []string{"monitor", "--embedded", "--context", "x"}, nil, `are exclusive`},
+		{"embedded with context", []string{"monitor", "--embedded", "--context", "x"}, nil, `--context and --embedded are exclusive`},
 		{"missing context", []string{"probe", "x", "--context", "nosuch"}, map[string]string{"XDG_CONFIG_HOME": "/nonexistent"}, `--context nosuch`},
 		{"status bad wait", []string{"status", "--wait", "0s"}, nil, `0s is outside`},
 		{"status extra arg", []string{"status", "x"}, nil, `unexpected argument x`},
@@ -355,7 +358,7 @@ func TestEnvPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := c.Monitor; m.Detection.SuspectAfter != 4 || m.Detection.DeadAfter != 6 || m.HTTP.Addr != "127.0.0.1:9090" || len(m.Events.States) != 2 {
+	if m := c.Monitor; m.Detection.SuspectAfter != 4 || m.Detection.DeadAfter != 6 || m.HTTP.Addr != "127.0.0.1:9090" || len(m.Events.Hook.States) != 2 {
 		t.Errorf("monitor = %+v", m)
 	}
 }

@@ -150,8 +150,12 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 			}
 		}
 	}
-	if c.Embedded && (e.onCommandLine("server") || e.onCommandLine("context")) {
-		return usagef("--server, --context and --embedded are exclusive: the embedded monitor connects to its own server")
+	if c.Embedded {
+		for _, name := range []string{"server", "context"} {
+			if e.onCommandLine(name) {
+				return usagef("--%s and %s are exclusive: the embedded monitor connects to its own server", name, e.source("embedded"))
+			}
+		}
 	}
 	if err := validateStack(e, c.HTTP, c.Events, c.Memory); err != nil {
 		return err

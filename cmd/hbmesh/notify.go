@@ -6,28 +6,25 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/notify"
-	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // notifyCmd is `hbmesh notify`.
 type notifyCmd struct {
-	Stream     string          `required:"" placeholder:"NAME" env:"HBMESH_EVENTS_STREAM" help:"the JetStream stream of events the monitors keep (monitor --events-stream NAME); it must exist"`
-	Mesh       prefixFlag      `embed:""`
-	Consumer   string          `default:"${notify_consumer}" placeholder:"NAME" env:"HBMESH_NOTIFY_CONSUMER" help:"durable consumer name, one per output: NAME_exec, NAME_webhook, NAME_alertmanager; every notify with the same NAME shares them"`
-	OnEvent    string          `name:"on-event" group:"events" placeholder:"COMMAND" env:"HBMESH_ON_EVENT" help:"run COMMAND with /bin/sh -c for each transition, as monitor --on-event does, plus $$HBMESH_EVENT_ID and $$HBMESH_DELIVERY; it dies with this process"`
-	States     []monitor.State `name:"on-event-states" group:"events" type:"states" placeholder:"STATES" env:"HBMESH_ON_EVENT_STATES" help:"run --on-event only for these states, comma separated: alive,suspect,dead,left (default: all)"`
-	Timeout    time.Duration   `name:"on-event-timeout" group:"events" default:"${on_event_timeout}" min:"10ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ON_EVENT_TIMEOUT" help:"kill an --on-event command still running after this long; the event is then delivered again"`
-	Webhook    webhookFlags    `embed:"" group:"events"`
-	Alert      alertFlags      `embed:"" group:"alerting"`
-	Hold       time.Duration   `name:"alert-hold" group:"alerting" default:"${alert_hold}" min:"1m" max:"8760h" placeholder:"DURATION" env:"HBMESH_ALERT_HOLD" help:"a death's alert ends by itself this long after it, unless the peer's recovery resolves it first (nothing re-posts it)"`
-	AckWait    time.Duration   `name:"ack-wait" default:"${ack_wait}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ACK_WAIT" help:"how long the server waits for word from a worker before it hands the worker's event to another; a worker says it is busy every third of it"`
-	MaxDeliver int             `name:"max-deliver" default:"${max_deliver}" min:"1" max:"1000" placeholder:"N" env:"HBMESH_MAX_DELIVER" help:"deliver an event to a failing output at most N times, with backoff, then give it up (logged and counted)"`
-	Conn       connFlags       `embed:"" group:"conn"`
-	Log        logFlags        `embed:"" group:"log"`
+	Stream     string        `required:"" placeholder:"NAME" env:"HBMESH_EVENTS_STREAM" help:"the JetStream stream of events the monitors keep (monitor --events-stream NAME); it must exist"`
+	Mesh       prefixFlag    `embed:""`
+	Consumer   string        `default:"${notify_consumer}" placeholder:"NAME" env:"HBMESH_NOTIFY_CONSUMER" help:"durable consumer name, one per output: NAME_exec, NAME_webhook, NAME_alertmanager; every notify with the same NAME shares them"`
+	Hook       hookFlags     `embed:"" group:"events"`
+	Webhook    webhookFlags  `embed:"" group:"events"`
+	Alert      alertFlags    `embed:"" group:"alerting"`
+	Hold       time.Duration `name:"alert-hold" group:"alerting" default:"${alert_hold}" min:"1m" max:"8760h" placeholder:"DURATION" env:"HBMESH_ALERT_HOLD" help:"a death's alert ends by itself this long after it, unless the peer's recovery resolves it first (nothing re-posts it)"`
+	AckWait    time.Duration `name:"ack-wait" default:"${ack_wait}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ACK_WAIT" help:"how long the server waits for word from a worker before it hands the worker's event to another; a worker says it is busy every quarter of it, and stops its output (kills the hook) when the server has not confirmed that for three quarters of it"`
+	MaxDeliver int           `name:"max-deliver" default:"${max_deliver}" min:"1" max:"1000" placeholder:"N" env:"HBMESH_MAX_DELIVER" help:"deliver an event to a failing output at most N times, with backoff, then give it up (logged and counted)"`
+	Conn       connFlags     `embed:"" group:"conn"`
+	Log        logFlags      `embed:"" group:"log"`
 }
 
 func (c *notifyCmd) Help() string {
-	return `Hand each transition in the event stream (monitor --events-stream NAME) to a hook (--on-event), a webhook (--webhook) and Alertmanagers (--alertmanager), once per output however many monitors reported it and however many notify processes run: they share one durable consumer per output, and the stream keeps one record per transition. An event is acknowledged only once its output succeeded; a failed one is delivered again with backoff, up to --max-deliver times. A notify that dies loses nothing: its event goes to another after --ack-wait, and its hook dies with it. Events are handled one at a time per output, in order.`
+	return `Hand each transition in the event stream (monitor --events-stream NAME) to a hook (--on-event), a webhook (--webhook) and Alertmanagers (--alertmanager), once per output however many monitors reported it and however many notify processes run: they share one durable consumer per output, and the stream keeps one record per transition. The hook runs as monitor --on-event runs it, with two more variables: $HBMESH_EVENT_ID, the same for every delivery of one transition, and $HBMESH_DELIVERY, 1 on the first. An event is acknowledged only once its output succeeded; a failed one (a hook that exits non-zero or outlives --on-event-timeout, say) is delivered again with backoff, up to --max-deliver times. A notify that dies loses nothing: its event goes to another after --ack-wait, and its hook dies with it. Events are handled one at a time per output, in order.`
 }
 
 func (c *notifyCmd) examples() []string {
@@ -39,11 +36,11 @@ func (c *notifyCmd) examples() []string {
 }
 
 func (c *notifyCmd) Run(ctx context.Context, e *env) error {
-	if c.OnEvent == "" && c.Webhook.Webhook == "" && len(c.Alert.Alertmanager) == 0 {
+	if c.Hook.OnEvent == "" && c.Webhook.Webhook == "" && len(c.Alert.Alertmanager) == 0 {
 		return usagef("no output: give --on-event, --webhook or --alertmanager")
 	}
-	if c.OnEvent == "" && (e.given("on-event-states") || e.given("on-event-timeout")) {
-		return usagef("--on-event-states and --on-event-timeout need --on-event")
+	if err := c.Hook.validate(e); err != nil {
+		return err
 	}
 	if e.given("alert-hold") && len(c.Alert.Alertmanager) == 0 {
 		return usagef("%s needs --alertmanager", e.source("alert-hold"))
@@ -64,7 +61,7 @@ func (c *notifyCmd) Run(ctx context.Context, e *env) error {
 	}
 	cfg := notify.DefaultConfig(c.Stream)
 	cfg.Prefix, cfg.Consumer = c.Mesh.Prefix, c.Consumer
-	cfg.Command, cfg.States, cfg.HookTimeout = c.OnEvent, c.States, c.Timeout
+	cfg.Command, cfg.States, cfg.HookTimeout = c.Hook.OnEvent, c.Hook.States, c.Hook.Timeout
 	cfg.WebhookURL, cfg.WebhookHeader = c.Webhook.Webhook, webhookHeader
 	cfg.AlertmanagerURLs, cfg.AlertLabels, cfg.AlertHeader, cfg.AlertHold = c.Alert.Alertmanager, c.Alert.Label, alertHeader, c.Hold
 	cfg.ExternalURL = c.Alert.ExternalURL

@@ -36,12 +36,30 @@ type httpFlags struct {
 
 // eventsFlags are the flags of the event outputs besides stdout.
 type eventsFlags struct {
-	NoPublish bool            `name:"no-publish-events" env:"HBMESH_NO_PUBLISH_EVENTS" help:"do not publish transitions on <prefix>.events.<state>.<id> (published by default)"`
-	Stream    string          `name:"events-stream" placeholder:"NAME" env:"HBMESH_EVENTS_STREAM" help:"also keep transitions in the JetStream stream NAME (created if missing)"`
-	OnEvent   string          `name:"on-event" placeholder:"COMMAND" env:"HBMESH_ON_EVENT" help:"run COMMAND with /bin/sh -c for each transition; the event is in $$HBMESH_STATE, $$HBMESH_PEER_ID, ... and as JSON on stdin"`
-	States    []monitor.State `name:"on-event-states" type:"states" placeholder:"STATES" env:"HBMESH_ON_EVENT_STATES" help:"run --on-event only for these states, comma separated: alive,suspect,dead,left (default: all)"`
-	Timeout   time.Duration   `name:"on-event-timeout" default:"${on_event_timeout}" min:"10ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ON_EVENT_TIMEOUT" help:"kill an --on-event command still running after this long"`
-	Webhook   webhookFlags    `embed:""`
+	NoPublish bool         `name:"no-publish-events" env:"HBMESH_NO_PUBLISH_EVENTS" help:"do not publish transitions on <prefix>.events.<state>.<id> (published by default)"`
+	Stream    string       `name:"events-stream" placeholder:"NAME" env:"HBMESH_EVENTS_STREAM" help:"also keep transitions in the JetStream stream NAME (created if missing)"`
+	Hook      hookFlags    `embed:""`
+	Webhook   webhookFlags `embed:""`
+}
+
+// hookFlags are the flags of the --on-event hook; monitor and notify have
+// them.
+type hookFlags struct {
+	OnEvent string          `name:"on-event" placeholder:"COMMAND" env:"HBMESH_ON_EVENT" help:"run COMMAND with /bin/sh -c for each transition; the event is in $$HBMESH_STATE, $$HBMESH_PEER_ID, ... and as JSON on stdin"`
+	States  []monitor.State `name:"on-event-states" type:"states" placeholder:"STATES" env:"HBMESH_ON_EVENT_STATES" help:"run --on-event only for these states, comma separated: alive,suspect,dead,left (default: all)"`
+	Timeout time.Duration   `name:"on-event-timeout" default:"${on_event_timeout}" min:"10ms" max:"1h" placeholder:"DURATION" env:"HBMESH_ON_EVENT_TIMEOUT" help:"kill an --on-event command (its whole process group) still running after this long"`
+}
+
+// validate checks the combinations the flag types cannot.
+func (h *hookFlags) validate(e *env) error {
+	if h.OnEvent == "" {
+		for _, name := range []string{"on-event-states", "on-event-timeout"} {
+			if e.given(name) {
+				return usagef("%s needs --on-event", e.source(name))
+			}
+		}
+	}
+	return nil
 }
 
 // memoryFlags are the flags of restart memory.
@@ -55,11 +73,15 @@ type memoryFlags struct {
 
 // validateStack checks the combinations the flag types cannot.
 func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
-	if m.NoMemory && (m.StateFile != "" || m.Bucket != "") {
-		return usagef("--no-memory excludes --state-file and --memory-bucket")
+	if m.NoMemory {
+		for _, name := range []string{"state-file", "memory-bucket"} {
+			if e.given(name) {
+				return usagef("%s and %s are exclusive", e.source("no-memory"), e.source(name))
+			}
+		}
 	}
 	if m.StateFile != "" && m.Bucket != "" {
-		return usagef("--state-file and --memory-bucket are exclusive")
+		return usagef("%s and %s are exclusive", e.source("state-file"), e.source("memory-bucket"))
 	}
 	if m.StateFile != "" {
 		// Its directory is the operator's to make (systemd's
@@ -70,19 +92,22 @@ func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
 		}
 	}
 	if e.given("replicas") && (m.NoMemory || m.StateFile != "") && ev.Stream == "" {
-		return usagef("--replicas applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream")
+		return usagef("%s applies to the KV restart memory and --events-stream: with --no-memory or --state-file it needs --events-stream", e.source("replicas"))
 	}
-	if ev.OnEvent == "" && (e.given("on-event-states") || e.given("on-event-timeout")) {
-		return usagef("--on-event-states and --on-event-timeout need --on-event")
+	if err := ev.Hook.validate(e); err != nil {
+		return err
 	}
-	if h.PerPeer && h.Addr == "" && h.MetricsAddr == "" || e.given("per-peer-metrics-cap") && !h.PerPeer {
-		return usagef("--per-peer-metrics needs --http or --metrics-addr, and --per-peer-metrics-cap needs --per-peer-metrics")
+	if h.PerPeer && h.Addr == "" && h.MetricsAddr == "" {
+		return usagef("%s needs --http or --metrics-addr", e.source("per-peer-metrics"))
+	}
+	if e.given("per-peer-metrics-cap") && !h.PerPeer {
+		return usagef("%s needs --per-peer-metrics", e.source("per-peer-metrics-cap"))
 	}
 	if h.Addr != "" && h.Addr == h.MetricsAddr {
-		return usagef("--http and --metrics-addr name the same address")
+		return usagef("%s and %s name the same address", e.source("http"), e.source("metrics-addr"))
 	}
 	if ev.NoPublish && ev.Stream != "" {
-		return usagef("--events-stream needs published events: drop --no-publish-events")
+		return usagef("%s needs published events: drop %s", e.source("events-stream"), e.source("no-publish-events"))
 	}
 	if err := ev.Webhook.validate(e); err != nil {
 		return err
@@ -236,9 +261,9 @@ func (s *stack) run(ctx context.Context, cn *conn) (err error) {
 		}
 		outputs = append(outputs, httpapi.EventOutput{Name: name, Stats: pub.Stats})
 	}
-	if s.events.OnEvent != "" {
-		ecfg := events.DefaultExecConfig(s.events.OnEvent)
-		ecfg.States, ecfg.MonitorID, ecfg.Timeout = s.events.States, cfg.ID, s.events.Timeout
+	if h := s.events.Hook; h.OnEvent != "" {
+		ecfg := events.DefaultExecConfig(h.OnEvent)
+		ecfg.States, ecfg.MonitorID, ecfg.Timeout = h.States, cfg.ID, h.Timeout
 		ecfg.Logger = log.With("cmd", "on-event")
 		hook, err := events.NewExec(ecfg)
 		if err != nil {

@@ -357,7 +357,7 @@ func TestStateFileRestart(t *testing.T) {
 	mon2 := start(t, args...)
 	waitFor(t, 10*time.Second, "dead event after restart", func() bool {
 		for _, ev := range jsonEvents(t, mon2.stdout.String()) {
-			if ev.ID == "db-1" && ev.State == "dead" {
+			if ev.ID == "db-1" && ev.State == monitor.StateDead {
 				return true
 			}
 		}

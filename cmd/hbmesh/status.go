@@ -50,7 +50,7 @@ func (c *statusCmd) Run(ctx context.Context, e *env) error {
 	if e.given("interval") && !c.Watch {
 		// Not implied --watch: a one-shot check, as from cron, must not
 		// turn into one that never ends.
-		return usagef("--interval needs --watch (or 'hbmesh watch')")
+		return usagef("%s needs --watch (or 'hbmesh watch')", e.source("interval"))
 	}
 	o := c.Round.options()
 	o.Watch, o.FailOn = c.Watch, c.FailOn

@@ -65,7 +65,7 @@ type AlertmanagerConfig struct {
 	ResendInterval time.Duration
 	// MaxAlerts bounds the dead peers alerted on at once. Beyond it
 	// further dead peers raise nothing until one of them recovers (logged
-	// at every resend). Default 1000.
+	// once per resend interval). Default 1000.
 	MaxAlerts int
 	// HTTPConfig is the queue (per Alertmanager), timeout, retries and
 	// headers of delivery. A post that fails for good is covered by the
@@ -157,7 +157,8 @@ func (c *AlertmanagerConfig) Validate() error {
 // while any monitor keeps sending, and resolves it by itself once none
 // does (every monitor of the peer's mesh stopped). When the peer beats
 // again, leaves or is forgotten, the alert is posted with endsAt set to
-// that moment, which resolves it. Suspect peers raise nothing.
+// that moment, which resolves it, even when this run never fired it (the
+// run before a restart may have). Suspect peers raise nothing.
 //
 // The dead peers are read from the monitor itself: events only say when
 // to look. Every resend is a full sync with the monitor's table, so a
@@ -184,6 +185,11 @@ type Alertmanager struct {
 	// firing maps each peer alerted on to its alert as last sent. Only
 	// the loop goroutine touches it.
 	firing map[string]*PostableAlert
+	// overflowSaid is whether the warning that dead peers beyond
+	// MaxAlerts raise no alert was logged since the last sync, which says
+	// it again: a mass death is one line per resend, not one per peer.
+	// Only the loop goroutine touches it.
+	overflowSaid bool
 }
 
 // NewAlertmanager checks cfg and returns the sink, reading dead peers from
@@ -225,10 +231,11 @@ func (a *Alertmanager) Handle(ev monitor.Event) {
 // Stats returns the sink's counters.
 func (a *Alertmanager) Stats() Stats { return a.st.snapshot() }
 
-// Run posts alerts until ctx is done, which also aborts the posts in
-// progress (counted as failed); posts still queued are counted as dropped.
-// Nothing is resolved at shutdown: the alerts of a monitor that stops
-// expire at their endsAt unless another monitor keeps them firing. Run
+// Run posts alerts until ctx is done, and then, for up to DrainTimeout,
+// the posts in flight and those still queued; what the deadline cuts
+// short is counted as failed, what it leaves queued as dropped. Nothing
+// is resolved at shutdown: the alerts of a monitor that stops expire at
+// their endsAt unless another monitor keeps them firing. Run
 // returns nil once its goroutines have exited. Run may be called once; a
 // second call returns [ErrRunTwice].
 func (a *Alertmanager) Run(ctx context.Context) error {
@@ -280,7 +287,10 @@ func (a *Alertmanager) check(id string) {
 	switch {
 	case known && p.State == monitor.StateDead && !firing:
 		if len(a.firing) >= a.cfg.MaxAlerts {
-			a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "peer", id, "max_alerts", a.cfg.MaxAlerts)
+			if !a.overflowSaid {
+				a.overflowSaid = true
+				a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "peer", id, "max_alerts", a.cfg.MaxAlerts)
+			}
 			return
 		}
 		a.send([]PostableAlert{*a.fire(&p, now)}, "peer", id, "status", StatusFiring)
@@ -292,6 +302,17 @@ func (a *Alertmanager) check(id string) {
 			end = p.Since.UTC()
 		}
 		a.send([]PostableAlert{a.resolve(fired, &p, known, end)}, "peer", id, "status", StatusResolved)
+	case known && p.State != monitor.StateDead:
+		// Back before this run fired its alert: the run before a restart
+		// may have, and its alert would fire on until its endsAt. An
+		// Alertmanager that never had the alert keeps the resolution
+		// quietly.
+		end := now
+		if !p.Since.IsZero() && p.Since.Before(now) {
+			end = p.Since.UTC()
+		}
+		al := PostableAlert{Labels: alertLabels(a.cfg.Prefix, p.ID, p.Host, a.cfg.Labels), StartsAt: end, GeneratorURL: peerURL(a.cfg.ExternalURL, p.ID)}
+		a.send([]PostableAlert{a.resolve(&al, &p, true, end)}, "peer", id, "status", StatusResolved)
 	}
 }
 
@@ -328,7 +349,8 @@ func (a *Alertmanager) sync() {
 		}
 		batch = append(batch, *a.fire(&dead[i], now))
 	}
-	if left := matched - len(a.firing); left > 0 {
+	a.overflowSaid = matched > len(a.firing)
+	if a.overflowSaid {
 		a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "dead", matched, "alerted", len(a.firing), "max_alerts", a.cfg.MaxAlerts)
 	}
 	a.send(batch, "resend", true)

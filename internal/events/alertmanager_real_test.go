@@ -115,3 +115,39 @@ func TestAlertmanagerReal(t *testing.T) {
 		t.Fatalf("notifications %q, want %q", got, want)
 	}
 }
+
+// TestAlertmanagerRealRestartedMonitorResolves: a monitor fires a dead
+// peer's alert and restarts; the peer comes back before the restarted
+// monitor's first resend fired the alert again. The real Alertmanager
+// notifies the resolution now, not when the first run's endsAt (four
+// resend intervals ahead) passes.
+func TestAlertmanagerRealRestartedMonitorResolves(t *testing.T) {
+	rcv := promtest.NewReceiver(t)
+	am := promtest.Start(t, rcv, promtest.Config{})
+	cfg := events.DefaultAlertmanagerConfig(am.URL())
+	cfg.ResendInterval = 10 * time.Minute
+	died := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+
+	first, err := events.NewAlertmanager(newPeers(true, deadPeer("db-1", died)), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, "the first run", first.Run)
+	if n := rcv.Next(t); n.Status != "firing" || n.Alerts[0].Labels["peer"] != "db-1" {
+		t.Fatalf("notification %+v", n)
+	}
+	stop()
+
+	back := deadPeer("db-1", time.Now().UTC())
+	back.State = monitor.StateAlive
+	second, err := events.NewAlertmanager(newPeers(false, back), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "the restarted run", second.Run)
+	ev := lifecycle("db-1")[3]
+	second.Handle(ev)
+	if n := rcv.Next(t); n.Status != "resolved" || n.Alerts[0].Labels["peer"] != "db-1" {
+		t.Fatalf("notification %+v, want db-1 resolved\nalertmanager log:\n%s", n, am.Log())
+	}
+}

@@ -3,10 +3,12 @@ package events_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,7 +72,7 @@ func (s *peers) TopPeers(limit int, states ...monitor.State) ([]monitor.PeerInfo
 	}
 	var out []monitor.PeerInfo
 	n := 0
-	for _, id := range sortedKeys(s.m) {
+	for _, id := range slices.Sorted(maps.Keys(s.m)) {
 		if p := s.m[id]; p.State == monitor.StateDead {
 			n++
 			if len(out) < limit {
@@ -88,21 +90,6 @@ func (s *peers) Ready() error {
 		return errors.New("not running")
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]monitor.PeerInfo) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
-	}
-	return ks
 }
 
 func deadPeer(id string, since time.Time) monitor.PeerInfo {
@@ -327,6 +314,32 @@ func TestAlertmanagerRestoredDeadPeersFire(t *testing.T) {
 	r.none(t)
 }
 
+// TestAlertmanagerRecoveryResolvesWhatAnotherProcessFired: a monitor
+// restarted with restart memory may see a dead peer come back before its
+// first sync fired it again. The alert its previous run kept firing must
+// still be resolved now, not left to expire at its endsAt minutes later.
+func TestAlertmanagerRecoveryResolvesWhatAnotherProcessFired(t *testing.T) {
+	r := newAMReceiver(t, func(int64) int { return http.StatusOK })
+	src := newPeers(false, deadPeer("db-1", t0))
+	f := newAM(t, src, []string{r.URL + "/am"}, nil)
+	f.start(t)
+	back := f.clk.Now()
+	alive := deadPeer("db-1", back)
+	alive.State = monitor.StateAlive
+	src.set(alive)
+	f.am.Handle(lifecycle("db-1")[3])
+	as := r.next(t)
+	if len(as) != 1 || as[0].Labels["peer"] != "db-1" || !as[0].EndsAt.Equal(back) || as[0].StartsAt.After(back) ||
+		as[0].Annotations["summary"] != "hbmesh peer db-1 is no longer dead" {
+		t.Fatalf("alerts %+v, want db-1 resolved at %v", as, back)
+	}
+	src.setReady()
+	f.firstSync()
+	f.clk.Advance(time.Minute)
+	eventually(t, "nothing more to send", func() bool { return f.am.Stats().Sent == 1 })
+	r.none(t)
+}
+
 // TestAlertmanagerNeverReady: a monitor that is not ready from its start
 // (its self-check failing, say) still has its dead peers re-sent, once a
 // resend interval has passed.
@@ -417,6 +430,36 @@ func TestAlertmanagerMaxAlerts(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerOverflowLogsOnce: a mass death beyond MaxAlerts is
+// one warning until the next resend says it again, not one per dead peer.
+func TestAlertmanagerOverflowLogsOnce(t *testing.T) {
+	r := newAMReceiver(t, func(int64) int { return http.StatusOK })
+	src := newPeers(true, deadPeer("a-0", t0))
+	f := newAM(t, src, []string{r.URL + "/am"}, func(c *events.AlertmanagerConfig) { c.MaxAlerts = 1; c.ResendInterval = time.Hour })
+	f.start(t)
+	f.firstSync()
+	if as := r.next(t); len(as) != 1 || as[0].Labels["peer"] != "a-0" {
+		t.Fatalf("alerts %+v", as)
+	}
+	for i := 1; i <= 100; i++ {
+		id := fmt.Sprintf("b-%d", i)
+		src.set(deadPeer(id, t0.Add(time.Minute)))
+		f.am.Handle(lifecycle(id)[2])
+	}
+	// a-0 back: its resolution is posted after every death above was
+	// looked at, in order.
+	alive := deadPeer("a-0", f.clk.Now())
+	alive.State = monitor.StateAlive
+	src.set(alive)
+	f.am.Handle(lifecycle("a-0")[3])
+	if as := r.next(t); len(as) != 1 || as[0].Labels["peer"] != "a-0" || as[0].EndsAt.After(f.clk.Now()) {
+		t.Fatalf("resolved %+v", as)
+	}
+	if n := strings.Count(f.log.String(), "dead peers beyond MaxAlerts raise no alert"); n != 1 {
+		t.Fatalf("the overflow was logged %d times, want once:\n%s", n, f.log.String())
+	}
+}
+
 // TestAlertmanagerOneDownAnotherUp: each Alertmanager has its own queue:
 // one that refuses everything costs its own alerts (retried, then counted
 // as failed and logged), never the other's.
@@ -448,7 +491,9 @@ func TestAlertmanagerOneDownAnotherUp(t *testing.T) {
 func TestAlertmanagerHangingNeverBlocksHandle(t *testing.T) {
 	url, arrived := hangingServer(t)
 	src := newPeers(true, deadPeer("x", t0))
-	f := newAM(t, src, []string{url}, func(c *events.AlertmanagerConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	f := newAM(t, src, []string{url}, func(c *events.AlertmanagerConfig) {
+		c.QueueSize, c.Timeout, c.DrainTimeout = 2, time.Minute, 50*time.Millisecond
+	})
 	stop := f.start(t)
 	f.am.Handle(lifecycle("x")[2])
 	<-arrived // the post is stuck
@@ -461,7 +506,7 @@ func TestAlertmanagerHangingNeverBlocksHandle(t *testing.T) {
 		t.Fatalf("%d Handle calls took %s against a hanging Alertmanager", n, took)
 	}
 	eventually(t, "drops", func() bool { return f.am.Stats().Dropped > 0 })
-	stop()
+	stop() // the drain time passes
 	if st := f.am.Stats(); st.Failed != 1 {
 		t.Fatalf("after shutdown stats %+v, want the stuck post failed", st)
 	}

@@ -26,8 +26,10 @@ type Stats struct {
 	// Retries counts attempts beyond the first.
 	Retries uint64
 	// Duplicates counts JetStream publishes the stream acknowledged as
-	// duplicates (another monitor already recorded the transition). They
-	// are also counted in Sent. Only NATSPublisher sets it.
+	// duplicates (another monitor already recorded the transition), also
+	// counted in Sent; and, in hbmesh notify's Stats, records acknowledged
+	// without output because the stream had said the same before them.
+	// The other sinks leave it 0.
 	Duplicates uint64
 }
 
@@ -105,6 +107,51 @@ func work[T any](ctx context.Context, q chan T, n int, fn func(*T)) {
 	wg.Wait()
 }
 
+// serve runs fn on the values of q, one at a time, until ctx is done.
+// Then, for up to drain, it lets the value in hand finish and runs fn on
+// what is still queued, all with a context that ends at that deadline
+// (so a retry's backoff or a request cannot outlast it), and finally
+// after, if not nil, with the same context. Values still queued after the
+// deadline are counted as dropped, as items says. It returns once all is
+// done.
+func serve[T any](ctx context.Context, q chan T, drain time.Duration, fn func(context.Context, *T), after func(context.Context), items func(*T) uint64, c *counters, d *dropLog) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-dctx.Done():
+			return
+		}
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-dctx.Done():
+		}
+	})
+	work(ctx, q, 1, func(v *T) { fn(dctx, v) })
+	for {
+		select {
+		case v := <-q:
+			if dctx.Err() != nil {
+				c.dropped.Add(items(&v))
+				d.drop("shutdown")
+				continue
+			}
+			fn(dctx, &v)
+		default:
+			if after != nil {
+				after(dctx)
+			}
+			return
+		}
+	}
+}
+
 // dropQueued empties q, counting what each value carries (items) as
 // dropped at shutdown.
 func dropQueued[T any](q chan T, items func(*T) uint64, c *counters, d *dropLog) {
@@ -119,14 +166,56 @@ func dropQueued[T any](q chan T, items func(*T) uint64, c *counters, d *dropLog)
 	}
 }
 
-// backoff returns the wait before retry number n (1-based): initial
-// doubled n-1 times, capped at max.
-func backoff(initial, maxWait time.Duration, n int) time.Duration {
+// Backoff returns the wait before retry number n (1-based): initial
+// doubled n-1 times, capped at maxWait. It is the one backoff of every
+// retry hbmesh makes: the sinks' posts and publishes, and notify's
+// redeliveries.
+func Backoff(initial, maxWait time.Duration, n int) time.Duration {
 	d := initial
 	for i := 1; i < n && d < maxWait; i++ {
 		d *= 2
 	}
 	return min(d, maxWait)
+}
+
+// retryPolicy is how a sink retries one delivery: at most retries times
+// after the first attempt, waiting Backoff(initial, maxWait, n) before
+// retry n.
+type retryPolicy struct {
+	retries          int
+	initial, maxWait time.Duration
+}
+
+// retry makes up to 1+p.retries attempts to deliver what counts as items
+// in c: try, and after a failure that may pass (not final), a backoff and
+// try again, until it succeeds or ctx is done. It counts each retry in c,
+// and the outcome: sent on success, failed otherwise. It returns the
+// attempts made and, when the delivery failed on an attempt, that
+// attempt's error, for the caller to log; nil on success and when ctx
+// cut a backoff short. retrying, when not nil, hears each failure that is
+// retried.
+func (c *counters) retry(ctx context.Context, items uint64, p retryPolicy, try func() error, final func(error) bool, retrying func(attempt int, err error)) (int, error) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			c.retries.Add(1)
+			if !sleepCtx(ctx.Done(), Backoff(p.initial, p.maxWait, attempt)) {
+				c.failed.Add(items)
+				return attempt, nil
+			}
+		}
+		err := try()
+		if err == nil {
+			c.sent.Add(items)
+			return attempt + 1, nil
+		}
+		if attempt >= p.retries || final(err) || ctx.Err() != nil {
+			c.failed.Add(items)
+			return attempt + 1, err
+		}
+		if retrying != nil {
+			retrying(attempt+1, err)
+		}
+	}
 }
 
 // sleepCtx waits for d or until done is closed; it reports whether the

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -217,7 +218,7 @@ func envValue(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") 
 func (e *Exec) run(ev *monitor.Event) {
 	h := Hook{Command: e.cfg.Command, Timeout: e.cfg.Timeout}
 	start := time.Now()
-	stderr, err := h.Run(ev, e.cfg.MonitorID, nil)
+	stderr, err := h.Run(context.Background(), ev, e.cfg.MonitorID, nil)
 	if err == nil {
 		e.st.sent.Add(1)
 		return
@@ -248,12 +249,18 @@ type Hook struct {
 	DieWithCaller bool
 }
 
+// errHookTimeout is the cause of a hook's context when its Timeout
+// expires.
+var errHookTimeout = errors.New("hook timed out")
+
 // Run runs the hook for ev, reported by monitorID, with extraEnv
-// (NAME=value) added after the HBMESH_* variables, and waits for it. It
-// returns nil when the hook exited 0; otherwise an error (a non-zero exit,
-// a timeout, a failure to start) and the tail of the hook's stderr.
-func (h *Hook) Run(ev *monitor.Event, monitorID string, extraEnv []string) (stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout)
+// (NAME=value) added after the HBMESH_* variables, and waits for it. When
+// ctx is done first, the hook's process group is killed as on a timeout.
+// It returns nil when the hook exited 0; otherwise an error (a non-zero
+// exit, a timeout, ctx's cause, a failure to start) and the tail of the
+// hook's stderr.
+func (h *Hook) Run(ctx context.Context, ev *monitor.Event, monitorID string, extraEnv []string) (stderr string, err error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, h.Timeout, errHookTimeout)
 	defer cancel()
 	script := h.Command
 	var lifeline *os.File // the write end, held until the shell exits
@@ -293,7 +300,11 @@ func (h *Hook) Run(ev *monitor.Event, monitorID string, extraEnv []string) (stde
 		err = cmd.Wait()
 	}
 	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %s: %w", h.Timeout, err)
+		if cause := context.Cause(ctx); cause == errHookTimeout {
+			err = fmt.Errorf("timed out after %s: %w", h.Timeout, err)
+		} else {
+			err = fmt.Errorf("stopped (%w): %w", cause, err)
+		}
 	}
 	return tail.String(), err
 }

@@ -270,7 +270,7 @@ func TestHookDieWithCaller(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "pid")
 			h := events.Hook{Command: `sleep 30 >/dev/null 2>&1 & echo $! > "` + pidFile + `"`, Timeout: 10 * time.Second, DieWithCaller: die}
 			ev := lifecycle("web-1")[2]
-			if stderr, err := h.Run(&ev, "mon-a", nil); err != nil {
+			if stderr, err := h.Run(context.Background(), &ev, "mon-a", nil); err != nil {
 				t.Fatalf("Run: %v (%s)", err, stderr)
 			}
 			b, err := os.ReadFile(pidFile)

@@ -22,6 +22,7 @@ const (
 	DefaultHTTPInitialBackoff = 500 * time.Millisecond
 	DefaultHTTPMaxBackoff     = 30 * time.Second
 	DefaultHTTPMaxRetries     = 8
+	DefaultHTTPDrainTimeout   = 2 * time.Second
 )
 
 // ErrRejected is wrapped by a [Poster.Post] error when the receiver
@@ -46,11 +47,20 @@ type HTTPConfig struct {
 	// negative means no retries. A post the receiver rejected (see
 	// [ErrRejected]) is not retried.
 	MaxRetries int
+	// DrainTimeout bounds how long Run goes on delivering, once its
+	// context is done, the post in flight and those still queued (a
+	// peer's resolution emitted just before a monitor stops, say). Posts
+	// it leaves undelivered are counted: in flight as failed, queued as
+	// dropped. Default 2s.
+	DrainTimeout time.Duration
 	// Header is added to every request, e.g. an Authorization header.
 	// Its values are never logged. Default: none.
 	Header http.Header
 	// Client sends the requests. Default: a new http.Client without a
-	// global timeout (Timeout applies per request).
+	// global timeout (Timeout applies per request). Whatever its
+	// CheckRedirect, redirects are not followed: net/http would send
+	// every header but Authorization and cookies on to wherever the
+	// receiver points, tokens included.
 	Client *http.Client
 }
 
@@ -62,6 +72,7 @@ func DefaultHTTPConfig() HTTPConfig {
 		InitialBackoff: DefaultHTTPInitialBackoff,
 		MaxBackoff:     DefaultHTTPMaxBackoff,
 		MaxRetries:     DefaultHTTPMaxRetries,
+		DrainTimeout:   DefaultHTTPDrainTimeout,
 	}
 }
 
@@ -83,6 +94,9 @@ func (c *HTTPConfig) fillDefaults() {
 		c.MaxRetries = d.MaxRetries
 	} else if c.MaxRetries < 0 {
 		c.MaxRetries = 0
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = d.DrainTimeout
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{}
@@ -110,6 +124,8 @@ func (c *HTTPConfig) validate(invalid cfgerr.Of) error {
 		return invalid.Field("MaxBackoff", c.MaxBackoff, fmt.Sprintf("must be at least InitialBackoff (%v)", c.InitialBackoff))
 	case c.MaxRetries > 100:
 		return invalid.Field("MaxRetries", c.MaxRetries, "must be at most 100")
+	case c.DrainTimeout < 0:
+		return invalid.Field("DrainTimeout", c.DrainTimeout, "must not be negative")
 	}
 	return nil
 }
@@ -195,7 +211,9 @@ func NewPoster(rawURL string, cfg HTTPConfig) (*Poster, error) {
 	if err := cfg.validate(invalid); err != nil {
 		return nil, err
 	}
-	return &Poster{url: rawURL, endpoint: endpoint(rawURL), header: cfg.Header, timeout: cfg.Timeout, client: cfg.Client}, nil
+	client := *cfg.Client // the caller's Transport, without redirects
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Poster{url: rawURL, endpoint: endpoint(rawURL), header: cfg.Header, timeout: cfg.Timeout, client: &client}, nil
 }
 
 // Endpoint returns the scheme and host of the Poster's URL, the part that
@@ -205,7 +223,8 @@ func (p *Poster) Endpoint() string { return p.endpoint }
 // Post sends body, a JSON document, and returns nil on a 2xx answer. An
 // error names the endpoint (never the full URL, which may hold a token)
 // and the status with the start of the answer; it wraps [ErrRejected] when
-// a retry would not help.
+// a retry would not help. A redirect is such an answer: it is not
+// followed (see [HTTPConfig.Client]).
 func (p *Poster) Post(ctx context.Context, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
@@ -230,8 +249,12 @@ func (p *Poster) Post(ctx context.Context, body []byte) error {
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // allow connection reuse
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		// Its Location is not shown: it may hold a token too.
+		return fmt.Errorf("post %s: %s: redirects are not followed; give the URL it redirects to (%w)", p.endpoint, resp.Status, ErrRejected)
 	}
 	err = fmt.Errorf("post %s: %s: %s", p.endpoint, resp.Status, bytes.TrimSpace(snippet))
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
@@ -281,34 +304,21 @@ func (o *outbox) put(p post) {
 	}
 }
 
-// run delivers queued posts until ctx is done, which also aborts a request
-// or backoff in progress (counted as failed); posts still queued are then
-// counted as dropped.
+// run delivers queued posts until ctx is done, then drains: see serve.
 func (o *outbox) run(ctx context.Context) {
-	work(ctx, o.q, 1, func(p *post) { o.deliver(ctx, p) })
+	serve(ctx, o.q, o.cfg.DrainTimeout, o.deliver, nil, func(p *post) uint64 { return p.items }, o.st, o.drop)
 	o.p.closeIdle()
-	dropQueued(o.q, func(p *post) uint64 { return p.items }, o.st, o.drop)
 }
 
 func (o *outbox) deliver(ctx context.Context, p *post) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			o.st.retries.Add(1)
-			if !sleepCtx(ctx.Done(), backoff(o.cfg.InitialBackoff, o.cfg.MaxBackoff, attempt)) {
-				o.st.failed.Add(p.items)
-				return
-			}
-		}
-		err := o.p.Post(ctx, p.body)
-		if err == nil {
-			o.st.sent.Add(p.items)
-			return
-		}
-		if attempt >= o.cfg.MaxRetries || errors.Is(err, ErrRejected) || ctx.Err() != nil {
-			o.st.failed.Add(p.items)
-			o.log.Warn("post not delivered", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempts", attempt+1, "err", err)...)
-			return
-		}
-		o.log.Debug("post failed; retrying", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempt", attempt+1, "err", err)...)
+	policy := retryPolicy{o.cfg.MaxRetries, o.cfg.InitialBackoff, o.cfg.MaxBackoff}
+	attempts, err := o.st.retry(ctx, p.items, policy,
+		func() error { return o.p.Post(ctx, p.body) },
+		func(err error) bool { return errors.Is(err, ErrRejected) },
+		func(attempt int, err error) {
+			o.log.Debug("post failed; retrying", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempt", attempt, "err", err)...)
+		})
+	if err != nil {
+		o.log.Warn("post not delivered", append(p.attrs, "sink", o.sink, "url", o.p.endpoint, "attempts", attempts, "err", err)...)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +46,8 @@ type NATSConfig struct {
 	// the JetStream stream of that name: Run creates the stream if it is
 	// missing (subjects <prefix>.events.*.*, file storage, limits
 	// retention, MaxAge 7d, MaxMsgs 1,000,000, discard old, a 2 minute
-	// duplicate window) and uses an existing one as it is. Events are then
+	// duplicate window, direct gets allowed) and uses an existing one as
+	// it is. Events are then
 	// published with JetStream acknowledgements and a Nats-Msg-Id derived
 	// from the transition (see [MsgID]), so two monitors reporting the same
 	// death within the duplicate window leave one record. Default "":
@@ -69,8 +69,8 @@ type NATSConfig struct {
 	// RetryBackoff is the wait before the first retry; it doubles for each
 	// further retry, up to 5s. Default 100ms.
 	RetryBackoff time.Duration
-	// DrainTimeout bounds how long Run keeps publishing queued events
-	// after its context is done. Default 2s.
+	// DrainTimeout bounds how long Run keeps publishing, once its context
+	// is done, the event in flight and those still queued. Default 2s.
 	DrainTimeout time.Duration
 	// Logger receives the publisher's logs. Default: discard.
 	Logger *slog.Logger
@@ -213,6 +213,8 @@ func StreamConfig(name string, subj wire.Subjects, replicas int) jetstream.Strea
 		MaxMsgs:     DefaultStreamMaxMsgs,
 		Duplicates:  DefaultDuplicateWindow,
 		Discard:     jetstream.DiscardOld,
+		// hbmesh notify asks what the stream held before an event.
+		AllowDirect: true,
 	}
 }
 
@@ -261,9 +263,15 @@ func (p *NATSPublisher) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { p.worker(ctx, js) })
-	wg.Wait()
+	var buf []byte
+	serve(ctx, p.q, p.cfg.DrainTimeout,
+		func(ctx context.Context, ev *monitor.Event) { buf = p.publish(ctx, js, ev, buf) },
+		func(ctx context.Context) {
+			if js == nil {
+				_ = p.nc.FlushWithContext(ctx)
+			}
+		},
+		func(*monitor.Event) uint64 { return 1 }, &p.st, &p.drop)
 	return nil
 }
 
@@ -289,45 +297,6 @@ func (p *NATSPublisher) ensureStream(ctx context.Context, js jetstream.JetStream
 	return nil
 }
 
-func (p *NATSPublisher) worker(ctx context.Context, js jetstream.JetStream) {
-	var buf []byte
-	for {
-		if ctx.Err() != nil { // the queue is drained below
-			p.drain(js, buf)
-			return
-		}
-		select {
-		case ev := <-p.q:
-			buf = p.publish(ctx, js, &ev, buf)
-		case <-ctx.Done():
-			p.drain(js, buf)
-			return
-		}
-	}
-}
-
-// drain publishes what is queued at shutdown, within DrainTimeout.
-func (p *NATSPublisher) drain(js jetstream.JetStream, buf []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout)
-	defer cancel()
-	for {
-		select {
-		case ev := <-p.q:
-			if ctx.Err() != nil {
-				p.st.dropped.Add(1)
-				p.drop.drop("shutdown")
-				continue
-			}
-			buf = p.publish(ctx, js, &ev, buf)
-		default:
-			if js == nil {
-				_ = p.nc.FlushWithContext(ctx)
-			}
-			return
-		}
-	}
-}
-
 // publish sends one event with retries, giving up when ctx is done.
 func (p *NATSPublisher) publish(ctx context.Context, js jetstream.JetStream, ev *monitor.Event, buf []byte) []byte {
 	subject := p.subj.Event(ev.State.String(), ev.ID)
@@ -336,29 +305,23 @@ func (p *NATSPublisher) publish(ctx context.Context, js jetstream.JetStream, ev 
 	// subjects dedups them even when it was created by another monitor
 	// and this one publishes without --events-stream.
 	msgID := MsgID(ev)
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			p.st.retries.Add(1)
-			if !sleepCtx(ctx.Done(), backoff(p.cfg.RetryBackoff, maxPublishBackoff, attempt)) {
-				p.st.failed.Add(1)
-				return buf
-			}
-		}
-		dup, err := p.send(ctx, js, subject, msgID, buf)
-		if err == nil {
-			p.st.sent.Add(1)
-			if dup {
-				p.st.duplicates.Add(1)
-			}
-			return buf
-		}
-		if attempt >= p.cfg.Retries || errors.Is(err, nats.ErrConnectionClosed) {
-			p.st.failed.Add(1)
-			p.cfg.Logger.Warn("event not published", "subject", subject, "peer", ev.ID, "state", ev.State.String(), "attempts", attempt+1, "err", err)
-			return buf
-		}
-		p.cfg.Logger.Debug("event publish failed; retrying", "subject", subject, "attempt", attempt+1, "err", err)
+	dup := false
+	attempts, err := p.st.retry(ctx, 1, retryPolicy{p.cfg.Retries, p.cfg.RetryBackoff, maxPublishBackoff},
+		func() (err error) {
+			dup, err = p.send(ctx, js, subject, msgID, buf)
+			return err
+		},
+		func(err error) bool { return errors.Is(err, nats.ErrConnectionClosed) },
+		func(attempt int, err error) {
+			p.cfg.Logger.Debug("event publish failed; retrying", "subject", subject, "attempt", attempt, "err", err)
+		})
+	switch {
+	case err != nil:
+		p.cfg.Logger.Warn("event not published", "subject", subject, "peer", ev.ID, "state", ev.State.String(), "attempts", attempts, "err", err)
+	case dup:
+		p.st.duplicates.Add(1)
 	}
+	return buf
 }
 
 func (p *NATSPublisher) send(ctx context.Context, js jetstream.JetStream, subject, msgID string, data []byte) (dup bool, err error) {

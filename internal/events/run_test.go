@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/natstest"
@@ -39,5 +40,16 @@ func TestRunTwice(t *testing.T) {
 				t.Errorf("second Run = %v, want ErrRunTwice", err)
 			}
 		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{0, 100 * time.Millisecond}, {1, 100 * time.Millisecond}, {2, 200 * time.Millisecond}, {4, 800 * time.Millisecond}, {5, time.Second}, {1000, time.Second}} {
+		if got := events.Backoff(100*time.Millisecond, time.Second, tc.n); got != tc.want {
+			t.Errorf("Backoff(100ms, 1s, %d) = %v, want %v", tc.n, got, tc.want)
+		}
 	}
 }

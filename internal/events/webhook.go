@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,9 +93,16 @@ type Webhook struct {
 
 	mu sync.Mutex
 	// firing maps a dead peer to when its alert started, for the
-	// resolved notification's startsAt. Guarded by mu.
+	// resolved notification's startsAt. A peer that never comes back
+	// (forgotten after the retention) sends no event that would take it
+	// out, so it holds at most maxFiring peers, dropping the oldest
+	// deaths first. Guarded by mu.
 	firing map[string]time.Time
 }
+
+// maxFiring bounds Webhook.firing. A recovery from a death it dropped is
+// still resolved, with its own time as startsAt.
+const maxFiring = 10_000
 
 // NewWebhook checks cfg and returns the webhook. Zero fields of cfg take
 // their defaults. It does no I/O.
@@ -136,9 +145,11 @@ func (w *Webhook) Handle(ev monitor.Event) {
 // Stats returns the webhook's counters.
 func (w *Webhook) Stats() Stats { return w.st.snapshot() }
 
-// Run delivers queued notifications until ctx is done, which also aborts
-// a request or backoff in progress (counted as failed). Events still
-// queued are counted as dropped. Run returns nil once its goroutine has
+// Run delivers queued notifications until ctx is done, and then, for up
+// to DrainTimeout, the one in flight and those still queued (a firing
+// notification has no endsAt: a resolution lost at shutdown would leave
+// it firing). What the deadline cuts short is counted as failed, what it
+// leaves queued as dropped. Run returns nil once its goroutines have
 // exited. Run may be called once; a second call returns [ErrRunTwice].
 func (w *Webhook) Run(ctx context.Context) error {
 	if !w.runs.CompareAndSwap(false, true) {
@@ -188,9 +199,24 @@ func (w *Webhook) payload(ev *monitor.Event) *Payload {
 		}
 		delete(w.firing, ev.ID)
 	} else {
+		if _, ok := w.firing[ev.ID]; !ok && len(w.firing) >= maxFiring {
+			w.dropOldest()
+		}
 		w.firing[ev.ID] = start
 	}
 	return WebhookPayload(ev, start, w.cfg.Prefix, w.cfg.MonitorID, w.cfg.ExternalURL)
+}
+
+// dropOldest drops the older half of the firing set, so that the work of
+// a full set is done once per maxFiring/2 deaths.
+func (w *Webhook) dropOldest() {
+	starts := slices.SortedFunc(maps.Values(w.firing), time.Time.Compare)
+	cut := starts[len(starts)/2]
+	for id, t := range w.firing {
+		if !t.After(cut) {
+			delete(w.firing, id)
+		}
+	}
 }
 
 // WebhookPayload returns the notification about ev, which must be a dead

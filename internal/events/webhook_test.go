@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -200,7 +201,9 @@ func TestWebhookGivesUp(t *testing.T) {
 
 func TestWebhookHangingReceiverNeverBlocksHandle(t *testing.T) {
 	url, arrived := hangingServer(t)
-	w := newWebhook(t, url, func(c *events.WebhookConfig) { c.QueueSize = 2; c.Timeout = time.Minute })
+	w := newWebhook(t, url, func(c *events.WebhookConfig) {
+		c.QueueSize, c.Timeout, c.DrainTimeout = 2, time.Minute, 50*time.Millisecond
+	})
 	stop := run(t, "webhook", w.Run)
 	w.Handle(lifecycle("x")[2])
 	<-arrived // the worker is now stuck in a request
@@ -216,9 +219,44 @@ func TestWebhookHangingReceiverNeverBlocksHandle(t *testing.T) {
 	if st := w.Stats(); st.Dropped != n-2 {
 		t.Fatalf("stats %+v, want %d dropped", st, n-2)
 	}
-	stop() // aborts the hanging request
+	stop() // the drain time passes: the hanging request is aborted
 	if st := w.Stats(); st.Failed != 1 || st.Dropped != n {
 		t.Fatalf("after shutdown stats %+v, want 1 failed and %d dropped", st, n)
+	}
+}
+
+// TestWebhookShutdownDrains: a monitor stopping right after a peer came
+// back still delivers the resolution it queued, within the drain time:
+// the webhook's firing alert has no endsAt, so a resolution lost at
+// shutdown would leave the receiver paging forever.
+func TestWebhookShutdownDrains(t *testing.T) {
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		got.Add(1)
+	}))
+	t.Cleanup(srv.Close)
+	w := newWebhook(t, srv.URL, func(c *events.WebhookConfig) { c.DrainTimeout = time.Minute })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	w.Handle(lifecycle("x")[2]) // firing
+	w.Handle(lifecycle("x")[3]) // resolved, queued behind it
+	<-arrived
+	cancel() // shutdown while the first post is in flight
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not return")
+	}
+	if st := w.Stats(); st.Sent != 2 || st.Failed+st.Dropped != 0 || got.Load() != 2 {
+		t.Fatalf("stats %+v, %d received; want both notifications delivered", st, got.Load())
 	}
 }
 

@@ -29,7 +29,9 @@ const (
 // or AlertmanagerURLs) is required.
 type Config struct {
 	// Stream is the JetStream stream of events, the one monitors keep with
-	// --events-stream. Required; it must exist.
+	// --events-stream. Required; it must exist. It should allow direct
+	// gets, as a monitor creates it: they tell a transition a monitor
+	// reports late from news; without them every record is acted on.
 	Stream string
 	// Prefix is the subject prefix of the events. Default
 	// wire.DefaultPrefix ("hb").
@@ -86,8 +88,10 @@ type Config struct {
 
 	// AckWait is how long the server waits for a worker's word on an
 	// event before giving it to another worker. A worker handling an
-	// event tells the server every AckWait/3 that it is still at it, so
-	// only a worker that died (or froze) loses its event to another.
+	// event tells the server every AckWait/4 that it is still at it, so
+	// only a worker that died, froze or lost the server loses its event
+	// to another; one that lost the server stops its output once the
+	// server has confirmed nothing for 3/4 of AckWait.
 	// Default 30s, at least 100ms.
 	AckWait time.Duration
 	// MaxDeliver is how many times an event is delivered to an output

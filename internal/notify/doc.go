@@ -8,7 +8,12 @@
 //
 // Monitors publish each transition with a Nats-Msg-Id derived from it, so
 // the stream keeps one record per transition however many monitors
-// report it (within the stream's duplicate window, 2 minutes). Each
+// report it (within the stream's duplicate window, 2 minutes). A monitor
+// that reports later (after a NATS outage of its own, or restarted from
+// restart memory with an older view of a peer that died meanwhile) adds a
+// record; before it acts, a Notifier asks the stream, with a direct get,
+// what it held about the peer before the record, and acknowledges without
+// output a record that is no news. Each
 // output (hook, webhook, Alertmanager) reads the stream through a durable
 // consumer of its own, shared by every [Notifier] with the same Consumer
 // name: the server gives each event to one of them. An event is
@@ -16,11 +21,14 @@
 // the ack before the next event is taken. On failure it is delivered
 // again after a backoff, up to MaxDeliver times, then given up on
 // (counted and logged). While a worker handles an event it tells the
-// server so every AckWait/3; a worker that dies stops, and the event goes
-// to another worker (or to the restarted one) after AckWait.
+// server so every AckWait/4 and waits for the server to confirm; a
+// worker that dies stops, and the event goes to another worker (or to the
+// restarted one) after AckWait.
 //
 // A hook dies with its worker: its whole process group is killed when the
-// worker's process ends, even by SIGKILL (see [events.Hook]), so a hook
+// worker's process ends, even by SIGKILL (see [events.Hook]), and when the
+// worker, alive but cut off from the server, has had nothing confirmed
+// for 3/4 of AckWait, before the server can hand the event on. So a hook
 // cannot finish its work after the event was handed to another worker.
 // What remains is the moment between a hook's success and the server's
 // confirmation of the ack: a worker killed exactly then has done the work

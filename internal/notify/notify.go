@@ -49,24 +49,33 @@ type Notifier struct {
 	subj wire.Subjects
 	outs []*output
 	runs atomic.Bool
+	// direct is whether the stream allows direct gets, which tell what
+	// it held before an event (set by Run). lookupFailed says a lookup
+	// failed, which is logged once.
+	direct       bool
+	lookupFailed atomic.Bool
 }
 
 // output is one destination with its durable consumer and counters.
 type output struct {
 	name string
-	// wants reports whether ev is for this output; others are acked at
-	// once.
-	wants func(ev *monitor.Event) bool
+	// may reports whether ev can be for this output, from the event
+	// alone; others are acked at once, without asking the stream.
+	may func(ev *monitor.Event) bool
+	// wants, when not nil, decides for an event that may be for the
+	// output, given what the stream said about its peer before it (p;
+	// nil when the stream could not say).
+	wants func(ev *monitor.Event, p prior) bool
 	// do delivers ev, one attempt.
 	do func(ctx context.Context, d *delivery) error
 
-	sent, failed, retries, dropped atomic.Uint64
+	sent, failed, retries, dropped, duplicates atomic.Uint64
 }
 
 // delivery is one event in hand.
 type delivery struct {
 	msg     jetstream.Msg
-	stream  jetstream.Stream
+	prior   prior // what the stream said about the peer before it, if known
 	ev      monitor.Event
 	monitor string // who reported it
 	id      string // its Nats-Msg-Id
@@ -85,9 +94,8 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 		return nil, err
 	}
 	n := &Notifier{nc: nc, cfg: cfg, subj: wire.MustSubjects(cfg.Prefix)}
-	deadOrBack := func(ev *monitor.Event) bool {
-		return ev.State == monitor.StateDead || ev.Prev == monitor.StateDead
-	}
+	deadOrBack := func(ev *monitor.Event, p prior) bool { return ev.State == monitor.StateDead || back(ev, p) }
+	notSuspect := func(ev *monitor.Event) bool { return ev.State != monitor.StateSuspect }
 	if cfg.Command != "" {
 		var states [8]bool
 		for _, s := range cfg.States {
@@ -96,10 +104,10 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 		hook := &events.Hook{Command: cfg.Command, Timeout: cfg.HookTimeout, DieWithCaller: true}
 		n.outs = append(n.outs, &output{
 			name: OutputExec,
-			wants: func(ev *monitor.Event) bool {
+			may: func(ev *monitor.Event) bool {
 				return len(cfg.States) == 0 || int(ev.State) < len(states) && states[ev.State]
 			},
-			do: func(_ context.Context, d *delivery) error { return n.runHook(hook, d) },
+			do: func(ctx context.Context, d *delivery) error { return n.runHook(ctx, hook, d) },
 		})
 	}
 	if cfg.WebhookURL != "" {
@@ -108,7 +116,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 			return nil, err
 		}
 		n.outs = append(n.outs, &output{
-			name: OutputWebhook, wants: deadOrBack,
+			name: OutputWebhook, may: notSuspect, wants: deadOrBack,
 			do: func(ctx context.Context, d *delivery) error { return n.postWebhook(ctx, p, d) },
 		})
 	}
@@ -122,7 +130,7 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 			ps = append(ps, p)
 		}
 		n.outs = append(n.outs, &output{
-			name: OutputAlertmanager, wants: deadOrBack,
+			name: OutputAlertmanager, may: notSuspect, wants: deadOrBack,
 			do: func(ctx context.Context, d *delivery) error { return n.postAlert(ctx, ps, d) },
 		})
 	}
@@ -133,12 +141,14 @@ func New(nc *nats.Conn, cfg Config) (*Notifier, error) {
 // ([OutputExec], [OutputWebhook], [OutputAlertmanager]): Sent counts
 // events delivered (and acknowledged), Failed those given up on after
 // MaxDeliver deliveries or refused by the receiver, Retries the
-// deliveries after a failure, and Dropped the events that could not be
-// decoded. Events an output does not want (other states) are not counted.
+// deliveries after a failure, Dropped the events that could not be
+// decoded, and Duplicates the records acknowledged without output because
+// the stream had said the same before them (see [Config.Stream]). Events
+// an output does not want (other states) are not counted.
 func (n *Notifier) Stats() map[string]events.Stats {
 	m := make(map[string]events.Stats, len(n.outs))
 	for _, o := range n.outs {
-		m[o.name] = events.Stats{Sent: o.sent.Load(), Failed: o.failed.Load(), Retries: o.retries.Load(), Dropped: o.dropped.Load()}
+		m[o.name] = events.Stats{Sent: o.sent.Load(), Failed: o.failed.Load(), Retries: o.retries.Load(), Dropped: o.dropped.Load(), Duplicates: o.duplicates.Load()}
 	}
 	return m
 }
@@ -175,10 +185,14 @@ func (n *Notifier) Run(ctx context.Context) error {
 		consumers[i] = c
 	}
 	cancel()
+	n.direct = stream.CachedInfo().Config.AllowDirect
 	n.cfg.Logger.Info("notify started", "stream", n.cfg.Stream, "consumer", n.cfg.Consumer, "outputs", len(n.outs))
+	if !n.direct {
+		n.cfg.Logger.Warn("the event stream does not allow direct gets: a transition a monitor reports late is handled again", "stream", n.cfg.Stream)
+	}
 	var wg sync.WaitGroup
 	for i, o := range n.outs {
-		wg.Go(func() { n.consume(ctx, stream, consumers[i], o) })
+		wg.Go(func() { n.consume(ctx, consumers[i], o) })
 	}
 	wg.Wait()
 	return nil
@@ -202,11 +216,12 @@ func (n *Notifier) consumerConfig(output string) jetstream.ConsumerConfig {
 // consume takes one event at a time from c, so that no event waits in
 // this process while another is handled (it would time out here and be
 // handled twice), until ctx is done.
-func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetstream.Consumer, o *output) {
+func (n *Notifier) consume(ctx context.Context, c jetstream.Consumer, o *output) {
 	log := n.cfg.Logger.With("output", o.name)
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
 		msg, err := c.Next(jetstream.FetchContext(fctx))
+		received := time.Now()
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
@@ -218,14 +233,15 @@ func (n *Notifier) consume(ctx context.Context, stream jetstream.Stream, c jetst
 			}
 			continue
 		}
-		n.handle(ctx, stream, msg, o, log)
+		n.handle(ctx, msg, received, o, log)
 	}
 }
 
 // handle delivers one event to o and settles it with the server: ack on
-// success, a delayed redelivery on failure, termination once it has been
-// delivered MaxDeliver times or was refused for good.
-func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jetstream.Msg, o *output, log *slog.Logger) {
+// success or when the stream said the same before (noNews), a delayed
+// redelivery on failure, termination once it has been delivered
+// MaxDeliver times or was refused for good.
+func (n *Notifier) handle(ctx context.Context, msg jetstream.Msg, received time.Time, o *output, log *slog.Logger) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Warn("event without JetStream metadata; dropped", "subject", msg.Subject(), "err", err)
@@ -233,7 +249,7 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		o.dropped.Add(1)
 		return
 	}
-	ev, mon, err := events.DecodeEvent(msg.Data())
+	ev, mon, err := monitor.DecodeEvent(msg.Data())
 	if err != nil {
 		// Counted and logged, never retried: the bytes will not change.
 		log.Warn("event not decoded; dropped", "subject", msg.Subject(), "seq", meta.Sequence.Stream, "err", err)
@@ -241,48 +257,120 @@ func (n *Notifier) handle(ctx context.Context, stream jetstream.Stream, msg jets
 		o.dropped.Add(1)
 		return
 	}
-	if !o.wants(&ev) {
+	if !o.may(&ev) {
 		n.ack(msg, log)
 		return
 	}
-	d := &delivery{msg: msg, stream: stream, ev: ev, monitor: mon, id: msg.Headers().Get(jetstream.MsgIDHeader), n: meta.NumDelivered, seq: meta.Sequence.Stream}
-	// Keep the event ours while the output works: a worker that dies
-	// stops saying so, and the event goes to another after AckWait.
-	hbCtx, stopHB := context.WithCancel(context.Background())
-	var hb sync.WaitGroup
-	hb.Go(func() {
-		t := time.NewTicker(n.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	})
-	// A delivery in progress finishes even during shutdown: aborting it
-	// half-way would hand a maybe-done side effect to another worker.
-	err = o.do(context.WithoutCancel(ctx), d)
-	stopHB()
-	hb.Wait()
+	d := &delivery{msg: msg, ev: ev, monitor: mon, id: msg.Headers().Get(jetstream.MsgIDHeader), n: meta.NumDelivered, seq: meta.Sequence.Stream}
 	attrs := []any{"peer", ev.ID, "state", ev.State.String(), "event_id", d.id, "delivery", d.n}
+	// A delivery in progress finishes even during shutdown: aborting it
+	// half-way would hand a maybe-done side effect to another worker. It
+	// stops only when the event is about to go to another worker anyway.
+	octx, release := n.hold(context.WithoutCancel(ctx), msg, received)
+	if n.direct {
+		p, err := n.before(octx, d)
+		switch {
+		case err != nil:
+			if !n.lookupFailed.Swap(true) {
+				log.Warn("event stream lookup failed: a transition a monitor reports late is handled again", append(attrs, "err", err)...)
+			}
+		case noNews(&d.ev, p):
+			release()
+			o.duplicates.Add(1)
+			log.Info("event skipped: the stream said it before", append(attrs, "monitor", mon, "seq", ev.Seq)...)
+			n.ack(msg, log, attrs...)
+			return
+		}
+		d.prior = p
+	}
+	if o.wants != nil && !o.wants(&d.ev, d.prior) {
+		release()
+		n.ack(msg, log)
+		return
+	}
+	err = o.do(octx, d)
+	lost := release()
 	switch {
 	case err == nil:
 		o.sent.Add(1)
 		n.ack(msg, log, attrs...)
+	case lost:
+		// Neither ack nor nak: the server no longer hears this worker,
+		// and hands the event to another once AckWait is over.
+		o.retries.Add(1)
+		log.Warn("event output stopped: the server may hand the event to another worker", append(attrs, "ack_wait", n.cfg.AckWait, "err", err)...)
 	case errors.Is(err, events.ErrRejected) || d.n >= uint64(n.cfg.MaxDeliver):
 		o.failed.Add(1)
 		log.Warn("event given up", append(attrs, "err", err)...)
 		_ = msg.TermWithReason("hbmesh notify: " + o.name + " failed")
 	default:
 		o.retries.Add(1)
-		delay := backoff(n.cfg.InitialBackoff, n.cfg.MaxBackoff, d.n)
+		delay := events.Backoff(n.cfg.InitialBackoff, n.cfg.MaxBackoff, int(min(d.n, uint64(n.cfg.MaxDeliver))))
 		log.Warn("event output failed; redelivering", append(attrs, "in", delay, "err", err)...)
 		_ = msg.NakWithDelay(delay)
 	}
 }
+
+// ackProgress is the body of a word to the server that an event is still
+// in hand (what jetstream.Msg.InProgress sends, unconfirmed).
+var ackProgress = []byte("+WPI")
+
+// hold keeps msg, received at received, in this worker's hands while the
+// output works on it, until release is called. Every AckWait/4 it tells
+// the server the event is still in hand, and waits for the server to
+// confirm it heard. A worker that died says nothing more, so its event
+// goes to another after AckWait. A worker that lives but cannot reach the
+// server (a partition, a server that does not answer) loses the event the
+// same way while its output may still be at work: so once 3/4 of AckWait
+// has passed since the server last confirmed, the returned context is
+// cancelled, which kills a hook's process group and aborts a request,
+// before the server can hand the event to another worker. release stops
+// the keeping and reports whether that happened.
+func (n *Notifier) hold(ctx context.Context, msg jetstream.Msg, received time.Time) (context.Context, func() (lost bool)) {
+	wait := n.cfg.AckWait
+	limit := wait * 3 / 4
+	octx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var lost atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		last := received // when the last word the server confirmed was sent
+		expire := time.NewTimer(limit)
+		defer expire.Stop()
+		tick := time.NewTicker(wait / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-expire.C:
+				lost.Store(true)
+				cancel(errLeaseLost)
+				return
+			case <-tick.C:
+			}
+			// Bounded by the expiry, so that it is noticed on time.
+			rctx, rcancel := context.WithTimeout(octx, min(wait/8, time.Until(last.Add(limit))))
+			sent := time.Now()
+			_, err := n.nc.RequestWithContext(rctx, msg.Reply(), ackProgress)
+			rcancel()
+			if err == nil {
+				last = sent
+				expire.Reset(time.Until(last.Add(limit)))
+			}
+		}
+	})
+	return octx, func() bool {
+		close(done)
+		cancel(nil) // a word in flight need not be waited for
+		wg.Wait()
+		return lost.Load()
+	}
+}
+
+// errLeaseLost is why an output is stopped when the server may hand its
+// event to another worker.
+var errLeaseLost = errors.New("the server may hand the event to another worker")
 
 // ack acknowledges msg and waits for the server to confirm it: only then
 // can no other worker get the event again.
@@ -294,19 +382,9 @@ func (n *Notifier) ack(msg jetstream.Msg, log *slog.Logger, attrs ...any) {
 	}
 }
 
-// backoff returns the delay before delivery n+1: initial doubled n-1
-// times, capped at max.
-func backoff(initial, maxWait time.Duration, n uint64) time.Duration {
-	d := initial
-	for i := uint64(1); i < n && d < maxWait; i++ {
-		d *= 2
-	}
-	return min(d, maxWait)
-}
-
-func (n *Notifier) runHook(h *events.Hook, d *delivery) error {
+func (n *Notifier) runHook(ctx context.Context, h *events.Hook, d *delivery) error {
 	extra := []string{"HBMESH_EVENT_ID=" + d.id, "HBMESH_DELIVERY=" + strconv.FormatUint(d.n, 10)}
-	stderr, err := h.Run(&d.ev, d.monitor, extra)
+	stderr, err := h.Run(ctx, &d.ev, d.monitor, extra)
 	if err != nil && stderr != "" {
 		return fmt.Errorf("%w (stderr: %s)", err, stderr)
 	}
@@ -315,24 +393,20 @@ func (n *Notifier) runHook(h *events.Hook, d *delivery) error {
 
 // started returns when d's peer died: the time of the dead event, for a
 // dead event, and otherwise of the last dead event the stream holds for
-// the peer before d (the event's own time when there is none).
-func (n *Notifier) started(ctx context.Context, d *delivery) time.Time {
+// the peer before d (the event's own time when there is none, or the
+// stream could not say).
+func started(d *delivery) time.Time {
 	if d.ev.State == monitor.StateDead {
 		return d.ev.Time
 	}
-	raw, err := d.stream.GetLastMsgForSubject(ctx, n.subj.Event(monitor.StateDead.String(), d.ev.ID))
-	if err != nil || raw.Sequence > d.seq {
-		return d.ev.Time
+	if dead := d.prior.lastIn(monitor.StateDead); dead != nil && !dead.Time.After(d.ev.Time) {
+		return dead.Time
 	}
-	dead, _, err := events.DecodeEvent(raw.Data)
-	if err != nil || dead.Time.After(d.ev.Time) {
-		return d.ev.Time
-	}
-	return dead.Time
+	return d.ev.Time
 }
 
 func (n *Notifier) postWebhook(ctx context.Context, p *events.Poster, d *delivery) error {
-	body, err := json.Marshal(events.WebhookPayload(&d.ev, n.started(ctx, d), n.cfg.Prefix, d.monitor, n.cfg.ExternalURL))
+	body, err := json.Marshal(events.WebhookPayload(&d.ev, started(d), n.cfg.Prefix, d.monitor, n.cfg.ExternalURL))
 	if err != nil {
 		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)
 	}
@@ -343,7 +417,7 @@ func (n *Notifier) postWebhook(ctx context.Context, p *events.Poster, d *deliver
 // of them accepted it (they share notifications as a cluster), and logs
 // the others' failures.
 func (n *Notifier) postAlert(ctx context.Context, ps []*events.Poster, d *delivery) error {
-	a := events.EventAlert(&d.ev, n.started(ctx, d), n.cfg.AlertHold, n.cfg.Prefix, n.cfg.AlertLabels, d.monitor, n.cfg.ExternalURL)
+	a := events.EventAlert(&d.ev, started(d), n.cfg.AlertHold, n.cfg.Prefix, n.cfg.AlertLabels, d.monitor, n.cfg.ExternalURL)
 	body, err := json.Marshal([]events.PostableAlert{a})
 	if err != nil {
 		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)

@@ -113,6 +113,7 @@ func TestHookOnceFromTwoMonitorsAndTwoWorkers(t *testing.T) {
 
 // TestThousandTransitions: 1,000 transitions, each reported by two
 // monitors, through two workers: 1,000 hook runs, none twice, none lost.
+// Each of 50 peers dies and comes back in turn, so every record is news.
 func TestThousandTransitions(t *testing.T) {
 	srv := startJS(t)
 	url := srv.ClientURL()
@@ -126,6 +127,9 @@ func TestThousandTransitions(t *testing.T) {
 	const n = 1000
 	for i := range n {
 		ev := deadEvent("web-"+strconv.Itoa(i%50), uint64(i))
+		if i/50%2 == 1 {
+			ev.State, ev.Prev, ev.Reason = monitor.StateAlive, monitor.StateDead, monitor.ReasonBeat
+		}
 		pa.Handle(ev)
 		pb.Handle(ev)
 	}
