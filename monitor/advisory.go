@@ -200,6 +200,11 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 	if err := m.Ready(); err != nil {
 		return fmt.Errorf("%w: the monitor is not ready: %w", ErrFastPathOff, err)
 	}
+	if !m.nc.HeadersSupported() {
+		// Without headers the server never answers "no responders", so
+		// every check would time out and fall back.
+		return fmt.Errorf("%w: the server does not support headers, so it cannot answer a probe with no responders", ErrFastPathOff)
+	}
 	name := wire.MonitorCheckConnName(m.cfg.ID, strings.ToLower(rand.Text()[:10]))
 	c, err := dial(name)
 	if err != nil {
