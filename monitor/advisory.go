@@ -82,6 +82,7 @@ func (m *Monitor) sendConfirms(ids []string) {
 // the subscription.
 func (m *Monitor) onAdvisory(msg *nats.Msg) {
 	now := m.cfg.Clock.Now()
+	conns := m.nc.Stats().Reconnects
 	a, err := wire.DecodeDisconnectAdvisory(msg.Data)
 	var (
 		nc     wire.NodeConn
@@ -107,7 +108,7 @@ func (m *Monitor) onAdvisory(msg *nats.Msg) {
 		m.checkName = ""
 	}
 	if result == "" && !m.stopped {
-		result = m.tab.advisory(nc, a.Reason, now)
+		result = m.tab.advisory(nc, a.Reason, conns, now)
 	}
 	if i := indexOf(advisoryResults[:], result); i >= 0 {
 		m.tab.st.advisories[i]++
@@ -129,10 +130,13 @@ func (m *Monitor) onConfirmReply(msg *nats.Msg) {
 	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
 		// Every beat that reached the monitor before this reply is in
 		// the beat queue or judged already; the verdict waits for it.
+		// The reconnect count is read after the reply arrived, so a
+		// reconnect before it is counted.
 		delivered, _ := m.beatSub.Delivered()
+		conns := m.nc.Stats().Reconnects
 		m.mu.Lock()
 		if !m.stopped {
-			m.tab.confirmNoResponders(id, delivered, now)
+			m.tab.confirmNoResponders(id, delivered, conns, now)
 		}
 		pending := len(m.tab.events) > 0
 		m.mu.Unlock()
@@ -195,6 +199,11 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 	}
 	if err := m.Ready(); err != nil {
 		return fmt.Errorf("%w: the monitor is not ready: %w", ErrFastPathOff, err)
+	}
+	if !m.nc.HeadersSupported() {
+		// Without headers the server never answers "no responders", so
+		// every check would time out and fall back.
+		return fmt.Errorf("%w: the server does not support headers, so it cannot answer a probe with no responders", ErrFastPathOff)
 	}
 	name := wire.MonitorCheckConnName(m.cfg.ID, strings.ToLower(rand.Text()[:10]))
 	c, err := dial(name)

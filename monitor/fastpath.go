@@ -24,19 +24,23 @@ import (
 // fastPathReasons are the disconnect reasons, in nats-server's words,
 // after which a live node learns at once that its connection is gone and
 // reconnects within its window: its process ended (the kernel closed or
-// reset the socket), or the server closed a working connection on
-// purpose. The slow-consumer reasons and "Stale Connection" are missing
-// on purpose: they are the server's verdict on a client that stopped
-// reading or answering, which is what a frozen, starved or partitioned
-// node looks like, and such a node may well take longer than its window
-// to come back, so it keeps the timeout path. So does any reason a later
-// server may add.
+// reset the socket), or the server kicked a working connection, which the
+// node may take again at once. The slow-consumer reasons and "Stale
+// Connection" are missing on purpose: they are the server's verdict on a
+// client that stopped reading or answering, which is what a frozen,
+// starved or partitioned node looks like, and such a node may well take
+// longer than its window to come back. "Server Shutdown" is missing too:
+// the server is going away, not the node, which returns when another
+// server takes it, however long that takes, not within its window (a
+// node that knows no other server waits for this one to restart).
+// nats-server 2.15 stops its advisories before it closes its clients,
+// but other versions need not. All of these, and any reason a later
+// server may add, keep the timeout path.
 var fastPathReasons = map[string]bool{
-	"Client Closed":   true,
-	"Read Error":      true,
-	"Write Error":     true,
-	"Kicked":          true,
-	"Server Shutdown": true,
+	"Client Closed": true,
+	"Read Error":    true,
+	"Write Error":   true,
+	"Kicked":        true,
 }
 
 type checkStage uint8
@@ -53,14 +57,16 @@ type check struct {
 	due    int64  // when the check next needs looking at
 	boot   string // the peer's boot when the advisory arrived
 	stalls uint64 // the monitor's stall count then
+	conns  uint64 // how often the monitor's connection had reconnected then
 	taken  int64  // stageConfirm: beats delivered to the monitor before the no-responders reply
 	stage  checkStage
 }
 
 // advisory applies a DISCONNECT advisory for the node nc announced, which
 // ended for reason, and returns what became of it (one of
-// advisoryResults).
-func (t *table) advisory(nc wire.NodeConn, reason string, now time.Time) string {
+// advisoryResults). conns is how often the monitor's connection has
+// reconnected so far (nats.Conn.Stats().Reconnects).
+func (t *table) advisory(nc wire.NodeConn, reason string, conns uint64, now time.Time) string {
 	t.clockIn(now)
 	v := t.vnow(now)
 	if nc.Prefix != t.cfg.Prefix {
@@ -88,7 +94,7 @@ func (t *table) advisory(nc wire.NodeConn, reason string, now time.Time) string 
 		// again from it, and is never brought forward.
 		due = max(due, c.due)
 	}
-	*c = check{from: v, due: due, boot: p.boot, stalls: t.st.stalls, stage: stageWait}
+	*c = check{from: v, due: due, boot: p.boot, stalls: t.st.stalls, conns: conns, stage: stageWait}
 	t.schedule(p, due)
 	return advChecked
 }
@@ -187,8 +193,9 @@ func (t *table) confirmFailed(id string) {
 }
 
 // confirmNoResponders applies NATS' "no responders" to the check probe of
-// id; delivered is how many beats had reached the monitor by then.
-func (t *table) confirmNoResponders(id string, delivered int64, now time.Time) {
+// id; delivered is how many beats had reached the monitor by then, and
+// conns how often its connection had reconnected (as for advisory).
+func (t *table) confirmNoResponders(id string, delivered int64, conns uint64, now time.Time) {
 	t.clockIn(now)
 	p, ok := t.peers.peek(id)
 	if !ok || !p.checking {
@@ -197,6 +204,15 @@ func (t *table) confirmNoResponders(id string, delivered int64, now time.Time) {
 	c := t.checks[p]
 	if c.stage != stageProbe {
 		return // a reply to a probe of an earlier round
+	}
+	if conns != c.conns {
+		// The reply came over a connection nats.go re-established since
+		// the advisory, perhaps to a server that has just started and
+		// does not know the cluster's subscriptions yet. The Run loop,
+		// which suspends verdicts on a reconnection, takes status
+		// changes on its own goroutine and may not have seen this one.
+		t.endCheck(p, checkFallback)
+		return
 	}
 	v := t.vnow(now)
 	c.stage, c.taken, c.due = stageConfirm, delivered, v

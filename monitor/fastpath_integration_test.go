@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
@@ -253,6 +254,25 @@ func TestFastPathOffWithoutAccess(t *testing.T) {
 	off, _ := startMonitor(t, natstest.Connect(t, srv.ClientURL()), func(c *monitor.Config) { c.NoFastPath = true })
 	if err := off.CheckFastPath(context.Background(), nil); !errors.Is(err, monitor.ErrFastPathOff) || !strings.Contains(err.Error(), "turned off") {
 		t.Fatalf("CheckFastPath with NoFastPath = %v", err)
+	}
+}
+
+// TestFastPathOffWithoutHeaders: a server without headers cannot answer
+// a probe with "no responders", so the fast path is off and says why,
+// however the accounts are set up.
+func TestFastPathOffWithoutHeaders(t *testing.T) {
+	srv := natstest.Start(t, meshAccount, func(c *embedded.Config) {
+		c.Options = func(o *server.Options) { o.NoHeaderSupport = true }
+	})
+	m, _ := startMonitor(t, natstest.Connect(t, srv.ClientURL()), nil)
+	err := m.CheckFastPath(context.Background(), func(name string) (*nats.Conn, error) {
+		return nats.Connect(srv.ClientURL(), nats.Name(name), nats.NoReconnect())
+	})
+	if !errors.Is(err, monitor.ErrFastPathOff) || !strings.Contains(err.Error(), "headers") {
+		t.Fatalf("CheckFastPath = %v, want ErrFastPathOff naming headers", err)
+	}
+	if m.Stats().FastPath {
+		t.Fatal("Stats.FastPath true on a server without headers")
 	}
 }
 

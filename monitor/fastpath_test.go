@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func fastHarness(t *testing.T, iv time.Duration, mod func(*Config)) *harness {
 
 // advisory delivers a DISCONNECT advisory for id's connection.
 func (h *harness) advisory(id, reason string, reconnect time.Duration) string {
-	return h.tab.advisory(wire.NodeConn{Prefix: wire.DefaultPrefix, ID: id, Reconnect: reconnect}, reason, h.now)
+	return h.tab.advisory(wire.NodeConn{Prefix: wire.DefaultPrefix, ID: id, Reconnect: reconnect}, reason, 0, h.now)
 }
 
 // confirms returns the check probes the sweeps asked for, and forgets them.
@@ -78,7 +79,7 @@ func TestFastPathCrash(t *testing.T) {
 				t.Fatalf("confirms = %v, want one probe of a at the window", c)
 			}
 			h.wantState("a", StateAlive)
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 			h.drain()
 			h.wantState("a", StateDead)
 			ev := h.evs[len(h.evs)-1]
@@ -120,14 +121,14 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.confirms()
 			h.beat("a", "b1", sec)
 			h.tab.taken++ // the beat was judged
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 		}, checkAlive},
 		{"beat queued before the no-responders reply", func(h *harness) {
 			h.advance(due)
 			h.confirms()
 			// The beat reached the monitor before the reply did, but the
 			// beat goroutine has not judged it yet.
-			h.tab.confirmNoResponders("a", h.tab.taken+1, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken+1, 0, h.now)
 			h.advance(5 * h.cfg.Resolution)
 			h.wantState("a", StateAlive)
 			h.beat("a", "b1", sec)
@@ -179,7 +180,7 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.confirms()
 			h.tab.setImpaired(true, h.now)
 			h.tab.setImpaired(false, h.now)
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 		}, checkFallback},
 		{"monitor stalled during the window", func(h *harness) {
 			h.advance(100 * ms)
@@ -191,11 +192,20 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.tab.graceFrom = h.tab.vnow(h.now) // what the Run loop does on a drop
 			h.advance(due)
 		}, checkFallback},
+		{"monitor reconnected before its loop heard of it", func(h *harness) {
+			h.advance(due)
+			h.confirms()
+			// The reply came over the monitor's connection after nats.go
+			// re-established it (maybe to a server that does not know the
+			// cluster's subscriptions yet), before the Run loop took the
+			// status change: the connection's own count says so.
+			h.tab.confirmNoResponders("a", h.tab.taken, 1, h.now)
+		}, checkFallback},
 		{"beats backlogged at the no-responders reply", func(h *harness) {
 			h.advance(due)
 			h.confirms()
 			h.tab.backlogged = true
-			h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 			h.tab.backlogged = false
 		}, checkFallback},
 	} {
@@ -278,7 +288,7 @@ func TestFastPathSuspectConvicted(t *testing.T) {
 	h.advisory("a", "Client Closed", window)
 	h.advance(window + h.cfg.DisconnectMargin)
 	h.confirms()
-	h.tab.confirmNoResponders("a", h.tab.taken, h.now)
+	h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 	h.drain()
 	h.wantState("a", StateDead)
 	if ev := h.evs[len(h.evs)-1]; ev.Reason != ReasonDisconnected || ev.Prev != StateSuspect {
@@ -305,8 +315,11 @@ func TestFastPathAdvisoryResults(t *testing.T) {
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Slow Consumer (Write Deadline)", advReason},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Slow Consumer (Pending Bytes)", advReason},
 		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Some Future Reason", advReason},
+		// The server is going away, not the node, whose return depends on
+		// another server being up rather than on its window.
+		{wire.NodeConn{Prefix: "hb", ID: "a"}, "Server Shutdown", advReason},
 	} {
-		if got := h.tab.advisory(tc.nc, tc.reason, h.now); got != tc.want {
+		if got := h.tab.advisory(tc.nc, tc.reason, 0, h.now); got != tc.want {
 			t.Errorf("advisory %+v %q = %s, want %s", tc.nc, tc.reason, got, tc.want)
 		}
 	}
@@ -365,7 +378,7 @@ func TestFastPathNeverBroughtForward(t *testing.T) {
 	if c := h2.confirms(); len(c) != 1 {
 		t.Fatalf("confirms = %v: the second disconnect must be checked", c)
 	}
-	h2.tab.confirmNoResponders("a", h2.tab.taken, h2.now)
+	h2.tab.confirmNoResponders("a", h2.tab.taken, 0, h2.now)
 	h2.drain()
 	h2.wantState("a", StateDead)
 }
@@ -374,10 +387,10 @@ func TestFastPathNeverBroughtForward(t *testing.T) {
 // round change nothing.
 func TestFastPathStaleReplies(t *testing.T) {
 	h := fastHarness(t, sec, nil)
-	h.tab.confirmNoResponders("a", h.tab.taken, h.now) // no check open
+	h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now) // no check open
 	h.tab.confirmAnswered("a", []byte("b1"), h.now)
 	h.advisory("a", "Client Closed", window)
-	h.tab.confirmNoResponders("a", h.tab.taken, h.now) // the probe is not out yet
+	h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now) // the probe is not out yet
 	h.drain()
 	h.wantState("a", StateAlive)
 	if len(h.tab.checks) != 1 || h.tab.checks[mustPeer(h, "a")].stage != stageWait {
@@ -404,5 +417,55 @@ func TestFastPathEvictionEndsCheck(t *testing.T) {
 	}
 	if len(h.tab.checks) != 0 || h.checks(checkFallback) != 1 {
 		t.Fatalf("%d checks open, outcomes %v", len(h.tab.checks), h.tab.st.checks)
+	}
+}
+
+// TestFastPathAdvisoryFloodBounded: a flood of advisories, forged or
+// real, for known peers and unknown ids alike, keeps at most one check
+// per known peer, asks for at most one probe per peer and window, and
+// convicts no one who answers.
+func TestFastPathAdvisoryFloodBounded(t *testing.T) {
+	h := fastHarness(t, sec, nil)
+	peers := []string{"a"}
+	for i := range 9 {
+		id := fmt.Sprintf("p%d", i)
+		h.beat(id, "b1", sec)
+		peers = append(peers, id)
+	}
+	due := window + h.cfg.DisconnectMargin
+	probes := map[string]int{}
+	for round := range 100 {
+		for _, id := range peers {
+			h.advisory(id, "Client Closed", window)
+		}
+		for i := range 100 {
+			h.advisory(fmt.Sprintf("ghost-%d-%d", round, i), "Client Closed", 0)
+		}
+		if len(h.tab.checks) > len(peers) {
+			t.Fatalf("round %d: %d checks open for %d peers", round, len(h.tab.checks), len(peers))
+		}
+		h.advance(due / 10)
+		for _, id := range h.confirms() {
+			probes[id]++
+			h.tab.confirmAnswered(id, []byte("b1"), h.now)
+		}
+		if round%10 == 9 { // the peers beat on
+			for _, id := range peers {
+				h.beat(id, "b1", sec)
+			}
+		}
+	}
+	h.drain()
+	for _, id := range peers {
+		if h.count(id, StateDead) != 0 {
+			t.Fatalf("%s convicted: %v", id, h.evs)
+		}
+		// The flood never lets the window pass, so no probe goes out.
+		if probes[id] != 0 {
+			t.Errorf("%s probed %d times while advisories kept coming", id, probes[id])
+		}
+	}
+	if h.tab.peers.len() != len(peers) {
+		t.Fatalf("%d peers in the table, want %d: unknown ids were added", h.tab.peers.len(), len(peers))
 	}
 }

@@ -269,8 +269,8 @@ func (t *table) observeKnown(p *peer, b *wire.RawBeat, iv time.Duration, v int64
 		// and by the sender's own clock, are a flood. Beats that queued up
 		// while the monitor (or the network) stalled arrive together too,
 		// but their timestamps are an interval apart, so they count.
-		if !b.Leaving && p.lastBeat != 0 && v-p.lastBeat < int64(iv/10) &&
-			(b.TS.IsZero() || p.lastTS == 0 || b.TS.UnixNano()-p.lastTS < int64(iv/10)) {
+		if gap := int64(wire.MinBeatGap(iv)); !b.Leaving && p.lastBeat != 0 && v-p.lastBeat < gap &&
+			(b.TS.IsZero() || p.lastTS == 0 || b.TS.UnixNano()-p.lastTS < gap) {
 			return rejFlood
 		}
 		if p.conflict && v-p.altHeard > int64(10*iv) {

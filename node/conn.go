@@ -20,9 +20,10 @@ import (
 // the server it lost; the jitter is below ReconnectJitterTLS on a TLS
 // connection (o.Secure, a TLSConfig, or a tls:// URL) and below
 // ReconnectJitter otherwise. ok is false when the window cannot be told:
-// a CustomReconnectDelayCB decides the waits.
+// a CustomReconnectDelayCB, or a ReconnectToServerCB (which chooses each
+// server and the delay before it), decides the waits.
 func ReconnectWindow(o *nats.Options) (window time.Duration, ok bool) {
-	if o.CustomReconnectDelayCB != nil {
+	if o.CustomReconnectDelayCB != nil || o.ReconnectToServerCB != nil {
 		return 0, false
 	}
 	jitter := o.ReconnectJitter
@@ -76,4 +77,4 @@ func checkConnName(o *nats.Options, cfg *Config) (bool, error) {
 
 // errUnverifiedWindow is logged, not returned: a custom reconnect delay
 // cannot be checked against the announced window.
-var errUnverifiedWindow = errors.New("the connection's reconnect delays are custom (CustomReconnectDelayCB), so the reconnect window its name announces cannot be checked; it must cover the longest first delay")
+var errUnverifiedWindow = errors.New("the connection's reconnect delays are custom (CustomReconnectDelayCB or ReconnectToServerCB), so the reconnect window its name announces cannot be checked; it must cover the longest delay before the connection tries its server again")

@@ -31,6 +31,11 @@ func TestReconnectWindow(t *testing.T) {
 		{"tls URL list", func(o *nats.Options) { o.Url = "nats://a:4222, tls://b:4222" }, 750 * time.Millisecond, true},
 		{"nats.go defaults", func(o *nats.Options) { *o = nats.GetDefaultOptions() }, nats.DefaultReconnectWait + nats.DefaultReconnectJitter, true},
 		{"custom delays", func(o *nats.Options) { o.CustomReconnectDelayCB = func(int) time.Duration { return time.Second } }, 0, false},
+		// nats.go sleeps whatever the chooser says before each server it
+		// picks, instead of ReconnectWait and jitter.
+		{"server chooser", func(o *nats.Options) {
+			o.ReconnectToServerCB = func(s []nats.Server, _ nats.ServerInfo) (*nats.Server, time.Duration) { return &s[0], 5 * time.Second }
+		}, 0, false},
 	} {
 		o := base()
 		tc.mod(&o)
@@ -65,6 +70,9 @@ func TestConnNameChecked(t *testing.T) {
 		{"not a node's name", []nats.Option{nats.Name("my service")}, ""},
 		{"no reconnects", []nats.Option{nats.Name(nodeName(t, "n1", 0)), nats.NoReconnect()}, ""},
 		{"custom delays", []nats.Option{nats.Name(nodeName(t, "n1", 0)), nats.CustomReconnectDelay(func(int) time.Duration { return time.Second })}, ""},
+		{"server chooser", []nats.Option{nats.Name(nodeName(t, "n1", 0)), nats.ReconnectToServer(func(s []nats.Server, _ nats.ServerInfo) (*nats.Server, time.Duration) {
+			return &s[0], time.Second
+		})}, ""},
 		{"short window", []nats.Option{nats.Name(nodeName(t, "n1", 349*time.Millisecond))}, "announces a reconnect window of 349ms, but the connection may wait 350ms"},
 		{"other node", []nats.Option{nats.Name(nodeName(t, "n2", time.Second))}, "announces node n2 under prefix hb, not n1 under hb"},
 		{"malformed", []nats.Option{nats.Name("hbmesh node n1 prefix=hb")}, "no reconnect"},

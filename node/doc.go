@@ -44,8 +44,10 @@
 // published: nats.go would otherwise keep them in its reconnect buffer and
 // replay them all at once after reconnecting, and a monitor would read a
 // burst of stale beats as fresh evidence of life. When the connection comes
-// back the node publishes one fresh beat immediately and restarts its
-// period from there. [Node.Stats] counts published, dropped, skipped and
+// back the node publishes one fresh beat immediately, or as soon as a
+// tenth of its interval has passed since its last one
+// ([wire.MinBeatGap]: monitors reject closer beats as a flood), and
+// restarts its period from there. [Node.Stats] counts published, dropped, skipped and
 // failed beats. Publish errors are logged and counted, never fatal.
 //
 // # The crash fast path

@@ -43,9 +43,10 @@ type Node struct {
 	started atomic.Bool
 	seq     atomic.Uint64
 
-	// Owned by Run's goroutine.
+	// Owned by Run's goroutine. sent is when the last beat went out.
 	beat wire.Beat
 	buf  []byte
+	sent time.Time
 
 	// probeMu serialises probe replies and guards probe state; once
 	// probesStopped is set no reply is sent.
@@ -194,7 +195,14 @@ func (n *Node) Run(ctx context.Context) error {
 				return ErrConnClosed
 			}
 			// Back from a reconnect: announce ourselves now rather than
-			// up to an interval later, and restart the period from here.
+			// up to an interval later, and restart the period from here;
+			// but no sooner than monitors accept a beat after the last
+			// one, which a reconnect at once after it would be.
+			if wait := n.sent.Add(wire.MinBeatGap(n.cfg.Interval)).Sub(n.cfg.Clock.Now()); wait > 0 {
+				n.log.Debug("reconnected, beating shortly", "subject", n.beatSubj, "in", wait)
+				ticker.Reset(wait)
+				continue
+			}
 			n.log.Debug("reconnected, beating now", "subject", n.beatSubj)
 			ticker.Reset(n.nextWait())
 			n.publish(n.seq.Add(1), wire.StatusAlive)
@@ -236,8 +244,9 @@ func (n *Node) publish(seq uint64, status string) bool {
 		n.log.Debug("not connected, beat skipped", "subject", n.beatSubj, "seq", seq, "status", st.String())
 		return false
 	}
+	now := n.cfg.Clock.Now()
 	n.beat.Seq = seq
-	n.beat.TS = n.cfg.Clock.Now().UTC()
+	n.beat.TS = now.UTC()
 	n.beat.Status = status
 	n.buf = wire.AppendBeat(n.buf[:0], &n.beat)
 	if err := n.nc.Publish(n.beatSubj, n.buf); err != nil {
@@ -245,6 +254,7 @@ func (n *Node) publish(seq uint64, status string) bool {
 		n.log.Error("publish beat", "subject", n.beatSubj, "err", err)
 		return false
 	}
+	n.sent = now
 	n.published.Add(1)
 	return true
 }

@@ -248,6 +248,53 @@ func TestReconnectNoStaleBurst(t *testing.T) {
 	}
 }
 
+// A node that reconnects within a tenth of an interval of its last beat
+// (a connection reset and taken again at once, a failover) waits until
+// that tenth has passed before its reconnect beat: monitors reject two
+// beats closer than that, by arrival and by ts, as a flood, and would
+// warn about a node doing nothing wrong.
+func TestReconnectBeatNotAFlood(t *testing.T) {
+	url := startServer(t)
+	client := connect(t, url)
+	beats := subscribe(t, client, subjects.Beats())
+	px := startProxy(t, url)
+	nc := connect(t, px.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond),
+		nats.ReconnectJitter(0, 0))
+	fake := clock.NewFake(epoch)
+	cfg := testConfig(fake)
+	n := start(t, nc, cfg)
+	first, _ := nextBeat(t, beats)
+	gap := wire.MinBeatGap(cfg.Interval)
+
+	fake.WaitTickers(1)
+	fake.Advance(gap / 2)
+	px.Block()
+	eventually(t, "node connection to drop", func() bool { return nc.Status() != nats.CONNECTED })
+	px.Unblock()
+	eventually(t, "node connection back", nc.IsConnected)
+	// Round trips on both connections: a beat the node sent on
+	// reconnecting is on its way to the subscriber by now.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(gap / 2)
+	b, _ := nextBeat(t, beats)
+	if b.Seq != first.Seq+1 || b.TS.Sub(first.TS) < gap {
+		t.Fatalf("reconnect beat seq %d at +%v after seq %d, want seq %d at least %v later", b.Seq, b.TS.Sub(first.TS), first.Seq, first.Seq+1, gap)
+	}
+	if st := n.Stats(); st.Published != 2 {
+		t.Fatalf("published %d beats, want 2", st.Published)
+	}
+	// The period restarts from the reconnect beat.
+	fake.Advance(cfg.Interval)
+	if b2, _ := nextBeat(t, beats); b2.Seq != b.Seq+1 || b2.TS.Sub(b.TS) != cfg.Interval {
+		t.Fatalf("next beat seq %d at +%v, want %d at +%v", b2.Seq, b2.TS.Sub(b.TS), b.Seq+1, cfg.Interval)
+	}
+}
+
 func TestRunFailsOnClosedConnection(t *testing.T) {
 	url := startServer(t)
 	fake := clock.NewFake(epoch)

@@ -43,6 +43,11 @@ const (
 // everywhere.
 const TSLayout = "2006-01-02T15:04:05.000Z07:00"
 
+// MinBeatGap is the least time between two beats of a node that beats
+// every interval, by their "ts": a monitor rejects a beat closer than
+// this to the previous one, both by ts and by arrival, as a flood.
+func MinBeatGap(interval time.Duration) time.Duration { return interval / 10 }
+
 // Status values of a beat.
 const (
 	StatusAlive   = "alive"

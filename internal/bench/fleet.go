@@ -99,6 +99,11 @@ func (f *fleet) run(ctx context.Context, start time.Time) error {
 				}
 				continue
 			}
+			if !f.killed[i].IsZero() {
+				// Due before its kill, but the loop ran late and closed its
+				// connection first: a killed process sends nothing late.
+				continue
+			}
 			nc := f.nc
 			if f.conns != nil && f.conns[i] != nil {
 				nc = f.conns[i]
