@@ -201,6 +201,12 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 	if want := []string{"node-b=dead", "node-a=alive", "node-c=alive"}; fmt.Sprint(states) != fmt.Sprint(want) {
 		t.Errorf("rows %v, want %v (worst first)", states, want)
 	}
+	// The badge names why the peer died, from the live event.
+	why, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.querySelector('#rows tr[data-id="node-b"] .badge').title`))
+	must("read the dead badge's title", err)
+	if why != "dead: timeout" && why != "dead: disconnected" {
+		t.Errorf("dead badge title %q, want the reason (timeout or disconnected)", why)
+	}
 	// Clicking a count shows only that state; clicking it again, all.
 	clickDead := func() {
 		_, err := chromedp.Run(browser, chromedp.Evaluate[bool](`document.querySelector('button.toggle[data-state="dead"]').click(), true`))
