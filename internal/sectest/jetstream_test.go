@@ -22,6 +22,20 @@ import (
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
+// streamPublisher runs monitor1's event publisher, keeping the events in
+// the stream HBEVENTS, on mon until the test ends.
+func streamPublisher(t *testing.T, mon client) *events.NATSPublisher {
+	t.Helper()
+	cfg := events.DefaultNATSConfig()
+	cfg.MonitorID, cfg.Stream = "monitor1", "HBEVENTS"
+	pub, err := events.NewNATSPublisher(mon.Conn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "events publisher", pub.Run, nil)
+	return pub
+}
+
 // TestMonitorJetStream: the monitor's JetStream grants are enough for the
 // events stream (HBEVENTS) and for a restart-memory KV bucket (hbmesh_hb_peers),
 // and a monitor cannot reach beyond them.
@@ -35,13 +49,7 @@ func TestMonitorJetStream(t *testing.T) {
 	defer cancel()
 
 	t.Run("events stream", func(t *testing.T) {
-		cfg := events.DefaultNATSConfig()
-		cfg.MonitorID, cfg.Stream = "monitor1", "HBEVENTS"
-		pub, err := events.NewNATSPublisher(mon.Conn, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, "events publisher", pub.Run, nil)
+		pub := streamPublisher(t, mon)
 		ev := monitor.Event{
 			Time: time.Now(), ID: "node-a", State: monitor.StateDead, Prev: monitor.StateSuspect,
 			Reason: monitor.ReasonTimeout, Boot: "0123456789abcdef", Seq: 7, Interval: interval,
@@ -164,13 +172,7 @@ func TestNotifyJetStream(t *testing.T) {
 			})
 			url := s.ClientURL()
 			mon := connect(t, url, f.login("monitor1"), nats.CustomInboxPrefix(monitorInbox))
-			pcfg := events.DefaultNATSConfig()
-			pcfg.MonitorID, pcfg.Stream = "monitor1", "HBEVENTS"
-			pub, err := events.NewNATSPublisher(mon.Conn, pcfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, "events publisher", pub.Run, nil)
+			pub := streamPublisher(t, mon)
 			ev := monitor.Event{
 				Time: time.Now(), ID: "node-a", State: monitor.StateAlive, Reason: monitor.ReasonFirstBeat,
 				Boot: "0123456789abcdef", Seq: 1, Interval: interval,
