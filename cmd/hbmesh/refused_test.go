@@ -16,7 +16,7 @@ import (
 // the setting to fix, instead of logging a warning at every beat (a
 // node whose id is not its user's name), running with unanswerable
 // probes (a monitor on the wrong inbox prefix) or waiting out its
-// timeout (probe and status). The same users with the right settings
+// timeout (probe, status, notify). The same users with the right settings
 // work, so the check is on the refusal, not on the users.
 func TestRefusedSubjects(t *testing.T) {
 	perms := func(pub, sub []string) *server.Permissions {
@@ -32,6 +32,7 @@ func TestRefusedSubjects(t *testing.T) {
 				{Username: "web-1", Password: "pw", Permissions: perms([]string{"hb.web-1"}, []string{"hb.web-1.probe"})},
 				{Username: "mon", Password: "pw", Permissions: perms([]string{"hb.*.probe", "hb.events.>"}, []string{"hb.*", "hb.monitor.v1.>", "$SRV.>", "_INBOX_mon.>"})},
 				{Username: "ops", Password: "pw", Permissions: perms([]string{"hb.monitor.v1.>"}, []string{"hb.>", "_INBOX_ops.>"})},
+				{Username: "ntf", Password: "pw", Permissions: perms([]string{"$JS.API.STREAM.INFO.EV"}, []string{"_INBOX_ntf.>"})},
 			}
 		}
 	})
@@ -68,6 +69,8 @@ func TestRefusedSubjects(t *testing.T) {
 			`hbmesh probe: the server refuses replies on inbox prefix "_INBOX" (`},
 		{"status on the default inbox", nil, as("ops", "status"),
 			`set --inbox-prefix to the prefix the credentials allow`},
+		{"notify on the default inbox", nil, as("ntf", "notify", "--stream", "EV", "--on-event", "true"),
+			`hbmesh notify: the server refuses replies on inbox prefix "_INBOX" (`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

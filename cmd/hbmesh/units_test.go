@@ -192,15 +192,20 @@ func unitEnv(t *testing.T, cmd, stateRoot string, set map[string]string) map[str
 	return environ
 }
 
-// TestUnitsWorkWithShippedAuth runs `hbmesh monitor` and `hbmesh node`
-// with the environment their units and environment files give them, plus
-// only the server URL and each one's user, against a server running the
-// shipped deploy/auth/users.conf. The monitor's probes are answered (its
-// inbox prefix is the one its permissions allow), its events are
-// published, and it keeps its restart memory in the unit's state
-// directory; neither logs a permission violation.
+// TestUnitsWorkWithShippedAuth runs `hbmesh monitor`, `hbmesh node` and
+// `hbmesh notify` with the environment their units and environment files
+// give them, plus only the server URL, each one's user, the monitor's
+// event stream and notify's hook, against a server with JetStream running
+// the shipped deploy/auth/users.conf. The monitor's probes are answered
+// (its inbox prefix is the one its permissions allow), its events are
+// published and kept in the stream, and it keeps its restart memory in the
+// unit's state directory; notify runs its hook for a node's goodbye; none
+// logs a permission violation.
 func TestUnitsWorkWithShippedAuth(t *testing.T) {
-	srv := natstest.Start(t, func(c *embedded.Config) { c.ConfigFile = "../../deploy/auth/users.conf" })
+	srv := natstest.Start(t, func(c *embedded.Config) {
+		c.ConfigFile = "../../deploy/auth/users.conf"
+		c.JetStream, c.StoreDir = true, t.TempDir()
+	})
 	url := srv.ClientURL()
 	login := func(user string) map[string]string {
 		return map[string]string{"NATS_URL": url, "NATS_USER": user, "NATS_PASSWORD": user + "-example-password"}
@@ -240,8 +245,17 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 	}
 	monEnv := unitEnv(t, "monitor", state, login("monitor1"))
 	monEnv["HBMESH_HTTP"] = "" // the unit's 127.0.0.1:8080 may be taken here; empty turns it off
+	monEnv["HBMESH_EVENTS_STREAM"] = "HBEVENTS"
 	mon := startEnv(t, monEnv, "monitor")
 	natstest.WaitInterest(t, srv, "hb.anything")
+	waitFor(t, 10*time.Second, "the event stream", func() bool { return strings.Contains(mon.stderr.String(), `"msg":"event stream created"`) })
+
+	hookLog := filepath.Join(t.TempDir(), "hook.log")
+	notifyEnv := unitEnv(t, "notify", state, login("notify1"))
+	notifyEnv["HBMESH_ON_EVENT"] = `echo "$HBMESH_PEER_ID $HBMESH_STATE" >> "` + hookLog + `"`
+	notifyEnv["HBMESH_ON_EVENT_STATES"] = "left"
+	ntf := startEnv(t, notifyEnv, "notify")
+	waitFor(t, 10*time.Second, "notify to start", func() bool { return strings.Contains(ntf.stderr.String(), `"msg":"notify started"`) })
 
 	nodeEnv := unitEnv(t, "node", state, login("node-a"))
 	nodeEnv["HBMESH_ID"] = "node-a" // the user's name, as the permissions want
@@ -268,6 +282,10 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 		t.Errorf("node exit %d; stderr:\n%s", code, nodeA.stderr)
 	}
 	waitEvent("node-a", "left", "goodbye")
+	waitFor(t, 10*time.Second, "notify's hook", func() bool { return readFile(t, hookLog) == "node-a left\n" })
+	if code := ntf.stop(t); code != exitOK {
+		t.Errorf("notify exit %d; stderr:\n%s", code, ntf.stderr)
+	}
 	if code := mon.stop(t); code != exitOK {
 		t.Errorf("monitor exit %d; stderr:\n%s", code, mon.stderr)
 	}
@@ -275,7 +293,7 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 	if err != nil || !bytes.Contains(memory, []byte(`"node-b"`)) {
 		t.Errorf("restart memory in the state directory: %v\n%s", err, memory)
 	}
-	for name, p := range map[string]*proc{"monitor": mon, "node": nodeA} {
+	for name, p := range map[string]*proc{"monitor": mon, "node": nodeA, "notify": ntf} {
 		if strings.Contains(p.stderr.String(), "Permissions Violation") {
 			t.Errorf("%s logged a permission violation:\n%s", name, p.stderr)
 		}

@@ -29,7 +29,7 @@ func TestPromtool(t *testing.T) {
 		args []string
 		want string // in the output on success
 	}{
-		{"check rules", []string{"check", "rules", abs("hbmesh-alerts.yml")}, "SUCCESS: 10 rules found"},
+		{"check rules", []string{"check", "rules", abs("hbmesh-alerts.yml")}, "SUCCESS: 12 rules found"},
 		{"test rules", []string{"test", "rules", abs("hbmesh-alerts_test.yml")}, "SUCCESS"},
 		{"check config", []string{"check", "config", abs("prometheus.yml")}, "SUCCESS: 1 rule files found"},
 	} {

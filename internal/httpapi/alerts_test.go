@@ -6,10 +6,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/notify"
 )
 
 // TestAlertRules checks deploy/prometheus/hbmesh-alerts.yml against the
-// metrics served here: every hbmesh_ metric a rule names exists, and the
+// metrics served here and by hbmesh notify: every hbmesh_ metric a rule
+// names exists, and the
 // rejected-beats rule leaves out probe_unsolicited, which OPERATIONS calls
 // harmless. (deploy/prometheus runs promtool on the file; this reads it
 // as text, to compare it with the metrics.)
@@ -41,7 +47,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	if len(exprs) < 10 || exprs["HbmeshPeerDead"] == "" {
+	if len(exprs) < 12 || exprs["HbmeshPeerDead"] == "" || exprs["HbmeshNotifyGivingUp"] == "" {
 		t.Fatalf("read %d rules, HbmeshPeerDead %q: the parsing no longer fits the file", len(exprs), exprs["HbmeshPeerDead"])
 	}
 	known := map[string]bool{}
@@ -53,6 +59,9 @@ func TestAlertRules(t *testing.T) {
 	known["hbmesh_event_outputs_total"] = true
 	// Exported only while a peer is dead; TestMetricsDeadPeers scrapes it.
 	known["hbmesh_dead_peer_timestamp_seconds"] = true
+	for _, n := range notifyMetricNames(t) {
+		known[n] = true
+	}
 	for a, e := range exprs {
 		for _, m := range regexp.MustCompile(`hbmesh_[a-z_]+`).FindAllString(e, -1) {
 			if !known[m] {
@@ -74,6 +83,33 @@ func TestAlertRules(t *testing.T) {
 	if !strings.Contains(string(doc), e) {
 		t.Errorf("docs/OPERATIONS.md does not quote the rule as it is: %s", e)
 	}
+}
+
+// notifyMetricNames returns the names hbmesh notify exports, gathered
+// from a Notifier with an output.
+func notifyMetricNames(t *testing.T) []string {
+	t.Helper()
+	srv := natstest.Start(t)
+	cfg := notify.DefaultConfig("EV")
+	cfg.Command = "true"
+	n, err := notify.New(natstest.Connect(t, srv.ClientURL()), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(n.Collector("v1"))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if len(names) < 3 {
+		t.Fatalf("notify exports %v", names)
+	}
+	return names
 }
 
 // TestGrafanaDashboard checks deploy/grafana/hbmesh-dashboard.json: it is

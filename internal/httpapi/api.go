@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -212,42 +211,6 @@ type errorJSON struct {
 	Error string `json:"error"`
 }
 
-// writeJSON encodes v whole before sending anything, so that an encoding
-// failure is a 500 rather than a cut-off 200, and then sends it gzipped
-// when the client accepts gzip and the body is at least gzipMinSize bytes.
-func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Add("Vary", "Accept-Encoding")
-	buf := s.pools.getBuf()
-	defer s.pools.putBuf(buf)
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
-		s.cfg.Logger.Error("response not encoded", "path", r.URL.Path, "err", err)
-		buf.Reset()
-		code = http.StatusInternalServerError
-		_ = json.NewEncoder(buf).Encode(errorJSON{"response not encoded: " + err.Error()})
-	}
-	gz := buf.Len() >= gzipMinSize && acceptsGzip(r)
-	if gz {
-		h.Set("Content-Encoding", "gzip")
-	} else {
-		h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	}
-	w.WriteHeader(code)
-	if r.Method == http.MethodHead {
-		return
-	}
-	var err error
-	if gz {
-		err = s.pools.writeGzip(w, buf.Bytes())
-	} else {
-		_, err = w.Write(buf.Bytes())
-	}
-	if err != nil {
-		s.cfg.Logger.Debug("response not written", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-	}
-}
-
 func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(r)
 	if err != nil {
@@ -280,19 +243,4 @@ func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, s.status(true))
-}
-
-func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintln(w, "ok")
-}
-
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.cfg.Source.Ready(); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, err.Error())
-		return
-	}
-	fmt.Fprintln(w, "ready")
 }

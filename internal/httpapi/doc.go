@@ -7,6 +7,10 @@
 // Transitions reach it through [Server.Publish], meant to be wired to
 // monitor.Config.OnEvent; Publish never blocks.
 //
+// [Metrics] is the /metrics, /livez and /readyz part alone, for any
+// process with a Prometheus collector and a readiness check: the Server
+// serves its own through one, and hbmesh notify runs one by itself.
+//
 // # Endpoints
 //
 // Only GET and HEAD are accepted; any other method gets 405 with an Allow

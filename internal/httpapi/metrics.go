@@ -4,7 +4,6 @@ import (
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
@@ -285,16 +284,4 @@ func (c *collector) collectDead(ch chan<- prometheus.Metric) {
 		ch <- m
 	}
 	ch <- prometheus.MustNewConstMetric(c.deadUnlisted, prometheus.GaugeValue, float64(unlisted))
-}
-
-// newRegistry returns a private registry: no package globals are touched,
-// so several Servers can live in one process.
-func newRegistry(s *Server) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newCollector(s),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return reg
 }

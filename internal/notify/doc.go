@@ -51,4 +51,13 @@
 //	err := n.Run(ctx) // until ctx is done
 //
 // Run returns once every goroutine it started has exited.
+//
+// # Metrics and readiness
+//
+// [Notifier.Stats] counts what became of each output's events, and
+// [Notifier.Collector] exports the counts to Prometheus as
+// hbmesh_notify_events_total{output, result} and
+// hbmesh_notify_retries_total{output}, next to
+// hbmesh_notify_build_info. [Notifier.Ready] says whether the consumers
+// are bound and NATS is connected. httpapi.Metrics serves both.
 package notify

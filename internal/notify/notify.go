@@ -49,6 +49,9 @@ type Notifier struct {
 	subj wire.Subjects
 	outs []*output
 	runs atomic.Bool
+	// bound is set once Run has bound every output's consumer; stopped
+	// once Run returns.
+	bound, stopped atomic.Bool
 	// direct is whether the stream allows direct gets, which tell what
 	// it held before an event (set by Run). lookupFailed says a lookup
 	// failed, which is logged once.
@@ -153,6 +156,21 @@ func (n *Notifier) Stats() map[string]events.Stats {
 	return m
 }
 
+// Ready returns nil while n takes events: [Notifier.Run] has bound every
+// output's durable consumer and not returned, and the NATS connection is
+// up. Otherwise it says why.
+func (n *Notifier) Ready() error {
+	switch {
+	case n.stopped.Load():
+		return errors.New("notify: stopped")
+	case !n.bound.Load():
+		return errors.New("notify: consumers not bound")
+	case !n.nc.IsConnected():
+		return errors.New("notify: NATS connection down")
+	}
+	return nil
+}
+
 // ConsumerName returns the durable consumer that output uses.
 func (n *Notifier) ConsumerName(output string) string { return n.cfg.Consumer + "_" + output }
 
@@ -166,6 +184,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if !n.runs.CompareAndSwap(false, true) {
 		return ErrRunTwice
 	}
+	defer func() { n.stopped.Store(true); n.bound.Store(false) }()
 	js, err := jetstream.New(n.nc)
 	if err != nil {
 		return fmt.Errorf("notify: jetstream: %w", err)
@@ -186,6 +205,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 	cancel()
 	n.direct = stream.CachedInfo().Config.AllowDirect
+	n.bound.Store(true)
 	n.cfg.Logger.Info("notify started", "stream", n.cfg.Stream, "consumer", n.cfg.Consumer, "outputs", len(n.outs))
 	if !n.direct {
 		n.cfg.Logger.Warn("the event stream does not allow direct gets: a transition a monitor reports late is handled again", "stream", n.cfg.Stream)

@@ -137,10 +137,8 @@ func TestThousandTransitions(t *testing.T) {
 	if d := pa.Stats().Duplicates + pb.Stats().Duplicates; d != n {
 		t.Fatalf("%d duplicates stored by the stream, want %d", d, n)
 	}
-	deadline := time.Now().Add(2 * time.Minute) // 1,000 processes on a shared machine
-	for len(lines(t, file)) < n && time.Now().Before(deadline) {
-		waitConsumerOrProgress(t, file)
-	}
+	// 1,000 processes on a shared machine.
+	waitHookRuns(t, file, 2*time.Minute, func(ls []string) bool { return len(ls) >= n })
 	waitConsumer(t, url, ns[0].ConsumerName(notify.OutputExec), n)
 	ls := lines(t, file)
 	seen := map[string]int{}
@@ -155,22 +153,26 @@ func TestThousandTransitions(t *testing.T) {
 	}
 }
 
-// waitConsumerOrProgress waits until file grows, or natstest.Timeout.
-func waitConsumerOrProgress(t *testing.T, file string) {
+// waitHookRuns waits until done holds for the lines of file, or limit
+// has passed. It fails once file has not grown for natstest.Timeout while
+// done does not hold: the hooks stopped running.
+func waitHookRuns(t *testing.T, file string, limit time.Duration, done func([]string) bool) {
 	t.Helper()
-	before := len(lines(t, file))
+	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	timeout := time.After(natstest.Timeout)
+	n, grew := -1, time.Now()
 	for {
-		select {
-		case <-tick.C:
-			if len(lines(t, file)) > before {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no hook ran for %v; %d so far", natstest.Timeout, before)
+		ls := lines(t, file)
+		switch {
+		case done(ls) || time.Now().After(deadline):
+			return
+		case len(ls) > n:
+			n, grew = len(ls), time.Now()
+		case time.Since(grew) > natstest.Timeout:
+			t.Fatalf("no hook ran for %v; %d so far", natstest.Timeout, n)
 		}
+		<-tick.C
 	}
 }
 
@@ -225,10 +227,7 @@ func TestWorkerKilledWhileHandling(t *testing.T) {
 	// The other worker gets the event after AckWait; its run started
 	// after the killed one, with the same sleep, so once it is done the
 	// killed run would have written "done" before it, had it survived.
-	deadline := time.Now().Add(2 * natstest.Timeout)
-	for countFields(lines(t, log), 0, "done") == 0 && time.Now().Before(deadline) {
-		waitConsumerOrProgress(t, log)
-	}
+	waitHookRuns(t, log, 2*natstest.Timeout, func(ls []string) bool { return countFields(ls, 0, "done") > 0 })
 	waitConsumer(t, url, notify.DefaultConsumer+"_"+notify.OutputExec, 1)
 	ls := lines(t, log)
 	if len(ls) != 3 || countFields(ls, 0, "start") != 2 || countFields(ls, 0, "done") != 1 ||

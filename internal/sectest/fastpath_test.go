@@ -40,6 +40,7 @@ accounts {
         }
       }
       { user: monitor1, password: "monitor1-example-password", permissions: $MONITOR_PERMISSIONS }
+      { user: notify1, password: "notify1-example-password", permissions: $NOTIFY_PERMISSIONS }
       { user: ops, password: "ops-example-password", permissions: $OPS_PERMISSIONS }
     ]
     imports: [ { stream: { account: SYS, subject: "$SYS.ACCOUNT.HBMESH.DISCONNECT" } } ]

@@ -95,7 +95,8 @@ func TestFleetAuth(t *testing.T) {
 	for _, s := range []string{
 		"hbmesh node --creds /etc/hbmesh/node.creds --id ",
 		"NATS_CREDS=/etc/hbmesh/node.creds hbmesh node",
-		"hbmesh monitor --creds /etc/hbmesh/monitor.creds --inbox-prefix _INBOX_monitor1 --id monitor1",
+		"hbmesh monitor --creds /etc/hbmesh/monitor.creds --inbox-prefix _INBOX_monitor1 --id monitor1 --events-stream HBEVENTS",
+		"hbmesh notify --creds /etc/hbmesh/notify.creds --inbox-prefix _INBOX_notify1 --stream HBEVENTS --on-event ",
 		"hbmesh status --creds ops.creds --inbox-prefix _INBOX_ops",
 	} {
 		if !strings.Contains(section, s) {
@@ -136,7 +137,7 @@ func TestFleetAuth(t *testing.T) {
 		t.Fatalf("%s: no block pushes the account", securityDoc)
 	}
 	creds := func(user string) string { return filepath.Join(work, "creds", user+".creds") }
-	for _, u := range append(fleetHosts, "monitor1", "ops", "sys") {
+	for _, u := range append(fleetHosts, "monitor1", "notify1", "ops", "sys") {
 		st, err := os.Stat(creds(u))
 		if err != nil {
 			t.Fatal(err)
@@ -173,7 +174,7 @@ func TestFleetAuth(t *testing.T) {
 
 	// The monitor and two nodes as the section runs them, the third
 	// in-process so that its beats can be withheld.
-	monArgs := []string{"monitor", "-s", url, "--creds", creds("monitor1"), "--inbox-prefix", "_INBOX_monitor1", "--id", "monitor1", "--save-every", "100ms"}
+	monArgs := []string{"monitor", "-s", url, "--creds", creds("monitor1"), "--inbox-prefix", "_INBOX_monitor1", "--id", "monitor1", "--events-stream", "HBEVENTS", "--save-every", "100ms"}
 	mon := startProc(t, bin, nil, monArgs...)
 	iv := fleetInterval.String()
 	a := startProc(t, bin, nil, "node", "-s", url, "--creds", creds("a"), "--id", "a", "--interval", iv)
@@ -194,6 +195,13 @@ func TestFleetAuth(t *testing.T) {
 	waitFastPathOn(t, mon)
 	checked := map[string]*proc{} // whose stderr must show no permission violation
 
+	// notify, with the stream the monitor made, runs its hook for every
+	// death until the test ends.
+	hookLog := filepath.Join(root, "hook.log")
+	notify := startProc(t, bin, nil, "notify", "-s", url, "--creds", creds("notify1"), "--inbox-prefix", "_INBOX_notify1", "--stream", "HBEVENTS",
+		"--on-event", `echo "$HBMESH_PEER_ID $HBMESH_STATE $HBMESH_DELIVERY" >> "`+hookLog+`"`, "--on-event-states", "dead")
+	natstest.Eventually(t, "notify started", func() bool { return strings.Contains(notify.stderr.String(), `msg="notify started"`) })
+
 	t.Run("a stolen node speaks only for itself", func(t *testing.T) {
 		stolen := connect(t, url, nats.UserCredentials(creds("a")), nats.Name("stolen a"))
 		if err := stolen.Publish(subj.Beat("b"), forgedBeat("b")); err != nil {
@@ -208,6 +216,25 @@ func TestFleetAuth(t *testing.T) {
 			{"pub", subj.Probe("c")},
 			{"pub", "hb.events.dead.c"},
 			{"sub", "hb.>"},
+			{"pub", "_INBOX_monitor1.x.b"},
+		} {
+			do(t, stolen, r.op, r.subject)
+			stolen.errs.take(t, violation(r.op, r.subject))
+		}
+	})
+
+	t.Run("notify's credentials serve notify alone", func(t *testing.T) {
+		stolen := connect(t, url, nats.UserCredentials(creds("notify1")), nats.CustomInboxPrefix("_INBOX_notify1"), nats.Name("stolen notify1"))
+		if err := stolen.Publish(subj.Beat("b"), forgedBeat("b")); err != nil {
+			t.Fatal(err)
+		}
+		stolen.errs.take(t, violation("pub", "hb.b"))
+		for _, r := range []struct{ op, subject string }{
+			{"pub", "hb.events.dead.c"},
+			{"pub", subj.Probe("c")},
+			{"sub", "hb.>"},
+			{"pub", "$JS.API.CONSUMER.MSG.NEXT.HBEVENTS.other"},
+			{"pub", "$JS.API.STREAM.DELETE.HBEVENTS"},
 			{"pub", "_INBOX_monitor1.x.b"},
 		} {
 			do(t, stolen, r.op, r.subject)
@@ -272,6 +299,26 @@ func TestFleetAuth(t *testing.T) {
 		checked["node e"] = e
 	})
 
+	t.Run("notify runs the hook once per death", func(t *testing.T) {
+		hookRuns := func() string {
+			b, _ := os.ReadFile(hookLog) // "" until the first run
+			return string(b)
+		}
+		natstest.Eventually(t, "e's hook", func() bool { return hookRuns() != "" })
+		// The next death's hook runs only once e's event is settled:
+		// notify takes one event at a time, in order.
+		from := watch.len()
+		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		watch.waitEventFrom(t, from, "d", monitor.StateDead, monitor.ReasonDisconnected)
+		natstest.Eventually(t, "d's hook", func() bool { return strings.Contains(hookRuns(), "d dead") })
+		if got := hookRuns(); got != "e dead 1\nd dead 1\n" {
+			t.Errorf("hook runs:\n%s", got)
+		}
+		notify.stop(t)
+	})
+
 	t.Run("a node without credentials is refused", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), exitWithin)
 		defer cancel()
@@ -301,15 +348,15 @@ func TestFleetAuth(t *testing.T) {
 	}
 	// No one hit a permission the section does not grant: no process
 	// says so, and the server refused only the stolen credentials.
-	checked["monitor"], checked["node a"], checked["node d"] = mon, a, d
+	checked["monitor"], checked["node a"], checked["node d"], checked["notify"] = mon, a, d, notify
 	for name, p := range checked {
 		if s := p.stderr.String(); strings.Contains(strings.ToLower(s), "permission") {
 			t.Errorf("%s hit a permission violation:\n%s", name, s)
 		}
 	}
 	for _, line := range strings.Split(serverLog.String(), "\n") {
-		if strings.Contains(line, "Violation") && !strings.Contains(line, `:stolen a\"`) {
-			t.Errorf("the server refused a client that is not the stolen node:\n%s", line)
+		if strings.Contains(line, "Violation") && !strings.Contains(line, `:stolen a\"`) && !strings.Contains(line, `:stolen notify1\"`) {
+			t.Errorf("the server refused a client that is not a stolen one:\n%s", line)
 		}
 	}
 }

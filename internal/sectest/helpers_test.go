@@ -28,8 +28,10 @@ const (
 	usersConf = "../../deploy/auth/users.conf"
 	nkeysConf = "../../deploy/auth/nkeys.conf"
 
-	// Inbox prefixes the templates grant to the monitor and ops users.
+	// Inbox prefixes the templates grant to the monitor, notify and ops
+	// users.
 	monitorInbox = "_INBOX_monitor1"
+	notifyInbox  = "_INBOX_notify1"
 	opsInbox     = "_INBOX_ops"
 
 	interval = node.MinInterval // beat interval of every test node
