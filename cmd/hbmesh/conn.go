@@ -115,10 +115,7 @@ func checkServers(flag, list string) error {
 		default:
 			continue
 		}
-		if strings.Contains(p, "@") {
-			p = redactURL(p)
-		}
-		return usagef("%s %q: %s; want nats://[USER:PASSWORD@]HOST[:PORT] (or tls://, ws://, wss://), several separated by commas", flag, p, why)
+		return usagef("%s %s: %s; want nats://[USER:PASSWORD@]HOST[:PORT] (or tls://, ws://, wss://), several separated by commas", flag, quoteURL(p), why)
 	}
 	return nil
 }
@@ -488,59 +485,4 @@ func (cn *conn) close() {
 	case <-time.After(2 * time.Second):
 	}
 	cn.cancel(nil)
-}
-
-// redactURLs hides the secrets in a comma-separated list of URLs: a
-// password (url.URL.Redacted), and a user without a password, which NATS
-// takes for a token. In a URL that does not parse, or holds an @ where
-// no user belongs, what comes before the @ is hidden.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		parts[i] = redactURL(strings.TrimSpace(p))
-	}
-	return strings.Join(parts, ",")
-}
-
-func redactURL(s string) string {
-	raw := s
-	if !strings.Contains(s, "://") {
-		s = "nats://" + s // as nats.go reads a bare host:port
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil && strings.Contains(raw, "@") {
-		// Unparsable, or a typo such as "nats:/user:password@host" that
-		// puts the password where url.URL.Redacted does not look.
-		return maskUserinfo(raw)
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); !ok {
-			u.User = url.User("redacted") // a token
-		}
-	}
-	return u.Redacted()
-}
-
-// maskUserinfo hides, in a URL that may be malformed, whatever comes
-// before its last @ back to the last slash: where a user, password or
-// token would be.
-func maskUserinfo(raw string) string {
-	i := strings.LastIndex(raw, "@")
-	if i < 0 {
-		return raw
-	}
-	j := strings.LastIndex(raw[:i], "/") + 1
-	return raw[:j] + "xxxxx" + raw[i:]
-}
-
-// redactIn replaces, in msg, each URL of list that carries credentials with
-// its redacted form.
-func redactIn(msg, list string) string {
-	for _, p := range strings.Split(list, ",") {
-		p = strings.TrimSpace(p)
-		if p != "" && strings.Contains(p, "@") {
-			msg = strings.ReplaceAll(msg, p, redactURL(p))
-		}
-	}
-	return msg
 }

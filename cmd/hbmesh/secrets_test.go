@@ -305,6 +305,45 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
+// TestRedactURL: every URL a message shows goes through redactURL, and
+// quoteURL is its quoted form. Passwords and tokens are hidden, in URLs
+// that parse and in those that do not; a URL without credentials comes
+// back as given.
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"127.0.0.1:4222", "127.0.0.1:4222"},
+		{"http://127.0.0.1:8080/livez", "http://127.0.0.1:8080/livez"},
+		{"nats://u:pw@h:4222", "nats://u:xxxxx@h:4222"},
+		{"u:pw@h:4222", "nats://u:xxxxx@h:4222"},
+		{"nats://tok@h:4222", "nats://redacted@h:4222"},
+		{"https://u:pw@am.example/x", "https://u:xxxxx@am.example/x"},
+		{"nats:/u:pw@h:4222", "nats:/xxxxx@h:4222"},
+		{"nats://u:pw@h:port", "nats://xxxxx@h:port"},
+	} {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got, want := quoteURL(tc.in), strconv.Quote(tc.want); got != want {
+			t.Errorf("quoteURL(%q) = %s, want %s", tc.in, got, want)
+		}
+	}
+	if got := redactURLs("nats://a:pw@h1, nats://h2,tok@h3"); got != "nats://a:xxxxx@h1,nats://h2,nats://redacted@h3" {
+		t.Errorf("redactURLs: %q", got)
+	}
+	if got := redactIn(`parse "nats://a:pw@h1:x": bad port`, "nats://h0,nats://a:pw@h1:x"); got != `parse "nats://xxxxx@h1:x": bad port` {
+		t.Errorf("redactIn: %q", got)
+	}
+	// hbmesh server --cluster and hbmesh healthcheck --url show their URL
+	// redacted too.
+	for _, args := range [][]string{{"server", "--cluster", "nats://u:pw-S3cr3t@h:port"}, {"healthcheck", "--url", "ftp://u:pw-S3cr3t@h/livez"}} {
+		code, stdout, stderr := runSync(t, nil, args...)
+		if code != exitUsage || strings.Contains(stdout+stderr, "pw-S3cr3t") || !strings.Contains(stderr, "xxxxx@h") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
 // TestTokenURLNotLogged: a node and a monitor connected with a token in
 // the URL, which nats.go's own redaction shows, log the URL redacted, and
 // the monitor's metrics do not carry it.
