@@ -45,6 +45,9 @@ type connFlags struct {
 	// credentials. Both are set by validate.
 	ctxOpts []nats.Option
 	ctxUser string
+	// ctxWho names the credentials the context presents, for principal;
+	// empty when it presents none. Set by validate.
+	ctxWho string
 	// refused, when the command sets it before dialling, picks out the
 	// permission violations it cannot work past: it returns the error to
 	// stop with, or nil to log the violation and carry on.
@@ -182,6 +185,40 @@ func (c *connFlags) source(name string) string {
 	return "--" + name
 }
 
+// principal names the credentials the connection presents, for a
+// refusal that says whose permissions to check: a user's name, a file's
+// path, where a token came from; never a secret.
+func (c *connFlags) principal() string {
+	switch {
+	case c.User != "":
+		return fmt.Sprintf("user %q (%s)", c.User, c.source("user"))
+	case c.Creds != "":
+		return fmt.Sprintf("the user of %s %s", c.source("creds"), quotePath(c.Creds))
+	case c.Nkey != "":
+		return fmt.Sprintf("the nkey of %s %s", c.source("nkey"), quotePath(c.Nkey))
+	case c.Token != "":
+		return "the token of " + c.source("token")
+	case c.ctxWho != "":
+		return c.ctxWho
+	}
+	for _, p := range strings.Split(c.Server, ",") {
+		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p
+		}
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				return fmt.Sprintf("user %q of the %s URL", u.User.Username(), c.source("server"))
+			}
+			return "the token in the " + c.source("server") + " URL"
+		}
+	}
+	if c.TLSCert != "" {
+		return fmt.Sprintf("the TLS client certificate of %s %s", c.source("tlscert"), quotePath(c.TLSCert))
+	}
+	return "the server's user for clients without credentials (no_auth_user)"
+}
+
 // Reconnect policy. These are the settings every hbmesh connection uses;
 // docs/OPERATIONS.md should describe them from here.
 const (
@@ -266,8 +303,8 @@ func (c *connFlags) inboxRefused(v string) error {
 	if !strings.HasPrefix(v, `Permissions Violation for Subscription to "`+prefix+".") {
 		return nil
 	}
-	return refusedf("the server refuses replies on inbox prefix %q (%s): set %s to the prefix the credentials allow (_INBOX_<user> with the permissions of docs/SECURITY.md)",
-		prefix, v, c.source("inbox-prefix"))
+	return refusedf("the server's permissions refuse replies on inbox prefix %q (%s): set %s to the prefix %s may subscribe to (_INBOX_<user> with the permissions of docs/SECURITY.md)",
+		prefix, v, c.source("inbox-prefix"), c.principal())
 }
 
 // refuseAny makes every permission violation end a one-shot command
@@ -276,7 +313,7 @@ func (c *connFlags) refuseAny(v string) error {
 	if err := c.inboxRefused(v); err != nil {
 		return err
 	}
-	return refusedf("the server refuses it: %s", v)
+	return refusedf("the server's permissions refuse it (%s): allow that to %s, or connect as a user that may", v, c.principal())
 }
 
 // isAuthError reports whether err is an authentication or authorization
