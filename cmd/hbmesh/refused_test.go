@@ -2,10 +2,7 @@ package main
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -164,28 +161,13 @@ func TestPrincipal(t *testing.T) {
 	credsFile := writeFile(t, "node.creds", user.creds)
 	seedFile := writeFile(t, "node.nk", user.seed)
 	certFile := writeFile(t, "node.pem", "not read before dialling")
-	home := t.TempDir()
-	ctxDir := filepath.Join(home, "nats", "context")
-	if err := os.MkdirAll(ctxDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	home, writeCtx := newContextHome(t)
 	dataCreds := "data:;base64," + base64.StdEncoding.EncodeToString([]byte(user.creds))
-	for name, kv := range map[string][]string{
-		"ctx-user":       {"user", "someone", "password", password},
-		"ctx-creds-file": {"creds", credsFile},
-		"ctx-creds-data": {"creds", dataCreds},
-		"ctx-token":      {"token", token},
-		"ctx-none":       nil,
-	} {
-		m := map[string]string{"url": "nats://127.0.0.1:4222"}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		b, _ := json.Marshal(m)
-		if err := os.WriteFile(filepath.Join(ctxDir, name+".json"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeCtx("ctx-user", contextJSON("nats://127.0.0.1:4222", "user", "someone", "password", password))
+	writeCtx("ctx-creds-file", contextJSON("nats://127.0.0.1:4222", "creds", credsFile))
+	writeCtx("ctx-creds-data", contextJSON("nats://127.0.0.1:4222", "creds", dataCreds))
+	writeCtx("ctx-token", contextJSON("nats://127.0.0.1:4222", "token", token))
+	writeCtx("ctx-none", contextJSON("nats://127.0.0.1:4222"))
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
