@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hbmesh/hbmesh/internal/natstest"
 )
 
 // TestBashCompletion: `hbmesh completion bash` is a valid bash script, and
@@ -65,4 +67,63 @@ func TestBashCompletion(t *testing.T) {
 			t.Errorf("completing %q offers %q; want %q and not %q", tc.line, got, tc.want, tc.not)
 		}
 	}
+}
+
+// completions runs the completion script for shell (zsh or fish) in that
+// shell with hbmesh on PATH: run gets the script's path and returns the
+// shell command that completes line and prints the candidates, one per
+// line.
+func completions(t *testing.T, shell, pkg string, run func(script, line string) string) {
+	t.Helper()
+	sh := natstest.SystemTool(t, pkg, "", shell)
+	script, err := exec.Command(hbmeshBin, "completion", shell).Output()
+	if err != nil {
+		t.Fatalf("hbmesh completion %s: %v", shell, err)
+	}
+	path := filepath.Join(t.TempDir(), "hbmesh."+shell)
+	if err := os.WriteFile(path, script, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sh, "-n", path).CombinedOutput(); err != nil {
+		t.Fatalf("%s -n: %v\n%s", shell, err, out)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(hbmeshBin, filepath.Join(bin, "hbmesh")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ line, want, not string }{
+		{"hbmesh mon", "monitor", "node"},
+		{"hbmesh monitor --ht", "--http", "--json"},
+		{"hbmesh bench ", "ingest", "_publisher"},
+	} {
+		cmd := exec.Command(sh, "-c", run(path, tc.line))
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s completing %q: %v\n%s", shell, tc.line, err, out)
+		}
+		got := strings.Fields(string(out))
+		if !slices.Contains(got, tc.want) || slices.Contains(got, tc.not) {
+			t.Errorf("%s: completing %q offers %q; want %q and not %q", shell, tc.line, got, tc.want, tc.not)
+		}
+	}
+}
+
+// TestFishCompletion: fish's own `complete -C` completes hbmesh command
+// lines with the script `hbmesh completion fish` prints.
+func TestFishCompletion(t *testing.T) {
+	completions(t, "fish", "fish", func(script, line string) string {
+		return "source " + strconv.Quote(script) + "; complete -C " + strconv.Quote(line)
+	})
+}
+
+// TestZshCompletion: the function `hbmesh completion zsh` defines offers
+// the right candidates. Outside an interactive shell zsh has no
+// completion system, so compdef does nothing and compadd prints what it
+// is given; BUFFER and CURSOR are set as the line editor sets them.
+func TestZshCompletion(t *testing.T) {
+	completions(t, "zsh", "zsh", func(script, line string) string {
+		return "compdef() { :; }; compadd() { shift; print -l -- \"$@\"; }; source " + strconv.Quote(script) +
+			"; BUFFER=" + strconv.Quote(line) + "; CURSOR=${#BUFFER}; _hbmesh"
+	})
 }

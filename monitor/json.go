@@ -21,10 +21,13 @@ const HistoryLen = 32
 // replies (which hbmesh status reads) and restart memory. Times are RFC
 // 3339; durations are milliseconds, as interval_ms is in a beat.
 type PeerJSON struct {
-	ID       string    `json:"id"`
-	Host     string    `json:"host"`
-	State    State     `json:"state"`
-	Since    time.Time `json:"since"`
+	ID    string    `json:"id"`
+	Host  string    `json:"host"`
+	State State     `json:"state"`
+	Since time.Time `json:"since"`
+	// Reason is why the peer entered State, as events name it; "" when
+	// not known.
+	Reason   Reason    `json:"reason"`
 	LastBeat time.Time `json:"last_beat"`
 	// LastBeatAgeMS is how long before the document's time the last
 	// beat arrived; 0 if none did.
@@ -48,7 +51,7 @@ type PeerJSON struct {
 // JSON returns p as a document written at now shows it.
 func (p *PeerInfo) JSON(now time.Time) PeerJSON {
 	j := PeerJSON{
-		ID: p.ID, Host: p.Host, State: p.State, Since: p.Since, LastBeat: p.LastBeat,
+		ID: p.ID, Host: p.Host, State: p.State, Since: p.Since, Reason: p.Reason, LastBeat: p.LastBeat,
 		Seq: p.Seq, Boot: p.Boot, PID: p.PID, IntervalMS: p.Interval.Milliseconds(),
 		ProbeRTTMS: float64(p.ProbeRTT.Microseconds()) / 1000,
 		Version:    p.Version, Labels: p.Labels, Conflict: p.Conflict,
@@ -73,7 +76,7 @@ func (p *PeerInfo) JSON(now time.Time) PeerJSON {
 // answered. No labels are nil Labels.
 func (j *PeerJSON) Info() PeerInfo {
 	p := PeerInfo{
-		ID: j.ID, Host: j.Host, State: j.State, Since: j.Since, LastBeat: j.LastBeat, LastSeen: j.LastBeat,
+		ID: j.ID, Host: j.Host, State: j.State, Since: j.Since, Reason: j.Reason, LastBeat: j.LastBeat, LastSeen: j.LastBeat,
 		Seq: j.Seq, Boot: j.Boot, PID: j.PID, Interval: time.Duration(j.IntervalMS) * time.Millisecond,
 		ProbeRTT: time.Duration(math.Round(j.ProbeRTTMS*1000)) * time.Microsecond,
 		Version:  j.Version, Conflict: j.Conflict, ClockSkew: time.Duration(j.ClockSkewMS) * time.Millisecond,

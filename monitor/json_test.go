@@ -36,7 +36,7 @@ func TestPeerJSONRoundTrip(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	p := monitor.PeerInfo{
 		ID: "web-1", Host: "web-1.example", State: monitor.StateDead, Since: t0.Add(-time.Minute),
-		LastBeat: t0.Add(-1500 * time.Millisecond), Seq: 17, Boot: "b1", PID: 4242,
+		Reason: monitor.ReasonDisconnected, LastBeat: t0.Add(-1500 * time.Millisecond), Seq: 17, Boot: "b1", PID: 4242,
 		Interval: 2 * time.Second, ProbeRTT: 1234 * time.Microsecond, Version: "v1",
 		Labels: map[string]string{"az": "eu-1"}, Conflict: true, ClockSkew: -30 * time.Millisecond,
 		History: 0b1011 | 1<<31,
@@ -47,7 +47,7 @@ func TestPeerJSONRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, kv := range []string{`"interval_ms":2000`, `"probe_rtt_ms":1.234`, `"clock_skew_ms":-30`, `"last_beat_age_ms":1500`,
-		`"state":"dead"`, `"pid":4242`, `"history":"1101` + strings.Repeat("0", 27) + `1"`} {
+		`"state":"dead"`, `"reason":"disconnected"`, `"pid":4242`, `"history":"1101` + strings.Repeat("0", 27) + `1"`} {
 		if !strings.Contains(string(b), kv) {
 			t.Errorf("JSON lacks %s: %s", kv, b)
 		}

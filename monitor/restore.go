@@ -30,7 +30,7 @@ func (t *table) restore(infos []PeerInfo, now time.Time) (skipped int) {
 		p := &peer{
 			id: in.ID, host: in.Host, boot: in.Boot, version: in.Version, seq: in.Seq,
 			interval: in.Interval, rtt: in.ProbeRTT, pid: int32(in.PID), state: st,
-			since: t.past(in.Since, now, v), hidx: -1,
+			since: t.past(in.Since, now, v), hidx: -1, reason: reasonCode(in.Reason),
 		}
 		if !in.LastBeat.IsZero() {
 			p.lastBeat = t.past(in.LastBeat, now, v)
@@ -38,6 +38,7 @@ func (t *table) restore(infos []PeerInfo, now time.Time) (skipped int) {
 		}
 		if st != in.State {
 			p.since = v // suspect restored as alive: a new state from now
+			p.reason = 0
 		}
 		if len(in.Labels) > 0 {
 			p.labels = string(wire.AppendLabels(nil, in.Labels))

@@ -45,14 +45,14 @@ func TestRestoreKeepsTimes(t *testing.T) {
 	h.advance(time.Minute)
 	died, last := h.now.Add(-50*time.Minute), h.now.Add(-50*time.Minute-3*sec)
 	h.tab.restore([]PeerInfo{
-		{ID: "dead", Host: "h", State: StateDead, Boot: "b", Seq: 9, Interval: sec, Since: died, LastBeat: last},
+		{ID: "dead", Host: "h", State: StateDead, Reason: ReasonDisconnected, Boot: "b", Seq: 9, Interval: sec, Since: died, LastBeat: last},
 		{ID: "old", Host: "h", State: StateAlive, Boot: "b", Seq: 9, Interval: sec}, // a record without times
 		{ID: "future", Host: "h", State: StateLeft, Boot: "b", Seq: 9, Interval: sec, Since: h.now.Add(time.Hour)},
 	}, h.now)
 	v := h.tab.vnow(h.now)
 	in := h.tab.info(mustPeek(t, h, "dead"), v)
-	if !in.Since.Equal(died) || !in.LastBeat.Equal(last) || !in.LastSeen.Equal(last) {
-		t.Errorf("dead: since %v last beat %v last seen %v, want %v and %v", in.Since, in.LastBeat, in.LastSeen, died, last)
+	if !in.Since.Equal(died) || !in.LastBeat.Equal(last) || !in.LastSeen.Equal(last) || in.Reason != ReasonDisconnected {
+		t.Errorf("dead: since %v last beat %v last seen %v reason %q, want %v and %v, disconnected", in.Since, in.LastBeat, in.LastSeen, in.Reason, died, last)
 	}
 	if in := h.tab.info(mustPeek(t, h, "old"), v); !in.Since.Equal(h.now) || !in.LastBeat.IsZero() {
 		t.Errorf("record without times: since %v last beat %v, want now and zero", in.Since, in.LastBeat)

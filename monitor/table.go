@@ -56,6 +56,8 @@ type peer struct {
 	// cycles counts suspect → alive-by-probe rounds since the last
 	// accepted beat (Event.Repeat), saturating; it fits the padding.
 	cycles uint8
+	// reason is why the peer entered its state, an index in reasons.
+	reason uint8
 }
 
 // forgotPeer is a dead or left peer dropped after the retention.
@@ -205,6 +207,7 @@ func (t *table) transition(p *peer, to State, reason Reason, v int64, now time.T
 	t.st.byState[to]++
 	p.state = to
 	p.since = v
+	p.reason = reasonCode(reason)
 	return e
 }
 
@@ -572,7 +575,7 @@ func (t *table) setImpaired(impaired bool, now time.Time) {
 // then calls parseLabels.
 func (t *table) info(p *peer, v int64) PeerInfo {
 	in := PeerInfo{
-		ID: p.id, Host: p.host, State: p.state, Since: t.wall(p.since),
+		ID: p.id, Host: p.host, State: p.state, Since: t.wall(p.since), Reason: reasons[p.reason],
 		LastBeat: t.wall(p.lastBeat), LastSeen: t.wall(p.lastHeard),
 		Seq: p.seq, Boot: p.boot, PID: int(p.pid), Interval: p.interval,
 		ProbeRTT: p.rtt, Version: p.version, Conflict: p.conflict,

@@ -77,6 +77,21 @@ func (h *harness) drain() []Event {
 	h.evs = append(h.evs, h.tab.events...)
 	out := h.tab.events
 	h.tab.events = nil
+	// Every peer's snapshot names the reason of the last transition it
+	// went through (a conflict event changes no state and no reason).
+	last := map[string]Reason{}
+	for _, e := range out {
+		if e.Reason != ReasonConflict {
+			last[e.ID] = e.Reason
+		}
+	}
+	for id, r := range last {
+		if p, ok := h.tab.peers.peek(id); ok {
+			if got := h.tab.info(p, h.tab.vnow(h.now)).Reason; got != r {
+				h.t.Errorf("%s: snapshot reason %q, want %q, its last transition's", id, got, r)
+			}
+		}
+	}
 	return out
 }
 

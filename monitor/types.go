@@ -87,6 +87,22 @@ const (
 	ReasonConflict      Reason = "conflict"       // two boots are beating under one id
 )
 
+// reasons lists every Reason; the peer table keeps a peer's reason as its
+// index here, in a byte.
+var reasons = [...]Reason{"", ReasonFirstBeat, ReasonBeat, ReasonProbeAnswered, ReasonSilent,
+	ReasonTimeout, ReasonDisconnected, ReasonGoodbye, ReasonRestarted, ReasonConflict}
+
+// reasonCode returns r's index in reasons; 0 ("") for a reason it does
+// not list.
+func reasonCode(r Reason) uint8 {
+	for i, x := range reasons {
+		if x == r {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
 // Event is one transition of one peer.
 type Event struct {
 	Time     time.Time     // when this monitor decided, by its clock
@@ -180,10 +196,13 @@ func (e Event) String() string {
 // PeerInfo is a snapshot of one peer. Its JSON form is [PeerJSON]
 // ([PeerInfo.JSON]).
 type PeerInfo struct {
-	ID       string
-	Host     string
-	State    State
-	Since    time.Time
+	ID    string
+	Host  string
+	State State
+	Since time.Time
+	// Reason is why the peer entered State; "" when not known (a peer
+	// remembered by an older release).
+	Reason   Reason
 	LastBeat time.Time
 	LastSeen time.Time // last beat or probe answer
 	Seq      uint64

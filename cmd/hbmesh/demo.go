@@ -105,7 +105,7 @@ func (c *demoCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	defer srv.Shutdown()
 	url := srv.ClientURL()
-	out.printf("demo: NATS server at %s (watch the beats: nats sub 'hb.>' -s %s)", url, url)
+	out.printf("demo: NATS server at %s (watch the beats: nats sub 'hb.*' -s %s)", url, url)
 
 	// The nodes and the monitor outlive ctx: on an interrupt the nodes say
 	// goodbye first, the monitor sees them leave, and only then does it

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hbmesh/hbmesh/internal/natstest"
 )
 
 // TestManPage: `hbmesh man` lists every subcommand, flag variable and exit
@@ -50,13 +52,7 @@ func TestManPage(t *testing.T) {
 		}
 	}
 
-	groff, err := exec.LookPath("groff")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("groff not installed (apt-get install groff-base)")
-		}
-		t.Skip("groff not installed (apt-get install groff-base); the page was checked as text only")
-	}
+	groff := natstest.SystemTool(t, "groff-base", "", "groff")
 	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z")
 	cmd.Stdin = strings.NewReader(page)
 	var warnings bytes.Buffer

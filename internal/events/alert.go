@@ -86,33 +86,42 @@ type deadPeer struct {
 	interval       time.Duration
 	lastBeat       time.Time // zero when unknown (events do not carry it)
 	since          time.Time // when it was declared dead
-	monitor        string    // who reported it; "" when unknown
+	reason         monitor.Reason
+	monitor        string // who reported it; "" when unknown
 }
 
 func deadFromEvent(ev *monitor.Event, monitorID string) deadPeer {
-	return deadPeer{id: ev.ID, host: ev.Host, boot: ev.Boot, seq: ev.Seq, interval: ev.Interval, since: ev.Time.UTC(), monitor: monitorID}
+	return deadPeer{id: ev.ID, host: ev.Host, boot: ev.Boot, seq: ev.Seq, interval: ev.Interval, since: ev.Time.UTC(), reason: ev.Reason, monitor: monitorID}
 }
 
 func deadFromInfo(p *monitor.PeerInfo, monitorID string) deadPeer {
-	return deadPeer{id: p.ID, host: p.Host, boot: p.Boot, seq: p.Seq, interval: p.Interval, lastBeat: p.LastBeat.UTC(), since: p.Since.UTC(), monitor: monitorID}
+	return deadPeer{id: p.ID, host: p.Host, boot: p.Boot, seq: p.Seq, interval: p.Interval, lastBeat: p.LastBeat.UTC(), since: p.Since.UTC(), reason: p.Reason, monitor: monitorID}
 }
 
 const timeFormat = time.RFC3339
 
-// annotations are the firing alert's summary and description, and the
-// reporting monitor when known.
+// annotations are the firing alert's summary and description, the
+// reason it died ("timeout" or "disconnected", as events name it; absent
+// when unknown), and the reporting monitor when known.
 func (d *deadPeer) annotations() map[string]string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Peer %s (host %q) ", d.id, d.host)
+	last := "no beat seen"
 	if !d.lastBeat.IsZero() {
-		fmt.Fprintf(&b, "sent no beat after %s ", d.lastBeat.Format(timeFormat))
-	} else {
-		b.WriteString("stopped beating ")
+		last = "last beat " + d.lastBeat.Format(timeFormat)
 	}
-	fmt.Fprintf(&b, "and did not answer its probe; declared dead at %s. Beat interval %s, last seq %d, boot %q.", d.since.Format(timeFormat), d.interval, d.seq, d.boot)
+	if d.reason == monitor.ReasonDisconnected {
+		fmt.Fprintf(&b, "lost its NATS connection (%s) and neither reconnected, beat nor answered its probe within its reconnect window", last)
+	} else {
+		fmt.Fprintf(&b, "stopped beating (%s) and did not answer its probe", last)
+	}
+	fmt.Fprintf(&b, "; declared dead at %s. Beat interval %s, last seq %d, boot %q.", d.since.Format(timeFormat), d.interval, d.seq, d.boot)
 	a := map[string]string{
 		"summary":     fmt.Sprintf("hbmesh peer %s is dead", d.id),
 		"description": b.String(),
+	}
+	if d.reason != "" {
+		a["reason"] = string(d.reason)
 	}
 	if d.monitor != "" {
 		a["monitor"] = d.monitor

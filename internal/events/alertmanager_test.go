@@ -94,7 +94,7 @@ func (s *peers) Ready() error {
 
 func deadPeer(id string, since time.Time) monitor.PeerInfo {
 	return monitor.PeerInfo{ID: id, Host: id + ".example", State: monitor.StateDead, Since: since,
-		LastBeat: since.Add(-4 * time.Second), Seq: 7, Boot: "boot-" + id, Interval: time.Second}
+		Reason: monitor.ReasonTimeout, LastBeat: since.Add(-4 * time.Second), Seq: 7, Boot: "boot-" + id, Interval: time.Second}
 }
 
 // amReceiver is a real HTTP server standing in for Alertmanager's API v2:
@@ -256,12 +256,12 @@ func TestAlertmanagerLifecycle(t *testing.T) {
 	if !a.StartsAt.Equal(died) || !a.EndsAt.Equal(now.Add(4*time.Minute)) || a.GeneratorURL != "http://mon-a:8080/?q=web-1" {
 		t.Errorf("startsAt %v endsAt %v (now %v) generatorURL %q", a.StartsAt, a.EndsAt, now, a.GeneratorURL)
 	}
-	for _, want := range []string{"sent no beat after " + died.Add(-4*time.Second).Format(time.RFC3339), "declared dead at " + died.Format(time.RFC3339), "last seq 7"} {
+	for _, want := range []string{"stopped beating (last beat " + died.Add(-4*time.Second).Format(time.RFC3339) + ")", "declared dead at " + died.Format(time.RFC3339), "last seq 7"} {
 		if !strings.Contains(a.Annotations["description"], want) {
 			t.Errorf("description %q lacks %q", a.Annotations["description"], want)
 		}
 	}
-	if a.Annotations["summary"] != "hbmesh peer web-1 is dead" || a.Annotations["monitor"] != "mon-a" {
+	if a.Annotations["summary"] != "hbmesh peer web-1 is dead" || a.Annotations["monitor"] != "mon-a" || a.Annotations["reason"] != "timeout" {
 		t.Errorf("annotations %v", a.Annotations)
 	}
 

@@ -99,6 +99,29 @@ func TestWebhookConfigValidate(t *testing.T) {
 	}
 }
 
+// TestAlertNamesTheReason: an alert about a peer convicted by the crash
+// fast path says its connection was lost, one convicted by timeout says it
+// stopped beating, and each carries the reason as events name it.
+func TestAlertNamesTheReason(t *testing.T) {
+	ev := lifecycle("web-1")[2]
+	for _, tc := range []struct {
+		reason monitor.Reason
+		want   string
+	}{
+		{monitor.ReasonTimeout, "Peer web-1 (host \"web-1.example\") stopped beating (no beat seen) and did not answer its probe; declared dead at 2025-03-01T12:00:02Z."},
+		{monitor.ReasonDisconnected, "Peer web-1 (host \"web-1.example\") lost its NATS connection (no beat seen) and neither reconnected, beat nor answered its probe within its reconnect window; declared dead at 2025-03-01T12:00:02Z."},
+	} {
+		ev.Reason = tc.reason
+		a := events.EventAlert(&ev, ev.Time, time.Hour, "hb", nil, "", "")
+		if d := a.Annotations["description"]; !strings.HasPrefix(d, tc.want) {
+			t.Errorf("%s: description %q, want it to start %q", tc.reason, d, tc.want)
+		}
+		if a.Annotations["reason"] != string(tc.reason) {
+			t.Errorf("%s: reason annotation %q", tc.reason, a.Annotations["reason"])
+		}
+	}
+}
+
 func TestWebhookFiringThenResolved(t *testing.T) {
 	r := newReceiver(t, func(int64) int { return http.StatusOK })
 	w := newWebhook(t, r.URL, func(c *events.WebhookConfig) { c.ExternalURL = "http://mon-a:8080/" })

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,24 +28,10 @@ import (
 const browserDeadline = 60 * time.Second
 
 // chromium returns the browser to drive: $CHROME_PATH, else chromium on
-// $PATH. Without one the test fails under CI (which must run it) and is
-// skipped, loudly, elsewhere.
+// $PATH.
 func chromium(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("CHROME_PATH"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const how = "no chromium found for the dashboard browser test: install it with `apt-get update && apt-get install -y chromium` (Debian) or point CHROME_PATH at a Chrome/Chromium binary"
-	if os.Getenv("CI") != "" {
-		t.Fatal(how)
-	}
-	t.Skip("SKIPPING: " + how)
-	return ""
+	return natstest.SystemTool(t, "chromium", "CHROME_PATH", "chromium", "chromium-browser")
 }
 
 func artifactsDir(t *testing.T) string {
@@ -200,6 +185,12 @@ func TestDashboardShowsDeathLive(t *testing.T) {
 	must("read rows", err)
 	if want := []string{"node-b=dead", "node-a=alive", "node-c=alive"}; fmt.Sprint(states) != fmt.Sprint(want) {
 		t.Errorf("rows %v, want %v (worst first)", states, want)
+	}
+	// The badge names why the peer died, from the live event.
+	why, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.querySelector('#rows tr[data-id="node-b"] .badge').title`))
+	must("read the dead badge's title", err)
+	if why != "dead: timeout" && why != "dead: disconnected" {
+		t.Errorf("dead badge title %q, want the reason (timeout or disconnected)", why)
 	}
 	// Clicking a count shows only that state; clicking it again, all.
 	clickDead := func() {

@@ -48,6 +48,34 @@ func Tool(t testing.TB, name string) string {
 	return ""
 }
 
+// SystemTool returns the path of a program a test runs that comes from a
+// Debian package (pkg) rather than from the Go module proxy: $env when env
+// is not "" and set, else the first of names on PATH. When none is found
+// the test fails under CI, which installs pkg, and is skipped with the
+// install command elsewhere.
+func SystemTool(t testing.TB, pkg, env string, names ...string) string {
+	t.Helper()
+	if env != "" {
+		if p := os.Getenv(env); p != "" {
+			return p
+		}
+	}
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := names[0] + " not found; install it with `apt-get install " + pkg + "` (Debian)"
+	if env != "" {
+		msg += " or point " + env + " at it"
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("natstest: " + msg)
+	}
+	t.Skip("SKIP: " + msg)
+	return ""
+}
+
 func isExecutable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0

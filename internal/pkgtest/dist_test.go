@@ -25,6 +25,7 @@ import (
 	"testing/fstest"
 
 	"github.com/hbmesh/hbmesh/internal/doclinks"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/promtest"
 )
 
@@ -189,21 +190,6 @@ func (r release) find(t *testing.T, typ, format, goos, goarch string) artifact {
 		t.Fatalf("want one %s %s for %s/%s in dist/artifacts.json, found %d", typ, format, goos, goarch, len(found))
 	}
 	return found[0]
-}
-
-// tool returns the path of a program the checks run. Without it the test
-// fails under CI, which installs it, and is skipped elsewhere.
-func tool(t *testing.T, name, debianPackage string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	how := name + " not found: install it with `apt-get install " + debianPackage + "` (Debian)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(how)
-	}
-	t.Skip("SKIP: " + how)
-	return ""
 }
 
 func run(t *testing.T, env []string, name string, args ...string) string {
@@ -480,7 +466,7 @@ func checkListing(t *testing.T, format string, got map[string]entry) {
 // TestDeb unpacks the .deb for this machine with dpkg-deb and checks its
 // files, its maintainer scripts, its binary, its man page and its units.
 func TestDeb(t *testing.T) {
-	dpkgDeb := tool(t, "dpkg-deb", "dpkg")
+	dpkgDeb := natstest.SystemTool(t, "dpkg", "", "dpkg-deb")
 	r := loadRelease(t)
 	deb := filepath.Join(root, r.find(t, "Linux Package", "deb", "linux", runtime.GOARCH).Path)
 
@@ -523,7 +509,7 @@ func TestDeb(t *testing.T) {
 	}
 
 	// The man page renders without a warning.
-	man := tool(t, "man", "man-db")
+	man := natstest.SystemTool(t, "man-db", "", "man")
 	var stderr bytes.Buffer
 	cmd := exec.Command(man, "--warnings", "-l", filepath.Join(dir, "usr/share/man/man1/hbmesh.1.gz"))
 	cmd.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=80", "MAN_KEEP_FORMATTING=")
@@ -554,7 +540,7 @@ func TestDeb(t *testing.T) {
 	// it, since /usr/bin/hbmesh is not installed here) and the packaged
 	// man page (Documentation=man:hbmesh(1), found through MANPATH). verify
 	// only warns about unknown keys, so any output fails.
-	sa := tool(t, "systemd-analyze", "systemd")
+	sa := natstest.SystemTool(t, "systemd", "", "systemd-analyze")
 	units := t.TempDir()
 	args := []string{"verify"}
 	for _, name := range []string{"hbmesh-node.service", "hbmesh-monitor.service", "hbmesh-notify.service"} {
@@ -586,7 +572,7 @@ func TestDeb(t *testing.T) {
 // configuration beside them, and amtool accepts the Alertmanager
 // configuration.
 func TestDebDocs(t *testing.T) {
-	dpkgDeb := tool(t, "dpkg-deb", "dpkg")
+	dpkgDeb := natstest.SystemTool(t, "dpkg", "", "dpkg-deb")
 	r := loadRelease(t)
 	deb := filepath.Join(root, r.find(t, "Linux Package", "deb", "linux", runtime.GOARCH).Path)
 	dir := t.TempDir()
@@ -625,8 +611,8 @@ func TestDebDocs(t *testing.T) {
 // holds is named in its column, by its path, a directory above it or (in
 // an archive) a pattern, and everything the table names is there.
 func TestInstalledFilesTable(t *testing.T) {
-	dpkgDeb := tool(t, "dpkg-deb", "dpkg")
-	rpm := tool(t, "rpm", "rpm")
+	dpkgDeb := natstest.SystemTool(t, "dpkg", "", "dpkg-deb")
+	rpm := natstest.SystemTool(t, "rpm", "", "rpm")
 	r := loadRelease(t)
 	pkgs := map[string]map[string]entry{
 		"deb": debListing(t, dpkgDeb, filepath.Join(root, r.find(t, "Linux Package", "deb", "linux", runtime.GOARCH).Path)),
@@ -723,7 +709,7 @@ func named(p string, names []string) bool {
 // files, modes and owners, their bytes, its config files and its
 // scriptlets.
 func TestRPM(t *testing.T) {
-	rpm := tool(t, "rpm", "rpm")
+	rpm := natstest.SystemTool(t, "rpm", "", "rpm")
 	r := loadRelease(t)
 	pkg := filepath.Join(root, r.find(t, "Linux Package", "rpm", "linux", runtime.GOARCH).Path)
 
@@ -824,7 +810,7 @@ func TestMaintainerScripts(t *testing.T) {
 		}
 		t.Skip("SKIP: needs root, for a mount namespace")
 	}
-	unshare := tool(t, "unshare", "util-linux")
+	unshare := natstest.SystemTool(t, "util-linux", "", "unshare")
 	scriptsDir, err := filepath.Abs(filepath.Join(root, "deploy/package"))
 	if err != nil {
 		t.Fatal(err)

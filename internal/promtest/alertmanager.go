@@ -98,7 +98,7 @@ type Alertmanager struct {
 // send_resolved, and waits until it is ready. It stops when the test ends.
 func Start(t testing.TB, r *Receiver, cfg Config) *Alertmanager {
 	t.Helper()
-	bin := tool(t, "ALERTMANAGER_PATH", "prometheus-alertmanager", "alertmanager")
+	bin := natstest.SystemTool(t, "prometheus-alertmanager", "ALERTMANAGER_PATH", "prometheus-alertmanager", "alertmanager")
 	if cfg.GroupWait == 0 {
 		cfg.GroupWait = 200 * time.Millisecond
 	}

@@ -7,44 +7,24 @@ package promtest
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"testing"
-)
 
-// tool returns the binary to run: $env when set, else the first of names
-// on PATH. Without one the test fails under CI and is skipped elsewhere.
-func tool(t testing.TB, env string, names ...string) string {
-	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		return p
-	}
-	for _, name := range names {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	pkg := map[string]string{"promtool": "prometheus", "amtool": "prometheus-alertmanager", "prometheus-alertmanager": "prometheus-alertmanager"}[names[0]]
-	how := "no " + names[0] + " found: install it with `apt-get install -y " + pkg + "` (Debian) or point " + env + " at the binary"
-	if os.Getenv("CI") != "" {
-		t.Fatal(how)
-	}
-	t.Skip("SKIPPING: " + how)
-	return ""
-}
+	"github.com/hbmesh/hbmesh/internal/natstest"
+)
 
 // Promtool runs promtool with args, stdin as its standard input, and
 // returns its combined output and whether it exited 0.
 func Promtool(t testing.TB, stdin []byte, args ...string) (string, bool) {
 	t.Helper()
-	return run(t, tool(t, "PROMTOOL_PATH", "promtool"), stdin, args)
+	return run(t, natstest.SystemTool(t, "prometheus", "PROMTOOL_PATH", "promtool"), stdin, args)
 }
 
 // Amtool runs Alertmanager's amtool with args and returns its combined
 // output and whether it exited 0.
 func Amtool(t testing.TB, args ...string) (string, bool) {
 	t.Helper()
-	return run(t, tool(t, "AMTOOL_PATH", "amtool"), nil, args)
+	return run(t, natstest.SystemTool(t, "prometheus-alertmanager", "AMTOOL_PATH", "amtool"), nil, args)
 }
 
 func run(t testing.TB, bin string, stdin []byte, args []string) (string, bool) {

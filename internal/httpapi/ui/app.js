@@ -147,6 +147,7 @@
     const badge = document.createElement("span");
     badge.className = "badge " + p.state;
     badge.textContent = p.state;
+    if (p.reason) badge.title = p.state + ": " + p.reason.replace(/_/g, " ");
     st.appendChild(badge);
     if (p.conflict) {
       const c = document.createElement("span");
@@ -255,7 +256,7 @@
       // A transition that arrived over SSE after this list was taken is
       // newer than what the list says; keep it.
       const o = old.get(p.id);
-      if (o && ms(o.since) > ms(p.since)) { p.state = o.state; p.since = o.since; }
+      if (o && ms(o.since) > ms(p.since)) { p.state = o.state; p.since = o.since; p.reason = o.reason; }
       p.hist_at = at;
       peers.set(p.id, p);
     }
@@ -272,6 +273,7 @@
     p.host = ev.host;
     p.state = ev.state;
     p.since = ev.time;
+    p.reason = ev.reason;
     p.boot = ev.boot;
     p.seq = ev.seq;
     p.interval_ms = ev.interval_ms;
