@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // TestStandaloneServer runs hbmesh node and monitor processes against a
@@ -30,8 +32,8 @@ func TestStandaloneServer(t *testing.T) {
 		nodes[id] = start(t, id, nil, hbmeshBin, "node", "-s", url, "--id", id, "--interval", iv, "--label", "suite=e2e")
 	}
 	for id := range nodes {
-		if e := log.waitFor(t, id, "alive"); e.Prev != "" {
-			t.Errorf("first event of %s has prev %q, want empty", id, e.Prev)
+		if e := log.waitFor(t, id, monitor.StateAlive); e.Prev != monitor.StateUnknown {
+			t.Errorf("first event of %s has prev %q, want none", id, e.Prev)
 		}
 	}
 
@@ -81,23 +83,25 @@ func TestStandaloneServer(t *testing.T) {
 
 	t.Run("SIGKILL is dead", func(t *testing.T) {
 		nodes["e2e-kill"].signal(t, syscall.SIGKILL)
-		log.waitFor(t, "e2e-kill", "dead")
+		log.waitFor(t, "e2e-kill", monitor.StateDead)
 	})
 	t.Run("SIGSTOP is dead", func(t *testing.T) {
 		nodes["e2e-stop"].signal(t, syscall.SIGSTOP)
-		log.waitFor(t, "e2e-stop", "dead")
+		log.waitFor(t, "e2e-stop", monitor.StateDead)
 		nodes["e2e-stop"].signal(t, syscall.SIGCONT)
-		waitEvent(t, log, func(e event) bool { return e.ID == "e2e-stop" && e.State == "alive" && e.Prev == "dead" })
+		waitEvent(t, log, func(e monitor.Event) bool {
+			return e.ID == "e2e-stop" && e.State == monitor.StateAlive && e.Prev == monitor.StateDead
+		})
 	})
 	t.Run("SIGTERM is left, never dead", func(t *testing.T) {
 		nodes["e2e-term"].signal(t, syscall.SIGTERM)
 		if code := nodes["e2e-term"].wait(t); code != 0 {
 			t.Errorf("node exited %d after SIGTERM, want 0", code)
 		}
-		log.waitFor(t, "e2e-term", "left")
+		log.waitFor(t, "e2e-term", monitor.StateLeft)
 		// Give a would-be false death every chance to show up.
 		time.Sleep(4 * 250 * time.Millisecond) // wait past the dead timeout on purpose
-		if n := log.count("e2e-term", "dead"); n != 0 {
+		if n := log.count("e2e-term", monitor.StateDead); n != 0 {
 			t.Fatalf("a node that said goodbye was reported dead %d times", n)
 		}
 	})
@@ -106,7 +110,7 @@ func TestStandaloneServer(t *testing.T) {
 	}
 }
 
-func waitEvent(t *testing.T, l *eventLog, pred func(event) bool) {
+func waitEvent(t *testing.T, l *eventLog, pred func(monitor.Event) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // bound is the generous limit for anything the tests wait for.
@@ -135,20 +135,11 @@ func (p *proc) wait(t *testing.T) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-// event is one line of `hbmesh monitor --json`.
-type event struct {
-	Time    time.Time `json:"time"`
-	ID      string    `json:"id"`
-	State   string    `json:"state"`
-	Prev    string    `json:"prev"`
-	Reason  string    `json:"reason"`
-	Restart bool      `json:"restart"`
-}
-
-// eventLog parses a monitor's --json stdout as it arrives.
+// eventLog parses a monitor's --json stdout as it arrives, with
+// monitor.DecodeEvent.
 type eventLog struct {
 	mu     sync.Mutex
-	events []event
+	events []monitor.Event
 	bad    []string
 	notify chan struct{}
 }
@@ -159,9 +150,9 @@ func newEventLog() (*eventLog, io.WriteCloser) {
 	go func() {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
-			var e event
+			e, _, err := monitor.DecodeEvent(sc.Bytes())
 			l.mu.Lock()
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.ID == "" || e.State == "" {
+			if err != nil {
 				l.bad = append(l.bad, sc.Text())
 			} else {
 				l.events = append(l.events, e)
@@ -176,13 +167,13 @@ func newEventLog() (*eventLog, io.WriteCloser) {
 	return l, w
 }
 
-func (l *eventLog) snapshot() []event {
+func (l *eventLog) snapshot() []monitor.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]event(nil), l.events...)
+	return append([]monitor.Event(nil), l.events...)
 }
 
-func (l *eventLog) waitFor(t *testing.T, id, state string) event {
+func (l *eventLog) waitFor(t *testing.T, id string, state monitor.State) monitor.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
@@ -200,7 +191,7 @@ func (l *eventLog) waitFor(t *testing.T, id, state string) event {
 	}
 }
 
-func (l *eventLog) count(id, state string) int {
+func (l *eventLog) count(id string, state monitor.State) int {
 	n := 0
 	for _, e := range l.snapshot() {
 		if e.ID == id && e.State == state {

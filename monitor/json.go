@@ -92,6 +92,66 @@ func (j *PeerJSON) Info() PeerInfo {
 	return p
 }
 
+// StatusJSON is a monitor's status in JSON: the one shape of it in every
+// document hbmesh writes, the HTTP API's /api/status and status events,
+// and the discovery service's status replies (which hbmesh status reads).
+// Times are RFC 3339 and durations milliseconds, as in [PeerJSON];
+// counters count from the monitor's start, as [Stats] does.
+type StatusJSON struct {
+	Monitor string    `json:"monitor"`
+	Prefix  string    `json:"prefix"`  // beats are watched on <prefix>.*
+	Version string    `json:"version"` // the hbmesh version
+	Time    time.Time `json:"time"`
+	// Ready is Monitor.Ready() == nil; ReadyError says why not.
+	Ready      bool   `json:"ready"`
+	ReadyError string `json:"ready_error,omitempty"`
+	Connected  bool   `json:"connected"` // the monitor's NATS connection is up
+	Impaired   bool   `json:"impaired"`  // verdicts are suspended
+	FastPath   bool   `json:"fast_path"` // the crash fast path works (Stats.FastPath)
+	Peers      int    `json:"peers"`     // peers in the table
+	// PeersByState and Transitions have a key for every state.
+	PeersByState   map[State]int    `json:"peers_by_state"`
+	Transitions    map[State]uint64 `json:"transitions"` // by target state
+	Beats          uint64           `json:"beats"`
+	Rejected       uint64           `json:"rejected"` // every reason; hbmesh_beats_rejected_total has each
+	ProbesSent     uint64           `json:"probes_sent"`
+	ProbesAnswered uint64           `json:"probes_answered"`
+	ProbesFailed   uint64           `json:"probes_failed"`
+	Evicted        uint64           `json:"evicted"`
+	Forgotten      uint64           `json:"forgotten"`
+	Restarts       uint64           `json:"restarts"`
+	Conflicts      uint64           `json:"conflicts"`
+	Stalls         uint64           `json:"stalls"`
+	StalledMS      int64            `json:"stalled_ms"`
+	Outages        uint64           `json:"outages"`
+	Dropped        uint64           `json:"dropped"` // beats NATS dropped for a full beat queue
+}
+
+// JSON returns s as a [StatusJSON], ready being the monitor's
+// [Monitor.Ready]. Monitor, Prefix, Version and Time, which s does not
+// hold, are left for the caller to set.
+func (s *Stats) JSON(ready error) StatusJSON {
+	j := StatusJSON{
+		Ready: ready == nil, Connected: s.Connected, Impaired: s.Impaired, FastPath: s.FastPath,
+		PeersByState: make(map[State]int, 4), Transitions: make(map[State]uint64, 4),
+		Beats: s.Beats, ProbesSent: s.ProbesSent, ProbesAnswered: s.ProbesAnswered, ProbesFailed: s.ProbesFailed,
+		Evicted: s.Evicted, Forgotten: s.Forgotten, Restarts: s.Restarts, Conflicts: s.Conflicts,
+		Stalls: s.Stalls, StalledMS: s.StalledFor.Milliseconds(), Outages: s.Outages, Dropped: s.Dropped,
+	}
+	if ready != nil {
+		j.ReadyError = ready.Error()
+	}
+	for _, st := range States() {
+		j.PeersByState[st] = s.Peers[st]
+		j.Transitions[st] = s.Transitions[st]
+		j.Peers += s.Peers[st]
+	}
+	for _, n := range s.Rejected {
+		j.Rejected += n
+	}
+	return j
+}
+
 // ComparePeers is the order of every list of peers: [Monitor.TopPeers],
 // the HTTP API, discovery replies and hbmesh status. Worst state first
 // ([State.Severity]), then by id in natural order: runs of digits compare

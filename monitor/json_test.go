@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -61,6 +62,42 @@ func TestPeerJSONRoundTrip(t *testing.T) {
 	// A peer without labels has {} in its JSON, not null.
 	if b, _ := json.Marshal((&monitor.PeerInfo{ID: "x"}).JSON(t0)); !strings.Contains(string(b), `"labels":{}`) {
 		t.Errorf("no labels: %s", b)
+	}
+}
+
+// TestStatusJSON: every counter lands in its own field, durations in
+// milliseconds, every state is a key even with no peers in it, and the
+// readiness error is kept.
+func TestStatusJSON(t *testing.T) {
+	st := monitor.Stats{
+		Beats: 1, Rejected: map[string]uint64{"flood": 2, "replay": 3},
+		Transitions: map[monitor.State]uint64{monitor.StateDead: 4, monitor.StateAlive: 5},
+		Peers:       map[monitor.State]int{monitor.StateAlive: 6, monitor.StateSuspect: 7},
+		ProbesSent:  8, ProbesAnswered: 9, ProbesFailed: 10, Evicted: 11, Forgotten: 12, Restarts: 13,
+		Conflicts: 14, Stalls: 15, StalledFor: 1600 * time.Millisecond, Outages: 17, Dropped: 18,
+		BacklogDeferrals: 19, Connected: true, FastPath: true,
+	}
+	j := st.JSON(errors.New("catching up"))
+	j.Monitor, j.Prefix, j.Version, j.Time = "mon-1", "hb", "v1", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	b, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"monitor":"mon-1","prefix":"hb","version":"v1","time":"2026-03-01T12:00:00Z",` +
+		`"ready":false,"ready_error":"catching up","connected":true,"impaired":false,"fast_path":true,` +
+		`"peers":13,"peers_by_state":{"alive":6,"dead":0,"left":0,"suspect":7},` +
+		`"transitions":{"alive":5,"dead":4,"left":0,"suspect":0},"beats":1,"rejected":5,` +
+		`"probes_sent":8,"probes_answered":9,"probes_failed":10,"evicted":11,"forgotten":12,"restarts":13,` +
+		`"conflicts":14,"stalls":15,"stalled_ms":1600,"outages":17,"dropped":18}`
+	if string(b) != want {
+		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	var back monitor.StatusJSON
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, j) {
+		t.Errorf("round trip: %v\n got %+v\nwant %+v", err, back, j)
+	}
+	if j := st.JSON(nil); !j.Ready || j.ReadyError != "" {
+		t.Errorf("ready: %+v", j)
 	}
 }
 

@@ -3,9 +3,12 @@ package monitor_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // TestEveryWarningIsInTheRunbook keeps docs/OPERATIONS.md's "When
@@ -41,5 +44,28 @@ func TestEveryWarningIsInTheRunbook(t *testing.T) {
 	}
 	if found < 5 {
 		t.Fatalf("found only %d log calls; the pattern no longer matches the code", found)
+	}
+}
+
+// TestOperationsDocListsStatusFields: the /api/status row of
+// docs/OPERATIONS.md names every field of StatusJSON, in order, and no
+// other.
+func TestOperationsDocListsStatusFields(t *testing.T) {
+	doc, err := os.ReadFile("../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `/api/status` \\| [^`]*`([^`]+)`").FindSubmatch(doc)
+	if row == nil {
+		t.Fatal("docs/OPERATIONS.md has no /api/status row with a list of fields")
+	}
+	var want []string
+	typ := reflect.TypeFor[monitor.StatusJSON]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		want = append(want, name)
+	}
+	if got := strings.Join(want, ", "); string(row[1]) != got {
+		t.Errorf("docs/OPERATIONS.md lists the /api/status fields\n%s\nStatusJSON has\n%s", row[1], got)
 	}
 }

@@ -45,6 +45,9 @@ type connFlags struct {
 	// credentials. Both are set by validate.
 	ctxOpts []nats.Option
 	ctxUser string
+	// ctxWho names the credentials the context presents, for principal;
+	// empty when it presents none. Set by validate.
+	ctxWho string
 	// refused, when the command sets it before dialling, picks out the
 	// permission violations it cannot work past: it returns the error to
 	// stop with, or nil to log the violation and carry on.
@@ -115,10 +118,7 @@ func checkServers(flag, list string) error {
 		default:
 			continue
 		}
-		if strings.Contains(p, "@") {
-			p = redactURL(p)
-		}
-		return usagef("%s %q: %s; want nats://[USER:PASSWORD@]HOST[:PORT] (or tls://, ws://, wss://), several separated by commas", flag, p, why)
+		return usagef("%s %s: %s; want nats://[USER:PASSWORD@]HOST[:PORT] (or tls://, ws://, wss://), several separated by commas", flag, quoteURL(p), why)
 	}
 	return nil
 }
@@ -183,6 +183,40 @@ func (c *connFlags) source(name string) string {
 		return fmt.Sprintf("--%s (from --context %s)", name, c.Context)
 	}
 	return "--" + name
+}
+
+// principal names the credentials the connection presents, for a
+// refusal that says whose permissions to check: a user's name, a file's
+// path, where a token came from; never a secret.
+func (c *connFlags) principal() string {
+	switch {
+	case c.User != "":
+		return fmt.Sprintf("user %q (%s)", c.User, c.source("user"))
+	case c.Creds != "":
+		return fmt.Sprintf("the user of %s %s", c.source("creds"), quotePath(c.Creds))
+	case c.Nkey != "":
+		return fmt.Sprintf("the nkey of %s %s", c.source("nkey"), quotePath(c.Nkey))
+	case c.Token != "":
+		return "the token of " + c.source("token")
+	case c.ctxWho != "":
+		return c.ctxWho
+	}
+	for _, p := range strings.Split(c.Server, ",") {
+		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p
+		}
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				return fmt.Sprintf("user %q of the %s URL", u.User.Username(), c.source("server"))
+			}
+			return "the token in the " + c.source("server") + " URL"
+		}
+	}
+	if c.TLSCert != "" {
+		return fmt.Sprintf("the TLS client certificate of %s %s", c.source("tlscert"), quotePath(c.TLSCert))
+	}
+	return "the server's user for clients without credentials (no_auth_user)"
 }
 
 // Reconnect policy. These are the settings every hbmesh connection uses;
@@ -269,8 +303,8 @@ func (c *connFlags) inboxRefused(v string) error {
 	if !strings.HasPrefix(v, `Permissions Violation for Subscription to "`+prefix+".") {
 		return nil
 	}
-	return refusedf("the server refuses replies on inbox prefix %q (%s): set %s to the prefix the credentials allow (_INBOX_<user> with the permissions of docs/SECURITY.md)",
-		prefix, v, c.source("inbox-prefix"))
+	return refusedf("the server's permissions refuse replies on inbox prefix %q (%s): set %s to the prefix %s may subscribe to (_INBOX_<user> with the permissions of docs/SECURITY.md)",
+		prefix, v, c.source("inbox-prefix"), c.principal())
 }
 
 // refuseAny makes every permission violation end a one-shot command
@@ -279,7 +313,7 @@ func (c *connFlags) refuseAny(v string) error {
 	if err := c.inboxRefused(v); err != nil {
 		return err
 	}
-	return refusedf("the server refuses it: %s", v)
+	return refusedf("the server's permissions refuse it (%s): allow that to %s, or connect as a user that may", v, c.principal())
 }
 
 // isAuthError reports whether err is an authentication or authorization
@@ -488,59 +522,4 @@ func (cn *conn) close() {
 	case <-time.After(2 * time.Second):
 	}
 	cn.cancel(nil)
-}
-
-// redactURLs hides the secrets in a comma-separated list of URLs: a
-// password (url.URL.Redacted), and a user without a password, which NATS
-// takes for a token. In a URL that does not parse, or holds an @ where
-// no user belongs, what comes before the @ is hidden.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		parts[i] = redactURL(strings.TrimSpace(p))
-	}
-	return strings.Join(parts, ",")
-}
-
-func redactURL(s string) string {
-	raw := s
-	if !strings.Contains(s, "://") {
-		s = "nats://" + s // as nats.go reads a bare host:port
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil && strings.Contains(raw, "@") {
-		// Unparsable, or a typo such as "nats:/user:password@host" that
-		// puts the password where url.URL.Redacted does not look.
-		return maskUserinfo(raw)
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); !ok {
-			u.User = url.User("redacted") // a token
-		}
-	}
-	return u.Redacted()
-}
-
-// maskUserinfo hides, in a URL that may be malformed, whatever comes
-// before its last @ back to the last slash: where a user, password or
-// token would be.
-func maskUserinfo(raw string) string {
-	i := strings.LastIndex(raw, "@")
-	if i < 0 {
-		return raw
-	}
-	j := strings.LastIndex(raw[:i], "/") + 1
-	return raw[:j] + "xxxxx" + raw[i:]
-}
-
-// redactIn replaces, in msg, each URL of list that carries credentials with
-// its redacted form.
-func redactIn(msg, list string) string {
-	for _, p := range strings.Split(list, ",") {
-		p = strings.TrimSpace(p)
-		if p != "" && strings.Contains(p, "@") {
-			msg = strings.ReplaceAll(msg, p, redactURL(p))
-		}
-	}
-	return msg
 }

@@ -237,7 +237,7 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 	beats := wire.MustSubjects(cfg.Prefix).Beats()
 	c.Conn.refused = func(v string) error {
 		if v == subscribeRefused(beats) {
-			return refusedf("the server refuses the monitor the beats (%s): its credentials must allow subscribing to %s", v, beats)
+			return refusedf("the server's permissions refuse the monitor its beats (%s): allow %s to subscribe to %s", v, c.Conn.principal(), beats)
 		}
 		// Without its replies a monitor's probes go unanswered, and
 		// every peer it suspects would die.

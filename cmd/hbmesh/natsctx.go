@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -58,7 +59,7 @@ func (c *connFlags) applyContext() error {
 		if c.e.given("password") {
 			password = c.Password
 		}
-		c.ctxUser = nctx.User()
+		c.ctxUser, c.ctxWho = nctx.User(), contextPrincipal(nctx, c.Context)
 		opts = append(opts,
 			natscontext.WithUser(nctx.User()), natscontext.WithPassword(password),
 			natscontext.WithToken(nctx.Token()),
@@ -77,6 +78,26 @@ func (c *connFlags) applyContext() error {
 		return usagef("--context %s: %v", c.Context, err)
 	}
 	return nil
+}
+
+// contextPrincipal is connFlags.principal for the credentials of context
+// nctx, given as --context name; "" if it has none.
+func contextPrincipal(nctx *natscontext.Context, name string) string {
+	if nctx.User() != "" {
+		return fmt.Sprintf("user %q (from --context %s)", nctx.User(), name)
+	}
+	for _, f := range []struct{ what, ref string }{{"creds", nctx.Creds()}, {"nkey", nctx.NKey()}} {
+		if path, ok := filePath(f.ref); ok {
+			return fmt.Sprintf("the user of the %s file %s (from --context %s)", f.what, quotePath(path), name)
+		}
+		if f.ref != "" {
+			return fmt.Sprintf("the %s of --context %s", f.what, name)
+		}
+	}
+	if nctx.Token() != "" || nctx.UserJWT() != "" {
+		return "the credentials of --context " + name
+	}
+	return ""
 }
 
 // filePath returns the path a credential reference names when it is a

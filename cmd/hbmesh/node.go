@@ -78,7 +78,11 @@ func (c *nodeCmd) Run(ctx context.Context, e *env) error {
 	}
 	log.Info("node beating", "peer", n.ID(), "boot", n.Boot(), "subject", wire.MustSubjects(cfg.Prefix).Beat(n.ID()), "interval", cfg.Interval)
 	releaseStartupMemory() // started: what got here is not needed again
-	err = n.Run(cn.Context())
+	// ctx, not cn.Context(): a connection given up (a refusal, an
+	// authorization failure) is closed, which ends Run without a goodbye.
+	// A cancelled cn.Context() could win that race and log "goodbye not
+	// sent: not connected to NATS", a network fault, before the refusal.
+	err = n.Run(ctx)
 	if ferr := cn.failure(); ferr != nil {
 		return ferr
 	}
@@ -104,7 +108,11 @@ func (c *nodeCmd) refused(prefix, id string, e *env) func(string) error {
 		if v != publishRefused(beat) && v != subscribeRefused(probe) {
 			return nil
 		}
-		return refusedf("the server refuses node %q its subjects (%s): its credentials must allow publishing %s and subscribing to %s; with per-host credentials the id must be the user's name (%s)",
-			id, v, beat, probe, from)
+		what := "beats"
+		if v == subscribeRefused(probe) {
+			what = "probes"
+		}
+		return refusedf("the server's permissions refuse node %q its %s (%s): allow %s to publish %s and subscribe to %s, or, with per-host credentials, make the id the user's name (%s)",
+			id, what, v, c.Conn.principal(), beat, probe, from)
 	}
 }

@@ -84,6 +84,35 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// newContextHome makes a config home, for XDG_CONFIG_HOME, with the nats
+// CLI's context folder in it, and returns it with a function that saves
+// a context's JSON there under a name.
+func newContextHome(t *testing.T) (string, func(name, body string)) {
+	t.Helper()
+	home := t.TempDir()
+	dir := filepath.Join(home, "nats", "context")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return home, func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// contextJSON is the JSON of a context for url with the fields kv: name,
+// value, name, value, ...
+func contextJSON(url string, kv ...string) string {
+	m := map[string]string{"url": url}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
 // natsContextAdd saves a context with the real nats CLI, as an operator
 // would, in the config home home, and returns the context's JSON.
 func natsContextAdd(t *testing.T, home string, args ...string) map[string]any {
@@ -184,35 +213,18 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	badSeedFile := writeFile(t, "bad.nk", "SU"+password)
 	badCredsFile := writeFile(t, "bad.creds", "-----BEGIN NATS USER JWT-----\n"+password+"\n------END NATS USER JWT------\n")
 
-	home := t.TempDir()
-	ctxDir := filepath.Join(home, "nats", "context")
-	if err := os.MkdirAll(ctxDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeCtx := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(ctxDir, name+".json"), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctxJSON := func(url string, kv ...string) string {
-		m := map[string]string{"url": url}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		b, _ := json.Marshal(m)
-		return string(b)
-	}
+	home, writeCtx := newContextHome(t)
 	for _, c := range []struct{ name, url string }{{"dead", "nats://" + dead}, {"refusing", refusing}} {
-		writeCtx(c.name+"-password", ctxJSON(c.url, "user", "someone", "password", password))
-		writeCtx(c.name+"-token", ctxJSON(c.url, "token", token))
-		writeCtx(c.name+"-creds", ctxJSON(c.url, "creds", dataCreds))
-		writeCtx(c.name+"-nkey", ctxJSON(c.url, "nkey", dataNkey))
+		writeCtx(c.name+"-password", contextJSON(c.url, "user", "someone", "password", password))
+		writeCtx(c.name+"-token", contextJSON(c.url, "token", token))
+		writeCtx(c.name+"-creds", contextJSON(c.url, "creds", dataCreds))
+		writeCtx(c.name+"-nkey", contextJSON(c.url, "nkey", dataNkey))
 	}
 	writeCtx("bad-json", `{"url": "nats://`+dead+`", "password": "`+password+`", "token": "`+token+`",`)
-	writeCtx("bad-creds", ctxJSON("nats://"+dead, "creds", badDataCreds))
-	writeCtx("bad-nkey", ctxJSON("nats://"+dead, "nkey", "data:;base64,"+base64.StdEncoding.EncodeToString([]byte("SU"+password))))
-	writeCtx("bad-url", ctxJSON("nats:/u:"+urlPass+"@"+dead))
-	writeCtx("bad-base64", ctxJSON("nats://"+dead, "nkey", "data:;base64,!"+user.seed))
+	writeCtx("bad-creds", contextJSON("nats://"+dead, "creds", badDataCreds))
+	writeCtx("bad-nkey", contextJSON("nats://"+dead, "nkey", "data:;base64,"+base64.StdEncoding.EncodeToString([]byte("SU"+password))))
+	writeCtx("bad-url", contextJSON("nats:/u:"+urlPass+"@"+dead))
+	writeCtx("bad-base64", contextJSON("nats://"+dead, "nkey", "data:;base64,!"+user.seed))
 	ctxEnv := map[string]string{"XDG_CONFIG_HOME": home}
 
 	tests := []struct {
@@ -300,6 +312,45 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	} {
 		code, stdout, stderr := runSync(t, nil, args...)
 		if code != exitUsage || strings.Contains(stdout+stderr, hookPass) {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+// TestRedactURL: every URL a message shows goes through redactURL, and
+// quoteURL is its quoted form. Passwords and tokens are hidden, in URLs
+// that parse and in those that do not; a URL without credentials comes
+// back as given.
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"127.0.0.1:4222", "127.0.0.1:4222"},
+		{"http://127.0.0.1:8080/livez", "http://127.0.0.1:8080/livez"},
+		{"nats://u:pw@h:4222", "nats://u:xxxxx@h:4222"},
+		{"u:pw@h:4222", "nats://u:xxxxx@h:4222"},
+		{"nats://tok@h:4222", "nats://redacted@h:4222"},
+		{"https://u:pw@am.example/x", "https://u:xxxxx@am.example/x"},
+		{"nats:/u:pw@h:4222", "nats:/xxxxx@h:4222"},
+		{"nats://u:pw@h:port", "nats://xxxxx@h:port"},
+	} {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got, want := quoteURL(tc.in), strconv.Quote(tc.want); got != want {
+			t.Errorf("quoteURL(%q) = %s, want %s", tc.in, got, want)
+		}
+	}
+	if got := redactURLs("nats://a:pw@h1, nats://h2,tok@h3"); got != "nats://a:xxxxx@h1,nats://h2,nats://redacted@h3" {
+		t.Errorf("redactURLs: %q", got)
+	}
+	if got := redactIn(`parse "nats://a:pw@h1:x": bad port`, "nats://h0,nats://a:pw@h1:x"); got != `parse "nats://xxxxx@h1:x": bad port` {
+		t.Errorf("redactIn: %q", got)
+	}
+	// hbmesh server --cluster and hbmesh healthcheck --url show their URL
+	// redacted too.
+	for _, args := range [][]string{{"server", "--cluster", "nats://u:pw-S3cr3t@h:port"}, {"healthcheck", "--url", "ftp://u:pw-S3cr3t@h/livez"}} {
+		code, stdout, stderr := runSync(t, nil, args...)
+		if code != exitUsage || strings.Contains(stdout+stderr, "pw-S3cr3t") || !strings.Contains(stderr, "xxxxx@h") {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
 		}
 	}

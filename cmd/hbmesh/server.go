@@ -58,12 +58,12 @@ func (c *serverCmd) Run(ctx context.Context, e *env) error {
 	if cluster != "" {
 		u, err := url.Parse(cluster)
 		if err != nil || u.Host == "" {
-			return usagef("%s %q: want nats://host:port", e.source("cluster"), cluster)
+			return usagef("%s %s: want nats://host:port", e.source("cluster"), quoteURL(cluster))
 		}
 		h, p, err := net.SplitHostPort(u.Host)
 		n, perr := strconv.Atoi(p)
 		if err != nil || perr != nil || n < 0 || n > 65535 {
-			return usagef("%s %q: want nats://host:port", e.source("cluster"), cluster)
+			return usagef("%s %s: want nats://host:port", e.source("cluster"), quoteURL(cluster))
 		}
 		cfg.Cluster.Host, cfg.Cluster.Port = h, n
 		if n == 0 {

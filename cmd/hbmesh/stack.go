@@ -123,14 +123,6 @@ func validateStack(e *env, h httpFlags, ev eventsFlags, m memoryFlags) error {
 	return nil
 }
 
-// quoteURL quotes a URL for a message, its credentials redacted.
-func quoteURL(s string) string {
-	if strings.Contains(s, "@") {
-		return strconv.Quote(redactURL(s))
-	}
-	return strconv.Quote(s)
-}
-
 // stack is a monitor with everything around it. Build it, then call run
 // once.
 type stack struct {

@@ -237,9 +237,8 @@ func TestEventsPublishedByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no event on hb.events.alive.web-1: %v; stderr:\n%s", err, mon.stderr)
 	}
-	var ev struct{ ID, State, Monitor string }
-	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.ID != "web-1" || ev.State != "alive" || ev.Monitor != "m1" {
-		t.Errorf("event %s: %+v %v", msg.Data, ev, err)
+	if ev, mon, err := monitor.DecodeEvent(msg.Data); err != nil || ev.ID != "web-1" || ev.State != monitor.StateAlive || mon != "m1" {
+		t.Errorf("event %s: %v from %q, %v", msg.Data, ev, mon, err)
 	}
 
 	// --no-publish-events turns it off.

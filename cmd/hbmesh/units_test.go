@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 )
 
@@ -220,14 +220,14 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 	if err := ops.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent := func(id, state, reason string) {
+	waitEvent := func(id string, state monitor.State, reason monitor.Reason) {
 		t.Helper()
 		timeout := time.After(20 * time.Second)
 		for {
 			select {
 			case m := <-events:
-				var ev struct{ ID, State, Reason string }
-				if err := json.Unmarshal(m.Data, &ev); err != nil {
+				ev, _, err := monitor.DecodeEvent(m.Data)
+				if err != nil {
 					t.Fatalf("event on %s: %v: %s", m.Subject, err, m.Data)
 				}
 				if ev.ID == id && ev.State == state && ev.Reason == reason {
@@ -260,7 +260,7 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 	nodeEnv := unitEnv(t, "node", state, login("node-a"))
 	nodeEnv["HBMESH_ID"] = "node-a" // the user's name, as the permissions want
 	nodeA := startEnv(t, nodeEnv, "node")
-	waitEvent("node-a", "alive", "first_beat")
+	waitEvent("node-a", monitor.StateAlive, monitor.ReasonFirstBeat)
 
 	// node-b stops beating but stays connected: the monitor probes it, and
 	// its answer reaches the monitor's inbox.
@@ -273,15 +273,15 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	natstest.Run(t, "node-b", n.Run)
-	waitEvent("node-b", "alive", "first_beat")
+	waitEvent("node-b", monitor.StateAlive, monitor.ReasonFirstBeat)
 	silent.Store(true)
-	waitEvent("node-b", "suspect", "silent")
-	waitEvent("node-b", "alive", "probe_answered")
+	waitEvent("node-b", monitor.StateSuspect, monitor.ReasonSilent)
+	waitEvent("node-b", monitor.StateAlive, monitor.ReasonProbeAnswered)
 
 	if code := nodeA.stop(t); code != exitOK {
 		t.Errorf("node exit %d; stderr:\n%s", code, nodeA.stderr)
 	}
-	waitEvent("node-a", "left", "goodbye")
+	waitEvent("node-a", monitor.StateLeft, monitor.ReasonGoodbye)
 	waitFor(t, 10*time.Second, "notify's hook", func() bool { return readFile(t, hookLog) == "node-a left\n" })
 	if code := ntf.stop(t); code != exitOK {
 		t.Errorf("notify exit %d; stderr:\n%s", code, ntf.stderr)

@@ -214,37 +214,19 @@ func (s *Service) Stop() error {
 	return nil
 }
 
-// StatusResponse is the reply of the status endpoint.
+// StatusResponse is the reply of the status endpoint: the monitor's
+// [monitor.StatusJSON], the shape of the HTTP API's /api/status, with the
+// fields that say which monitor answered and from where.
 type StatusResponse struct {
-	Type    string `json:"type"` // StatusResponseType
-	Monitor string `json:"monitor"`
+	Type string `json:"type"` // StatusResponseType
 	// Instance is the micro service instance id of the monitor that
 	// answered, the id `nats micro ls` shows. It tells apart monitors
 	// that share a Monitor id; monitors before it was added leave it out.
 	Instance string `json:"instance,omitempty"`
 	// Host and PID are Config.Host and Config.PID, when set.
-	Host    string    `json:"host,omitempty"`
-	PID     int       `json:"pid,omitempty"`
-	Version string    `json:"version"` // hbmesh version, as configured
-	Time    time.Time `json:"time"`
-	// Ready is Source.Ready() == nil; ReadyError says why not.
-	Ready          bool                  `json:"ready"`
-	ReadyError     string                `json:"ready_error,omitempty"`
-	Connected      bool                  `json:"connected"`
-	Impaired       bool                  `json:"impaired"`
-	Peers          int                   `json:"peers"`
-	PeersByState   map[monitor.State]int `json:"peers_by_state"`
-	Beats          uint64                `json:"beats"`
-	RejectedTotal  uint64                `json:"rejected_total"`
-	ProbesSent     uint64                `json:"probes_sent"`
-	ProbesAnswered uint64                `json:"probes_answered"`
-	ProbesFailed   uint64                `json:"probes_failed"`
-	Restarts       uint64                `json:"restarts"`
-	Conflicts      uint64                `json:"conflicts"`
-	Evicted        uint64                `json:"evicted"`
-	Stalls         uint64                `json:"stalls"`
-	Outages        uint64                `json:"outages"`
-	Dropped        uint64                `json:"dropped"` // beats NATS dropped for a full beat queue
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
+	monitor.StatusJSON
 }
 
 // PeersRequest is the optional body of a peers request.
@@ -276,24 +258,8 @@ type PeersResponse struct {
 
 func (s *Service) handleStatus(req micro.Request) {
 	st := s.src.Stats()
-	resp := StatusResponse{
-		Type: StatusResponseType, Monitor: s.src.ID(), Instance: s.instance, Host: s.cfg.Host, PID: s.cfg.PID, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
-		Connected: st.Connected, Impaired: st.Impaired, PeersByState: st.Peers,
-		Beats: st.Beats, ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered,
-		ProbesFailed: st.ProbesFailed, Restarts: st.Restarts, Conflicts: st.Conflicts,
-		Evicted: st.Evicted, Stalls: st.Stalls, Outages: st.Outages, Dropped: st.Dropped,
-	}
-	for _, n := range st.Peers {
-		resp.Peers += n
-	}
-	for _, n := range st.Rejected {
-		resp.RejectedTotal += n
-	}
-	if err := s.src.Ready(); err != nil {
-		resp.ReadyError = err.Error()
-	} else {
-		resp.Ready = true
-	}
+	resp := StatusResponse{Type: StatusResponseType, Instance: s.instance, Host: s.cfg.Host, PID: s.cfg.PID, StatusJSON: st.JSON(s.src.Ready())}
+	resp.Monitor, resp.Prefix, resp.Version, resp.Time = s.src.ID(), s.cfg.Prefix, s.cfg.Version, s.cfg.Now().UTC()
 	s.respond(req, resp)
 }
 

@@ -1,6 +1,7 @@
 package discovery_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -134,9 +135,19 @@ func TestStatus(t *testing.T) {
 	for _, m := range requestMany(t, ms.client, subjects.Control("status"), nil, 2) {
 		r := decode[discovery.StatusResponse](t, m)
 		if r.Type != discovery.StatusResponseType || !r.Ready || r.ReadyError != "" || !r.Connected || r.Impaired ||
-			r.Peers != 1 || r.PeersByState[monitor.StateAlive] != 1 || r.Beats == 0 || r.Version != "v1.2.3" ||
-			r.Instance == "" || r.Instance != ms.instance(r.Monitor) {
+			r.Peers != 1 || r.PeersByState[monitor.StateAlive] != 1 || len(r.PeersByState) != 4 || r.Transitions[monitor.StateAlive] != 1 ||
+			r.Beats == 0 || r.Version != "v1.2.3" || r.Prefix != "hb" || r.Instance == "" || r.Instance != ms.instance(r.Monitor) {
 			t.Errorf("status = %+v", r)
+		}
+		// The envelope and the monitor's status side by side, in one object.
+		var flat map[string]json.RawMessage
+		if err := json.Unmarshal(m.Data, &flat); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"type", "monitor", "instance", "prefix", "ready", "fast_path", "peers_by_state", "rejected", "stalled_ms"} {
+			if _, ok := flat[k]; !ok {
+				t.Errorf("status reply has no %q: %s", k, m.Data)
+			}
 		}
 	}
 }

@@ -67,7 +67,7 @@ func TestDemoCluster(t *testing.T) {
 	})
 	c.step("start: the crash fast path on in both monitors", stepTimeout, nil, func(view) error {
 		for _, m := range monitors {
-			var st httpapi.StatusJSON
+			var st monitor.StatusJSON
 			if err := c.getJSON(m, "/api/status", &st); err != nil {
 				return err
 			}

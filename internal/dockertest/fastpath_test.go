@@ -3,7 +3,6 @@
 package dockertest_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -11,15 +10,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
-// deadEvent is a monitor's published dead event.
+// deadEvent is a monitor's published dead event, as monitor.DecodeEvent
+// reads it, and the id of the monitor that published it.
 type deadEvent struct {
-	Time    time.Time `json:"time"`
-	ID      string    `json:"id"`
-	State   string    `json:"state"`
-	Reason  string    `json:"reason"`
-	Monitor string    `json:"monitor"`
+	monitor.Event
+	Monitor string
 }
 
 // deadEvents subscribes, through nats-1's published port, to the dead
@@ -41,13 +40,13 @@ func (c *cluster) watchDead(id string) *deadEvents {
 	}
 	d := &deadEvents{nc: nc, note: make(chan struct{}, 1)}
 	d.sub, err = nc.Subscribe("hb.events.dead."+id, func(m *nats.Msg) {
-		var ev deadEvent
+		ev, mon, err := monitor.DecodeEvent(m.Data)
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
+		if err != nil {
 			d.bad = append(d.bad, string(m.Data))
 		} else {
-			d.evs = append(d.evs, ev)
+			d.evs = append(d.evs, deadEvent{ev, mon})
 		}
 		select {
 		case d.note <- struct{}{}:
@@ -128,7 +127,7 @@ func (c *cluster) stepCrash() {
 	got := deaths.await(c, stepTimeout)
 	for _, m := range monitors {
 		ev := got[m]
-		if ev.Reason != "disconnected" {
+		if ev.Reason != monitor.ReasonDisconnected {
 			c.t.Fatalf("%s: dead event %+v, want reason disconnected", m, ev)
 		}
 		c.t.Logf("docker kill crash-1 → dead (reason %s) in %s: %v (monitor clock minus host clock at the kill)",

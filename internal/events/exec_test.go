@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -95,13 +94,12 @@ func TestExecEnvAndStdin(t *testing.T) {
 			t.Errorf("%s=%q, want %q", k, env[k], want)
 		}
 	}
-	var in struct{ ID, State, Monitor string }
 	data, err := os.ReadFile(filepath.Join(dir, "dead.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &in); err != nil || in.ID != "web-1" || in.State != "dead" || in.Monitor != "mon-a" {
-		t.Fatalf("stdin %s: %+v, %v", data, in, err)
+	if in, mon, err := monitor.DecodeEvent(data); err != nil || in.ID != "web-1" || in.State != monitor.StateDead || mon != "mon-a" {
+		t.Fatalf("stdin %s: %v from %q, %v", data, in, mon, err)
 	}
 
 	env = readEnv(t, filepath.Join(dir, "alive.env"))

@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -96,15 +95,12 @@ func TestNATSCoreSubscriberGetsJSON(t *testing.T) {
 			if id := m.Header.Get(jetstream.MsgIDHeader); id != events.MsgID(&want) {
 				t.Fatalf("event %d has Nats-Msg-Id %q, want %q", i, id, events.MsgID(&want))
 			}
-			var got struct {
-				ID, State, Prev, Reason, Monitor string
-				Seq                              uint64
-			}
-			if err := json.Unmarshal(m.Data, &got); err != nil {
+			got, mon, err := monitor.DecodeEvent(m.Data)
+			if err != nil {
 				t.Fatalf("event %d: %v: %s", i, err, m.Data)
 			}
-			if got.Monitor != "mon-a" || got.ID != "web-1" || got.State != want.State.String() || got.Seq != want.Seq || got.Reason != string(want.Reason) {
-				t.Fatalf("event %d = %+v, want %v from mon-a", i, got, want.String())
+			if mon != "mon-a" || got.ID != "web-1" || got.State != want.State || got.Seq != want.Seq || got.Reason != want.Reason {
+				t.Fatalf("event %d = %v from %q, want %v from mon-a", i, got, mon, want.String())
 			}
 		case <-time.After(waitTimeout):
 			t.Fatalf("event %d not received", i)
@@ -246,8 +242,8 @@ func TestNATSDurableConsumerCatchesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		for m := range batch.Messages() {
-			var ev struct{ Seq uint64 }
-			if err := json.Unmarshal(m.Data(), &ev); err != nil {
+			ev, _, err := monitor.DecodeEvent(m.Data())
+			if err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, ev.Seq)

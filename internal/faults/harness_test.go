@@ -5,7 +5,6 @@ package faults_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hbmesh/hbmesh/monitor"
 )
 
 // readyTimeout bounds waits for a process to come up (a server's port to
@@ -178,19 +179,11 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// event is one line of `hbmesh monitor --json`, stamped with when the
-// harness read it.
+// event is one line of `hbmesh monitor --json`, as monitor.DecodeEvent
+// reads it, stamped with when the harness read it.
 type event struct {
-	At      time.Time `json:"-"`
-	Time    time.Time `json:"time"`
-	ID      string    `json:"id"`
-	Host    string    `json:"host"`
-	State   string    `json:"state"`
-	Prev    string    `json:"prev"`
-	Reason  string    `json:"reason"`
-	Boot    string    `json:"boot"`
-	Seq     uint64    `json:"seq"`
-	Restart bool      `json:"restart"`
+	monitor.Event
+	At time.Time
 }
 
 func (e event) String() string {
@@ -235,14 +228,12 @@ func (h *harness) startMonitor(t *testing.T, name, url string, extra ...string) 
 			at := time.Now()
 			line := sc.Bytes()
 			fmt.Fprintf(raw, "%s\t%s\n", at.Format(time.RFC3339Nano), line)
-			var ev event
-			err := json.Unmarshal(line, &ev)
+			ev, _, err := monitor.DecodeEvent(line)
 			m.mu.Lock()
-			if err != nil || ev.ID == "" || ev.State == "" {
+			if err != nil {
 				m.bad = append(m.bad, string(bytes.Clone(line)))
 			} else {
-				ev.At = at
-				m.events = append(m.events, ev)
+				m.events = append(m.events, event{ev, at})
 			}
 			close(m.changed)
 			m.changed = make(chan struct{})
@@ -267,7 +258,7 @@ func (m *monitorProc) snapshot() []event {
 
 // await returns the first event for id in state received at or after
 // after, waiting up to within from now.
-func (m *monitorProc) await(id, state string, after time.Time, within time.Duration) (event, error) {
+func (m *monitorProc) await(id string, state monitor.State, after time.Time, within time.Duration) (event, error) {
 	timer := time.NewTimer(within)
 	defer timer.Stop()
 	for {

@@ -45,10 +45,10 @@ type result struct {
 	trials      int
 	missed      int
 	falseDeaths int
-	detect      []time.Duration // dead event − reference − dead timeout (− 0 with raw)
-	ref         string          // what detection is measured from
-	raw         bool            // detect is dead − reference, the timeout not subtracted
-	reasons     map[string]int  // the measured dead events' reasons
+	detect      []time.Duration        // dead event − reference − dead timeout (− 0 with raw)
+	ref         string                 // what detection is measured from
+	raw         bool                   // detect is dead − reference, the timeout not subtracted
+	reasons     map[monitor.Reason]int // the measured dead events' reasons
 	notes       []string
 	problems    []string // anything that fails the suite
 }
@@ -118,7 +118,7 @@ func (s *sc) node(id, url string, extra ...string) *proc {
 func (s *sc) alive(after time.Time, ids ...string) {
 	s.t.Helper()
 	for _, id := range ids {
-		if _, err := s.mon.await(id, "alive", after, readyTimeout); err != nil {
+		if _, err := s.mon.await(id, monitor.StateAlive, after, readyTimeout); err != nil {
 			s.t.Fatalf("setup: %v", err)
 		}
 	}
@@ -183,7 +183,7 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 	w := s.windows[id]
 	from := w[len(w)-1].from
 	within := time.Until(ref.Add(s.h.timeout + missBound))
-	ev, err := s.mon.await(id, "dead", from, within)
+	ev, err := s.mon.await(id, monitor.StateDead, from, within)
 	if err != nil {
 		s.res.missed++
 		s.res.problem("missed death: %v", err)
@@ -197,7 +197,7 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 		}
 		s.res.detect = append(s.res.detect, d)
 		if s.res.reasons == nil {
-			s.res.reasons = map[string]int{}
+			s.res.reasons = map[monitor.Reason]int{}
 		}
 		s.res.reasons[ev.Reason]++
 	}
@@ -207,7 +207,7 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 // lifted at healed, and closes its fault window there.
 func (s *sc) recovered(id string, healed time.Time) {
 	w := s.windows[id]
-	ev, err := s.mon.await(id, "alive", healed, s.h.timeout+missBound)
+	ev, err := s.mon.await(id, monitor.StateAlive, healed, s.h.timeout+missBound)
 	if err != nil {
 		s.res.problem("no recovery: %v", err)
 		w[len(w)-1].to = time.Now()
@@ -225,7 +225,7 @@ func (s *sc) finish() {
 	}
 	evs := s.mon.snapshot()
 	for _, ev := range evs {
-		if ev.State != "dead" {
+		if ev.State != monitor.StateDead {
 			continue
 		}
 		expected := slices.ContainsFunc(s.windows[ev.ID], func(w window) bool {
@@ -237,7 +237,7 @@ func (s *sc) finish() {
 		}
 	}
 	for _, l := range s.late {
-		i := slices.IndexFunc(evs, func(ev event) bool { return ev.ID == l.id && ev.State == "dead" && !ev.At.Before(l.from) })
+		i := slices.IndexFunc(evs, func(ev event) bool { return ev.ID == l.id && ev.State == monitor.StateDead && !ev.At.Before(l.from) })
 		if i < 0 {
 			s.res.notes = append(s.res.notes, fmt.Sprintf("%s never reported dead", l.id))
 			continue
@@ -475,7 +475,7 @@ func beatLoss(h *harness, t *testing.T, res *result) {
 	}
 	suspects := 0
 	for _, ev := range s.mon.snapshot() {
-		if ev.State == "suspect" {
+		if ev.State == monitor.StateSuspect {
 			suspects++
 		}
 	}

@@ -21,39 +21,6 @@ type PeerList struct {
 	Peers   []monitor.PeerJSON `json:"peers"` // in the order of monitor.ComparePeers
 }
 
-// StatusJSON is the body of /api/status and of the SSE "status" event.
-type StatusJSON struct {
-	Monitor    string         `json:"monitor"`
-	Prefix     string         `json:"prefix"` // beats are watched on <prefix>.*
-	Version    string         `json:"version"`
-	Time       time.Time      `json:"time"`
-	Ready      bool           `json:"ready"`
-	ReadyError string         `json:"ready_error,omitempty"`
-	Connected  bool           `json:"connected"` // the monitor's NATS connection is up
-	Impaired   bool           `json:"impaired"`  // verdicts are suspended
-	FastPath   bool           `json:"fast_path"` // DISCONNECT advisories reach the monitor (the crash fast path)
-	Counts     map[string]int `json:"counts"`    // peers per state, every state present
-	Stats      *StatsJSON     `json:"stats,omitempty"`
-}
-
-// StatsJSON summarises [monitor.Stats] in /api/status.
-type StatsJSON struct {
-	Beats          uint64            `json:"beats"`
-	Rejected       uint64            `json:"rejected"` // all reasons; see /metrics for each
-	Transitions    map[string]uint64 `json:"transitions"`
-	ProbesSent     uint64            `json:"probes_sent"`
-	ProbesAnswered uint64            `json:"probes_answered"`
-	ProbesFailed   uint64            `json:"probes_failed"`
-	Evicted        uint64            `json:"evicted"`
-	Forgotten      uint64            `json:"forgotten"`
-	Restarts       uint64            `json:"restarts"`
-	Conflicts      uint64            `json:"conflicts"`
-	Stalls         uint64            `json:"stalls"`
-	StalledMS      int64             `json:"stalled_ms"`
-	Outages        uint64            `json:"outages"`
-	Dropped        uint64            `json:"dropped"`
-}
-
 // peerFilter selects peers for /api/peers.
 type peerFilter struct {
 	states []monitor.State // empty: all
@@ -173,37 +140,12 @@ func (s *Server) selectFromAll(f *peerFilter) ([]monitor.PeerInfo, int) {
 	return ps, matched
 }
 
-func (s *Server) status(withStats bool) StatusJSON {
+// status is the body of /api/status and of the SSE "status" event.
+func (s *Server) status() monitor.StatusJSON {
 	st := s.cfg.Source.Stats()
-	ready := s.cfg.Source.Ready()
-	states := monitor.States()
-	out := StatusJSON{
-		Monitor: s.id, Prefix: s.cfg.Prefix, Version: s.cfg.Version, Time: s.cfg.Now().UTC(),
-		Ready: ready == nil, Connected: st.Connected, Impaired: st.Impaired, FastPath: st.FastPath,
-		Counts: make(map[string]int, len(states)),
-	}
-	if ready != nil {
-		out.ReadyError = ready.Error()
-	}
-	for _, state := range states {
-		out.Counts[state.String()] = st.Peers[state]
-	}
-	if withStats {
-		sj := &StatsJSON{
-			Beats: st.Beats, Transitions: make(map[string]uint64, len(states)),
-			ProbesSent: st.ProbesSent, ProbesAnswered: st.ProbesAnswered, ProbesFailed: st.ProbesFailed,
-			Evicted: st.Evicted, Forgotten: st.Forgotten, Restarts: st.Restarts, Conflicts: st.Conflicts,
-			Stalls: st.Stalls, StalledMS: st.StalledFor.Milliseconds(), Outages: st.Outages, Dropped: st.Dropped,
-		}
-		for _, n := range st.Rejected {
-			sj.Rejected += n
-		}
-		for _, state := range states {
-			sj.Transitions[state.String()] = st.Transitions[state]
-		}
-		out.Stats = sj
-	}
-	return out
+	j := st.JSON(s.cfg.Source.Ready())
+	j.Monitor, j.Prefix, j.Version, j.Time = s.id, s.cfg.Prefix, s.cfg.Version, s.cfg.Now().UTC()
+	return j
 }
 
 // errorJSON is the body of every API error.
@@ -242,5 +184,5 @@ func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, r, http.StatusOK, s.status(true))
+	s.writeJSON(w, r, http.StatusOK, s.status())
 }

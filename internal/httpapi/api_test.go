@@ -221,12 +221,12 @@ func TestStatus(t *testing.T) {
 	src.setReady(errors.New("self check failing"))
 	_, ts := newServer(t, src)
 	_, body := get(t, ts.URL+"/api/status")
-	var st httpapi.StatusJSON
+	var st monitor.StatusJSON
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Monitor != "mon-1" || st.Prefix != "hb" || st.Version != "v1.2.3" || st.Ready || st.ReadyError != "self check failing" ||
-		!st.Connected || st.Counts["dead"] != 2 || st.Counts["left"] != 1 || st.Stats == nil || st.Stats.Rejected != 3 || st.Stats.Dropped != 7 {
+		!st.Connected || st.PeersByState[monitor.StateDead] != 2 || st.PeersByState[monitor.StateLeft] != 1 || st.Rejected != 3 || st.Dropped != 7 {
 		t.Errorf("status %s", body)
 	}
 }

@@ -27,7 +27,7 @@
 //	                  web-10); ?state=dead,suspect and ?q=substr filter,
 //	                  ?limit=N keeps the first N (PeerList.Matched still counts them all)
 //	/api/peers/{id}   one [monitor.PeerJSON], or 404 with {"error": ...}
-//	/api/status       [StatusJSON]: readiness, connection, counts per state, counters
+//	/api/status       [monitor.StatusJSON]: readiness, connection, peers per state, counters
 //	/api/events       Server-Sent Events, see below; ?limit=N bounds the snapshot
 //
 // # Dashboard
@@ -56,7 +56,7 @@
 // sequence number it is current to; with ?limit=N only its first N peers,
 // as /api/peers?limit=N), then "event: transition" for every
 // transition, with "id: <sequence>" and the JSON of monitor.Event.AppendJSON,
-// and "event: status" ([StatusJSON] without stats) every
+// and "event: status" (the /api/status body) every
 // Config.StatusInterval. A client that reconnects with Last-Event-ID (or
 // ?lastEventId=) whose id is still in the resume buffer (Config.EventBuffer)
 // gets exactly the transitions it missed and no snapshot; an older or

@@ -286,7 +286,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeStatus(sw *sseWriter) error {
-	body, err := json.Marshal(s.status(false))
+	body, err := json.Marshal(s.status())
 	if err != nil {
 		return err
 	}

@@ -504,10 +504,10 @@ func (w *watcher) waitEventFrom(t *testing.T, from int, id string, st monitor.St
 	for {
 		msgs := w.all()
 		for _, m := range msgs[min(from, len(msgs)):] {
-			var e struct {
-				Reason string `json:"reason"`
+			if m.Subject != want {
+				continue
 			}
-			if m.Subject == want && json.Unmarshal(m.Data, &e) == nil && e.Reason == string(reason) {
+			if e, _, err := monitor.DecodeEvent(m.Data); err == nil && e.Reason == reason {
 				return
 			}
 		}

@@ -41,8 +41,8 @@ func TestExpectWaitsForSlowMonitor(t *testing.T) {
 			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "mon-slow", Instance: "SLOW", Total: 1,
 				Peers: []monitor.PeerJSON{{ID: "web-1", Host: "web-1.example", State: monitor.StateDead}}})}
 		}
-		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-slow", Instance: "SLOW",
-			Host: "slow", PID: 7, Ready: true, Connected: true, Peers: 1})}
+		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Instance: "SLOW",
+			Host: "slow", PID: 7, StatusJSON: monitor.StatusJSON{Monitor: "mon-slow", Ready: true, Connected: true, Peers: 1}})}
 	})
 	run := func(expect int) (string, error) {
 		t.Helper()

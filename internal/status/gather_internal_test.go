@@ -28,7 +28,8 @@ type reply struct {
 
 func (r reply) msg(t *testing.T) *nats.Msg {
 	t.Helper()
-	var v any = discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "vm", Instance: r.instance, Ready: r.ready, Peers: 1}
+	var v any = discovery.StatusResponse{Type: discovery.StatusResponseType, Instance: r.instance,
+		StatusJSON: monitor.StatusJSON{Monitor: "vm", Ready: r.ready, Peers: 1}}
 	subject := "_INBOX.x.status"
 	if r.peers {
 		subject = "_INBOX.x.peers"

@@ -100,7 +100,8 @@ func TestRenderEscapesHostileReplies(t *testing.T) {
 		}
 		// And an error reply, as micro sends them, for a warning.
 		return []*nats.Msg{
-			jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Monitor: "mon-x", Instance: "INST1", Host: hostile, PID: 1, Version: hostile[:20], ReadyError: hostile}),
+			jsonMsg(t, discovery.StatusResponse{Type: discovery.StatusResponseType, Instance: "INST1", Host: hostile, PID: 1,
+				StatusJSON: monitor.StatusJSON{Monitor: "mon-x", Version: hostile[:20], ReadyError: hostile}}),
 			{Header: nats.Header{micro.ErrorCodeHeader: {"500"}, micro.ErrorHeader: {hostile}}},
 		}
 	})
@@ -147,7 +148,7 @@ func TestGatherRefusesRepliesNoMonitorSends(t *testing.T) {
 		{"monitor id with a newline", "peers", peers("mon\nweb-9 alive"), `monitor: invalid id "mon\nweb-9 alive": contains whitespace`},
 		{"long monitor id", "peers", peers(strings.Repeat("m", 1<<16)), `monitor: invalid id "` + strings.Repeat("m", 64) + `"…: longer than 64 bytes`},
 		{"instance with an escape", "peers", discovery.PeersResponse{Monitor: "mon-x", Instance: "\x1b[2J"}, `instance "\x1b[2J": want at most 64 letters and digits`},
-		{"instance with an @", "status", discovery.StatusResponse{Monitor: "mon-x", Instance: "A@B"}, `instance "A@B": want at most 64 letters and digits`},
+		{"instance with an @", "status", discovery.StatusResponse{Instance: "A@B", StatusJSON: monitor.StatusJSON{Monitor: "mon-x"}}, `instance "A@B": want at most 64 letters and digits`},
 		{"peer id with a newline", "peers", peers("mon-x", alive("web-1"), alive("web-1\r\nweb-9")), `peer 1: invalid id "web-1\r\nweb-9": contains whitespace`},
 		{"no state", "peers", peers("mon-x", monitor.PeerJSON{ID: "web-1"}), `peer 0: no state`},
 		{"pid past int", "status", []byte(`{"monitor":"mon-x","pid":1e99}`), "json: cannot unmarshal number 1e99 into Go struct field StatusResponse.pid of type int"},
@@ -269,7 +270,7 @@ func TestForgedNoRespondersCannotEndGather(t *testing.T) {
 		if endpoint == discovery.EndpointPeers {
 			return []*nats.Msg{jsonMsg(t, discovery.PeersResponse{Monitor: "mon-a", Instance: "A", Total: 1, Peers: []monitor.PeerJSON{{ID: "web-1", State: monitor.StateDead}}})}
 		}
-		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Monitor: "mon-a", Instance: "A", Ready: true, Connected: true, Peers: 1})}
+		return []*nats.Msg{jsonMsg(t, discovery.StatusResponse{Instance: "A", StatusJSON: monitor.StatusJSON{Monitor: "mon-a", Ready: true, Connected: true, Peers: 1}})}
 	})
 	var out bytes.Buffer
 	err := status.Run(context.Background(), natstest.Connect(t, url), status.Options{Wait: 500 * time.Millisecond, FailOn: "dead"}, &out)

@@ -35,8 +35,9 @@ func vmInstance(t *testing.T, nc *nats.Conn, inst string, ready bool, peers []mo
 			m = jsonMsg(t, discovery.PeersResponse{Type: discovery.PeersResponseType, Monitor: "vm", Instance: inst, Total: len(peers), Peers: peers})
 		} else {
 			m = jsonMsg(t, discovery.StatusResponse{
-				Type: discovery.StatusResponseType, Monitor: "vm", Instance: inst, Host: "vm", PID: 100,
-				Ready: ready, ReadyError: map[bool]string{false: "catching up"}[ready], Connected: true, Peers: len(peers),
+				Type: discovery.StatusResponseType, Instance: inst, Host: "vm", PID: 100, StatusJSON: monitor.StatusJSON{
+					Monitor: "vm", Ready: ready, ReadyError: map[bool]string{false: "catching up"}[ready], Connected: true, Peers: len(peers),
+				},
 			})
 		}
 		m.Subject = reply

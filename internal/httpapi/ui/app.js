@@ -49,9 +49,8 @@
   let reconnectTimer = 0;
 
   const serverNow = () => Date.now() + skew;
-  // The fleet's size from the monitor's counts; before any status, what is loaded.
-  const fleetSize = () => status && status.counts
-    ? STATES.reduce((n, s) => n + (status.counts[s] || 0), 0) : peers.size;
+  // The fleet's size as the monitor counts it; before any status, what is loaded.
+  const fleetSize = () => status && typeof status.peers === "number" ? status.peers : peers.size;
 
   // query is the page's filter as /api/peers parameters ("" for everything).
   function query() {
@@ -201,7 +200,7 @@
     for (const p of rows) frag.appendChild(row(p, now));
     $("rows").replaceChildren(frag);
     // Only the monitor can count a fleet the page holds part of.
-    const counts = big && status && status.counts ? status.counts : local;
+    const counts = big && status && status.peers_by_state ? status.peers_by_state : local;
     for (const s of STATES) document.querySelector(`[data-count="${s}"]`).textContent = counts[s] || 0;
     const total = big ? fleetSize() : peers.size;
     const matched = big ? Math.max(view.matched, list.length) : list.length;
