@@ -187,8 +187,18 @@ func (c *connFlags) source(name string) string {
 
 // principal names the credentials the connection presents, for a
 // refusal that says whose permissions to check: a user's name, a file's
-// path, where a token came from; never a secret.
+// path, where a token came from; never a secret. Without credentials it
+// is the server's no_auth_user.
 func (c *connFlags) principal() string {
+	if who := c.credentials(); who != "" {
+		return who
+	}
+	return "the server's user for clients without credentials (no_auth_user)"
+}
+
+// credentials names the credentials the connection presents, as
+// principal does, or is "" when it presents none.
+func (c *connFlags) credentials() string {
 	switch {
 	case c.User != "":
 		return fmt.Sprintf("user %q (%s)", c.User, c.source("user"))
@@ -216,7 +226,7 @@ func (c *connFlags) principal() string {
 	if c.TLSCert != "" {
 		return fmt.Sprintf("the TLS client certificate of %s %s", c.source("tlscert"), quotePath(c.TLSCert))
 	}
-	return "the server's user for clients without credentials (no_auth_user)"
+	return ""
 }
 
 // Reconnect policy. These are the settings every hbmesh connection uses;
@@ -483,7 +493,13 @@ func (c *connFlags) dial(ctx context.Context, name string, log *slog.Logger, ext
 			return nil, fmt.Errorf("connect %s: %w (connection refused: is a NATS server listening there?)", servers, err)
 		}
 		// Some of nats.go's errors (url.Parse's, say) quote the URL.
-		return nil, fmt.Errorf("connect %s: %s", servers, redactIn(err.Error(), c.Server))
+		msg := redactIn(err.Error(), c.Server)
+		if who := c.credentials(); isAuthError(err) && who != "" {
+			msg += " (the server does not accept " + who + ")"
+		} else if isAuthError(err) {
+			msg += " (no credentials given: set --creds, --nkey, --user and --password, --token or --context)"
+		}
+		return nil, fmt.Errorf("connect %s: %s", servers, msg)
 	}
 	cn.Conn = nc
 	// The connect handler runs asynchronously; do not let a disconnect

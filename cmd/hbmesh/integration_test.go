@@ -153,9 +153,19 @@ func TestConnectAuthFailure(t *testing.T) {
 	srv := natstest.Start(t, func(c *embedded.Config) {
 		c.Options = func(o *server.Options) { o.Username, o.Password = "hb", "secret" }
 	})
-	code, _, stderr := runSync(t, nil, "node", "-s", srv.ClientURL(), "--user", "hb", "--password", "wrong", "--log-level", "error")
-	if code != exitFailure || strings.Count(stderr, "\n") != 1 || !strings.Contains(strings.ToLower(stderr), "authorization violation") {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
+	// One line naming the credentials that were refused, or saying that
+	// there were none.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--user", "hb", "--password", "wrong"}, `nats: Authorization Violation (the server does not accept user "hb" (--user))`},
+		{nil, "nats: Authorization Violation (no credentials given: set --creds, --nkey, --user and --password, --token or --context)"},
+	} {
+		code, _, stderr := runSync(t, nil, append([]string{"node", "-s", srv.ClientURL(), "--log-level", "error"}, tc.args...)...)
+		if code != exitFailure || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, tc.want+"\n") || strings.Contains(stderr, "wrong") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line ending %q", tc.args, code, stderr, exitFailure, tc.want)
+		}
 	}
 }
 
