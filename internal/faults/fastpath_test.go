@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -204,12 +205,9 @@ func (s *sc) heardSince(id string, at time.Time) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var p struct {
-			State    string    `json:"state"`
-			LastBeat time.Time `json:"last_beat"`
-		}
+		var p monitor.PeerJSON
 		if _, err := get(s.httpPort, "/api/peers/"+id, &p); err == nil && p.LastBeat.After(at) {
-			if p.State != "alive" {
+			if p.State != monitor.StateAlive {
 				s.res.problem("%s beats again but is %s", id, p.State)
 			}
 			return
