@@ -15,7 +15,7 @@ func ExampleRender() {
 	r := &status.Report{
 		Time: now,
 		Monitors: []status.Monitor{
-			{ID: "mon-a", Version: "1.4.0", Status: true, Ready: true, PeersAnswered: true, Peers: 2},
+			{ID: "mon-a", Version: "1.4.0", Status: true, Ready: true, FastPath: true, PeersAnswered: true, Peers: 2},
 			{ID: "mon-b", Version: "1.4.0", Status: true, ReadyError: "monitor: NATS connection down", PeersAnswered: true, Peers: 2},
 		},
 		Peers: []status.Peer{

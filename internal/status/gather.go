@@ -217,7 +217,7 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	default:
 		g.monitors[key] = m
 		m.Status, m.Version, m.Peers = true, st.Version, st.Peers
-		m.Ready, m.ReadyError, m.Connected, m.Impaired = st.Ready, st.ReadyError, st.Connected, st.Impaired
+		m.Ready, m.ReadyError, m.Connected, m.Impaired, m.FastPath = st.Ready, st.ReadyError, st.Connected, st.Impaired, st.FastPath
 		if m.PeersAnswered {
 			g.both++
 		}

@@ -102,6 +102,8 @@ func readiness(m *Monitor) string {
 		s = "NOT READY: " + printable.Cut(m.ReadyError, maxMessage)
 	case m.Impaired:
 		s = "ready, impaired"
+	case !m.FastPath:
+		s = "ready, crash fast path off"
 	}
 	if !m.PeersAnswered {
 		s += ", no peers reply"

@@ -17,8 +17,8 @@ func TestRenderSharedID(t *testing.T) {
 	r := &status.Report{
 		Time: now,
 		Monitors: []status.Monitor{
-			{ID: "mon-a", Instances: 1, Instance: "X", Status: true, Ready: true, PeersAnswered: true, Peers: 2},
-			{ID: "vm", Instances: 2, Instance: "A", Status: true, Ready: true, PeersAnswered: true, Peers: 1},
+			{ID: "mon-a", Instances: 1, Instance: "X", Status: true, Ready: true, FastPath: true, PeersAnswered: true, Peers: 2},
+			{ID: "vm", Instances: 2, Instance: "A", Status: true, Ready: true, FastPath: true, PeersAnswered: true, Peers: 1},
 			{ID: "vm", Instances: 2, Instance: "B", Status: true, ReadyError: "catching up", PeersAnswered: true, Peers: 2},
 		},
 		Peers: []status.Peer{

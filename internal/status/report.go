@@ -39,6 +39,7 @@ type Monitor struct {
 	ReadyError string `json:"ready_error,omitempty"`
 	Connected  bool   `json:"connected"`
 	Impaired   bool   `json:"impaired"`
+	FastPath   bool   `json:"fast_path"` // it receives disconnect advisories
 	// Peers is how many peers it has: from its status reply, or, when
 	// only its peers reply arrived, that reply's total.
 	Peers         int  `json:"peers"`

@@ -77,7 +77,9 @@ func TestGatherFindsEveryMonitorAndPeer(t *testing.T) {
 		t.Fatalf("monitors = %+v", r.Monitors)
 	}
 	for _, m := range r.Monitors {
-		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Instances != 1 || m.Instance == "" {
+		// A plain server publishes no disconnect advisories: the
+		// monitors say the crash fast path is off.
+		if !m.Status || !m.Ready || !m.PeersAnswered || !m.Connected || m.Peers != 2 || m.Version != "v1.2.3" || m.Instances != 1 || m.Instance == "" || m.FastPath {
 			t.Errorf("monitor = %+v", m)
 		}
 	}
@@ -132,7 +134,7 @@ func TestMonitorsDisagree(t *testing.T) {
 	if !strings.HasPrefix(lines[2], "web-1 ") || strings.Contains(lines[2], "!") {
 		t.Errorf("web-1 row = %q", lines[2])
 	}
-	if !strings.Contains(out.String(), "monitors disagree on 1") || !strings.Contains(out.String(), "mon-b  ready") {
+	if !strings.Contains(out.String(), "monitors disagree on 1") || !strings.Contains(out.String(), "mon-b  ready, crash fast path off") {
 		t.Errorf("footer missing:\n%s", out.String())
 	}
 
