@@ -114,8 +114,8 @@ func notifyMetricNames(t *testing.T) []string {
 
 // TestGrafanaDashboard checks deploy/grafana/hbmesh-dashboard.json: it is
 // JSON, every panel queries the dashboard's data source variable, every
-// hbmesh_ metric a query names exists, and no two panels overlap on the
-// grid. (Grafana is not a test dependency; this reads the model.)
+// hbmesh_ metric a query names exists (the monitor's or hbmesh notify's),
+// and no two panels overlap on the grid. (Grafana is not a test dependency; this reads the model.)
 func TestGrafanaDashboard(t *testing.T) {
 	b, err := os.ReadFile("../../deploy/grafana/hbmesh-dashboard.json")
 	if err != nil {
@@ -140,6 +140,9 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 	known := map[string]bool{"hbmesh_event_outputs_total": true, "hbmesh_dead_peer_timestamp_seconds": true}
 	for _, n := range metricNames {
+		known[n] = true
+	}
+	for _, n := range notifyMetricNames(t) {
 		known[n] = true
 	}
 	ids := map[int]bool{}
@@ -182,7 +185,8 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 	}
 	// The signals an operator is paged for must be on the board.
-	for _, m := range []string{"hbmesh_peers", "hbmesh_monitor_connected", "hbmesh_monitor_impaired", "hbmesh_beats_dropped_total", "hbmesh_beats_rejected_total"} {
+	for _, m := range []string{"hbmesh_peers", "hbmesh_monitor_connected", "hbmesh_monitor_impaired", "hbmesh_beats_dropped_total", "hbmesh_beats_rejected_total",
+		"hbmesh_dead_peer_timestamp_seconds", "hbmesh_fast_path_checks_total", "hbmesh_notify_events_total"} {
 		if !used[m] {
 			t.Errorf("no panel shows %s", m)
 		}
