@@ -84,8 +84,9 @@ func (a *alertFlags) validate(e *env, webhook bool) error {
 
 // headers turns NAME=VALUE items of flag into request headers. A VALUE of
 // @FILE is the file's content (one trailing newline dropped), env:VAR the
-// variable's; anything else is the value itself. Errors name the flag and
-// the header, never a value.
+// variable's; anything else is the value itself. Errors name the flag,
+// and the header once its name is valid; never a value, nor an item that
+// is not NAME=VALUE.
 func headers(e *env, flag string, items []string) (http.Header, error) {
 	if len(items) == 0 {
 		return nil, nil
@@ -93,11 +94,10 @@ func headers(e *env, flag string, items []string) (http.Header, error) {
 	h := http.Header{}
 	for _, item := range items {
 		name, spec, ok := strings.Cut(item, "=")
-		if !ok || name == "" {
-			return nil, usagef("%s: want NAME=VALUE, NAME=@FILE or NAME=env:VAR", e.source(flag))
-		}
-		if err := events.ValidateHeader(http.Header{name: nil}); err != nil {
-			return nil, usagef("%s: %v", e.source(flag), err)
+		if !ok || events.ValidateHeader(http.Header{name: nil}) != nil {
+			// Neither part is shown: "Authorization: Bearer <token>=="
+			// cut at its first '=' puts the token in the name.
+			return nil, usagef(`%s: not NAME=VALUE, NAME=@FILE or NAME=env:VAR (a header name is letters, digits and -; write "Authorization=Bearer ...", not "Authorization: ...")`, e.source(flag))
 		}
 		value := spec
 		switch {

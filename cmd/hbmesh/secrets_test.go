@@ -301,18 +301,34 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Errorf("--webhook: exit %d, stderr %q", code, stderr)
 	}
 	// Header values and URL tokens of the alerting outputs, through the
-	// usage checks that refuse them or the flags beside them.
-	for _, args := range [][]string{
-		{"monitor", "--webhook", "https://hooks.example/" + hookPass, "--webhook-header", "Authorization=env:NOPE"},
-		{"monitor", "--webhook", "https://hooks.example/x", "--webhook-header", "Authorization Bearer=" + hookPass},
-		{"monitor", "--alertmanager", "am.example/" + hookPass},
-		{"monitor", "--alertmanager", "https://am.example/?token=" + hookPass, "--alert-header", "X-Token=" + hookPass, "--alert-label", "peer=x"},
-		{"notify", "--stream", "EV", "--webhook", "ftp://hooks.example/" + hookPass, "--webhook-header", "X-Token=" + hookPass},
-		{"notify", "--stream", "EV", "--alertmanager", "https://u:" + hookPass + "@am.example", "--alert-header", "X-Token=@/nonexistent/" + "tokenfile"},
+	// usage checks that refuse them or the flags beside them. A header
+	// written as "Name: value" cut at its first '=' (a base64 token ends
+	// in one) would put the value in the name.
+	colon := "Authorization: Bearer " + hookPass + "=="
+	webhook, am := "https://hooks.example/x", "https://am.example"
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string // in stderr: the path taken
+	}{
+		{nil, []string{"monitor", "--webhook", "https://hooks.example/" + hookPass, "--webhook-header", "Authorization=env:NOPE"}, "$NOPE is empty"},
+		{nil, []string{"monitor", "--webhook", webhook, "--webhook-header", "Authorization Bearer=" + hookPass}, "--webhook-header: not NAME=VALUE"},
+		{nil, []string{"monitor", "--alertmanager", "am.example/" + hookPass}, "--alertmanager (not shown)"},
+		{nil, []string{"monitor", "--alertmanager", "https://am.example/?token=" + hookPass, "--alert-header", "X-Token=" + hookPass, "--alert-label", "peer=x"}, `"peer" is set by hbmesh`},
+		{nil, []string{"notify", "--stream", "EV", "--webhook", "ftp://hooks.example/" + hookPass, "--webhook-header", "X-Token=" + hookPass}, "--webhook"},
+		{nil, []string{"notify", "--stream", "EV", "--alertmanager", "https://u:" + hookPass + "@am.example", "--alert-header", "X-Token=@/nonexistent/" + "tokenfile"}, "/nonexistent/tokenfile"},
+		{nil, []string{"monitor", "--webhook", webhook, "--webhook-header", colon}, "--webhook-header: not NAME=VALUE"},
+		{nil, []string{"monitor", "--alertmanager", am, "--alert-header", colon}, "--alert-header: not NAME=VALUE"},
+		{map[string]string{"HBMESH_WEBHOOK_HEADER": colon}, []string{"monitor", "--webhook", webhook}, "$HBMESH_WEBHOOK_HEADER: not NAME=VALUE"},
+		{map[string]string{"HBMESH_ALERT_HEADER": colon}, []string{"monitor", "--alertmanager", am}, "$HBMESH_ALERT_HEADER: not NAME=VALUE"},
+		{nil, []string{"notify", "--stream", "EV", "--webhook", webhook, "--webhook-header", colon}, "--webhook-header: not NAME=VALUE"},
+		{nil, []string{"notify", "--stream", "EV", "--alertmanager", am, "--alert-header", colon}, "--alert-header: not NAME=VALUE"},
+		{map[string]string{"HBMESH_WEBHOOK_HEADER": colon}, []string{"notify", "--stream", "EV", "--webhook", webhook}, "$HBMESH_WEBHOOK_HEADER: not NAME=VALUE"},
+		{map[string]string{"HBMESH_ALERT_HEADER": colon}, []string{"notify", "--stream", "EV", "--alertmanager", am}, "$HBMESH_ALERT_HEADER: not NAME=VALUE"},
 	} {
-		code, stdout, stderr := runSync(t, nil, args...)
-		if code != exitUsage || strings.Contains(stdout+stderr, hookPass) {
-			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+		code, stdout, stderr := runSync(t, func(k string) string { return tc.env[k] }, tc.args...)
+		if code != exitUsage || strings.Contains(stdout+stderr, hookPass) || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q %v: exit %d, stderr %q; want exit %d and %q, without the secret", tc.args, tc.env, code, stderr, exitUsage, tc.want)
 		}
 	}
 }

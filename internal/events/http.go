@@ -131,11 +131,12 @@ func (c *HTTPConfig) validate(invalid cfgerr.Of) error {
 }
 
 // ValidateHeader checks that every name in h is an HTTP field name. Its
-// error never shows a value.
+// error shows neither a value nor the bad name: a name that is not one is
+// often a whole "Authorization: Bearer <token>" line.
 func ValidateHeader(h http.Header) error {
 	for name := range h {
 		if !validHeaderName(name) {
-			return fmt.Errorf("%q is not a valid header name", name)
+			return errors.New("a header name is not an HTTP field name (letters, digits and -; not shown: it may hold a secret)")
 		}
 	}
 	return nil
