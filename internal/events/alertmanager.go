@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -68,8 +67,10 @@ type AlertmanagerConfig struct {
 	// once per resend interval). Default 1000.
 	MaxAlerts int
 	// HTTPConfig is the queue (per Alertmanager), timeout, retries and
-	// headers of delivery. A post that fails for good is covered by the
-	// next resend.
+	// headers of delivery. QueueSize bounds the peers whose alert waits
+	// for an Alertmanager: each peer's newest alert only waits (see
+	// [Alertmanager]). A firing alert is retried until the next resend
+	// replaces it, one ResendInterval at most.
 	HTTPConfig
 	// Clock is the time source. Default clock.Real().
 	Clock clock.Clock
@@ -168,13 +169,19 @@ func (c *AlertmanagerConfig) Validate() error {
 //
 // Posts go to every Alertmanager independently: each has its own bounded
 // queue and retries with backoff, so a slow or dead one neither delays the
-// others nor ever blocks detection. The counters count alerts, once per
-// Alertmanager: Sent those accepted, Failed those given up on, Dropped
-// those never attempted (and dead events dropped on a full queue).
+// others nor ever blocks detection. A queue holds each peer's newest
+// alert only, a newer one replacing it, and a firing alert gets its
+// endsAt when it is posted: after an outage each Alertmanager gets one
+// alert per peer, current and valid for 4 intervals, never a backlog of
+// superseded ones whose endsAt has passed (which Alertmanager would
+// take for resolutions). The counters count alerts, once per
+// Alertmanager: Sent those accepted, Failed those given up on (or
+// replaced by a newer one after a failed post), Dropped those never
+// attempted (and dead events dropped on a full queue).
 type Alertmanager struct {
 	src  PeerSource
 	cfg  AlertmanagerConfig
-	out  []*outbox
+	out  []*alertQueue
 	st   counters
 	drop dropLog
 	runs atomic.Bool
@@ -214,7 +221,7 @@ func NewAlertmanager(src PeerSource, cfg AlertmanagerConfig) (*Alertmanager, err
 		if err != nil {
 			return nil, err
 		}
-		a.out = append(a.out, newOutbox("alertmanager", p, &a.cfg.HTTPConfig, &a.st, &a.drop, cfg.Logger))
+		a.out = append(a.out, newAlertQueue(p, &a.cfg, &a.st, &a.drop))
 	}
 	return a, nil
 }
@@ -293,7 +300,7 @@ func (a *Alertmanager) check(id string) {
 			}
 			return
 		}
-		a.send([]PostableAlert{*a.fire(&p, now)}, "peer", id, "status", StatusFiring)
+		a.send(*a.fire(&p, now))
 	case firing && (!known || p.State != monitor.StateDead):
 		// The moment it left the dead state, when the monitor still
 		// knows the peer and that moment follows the alert's start.
@@ -301,7 +308,7 @@ func (a *Alertmanager) check(id string) {
 		if known && p.Since.After(fired.StartsAt) && p.Since.Before(now) {
 			end = p.Since.UTC()
 		}
-		a.send([]PostableAlert{a.resolve(fired, &p, known, end)}, "peer", id, "status", StatusResolved)
+		a.send(a.resolve(fired, &p, known, end))
 	case known && p.State != monitor.StateDead:
 		// Back before this run fired its alert: the run before a restart
 		// may have, and its alert would fire on until its endsAt. An
@@ -312,7 +319,7 @@ func (a *Alertmanager) check(id string) {
 			end = p.Since.UTC()
 		}
 		al := PostableAlert{Labels: alertLabels(a.cfg.Prefix, p.ID, p.Host, a.cfg.Labels), StartsAt: end, GeneratorURL: peerURL(a.cfg.ExternalURL, p.ID)}
-		a.send([]PostableAlert{a.resolve(&al, &p, true, end)}, "peer", id, "status", StatusResolved)
+		a.send(a.resolve(&al, &p, true, end))
 	}
 }
 
@@ -353,11 +360,11 @@ func (a *Alertmanager) sync() {
 	if a.overflowSaid {
 		a.cfg.Logger.Warn("dead peers beyond MaxAlerts raise no alert", "dead", matched, "alerted", len(a.firing), "max_alerts", a.cfg.MaxAlerts)
 	}
-	a.send(batch, "resend", true)
+	a.send(batch...)
 }
 
-// fire records and returns the firing alert of dead peer p, valid until
-// validFor resend intervals after now.
+// fire records and returns the firing alert of dead peer p. Its endsAt
+// is set when it is posted.
 func (a *Alertmanager) fire(p *monitor.PeerInfo, now time.Time) *PostableAlert {
 	al, ok := a.firing[p.ID]
 	if !ok {
@@ -373,7 +380,6 @@ func (a *Alertmanager) fire(p *monitor.PeerInfo, now time.Time) *PostableAlert {
 	}
 	d := deadFromInfo(p, a.cfg.MonitorID)
 	al.Annotations = d.annotations()
-	al.EndsAt = now.Add(validFor * a.cfg.ResendInterval)
 	return al
 }
 
@@ -392,21 +398,12 @@ func (a *Alertmanager) resolve(fired *PostableAlert, p *monitor.PeerInfo, known 
 	return r
 }
 
-// send posts alerts to every Alertmanager, in batches of at most
-// maxBatch; attrs describe them in logs.
-func (a *Alertmanager) send(alerts []PostableAlert, attrs ...any) {
-	for len(alerts) > 0 {
-		n := min(len(alerts), maxBatch)
-		chunk := alerts[:n]
-		alerts = alerts[n:]
-		body, err := json.Marshal(chunk)
-		if err != nil {
-			a.st.dropped.Add(uint64(n * len(a.out)))
-			a.cfg.Logger.Error("alert not encoded", "alerts", n, "err", err)
-			continue
-		}
-		for _, o := range a.out {
-			o.put(post{body: body, items: uint64(n), attrs: append([]any{"alerts", n}, attrs...)})
+// send queues alerts for every Alertmanager: those with endsAt set as
+// resolutions, the others as firing.
+func (a *Alertmanager) send(alerts ...PostableAlert) {
+	for _, al := range alerts {
+		for _, q := range a.out {
+			q.put(al, al.EndsAt.IsZero())
 		}
 	}
 }

@@ -151,3 +151,60 @@ func TestAlertmanagerRealRestartedMonitorResolves(t *testing.T) {
 		t.Fatalf("notification %+v, want db-1 resolved\nalertmanager log:\n%s", n, am.Log())
 	}
 }
+
+// TestAlertmanagerRealOutage: a real Alertmanager is stopped, its storage
+// kept, while a peer it paged for stays dead, for longer than the alert's
+// endsAt (4 resend intervals) and than the sink's queue holds re-sends
+// for. Back, it is posted the peer's current alert: it neither notifies a
+// resolution nor pages again. The peer's recovery then resolves it, a
+// barrier behind which any extra notification would have come.
+func TestAlertmanagerRealOutage(t *testing.T) {
+	rcv := promtest.NewReceiver(t)
+	am := promtest.Start(t, rcv, promtest.Config{GroupWait: 100 * time.Millisecond, GroupInterval: 200 * time.Millisecond})
+	const resend = 500 * time.Millisecond
+	src := newPeers(true, deadPeer("db-1", time.Now().Add(-time.Minute).UTC()))
+	cfg := events.DefaultAlertmanagerConfig(am.URL())
+	cfg.ResendInterval = resend
+	cfg.QueueSize = 2
+	// A failing post is retried for longer than a resend interval, as
+	// with the defaults (8 retries, 92 s or more, against 1m).
+	cfg.InitialBackoff, cfg.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
+	a, err := events.NewAlertmanager(src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "alertmanager sink", a.Run)
+	if n := rcv.Next(t); n.Status != "firing" || n.Alerts[0].Labels["peer"] != "db-1" {
+		t.Fatalf("notification %+v", n)
+	}
+
+	am.NotificationLogged(t)
+	am.Stop()
+	// The outage itself, twice as long as an alert's endsAt lies ahead:
+	// the re-sends queued during it would be expired if posted as they
+	// were queued.
+	time.Sleep(10 * resend)
+	am.Resume(t)
+	eventually(t, "the Alertmanager to hold db-1 firing again", func() bool {
+		as := am.Alerts(t)
+		return len(as) == 1 && as[0].Status.State == "active" && as[0].EndsAt.After(time.Now())
+	})
+
+	back := deadPeer("db-1", time.Now().UTC())
+	back.State = monitor.StateAlive
+	src.set(back)
+	a.Handle(lifecycle("db-1")[3])
+	if n := rcv.Next(t); n.Status != "resolved" {
+		t.Fatalf("notification %+v, want db-1 resolved\nalertmanager log:\n%s", n, am.Log())
+	}
+	var got []string
+	for _, n := range rcv.All() {
+		got = append(got, n.Status+" "+n.Alerts[0].Labels["peer"])
+	}
+	if want := []string{"firing db-1", "resolved db-1"}; !slices.Equal(got, want) {
+		t.Fatalf("notifications %q, want %q\nalertmanager log:\n%s", got, want, am.Log())
+	}
+	if st := a.Stats(); st.Dropped != 0 {
+		t.Errorf("stats %+v: alerts dropped on a full queue", st)
+	}
+}

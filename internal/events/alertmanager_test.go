@@ -486,6 +486,63 @@ func TestAlertmanagerOneDownAnotherUp(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerOutageCoalesces: while an Alertmanager refuses posts,
+// each resend takes the place of the peer's alert waiting for it, the
+// one it replaces counted as failed, instead of queueing behind it; a
+// recovery during the outage takes the place of the firing alert. Back,
+// the Alertmanager gets one alert per peer: the dead one firing until 4
+// intervals after it is posted (not after it was first queued, long
+// past), the recovered one resolved.
+func TestAlertmanagerOutageCoalesces(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	r := newAMReceiver(t, func(int64) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	src := newPeers(true, deadPeer("a-1", t0), deadPeer("b-1", t0))
+	f := newAM(t, src, []string{r.URL + "/am"}, func(c *events.AlertmanagerConfig) {
+		c.ResendInterval, c.QueueSize, c.MaxRetries = time.Second, 2, 100
+	})
+	f.start(t)
+	f.firstSync()
+	for i := range 5 {
+		calls := r.calls.Load()
+		eventually(t, "a post to fail", func() bool { return r.calls.Load() > calls })
+		f.clk.Advance(time.Second)
+		eventually(t, "the resend to replace both alerts", func() bool { return f.am.Stats().Failed == uint64(2*(i+1)) })
+	}
+	calls := r.calls.Load()
+	eventually(t, "the last resend's post", func() bool { return r.calls.Load() > calls })
+	back := f.clk.Now().Add(-time.Millisecond)
+	alive := deadPeer("b-1", back)
+	alive.State = monitor.StateAlive
+	src.set(alive)
+	f.am.Handle(lifecycle("b-1")[3])
+	eventually(t, "the recovery to replace b-1's alert", func() bool { return f.am.Stats().Failed == 11 })
+	down.Store(false)
+
+	got := map[string][]events.PostableAlert{}
+	for len(got["a-1"])+len(got["b-1"]) < 2 {
+		for _, a := range r.next(t) {
+			got[a.Labels["peer"]] = append(got[a.Labels["peer"]], a)
+		}
+	}
+	if a := got["a-1"]; len(a) != 1 || !a[0].EndsAt.Equal(f.clk.Now().Add(4*time.Second)) || !a[0].StartsAt.Equal(t0) {
+		t.Errorf("a-1: %+v, want one alert firing until %v", a, f.clk.Now().Add(4*time.Second))
+	}
+	if b := got["b-1"]; len(b) != 1 || !b[0].EndsAt.Equal(back) {
+		t.Errorf("b-1: %+v, want one alert resolved at %v", b, back)
+	}
+	eventually(t, "both sent", func() bool { return f.am.Stats().Sent == 2 })
+	r.none(t)
+	if st := f.am.Stats(); st.Dropped != 0 || st.Failed != 11 {
+		t.Errorf("stats %+v, want 11 failed (replaced after a failed post) and none dropped", st)
+	}
+}
+
 // TestAlertmanagerHangingNeverBlocksHandle: against an Alertmanager that
 // never answers, Handle stays fast and drops what its queue cannot hold.
 func TestAlertmanagerHangingNeverBlocksHandle(t *testing.T) {

@@ -115,24 +115,8 @@ func work[T any](ctx context.Context, q chan T, n int, fn func(*T)) {
 // deadline are counted as dropped, as items says. It returns once all is
 // done.
 func serve[T any](ctx context.Context, q chan T, drain time.Duration, fn func(context.Context, *T), after func(context.Context), items func(*T) uint64, c *counters, d *dropLog) {
-	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() {
-		select {
-		case <-ctx.Done():
-		case <-dctx.Done():
-			return
-		}
-		t := time.NewTimer(drain)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-dctx.Done():
-		}
-	})
+	dctx, stop := drainContext(ctx, drain)
+	defer stop()
 	work(ctx, q, 1, func(v *T) { fn(dctx, v) })
 	for {
 		select {
@@ -150,6 +134,29 @@ func serve[T any](ctx context.Context, q chan T, drain time.Duration, fn func(co
 			return
 		}
 	}
+}
+
+// drainContext returns a context that ends drain after ctx does: the
+// deadline of a sink's drain at shutdown. stop ends it at once and waits
+// for the goroutine that times it.
+func drainContext(ctx context.Context, drain time.Duration) (dctx context.Context, stop func()) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-dctx.Done():
+			return
+		}
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-dctx.Done():
+		}
+	})
+	return dctx, func() { cancel(); wg.Wait() }
 }
 
 // dropQueued empties q, counting what each value carries (items) as

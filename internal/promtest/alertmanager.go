@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -87,10 +88,11 @@ type Alertmanager struct {
 	cfgFile string
 	dir     string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *natstest.Buffer
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	log     *natstest.Buffer
+	storage string // the running one's --storage.path
 }
 
 // Start runs an Alertmanager on a free loopback port, routing every
@@ -144,6 +146,18 @@ func (am *Alertmanager) Restart(t testing.TB) {
 	am.start(filepath.Join(am.dir, fmt.Sprintf("data-%d", time.Now().UnixNano())))
 }
 
+// Stop stops the Alertmanager (SIGTERM, so it saves its notification
+// log); its address then refuses connections until [Alertmanager.Resume].
+func (am *Alertmanager) Stop() { am.stop() }
+
+// Resume starts a stopped Alertmanager again on the same address and
+// storage directory: as after an ordinary restart, it remembers the
+// notifications it sent (Alertmanager keeps no alerts across restarts).
+func (am *Alertmanager) Resume(t testing.TB) {
+	t.Helper()
+	am.start(am.storage)
+}
+
 func (am *Alertmanager) start(storage string) {
 	t := am.t
 	t.Helper()
@@ -162,7 +176,7 @@ func (am *Alertmanager) start(storage string) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	am.mu.Lock()
-	am.cmd, am.done, am.log = cmd, done, log
+	am.cmd, am.done, am.log, am.storage = cmd, done, log, storage
 	am.mu.Unlock()
 
 	ready := func() bool {
@@ -196,6 +210,34 @@ func (am *Alertmanager) stop() {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// NotificationLogged waits until the Alertmanager has read its
+// notification log once more than it had by now. With one alert group,
+// that is its next flush, which starts only once the flush before it has
+// logged the notification it sent: call it after the receiver got a
+// notification, before stopping the Alertmanager, so that the restarted
+// one remembers it.
+func (am *Alertmanager) NotificationLogged(t testing.TB) {
+	t.Helper()
+	const metric = "alertmanager_nflog_queries_total "
+	queries := func() string {
+		resp, err := http.Get(am.URL() + "/metrics")
+		if err != nil {
+			t.Fatalf("promtest: metrics: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, metric); ok {
+				return v
+			}
+		}
+		t.Fatalf("promtest: no %s in /metrics", metric)
+		return ""
+	}
+	before := queries()
+	natstest.Eventually(t, "alertmanager's next flush", func() bool { return queries() != before })
 }
 
 // Log returns what the running Alertmanager has logged.
