@@ -136,7 +136,7 @@ func (c *monitorCmd) examples() []string {
 		"hbmesh monitor -s nats://nats:4222 --json | jq -c 'select(.state==\"dead\")'",
 		"hbmesh monitor --http 127.0.0.1:8080      # dashboard at http://127.0.0.1:8080/",
 		"hbmesh monitor --on-event 'logger -t hbmesh \"$HBMESH_PEER_ID $HBMESH_STATE\"' --on-event-states dead",
-		"hbmesh monitor --alertmanager http://am-1:9093 --alertmanager http://am-2:9093 --alert-label cluster=prod",
+		"hbmesh monitor --alertmanager http://am-1:9093 --alertmanager http://am-2:9093 --alert-label cluster=prod --alert-label severity=page",
 		"hbmesh monitor --http 127.0.0.1:8080 --metrics-addr 0.0.0.0:9464  # /metrics for Prometheus only",
 		"hbmesh monitor --user monitor1 --password ... --inbox-prefix _INBOX_monitor1",
 	}

@@ -37,7 +37,7 @@ func (c *notifyCmd) examples() []string {
 	return []string{
 		"hbmesh notify --stream HBEVENTS --on-event 'page-oncall \"$HBMESH_PEER_ID\"' --on-event-states dead",
 		"hbmesh notify --stream HBEVENTS --webhook https://tickets.example/hook --webhook-header Authorization=@/run/secrets/hook-auth",
-		"hbmesh notify --stream HBEVENTS --alertmanager http://am:9093 --alert-label cluster=prod --metrics-addr 0.0.0.0:9465",
+		"hbmesh notify --stream HBEVENTS --alertmanager http://am:9093 --alert-label cluster=prod --alert-label severity=page --metrics-addr 0.0.0.0:9465",
 		"hbmesh notify --stream HBEVENTS --creds /etc/hbmesh/notify.creds --inbox-prefix _INBOX_notify1 --on-event 'page-oncall \"$HBMESH_PEER_ID\"'",
 	}
 }
