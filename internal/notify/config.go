@@ -62,8 +62,10 @@ type Config struct {
 	WebhookURL string
 	// AlertmanagerURLs are Alertmanagers, by base URL, that each death is
 	// posted to as an alert (API v2), firing until AlertHold has passed
-	// or the peer's recovery resolves it. An event counts as delivered
-	// when one of them accepted it. Default: none.
+	// or the peer's recovery resolves it: every member of an
+	// Alertmanager cluster, which share notifications but not alerts. An
+	// event counts as delivered once every one of them accepted it; until
+	// then it is delivered again, to all of them. Default: none.
 	AlertmanagerURLs []string
 	// AlertLabels are added to every Alertmanager alert, as for
 	// [events.AlertmanagerConfig.Labels]. Default: none.

@@ -433,26 +433,24 @@ func (n *Notifier) postWebhook(ctx context.Context, p *events.Poster, d *deliver
 	return p.Post(ctx, body)
 }
 
-// postAlert posts d's alert to every Alertmanager; it succeeds when one
-// of them accepted it (they share notifications as a cluster), and logs
-// the others' failures.
+// postAlert posts d's alert to every Alertmanager at once, and succeeds
+// only when each of them accepted it: the members of an Alertmanager
+// cluster share notifications, not alerts, so a member without the alert
+// neither notifies it if the others fail, nor resolves it. A member that
+// refused it sends the event round again, to all of them (the others
+// take it again as the same alert), until every one has it or the event
+// is given up.
 func (n *Notifier) postAlert(ctx context.Context, ps []*events.Poster, d *delivery) error {
 	a := events.EventAlert(&d.ev, started(d), n.cfg.AlertHold, n.cfg.Prefix, n.cfg.AlertLabels, d.monitor, n.cfg.ExternalURL)
 	body, err := json.Marshal([]events.PostableAlert{a})
 	if err != nil {
 		return fmt.Errorf("%w: encode: %w", events.ErrRejected, err)
 	}
-	var errs []error
-	for _, p := range ps {
-		if err := p.Post(ctx, body); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { errs[i] = p.Post(ctx, body) })
 	}
-	if len(errs) == len(ps) {
-		return errors.Join(errs...)
-	}
-	for _, err := range errs {
-		n.cfg.Logger.Warn("alert not delivered to every Alertmanager", "output", OutputAlertmanager, "peer", d.ev.ID, "err", err)
-	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }

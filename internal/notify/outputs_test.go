@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,17 +84,35 @@ func TestWebhookOutput(t *testing.T) {
 	}
 }
 
-// TestAlertmanagerOutput: against a real Alertmanager (and a second
-// address where none listens), a death fires one alert until AlertHold,
-// and the recovery resolves it: one notification each.
+// TestAlertmanagerOutput: against two real Alertmanagers, the second
+// behind a proxy that refuses its first post, a death fires one alert
+// until AlertHold in each of them, and the recovery resolves it in each:
+// the event the second refused is delivered again, to both, and acked
+// once both accepted it. Each notifies its receiver once per change.
 func TestAlertmanagerOutput(t *testing.T) {
-	rcv := promtest.NewReceiver(t)
-	am := promtest.Start(t, rcv, promtest.Config{})
+	rcv1, rcv2 := promtest.NewReceiver(t), promtest.NewReceiver(t)
+	am1 := promtest.Start(t, rcv1, promtest.Config{})
+	am2 := promtest.Start(t, rcv2, promtest.Config{})
+	target, err := neturl.Parse(am2.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var posts atomic.Int64
+	fwd := httputil.NewSingleHostReverseProxy(target)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if posts.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		fwd.ServeHTTP(w, r)
+	}))
+	t.Cleanup(flaky.Close)
+
 	srv := startJS(t)
 	url := srv.ClientURL()
 	p := publisher(t, url, "mon-a")
 	n := startNotifier(t, url, func(c *notify.Config) {
-		c.AlertmanagerURLs = []string{"http://127.0.0.1:1", am.URL()}
+		c.AlertmanagerURLs = []string{am1.URL(), flaky.URL}
 		c.AlertLabels = map[string]string{"cluster": "test"}
 	})
 	waitConsumer(t, url, n.ConsumerName(notify.OutputAlertmanager), 0)
@@ -100,24 +120,60 @@ func TestAlertmanagerOutput(t *testing.T) {
 	dead := deadEvent("db-1", 3)
 	dead.Time = died
 	p.Handle(dead)
-	fire := rcv.Next(t)
 	want := map[string]string{"alertname": "HbmeshPeerDead", "peer": "db-1", "host": "db-1.example", "prefix": "hb", "cluster": "test"}
-	if fire.Status != "firing" || len(fire.Alerts) != 1 || !maps.Equal(fire.Alerts[0].Labels, want) {
-		t.Fatalf("firing %+v", fire)
+	for i, rcv := range []*promtest.Receiver{rcv1, rcv2} {
+		if fire := rcv.Next(t); fire.Status != "firing" || len(fire.Alerts) != 1 || !maps.Equal(fire.Alerts[0].Labels, want) {
+			t.Fatalf("Alertmanager %d: firing %+v", i+1, fire)
+		}
 	}
-	as := am.Alerts(t)
-	if len(as) != 1 || !as[0].EndsAt.Equal(died.Add(24*time.Hour)) {
-		t.Fatalf("alerts %+v, want one ending at %v", as, died.Add(24*time.Hour))
+	waitConsumer(t, url, n.ConsumerName(notify.OutputAlertmanager), 1)
+	for i, am := range []*promtest.Alertmanager{am1, am2} {
+		if as := am.Alerts(t); len(as) != 1 || !as[0].EndsAt.Equal(died.Add(24*time.Hour)) {
+			t.Fatalf("Alertmanager %d: alerts %+v, want one ending at %v", i+1, as, died.Add(24*time.Hour))
+		}
 	}
+	if st := n.Stats()[notify.OutputAlertmanager]; st.Sent != 1 || st.Retries != 1 || posts.Load() != 2 {
+		t.Errorf("after the death: stats %+v and %d posts to the second", st, posts.Load())
+	}
+
 	p.Handle(recovery("db-1", 4, time.Now().UTC()))
-	if res := rcv.Next(t); res.Status != "resolved" || !maps.Equal(res.Alerts[0].Labels, want) {
-		t.Fatalf("resolved %+v", res)
+	for i, rcv := range []*promtest.Receiver{rcv1, rcv2} {
+		if res := rcv.Next(t); res.Status != "resolved" || !maps.Equal(res.Alerts[0].Labels, want) {
+			t.Fatalf("Alertmanager %d: resolved %+v", i+1, res)
+		}
 	}
 	waitConsumer(t, url, n.ConsumerName(notify.OutputAlertmanager), 2)
-	if st := n.Stats()[notify.OutputAlertmanager]; st.Sent != 2 || st.Failed != 0 {
+	if st := n.Stats()[notify.OutputAlertmanager]; st.Sent != 2 || st.Retries != 1 || st.Failed != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if all := rcv.All(); len(all) != 2 {
-		t.Errorf("%d notifications, want 2", len(all))
+	for i, rcv := range []*promtest.Receiver{rcv1, rcv2} {
+		if all := rcv.All(); len(all) != 2 {
+			t.Errorf("Alertmanager %d: %d notifications, want 2", i+1, len(all))
+		}
+	}
+}
+
+// TestAlertmanagerOutputMemberDown: an Alertmanager that never answers
+// keeps the event from being acknowledged, though the other accepted it
+// each time: after MaxDeliver deliveries it is given up, counted as
+// failed.
+func TestAlertmanagerOutputMemberDown(t *testing.T) {
+	var accepted atomic.Int64
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accepted.Add(1)
+	}))
+	t.Cleanup(good.Close)
+	srv := startJS(t)
+	url := srv.ClientURL()
+	p := publisher(t, url, "mon-a")
+	n := startNotifier(t, url, func(c *notify.Config) {
+		c.AlertmanagerURLs = []string{"http://127.0.0.1:1", good.URL}
+		c.MaxDeliver = 3
+	})
+	waitConsumer(t, url, n.ConsumerName(notify.OutputAlertmanager), 0)
+	p.Handle(deadEvent("db-1", 3))
+	waitConsumer(t, url, n.ConsumerName(notify.OutputAlertmanager), 1)
+	if st := n.Stats()[notify.OutputAlertmanager]; st.Sent != 0 || st.Failed != 1 || st.Retries != 2 || accepted.Load() != 3 {
+		t.Errorf("stats %+v, %d posts accepted by the other", st, accepted.Load())
 	}
 }
