@@ -401,9 +401,7 @@ func (a *Alertmanager) resolve(fired *PostableAlert, p *monitor.PeerInfo, known 
 // send queues alerts for every Alertmanager: those with endsAt set as
 // resolutions, the others as firing.
 func (a *Alertmanager) send(alerts ...PostableAlert) {
-	for _, al := range alerts {
-		for _, q := range a.out {
-			q.put(al, al.EndsAt.IsZero())
-		}
+	for _, q := range a.out {
+		q.put(alerts)
 	}
 }

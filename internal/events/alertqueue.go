@@ -57,25 +57,31 @@ func newAlertQueue(p *Poster, cfg *AlertmanagerConfig, st *counters, drop *dropL
 	return &alertQueue{p: p, cfg: cfg, st: st, drop: drop, wake: make(chan struct{}, 1), pending: make(map[string]*queuedAlert)}
 }
 
-// put queues a, firing or resolved, in place of any alert of its peer
-// still waiting. It never blocks; a full queue drops a, counted and
-// logged.
-func (q *alertQueue) put(a PostableAlert, firing bool) {
-	id := a.Labels[LabelPeer]
+// put queues alerts, each in place of any alert of its peer still
+// waiting, at once: a resend is posted whole, in batches of maxBatch. An
+// alert with EndsAt set is a resolution, the others fire. It never
+// blocks; a full queue drops what it cannot hold, counted and logged.
+func (q *alertQueue) put(alerts []PostableAlert) {
+	dropped := 0
 	q.mu.Lock()
-	old, waiting := q.pending[id]
-	if !waiting && len(q.pending) >= q.cfg.QueueSize {
-		q.mu.Unlock()
-		q.st.dropped.Add(1)
-		q.drop.drop("queue full")
-		return
+	for _, a := range alerts {
+		id := a.Labels[LabelPeer]
+		old, waiting := q.pending[id]
+		if !waiting && len(q.pending) >= q.cfg.QueueSize {
+			dropped++
+			continue
+		}
+		if waiting && old.tries > 0 {
+			q.st.failed.Add(1)
+		}
+		q.order++
+		q.pending[id] = &queuedAlert{alert: a, firing: a.EndsAt.IsZero(), order: q.order}
 	}
-	if waiting && old.tries > 0 {
-		q.st.failed.Add(1)
-	}
-	q.order++
-	q.pending[id] = &queuedAlert{alert: a, firing: firing, order: q.order}
 	q.mu.Unlock()
+	q.st.dropped.Add(uint64(dropped))
+	for range dropped {
+		q.drop.drop("queue full")
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
