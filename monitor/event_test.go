@@ -30,6 +30,10 @@ func TestEventJSON(t *testing.T) {
 			Time: at, ID: "web-1", Host: "web-1.example.com", State: monitor.StateDead, Prev: monitor.StateSuspect,
 			Reason: monitor.ReasonTimeout, Boot: "b1", Seq: 17, Interval: time.Second,
 		}, "mon-a", `{"time":"2026-11-25T12:00:03.01Z","id":"web-1","host":"web-1.example.com","state":"dead","prev":"suspect","reason":"timeout","boot":"b1","seq":17,"interval_ms":1000,"restart":false,"monitor":"mon-a"}`},
+		{"dead with its last beat", monitor.Event{
+			Time: at, ID: "web-1", Host: "web-1.example.com", State: monitor.StateDead, Prev: monitor.StateSuspect,
+			Reason: monitor.ReasonTimeout, Boot: "b1", Seq: 17, Interval: time.Second, LastBeat: at.Add(-4*time.Second - 250*time.Millisecond),
+		}, "mon-a", `{"time":"2026-11-25T12:00:03.01Z","id":"web-1","host":"web-1.example.com","state":"dead","prev":"suspect","reason":"timeout","boot":"b1","seq":17,"interval_ms":1000,"restart":false,"last_beat":"2026-11-25T11:59:58.76Z","monitor":"mon-a"}`},
 		{"restart", monitor.Event{
 			Time: at, ID: "web-1", Host: "h", State: monitor.StateAlive, Prev: monitor.StateDead,
 			Reason: monitor.ReasonRestarted, Boot: "b2", PrevBoot: "b1", Seq: 1, Interval: time.Second, Restart: true,
@@ -80,6 +84,9 @@ func TestDecodeEventRejects(t *testing.T) {
 		`{"id":"a","state":"dead"}`,
 		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","interval_ms":-1}`,
 		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","monitor":"x y"}`,
+		`{"time":"9999-12-31T23:00:00-05:00","id":"a","state":"dead"}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","last_beat":"9999-12-31T23:00:00-05:00"}`,
+		`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","last_beat":"yesterday"}`,
 	} {
 		if _, _, err := monitor.DecodeEvent([]byte(in)); !errors.Is(err, monitor.ErrBadEvent) {
 			t.Errorf("DecodeEvent(%q) = %v, want ErrBadEvent", in, err)
@@ -96,6 +103,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add(ev.AppendJSON(nil, "mon-a"))
 	}
 	f.Add([]byte(`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","repeat":3,"conflict":true}`))
+	f.Add([]byte(`{"time":"2025-03-01T12:00:00Z","id":"a","state":"dead","last_beat":"2025-03-01T06:59:56.5-05:00"}`))
+	f.Add([]byte(`{"time":"9999-12-31T23:00:00-05:00","id":"a","state":"dead"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, mon, err := monitor.DecodeEvent(data)
 		if err != nil {
@@ -108,7 +117,7 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("decoded an event without a state: %+v", ev)
 		}
 		again, mon2, err := monitor.DecodeEvent(ev.AppendJSON(nil, mon))
-		if err != nil || mon2 != mon || again.ID != ev.ID || again.State != ev.State || again.Seq != ev.Seq || !again.Time.Equal(ev.Time) {
+		if err != nil || mon2 != mon || again.ID != ev.ID || again.State != ev.State || again.Seq != ev.Seq || !again.Time.Equal(ev.Time) || !again.LastBeat.Equal(ev.LastBeat) {
 			t.Fatalf("%q → %+v re-decodes to %+v, %v", data, ev, again, err)
 		}
 	})

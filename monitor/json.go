@@ -186,6 +186,7 @@ type eventJSON struct {
 	PrevBoot   string    `json:"prev_boot"`
 	Conflict   bool      `json:"conflict"`
 	Repeat     int       `json:"repeat"`
+	LastBeat   time.Time `json:"last_beat"`
 	Monitor    string    `json:"monitor"`
 }
 
@@ -194,7 +195,8 @@ type eventJSON struct {
 // <prefix>.events.<state>.<id>. It returns the event and the reporting
 // monitor's id ("" when absent). Anything else, including an event
 // without a valid id, a time or a known state, is an error wrapping
-// [ErrBadEvent]. Overshoot is not in the JSON and comes back 0.
+// [ErrBadEvent]. Overshoot is not in the JSON and comes back 0; LastBeat
+// is zero when "last_beat" is absent.
 func DecodeEvent(data []byte) (Event, string, error) {
 	var j eventJSON
 	if err := json.Unmarshal(data, &j); err != nil {
@@ -207,6 +209,8 @@ func DecodeEvent(data []byte) (Event, string, error) {
 		return Event{}, "", fmt.Errorf("%w: no state", ErrBadEvent)
 	case j.Time.IsZero():
 		return Event{}, "", fmt.Errorf("%w: no time", ErrBadEvent)
+	case !encodable(j.Time) || !j.LastBeat.IsZero() && !encodable(j.LastBeat):
+		return Event{}, "", fmt.Errorf("%w: time or last_beat beyond year 9999 in UTC", ErrBadEvent)
 	case j.IntervalMS < 0 || j.IntervalMS > math.MaxInt64/int64(time.Millisecond) || j.Repeat < 0:
 		return Event{}, "", fmt.Errorf("%w: interval_ms or repeat out of range", ErrBadEvent)
 	case j.Monitor != "" && wire.ValidateID(j.Monitor) != nil:
@@ -216,6 +220,14 @@ func DecodeEvent(data []byte) (Event, string, error) {
 		Time: j.Time, ID: j.ID, Host: j.Host, State: j.State, Prev: j.Prev,
 		Reason: j.Reason, Boot: j.Boot, PrevBoot: j.PrevBoot, Seq: j.Seq,
 		Interval: time.Duration(j.IntervalMS) * time.Millisecond,
-		Restart:  j.Restart, Conflict: j.Conflict, Repeat: j.Repeat,
+		Restart:  j.Restart, Conflict: j.Conflict, Repeat: j.Repeat, LastBeat: j.LastBeat,
 	}, j.Monitor, nil
+}
+
+// encodable reports whether t in UTC, as AppendJSON writes it, is an RFC
+// 3339 time: "9999-12-31T23:00:00-05:00" parses, and is year 10000 in
+// UTC.
+func encodable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }

@@ -191,6 +191,7 @@ func (t *table) emit(p *peer, to State, reason Reason, now time.Time) *Event {
 	t.events = append(t.events, Event{
 		Time: now, ID: p.id, Host: p.host, State: to, Prev: p.state,
 		Reason: reason, Boot: p.boot, Seq: p.seq, Interval: p.interval,
+		LastBeat: t.wall(p.lastBeat),
 	})
 	t.st.transitions[to]++
 	return &t.events[len(t.events)-1]

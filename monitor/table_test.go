@@ -137,6 +137,7 @@ func TestFirstBeatAlive(t *testing.T) {
 func TestSilenceSuspectThenDead(t *testing.T) {
 	h := newHarness(t, nil)
 	h.beat("a", "b1", sec)
+	beat := h.now
 	h.advance(2*sec - 20*time.Millisecond)
 	h.wantState("a", StateAlive)
 	h.advance(30 * time.Millisecond)
@@ -154,6 +155,11 @@ func TestSilenceSuspectThenDead(t *testing.T) {
 	last := h.evs[len(h.evs)-1]
 	if last.Reason != ReasonTimeout || last.Prev != StateSuspect || last.Overshoot > h.cfg.Resolution {
 		t.Errorf("dead event = %+v", last)
+	}
+	for _, ev := range h.evs {
+		if !ev.LastBeat.Equal(beat) {
+			t.Errorf("%s event: last beat %v, want %v", ev.State, ev.LastBeat, beat)
+		}
 	}
 }
 

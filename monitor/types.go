@@ -127,12 +127,18 @@ type Event struct {
 	// verdict came after its deadline. It measures the monitor, not the
 	// peer.
 	Overshoot time.Duration
+	// LastBeat is when the monitor received the last beat it accepted
+	// from the peer's current boot (on a beat's own event, that beat);
+	// zero when it has none, as for a peer restored from restart memory
+	// without one.
+	LastBeat time.Time
 }
 
 // AppendJSON appends the event as one JSON object, the format of
 // `hbmesh monitor --json` and of events published on NATS; [DecodeEvent]
 // reads it back. "prev" is left out when Prev is StateUnknown (a peer's
-// first event). A non-empty monitorID is included as "monitor".
+// first event), "last_beat" when LastBeat is zero. A non-empty monitorID
+// is included as "monitor".
 func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = append(dst, `{"time":"`...)
 	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
@@ -156,6 +162,11 @@ func (e Event) AppendJSON(dst []byte, monitorID string) []byte {
 	dst = strconv.AppendInt(dst, e.Interval.Milliseconds(), 10)
 	dst = append(dst, `,"restart":`...)
 	dst = strconv.AppendBool(dst, e.Restart)
+	if !e.LastBeat.IsZero() {
+		dst = append(dst, `,"last_beat":"`...)
+		dst = e.LastBeat.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
 	if e.PrevBoot != "" {
 		dst = append(dst, `,"prev_boot":`...)
 		dst = wire.AppendJSONString(dst, e.PrevBoot)

@@ -84,14 +84,14 @@ type deadPeer struct {
 	id, host, boot string
 	seq            uint64
 	interval       time.Duration
-	lastBeat       time.Time // zero when unknown (events do not carry it)
+	lastBeat       time.Time // zero when unknown
 	since          time.Time // when it was declared dead
 	reason         monitor.Reason
 	monitor        string // who reported it; "" when unknown
 }
 
 func deadFromEvent(ev *monitor.Event, monitorID string) deadPeer {
-	return deadPeer{id: ev.ID, host: ev.Host, boot: ev.Boot, seq: ev.Seq, interval: ev.Interval, since: ev.Time.UTC(), reason: ev.Reason, monitor: monitorID}
+	return deadPeer{id: ev.ID, host: ev.Host, boot: ev.Boot, seq: ev.Seq, interval: ev.Interval, lastBeat: ev.LastBeat.UTC(), since: ev.Time.UTC(), reason: ev.Reason, monitor: monitorID}
 }
 
 func deadFromInfo(p *monitor.PeerInfo, monitorID string) deadPeer {
@@ -106,7 +106,7 @@ const timeFormat = time.RFC3339
 func (d *deadPeer) annotations() map[string]string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Peer %s (host %q) ", d.id, d.host)
-	last := "no beat seen"
+	last := "last beat unknown"
 	if !d.lastBeat.IsZero() {
 		last = "last beat " + d.lastBeat.Format(timeFormat)
 	}

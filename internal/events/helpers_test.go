@@ -72,10 +72,15 @@ func lifecycle(id string) []monitor.Event {
 		{monitor.StateLeft, monitor.StateAlive, monitor.ReasonGoodbye, 20},
 	}
 	out := make([]monitor.Event, len(steps))
+	var lastBeat time.Time
 	for i, s := range steps {
 		ev := base
 		ev.Time = t0.Add(time.Duration(i) * time.Second)
 		ev.State, ev.Prev, ev.Reason, ev.Seq = s.st, s.prev, s.reason, s.seq
+		if s.reason == monitor.ReasonFirstBeat || s.reason == monitor.ReasonBeat || s.reason == monitor.ReasonGoodbye {
+			lastBeat = ev.Time
+		}
+		ev.LastBeat = lastBeat
 		out[i] = ev
 	}
 	return out

@@ -101,17 +101,20 @@ func TestWebhookConfigValidate(t *testing.T) {
 
 // TestAlertNamesTheReason: an alert about a peer convicted by the crash
 // fast path says its connection was lost, one convicted by timeout says it
-// stopped beating, and each carries the reason as events name it.
+// stopped beating, each names the last beat the event carries, and each
+// carries the reason as events name it.
 func TestAlertNamesTheReason(t *testing.T) {
-	ev := lifecycle("web-1")[2]
 	for _, tc := range []struct {
-		reason monitor.Reason
-		want   string
+		reason   monitor.Reason
+		lastBeat time.Time
+		want     string
 	}{
-		{monitor.ReasonTimeout, "Peer web-1 (host \"web-1.example\") stopped beating (no beat seen) and did not answer its probe; declared dead at 2025-03-01T12:00:02Z."},
-		{monitor.ReasonDisconnected, "Peer web-1 (host \"web-1.example\") lost its NATS connection (no beat seen) and neither reconnected, beat nor answered its probe within its reconnect window; declared dead at 2025-03-01T12:00:02Z."},
+		{monitor.ReasonTimeout, t0, "Peer web-1 (host \"web-1.example\") stopped beating (last beat 2025-03-01T12:00:00Z) and did not answer its probe; declared dead at 2025-03-01T12:00:02Z."},
+		{monitor.ReasonDisconnected, t0, "Peer web-1 (host \"web-1.example\") lost its NATS connection (last beat 2025-03-01T12:00:00Z) and neither reconnected, beat nor answered its probe within its reconnect window; declared dead at 2025-03-01T12:00:02Z."},
+		{monitor.ReasonTimeout, time.Time{}, "Peer web-1 (host \"web-1.example\") stopped beating (last beat unknown) and did not answer its probe"},
 	} {
-		ev.Reason = tc.reason
+		ev := lifecycle("web-1")[2]
+		ev.Reason, ev.LastBeat = tc.reason, tc.lastBeat
 		a := events.EventAlert(&ev, ev.Time, time.Hour, "hb", nil, "", "")
 		if d := a.Annotations["description"]; !strings.HasPrefix(d, tc.want) {
 			t.Errorf("%s: description %q, want it to start %q", tc.reason, d, tc.want)
