@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/promtest"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
@@ -229,4 +230,66 @@ func TestShippedAlertsRoute(t *testing.T) {
 			t.Errorf("%s: the alert %v routed to %q, want pagerduty,slack", where, l, got)
 		}
 	}
+}
+
+// TestShippedInhibition runs a real Alertmanager with alertmanager.yml
+// and posts it the alerts the shipped pieces send, label for label: the
+// rules' (from their unit tests, HbmeshManyPeersDead among them) and
+// those of every --alertmanager example. An HbmeshPeerDead is inhibited
+// when an HbmeshManyPeersDead of its cluster holds, and of its job for
+// the rules' alerts, which have one; nothing else is.
+func TestShippedInhibition(t *testing.T) {
+	file, err := filepath.Abs("alertmanager.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	am := promtest.Start(t, nil, promtest.Config{File: file})
+	rules := ruleAlerts(t)
+	all := slices.Clone(rules)
+	for _, l := range senderAlerts(t) {
+		all = append(all, l)
+	}
+	inhibited := func(l map[string]string) bool {
+		if l["alertname"] != events.AlertName {
+			return false
+		}
+		return slices.ContainsFunc(rules, func(src map[string]string) bool {
+			return src["alertname"] == "HbmeshManyPeersDead" && src["cluster"] == l["cluster"] && (l["job"] == "" || src["job"] == l["job"])
+		})
+	}
+	var posted []events.PostableAlert
+	want := map[string]bool{} // by label set: inhibited
+	n := 0
+	for _, l := range all {
+		if !want[key(l)] {
+			want[key(l)] = inhibited(l)
+			posted = append(posted, events.PostableAlert{Labels: l, StartsAt: time.Now().UTC(), EndsAt: time.Now().UTC().Add(time.Hour)})
+			if want[key(l)] {
+				n++
+			}
+		}
+	}
+	if n == 0 || n == len(posted) {
+		t.Fatalf("%d of %d alerts would be inhibited: nothing tells inhibited from not", n, len(posted))
+	}
+	am.Post(t, posted)
+	var wrong []string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("still wrong:\n%s", strings.Join(wrong, "\n"))
+		}
+	})
+	natstest.Eventually(t, "the Alertmanager to inhibit what it should", func() bool {
+		got := am.AllAlerts(t)
+		wrong = nil
+		if len(got) != len(posted) {
+			wrong = append(wrong, fmt.Sprintf("%d alerts held, %d posted", len(got), len(posted)))
+		}
+		for _, a := range got {
+			if want[key(a.Labels)] != (len(a.Status.InhibitedBy) > 0) {
+				wrong = append(wrong, fmt.Sprintf("%v: inhibited by %v, want inhibited %v", a.Labels, a.Status.InhibitedBy, want[key(a.Labels)]))
+			}
+		}
+		return len(wrong) == 0
+	})
 }

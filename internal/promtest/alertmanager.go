@@ -1,6 +1,7 @@
 package promtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,6 +79,9 @@ type Config struct {
 	// Defaults 200ms, 500ms and 1h: quick, and never repeating within a
 	// test.
 	GroupWait, GroupInterval, RepeatInterval time.Duration
+	// File, when set, is a configuration file to run instead: the
+	// receiver and the durations above are then unused.
+	File string
 }
 
 // Alertmanager is a running Alertmanager process.
@@ -97,7 +101,8 @@ type Alertmanager struct {
 
 // Start runs an Alertmanager on a free loopback port, routing every
 // alert, grouped by all its labels, to the receiver r with
-// send_resolved, and waits until it is ready. It stops when the test ends.
+// send_resolved (or as cfg.File says), and waits until it is ready. It
+// stops when the test ends.
 func Start(t testing.TB, r *Receiver, cfg Config) *Alertmanager {
 	t.Helper()
 	bin := natstest.SystemTool(t, "prometheus-alertmanager", "ALERTMANAGER_PATH", "prometheus-alertmanager", "alertmanager")
@@ -111,10 +116,13 @@ func Start(t testing.TB, r *Receiver, cfg Config) *Alertmanager {
 		cfg.RepeatInterval = time.Hour
 	}
 	dir := t.TempDir()
-	am := &Alertmanager{t: t, bin: bin, addr: freeAddr(t), cfgFile: filepath.Join(dir, "alertmanager.yml"), dir: dir}
-	// group_by '...' makes every distinct label set a group of its own,
-	// so two label sets for one death would be two notifications.
-	yml := fmt.Sprintf(`route:
+	am := &Alertmanager{t: t, bin: bin, addr: freeAddr(t), cfgFile: cfg.File, dir: dir}
+	if am.cfgFile == "" {
+		am.cfgFile = filepath.Join(dir, "alertmanager.yml")
+		// group_by '...' makes every distinct label set a group of its
+		// own, so two label sets for one death would be two
+		// notifications.
+		yml := fmt.Sprintf(`route:
   receiver: test
   group_by: ['...']
   group_wait: %s
@@ -126,8 +134,9 @@ receivers:
       - url: %s/
         send_resolved: true
 `, promDuration(cfg.GroupWait), promDuration(cfg.GroupInterval), promDuration(cfg.RepeatInterval), r.URL)
-	if err := os.WriteFile(am.cfgFile, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
+		if err := os.WriteFile(am.cfgFile, []byte(yml), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	am.start(filepath.Join(dir, "data-0"))
 	t.Cleanup(am.stop)
@@ -253,16 +262,47 @@ type Alert struct {
 	StartsAt time.Time         `json:"startsAt"`
 	EndsAt   time.Time         `json:"endsAt"`
 	Status   struct {
-		State string `json:"state"`
+		State       string   `json:"state"`
+		InhibitedBy []string `json:"inhibitedBy"`
 	} `json:"status"`
 }
 
 // Alerts returns the Alertmanager's active alerts (GET /api/v2/alerts).
 func (am *Alertmanager) Alerts(t testing.TB) []Alert {
 	t.Helper()
+	return am.list(t, "?active=true&silenced=false&inhibited=false")
+}
+
+// AllAlerts returns every alert the Alertmanager holds, inhibited and
+// silenced ones included, each with its status.
+func (am *Alertmanager) AllAlerts(t testing.TB) []Alert {
+	t.Helper()
+	return am.list(t, "")
+}
+
+// Post posts alerts to the Alertmanager's API v2, as Prometheus does.
+func (am *Alertmanager) Post(t testing.TB, alerts []events.PostableAlert) {
+	t.Helper()
+	body, err := json.Marshal(alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(am.URL()+events.AlertmanagerPath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("promtest: post alerts: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("promtest: post alerts: %s: %s", resp.Status, b)
+	}
+}
+
+func (am *Alertmanager) list(t testing.TB, query string) []Alert {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), natstest.Timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, am.URL()+"/api/v2/alerts?active=true&silenced=false&inhibited=false", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, am.URL()+"/api/v2/alerts"+query, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("promtest: list alerts: %v", err)
