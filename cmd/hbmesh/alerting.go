@@ -58,7 +58,7 @@ func (a *alertFlags) validate(e *env, webhook bool) error {
 	}
 	seen := map[string]bool{}
 	for _, u := range a.Alertmanager {
-		if err := events.ValidateURL(u); err != nil {
+		if err := events.ValidateAlertmanagerURL(u); err != nil {
 			return usagef("%s %v", e.source("alertmanager"), err)
 		}
 		if p, err := url.Parse(u); err == nil && apiPath.MatchString(p.Path) {

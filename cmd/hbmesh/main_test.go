@@ -163,6 +163,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad webhook", []string{"monitor", "--webhook", "ftp://x"}, nil, `--webhook "ftp://x" is not an http or https URL`},
 		{"bad memory bucket", []string{"monitor", "--memory-bucket", "a.b"}, nil, `--memory-bucket "a.b": `},
 		{"bad alertmanager", []string{"monitor", "--alertmanager", "am:9093"}, nil, `--alertmanager (not shown) is not an http or https URL`},
+		{"alertmanager query", []string{"monitor", "--alertmanager", "http://am:9093/#x"}, nil, `--alertmanager "http://am:9093": a query or fragment (not shown) has no place in an Alertmanager's base URL`},
 		{"alertmanager twice", []string{"monitor", "--alertmanager", "http://am:9093", "--alertmanager", "http://am:9093"}, nil, `--alertmanager lists an Alertmanager twice`},
 		{"alertmanager env", []string{"monitor"}, map[string]string{"HBMESH_ALERTMANAGER": "http://a:9093,ftp://b"}, `$HBMESH_ALERTMANAGER "ftp://b" is not an http or https URL`},
 		{"alert label without alertmanager", []string{"monitor", "--alert-label", "cluster=prod"}, nil, `--alert-label needs --alertmanager`},

@@ -314,6 +314,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{nil, []string{"monitor", "--webhook", "https://hooks.example/" + hookPass, "--webhook-header", "Authorization=env:NOPE"}, "$NOPE is empty"},
 		{nil, []string{"monitor", "--webhook", webhook, "--webhook-header", "Authorization Bearer=" + hookPass}, "--webhook-header: not NAME=VALUE"},
 		{nil, []string{"monitor", "--alertmanager", "am.example/" + hookPass}, "--alertmanager (not shown)"},
+		{nil, []string{"monitor", "--alertmanager", "https://am.example/?token=" + hookPass}, `--alertmanager "https://am.example": a query or fragment (not shown)`},
 		{nil, []string{"monitor", "--alertmanager", "https://am.example/?token=" + hookPass, "--alert-header", "X-Token=" + hookPass, "--alert-label", "peer=x"}, `"peer" is set by hbmesh`},
 		{nil, []string{"notify", "--stream", "EV", "--webhook", "ftp://hooks.example/" + hookPass, "--webhook-header", "X-Token=" + hookPass}, "--webhook"},
 		{nil, []string{"notify", "--stream", "EV", "--alertmanager", "https://u:" + hookPass + "@am.example", "--alert-header", "X-Token=@/nonexistent/" + "tokenfile"}, "/nonexistent/tokenfile"},

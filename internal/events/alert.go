@@ -166,9 +166,28 @@ const AlertmanagerPath = "/api/v2/alerts"
 
 // AlertmanagerAlertsURL returns the API v2 alerts URL of the Alertmanager
 // at base (http://am:9093, or with the path prefix of an Alertmanager
-// behind --web.route-prefix).
+// behind --web.route-prefix): AlertmanagerPath joined to its path. base
+// is one [ValidateAlertmanagerURL] accepts.
 func AlertmanagerAlertsURL(base string) string {
-	return strings.TrimRight(base, "/") + AlertmanagerPath
+	u, err := url.Parse(base)
+	if err != nil {
+		return base // refused by the validation; NewPoster says so
+	}
+	return u.JoinPath(AlertmanagerPath).String()
+}
+
+// ValidateAlertmanagerURL checks that s can be an Alertmanager's base
+// URL: an http or https URL ([ValidateURL]) without a query or a
+// fragment, which would end up before the API path hbmesh adds. Like
+// ValidateURL's, its error shows only the scheme and host of s.
+func ValidateAlertmanagerURL(s string) error {
+	if err := ValidateURL(s); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(s); u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(s, "#") {
+		return fmt.Errorf("%q: a query or fragment (not shown) has no place in an Alertmanager's base URL, to which hbmesh adds %s", endpoint(s), AlertmanagerPath)
+	}
+	return nil
 }
 
 // EventAlert returns the Alertmanager alert about ev, which must be a dead

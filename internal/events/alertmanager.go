@@ -117,8 +117,8 @@ func (c *AlertmanagerConfig) Validate() error {
 	seen := map[string]bool{}
 	for i, u := range c.URLs {
 		field := fmt.Sprintf("URLs[%d]", i)
-		if err := checkURL(invalid, field, u); err != nil {
-			return err
+		if err := ValidateAlertmanagerURL(u); err != nil {
+			return invalid.Wrap(field, nil, err)
 		}
 		if seen[u] {
 			return invalid.Field(field, endpoint(u), "is listed twice")

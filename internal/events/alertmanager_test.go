@@ -201,6 +201,8 @@ func TestAlertmanagerConfigValidate(t *testing.T) {
 		{"bad url", func(c *events.AlertmanagerConfig) { c.URLs = []string{"am:9093"} }, "URLs"},
 		{"token stays out", func(c *events.AlertmanagerConfig) { c.URLs = []string{"ftp://u:tok@am/x?k=tok"} }, `URLs[0]: "ftp://am"`},
 		{"twice", func(c *events.AlertmanagerConfig) { c.URLs = []string{"http://a:9093", "http://a:9093"} }, `URLs[1] "http://a:9093" is listed twice`},
+		{"query", func(c *events.AlertmanagerConfig) { c.URLs = []string{"http://a:9093/?token=tok"} }, `URLs[0]: "http://a:9093": a query or fragment (not shown)`},
+		{"fragment", func(c *events.AlertmanagerConfig) { c.URLs = []string{"http://a:9093/am#tok"} }, `URLs[0]: "http://a:9093": a query or fragment`},
 		{"label name", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"1x": "y"} }, `Labels: "1x" is not a label name`},
 		{"reserved label", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"peer": "y"} }, `Labels: "peer" is set by hbmesh`},
 		{"dunder label", func(c *events.AlertmanagerConfig) { c.Labels = map[string]string{"__x": "y"} }, `Labels: "__x"`},
@@ -224,6 +226,33 @@ func TestAlertmanagerConfigValidate(t *testing.T) {
 	}
 	if cfg := events.DefaultAlertmanagerConfig("http://127.0.0.1:9093"); cfg.Validate() != nil {
 		t.Fatalf("default config invalid: %v", cfg.Validate())
+	}
+}
+
+// TestAlertmanagerAlertsURL: the API path joins the base URL's path,
+// with or without a path prefix and slashes; a query would stay at the
+// end (ValidateAlertmanagerURL refuses one).
+func TestAlertmanagerAlertsURL(t *testing.T) {
+	for base, want := range map[string]string{
+		"http://am:9093":           "http://am:9093/api/v2/alerts",
+		"http://am:9093/":          "http://am:9093/api/v2/alerts",
+		"https://h/alertmanager":   "https://h/alertmanager/api/v2/alerts",
+		"https://h/alertmanager//": "https://h/alertmanager/api/v2/alerts",
+		"http://am:9093/p?x=1":     "http://am:9093/p/api/v2/alerts?x=1",
+	} {
+		if got := events.AlertmanagerAlertsURL(base); got != want {
+			t.Errorf("AlertmanagerAlertsURL(%q) = %q, want %q", base, got, want)
+		}
+	}
+	for _, ok := range []string{"http://am:9093", "https://u:p@h/alertmanager/"} {
+		if err := events.ValidateAlertmanagerURL(ok); err != nil {
+			t.Errorf("ValidateAlertmanagerURL(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://am:9093/?tok", "http://am:9093?", "http://am:9093/#tok", "http://am:9093#", "am:9093"} {
+		if err := events.ValidateAlertmanagerURL(bad); err == nil || strings.Contains(err.Error(), "tok") {
+			t.Errorf("ValidateAlertmanagerURL(%q) = %v, want an error without the query or fragment", bad, err)
+		}
 	}
 }
 

@@ -194,7 +194,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, u := range c.AlertmanagerURLs {
-		if err := events.ValidateURL(u); err != nil {
+		if err := events.ValidateAlertmanagerURL(u); err != nil {
 			return invalid.Wrap(fmt.Sprintf("AlertmanagerURLs[%d]", i), nil, err)
 		}
 	}

@@ -30,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 		{"consumer", func(c *notify.Config) { c.Consumer = "a b" }, `Consumer "a b"`},
 		{"webhook", func(c *notify.Config) { c.WebhookURL = "ftp://u:tok@h/tok" }, `WebhookURL: "ftp://h" is not an http or https URL`},
 		{"alertmanager", func(c *notify.Config) { c.AlertmanagerURLs = []string{"http://a:9093", "am"} }, "AlertmanagerURLs[1]"},
+		{"alertmanager query", func(c *notify.Config) { c.AlertmanagerURLs = []string{"http://a:9093/?k=tok"} }, `AlertmanagerURLs[0]: "http://a:9093": a query or fragment`},
 		{"label", func(c *notify.Config) { c.AlertLabels = map[string]string{"peer": "x"} }, `AlertLabels: "peer" is set by hbmesh`},
 		{"header", func(c *notify.Config) { c.AlertHeader = map[string][]string{"Authorization: Bearer tok": {"="}} }, `AlertHeader: a header name is not an HTTP field name`},
 		{"states without hook", func(c *notify.Config) {
