@@ -6,10 +6,13 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,17 +24,34 @@ import (
 )
 
 // TestMonitorAlertmanager: two `hbmesh monitor --alertmanager` and a
-// real Alertmanager; a killed node gives one notification whose alert
+// real Alertmanager, behind a proxy that checks every post carries the
+// --alert-header; a killed node gives one notification whose alert
 // carries exactly the labels the flags give, and links to the dashboard.
+// Its return resolves it: the resolved notification is a barrier behind
+// which a second firing one would have come.
 func TestMonitorAlertmanager(t *testing.T) {
 	rcv := promtest.NewReceiver(t)
 	am := promtest.Start(t, rcv, promtest.Config{})
+	target, err := neturl.Parse(am.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var posts, withHeader atomic.Int64
+	fwd := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		if r.Header.Get("X-Test") == "t0ken" {
+			withHeader.Add(1)
+		}
+		fwd.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
 	srv := natstest.Start(t)
 	url := srv.ClientURL()
 	var mons []*proc
 	for _, id := range []string{"m1", "m2"} {
 		mon := startEnv(t, map[string]string{"AM_TOKEN": "t0ken"}, "monitor", "-s", url, "--id", id, "--no-memory",
-			"--alertmanager", am.URL(), "--alert-label", "cluster=cli", "--alert-resend", "200ms",
+			"--alertmanager", proxy.URL, "--alert-label", "cluster=cli", "--alert-resend", "200ms",
 			"--alert-header", "X-Test=env:AM_TOKEN", "--external-url", "http://dash.example/")
 		logValue(t, mon, "monitor started", "monitor")
 		mons = append(mons, mon)
@@ -49,6 +69,17 @@ func TestMonitorAlertmanager(t *testing.T) {
 	}
 	if as := am.Alerts(t); len(as) != 1 || !as[0].EndsAt.After(time.Now()) {
 		t.Fatalf("alerts %+v", as)
+	}
+
+	meshtest.StartNode(t, url, "web-1", 100*time.Millisecond)
+	if n := rcv.Next(t); n.Status != "resolved" || !maps.Equal(n.Alerts[0].Labels, want) {
+		t.Fatalf("notification %+v, want web-1 resolved", n)
+	}
+	if all := rcv.All(); len(all) != 2 {
+		t.Errorf("%d notifications, want firing then resolved: %+v", len(all), all)
+	}
+	if p, h := posts.Load(), withHeader.Load(); p == 0 || h != p {
+		t.Errorf("%d of %d posts carried X-Test: t0ken", h, p)
 	}
 }
 
