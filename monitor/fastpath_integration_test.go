@@ -257,6 +257,39 @@ func TestFastPathOffWithoutAccess(t *testing.T) {
 	}
 }
 
+// TestFastPathOffStaysOff: when CheckFastPath finds that no advisory
+// arrives in time, the fast path stays off, as its error says: an
+// advisory that could reach the monitor later, here a node's crash on the
+// monitor's own server, turns nothing on, and the node is dead by the
+// timeout path.
+func TestFastPathOffStaysOff(t *testing.T) {
+	srv := natstest.Start(t, meshAccount)
+	elsewhere := natstest.Start(t, meshAccount) // its advisories never reach the monitor
+	m, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), func(c *monitor.Config) { c.FastPathSettle = time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*monitor.CheckFastPathEvery)
+	defer cancel()
+	err := m.CheckFastPath(ctx, func(name string) (*nats.Conn, error) {
+		return nats.Connect(elsewhere.ClientURL(), nats.Name(name), nats.NoReconnect())
+	})
+	if !errors.Is(err, monitor.ErrFastPathOff) {
+		t.Fatalf("CheckFastPath = %v, want ErrFastPathOff", err)
+	}
+	_, nc := namedNodeEvery(t, srv.ClientURL(), "crash", time.Second)
+	rec.waitState(t, "crash", monitor.StateAlive)
+	nc.Close()
+	if ev := rec.waitState(t, "crash", monitor.StateDead); ev.Reason != monitor.ReasonTimeout {
+		t.Fatalf("dead event %+v, want the timeout path's", ev)
+	}
+	st := m.Stats()
+	var advisories uint64
+	for _, n := range st.Advisories {
+		advisories += n
+	}
+	if st.FastPath || st.JSON(nil).FastPath || advisories != 0 {
+		t.Fatalf("after the fast path was reported off: FastPath %v, advisories %v", st.FastPath, st.Advisories)
+	}
+}
+
 // TestFastPathOffWithoutHeaders: a server without headers cannot answer
 // a probe with "no responders", so the fast path is off and says why,
 // however the accounts are set up.
