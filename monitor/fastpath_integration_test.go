@@ -147,7 +147,9 @@ func TestFastPathReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	_, cut := namedNode(t, px.URL(), "cut")
+	// The cut gives a read error, whose check waits the node's interval
+	// too: a second, not an hour, so that it ends while the test runs.
+	_, cut := namedNodeEvery(t, px.URL(), "cut", time.Second)
 	_, kicked := namedNode(t, srv.ClientURL(), "kicked")
 	rec.waitState(t, "cut", monitor.StateAlive)
 	rec.waitState(t, "kicked", monitor.StateAlive)
