@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,6 +174,97 @@ func TestFastPathReconnects(t *testing.T) {
 	noDeath(t, rec, "kicked")
 	if st.Checks["alive"] < 2 {
 		t.Fatalf("checks %v, want both ended alive", st.Checks)
+	}
+}
+
+// unresponsiveServer listens on loopback and accepts connections but
+// never answers, as a frozen nats-server does; a client dialling it waits
+// out its connect timeout. It returns the server's URL.
+func unresponsiveServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return "nats://" + ln.Addr().String()
+}
+
+// TestFastPathUnresponsiveServer is the bound docs/RELIABILITY.md states:
+// a live node, kicked by its server, tries first another server of its
+// list that accepts but never answers, and is back only after its
+// connect timeout, outside its window. The fast path convicts it, and its
+// next beat brings it back; a DisconnectMargin above the connect timeout
+// keeps it alive.
+func TestFastPathUnresponsiveServer(t *testing.T) {
+	const connectTimeout = time.Second
+	for _, tc := range []struct {
+		name   string
+		margin time.Duration
+		dead   bool
+	}{
+		{"default margin", monitor.DefaultConfig().DisconnectMargin, true},
+		{"margin above the connect timeout", 2 * connectTimeout, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t, meshAccount)
+			m, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), func(c *monitor.Config) {
+				c.FastPathSettle, c.DisconnectMargin = time.Millisecond, tc.margin
+			})
+			if err := checkFastPath(t, m, srv.ClientURL()); err != nil {
+				t.Fatal(err)
+			}
+			// A beat a second, so that the node beats as soon as it is
+			// back, and no timeout can convict it meanwhile.
+			_, nc := namedNodeEvery(t, srv.ClientURL()+","+unresponsiveServer(t), "victim", time.Second,
+				nats.DontRandomize(), nats.Timeout(connectTimeout))
+			alive := rec.waitState(t, "victim", monitor.StateAlive)
+			id, err := nc.GetClientID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kicked := time.Now()
+			if err := srv.NATS().DisconnectClientByID(id); err != nil {
+				t.Fatal(err)
+			}
+			natstest.Eventually(t, "the node back", func() bool { return nc.Stats().Reconnects > 0 && nc.IsConnected() })
+			back := time.Since(kicked)
+			if back < connectTimeout {
+				t.Fatalf("the node was back after %v, before its connect timeout", back)
+			}
+			st := settled(t, m)
+			if !tc.dead {
+				noDeath(t, rec, "victim")
+				if st.Checks["alive"] != 1 {
+					t.Fatalf("checks %v, want one ended alive", st.Checks)
+				}
+				return
+			}
+			dead := rec.waitState(t, "victim", monitor.StateDead)
+			again := rec.wait(t, "victim alive again", func(e monitor.Event) bool {
+				return e.ID == "victim" && e.State == monitor.StateAlive && e.Time.After(dead.Time)
+			})
+			if dead.Reason != monitor.ReasonDisconnected || again.Boot != alive.Boot {
+				t.Fatalf("events %v, want dead (disconnected), then alive with the same boot", rec.all())
+			}
+			t.Logf("kicked node dead %v after the kick, back %v after it", dead.Time.Sub(kicked).Round(time.Millisecond), back.Round(time.Millisecond))
+		})
 	}
 }
 
