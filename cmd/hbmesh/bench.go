@@ -62,12 +62,13 @@ func (c *benchIngestCmd) Run(ctx context.Context, e *env) error {
 type benchDetectCmd struct {
 	Common    benchCommon     `embed:""`
 	Nodes     int             `short:"n" default:"10000" placeholder:"N" help:"simulated nodes"`
-	Kills     int             `short:"k" placeholder:"K" help:"nodes killed (default 100; 1000 with --crash)"`
+	Kills     int             `short:"k" placeholder:"K" help:"nodes killed (default 100; 2000 with --crash, 1000 per interval)"`
 	Interval  time.Duration   `default:"1s" placeholder:"DURATION" help:"beat interval of every node"`
 	Window    time.Duration   `placeholder:"DURATION" help:"kills are spread over this window after warm-up (default 5 intervals; with --crash, the longest interval)"`
 	Seed      uint64          `default:"1" placeholder:"N" help:"random seed for kill choice and moments"`
 	Crash     bool            `help:"crash the victims: each beats on a connection of its own, closed at its kill (no goodbye, no reconnect), so the server publishes a DISCONNECT advisory; two monitors measure crash → dead through the crash fast path and through the timeout path in the same run"`
 	Intervals []time.Duration `placeholder:"DURATION,..." default:"1s,10s" help:"with --crash: the fleet's beat intervals, comma separated; peers and victims are spread evenly over them"`
+	Bounced   int             `default:"200" placeholder:"N" help:"with --crash: live nodes, spread evenly over the intervals, each on a connection of its own that the embedded server kicks once while the victims die; they reconnect, and a dead verdict for one is a false death (0 with -s)"`
 }
 
 func (c *benchDetectCmd) Run(ctx context.Context, e *env) error {
@@ -75,11 +76,11 @@ func (c *benchDetectCmd) Run(ctx context.Context, e *env) error {
 	if k == 0 {
 		k = 100
 		if c.Crash {
-			k = 1000
+			k = 2000
 		}
 	}
 	return runBench(ctx, e, bench.DetectOptions{Common: c.Common.options(), N: c.Nodes, K: k, Interval: c.Interval, Window: c.Window, Seed: c.Seed,
-		Crash: c.Crash, Intervals: c.Intervals})
+		Crash: c.Crash, Intervals: c.Intervals, Bounced: c.Bounced})
 }
 
 type benchScaleCmd struct {

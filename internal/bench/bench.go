@@ -60,6 +60,8 @@ type Common struct {
 	// meshAccount gives the embedded server hbmesh server's mesh account,
 	// whose clients see their DISCONNECT advisories.
 	meshAccount bool
+	// embedded is the server that server started, nil with URL.
+	embedded *embedded.Server
 }
 
 // server returns the URL to use, starting an embedded server unless one
@@ -81,15 +83,16 @@ func (c *Common) server() (url string, stop func(), err error) {
 	if c.URL != "" {
 		return c.URL, stopProfile, nil
 	}
-	url, stopServer, err := startServer(c.meshAccount)
+	s, err := startServer(c.meshAccount)
 	if err != nil {
 		stopProfile()
 		return "", nil, err
 	}
-	return url, func() { stopServer(); stopProfile() }, nil
+	c.embedded = s
+	return s.ClientURL(), func() { s.Shutdown(); stopProfile() }, nil
 }
 
-func startServer(meshAccount bool) (string, func(), error) {
+func startServer(meshAccount bool) (*embedded.Server, error) {
 	cfg := embedded.DefaultConfig()
 	cfg.Port = embedded.RandomPort
 	if meshAccount {
@@ -105,12 +108,12 @@ func startServer(meshAccount bool) (string, func(), error) {
 	}
 	s, err := embedded.New(cfg)
 	if err != nil {
-		return "", nil, fmt.Errorf("bench: embedded server: %w", err)
+		return nil, fmt.Errorf("bench: embedded server: %w", err)
 	}
 	if err := s.Start(); err != nil {
-		return "", nil, fmt.Errorf("bench: embedded server: %w", err)
+		return nil, fmt.Errorf("bench: embedded server: %w", err)
 	}
-	return s.ClientURL(), s.Shutdown, nil
+	return s, nil
 }
 
 func connect(url, name string, opts ...nats.Option) (*nats.Conn, error) {

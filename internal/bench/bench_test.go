@@ -47,7 +47,7 @@ func TestQuick(t *testing.T) {
 		{"detect", bench.DetectOptions{Common: quick}, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
 			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
 		{"detect", bench.DetectOptions{Common: quick, Crash: true}, []string{"bench", "mode", "n", "k", "intervals", "false_deaths",
-			"false_deaths_fast_path", "false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"},
+			"false_deaths_fast_path", "false_deaths_timeout_path", "bounced", "checks", "advisories", "reconnect_window_ms", "run_s"},
 			map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
 		{"scale", bench.ScaleOptions{Common: quick, Labels: map[string]string{"role": "web"}}, []string{"bench", "runs", "churn", "method", "labels"}, nil},
 		{"probe", bench.ProbeOptions{Common: quick}, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
@@ -81,6 +81,18 @@ func TestQuick(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, got[k], v)
 				}
 			}
+			if got["mode"] == "crash" {
+				// Quick mode kicks 10 live nodes.
+				b, _ := got["bounced"].(map[string]any)
+				for _, k := range []string{"peers", "kicked", "reconnected", "false_deaths_fast_path", "false_deaths_timeout_path"} {
+					if _, ok := b[k]; !ok {
+						t.Errorf("crash: bounced lacks %q: %v", k, got["bounced"])
+					}
+				}
+				if b["peers"] != 10.0 {
+					t.Errorf("crash: bounced peers %v, want 10", b["peers"])
+				}
+			}
 			if tc.name == "scale" {
 				runs, _ := got["runs"].([]any)
 				if len(runs) != 2 {
@@ -110,6 +122,7 @@ func TestUsage(t *testing.T) {
 	for _, b := range []bench.Benchmark{
 		bench.IngestOptions{N: 0, Batches: 1, Windows: 1, Rounds: 1},
 		bench.DetectOptions{N: 2, K: 5, Interval: time.Second},
+		bench.DetectOptions{Common: bench.Common{URL: "nats://127.0.0.1:1"}, N: 10, K: 2, Crash: true, Bounced: 2},
 		bench.ScaleOptions{Nodes: []int{0}, Measure: time.Second, Interval: time.Second},
 		bench.ScaleOptions{Measure: time.Second, Interval: time.Second},
 		bench.ProbeOptions{Count: 0},

@@ -35,6 +35,11 @@ type DetectOptions struct {
 	// Intervals are, with Crash, the fleet's beat intervals: peers and
 	// victims are spread evenly over them. Default: 1s and 10s.
 	Intervals []time.Duration
+	// Bounced is, with Crash, the number of live nodes, spread evenly
+	// over the intervals, whose connections the embedded server kicks
+	// once each while the victims die; they reconnect, and a dead verdict
+	// for one is a false death. It needs the embedded server (no URL).
+	Bounced int
 }
 
 type detectResult struct {
@@ -73,15 +78,16 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 		if len(ivs) == 0 {
 			ivs = []time.Duration{time.Second, 10 * time.Second}
 		}
+		bounced := o.Bounced
 		if c.Quick {
-			*n, *k, ivs = 1000, 20, []time.Duration{250 * time.Millisecond, time.Second}
+			*n, *k, bounced, ivs = 1000, 20, 10, []time.Duration{250 * time.Millisecond, time.Second}
 		}
 		for _, iv := range ivs {
 			if iv < 100*time.Millisecond {
 				return fmt.Errorf("%w: detect: intervals must be at least 100ms, not %v", ErrUsage, iv)
 			}
 		}
-		return runCrash(ctx, e, c, *n, *k, ivs, *window, *seed)
+		return runCrash(ctx, e, c, *n, *k, bounced, ivs, *window, *seed)
 	}
 	if c.Quick {
 		*n, *k, *interval = 1000, 10, 250*time.Millisecond
