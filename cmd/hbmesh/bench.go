@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/bench"
@@ -139,11 +137,8 @@ func (c *benchPublisherCmd) Run(ctx context.Context, e *env) error {
 	return bench.Child(ctx, e.getenv(bench.ChildEnv), e.stdout)
 }
 
-// runBench runs b; options out of range are usage errors.
+// runBench runs b. Options out of range are configuration errors, which
+// run reports as usage errors.
 func runBench(ctx context.Context, e *env, b bench.Benchmark) error {
-	err := bench.Run(ctx, b, e.stdout, e.stderr)
-	if errors.Is(err, bench.ErrUsage) {
-		return usagef("%s", strings.TrimPrefix(err.Error(), bench.ErrUsage.Error()+": "))
-	}
-	return err
+	return bench.Run(ctx, b, e.stdout, e.stderr)
 }

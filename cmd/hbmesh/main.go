@@ -180,13 +180,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	err = kctx.Run()
-	var ue *usageError
 	name := kctx.Selected().FullPath()
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ue.msg))
+	case isUsage(err):
+		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))

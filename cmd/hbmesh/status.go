@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -81,7 +80,7 @@ func (c *watchCmd) Run(ctx context.Context, e *env) error {
 func runStatus(ctx context.Context, e *env, name string, o status.Options, r *roundFlags) error {
 	conn := &r.Conn
 	if err := o.Validate(); err != nil {
-		return usagef("%s", strings.TrimPrefix(err.Error(), status.ErrUsage.Error()+": "))
+		return err // a configuration error: a usage error to run
 	}
 	if err := conn.validate(e); err != nil {
 		return err

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +19,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 )
 
-// ErrUsage is wrapped by every error Run returns for options out of range.
-var ErrUsage = errors.New("usage")
+// invalid names the options in their errors, which name the flag: Run
+// returns such a configuration error (cfgerr) for options out of range.
+const invalid cfgerr.Of = "bench"
 
 // Benchmark is the options of one benchmark: IngestOptions,
 // DetectOptions, ScaleOptions or ProbeOptions. Its zero sizes are
@@ -33,7 +34,8 @@ type Benchmark interface {
 }
 
 // Run runs the benchmark b, writes progress to stderr and one JSON summary
-// line to stdout. Options out of range yield an error wrapping [ErrUsage].
+// line to stdout. Options out of range yield a configuration error
+// (matching cfgerr.ErrInvalid) that names the flag, before anything runs.
 func Run(ctx context.Context, b Benchmark, stdout, stderr io.Writer) error {
 	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	return b.run(ctx, e)
@@ -98,7 +100,7 @@ func startServer(meshAccount bool) (string, func(), error) {
 	cfg.Options = func(o *server.Options) {
 		// The ingest bench parks whole batches in the server's outbound
 		// buffer of a paused consumer; the default 64MB is enough for the
-		// defaults but not for larger -m.
+		// defaults but not for larger --nodes × --batches.
 		o.MaxPending = 1 << 30
 		o.WriteDeadline = 30 * time.Second
 		o.MaxPayload = 1 << 20

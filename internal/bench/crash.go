@@ -104,9 +104,9 @@ func (d *deadLog) count() int {
 	return len(d.first)
 }
 
-// runCrash is `detect -crash`: crash → dead through the crash fast path
-// and through the timeout path, side by side in one run. Two monitors
-// watch the same fleet, one with the fast path and one without
+// runCrash is `bench detect --crash`: crash → dead through the crash fast
+// path and through the timeout path, side by side in one run. Two
+// monitors watch the same fleet, one with the fast path and one without
 // (NoFastPath). The fleet mixes beat intervals; k victims, spread evenly
 // over the intervals, each beat on a connection of their own, named as
 // hbmesh names a node's, which is closed at a random moment (no goodbye,
@@ -116,8 +116,12 @@ func (d *deadLog) count() int {
 // sets up, unless -s names another.
 func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time.Duration, window time.Duration, seed uint64) error {
 	per := n / len(intervals)
-	if k < len(intervals) || k > per*len(intervals) || per < 1 {
-		return fmt.Errorf("%w: detect -crash: need %d <= k <= n", ErrUsage, len(intervals))
+	switch {
+	case per < 1:
+		return invalid.Field("--nodes", n, fmt.Sprintf("with --crash must be at least the number of --intervals (%d)", len(intervals)))
+	case k < len(intervals) || k > per*len(intervals):
+		return invalid.Field("--kills", k, fmt.Sprintf("with --crash must be within [%d, %d]: a victim or more per interval",
+			len(intervals), per*len(intervals)))
 	}
 	longest := slices.Max(intervals)
 	if window == 0 {
@@ -230,7 +234,7 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 	for f, fl := range fleets {
 		fwg.Go(func() { fleetErrs[f] = fl.run(fleetCtx, start) })
 	}
-	fmt.Fprintf(e.stderr, "detect -crash: %d peers at %v, killing %d over %v after %v of warm-up; two monitors, fast path and timeout path\n",
+	fmt.Fprintf(e.stderr, "detect --crash: %d peers at %v, killing %d over %v after %v of warm-up; two monitors, fast path and timeout path\n",
 		per*len(intervals), intervals, k, window, warm)
 
 	timeout := time.Duration(cfg.DeadAfter * float64(longest))

@@ -90,8 +90,11 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 	if c.Quick {
 		*interval, *measure = 200*time.Millisecond, 2*time.Second
 	}
-	if *interval < 100*time.Millisecond || *measure < 0 {
-		return fmt.Errorf("%w: node: --interval must be at least 100ms and --measure positive", ErrUsage)
+	switch {
+	case *interval < 100*time.Millisecond:
+		return invalid.Field("--interval", *interval, "is below 100ms")
+	case *measure < 0:
+		return invalid.Field("--measure", *measure, "must not be negative")
 	}
 	if _, err := os.Stat("/proc/self/task"); err != nil {
 		return fmt.Errorf("bench: node: needs Linux /proc: %w", err)

@@ -115,15 +115,17 @@ func (o ScaleOptions) run(ctx context.Context, e *env) error {
 	if c.Quick {
 		sizes, *measure, *churn, *churnMax, *interval = []int{1000, 5000}, time.Second, 20000, 5000, time.Second
 	}
-	if *interval < time.Millisecond || *measure <= 0 {
-		return fmt.Errorf("%w: scale: --interval must be at least 1ms and --measure positive", ErrUsage)
-	}
-	if len(sizes) == 0 {
-		return fmt.Errorf("%w: scale: --nodes: no peer count", ErrUsage)
+	switch {
+	case *interval < time.Millisecond:
+		return invalid.Field("--interval", *interval, "is below 1ms")
+	case *measure <= 0:
+		return invalid.Field("--measure", *measure, "must be positive")
+	case len(sizes) == 0:
+		return invalid.Field("--nodes", nil, "names no peer count")
 	}
 	for _, n := range sizes {
 		if n < 1 {
-			return fmt.Errorf("%w: scale: --nodes: bad peer count %d", ErrUsage, n)
+			return invalid.Field("--nodes", n, "is not a peer count: each must be at least 1")
 		}
 	}
 	if *exe == "" {
