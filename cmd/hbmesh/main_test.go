@@ -287,6 +287,10 @@ func TestHelp(t *testing.T) {
 	if _, stdout, _ := runSync(t, nil, "node", "--help"); strings.Contains(stdout, "drop-beats") {
 		t.Error("hidden flag --drop-beats listed")
 	}
+	// status waits --wait for its answers, not --timeout.
+	if _, stdout, _ := runSync(t, nil, "status", "--help"); strings.Contains(strings.Join(strings.Fields(stdout), " "), "status also wait") {
+		t.Errorf("status --help says --timeout is its wait:\n%s", stdout)
+	}
 	if code, _, stderr := runSync(t, nil, "help", "frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("help frobnicate: exit %d, stderr %q", code, stderr)
 	}
