@@ -230,10 +230,3 @@ func sleepCtx(done <-chan struct{}, d time.Duration) bool {
 		return false
 	}
 }
-
-func discardIfNil(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l
-}
