@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +29,7 @@ func runSync(t *testing.T, getenv func(string) string, args ...string) (int, str
 	if getenv == nil {
 		getenv = noEnv
 	}
-	var stdout, stderr natstest.Buffer
+	var stdout, stderr syncio.Writer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, getenv)
@@ -40,8 +40,8 @@ func runSync(t *testing.T, getenv func(string) string, args ...string) (int, str
 type proc struct {
 	cancel context.CancelFunc
 	done   chan int
-	stdout *natstest.Buffer
-	stderr *natstest.Buffer
+	stdout *syncio.Writer
+	stderr *syncio.Writer
 }
 
 // start runs the command line in a goroutine until stop (or test end).
@@ -55,7 +55,7 @@ func startEnv(t *testing.T, environ map[string]string, args ...string) *proc {
 	t.Helper()
 	getenv := func(k string) string { return environ[k] }
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &natstest.Buffer{}, stderr: &natstest.Buffer{}}
+	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &syncio.Writer{}, stderr: &syncio.Writer{}}
 	go func() { p.done <- run(ctx, args, strings.NewReader(""), p.stdout, p.stderr, getenv) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p

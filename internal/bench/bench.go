@@ -20,6 +20,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
+	"github.com/hbmesh/hbmesh/internal/pause"
 )
 
 // invalid names the options in their errors, which name the flag: Run
@@ -183,18 +184,6 @@ func heapInuse() uint64 {
 	return ms.HeapInuse
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // waitFor polls cond every millisecond until it holds or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
@@ -202,7 +191,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 		if time.Now().After(deadline) {
 			return fmt.Errorf("bench: timed out after %v waiting for %s", timeout, what)
 		}
-		if err := sleep(ctx, time.Millisecond); err != nil {
+		if err := pause.For(ctx, time.Millisecond); err != nil {
 			return err
 		}
 	}

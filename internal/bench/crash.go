@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
@@ -243,7 +244,7 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 	})
 	// Keep the survivors beating a little longer, so a late false death
 	// would still be seen.
-	_ = sleep(ctx, longest)
+	_ = pause.For(ctx, longest)
 	stopFleets()
 	fwg.Wait()
 	st := mons[0].Stats()

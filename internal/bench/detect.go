@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -179,7 +180,7 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 	})
 	// Keep the survivors beating a little longer so a late false death
 	// would still be seen.
-	_ = sleep(ctx, *interval)
+	_ = pause.For(ctx, *interval)
 	stopFleet()
 	st := m.Stats()
 	cancel()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -212,7 +213,7 @@ func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interva
 	// all, over the same window, separates the fixed cost from the
 	// per-beat cost.
 	i0, it0 := cpuTime(), time.Now()
-	if err := sleep(ctx, measure); err != nil {
+	if err := pause.For(ctx, measure); err != nil {
 		return r, err
 	}
 	r.IdleCores = round3(float64(cpuTime()-i0) / float64(time.Since(it0)))
@@ -226,11 +227,11 @@ func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interva
 	}); err != nil {
 		return r, err
 	}
-	if err := sleep(ctx, max(2*time.Second, interval)); err != nil {
+	if err := pause.For(ctx, max(2*time.Second, interval)); err != nil {
 		return r, err
 	}
 	b0, cpu0, rd0, ns0, t0 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
-	if err := sleep(ctx, measure); err != nil {
+	if err := pause.For(ctx, measure); err != nil {
 		return r, err
 	}
 	b1, cpu1, rd1, ns1, t1 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
