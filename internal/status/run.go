@@ -101,18 +101,15 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error 
 	return nil
 }
 
-// watch gathers and renders every o.Interval until ctx is done, then
-// returns nil. Each frame starts with the time its monitors were asked
-// ("as of 15:04:05, every 2s"), so a view that stopped updating shows it.
-// On a terminal each frame clears the screen first; otherwise frames
-// follow each other separated by a blank line, which suits logs and
-// pipes. A failed gather is shown as that frame, with its time, and the
-// watch goes on, since monitors may come back. With o.JSON every round is
-// one line of JSON, and a failed one a Report with only its Error set.
-// watch returns early only if writing to w or rendering fails.
+// watch gathers and renders a frame every o.Interval until ctx is done,
+// then returns nil, or earlier if writing to w or rendering fails. A frame
+// starts with the time it was asked, so a view that stopped updating
+// shows it; a failed gather is that frame (with o.JSON, a Report with only
+// Error set), and the watch goes on, since monitors may come back.
 func watch(ctx context.Context, nc *nats.Conn, o Options, w io.Writer) error {
 	every := cmp.Or(max(o.Interval, 0), DefaultInterval)
-	subject := wire.MustSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix)).Control(discovery.EndpointPeers) // Validate checked it
+	// Validate checked the prefix.
+	subject := wire.MustSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix)).Control(discovery.EndpointPeers)
 	// Clear the screen only on a terminal, a character device: x/term is
 	// not needed for that.
 	tty := false
