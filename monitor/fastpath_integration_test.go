@@ -19,6 +19,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/faultproxy"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
@@ -434,7 +435,7 @@ func TestFastPathOffWithoutPermission(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(permissionsConf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var serverLog natstest.Buffer
+	var serverLog syncio.Writer
 	srv := natstest.Start(t, func(c *embedded.Config) {
 		c.ConfigFile = conf
 		c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
@@ -448,7 +449,7 @@ func TestFastPathOffWithoutPermission(t *testing.T) {
 	} {
 		t.Run(c.user, func(t *testing.T) {
 			login := nats.UserInfo(c.user, c.user)
-			var errs natstest.Buffer
+			var errs syncio.Writer
 			nc := natstest.Connect(t, srv.ClientURL(), login, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 				fmt.Fprintln(&errs, err)
 			}))

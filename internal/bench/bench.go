@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +19,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
+	"github.com/hbmesh/hbmesh/internal/pause"
 )
 
-// ErrUsage is wrapped by every error Run returns for options out of range.
-var ErrUsage = errors.New("usage")
+// invalid names the options in their errors, which name the flag: Run
+// returns such a configuration error (cfgerr) for options out of range.
+const invalid cfgerr.Of = "bench"
 
 // Benchmark is the options of one benchmark: IngestOptions,
 // DetectOptions, ScaleOptions or ProbeOptions. Its zero sizes are
@@ -33,7 +35,8 @@ type Benchmark interface {
 }
 
 // Run runs the benchmark b, writes progress to stderr and one JSON summary
-// line to stdout. Options out of range yield an error wrapping [ErrUsage].
+// line to stdout. Options out of range yield a configuration error
+// (matching cfgerr.ErrInvalid) that names the flag, before anything runs.
 func Run(ctx context.Context, b Benchmark, stdout, stderr io.Writer) error {
 	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	return b.run(ctx, e)
@@ -101,7 +104,7 @@ func startServer(meshAccount bool) (*embedded.Server, error) {
 	cfg.Options = func(o *server.Options) {
 		// The ingest bench parks whole batches in the server's outbound
 		// buffer of a paused consumer; the default 64MB is enough for the
-		// defaults but not for larger -m.
+		// defaults but not for larger --nodes × --batches.
 		o.MaxPending = 1 << 30
 		o.WriteDeadline = 30 * time.Second
 		o.MaxPayload = 1 << 20
@@ -184,18 +187,6 @@ func heapInuse() uint64 {
 	return ms.HeapInuse
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // waitFor polls cond every millisecond until it holds or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
@@ -203,7 +194,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 		if time.Now().After(deadline) {
 			return fmt.Errorf("bench: timed out after %v waiting for %s", timeout, what)
 		}
-		if err := sleep(ctx, time.Millisecond); err != nil {
+		if err := pause.For(ctx, time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
@@ -121,9 +122,9 @@ func (d *deadLog) count() int {
 	return len(d.first)
 }
 
-// runCrash is `detect -crash`: crash → dead through the crash fast path
-// and through the timeout path, side by side in one run. Two monitors
-// watch the same fleet, one with the fast path and one without
+// runCrash is `bench detect --crash`: crash → dead through the crash fast
+// path and through the timeout path, side by side in one run. Two
+// monitors watch the same fleet, one with the fast path and one without
 // (NoFastPath). The fleet mixes beat intervals; k victims, spread evenly
 // over the intervals, each beat on a connection of their own, named as
 // hbmesh names a node's, which is closed at a random moment (no goodbye,
@@ -140,12 +141,15 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k, bounced int, interva
 	began := time.Now()
 	per := n / len(intervals)
 	switch {
-	case k < len(intervals) || k > per*len(intervals) || per < 1:
-		return fmt.Errorf("%w: detect -crash: need %d <= k <= n", ErrUsage, len(intervals))
+	case per < 1:
+		return invalid.Field("--nodes", n, fmt.Sprintf("with --crash must be at least the number of --intervals (%d)", len(intervals)))
+	case k < len(intervals) || k > per*len(intervals):
+		return invalid.Field("--kills", k, fmt.Sprintf("with --crash must be within [%d, %d]: a victim or more per interval",
+			len(intervals), per*len(intervals)))
 	case bounced < 0:
-		return fmt.Errorf("%w: detect -crash: bounced must not be negative", ErrUsage)
+		return invalid.Field("--bounced", bounced, "must not be negative")
 	case bounced > 0 && c.URL != "":
-		return fmt.Errorf("%w: detect -crash: bounced peers are kicked through the embedded server: with -s, bounce none (--bounced 0)", ErrUsage)
+		return invalid.Field("--bounced", bounced, "needs the embedded server to kick them through: with -s, use --bounced 0")
 	}
 	longest := slices.Max(intervals)
 	if window == 0 {
@@ -267,7 +271,7 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k, bounced int, interva
 		fwg.Go(func() { fleetErrs[f] = fl.run(fleetCtx, start) })
 	}
 	fwg.Go(func() { fleetErrs[len(fleets)] = bps.run(fleetCtx, c.embedded) })
-	fmt.Fprintf(e.stderr, "detect -crash: %d peers at %v, killing %d and kicking %d live ones over %v after %v of warm-up; two monitors, fast path and timeout path\n",
+	fmt.Fprintf(e.stderr, "detect --crash: %d peers at %v, killing %d and kicking %d live ones over %v after %v of warm-up; two monitors, fast path and timeout path\n",
 		per*len(intervals), intervals, k, len(bps.nodes), window, warm)
 
 	timeout := time.Duration(cfg.DeadAfter * float64(longest))
@@ -276,7 +280,7 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k, bounced int, interva
 	})
 	// Keep the survivors beating a little longer, so a late false death
 	// would still be seen.
-	_ = sleep(ctx, longest)
+	_ = pause.For(ctx, longest)
 	reconnected := bps.reconnected()
 	stopFleets()
 	fwg.Wait()
@@ -408,7 +412,7 @@ func (bp *bouncedPeers) run(ctx context.Context, srv *embedded.Server) error {
 	}
 	slices.SortFunc(order, func(a, b int) int { return bp.kickAt[a].Compare(bp.kickAt[b]) })
 	for _, i := range order {
-		if sleep(ctx, time.Until(bp.kickAt[i])) != nil {
+		if pause.For(ctx, time.Until(bp.kickAt[i])) != nil {
 			break
 		}
 		if cid, err := bp.conns[i].GetClientID(); err == nil && srv.NATS().DisconnectClientByID(cid) == nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -84,7 +85,7 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 		}
 		for _, iv := range ivs {
 			if iv < 100*time.Millisecond {
-				return fmt.Errorf("%w: detect: intervals must be at least 100ms, not %v", ErrUsage, iv)
+				return invalid.Field("--intervals", iv, "is below 100ms")
 			}
 		}
 		return runCrash(ctx, e, c, *n, *k, bounced, ivs, *window, *seed)
@@ -95,8 +96,13 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 	if *window == 0 {
 		*window = 5 * *interval
 	}
-	if *n < 1 || *k < 0 || *k > *n || *interval < 100*time.Millisecond {
-		return fmt.Errorf("%w: detect: need n >= 1, 0 <= k <= n, interval >= 100ms", ErrUsage)
+	switch {
+	case *n < 1:
+		return invalid.Field("--nodes", *n, "must be at least 1")
+	case *k < 0 || *k > *n:
+		return invalid.Field("--kills", *k, fmt.Sprintf("must be within [0, --nodes %d]", *n))
+	case *interval < 100*time.Millisecond:
+		return invalid.Field("--interval", *interval, "is below 100ms")
 	}
 	url, stop, err := c.server()
 	if err != nil {
@@ -180,7 +186,7 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 	})
 	// Keep the survivors beating a little longer so a late false death
 	// would still be seen.
-	_ = sleep(ctx, *interval)
+	_ = pause.For(ctx, *interval)
 	stopFleet()
 	st := m.Stats()
 	cancel()

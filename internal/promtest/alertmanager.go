@@ -18,6 +18,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 // Receiver is a webhook receiver for Alertmanager's notifications: a real
@@ -90,7 +91,7 @@ type Alertmanager struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *natstest.Buffer
+	log  *syncio.Writer
 }
 
 // Start runs an Alertmanager on a free loopback port, routing every
@@ -147,7 +148,7 @@ func (am *Alertmanager) Restart(t testing.TB) {
 func (am *Alertmanager) start(storage string) {
 	t := am.t
 	t.Helper()
-	log := &natstest.Buffer{}
+	log := &syncio.Writer{}
 	cmd := exec.Command(am.bin,
 		"--config.file="+am.cfgFile,
 		"--storage.path="+storage,
