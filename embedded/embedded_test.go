@@ -21,6 +21,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 func TestMain(m *testing.M) {
@@ -316,7 +317,7 @@ func TestOptionsHook(t *testing.T) {
 }
 
 func TestLoggerBridge(t *testing.T) {
-	var buf natstest.Buffer
+	var buf syncio.Writer
 	cfg := randomPortConfig()
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	start(t, cfg).Shutdown()

@@ -66,6 +66,27 @@ func (m *Monitor) subscribeAdvisories() error {
 	return nil
 }
 
+// dropAdvisories undoes subscribeAdvisories when CheckFastPath fails, so
+// that the monitor does what the error says: it takes no advisories, has
+// no check open, and Stats.FastPath stays false. The unsubscribe comes
+// first: onAdvisory ignores what arrives on a subscription no longer
+// valid, so an advisory being handled meanwhile cannot turn it on again.
+func (m *Monitor) dropAdvisories() {
+	m.mu.Lock()
+	sub := m.advSub
+	m.advSub = nil
+	m.mu.Unlock()
+	if sub != nil {
+		sub.Unsubscribe()
+	}
+	m.mu.Lock()
+	m.tab.st.fastPath = false
+	for p := range m.tab.checks {
+		m.tab.endCheck(p, checkFallback)
+	}
+	m.mu.Unlock()
+}
+
 // sendConfirms sends the check probes the last sweep asked for.
 func (m *Monitor) sendConfirms(ids []string) {
 	for _, id := range ids {
@@ -99,6 +120,9 @@ func (m *Monitor) onAdvisory(msg *nats.Msg) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if msg.Sub != nil && !msg.Sub.IsValid() {
+		return // dropAdvisories has unsubscribed: the fast path is off
+	}
 	if a.Type != "" {
 		m.tab.st.fastPath = true // an advisory arrived: the path works
 	}
@@ -189,6 +213,10 @@ const CheckFastPathEvery = 500 * time.Millisecond
 // done, an error wrapping ErrFastPathOff that says why, as far as the
 // server tells.
 //
+// Whenever it returns an error, the monitor takes no advisories: it
+// unsubscribes from them if it had subscribed, so that the fast path
+// stays off, as the error says, until a later call returns nil.
+//
 // Call it once Run has started (WaitReady returns nil); until it is
 // called, the monitor takes no advisories. dial should reach the
 // monitor's own server with the monitor's credentials, since the
@@ -227,8 +255,20 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 	}()
 	if err := m.subscribeAdvisories(); err != nil {
 		c.Close()
+		m.dropAdvisories()
 		return fmt.Errorf("%w: %w", ErrFastPathOff, err)
 	}
+	if err := m.awaitAdvisory(ctx, c, seen, func() (*nats.Conn, error) { return dial(name) }, info, infoErr); err != nil {
+		m.dropAdvisories()
+		return err
+	}
+	return nil
+}
+
+// awaitAdvisory closes the test connection c, and dials it again every
+// CheckFastPathEvery, until its advisory is seen and the monitor has
+// settled, or ctx is done.
+func (m *Monitor) awaitAdvisory(ctx context.Context, c *nats.Conn, seen <-chan struct{}, dial func() (*nats.Conn, error), info wire.UserInfo, infoErr error) error {
 	tick := time.NewTicker(CheckFastPathEvery)
 	defer tick.Stop()
 	for {
@@ -240,7 +280,8 @@ func (m *Monitor) CheckFastPath(ctx context.Context, dial func(name string) (*na
 			return fmt.Errorf("%w: %s", ErrFastPathOff, m.whyNoAdvisory(info, infoErr))
 		case <-tick.C:
 		}
-		if c, err = dial(name); err != nil {
+		var err error
+		if c, err = dial(); err != nil {
 			return fmt.Errorf("%w: open a test connection: %w", ErrFastPathOff, err)
 		}
 	}

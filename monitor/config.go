@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -293,59 +294,36 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// fillDefaults sets zero-valued fields to their defaults.
+// fillDefaults sets zero-valued fields to their defaults: zero means
+// "default" for every field, PhiPause and DisconnectMargin included.
 func (c *Config) fillDefaults() {
 	d := DefaultConfig()
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.Detector == "" {
-		c.Detector = d.Detector
-	}
-	setF := func(p *float64, v float64) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setF(&c.SuspectAfter, d.SuspectAfter)
-	setF(&c.DeadAfter, d.DeadAfter)
-	setF(&c.PhiThreshold, d.PhiThreshold)
-	setF(&c.PhiMinStdDev, d.PhiMinStdDev)
-	setF(&c.PhiPause, d.PhiPause)
-	setD := func(p *time.Duration, v time.Duration) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setD(&c.Retention, d.Retention)
-	setD(&c.MinInterval, d.MinInterval)
-	setD(&c.MaxInterval, d.MaxInterval)
-	setD(&c.Resolution, d.Resolution)
-	setD(&c.StallThreshold, d.StallThreshold)
-	setD(&c.SelfCheckInterval, d.SelfCheckInterval)
-	setD(&c.SelfCheckTimeout, d.SelfCheckTimeout)
-	setD(&c.DisconnectMargin, d.DisconnectMargin)
-	setD(&c.ConfirmTimeout, d.ConfirmTimeout)
-	setD(&c.FastPathSettle, d.FastPathSettle)
-	if c.Advisories == "" {
-		c.Advisories = d.Advisories
-	}
-	if c.PhiWarmup == 0 {
-		c.PhiWarmup = d.PhiWarmup
-	}
-	if c.MaxPeers == 0 {
-		c.MaxPeers = d.MaxPeers
-	}
-	if c.MaxBacklog == 0 {
-		c.MaxBacklog = d.MaxBacklog
-	}
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Detector = cmp.Or(c.Detector, d.Detector)
+	c.SuspectAfter = cmp.Or(c.SuspectAfter, d.SuspectAfter)
+	c.DeadAfter = cmp.Or(c.DeadAfter, d.DeadAfter)
+	c.PhiThreshold = cmp.Or(c.PhiThreshold, d.PhiThreshold)
+	c.PhiMinStdDev = cmp.Or(c.PhiMinStdDev, d.PhiMinStdDev)
+	c.PhiPause = cmp.Or(c.PhiPause, d.PhiPause)
+	c.PhiWarmup = cmp.Or(c.PhiWarmup, d.PhiWarmup)
+	c.MinInterval = cmp.Or(c.MinInterval, d.MinInterval)
+	c.MaxInterval = cmp.Or(c.MaxInterval, d.MaxInterval)
+	c.MaxPeers = cmp.Or(c.MaxPeers, d.MaxPeers)
+	c.Retention = cmp.Or(c.Retention, d.Retention)
+	c.Resolution = cmp.Or(c.Resolution, d.Resolution)
+	c.StallThreshold = cmp.Or(c.StallThreshold, d.StallThreshold)
+	c.MaxBacklog = cmp.Or(c.MaxBacklog, d.MaxBacklog)
+	c.SelfCheckInterval = cmp.Or(c.SelfCheckInterval, d.SelfCheckInterval)
+	c.SelfCheckTimeout = cmp.Or(c.SelfCheckTimeout, d.SelfCheckTimeout)
+	c.Advisories = cmp.Or(c.Advisories, d.Advisories)
+	c.DisconnectMargin = cmp.Or(c.DisconnectMargin, d.DisconnectMargin)
+	c.ConfirmTimeout = cmp.Or(c.ConfirmTimeout, d.ConfirmTimeout)
+	c.FastPathSettle = cmp.Or(c.FastPathSettle, d.FastPathSettle)
 	if c.BeatQueue == 0 && c.MaxPeers > 0 {
+		// Its default follows MaxPeers, which must be filled first; a
+		// negative MaxPeers is left for Validate to name.
 		c.BeatQueue = max(min(max(2*c.MaxPeers, minBeatQueue), maxDefaultBeatQueue), c.MaxBacklog)
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real()
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Clock = cmp.Or(c.Clock, clock.Real())
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }

@@ -41,10 +41,12 @@
 // such an advisory ([Config.Advisories]) as a reason to check a live peer
 // at once, never as a verdict: it waits out the reconnect window the
 // node's connection name announces ([wire.NodeConn]) plus
-// [Config.DisconnectMargin], probes once, and on NATS' "no responders"
-// reports the peer dead with reason [ReasonDisconnected], well before
-// DeadAfter intervals. Anything inconclusive leaves the peer to the
-// timeout path, which runs for every peer regardless.
+// [Config.DisconnectMargin] (after a read or write error, which a reset
+// the node has yet to see also gives, the peer's interval too), probes
+// once, and on NATS' "no responders" reports the peer dead with reason
+// [ReasonDisconnected], well before DeadAfter intervals. Anything
+// inconclusive leaves the peer to the timeout path, which runs for every
+// peer regardless.
 // [Monitor.CheckFastPath] tells whether advisories reach the monitor at
 // all; docs/RELIABILITY.md says why a check cannot convict a live node.
 //

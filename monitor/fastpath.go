@@ -9,7 +9,8 @@ import (
 
 // The crash fast path, the table's half: a DISCONNECT advisory for a live
 // peer starts a check; the check waits out the peer's reconnect window
-// plus DisconnectMargin, then asks for one probe; NATS' "no responders"
+// plus DisconnectMargin (and, for a reset the node may not have seen,
+// its beat interval first), then asks for one probe; NATS' "no responders"
 // convicts, with reason disconnected, if nothing was heard from the peer
 // since the advisory and the monitor's own view held throughout. Anything
 // else ends the check and leaves the peer to the timeout path, which runs
@@ -22,7 +23,7 @@ import (
 // check.
 
 // fastPathReasons are the disconnect reasons, in nats-server's words,
-// after which a live node learns at once that its connection is gone and
+// after which a live node learns soon that its connection is gone and
 // reconnects within its window: its process ended (the kernel closed or
 // reset the socket), or the server kicked a working connection, which the
 // node may take again at once. The slow-consumer reasons and "Stale
@@ -36,11 +37,16 @@ import (
 // nats-server 2.15 stops its advisories before it closes its clients,
 // but other versions need not. All of these, and any reason a later
 // server may add, keep the timeout path.
+//
+// The value is true for the reasons that a reset reaching the server
+// alone can give (a middlebox dropping the connection): the live node
+// then learns of it only when it next writes, at its next beat, so its
+// check waits one more of the peer's intervals before the window.
 var fastPathReasons = map[string]bool{
-	"Client Closed": true,
+	"Client Closed": false,
 	"Read Error":    true,
 	"Write Error":   true,
-	"Kicked":        true,
+	"Kicked":        false,
 }
 
 type checkStage uint8
@@ -73,17 +79,21 @@ func (t *table) advisory(nc wire.NodeConn, reason string, conns uint64, now time
 		return advOtherPrefix
 	}
 	p, ok := t.peers.peek(nc.ID)
+	untilBeat, known := fastPathReasons[reason]
 	switch {
 	case !ok:
 		return advUnknownPeer
 	case p.state != StateAlive && p.state != StateSuspect:
 		return advNotAlive
-	case !fastPathReasons[reason]:
+	case !known:
 		return advReason
 	case !t.settled(v) || t.backlogged:
 		return advUnsettled
 	}
 	due := v + int64(nc.Reconnect+t.cfg.DisconnectMargin)
+	if untilBeat {
+		due += int64(p.interval)
+	}
 	c := t.checks[p]
 	if c == nil {
 		c = new(check)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/faultproxy"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
@@ -147,7 +150,9 @@ func TestFastPathReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	_, cut := namedNode(t, px.URL(), "cut")
+	// The cut gives a read error, whose check waits the node's interval
+	// too: a second, not an hour, so that it ends while the test runs.
+	_, cut := namedNodeEvery(t, px.URL(), "cut", time.Second)
 	_, kicked := namedNode(t, srv.ClientURL(), "kicked")
 	rec.waitState(t, "cut", monitor.StateAlive)
 	rec.waitState(t, "kicked", monitor.StateAlive)
@@ -170,6 +175,97 @@ func TestFastPathReconnects(t *testing.T) {
 	noDeath(t, rec, "kicked")
 	if st.Checks["alive"] < 2 {
 		t.Fatalf("checks %v, want both ended alive", st.Checks)
+	}
+}
+
+// unresponsiveServer listens on loopback and accepts connections but
+// never answers, as a frozen nats-server does; a client dialling it waits
+// out its connect timeout. It returns the server's URL.
+func unresponsiveServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return "nats://" + ln.Addr().String()
+}
+
+// TestFastPathUnresponsiveServer is the bound docs/RELIABILITY.md states:
+// a live node, kicked by its server, tries first another server of its
+// list that accepts but never answers, and is back only after its
+// connect timeout, outside its window. The fast path convicts it, and its
+// next beat brings it back; a DisconnectMargin above the connect timeout
+// keeps it alive.
+func TestFastPathUnresponsiveServer(t *testing.T) {
+	const connectTimeout = time.Second
+	for _, tc := range []struct {
+		name   string
+		margin time.Duration
+		dead   bool
+	}{
+		{"default margin", monitor.DefaultConfig().DisconnectMargin, true},
+		{"margin above the connect timeout", 2 * connectTimeout, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t, meshAccount)
+			m, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), func(c *monitor.Config) {
+				c.FastPathSettle, c.DisconnectMargin = time.Millisecond, tc.margin
+			})
+			if err := checkFastPath(t, m, srv.ClientURL()); err != nil {
+				t.Fatal(err)
+			}
+			// A beat a second, so that the node beats as soon as it is
+			// back, and no timeout can convict it meanwhile.
+			_, nc := namedNodeEvery(t, srv.ClientURL()+","+unresponsiveServer(t), "victim", time.Second,
+				nats.DontRandomize(), nats.Timeout(connectTimeout))
+			alive := rec.waitState(t, "victim", monitor.StateAlive)
+			id, err := nc.GetClientID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kicked := time.Now()
+			if err := srv.NATS().DisconnectClientByID(id); err != nil {
+				t.Fatal(err)
+			}
+			natstest.Eventually(t, "the node back", func() bool { return nc.Stats().Reconnects > 0 && nc.IsConnected() })
+			back := time.Since(kicked)
+			if back < connectTimeout {
+				t.Fatalf("the node was back after %v, before its connect timeout", back)
+			}
+			st := settled(t, m)
+			if !tc.dead {
+				noDeath(t, rec, "victim")
+				if st.Checks["alive"] != 1 {
+					t.Fatalf("checks %v, want one ended alive", st.Checks)
+				}
+				return
+			}
+			dead := rec.waitState(t, "victim", monitor.StateDead)
+			again := rec.wait(t, "victim alive again", func(e monitor.Event) bool {
+				return e.ID == "victim" && e.State == monitor.StateAlive && e.Time.After(dead.Time)
+			})
+			if dead.Reason != monitor.ReasonDisconnected || again.Boot != alive.Boot {
+				t.Fatalf("events %v, want dead (disconnected), then alive with the same boot", rec.all())
+			}
+			t.Logf("kicked node dead %v after the kick, back %v after it", dead.Time.Sub(kicked).Round(time.Millisecond), back.Round(time.Millisecond))
+		})
 	}
 }
 
@@ -257,6 +353,39 @@ func TestFastPathOffWithoutAccess(t *testing.T) {
 	}
 }
 
+// TestFastPathOffStaysOff: when CheckFastPath finds that no advisory
+// arrives in time, the fast path stays off, as its error says: an
+// advisory that could reach the monitor later, here a node's crash on the
+// monitor's own server, turns nothing on, and the node is dead by the
+// timeout path.
+func TestFastPathOffStaysOff(t *testing.T) {
+	srv := natstest.Start(t, meshAccount)
+	elsewhere := natstest.Start(t, meshAccount) // its advisories never reach the monitor
+	m, rec := startMonitor(t, natstest.Connect(t, srv.ClientURL()), func(c *monitor.Config) { c.FastPathSettle = time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*monitor.CheckFastPathEvery)
+	defer cancel()
+	err := m.CheckFastPath(ctx, func(name string) (*nats.Conn, error) {
+		return nats.Connect(elsewhere.ClientURL(), nats.Name(name), nats.NoReconnect())
+	})
+	if !errors.Is(err, monitor.ErrFastPathOff) {
+		t.Fatalf("CheckFastPath = %v, want ErrFastPathOff", err)
+	}
+	_, nc := namedNodeEvery(t, srv.ClientURL(), "crash", time.Second)
+	rec.waitState(t, "crash", monitor.StateAlive)
+	nc.Close()
+	if ev := rec.waitState(t, "crash", monitor.StateDead); ev.Reason != monitor.ReasonTimeout {
+		t.Fatalf("dead event %+v, want the timeout path's", ev)
+	}
+	st := m.Stats()
+	var advisories uint64
+	for _, n := range st.Advisories {
+		advisories += n
+	}
+	if st.FastPath || st.JSON(nil).FastPath || advisories != 0 {
+		t.Fatalf("after the fast path was reported off: FastPath %v, advisories %v", st.FastPath, st.Advisories)
+	}
+}
+
 // TestFastPathOffWithoutHeaders: a server without headers cannot answer
 // a probe with "no responders", so the fast path is off and says why,
 // however the accounts are set up.
@@ -306,7 +435,7 @@ func TestFastPathOffWithoutPermission(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(permissionsConf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var serverLog natstest.Buffer
+	var serverLog syncio.Writer
 	srv := natstest.Start(t, func(c *embedded.Config) {
 		c.ConfigFile = conf
 		c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
@@ -320,7 +449,7 @@ func TestFastPathOffWithoutPermission(t *testing.T) {
 	} {
 		t.Run(c.user, func(t *testing.T) {
 			login := nats.UserInfo(c.user, c.user)
-			var errs natstest.Buffer
+			var errs syncio.Writer
 			nc := natstest.Connect(t, srv.ClientURL(), login, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 				fmt.Fprintln(&errs, err)
 			}))

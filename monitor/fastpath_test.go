@@ -102,28 +102,72 @@ func TestFastPathCrash(t *testing.T) {
 	}
 }
 
+// TestFastPathWaitByReason: a check waits the window and the margin
+// after the advisory, and, after a read or write error, which a reset
+// that reached the server alone also gives, the peer's interval first:
+// the live node learns of such a reset only at its next beat.
+func TestFastPathWaitByReason(t *testing.T) {
+	for _, tc := range []struct {
+		reason   string
+		interval bool // the check waits the peer's interval too
+	}{
+		{"Client Closed", false},
+		{"Kicked", false},
+		{"Read Error", true},
+		{"Write Error", true},
+	} {
+		for _, iv := range []time.Duration{sec, 10 * sec} {
+			t.Run(fmt.Sprintf("%s/%v", tc.reason, iv), func(t *testing.T) {
+				h := fastHarness(t, iv, nil)
+				at := h.now
+				if r := h.advisory("a", tc.reason, window); r != advChecked {
+					t.Fatalf("advisory: %s", r)
+				}
+				due := window + h.cfg.DisconnectMargin
+				if tc.interval {
+					due += iv
+				}
+				for h.now.Sub(at) < due-h.cfg.Resolution {
+					h.advance(min(100*ms, due-h.cfg.Resolution-h.now.Sub(at)))
+					if c := h.confirms(); len(c) != 0 {
+						t.Fatalf("probe %v at +%v, before +%v", c, h.now.Sub(at), due)
+					}
+				}
+				h.advance(h.cfg.Resolution)
+				if c := h.confirms(); len(c) != 1 || c[0] != "a" {
+					t.Fatalf("confirms = %v at +%v, want one probe of a at +%v", c, h.now.Sub(at), due)
+				}
+				h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
+				h.drain()
+				if ev := h.evs[len(h.evs)-1]; ev.State != StateDead || ev.Reason != ReasonDisconnected || ev.Time.Sub(at) != due {
+					t.Fatalf("event %+v, want dead, disconnected, %v after the advisory", ev, due)
+				}
+			})
+		}
+	}
+}
+
 // TestFastPathNoFalseDeath: everything that can happen to a live node
 // after its connection ended ends the check without a verdict.
 func TestFastPathNoFalseDeath(t *testing.T) {
-	due := window + DefaultConfig().DisconnectMargin
 	for _, tc := range []struct {
 		name    string
-		run     func(h *harness)
+		run     func(h *harness, due time.Duration)
 		outcome string
 	}{
-		{"beat within the window", func(h *harness) {
+		{"beat within the window", func(h *harness, due time.Duration) {
 			h.advance(window - 10*ms)
 			h.beat("a", "b1", sec)
 			h.advance(due)
 		}, checkAlive},
-		{"beat as the window ends, before the probe is judged", func(h *harness) {
+		{"beat as the window ends, before the probe is judged", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			h.beat("a", "b1", sec)
 			h.tab.taken++ // the beat was judged
 			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 		}, checkAlive},
-		{"beat queued before the no-responders reply", func(h *harness) {
+		{"beat queued before the no-responders reply", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			// The beat reached the monitor before the reply did, but the
@@ -135,37 +179,37 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.tab.taken++
 			h.advance(h.cfg.Resolution)
 		}, checkAlive},
-		{"probe answered", func(h *harness) {
+		{"probe answered", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			h.tab.confirmAnswered("a", []byte("b1"), h.now)
 		}, checkAlive},
-		{"probe answered by a new boot", func(h *harness) {
+		{"probe answered by a new boot", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			h.tab.confirmAnswered("a", []byte("b2"), h.now)
 		}, checkAlive},
-		{"restarted within the window", func(h *harness) {
+		{"restarted within the window", func(h *harness, due time.Duration) {
 			h.advance(100 * ms)
 			h.beat("a", "b2", sec)
 			h.advance(due)
 		}, checkAlive},
-		{"goodbye within the window", func(h *harness) {
+		{"goodbye within the window", func(h *harness, due time.Duration) {
 			h.advance(100 * ms)
 			h.seqs["a/b1"]++
 			h.tab.observe("a", rawBeat("a", "b1", h.seqs["a/b1"], sec, true), h.now)
 			h.advance(due)
 		}, checkAlive},
-		{"probe unanswered", func(h *harness) {
+		{"probe unanswered", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			h.advance(h.cfg.ConfirmTimeout)
 		}, checkFallback},
-		{"probe not sent", func(h *harness) {
+		{"probe not sent", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.tab.confirmFailed(h.confirms()[0])
 		}, checkFallback},
-		{"monitor disconnected during the window", func(h *harness) {
+		{"monitor disconnected during the window", func(h *harness, due time.Duration) {
 			h.advance(100 * ms)
 			h.tab.setImpaired(true, h.now)
 			h.advance(100 * ms)
@@ -175,24 +219,24 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 				h.t.Fatalf("probe %v after the monitor's own outage", c)
 			}
 		}, checkFallback},
-		{"monitor disconnected while the probe was out", func(h *harness) {
+		{"monitor disconnected while the probe was out", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			h.tab.setImpaired(true, h.now)
 			h.tab.setImpaired(false, h.now)
 			h.tab.confirmNoResponders("a", h.tab.taken, 0, h.now)
 		}, checkFallback},
-		{"monitor stalled during the window", func(h *harness) {
+		{"monitor stalled during the window", func(h *harness, due time.Duration) {
 			h.advance(100 * ms)
 			h.now = h.now.Add(2 * sec) // unswept: the next sweep sees a stall
 			h.advance(due)
 		}, checkFallback},
-		{"monitor dropped beats during the window", func(h *harness) {
+		{"monitor dropped beats during the window", func(h *harness, due time.Duration) {
 			h.advance(100 * ms)
 			h.tab.graceFrom = h.tab.vnow(h.now) // what the Run loop does on a drop
 			h.advance(due)
 		}, checkFallback},
-		{"monitor reconnected before its loop heard of it", func(h *harness) {
+		{"monitor reconnected before its loop heard of it", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			// The reply came over the monitor's connection after nats.go
@@ -201,7 +245,7 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			// status change: the connection's own count says so.
 			h.tab.confirmNoResponders("a", h.tab.taken, 1, h.now)
 		}, checkFallback},
-		{"beats backlogged at the no-responders reply", func(h *harness) {
+		{"beats backlogged at the no-responders reply", func(h *harness, due time.Duration) {
 			h.advance(due)
 			h.confirms()
 			h.tab.backlogged = true
@@ -209,20 +253,26 @@ func TestFastPathNoFalseDeath(t *testing.T) {
 			h.tab.backlogged = false
 		}, checkFallback},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := fastHarness(t, sec, nil)
-			if r := h.advisory("a", "Read Error", window); r != advChecked {
-				t.Fatalf("advisory: %s", r)
-			}
-			tc.run(h)
-			h.drain()
-			if h.count("a", StateDead) != 0 {
-				t.Fatalf("a convicted: %v", h.evs)
-			}
-			if h.checks(tc.outcome) != 1 || len(h.tab.checks) != 0 {
-				t.Fatalf("outcomes %v, %d open; want one %s", h.tab.st.checks, len(h.tab.checks), tc.outcome)
-			}
-		})
+		for _, reason := range []string{"Client Closed", "Read Error"} {
+			t.Run(tc.name+"/"+reason, func(t *testing.T) {
+				h := fastHarness(t, sec, nil)
+				if r := h.advisory("a", reason, window); r != advChecked {
+					t.Fatalf("advisory: %s", r)
+				}
+				due := window + h.cfg.DisconnectMargin
+				if fastPathReasons[reason] {
+					due += sec
+				}
+				tc.run(h, due)
+				h.drain()
+				if h.count("a", StateDead) != 0 {
+					t.Fatalf("a convicted: %v", h.evs)
+				}
+				if h.checks(tc.outcome) != 1 || len(h.tab.checks) != 0 {
+					t.Fatalf("outcomes %v, %d open; want one %s", h.tab.st.checks, len(h.tab.checks), tc.outcome)
+				}
+			})
+		}
 	}
 }
 

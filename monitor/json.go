@@ -16,10 +16,12 @@ import (
 // HistoryLen is how many intervals [PeerJSON.History] shows.
 const HistoryLen = 32
 
-// PeerJSON is a peer in JSON: the one shape of a peer in every document
-// hbmesh writes, the HTTP API's /api/peers, the discovery service's peers
-// replies (which hbmesh status reads) and restart memory. Times are RFC
-// 3339; durations are milliseconds, as interval_ms is in a beat.
+// PeerJSON is a peer in JSON as one monitor sees it: the shape of a peer
+// in the HTTP API's /api/peers, the discovery service's peers replies
+// (which hbmesh status reads) and restart memory. The rows of `hbmesh
+// status --json` are another concept, a merge of every monitor's view of
+// a peer that carries the fields of the monitor that heard it last. Times
+// are RFC 3339; durations are milliseconds, as interval_ms is in a beat.
 type PeerJSON struct {
 	ID    string    `json:"id"`
 	Host  string    `json:"host"`

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"cmp"
 	"slices"
 )
 
@@ -24,28 +23,42 @@ func newStateSet(states []State) stateSet {
 
 func (s stateSet) has(st State) bool { return st < 8 && s&(1<<st) != 0 }
 
-// rank is a peer's place in list order, as far as it can be told
-// without reading the id: its state's severity, then its key.
-type rank struct {
+// order is a peer's place in list order (ComparePeers), as far as it can
+// be told without reading the id: its state's severity, then its key,
+// which orders ids as natsort.Compare does unless keys are equal.
+type order struct {
 	sev int
 	key uint64
-	p   *peer
 }
 
-func rankOf(p *peer) rank { return rank{p.state.Severity(), p.key, p} }
-
-// before reports whether a comes before b in list order (ComparePeers),
-// deciding from the rank alone where it can: by the severities, then by
-// the keys, which order ids as natsort.Compare does unless they are
-// equal. Ids are unique in a table, and ComparePeers finds no two
-// distinct ids equal, so the order is strict: the first N peers are one
-// set whichever way they are found.
-func before(a, b *rank) bool {
-	if a.sev != b.sev {
-		return a.sev < b.sev
+// compare orders a and b by severity, then key; 0 means that only their
+// ids can tell them apart. Plain comparisons, not cmp.Compare, keep it
+// small enough to inline into quickselect's loop.
+func (a order) compare(b order) int {
+	switch {
+	case a.sev < b.sev, a.sev == b.sev && a.key < b.key:
+		return -1
+	case a.sev > b.sev, a.key > b.key:
+		return 1
 	}
-	if a.key != b.key {
-		return a.key < b.key
+	return 0
+}
+
+// rank is a peer with its order.
+type rank struct {
+	order
+	p *peer
+}
+
+func rankOf(p *peer) rank { return rank{order{p.state.Severity(), p.key}, p} }
+
+// before reports whether a comes before b in list order, reading the ids
+// only when the orders tie. Ids are unique in a table, and ComparePeers
+// finds no two distinct ids equal, so the order is strict: the first N
+// peers are one set whichever way they are found.
+func before(a, b *rank) bool {
+	if c := a.compare(b.order); c != 0 {
+		return c < 0
 	}
 	return ComparePeers(a.p.state, a.p.id, b.p.state, b.p.id) < 0
 }
@@ -179,7 +192,7 @@ func (t *table) top(limit int, states stateSet, v int64) (kept []PeerInfo, pl []
 	kept, pl = make([]PeerInfo, len(rs)), make([]placing, len(rs))
 	for i := range rs {
 		kept[i] = t.info(rs[i].p, v)
-		pl[i] = placing{rs[i].sev, rs[i].key, i}
+		pl[i] = placing{rs[i].order, i}
 	}
 	return kept, pl, matched
 }
@@ -187,20 +200,16 @@ func (t *table) top(limit int, states stateSet, v int64) (kept []PeerInfo, pl []
 // placing is a rank without its peer, which may change once the lock is
 // let go: i indexes the peer's snapshot instead.
 type placing struct {
-	sev int
-	key uint64
-	i   int
+	order
+	i int
 }
 
-// sortTop returns kept in list order, sorting by the ranks in pl, which
-// it reorders, as before does. It needs no lock.
+// sortTop returns kept in list order, sorting by the orders in pl, which
+// it reorders, and then by id, as before does. It needs no lock.
 func sortTop(kept []PeerInfo, pl []placing) []PeerInfo {
 	slices.SortFunc(pl, func(a, b placing) int {
-		if a.sev != b.sev {
-			return cmp.Compare(a.sev, b.sev)
-		}
-		if a.key != b.key {
-			return cmp.Compare(a.key, b.key)
+		if c := a.compare(b.order); c != 0 {
+			return c
 		}
 		x, y := &kept[a.i], &kept[b.i]
 		return ComparePeers(x.State, x.ID, y.State, y.ID)

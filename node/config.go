@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"math"
@@ -118,30 +119,17 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields. Boot is left to New so that every Node
 // gets its own.
 func (c Config) withDefaults() Config {
-	if c.Host == "" {
+	if c.Host == "" { // asks the kernel: only when needed
 		c.Host, _ = os.Hostname()
 	}
-	if c.ID == "" {
-		c.ID = wire.IDFromHostname(c.Host)
-	}
-	if c.Prefix == "" {
-		c.Prefix = wire.DefaultPrefix
-	}
-	if c.Interval == 0 {
-		c.Interval = time.Second
-	}
-	if c.Version == "" {
-		c.Version = "dev"
-	}
-	if c.PID == 0 {
-		c.PID = os.Getpid()
-	}
-	if c.Clock == nil {
-		c.Clock = clock.Real()
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.ID = cmp.Or(c.ID, wire.IDFromHostname(c.Host)) // after Host
+	c.Prefix = cmp.Or(c.Prefix, wire.DefaultPrefix)
+	c.Interval = cmp.Or(c.Interval, time.Second)
+	c.Version = cmp.Or(c.Version, "dev")
+	c.PID = cmp.Or(c.PID, os.Getpid())
+	c.Clock = cmp.Or(c.Clock, clock.Real())
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	// Jitter stays as it is: zero means no jitter.
 	return c
 }
 

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,17 +63,15 @@ func checkConnName(o *nats.Options, cfg *Config) (bool, error) {
 		return true, nil // the connection never comes back: its end is the node's
 	}
 	w, ok := ReconnectWindow(o)
-	if ok && c.Reconnect < w {
+	switch {
+	case !ok:
+		return false, fmt.Errorf("node: connection name %q announces a reconnect window, but the connection's reconnect delays are its own "+
+			"(CustomReconnectDelayCB or ReconnectToServerCB), so the window cannot be checked, and a monitor could report the node dead "+
+			"while it reconnects; name the connection otherwise, or reconnect by ReconnectWait and ReconnectJitter", o.Name)
+	case c.Reconnect < w:
 		return false, fmt.Errorf("node: connection name %q announces a reconnect window of %v, but the connection may wait %v "+
 			"(ReconnectWait + jitter) before it reconnects, and a monitor could report the node dead meanwhile; "+
 			"announce at least %v (node.ReconnectWindow)", o.Name, c.Reconnect, w, w)
 	}
-	if !ok {
-		return true, errUnverifiedWindow
-	}
 	return true, nil
 }
-
-// errUnverifiedWindow is logged, not returned: a custom reconnect delay
-// cannot be checked against the announced window.
-var errUnverifiedWindow = errors.New("the connection's reconnect delays are custom (CustomReconnectDelayCB or ReconnectToServerCB), so the reconnect window its name announces cannot be checked; it must cover the longest delay before the connection tries its server again")

@@ -56,10 +56,13 @@ func nodeName(t *testing.T, id string, window time.Duration) string {
 }
 
 // TestConnNameChecked: New refuses a connection whose name announces
-// another node, or a reconnect window shorter than the connection's own.
+// another node, a reconnect window shorter than the connection's own, or
+// one that cannot be checked because the connection's delays are custom.
 func TestConnNameChecked(t *testing.T) {
 	url := startServer(t)
 	policy := []nats.Option{nats.ReconnectWait(250 * time.Millisecond), nats.ReconnectJitter(100*time.Millisecond, 500*time.Millisecond)}
+	custom := nats.CustomReconnectDelay(func(int) time.Duration { return time.Second })
+	chooser := nats.ReconnectToServer(func(s []nats.Server, _ nats.ServerInfo) (*nats.Server, time.Duration) { return &s[0], time.Second })
 	for _, tc := range []struct {
 		name string
 		opts []nats.Option
@@ -69,10 +72,12 @@ func TestConnNameChecked(t *testing.T) {
 		{"longer window", []nats.Option{nats.Name(nodeName(t, "n1", time.Second))}, ""},
 		{"not a node's name", []nats.Option{nats.Name("my service")}, ""},
 		{"no reconnects", []nats.Option{nats.Name(nodeName(t, "n1", 0)), nats.NoReconnect()}, ""},
-		{"custom delays", []nats.Option{nats.Name(nodeName(t, "n1", 0)), nats.CustomReconnectDelay(func(int) time.Duration { return time.Second })}, ""},
-		{"server chooser", []nats.Option{nats.Name(nodeName(t, "n1", 0)), nats.ReconnectToServer(func(s []nats.Server, _ nats.ServerInfo) (*nats.Server, time.Duration) {
-			return &s[0], time.Second
-		})}, ""},
+		// Custom delays cannot be checked against the window: such a
+		// connection must not announce one, unless it never reconnects.
+		{"custom delays", []nats.Option{nats.Name(nodeName(t, "n1", time.Hour)), custom}, "reconnect delays are its own"},
+		{"server chooser", []nats.Option{nats.Name(nodeName(t, "n1", time.Hour)), chooser}, "reconnect delays are its own"},
+		{"custom delays, not announced", []nats.Option{nats.Name("my service"), custom, chooser}, ""},
+		{"custom delays, no reconnects", []nats.Option{nats.Name(nodeName(t, "n1", 0)), custom, nats.NoReconnect()}, ""},
 		{"short window", []nats.Option{nats.Name(nodeName(t, "n1", 349*time.Millisecond))}, "announces a reconnect window of 349ms, but the connection may wait 350ms"},
 		{"other node", []nats.Option{nats.Name(nodeName(t, "n2", time.Second))}, "announces node n2 under prefix hb, not n1 under hb"},
 		{"malformed", []nats.Option{nats.Name("hbmesh node n1 prefix=hb")}, "no reconnect"},

@@ -75,11 +75,13 @@
 //	nc, err := nats.Connect(url, append(opts, nats.Name(name))...)
 //
 // [New] refuses a connection whose name announces another node, or a
-// window shorter than the connection's own reconnect policy allows: that
-// could make a monitor report the node dead while it reconnects. A name
-// that is not a node's at all is fine; monitors then judge the node by
-// beats and probes alone. Beats never depend on the name. hbmesh node
-// names its connection this way.
+// window shorter than the connection's own reconnect policy allows, or a
+// window at all while a CustomReconnectDelayCB or ReconnectToServerCB
+// decides the connection's waits (no window can be checked against
+// them): each could make a monitor report the node dead while it
+// reconnects. A name that is not a node's at all is fine; monitors then
+// judge the node by beats and probes alone. Beats never depend on the
+// name. hbmesh node names its connection this way.
 //
 // # Time
 //

@@ -58,9 +58,8 @@ type Node struct {
 	published, dropped, skipped, failed atomic.Uint64
 
 	// announced: the connection's name announces this node (for the
-	// crash fast path); nameNote is what Run logs about the name.
+	// crash fast path).
 	announced bool
-	nameNote  error
 }
 
 // Stats counts what a Node did with its beats.
@@ -87,7 +86,7 @@ func New(nc *nats.Conn, cfg Config) (*Node, error) {
 		cfg.Boot = base64.RawURLEncoding.EncodeToString(b[:])
 	}
 	announced, err := checkConnName(&nc.Opts, &cfg)
-	if err != nil && !errors.Is(err, errUnverifiedWindow) {
+	if err != nil {
 		return nil, err
 	}
 	cfg.Labels = maps.Clone(cfg.Labels)
@@ -102,7 +101,6 @@ func New(nc *nats.Conn, cfg Config) (*Node, error) {
 		probeSubj: subj.Probe(cfg.ID),
 		log:       cfg.Logger.With("peer", cfg.ID),
 		announced: announced,
-		nameNote:  err,
 	}
 	n.beat = wire.Beat{
 		V: wire.Version, ID: cfg.ID, Host: cfg.Host, PID: cfg.PID, Boot: cfg.Boot,
@@ -170,10 +168,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer n.stopProbes(sub) // a no-op after the goodbye path has run it
 
-	switch {
-	case n.nameNote != nil:
-		n.log.Warn("reconnect window in the connection name not checked", "name", n.nc.Opts.Name, "err", n.nameNote)
-	case !n.announced:
+	if !n.announced {
 		n.log.Info("the connection's name does not announce this node (wire.NodeConn), so monitors judge it by beats and probes alone, without the crash fast path", "name", n.nc.Opts.Name)
 	}
 

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/clock"
-	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -137,7 +137,7 @@ func TestGoodbyeNotSentWarns(t *testing.T) {
 	url := startServer(t)
 	px := startProxy(t, url)
 	nc := connect(t, px.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond))
-	var buf natstest.Buffer
+	var buf syncio.Writer
 	cfg := testConfig(clock.NewFake(epoch))
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	n := start(t, nc, cfg)

@@ -34,7 +34,7 @@ type connFlags struct {
 	TLSKey      string        `name:"tlskey" placeholder:"FILE" env:"NATS_KEY" help:"TLS private key FILE"`
 	TLSCA       string        `name:"tlsca" placeholder:"FILE" env:"NATS_CA" help:"TLS certificate authority chain FILE"`
 	InboxPrefix string        `placeholder:"PREFIX" env:"HBMESH_INBOX_PREFIX" help:"custom inbox PREFIX for replies (default _INBOX); must match the server's permissions, e.g. _INBOX_monitor1 with deploy/auth"`
-	Timeout     time.Duration `placeholder:"DURATION" default:"${timeout}" min:"1ms" max:"1h" env:"NATS_TIMEOUT" help:"connect timeout; probe and status also wait this long for answers"`
+	Timeout     time.Duration `placeholder:"DURATION" default:"${timeout}" min:"1ms" max:"1h" env:"NATS_TIMEOUT" help:"connect timeout; hbmesh probe also waits this long for its answer"`
 
 	// e is the environment the flags were parsed in; set by validate.
 	e *env

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 // TestChaosKillLogsNoDisconnect: the demo's chaos kill drops a node's TCP
@@ -22,7 +23,7 @@ func TestChaosKillLogsNoDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.close)
-	var logs natstest.Buffer
+	var logs syncio.Writer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cn, err := (&connFlags{Server: l.URL(), Timeout: 5 * time.Second}).dial(context.Background(), "chaos victim", log)
 	if err != nil {

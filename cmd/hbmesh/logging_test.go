@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 // TestJSONLogDurations: the JSON log, the units' format in the journal,
@@ -16,7 +16,7 @@ func TestJSONLogDurations(t *testing.T) {
 		"json": `"interval":"1.5s","seq":3`,
 		"text": `interval=1.5s seq=3`,
 	} {
-		var out natstest.Buffer
+		var out syncio.Writer
 		log := (&logFlags{Format: format, Level: "info"}).logger(&out)
 		log.Info("node beating", "interval", 1500*time.Millisecond, "seq", 3)
 		if got := out.String(); !strings.Contains(got, want) {

@@ -53,7 +53,7 @@ type cli struct {
 	Server      serverCmd      `cmd:"" help:"run a standalone NATS server"`
 	Demo        demoCmd        `cmd:"" help:"run a server, a few nodes and a monitor in one process" set:"loglevel=warn"`
 	Healthcheck healthcheckCmd `cmd:"" help:"GET a monitor's /readyz; exit 0 when healthy (for container health checks)"`
-	Bench       benchCmd       `cmd:"" help:"run a whole-system benchmark: ingest, detect, scale, probe"`
+	Bench       benchCmd       `cmd:"" help:"run a whole-system benchmark: ingest, detect, scale, probe, node"`
 	VersionCmd  versionCmd     `cmd:"" name:"version" help:"print the version, commit, build date, Go version and platform"`
 	Completion  completionCmd  `cmd:"" help:"print a shell completion script: bash, zsh or fish"`
 	Help        helpCmd        `cmd:"" help:"show help for hbmesh or a subcommand"`
@@ -180,13 +180,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	err = kctx.Run()
-	var ue *usageError
 	name := kctx.Selected().FullPath()
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(ue.msg))
+	case isUsage(err):
+		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))

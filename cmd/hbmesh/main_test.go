@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +29,7 @@ func runSync(t *testing.T, getenv func(string) string, args ...string) (int, str
 	if getenv == nil {
 		getenv = noEnv
 	}
-	var stdout, stderr natstest.Buffer
+	var stdout, stderr syncio.Writer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, getenv)
@@ -40,8 +40,8 @@ func runSync(t *testing.T, getenv func(string) string, args ...string) (int, str
 type proc struct {
 	cancel context.CancelFunc
 	done   chan int
-	stdout *natstest.Buffer
-	stderr *natstest.Buffer
+	stdout *syncio.Writer
+	stderr *syncio.Writer
 }
 
 // start runs the command line in a goroutine until stop (or test end).
@@ -55,7 +55,7 @@ func startEnv(t *testing.T, environ map[string]string, args ...string) *proc {
 	t.Helper()
 	getenv := func(k string) string { return environ[k] }
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &natstest.Buffer{}, stderr: &natstest.Buffer{}}
+	p := &proc{cancel: cancel, done: make(chan int, 1), stdout: &syncio.Writer{}, stderr: &syncio.Writer{}}
 	go func() { p.done <- run(ctx, args, strings.NewReader(""), p.stdout, p.stderr, getenv) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p
@@ -206,15 +206,18 @@ func TestUsageErrors(t *testing.T) {
 		{"status bad wait", []string{"status", "--wait", "0s"}, nil, `0s is outside`},
 		{"status extra arg", []string{"status", "x"}, nil, `unexpected argument x`},
 		{"status interval without watch", []string{"status", "--interval", "1s"}, nil, `--interval needs --watch`},
-		{"status fail-on zombie", []string{"status", "--fail-on", "dead,zombie"}, nil, `--fail-on: unknown condition "zombie"`},
-		{"status fail-on watch", []string{"status", "-w", "--fail-on", "dead"}, nil, `--fail-on needs a single round`},
+		{"status fail-on zombie", []string{"status", "--fail-on", "dead,zombie"}, nil, `hbmesh status: invalid status config: --fail-on: unknown condition "zombie"`},
+		{"status fail-on watch", []string{"status", "-w", "--fail-on", "dead"}, nil, `hbmesh status: invalid status config: --fail-on needs a single round`},
 		{"watch fail-on", []string{"watch", "--fail-on", "dead"}, nil, `unknown flag --fail-on`},
 		{"healthcheck bad url", []string{"healthcheck", "--url", "localhost:8080"}, nil, `--url "localhost:8080": want an http or https URL`},
 		{"bench without name", []string{"bench"}, nil, `hbmesh bench: expected one of "ingest", "detect", "scale", "probe"`},
 		{"bench unknown", []string{"bench", "warp"}, nil, `hbmesh bench: unknown command "warp"`},
 		{"bench bad flag", []string{"bench", "ingest", "--bogus"}, nil, `hbmesh bench ingest: unknown flag --bogus`},
 		{"bench single-dash flag", []string{"bench", "ingest", "-live"}, nil, `hbmesh bench ingest: unknown flag -l`},
-		{"bench bad size", []string{"bench", "probe", "--count", "0"}, nil, `hbmesh bench probe: probe: --count must be positive`},
+		{"bench bad size", []string{"bench", "probe", "--count", "0"}, nil, `hbmesh bench probe: invalid bench config: --count 0 must be positive`},
+		{"bench kills", []string{"bench", "detect", "-n", "10", "-k", "20"}, nil, `hbmesh bench detect: invalid bench config: --kills 20 must be within [0, --nodes 10]`},
+		{"bench crash kills", []string{"bench", "detect", "--crash", "-k", "1"}, nil, `--kills 1 with --crash must be within [2, 10000]`},
+		{"bench crash intervals", []string{"bench", "detect", "--crash", "--intervals", "1s,10ms"}, nil, `--intervals 10ms is below 100ms`},
 		{"bench extra arg", []string{"bench", "probe", "extra"}, nil, `hbmesh bench probe: unexpected argument extra`},
 	}
 	for _, tt := range tests {
@@ -261,7 +264,12 @@ func TestHelp(t *testing.T) {
 		{[]string{"status", "--help"}, []string{"--watch", "--wait", "-s, --server", "dead, suspect, split"}},
 		{[]string{"watch", "--help"}, []string{"--interval"}},
 		{[]string{"healthcheck", "--help"}, []string{"--url=URL", "default http://127.0.0.1:8080/readyz"}},
-		{[]string{"bench", "--help"}, []string{"ingest", "detect", "one JSON line"}},
+		{[]string{"bench", "--help"}, []string{"ingest", "detect", "scale", "probe", "bench node", "one JSON line", "Examples:"}},
+		{[]string{"bench", "ingest", "--help"}, []string{"against a bare subscriber", "Examples: hbmesh bench ingest"}},
+		{[]string{"bench", "detect", "--help"}, []string{"--kills of them", "Examples: hbmesh bench detect"}},
+		{[]string{"bench", "scale", "--help"}, []string{"heap per peer", "Examples: hbmesh bench scale"}},
+		{[]string{"bench", "probe", "--help"}, []string{"bare responder", "Examples: hbmesh bench probe"}},
+		{[]string{"bench", "node", "--help"}, []string{"/proc", "Examples: hbmesh bench node"}},
 		{[]string{"help", "bench"}, []string{"ingest"}},
 		{[]string{"bench", "ingest", "-h"}, []string{"Usage: hbmesh bench ingest", "--live", "--bare-chan", "--quick", "-n, --nodes"}},
 		{[]string{"server", "--help"}, []string{"-p, --port", "-a, --addr", "--jetstream", "--js", "--routes"}},
@@ -284,6 +292,10 @@ func TestHelp(t *testing.T) {
 	}
 	if _, stdout, _ := runSync(t, nil, "node", "--help"); strings.Contains(stdout, "drop-beats") {
 		t.Error("hidden flag --drop-beats listed")
+	}
+	// status waits --wait for its answers, not --timeout.
+	if _, stdout, _ := runSync(t, nil, "status", "--help"); strings.Contains(strings.Join(strings.Fields(stdout), " "), "status also wait") {
+		t.Errorf("status --help says --timeout is its wait:\n%s", stdout)
 	}
 	if code, _, stderr := runSync(t, nil, "help", "frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("help frobnicate: exit %d, stderr %q", code, stderr)

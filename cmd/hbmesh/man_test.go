@@ -97,3 +97,49 @@ func TestOperationsDocListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpNamesOwnFlags: the help of every command, its examples
+// included, names only flags that command has, so text shared by several
+// commands cannot send one to a flag of another.
+func TestHelpNamesOwnFlags(t *testing.T) {
+	var c cli
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: noEnv, from: map[string]string{}}
+	p, err := newParser(context.Background(), &c, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagRE := regexp.MustCompile(`(?:^|[^\w-])(--[a-z][\w-]*)`)
+	for _, n := range p.Model.Leaves(true) {
+		if n.Hidden {
+			continue
+		}
+		path := strings.Fields(n.FullPath())[1:]
+		// "monitor --http" in another command's help names monitor's flag.
+		var others []string
+		for _, o := range p.Model.Children {
+			if o.Name != path[0] {
+				others = append(others, o.Name)
+			}
+		}
+		otherRE := regexp.MustCompile(`\b(?:` + strings.Join(others, "|") + `) --[\w-]+`)
+		t.Run(strings.Join(path, " "), func(t *testing.T) {
+			has := map[string]bool{"--help": true}
+			for _, group := range n.AllFlags(true) {
+				for _, f := range group {
+					has["--"+f.Name] = true
+					for _, a := range f.Aliases {
+						has["--"+a] = true
+					}
+				}
+			}
+			_, stdout, _ := runSync(t, nil, append(path, "--help")...)
+			// Help wraps to the terminal's width: join the words.
+			words := otherRE.ReplaceAllString(strings.Join(strings.Fields(stdout), " "), "")
+			for _, m := range flagRE.FindAllStringSubmatch(words, -1) {
+				if !has[m[1]] {
+					t.Errorf("help names %s, which %s does not have", m[1], n.FullPath())
+				}
+			}
+		})
+	}
+}

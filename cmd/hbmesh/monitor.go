@@ -97,7 +97,7 @@ func (d *detectionFlags) config(log *slog.Logger) (monitor.Config, error) {
 		return cfg, usagef("--dead-after %v must exceed --suspect-after %v", cfg.DeadAfter, cfg.SuspectAfter)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, usagef("%v", err)
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -74,7 +74,7 @@ func (c *notifyCmd) Run(ctx context.Context, e *env) error {
 	cfg.ExternalURL = c.Alert.ExternalURL
 	cfg.AckWait, cfg.MaxDeliver = c.AckWait, c.MaxDeliver
 	if err := cfg.Validate(); err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	if err := c.Conn.validate(e); err != nil {
 		return err

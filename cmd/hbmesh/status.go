@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -11,10 +10,10 @@ import (
 // roundFlags are the flags status and watch share.
 type roundFlags struct {
 	Mesh     prefixFlag    `embed:""`
-	JSON     bool          `help:"print one JSON document (one per line with --watch)"`
+	JSON     bool          `help:"print each round as one line of JSON"`
 	Wait     time.Duration `default:"${status_wait}" min:"1ms" max:"1h" placeholder:"DURATION" help:"how long to wait for monitors to answer"`
-	Expect   int           `min:"0" max:"1048576" placeholder:"N" help:"the number of monitors the mesh runs: wait for that many to answer (up to --wait), warn when fewer do, and then fail any --fail-on (default 0: take whoever answers)"`
-	Interval time.Duration `default:"${status_interval}" min:"10ms" max:"24h" placeholder:"DURATION" help:"time between redraws (status: with --watch)"`
+	Expect   int           `min:"0" max:"1048576" placeholder:"N" help:"the number of monitors the mesh runs: wait for that many to answer (up to --wait), warn when fewer do, and then fail any 'status --fail-on' (default 0: take whoever answers)"`
+	Interval time.Duration `default:"${status_interval}" min:"10ms" max:"24h" placeholder:"DURATION" help:"time between redraws"`
 
 	Conn connFlags `embed:"" group:"conn"`
 	Log  logFlags  `embed:"" group:"log"`
@@ -81,7 +80,7 @@ func (c *watchCmd) Run(ctx context.Context, e *env) error {
 func runStatus(ctx context.Context, e *env, name string, o status.Options, r *roundFlags) error {
 	conn := &r.Conn
 	if err := o.Validate(); err != nil {
-		return usagef("%s", strings.TrimPrefix(err.Error(), status.ErrUsage.Error()+": "))
+		return err // a configuration error: a usage error to run
 	}
 	if err := conn.validate(e); err != nil {
 		return err

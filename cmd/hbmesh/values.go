@@ -17,6 +17,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/nats-io/nkeys"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
@@ -227,13 +228,22 @@ func decodeStates(ctx *kong.DecodeContext, target reflect.Value) error {
 }
 
 // usageError is a bad command line found after parsing (a combination of
-// flags, a file that is not there): run prints it as one line and exits 2.
+// flags, a file that is not there): run prints it as one line and exits 2,
+// as it does a configuration error (see isUsage).
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// isUsage reports whether err is a usage error: a usageError, or a
+// configuration error (cfgerr) from a package that checked the config
+// the flags built.
+func isUsage(err error) bool {
+	_, ok := errors.AsType[*usageError](err)
+	return ok || errors.Is(err, cfgerr.ErrInvalid)
 }
 
 // checkFile makes sure the file path, named by flag, can be opened for

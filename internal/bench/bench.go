@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +19,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
+	"github.com/hbmesh/hbmesh/internal/pause"
 )
 
-// ErrUsage is wrapped by every error Run returns for options out of range.
-var ErrUsage = errors.New("usage")
+// invalid names the options in their errors, which name the flag: Run
+// returns such a configuration error (cfgerr) for options out of range.
+const invalid cfgerr.Of = "bench"
 
 // Benchmark is the options of one benchmark: IngestOptions,
 // DetectOptions, ScaleOptions or ProbeOptions. Its zero sizes are
@@ -33,7 +35,8 @@ type Benchmark interface {
 }
 
 // Run runs the benchmark b, writes progress to stderr and one JSON summary
-// line to stdout. Options out of range yield an error wrapping [ErrUsage].
+// line to stdout. Options out of range yield a configuration error
+// (matching cfgerr.ErrInvalid) that names the flag, before anything runs.
 func Run(ctx context.Context, b Benchmark, stdout, stderr io.Writer) error {
 	e := &env{stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 	return b.run(ctx, e)
@@ -60,6 +63,8 @@ type Common struct {
 	// meshAccount gives the embedded server hbmesh server's mesh account,
 	// whose clients see their DISCONNECT advisories.
 	meshAccount bool
+	// embedded is the server that server started, nil with URL.
+	embedded *embedded.Server
 }
 
 // server returns the URL to use, starting an embedded server unless one
@@ -81,15 +86,16 @@ func (c *Common) server() (url string, stop func(), err error) {
 	if c.URL != "" {
 		return c.URL, stopProfile, nil
 	}
-	url, stopServer, err := startServer(c.meshAccount)
+	s, err := startServer(c.meshAccount)
 	if err != nil {
 		stopProfile()
 		return "", nil, err
 	}
-	return url, func() { stopServer(); stopProfile() }, nil
+	c.embedded = s
+	return s.ClientURL(), func() { s.Shutdown(); stopProfile() }, nil
 }
 
-func startServer(meshAccount bool) (string, func(), error) {
+func startServer(meshAccount bool) (*embedded.Server, error) {
 	cfg := embedded.DefaultConfig()
 	cfg.Port = embedded.RandomPort
 	if meshAccount {
@@ -98,19 +104,19 @@ func startServer(meshAccount bool) (string, func(), error) {
 	cfg.Options = func(o *server.Options) {
 		// The ingest bench parks whole batches in the server's outbound
 		// buffer of a paused consumer; the default 64MB is enough for the
-		// defaults but not for larger -m.
+		// defaults but not for larger --nodes × --batches.
 		o.MaxPending = 1 << 30
 		o.WriteDeadline = 30 * time.Second
 		o.MaxPayload = 1 << 20
 	}
 	s, err := embedded.New(cfg)
 	if err != nil {
-		return "", nil, fmt.Errorf("bench: embedded server: %w", err)
+		return nil, fmt.Errorf("bench: embedded server: %w", err)
 	}
 	if err := s.Start(); err != nil {
-		return "", nil, fmt.Errorf("bench: embedded server: %w", err)
+		return nil, fmt.Errorf("bench: embedded server: %w", err)
 	}
-	return s.ClientURL(), s.Shutdown, nil
+	return s, nil
 }
 
 func connect(url, name string, opts ...nats.Option) (*nats.Conn, error) {
@@ -181,18 +187,6 @@ func heapInuse() uint64 {
 	return ms.HeapInuse
 }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // waitFor polls cond every millisecond until it holds or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
@@ -200,7 +194,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 		if time.Now().After(deadline) {
 			return fmt.Errorf("bench: timed out after %v waiting for %s", timeout, what)
 		}
-		if err := sleep(ctx, time.Millisecond); err != nil {
+		if err := pause.For(ctx, time.Millisecond); err != nil {
 			return err
 		}
 	}

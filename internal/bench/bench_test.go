@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hbmesh/hbmesh/internal/bench"
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -47,7 +48,7 @@ func TestQuick(t *testing.T) {
 		{"detect", bench.DetectOptions{Common: quick}, []string{"bench", "p50_overshoot_ms", "p99_overshoot_ms", "max_overshoot_ms",
 			"p99_overshoot_last_beat_ms", "false_deaths", "missed", "detected"}, nil},
 		{"detect", bench.DetectOptions{Common: quick, Crash: true}, []string{"bench", "mode", "n", "k", "intervals", "false_deaths",
-			"false_deaths_fast_path", "false_deaths_timeout_path", "checks", "advisories", "reconnect_window_ms"},
+			"false_deaths_fast_path", "false_deaths_timeout_path", "bounced", "checks", "advisories", "reconnect_window_ms", "run_s"},
 			map[string]any{"mode": "crash", "reconnect_window_ms": 350.0}},
 		{"scale", bench.ScaleOptions{Common: quick, Labels: map[string]string{"role": "web"}}, []string{"bench", "runs", "churn", "method", "labels"}, nil},
 		{"probe", bench.ProbeOptions{Common: quick}, []string{"bench", "p50_hbmesh_us", "p50_bare_us", "ratio"}, nil},
@@ -81,6 +82,18 @@ func TestQuick(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, got[k], v)
 				}
 			}
+			if got["mode"] == "crash" {
+				// Quick mode kicks 10 live nodes.
+				b, _ := got["bounced"].(map[string]any)
+				for _, k := range []string{"peers", "kicked", "reconnected", "false_deaths_fast_path", "false_deaths_timeout_path"} {
+					if _, ok := b[k]; !ok {
+						t.Errorf("crash: bounced lacks %q: %v", k, got["bounced"])
+					}
+				}
+				if b["peers"] != 10.0 {
+					t.Errorf("crash: bounced peers %v, want 10", b["peers"])
+				}
+			}
 			if tc.name == "scale" {
 				runs, _ := got["runs"].([]any)
 				if len(runs) != 2 {
@@ -106,22 +119,32 @@ func TestQuick(t *testing.T) {
 	}
 }
 
+// TestUsage: options out of range are configuration errors that name
+// the flag to fix, and nothing runs.
 func TestUsage(t *testing.T) {
-	for _, b := range []bench.Benchmark{
-		bench.IngestOptions{N: 0, Batches: 1, Windows: 1, Rounds: 1},
-		bench.DetectOptions{N: 2, K: 5, Interval: time.Second},
-		bench.ScaleOptions{Nodes: []int{0}, Measure: time.Second, Interval: time.Second},
-		bench.ScaleOptions{Measure: time.Second, Interval: time.Second},
-		bench.ProbeOptions{Count: 0},
-		bench.NodeOptions{Interval: 10 * time.Millisecond},
+	for _, tc := range []struct {
+		b    bench.Benchmark
+		want string
+	}{
+		{bench.IngestOptions{N: 10, Batches: 1, Windows: 0, Rounds: 1}, "--windows 0 must be positive"},
+		{bench.DetectOptions{N: 2, K: 5, Interval: time.Second}, "--kills 5 must be within [0, --nodes 2]"},
+		{bench.DetectOptions{N: 2, K: 1, Interval: time.Millisecond}, "--interval 1ms is below 100ms"},
+		{bench.DetectOptions{N: 100, K: 1, Crash: true, Intervals: []time.Duration{time.Second, 2 * time.Second}},
+			"--kills 1 with --crash must be within [2, 100]"},
+		{bench.DetectOptions{N: 100, K: 2, Crash: true, Intervals: []time.Duration{time.Millisecond}}, "--intervals 1ms is below 100ms"},
+		{bench.ScaleOptions{Nodes: []int{0}, Measure: time.Second, Interval: time.Second}, "--nodes 0 is not a peer count"},
+		{bench.ScaleOptions{Measure: time.Second, Interval: time.Second}, "--nodes names no peer count"},
+		{bench.DetectOptions{Common: bench.Common{URL: "nats://127.0.0.1:1"}, N: 10, K: 2, Crash: true, Bounced: 2}, "--bounced 2 needs the embedded server"},
+		{bench.ProbeOptions{Count: 0}, "--count 0 must be positive"},
+		{bench.NodeOptions{Interval: 10 * time.Millisecond}, "--interval 10ms is below 100ms"},
 	} {
 		var stdout, stderr bytes.Buffer
-		err := bench.Run(context.Background(), b, &stdout, &stderr)
-		if !errors.Is(err, bench.ErrUsage) {
-			t.Errorf("Run(%+v) = %v, want ErrUsage", b, err)
+		err := bench.Run(context.Background(), tc.b, &stdout, &stderr)
+		if !errors.Is(err, cfgerr.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Run(%+v) = %v, want a configuration error saying %q", tc.b, err, tc.want)
 		}
 		if stdout.Len() != 0 {
-			t.Errorf("Run(%+v) wrote to stdout: %q", b, stdout.String())
+			t.Errorf("Run(%+v) wrote to stdout: %q", tc.b, stdout.String())
 		}
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
@@ -41,6 +44,19 @@ type crashInterval struct {
 	P99Ratio float64 `json:"p99_ratio"`
 }
 
+// crashBounced is what became of the bounced peers: live nodes whose
+// connections the server kicked, which must never be reported dead.
+type crashBounced struct {
+	Peers       int `json:"peers"`
+	Kicked      int `json:"kicked"`      // kicks the server carried out
+	Reconnected int `json:"reconnected"` // peers connected again, after their kick, at the end
+	// FalseDeathsFast and FalseDeathsTimeout count the bounced peers
+	// that each monitor reported dead; they are in the run's false
+	// deaths too.
+	FalseDeathsFast    int `json:"false_deaths_fast_path"`
+	FalseDeathsTimeout int `json:"false_deaths_timeout_path"`
+}
+
 type crashResult struct {
 	Bench string `json:"bench"`
 	Mode  string `json:"mode"` // "crash"
@@ -55,10 +71,12 @@ type crashResult struct {
 	FalseDeaths       int               `json:"false_deaths"`
 	FalseDeathsFast   int               `json:"false_deaths_fast_path"`
 	FalseDeathsTimout int               `json:"false_deaths_timeout_path"`
+	Bounced           crashBounced      `json:"bounced"`
 	Checks            map[string]uint64 `json:"checks"`
 	Advisories        map[string]uint64 `json:"advisories"`
 	BeatsSent         uint64            `json:"beats_sent"`
 	Stalls            uint64            `json:"monitor_stalls"`
+	RunS              float64           `json:"run_s"` // the whole run, setup included
 }
 
 // crashVictimOpts are the options of a victim's connection: hbmesh's own
@@ -104,20 +122,34 @@ func (d *deadLog) count() int {
 	return len(d.first)
 }
 
-// runCrash is `detect -crash`: crash → dead through the crash fast path
-// and through the timeout path, side by side in one run. Two monitors
-// watch the same fleet, one with the fast path and one without
+// runCrash is `bench detect --crash`: crash → dead through the crash fast
+// path and through the timeout path, side by side in one run. Two
+// monitors watch the same fleet, one with the fast path and one without
 // (NoFastPath). The fleet mixes beat intervals; k victims, spread evenly
 // over the intervals, each beat on a connection of their own, named as
 // hbmesh names a node's, which is closed at a random moment (no goodbye,
 // no reconnect: as the kernel closes a killed process's socket); the
 // server then publishes a real DISCONNECT advisory. The other peers share
-// one connection. The server gets the mesh account that hbmesh server
-// sets up, unless -s names another.
-func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time.Duration, window time.Duration, seed uint64) error {
+// one connection. Beside them, bounced live peers, spread evenly over the
+// intervals too, are real nodes on connections of their own, named
+// likewise, each kicked once by the server over the same span, after
+// which it reconnects: a dead verdict for one is a false death. The
+// server gets the mesh account that hbmesh server sets up, unless -s
+// names another (then there is no server to kick with, and bounced must
+// be 0).
+func runCrash(ctx context.Context, e *env, c *Common, n, k, bounced int, intervals []time.Duration, window time.Duration, seed uint64) error {
+	began := time.Now()
 	per := n / len(intervals)
-	if k < len(intervals) || k > per*len(intervals) || per < 1 {
-		return fmt.Errorf("%w: detect -crash: need %d <= k <= n", ErrUsage, len(intervals))
+	switch {
+	case per < 1:
+		return invalid.Field("--nodes", n, fmt.Sprintf("with --crash must be at least the number of --intervals (%d)", len(intervals)))
+	case k < len(intervals) || k > per*len(intervals):
+		return invalid.Field("--kills", k, fmt.Sprintf("with --crash must be within [%d, %d]: a victim or more per interval",
+			len(intervals), per*len(intervals)))
+	case bounced < 0:
+		return invalid.Field("--bounced", bounced, "must not be negative")
+	case bounced > 0 && c.URL != "":
+		return invalid.Field("--bounced", bounced, "needs the embedded server to kick them through: with -s, use --bounced 0")
 	}
 	longest := slices.Max(intervals)
 	if window == 0 {
@@ -148,7 +180,7 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 		}
 		defer nc.Close()
 		cfg := monitor.DefaultConfig()
-		cfg.MaxPeers = max(cfg.MaxPeers, n)
+		cfg.MaxPeers = max(cfg.MaxPeers, n+bounced)
 		mod(&cfg)
 		if mons[i], err = monitor.New(nc, cfg); err != nil {
 			return err
@@ -192,6 +224,11 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 	if err := pubNC.Flush(); err != nil {
 		return fmt.Errorf("bench: flush: %w", err)
 	}
+	bps, err := newBouncedPeers(url, bounced, intervals)
+	if err != nil {
+		return err
+	}
+	defer bps.close()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -224,14 +261,18 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 			lastKill = later(lastKill, fl.killAt[i])
 		}
 	}
+	for i := range bps.nodes {
+		bps.kickAt[i] = start.Add(warm + time.Duration(rng.Int64N(int64(window))))
+	}
 	fleetCtx, stopFleets := context.WithCancel(runCtx)
-	fleetErrs := make([]error, len(fleets))
+	fleetErrs := make([]error, len(fleets)+1)
 	var fwg sync.WaitGroup
 	for f, fl := range fleets {
 		fwg.Go(func() { fleetErrs[f] = fl.run(fleetCtx, start) })
 	}
-	fmt.Fprintf(e.stderr, "detect -crash: %d peers at %v, killing %d over %v after %v of warm-up; two monitors, fast path and timeout path\n",
-		per*len(intervals), intervals, k, window, warm)
+	fwg.Go(func() { fleetErrs[len(fleets)] = bps.run(fleetCtx, c.embedded) })
+	fmt.Fprintf(e.stderr, "detect --crash: %d peers at %v, killing %d and kicking %d live ones over %v after %v of warm-up; two monitors, fast path and timeout path\n",
+		per*len(intervals), intervals, k, len(bps.nodes), window, warm)
 
 	timeout := time.Duration(cfg.DeadAfter * float64(longest))
 	_ = waitFor(ctx, time.Until(lastKill.Add(timeout+2*time.Second)), "every victim dead in both monitors", func() bool {
@@ -239,7 +280,8 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 	})
 	// Keep the survivors beating a little longer, so a late false death
 	// would still be seen.
-	_ = sleep(ctx, longest)
+	_ = pause.For(ctx, longest)
+	reconnected := bps.reconnected()
 	stopFleets()
 	fwg.Wait()
 	st := mons[0].Stats()
@@ -261,7 +303,20 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 	res := crashResult{
 		Bench: "detect", Mode: "crash", N: per * len(intervals), K: k,
 		ReconnectMS: reconnect.Milliseconds(), MarginMS: cfg.DisconnectMargin.Milliseconds(),
-		Checks: st.Checks, Advisories: st.Advisories, Stalls: stalls,
+		Bounced: crashBounced{Peers: len(bps.nodes), Kicked: bps.kickedCount(), Reconnected: reconnected},
+		Checks:  st.Checks, Advisories: st.Advisories, Stalls: stalls,
+	}
+	for _, id := range bps.ids {
+		if _, ok := fast.get(id); ok {
+			res.Bounced.FalseDeathsFast++
+			res.FalseDeaths++
+			res.FalseDeathsFast++
+		}
+		if _, ok := slow.get(id); ok {
+			res.Bounced.FalseDeathsTimeout++
+			res.FalseDeaths++
+			res.FalseDeathsTimout++
+		}
 	}
 	for f, fl := range fleets {
 		res.BeatsSent += fl.sent
@@ -304,7 +359,96 @@ func runCrash(ctx context.Context, e *env, c *Common, n, k int, intervals []time
 		}
 		res.Intervals = append(res.Intervals, ci)
 	}
+	res.RunS = round3(time.Since(began).Seconds())
 	return e.emit(res)
+}
+
+// bouncedPeers are the live peers whose connections the server kicks.
+type bouncedPeers struct {
+	ids    []string
+	conns  []*nats.Conn
+	nodes  []*node.Node
+	kickAt []time.Time // set before run
+	kicked []bool      // written by run; read after it returned
+}
+
+// newBouncedPeers dials b live nodes, spread evenly over the intervals,
+// each on a connection of its own named as hbmesh names a node's, with
+// hbmesh's reconnect policy.
+func newBouncedPeers(url string, b int, intervals []time.Duration) (*bouncedPeers, error) {
+	bp := &bouncedPeers{kickAt: make([]time.Time, b), kicked: make([]bool, b)}
+	for i := range b {
+		iv := intervals[i%len(intervals)]
+		id := "bounced-" + iv.String() + "-" + strconv.Itoa(i/len(intervals))
+		nc, _, err := victimConn(url, id)
+		if err != nil {
+			bp.close()
+			return nil, err
+		}
+		bp.conns = append(bp.conns, nc)
+		cfg := node.DefaultConfig()
+		cfg.ID, cfg.Interval = id, iv
+		nd, err := node.New(nc, cfg)
+		if err != nil {
+			bp.close()
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		bp.ids, bp.nodes = append(bp.ids, id), append(bp.nodes, nd)
+	}
+	return bp, nil
+}
+
+// run runs the nodes until ctx is done, and has srv kick each node's
+// connection at its kickAt meanwhile. It returns once every node has.
+func (bp *bouncedPeers) run(ctx context.Context, srv *embedded.Server) error {
+	errs := make([]error, len(bp.nodes))
+	var wg sync.WaitGroup
+	for i, nd := range bp.nodes {
+		wg.Go(func() { errs[i] = nd.Run(ctx) })
+	}
+	order := make([]int, len(bp.nodes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bp.kickAt[a].Compare(bp.kickAt[b]) })
+	for _, i := range order {
+		if pause.For(ctx, time.Until(bp.kickAt[i])) != nil {
+			break
+		}
+		if cid, err := bp.conns[i].GetClientID(); err == nil && srv.NATS().DisconnectClientByID(cid) == nil {
+			bp.kicked[i] = true
+		}
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reconnected counts the nodes that were kicked and are connected again.
+func (bp *bouncedPeers) reconnected() int {
+	n := 0
+	for i, nc := range bp.conns {
+		if !bp.kickAt[i].After(time.Now()) && nc.Stats().Reconnects > 0 && nc.IsConnected() {
+			n++
+		}
+	}
+	return n
+}
+
+func (bp *bouncedPeers) kickedCount() int {
+	n := 0
+	for _, k := range bp.kicked {
+		if k {
+			n++
+		}
+	}
+	return n
+}
+
+func (bp *bouncedPeers) close() {
+	for _, nc := range bp.conns {
+		nc.Close()
+	}
 }
 
 // victimConn dials a victim's own connection, named as hbmesh names a

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -35,6 +36,11 @@ type DetectOptions struct {
 	// Intervals are, with Crash, the fleet's beat intervals: peers and
 	// victims are spread evenly over them. Default: 1s and 10s.
 	Intervals []time.Duration
+	// Bounced is, with Crash, the number of live nodes, spread evenly
+	// over the intervals, whose connections the embedded server kicks
+	// once each while the victims die; they reconnect, and a dead verdict
+	// for one is a false death. It needs the embedded server (no URL).
+	Bounced int
 }
 
 type detectResult struct {
@@ -73,15 +79,16 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 		if len(ivs) == 0 {
 			ivs = []time.Duration{time.Second, 10 * time.Second}
 		}
+		bounced := o.Bounced
 		if c.Quick {
-			*n, *k, ivs = 1000, 20, []time.Duration{250 * time.Millisecond, time.Second}
+			*n, *k, bounced, ivs = 1000, 20, 10, []time.Duration{250 * time.Millisecond, time.Second}
 		}
 		for _, iv := range ivs {
 			if iv < 100*time.Millisecond {
-				return fmt.Errorf("%w: detect: intervals must be at least 100ms, not %v", ErrUsage, iv)
+				return invalid.Field("--intervals", iv, "is below 100ms")
 			}
 		}
-		return runCrash(ctx, e, c, *n, *k, ivs, *window, *seed)
+		return runCrash(ctx, e, c, *n, *k, bounced, ivs, *window, *seed)
 	}
 	if c.Quick {
 		*n, *k, *interval = 1000, 10, 250*time.Millisecond
@@ -89,8 +96,13 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 	if *window == 0 {
 		*window = 5 * *interval
 	}
-	if *n < 1 || *k < 0 || *k > *n || *interval < 100*time.Millisecond {
-		return fmt.Errorf("%w: detect: need n >= 1, 0 <= k <= n, interval >= 100ms", ErrUsage)
+	switch {
+	case *n < 1:
+		return invalid.Field("--nodes", *n, "must be at least 1")
+	case *k < 0 || *k > *n:
+		return invalid.Field("--kills", *k, fmt.Sprintf("must be within [0, --nodes %d]", *n))
+	case *interval < 100*time.Millisecond:
+		return invalid.Field("--interval", *interval, "is below 100ms")
 	}
 	url, stop, err := c.server()
 	if err != nil {
@@ -174,7 +186,7 @@ func (o DetectOptions) run(ctx context.Context, e *env) error {
 	})
 	// Keep the survivors beating a little longer so a late false death
 	// would still be seen.
-	_ = sleep(ctx, *interval)
+	_ = pause.For(ctx, *interval)
 	stopFleet()
 	st := m.Stats()
 	cancel()

@@ -83,8 +83,13 @@ func (o IngestOptions) run(ctx context.Context, e *env) error {
 	if c.Quick {
 		*n, *passes, *windows, *rounds = 2000, 3, 2, 2
 	}
-	if *n < 1 || *passes < 1 || *windows < 1 || *rounds < 1 {
-		return fmt.Errorf("%w: ingest: --nodes, --batches, --windows and --rounds must be positive", ErrUsage)
+	for _, f := range []struct {
+		flag string
+		v    int
+	}{{"--nodes", *n}, {"--batches", *passes}, {"--windows", *windows}, {"--rounds", *rounds}} {
+		if f.v < 1 {
+			return invalid.Field(f.flag, f.v, "must be positive")
+		}
 	}
 	url, stop, err := c.server()
 	if err != nil {

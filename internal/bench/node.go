@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/internal/pause"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 // nodeRun is what one process cost over the measuring window.
@@ -90,8 +92,11 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 	if c.Quick {
 		*interval, *measure = 200*time.Millisecond, 2*time.Second
 	}
-	if *interval < 100*time.Millisecond || *measure < 0 {
-		return fmt.Errorf("%w: node: --interval must be at least 100ms and --measure positive", ErrUsage)
+	switch {
+	case *interval < 100*time.Millisecond:
+		return invalid.Field("--interval", *interval, "is below 100ms")
+	case *measure < 0:
+		return invalid.Field("--measure", *measure, "must not be negative")
 	}
 	if _, err := os.Stat("/proc/self/task"); err != nil {
 		return fmt.Errorf("bench: node: needs Linux /proc: %w", err)
@@ -104,7 +109,7 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 		*exe = p
 	}
 	// The children's stderr and this function's progress share e.stderr.
-	e = &env{stdout: e.stdout, stderr: &lockedWriter{w: e.stderr}, log: e.log}
+	e = &env{stdout: e.stdout, stderr: &syncio.Writer{W: e.stderr}, log: e.log}
 	url, stop, err := c.server()
 	if err != nil {
 		return err
@@ -171,7 +176,7 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 	}
 
 	// Warm up: connections made, first GC cycles and the scavenger past.
-	if err := sleep(ctx, 5**interval); err != nil {
+	if err := pause.For(ctx, 5**interval); err != nil {
 		return err
 	}
 	cpu0 := make([]int64, len(procs))
@@ -183,7 +188,7 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 	n0, b0 := beats.count("hb."+id), beats.count("hb."+bareID)
 	t0 := time.Now()
 	fmt.Fprintf(e.stderr, "node: measuring %d processes for %v\n", len(procs), *measure)
-	if err := sleep(ctx, *measure); err != nil {
+	if err := pause.For(ctx, *measure); err != nil {
 		return err
 	}
 	// Idle: half an interval after a beat, the furthest from either one.
@@ -191,7 +196,7 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 	if err := waitFor(ctx, 2**interval, "the next beat", func() bool { return beats.count("hb."+id) > last }); err != nil {
 		return err
 	}
-	if err := sleep(ctx, *interval/2); err != nil {
+	if err := pause.For(ctx, *interval/2); err != nil {
 		return err
 	}
 	wall := time.Since(t0)
@@ -231,18 +236,6 @@ func (o NodeOptions) run(ctx context.Context, e *env) error {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
 
 // beatCounter counts and keeps the last payload per subject.
 type beatCounter struct {

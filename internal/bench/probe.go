@@ -40,7 +40,7 @@ func (o ProbeOptions) run(ctx context.Context, e *env) error {
 		*count = 300
 	}
 	if *count < 1 {
-		return fmt.Errorf("%w: probe: --count must be positive", ErrUsage)
+		return invalid.Field("--count", *count, "must be positive")
 	}
 	url, stop, err := c.server()
 	if err != nil {

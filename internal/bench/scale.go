@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -115,15 +116,17 @@ func (o ScaleOptions) run(ctx context.Context, e *env) error {
 	if c.Quick {
 		sizes, *measure, *churn, *churnMax, *interval = []int{1000, 5000}, time.Second, 20000, 5000, time.Second
 	}
-	if *interval < time.Millisecond || *measure <= 0 {
-		return fmt.Errorf("%w: scale: --interval must be at least 1ms and --measure positive", ErrUsage)
-	}
-	if len(sizes) == 0 {
-		return fmt.Errorf("%w: scale: --nodes: no peer count", ErrUsage)
+	switch {
+	case *interval < time.Millisecond:
+		return invalid.Field("--interval", *interval, "is below 1ms")
+	case *measure <= 0:
+		return invalid.Field("--measure", *measure, "must be positive")
+	case len(sizes) == 0:
+		return invalid.Field("--nodes", nil, "names no peer count")
 	}
 	for _, n := range sizes {
 		if n < 1 {
-			return fmt.Errorf("%w: scale: --nodes: bad peer count %d", ErrUsage, n)
+			return invalid.Field("--nodes", n, "is not a peer count: each must be at least 1")
 		}
 	}
 	if *exe == "" {
@@ -210,7 +213,7 @@ func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interva
 	// all, over the same window, separates the fixed cost from the
 	// per-beat cost.
 	i0, it0 := cpuTime(), time.Now()
-	if err := sleep(ctx, measure); err != nil {
+	if err := pause.For(ctx, measure); err != nil {
 		return r, err
 	}
 	r.IdleCores = round3(float64(cpuTime()-i0) / float64(time.Since(it0)))
@@ -224,11 +227,11 @@ func scaleOne(ctx context.Context, e *env, c *Common, exe string, n int, interva
 	}); err != nil {
 		return r, err
 	}
-	if err := sleep(ctx, max(2*time.Second, interval)); err != nil {
+	if err := pause.For(ctx, max(2*time.Second, interval)); err != nil {
 		return r, err
 	}
 	b0, cpu0, rd0, ns0, t0 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()
-	if err := sleep(ctx, measure); err != nil {
+	if err := pause.For(ctx, measure); err != nil {
 		return r, err
 	}
 	b1, cpu1, rd1, ns1, t1 := m.Stats().Beats, cpuTime(), readBytes(), nc.Stats(), time.Now()

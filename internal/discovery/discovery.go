@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -98,13 +99,9 @@ func (c *Config) Validate() error {
 
 func (c *Config) fillDefaults() {
 	d := DefaultConfig()
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.Logger == nil {
-		c.Logger = d.Logger
-	}
-	if c.Now == nil {
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Logger = cmp.Or(c.Logger, d.Logger)
+	if c.Now == nil { // a func: cmp.Or cannot compare it
 		c.Now = d.Now
 	}
 }

@@ -3,9 +3,9 @@ package discovery
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
+	"github.com/hbmesh/hbmesh/internal/printable"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -41,7 +41,7 @@ func validMonitor(id, instance string) error {
 	if len(instance) > wire.MaxIDLen || strings.ContainsFunc(instance, func(r rune) bool {
 		return (r < '0' || r > '9') && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z')
 	}) {
-		return fmt.Errorf("instance %s: want at most %d letters and digits", quoteCut(instance), wire.MaxIDLen)
+		return fmt.Errorf("instance %s: want at most %d letters and digits", printable.Quote(instance, wire.MaxIDLen), wire.MaxIDLen)
 	}
 	return nil
 }
@@ -51,15 +51,7 @@ func validMonitor(id, instance string) error {
 func validID(id string) error {
 	var ie *wire.IDError
 	if errors.As(wire.ValidateID(id), &ie) {
-		return fmt.Errorf("invalid id %s: %s", quoteCut(ie.ID), ie.Reason)
+		return fmt.Errorf("invalid id %s: %s", printable.Quote(ie.ID, wire.MaxIDLen), ie.Reason)
 	}
 	return nil
-}
-
-// quoteCut quotes at most the first 64 bytes of s, for an error message.
-func quoteCut(s string) string {
-	if len(s) <= 64 {
-		return strconv.Quote(s)
-	}
-	return strconv.Quote(s[:64]) + "…"
 }

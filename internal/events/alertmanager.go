@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -92,20 +93,12 @@ func DefaultAlertmanagerConfig(urls ...string) AlertmanagerConfig {
 
 func (c *AlertmanagerConfig) fillDefaults() {
 	d := DefaultAlertmanagerConfig()
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.ResendInterval == 0 {
-		c.ResendInterval = d.ResendInterval
-	}
-	if c.MaxAlerts == 0 {
-		c.MaxAlerts = d.MaxAlerts
-	}
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.ResendInterval = cmp.Or(c.ResendInterval, d.ResendInterval)
+	c.MaxAlerts = cmp.Or(c.MaxAlerts, d.MaxAlerts)
 	c.HTTPConfig.fillDefaults()
-	if c.Clock == nil {
-		c.Clock = clock.Real()
-	}
-	c.Logger = discardIfNil(c.Logger)
+	c.Clock = cmp.Or(c.Clock, clock.Real())
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Validate reports the first bad field by name and value.

@@ -20,6 +20,7 @@ import (
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -154,12 +155,12 @@ func (r *amReceiver) none(t *testing.T) {
 type amFixture struct {
 	am  *events.Alertmanager
 	clk *clock.Fake
-	log *natstest.Buffer
+	log *syncio.Writer
 }
 
 func newAM(t *testing.T, src events.PeerSource, urls []string, mod func(*events.AlertmanagerConfig)) *amFixture {
 	t.Helper()
-	f := &amFixture{clk: clock.NewFake(t0.Add(time.Hour)), log: &natstest.Buffer{}}
+	f := &amFixture{clk: clock.NewFake(t0.Add(time.Hour)), log: &syncio.Writer{}}
 	cfg := events.DefaultAlertmanagerConfig(urls...)
 	cfg.Labels = map[string]string{"cluster": "prod"}
 	cfg.MonitorID = "mon-a"

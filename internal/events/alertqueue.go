@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+
+	"github.com/hbmesh/hbmesh/internal/pause"
 )
 
 // alertQueue delivers an [Alertmanager] sink's alerts to one
@@ -129,7 +131,7 @@ func (q *alertQueue) run(ctx context.Context) {
 		}
 		failures++
 		q.failed(dctx, batch, err)
-		sleepCtx(dctx.Done(), Backoff(q.cfg.InitialBackoff, q.cfg.MaxBackoff, failures))
+		_ = pause.For(dctx, Backoff(q.cfg.InitialBackoff, q.cfg.MaxBackoff, failures)) // cut short by the drain's end
 	}
 	q.mu.Lock()
 	for id, e := range q.pending {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hbmesh/hbmesh/internal/pause"
 )
 
 // ErrRunTwice is returned by a second call of the Run method of any sink
@@ -205,7 +207,7 @@ func (c *counters) retry(ctx context.Context, items uint64, p retryPolicy, try f
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.retries.Add(1)
-			if !sleepCtx(ctx.Done(), Backoff(p.initial, p.maxWait, attempt)) {
+			if pause.For(ctx, Backoff(p.initial, p.maxWait, attempt)) != nil {
 				c.failed.Add(items)
 				return attempt, nil
 			}
@@ -223,24 +225,4 @@ func (c *counters) retry(ctx context.Context, items uint64, p retryPolicy, try f
 			retrying(attempt+1, err)
 		}
 	}
-}
-
-// sleepCtx waits for d or until done is closed; it reports whether the
-// full wait elapsed.
-func sleepCtx(done <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-done:
-		return false
-	}
-}
-
-func discardIfNil(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l
 }

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,16 +68,10 @@ func DefaultExecConfig(command string) ExecConfig {
 
 func (c *ExecConfig) fillDefaults() {
 	d := DefaultExecConfig("")
-	if c.Timeout == 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = d.MaxConcurrent
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = d.QueueSize
-	}
-	c.Logger = discardIfNil(c.Logger)
+	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
+	c.MaxConcurrent = cmp.Or(c.MaxConcurrent, d.MaxConcurrent)
+	c.QueueSize = cmp.Or(c.QueueSize, d.QueueSize)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Validate reports the first bad field by name and value.

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,29 +79,14 @@ func DefaultHTTPConfig() HTTPConfig {
 
 func (c *HTTPConfig) fillDefaults() {
 	d := DefaultHTTPConfig()
-	if c.QueueSize == 0 {
-		c.QueueSize = d.QueueSize
-	}
-	if c.Timeout == 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.InitialBackoff == 0 {
-		c.InitialBackoff = d.InitialBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = d.MaxBackoff
-	}
-	if c.MaxRetries == 0 {
-		c.MaxRetries = d.MaxRetries
-	} else if c.MaxRetries < 0 {
-		c.MaxRetries = 0
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = d.DrainTimeout
-	}
-	if c.Client == nil {
-		c.Client = &http.Client{}
-	}
+	c.QueueSize = cmp.Or(c.QueueSize, d.QueueSize)
+	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
+	c.InitialBackoff = cmp.Or(c.InitialBackoff, d.InitialBackoff)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, d.MaxBackoff)
+	// Zero retries is the default; a negative count asks for none.
+	c.MaxRetries = max(cmp.Or(c.MaxRetries, d.MaxRetries), 0)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
+	c.Client = cmp.Or(c.Client, &http.Client{})
 }
 
 // Validate reports the first bad field by name and value. Header values

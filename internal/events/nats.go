@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -91,30 +92,15 @@ func DefaultNATSConfig() NATSConfig {
 
 func (c *NATSConfig) fillDefaults() {
 	d := DefaultNATSConfig()
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = d.QueueSize
-	}
-	if c.Replicas == 0 {
-		c.Replicas = d.Replicas
-	}
-	if c.PublishTimeout == 0 {
-		c.PublishTimeout = d.PublishTimeout
-	}
-	if c.Retries == 0 {
-		c.Retries = d.Retries
-	} else if c.Retries < 0 {
-		c.Retries = 0
-	}
-	if c.RetryBackoff == 0 {
-		c.RetryBackoff = d.RetryBackoff
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = d.DrainTimeout
-	}
-	c.Logger = discardIfNil(c.Logger)
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.QueueSize = cmp.Or(c.QueueSize, d.QueueSize)
+	c.Replicas = cmp.Or(c.Replicas, d.Replicas)
+	c.PublishTimeout = cmp.Or(c.PublishTimeout, d.PublishTimeout)
+	// Zero retries is the default; a negative count asks for none.
+	c.Retries = max(cmp.Or(c.Retries, d.Retries), 0)
+	c.RetryBackoff = cmp.Or(c.RetryBackoff, d.RetryBackoff)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Validate reports the first bad field by name and value.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -47,11 +48,9 @@ func DefaultWebhookConfig(url string) WebhookConfig {
 }
 
 func (c *WebhookConfig) fillDefaults() {
-	if c.Prefix == "" {
-		c.Prefix = wire.DefaultPrefix
-	}
+	c.Prefix = cmp.Or(c.Prefix, wire.DefaultPrefix)
 	c.HTTPConfig.fillDefaults()
-	c.Logger = discardIfNil(c.Logger)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Validate reports the first bad field by name and value.

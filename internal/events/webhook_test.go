@@ -15,7 +15,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
-	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -296,7 +296,7 @@ func TestWebhookHeadersNeverLogged(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	t.Cleanup(srv.Close)
-	var logs natstest.Buffer
+	var logs syncio.Writer
 	w := newWebhook(t, srv.URL+"/hook/pathtok?key=querytok", func(c *events.WebhookConfig) {
 		c.Header = http.Header{"X-Token": {"headertok"}}
 		c.MaxRetries = -1

@@ -470,7 +470,12 @@ func fastClusterKill(h *harness, t *testing.T, res *result) {
 		n := s.victim(id, natsURL(ports[1+i%2])) // never the monitor's server
 		at := s.faultNow(id)
 		n.kill()
-		s.expectDeath(id, at, true)
+		// The timeout path would convict it too, later: only the fast
+		// path's verdict counts here, or the crash was missed by it.
+		if ev, ok := s.expectDeath(id, at, true); ok && ev.Reason != monitor.ReasonDisconnected {
+			res.missed++
+			res.problem("%s dead by %s, not by the crash fast path (%s): %v", id, ev.Reason, monitor.ReasonDisconnected, ev)
+		}
 		res.trials++
 	}
 	s.noteCounters("")

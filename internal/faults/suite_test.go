@@ -178,8 +178,9 @@ func (s *sc) fault(id string, at time.Time) {
 
 // expectDeath waits for id to be reported dead after its fault, at most
 // the dead timeout plus missBound after ref (when the monitor could first
-// know). With measure, the detection time is recorded.
-func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
+// know). With measure, the detection time is recorded. It returns the
+// dead event, or false if the death was missed.
+func (s *sc) expectDeath(id string, ref time.Time, measure bool) (event, bool) {
 	w := s.windows[id]
 	from := w[len(w)-1].from
 	within := time.Until(ref.Add(s.h.timeout + missBound))
@@ -188,7 +189,7 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 		s.res.missed++
 		s.res.problem("missed death: %v", err)
 		s.late = append(s.late, lateCheck{id: id, from: from, ref: ref})
-		return
+		return event{}, false
 	}
 	if measure {
 		d := ev.At.Sub(ref)
@@ -201,6 +202,7 @@ func (s *sc) expectDeath(id string, ref time.Time, measure bool) {
 		}
 		s.res.reasons[ev.Reason]++
 	}
+	return ev, true
 }
 
 // recovered waits for id to be reported alive again after the fault was

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -122,37 +123,17 @@ func DefaultConfig() Config {
 
 func (c *Config) fillDefaults() {
 	d := DefaultConfig()
-	if c.Version == "" {
-		c.Version = d.Version
-	}
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.PerPeerMetricsCap == 0 {
-		c.PerPeerMetricsCap = d.PerPeerMetricsCap
-	}
-	if c.DeadPeerSeriesCap == 0 {
-		c.DeadPeerSeriesCap = d.DeadPeerSeriesCap
-	}
-	if c.EventBuffer == 0 {
-		c.EventBuffer = d.EventBuffer
-	}
-	if c.MaxSSEClients == 0 {
-		c.MaxSSEClients = d.MaxSSEClients
-	}
-	if c.StatusInterval == 0 {
-		c.StatusInterval = d.StatusInterval
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = d.ReadTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = d.WriteTimeout
-	}
-	if c.Logger == nil {
-		c.Logger = d.Logger
-	}
-	if c.Now == nil {
+	c.Version = cmp.Or(c.Version, d.Version)
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.PerPeerMetricsCap = cmp.Or(c.PerPeerMetricsCap, d.PerPeerMetricsCap)
+	c.DeadPeerSeriesCap = cmp.Or(c.DeadPeerSeriesCap, d.DeadPeerSeriesCap)
+	c.EventBuffer = cmp.Or(c.EventBuffer, d.EventBuffer)
+	c.MaxSSEClients = cmp.Or(c.MaxSSEClients, d.MaxSSEClients)
+	c.StatusInterval = cmp.Or(c.StatusInterval, d.StatusInterval)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, d.ReadTimeout)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, d.WriteTimeout)
+	c.Logger = cmp.Or(c.Logger, d.Logger)
+	if c.Now == nil { // a func: cmp.Or cannot compare it
 		c.Now = d.Now
 	}
 }

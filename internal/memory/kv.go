@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -47,21 +48,11 @@ type KVConfig struct {
 }
 
 func (c *KVConfig) fillDefaults() {
-	if c.Prefix == "" {
-		c.Prefix = wire.DefaultPrefix
-	}
-	if c.Bucket == "" {
-		c.Bucket = BucketName(c.Prefix)
-	}
-	if c.TTL == 0 {
-		c.TTL = DefaultTTL
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Prefix = cmp.Or(c.Prefix, wire.DefaultPrefix)
+	c.Bucket = cmp.Or(c.Bucket, BucketName(c.Prefix)) // after Prefix
+	c.TTL = cmp.Or(c.TTL, DefaultTTL)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Validate reports the first bad field by name and value.

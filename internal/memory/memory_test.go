@@ -19,6 +19,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/memory"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 )
@@ -252,7 +253,7 @@ func TestOpenChooses(t *testing.T) {
 	}
 
 	plain := natstest.Start(t)
-	var logs natstest.Buffer
+	var logs syncio.Writer
 	st, err = memory.Open(ctxT(t), natstest.Connect(t, plain.ClientURL()), memory.Options{
 		KV: memory.KVConfig{MonitorID: "m"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if st != nil || err != nil {

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -133,35 +134,18 @@ func DefaultConfig(stream string) Config {
 
 func (c *Config) fillDefaults() {
 	d := DefaultConfig("")
-	def := func(v *time.Duration, dv time.Duration) {
-		if *v == 0 {
-			*v = dv
-		}
-	}
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.Consumer == "" {
-		c.Consumer = d.Consumer
-	}
-	def(&c.HookTimeout, d.HookTimeout)
-	def(&c.HTTPTimeout, d.HTTPTimeout)
-	def(&c.AlertHold, d.AlertHold)
-	def(&c.AckWait, d.AckWait)
-	def(&c.InitialBackoff, d.InitialBackoff)
-	def(&c.MaxBackoff, d.MaxBackoff)
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = d.MaxDeliver
-	}
-	if c.MaxAckPending == 0 {
-		c.MaxAckPending = d.MaxAckPending
-	}
-	if c.Client == nil {
-		c.Client = &http.Client{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Consumer = cmp.Or(c.Consumer, d.Consumer)
+	c.HookTimeout = cmp.Or(c.HookTimeout, d.HookTimeout)
+	c.HTTPTimeout = cmp.Or(c.HTTPTimeout, d.HTTPTimeout)
+	c.AlertHold = cmp.Or(c.AlertHold, d.AlertHold)
+	c.AckWait = cmp.Or(c.AckWait, d.AckWait)
+	c.InitialBackoff = cmp.Or(c.InitialBackoff, d.InitialBackoff)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, d.MaxBackoff)
+	c.MaxDeliver = cmp.Or(c.MaxDeliver, d.MaxDeliver)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, d.MaxAckPending)
+	c.Client = cmp.Or(c.Client, &http.Client{})
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Validate reports the first bad field by name and value. It never shows

@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hbmesh/hbmesh/internal/events"
-	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/notify"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -97,7 +97,7 @@ func TestWithoutDirectGetsEverythingRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := filepath.Join(t.TempDir(), "log")
-	var logs natstest.Buffer
+	var logs syncio.Writer
 	n := startNotifier(t, url, func(c *notify.Config) {
 		c.Command = `echo "$HBMESH_STATE $HBMESH_SEQ" >> "` + log + `"`
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -16,6 +16,7 @@ import (
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/notify"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 )
 
@@ -194,7 +195,7 @@ func TestWorkerKilledWhileHandling(t *testing.T) {
 	for range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), workerEnv+"=1", "W_URL="+url, "W_STREAM="+stream, "W_COMMAND="+hook, "W_ACKWAIT=1s")
-		var out natstest.Buffer
+		var out syncio.Writer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -8,7 +8,8 @@
 // [String] leaves ordinary text alone and quotes the rest, Go style, so
 // odd input is both harmless and visible: "web-1" stays web-1, and
 // "web-1\x1b[2J" is shown as "web-1\x1b[2J" in quotes. [Cut] does the same
-// after bounding the length. Renderers call them on every untrusted field
+// after bounding the length, and [Quote] quotes even printable text, for
+// error messages. Renderers call them on every untrusted field
 // at the moment they write it. JSON escapes C0 controls itself, but
 // encoding/json leaves DEL and the C1 controls raw, which some terminals
 // obey: [JSON] escapes those in encoded JSON.
@@ -57,15 +58,33 @@ func Is(s string) bool {
 // long enough to flood a screen or widen every row of a table. n below 1
 // means 1.
 func Cut(s string, n int) string {
+	if head, cut := first(s, n); cut {
+		return String(head) + "…"
+	}
+	return String(s)
+}
+
+// Quote is Cut, but always quoted (strconv.Quote): for an error message
+// that names what it refuses.
+func Quote(s string, n int) string {
+	if head, cut := first(s, n); cut {
+		return strconv.Quote(head) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// first returns the first n runes of s (at least one), and whether s
+// has more.
+func first(s string, n int) (string, bool) {
 	n = max(n, 1)
 	i := 0
 	for k := range s {
 		if i == n {
-			return String(s[:k]) + "…"
+			return s[:k], true
 		}
 		i++
 	}
-	return String(s)
+	return s, false
 }
 
 // JSON escapes the DEL and C1 control characters (U+0080 to U+009F) that

@@ -53,6 +53,24 @@ func TestCut(t *testing.T) {
 	}
 }
 
+func TestQuote(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, `"short"`},
+		{"eleven char", 10, `"eleven cha"…`},
+		{"日本語テキスト", 3, `"日本語"…`},
+		{"\x1b[2J" + strings.Repeat("x", 100), 4, `"\x1b[2J"…`},
+		{"", 3, `""`},
+	} {
+		if got := printable.Quote(tc.in, tc.n); got != tc.want {
+			t.Errorf("Quote(%q, %d) = %s, want %s", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
 // FuzzString checks that nothing String returns can drive a terminal:
 // every rune is printable, whatever went in.
 func FuzzString(f *testing.F) {
@@ -60,7 +78,7 @@ func FuzzString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, out := range []string{printable.String(s), printable.Cut(s, 5)} {
+		for _, out := range []string{printable.String(s), printable.Cut(s, 5), printable.Quote(s, 5)} {
 			if !utf8.ValidString(out) {
 				t.Fatalf("String(%q) = %q: invalid UTF-8", s, out)
 			}

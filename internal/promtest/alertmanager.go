@@ -20,6 +20,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/internal/events"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 )
 
 // Receiver is a webhook receiver for Alertmanager's notifications: a real
@@ -95,7 +96,7 @@ type Alertmanager struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{}
-	log     *natstest.Buffer
+	log     *syncio.Writer
 	storage string // the running one's --storage.path
 }
 
@@ -170,7 +171,7 @@ func (am *Alertmanager) Resume(t testing.TB) {
 func (am *Alertmanager) start(storage string) {
 	t := am.t
 	t.Helper()
-	log := &natstest.Buffer{}
+	log := &syncio.Writer{}
 	cmd := exec.Command(am.bin,
 		"--config.file="+am.cfgFile,
 		"--storage.path="+storage,

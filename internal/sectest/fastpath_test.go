@@ -16,6 +16,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 	"github.com/hbmesh/hbmesh/wire"
@@ -148,7 +149,7 @@ func TestFastPathOffWithoutPermission(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var serverLog natstest.Buffer
+			var serverLog syncio.Writer
 			srv := startServer(t, filepath.Join(dir, "accounts.conf"), func(c *embedded.Config) {
 				c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
 			})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/syncio"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 )
@@ -147,7 +148,7 @@ func TestFleetAuth(t *testing.T) {
 		}
 	}
 
-	var serverLog natstest.Buffer
+	var serverLog syncio.Writer
 	s := startServer(t, filepath.Join(work, "hbmesh-server.conf"), func(c *embedded.Config) {
 		c.Host = "127.0.0.1"
 		c.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
@@ -405,7 +406,7 @@ func withoutVars(env []string, prefixes ...string) []string {
 // proc is a running hbmesh process.
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *natstest.Buffer
+	stderr *syncio.Writer
 	done   chan error
 }
 
@@ -413,7 +414,7 @@ type proc struct {
 // the test ends if it is still running.
 func startProc(t *testing.T, bin string, extraEnv []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), stderr: &natstest.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncio.Writer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(cleanEnv(), extraEnv...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

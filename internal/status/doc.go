@@ -3,19 +3,17 @@
 //
 // [Gather] publishes one request to each endpoint of the hbmesh-monitor
 // micro service (package internal/discovery), which every monitor answers
-// without a queue group, and reads the replies until the wait passes or,
-// once every monitor heard from has answered both, a quiet period does.
-// A monitor is its monitor id and micro instance id: monitors that share
-// a monitor id are a misconfiguration, which the report warns about, and
-// each is shown as its own ([Monitor.Column], id@instance).
+// without a queue group, and reads the replies for as long as [Gather]
+// says. A monitor is its monitor id and micro instance id: monitors that
+// share a monitor id are a misconfiguration, which the report warns
+// about, and each is shown as its own ([Monitor.Column], id@instance).
 //
 // Anyone allowed to answer on the control subjects can answer
-// (docs/SECURITY.md). Replies that no monitor sends, of more than
-// [MaxMonitors] monitors or past [MaxPeerStates], a monitor's second
-// reply to one request, and replies NATS dropped are not read but counted
-// in [Report.Ignored], which fails every --fail-on; an empty 503 reply,
-// the server's "no responders", is believed only before any reply. So
-// replies cannot exhaust memory, outlast the wait, or end it early.
+// (docs/SECURITY.md). Replies past the bounds ([MaxMonitors],
+// [MaxPeerStates]), or that no monitor sends, are counted in
+// [Report.Ignored] and not read; an empty 503 reply, the server's "no
+// responders", is believed only before any reply. So replies cannot
+// exhaust memory, outlast the wait, or end it early.
 //
 // The [Report] has a row per peer with the state each monitor reports. It
 // is a disagreement when they differ, or when a monitor whose reply was

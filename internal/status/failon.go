@@ -30,7 +30,8 @@ func ParseFailOn(s string) ([]string, error) {
 	var conds []string
 	for c := range strings.SplitSeq(s, ",") {
 		if c = strings.TrimSpace(c); !slices.Contains(FailConditions(), c) {
-			return nil, fmt.Errorf("unknown condition %q: want a comma list of %s", c, strings.Join(FailConditions(), ","))
+			return nil, fmt.Errorf("unknown condition %q: want a comma list of %s", c,
+				strings.Join(FailConditions(), ","))
 		}
 		conds = append(conds, c)
 	}
@@ -54,6 +55,7 @@ func (r *Report) Find(conds []string) []string {
 			return false
 		}
 	}
+	unready := func(m *Monitor) bool { return !m.answeredBoth() || !m.Ready || m.Impaired }
 	shared := map[string]bool{}
 	for i := range r.Monitors {
 		if r.Monitors[i].Instances > 1 {
@@ -68,7 +70,7 @@ func (r *Report) Find(conds []string) []string {
 		{"dead", "peer", "dead", countFunc(r.Peers, says("dead"))},
 		{"suspect", "peer", "suspect", countFunc(r.Peers, says("suspect"))},
 		{"split", "peer", "split", r.Disagreements()},
-		{"unready", "monitor", "unready", countFunc(r.Monitors, func(m *Monitor) bool { return !m.answeredBoth() || !m.Ready || m.Impaired })},
+		{"unready", "monitor", "unready", countFunc(r.Monitors, unready)},
 		{"shared-id", "monitor id", "shared", len(shared)},
 		{"conflict", "peer id", "in conflict", r.Conflicts()},
 	} {

@@ -20,9 +20,8 @@ import (
 // DefaultWait is how long [Gather] waits for monitors when Wait is zero.
 const DefaultWait = time.Second
 
-// Anyone allowed to answer on the control subjects can answer
-// (docs/SECURITY.md). These bounds keep such replies from exhausting
-// memory or time; replies past them are counted in [Report.Ignored].
+// The bounds that keep replies from whoever may answer (see the package
+// doc) from exhausting memory or time.
 const (
 	MaxMonitors = 64 // monitors one report takes in
 	// MaxPeerStates bounds distinct peers times monitors that sent their
@@ -81,8 +80,7 @@ func Gather(ctx context.Context, nc *nats.Conn, o Options) (*Report, error) {
 			return nil, fmt.Errorf("status: request %q: %w", subj.Control(ep), err)
 		}
 	}
-
-	peersSubj, peersReply, statusReply := subj.Control(discovery.EndpointPeers), inbox+"."+discovery.EndpointPeers, inbox+"."+discovery.EndpointStatus
+	peersSubj, peersReply := subj.Control(discovery.EndpointPeers), inbox+"."+discovery.EndpointPeers
 	g := newGathering()
 	start := time.Now()
 	end := start.Add(wait)
@@ -103,7 +101,8 @@ loop:
 			// subscribes to the subjects, so it says so at once. Once a
 			// reply has come, the server cannot say that, and anyone who
 			// may answer can send a 503: it is then an odd reply.
-			return nil, &gatherError{fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj), ErrNoMonitors}
+			msg := fmt.Sprintf("no monitor is subscribed on %s (wrong --prefix?)", peersSubj)
+			return nil, &gatherError{msg, ErrNoMonitors}
 		case errors.Is(err, nats.ErrNoResponders):
 			g.ignore("an empty 503 (no responders) after other replies")
 		case errors.Is(err, nats.ErrSlowConsumer):
@@ -112,10 +111,10 @@ loop:
 			return nil, fmt.Errorf("status: gather: %w", ctx.Err())
 		case err != nil:
 			break loop // the wait or the quiet period is over
-		case msg.Subject == peersReply || msg.Subject == statusReply:
+		case msg.Subject == peersReply || msg.Subject == inbox+"."+discovery.EndpointStatus:
 			g.add(msg.Subject == peersReply, msg)
 		default:
-			g.ignore("on " + msg.Subject + ": not a reply to a request")
+			g.ignore("on %s: not a reply to a request", msg.Subject)
 		}
 	}
 	if n, err := sub.Dropped(); err == nil {
@@ -130,7 +129,8 @@ loop:
 	}
 	r := g.report(start, peersSubj)
 	if r.Expected = max(o.Expect, 0); r.Answered() < r.Expected {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%d of %d expected monitors answered both requests within %s", r.Answered(), r.Expected, wait))
+		r.Warnings = append(r.Warnings,
+			fmt.Sprintf("%d of %d expected monitors answered both requests within %s", r.Answered(), r.Expected, wait))
 	}
 	return r, nil
 }
@@ -160,10 +160,11 @@ func newGathering() *gathering {
 		peers: map[string]struct{}{}, maxStates: MaxPeerStates}
 }
 
-// ignore counts a reply not read, and keeps why if it is the first.
-func (g *gathering) ignore(why string) {
+// ignore counts a reply not read, and keeps why (a fmt format and its
+// args) if it is the first.
+func (g *gathering) ignore(format string, args ...any) {
 	if g.ignored++; g.ignored == 1 {
-		g.why = why
+		g.why = fmt.Sprintf(format, args...)
 	}
 }
 
@@ -194,15 +195,15 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	}
 	switch {
 	case err != nil:
-		g.ignore(fmt.Sprintf("on %s: %v", msg.Subject, err))
+		g.ignore("on %s: %v", msg.Subject, err)
 	case !known && len(g.monitors) >= MaxMonitors:
-		g.ignore(fmt.Sprintf("on %s: more than %d monitors", msg.Subject, MaxMonitors))
+		g.ignore("on %s: more than %d monitors", msg.Subject, MaxMonitors)
 	case isPeers && m.PeersAnswered || !isPeers && m.Status:
 		// Each monitor answers each request once: this is another one
 		// under the same ids, or forged.
-		g.ignore(fmt.Sprintf("on %s: a second reply from monitor %q instance %q", msg.Subject, key.id, key.instance))
+		g.ignore("on %s: a second reply from monitor %q instance %q", msg.Subject, key.id, key.instance)
 	case isPeers && !g.fits(&ps):
-		g.ignore(fmt.Sprintf("on %s: past %d peer states (peers × monitors)", msg.Subject, MaxPeerStates))
+		g.ignore("on %s: past %d peer states (peers × monitors)", msg.Subject, MaxPeerStates)
 	case isPeers:
 		g.monitors[key], g.replies[key] = m, &ps
 		m.PeersAnswered, m.Truncated = true, ps.Truncated
@@ -217,7 +218,8 @@ func (g *gathering) add(isPeers bool, msg *nats.Msg) {
 	default:
 		g.monitors[key] = m
 		m.Status, m.Version, m.Peers = true, st.Version, st.Peers
-		m.Ready, m.ReadyError, m.Connected, m.Impaired, m.FastPath = st.Ready, st.ReadyError, st.Connected, st.Impaired, st.FastPath
+		m.Ready, m.ReadyError, m.Connected = st.Ready, st.ReadyError, st.Connected
+		m.Impaired, m.FastPath = st.Impaired, st.FastPath
 		if m.PeersAnswered {
 			g.both++
 		}
@@ -240,38 +242,33 @@ func (g *gathering) fits(r *discovery.PeersResponse) bool {
 
 func (g *gathering) report(now time.Time, subject string) *Report {
 	r := &Report{Type: ReportType, Time: now.UTC(), Subject: subject, Ignored: g.ignored + g.dropped}
-	instances := map[string]int{}
-	for key := range g.monitors {
-		instances[key.id]++
-	}
 	for _, m := range g.monitors {
-		m.Instances = instances[m.ID]
 		r.Monitors = append(r.Monitors, *m)
 	}
 	slices.SortFunc(r.Monitors, func(a, b Monitor) int {
 		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Instance, b.Instance))
 	})
+	instances := map[string][]string{} // of each monitor id, in order
+	for _, m := range r.Monitors {
+		instances[m.ID] = append(instances[m.ID], cmp.Or(m.Instance, "?"))
+	}
 	replies := map[string]*discovery.PeersResponse{}
-	for key, rep := range g.replies {
-		replies[g.monitors[key].Column()] = rep
+	for i := range r.Monitors {
+		m := &r.Monitors[i]
+		m.Instances = len(instances[m.ID])
+		replies[m.Column()] = g.replies[monitorKey{m.ID, m.Instance}]
+		if m.Instances > 1 && (i == 0 || r.Monitors[i-1].ID != m.ID) { // warn once an id
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q (instances %s): "+
+				"give each its own --id", m.Instances, m.ID, strings.Join(instances[m.ID], ", ")))
+		}
 	}
 	r.Peers = merge(r.Monitors, replies)
-	for i, m := range r.Monitors {
-		if m.Instances < 2 || i > 0 && r.Monitors[i-1].ID == m.ID {
-			continue // one of its own, or warned about
-		}
-		var names []string
-		for _, o := range r.Monitors[i : i+m.Instances] {
-			names = append(names, cmp.Or(o.Instance, "?"))
-		}
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%d monitors answer as %q (instances %s): give each its own --id",
-			m.Instances, m.ID, strings.Join(names, ", ")))
-	}
 	if g.ignored > 0 {
 		r.Warnings = append(r.Warnings, "ignored "+count(g.ignored, "reply")+", the first "+g.why)
 	}
 	if g.dropped > 0 {
-		r.Warnings = append(r.Warnings, "NATS dropped "+count(g.dropped, "reply")+", coming faster than they could be read")
+		r.Warnings = append(r.Warnings, "NATS dropped "+count(g.dropped, "reply")+
+			", coming faster than they could be read")
 	}
 	return r
 }

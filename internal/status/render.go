@@ -27,31 +27,31 @@ var shortState = map[string]string{
 // whoever may answer cannot drive the terminal, forge a row or widen the
 // table. LAST BEAT is how long before the report's Time.
 func Render(w io.Writer, r *Report) error {
-	cols, ids := make([]string, len(r.Monitors)), map[string]bool{}
+	keys, cols, ids := make([]string, len(r.Monitors)), make([]string, len(r.Monitors)), map[string]bool{}
 	for i := range r.Monitors {
 		// A column's name may hold an instance id besides the monitor's.
-		cols[i], ids[r.Monitors[i].ID] = printable.Cut(r.Monitors[i].Column(), 2*maxCell), true
+		keys[i], ids[r.Monitors[i].ID] = r.Monitors[i].Column(), true
+		cols[i] = printable.Cut(keys[i], 2*maxCell)
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(append([]string{"ID", "HOST", "STATE", "!", "LAST BEAT", "SEQ", "VERSION"}, cols...), "\t"))
+	fmt.Fprintln(tw, strings.Join(append([]string{"ID\tHOST\tSTATE\t!\tLAST BEAT\tSEQ\tVERSION"}, cols...), "\t"))
 	for i := range r.Peers {
 		p := &r.Peers[i]
-		state, mark := cell(p.State), ""
-		if p.Disagree {
-			state, mark = strings.ToUpper(StateSplit), "!"
-			for j := range r.Monitors {
-				if st, ok := p.States[r.Monitors[j].Column()]; ok {
-					mark += " " + cols[j] + "=" + cell(st)
-				}
+		row := []string{cell(p.ID), cell(p.Host), cell(p.State), "", age(r.Time, p.LastBeat), fmt.Sprint(p.Seq),
+			cell(p.Version)}
+		for j := range keys {
+			st, ok := p.States[keys[j]]
+			if ok && p.Disagree {
+				row[3] += " " + cols[j] + "=" + cell(st) // what each says
 			}
+			row = append(row, shortState[st])
+		}
+		if p.Disagree {
+			row[2], row[3] = strings.ToUpper(StateSplit), "!"+row[3]
 		}
 		if p.Conflict {
-			mark = cmp.Or(mark, "!") + " two processes beat as this id"
-		}
-		row := []string{cell(p.ID), cell(p.Host), state, mark, age(r.Time, p.LastBeat), fmt.Sprint(p.Seq), cell(p.Version)}
-		for j := range r.Monitors {
-			row = append(row, shortState[p.States[r.Monitors[j].Column()]])
+			row[3] = cmp.Or(row[3], "!") + " two processes beat as this id"
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}

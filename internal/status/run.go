@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/discovery"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -24,9 +25,8 @@ const DefaultInterval = 2 * time.Second
 // clearScreen moves the cursor home and clears the terminal.
 const clearScreen = "\x1b[H\x1b[2J"
 
-// ErrUsage is wrapped by the errors [Options.Validate] returns, so the
-// CLI can exit with status 2.
-var ErrUsage = errors.New("usage")
+// invalid names the options in their errors, which name the flag.
+const invalid cfgerr.Of = "status"
 
 // Options are what `hbmesh status` asks for. A zero field means its
 // default.
@@ -57,17 +57,18 @@ type Options struct {
 	pending int
 }
 
-// Validate reports the first option a caller can get wrong, in an error
-// wrapping ErrUsage. The CLI bounds the durations and counts itself.
+// Validate reports the first option a caller can get wrong as a
+// configuration error (cfgerr) naming its flag. The CLI bounds the
+// durations and counts itself.
 func (o Options) Validate() error {
 	if err := wire.ValidatePrefix(cmp.Or(o.Prefix, wire.DefaultPrefix)); err != nil {
-		return fmt.Errorf("%w: --prefix: %w", ErrUsage, err)
+		return invalid.Wrap("--prefix", nil, err)
 	}
 	if _, err := ParseFailOn(o.FailOn); err != nil {
-		return fmt.Errorf("%w: --fail-on: %w", ErrUsage, err)
+		return invalid.Wrap("--fail-on", nil, err)
 	}
 	if o.FailOn != "" && o.Watch {
-		return fmt.Errorf("%w: --fail-on needs a single round, not --watch", ErrUsage)
+		return invalid.Field("--fail-on", nil, "needs a single round, not --watch")
 	}
 	return nil
 }
@@ -75,7 +76,7 @@ func (o Options) Validate() error {
 // Run is the `hbmesh status` command: it gathers and renders once, or
 // keeps doing so with Watch until ctx is done. After one round, it returns
 // an error wrapping ErrFailOn if a FailOn condition holds. Options that do
-// not validate yield an error wrapping ErrUsage. It does not close nc.
+// not validate yield Validate's error. It does not close nc.
 func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -100,18 +101,15 @@ func Run(ctx context.Context, nc *nats.Conn, o Options, stdout io.Writer) error 
 	return nil
 }
 
-// watch gathers and renders every o.Interval until ctx is done, then
-// returns nil. Each frame starts with the time its monitors were asked
-// ("as of 15:04:05, every 2s"), so a view that stopped updating shows it.
-// On a terminal each frame clears the screen first; otherwise frames
-// follow each other separated by a blank line, which suits logs and
-// pipes. A failed gather is shown as that frame, with its time, and the
-// watch goes on, since monitors may come back. With o.JSON every round is
-// one line of JSON, and a failed one a Report with only its Error set.
-// watch returns early only if writing to w or rendering fails.
+// watch gathers and renders a frame every o.Interval until ctx is done,
+// then returns nil, or earlier if writing to w or rendering fails. A frame
+// starts with the time it was asked, so a view that stopped updating
+// shows it; a failed gather is that frame (with o.JSON, a Report with only
+// Error set), and the watch goes on, since monitors may come back.
 func watch(ctx context.Context, nc *nats.Conn, o Options, w io.Writer) error {
 	every := cmp.Or(max(o.Interval, 0), DefaultInterval)
-	subject := wire.MustSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix)).Control(discovery.EndpointPeers) // Validate checked it
+	// Validate checked the prefix.
+	subject := wire.MustSubjects(cmp.Or(o.Prefix, wire.DefaultPrefix)).Control(discovery.EndpointPeers)
 	// Clear the screen only on a terminal, a character device: x/term is
 	// not needed for that.
 	tty := false

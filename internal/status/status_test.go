@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/meshtest"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/status"
@@ -360,14 +361,18 @@ func TestRun(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
-	for _, o := range []status.Options{
-		{Prefix: "hb.*"},
-		{FailOn: "dead,zombie"}, {FailOn: "dead", Watch: true},
+	for _, tc := range []struct {
+		o    status.Options
+		flag string
+	}{
+		{status.Options{Prefix: "hb.*"}, "--prefix"},
+		{status.Options{FailOn: "dead,zombie"}, "--fail-on"}, {status.Options{FailOn: "dead", Watch: true}, "--fail-on"},
 	} {
-		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) {
-			out, err := run(context.Background(), o)
-			if !errors.Is(err, status.ErrUsage) || out != "" {
-				t.Errorf("err = %v, out:\n%s", err, out)
+		t.Run(fmt.Sprintf("%+v", tc.o), func(t *testing.T) {
+			out, err := run(context.Background(), tc.o)
+			var ce *cfgerr.Error
+			if !errors.As(err, &ce) || ce.Field != tc.flag || out != "" {
+				t.Errorf("err = %v, want a cfgerr.Error naming %s; out:\n%s", err, tc.flag, out)
 			}
 		})
 	}
@@ -461,7 +466,7 @@ func TestRunFailOn(t *testing.T) {
 		t.Errorf("unready: err = %v", err)
 	}
 	for _, o := range []status.Options{{FailOn: "zombie"}, {FailOn: "dead,"}, {FailOn: "dead", Watch: true}} {
-		if _, err := run(o); !errors.Is(err, status.ErrUsage) {
+		if _, err := run(o); !errors.Is(err, cfgerr.ErrInvalid) {
 			t.Errorf("%+v: err = %v", o, err)
 		}
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hbmesh/hbmesh/embedded"
+	"github.com/hbmesh/hbmesh/internal/pause"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/node"
 )
@@ -243,7 +244,7 @@ func memberlistTrial(ctx context.Context, n int, steady, timeout time.Duration) 
 		return nil, 0, fmt.Errorf("memberlist did not converge: %w", err)
 	}
 	b0, t0 := sent.Load(), time.Now()
-	if err := sleepCtx(ctx, steady); err != nil {
+	if err := pause.For(ctx, steady); err != nil {
 		return nil, 0, err
 	}
 	bps := float64(sent.Load()-b0) / time.Since(t0).Seconds() / float64(n)
@@ -389,7 +390,7 @@ func hbmeshTrial(ctx context.Context, n int, steady, timeout time.Duration) ([]f
 		return nil, 0, fmt.Errorf("hbmesh monitors did not see every node: %w", err)
 	}
 	b0, t0 := wire.Load(), time.Now()
-	if err := sleepCtx(ctx, steady); err != nil {
+	if err := pause.For(ctx, steady); err != nil {
 		return nil, 0, err
 	}
 	bps := float64(wire.Load()-b0) / time.Since(t0).Seconds() / float64(n)
@@ -431,22 +432,11 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 		if time.Now().After(deadline) {
 			return errors.New("timed out")
 		}
-		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+		if err := pause.For(ctx, 5*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func pct(xs []float64, q float64) float64 {
