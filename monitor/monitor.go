@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hbmesh/hbmesh/internal/redact"
 	"github.com/hbmesh/hbmesh/wire"
 )
 
@@ -352,7 +353,7 @@ func (m *Monitor) setConnected(up bool) {
 	m.updateImpaired()
 	m.mu.Unlock()
 	if up {
-		m.cfg.Logger.Info("NATS connection up; resuming verdicts with a fresh timeout for every peer", "server", m.nc.ConnectedUrlRedacted())
+		m.cfg.Logger.Info("NATS connection up; resuming verdicts with a fresh timeout for every peer", "server", redact.URL(m.nc.ConnectedUrl()))
 	} else {
 		m.cfg.Logger.Warn("NATS connection lost; suspending verdicts")
 	}

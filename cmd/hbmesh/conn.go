@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/hbmesh/hbmesh/internal/redact"
 )
 
 // defaultServer is the NATS URL used when neither --server nor $NATS_URL
@@ -348,7 +350,7 @@ type serverURL struct{ p atomic.Pointer[string] }
 func (s *serverURL) remember(nc *nats.Conn) {
 	// Not ConnectedUrlRedacted: it shows a token given as nats://TOKEN@host.
 	if u := nc.ConnectedUrl(); u != "" {
-		u = redactURL(u)
+		u = redact.URL(u)
 		s.p.Store(&u)
 	}
 }
@@ -396,6 +398,8 @@ func (c *connFlags) options(name string, log *slog.Logger, last *serverURL, clos
 			log.Info("NATS reconnected", "server", last.String())
 		}),
 		nats.DiscoveredServersHandler(func(nc *nats.Conn) {
+			// scheme://host:port each, as the cluster advertises them:
+			// nats.go keeps no credentials in these.
 			log.Debug("NATS servers discovered", "servers", nc.DiscoveredServers())
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {

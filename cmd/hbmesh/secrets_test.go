@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/redact"
 )
 
 // testUser is a NATS user with every kind of key material: an nkey seed,
@@ -334,27 +336,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
-// TestRedactURL: every URL a message shows goes through redactURL, and
-// quoteURL is its quoted form. Passwords and tokens are hidden, in URLs
-// that parse and in those that do not; a URL without credentials comes
-// back as given.
+// TestRedactURL: every URL a message shows goes through redact.URL
+// (internal/redact has its cases): quoteURL is its quoted form, and
+// redactURLs and redactIn apply it to lists and messages.
 func TestRedactURL(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
-		{"127.0.0.1:4222", "127.0.0.1:4222"},
-		{"http://127.0.0.1:8080/livez", "http://127.0.0.1:8080/livez"},
-		{"nats://u:pw@h:4222", "nats://u:xxxxx@h:4222"},
-		{"u:pw@h:4222", "nats://u:xxxxx@h:4222"},
-		{"nats://tok@h:4222", "nats://redacted@h:4222"},
-		{"https://u:pw@am.example/x", "https://u:xxxxx@am.example/x"},
-		{"nats:/u:pw@h:4222", "nats:/xxxxx@h:4222"},
-		{"nats://u:pw@h:port", "nats://xxxxx@h:port"},
-	} {
-		if got := redactURL(tc.in); got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-		if got, want := quoteURL(tc.in), strconv.Quote(tc.want); got != want {
-			t.Errorf("quoteURL(%q) = %s, want %s", tc.in, got, want)
+	for _, in := range []string{"nats://127.0.0.1:4222", "nats://u:pw@h:4222", "nats://tok@h:4222", "nats:/u:pw@h:4222"} {
+		if got, want := quoteURL(in), strconv.Quote(redact.URL(in)); got != want {
+			t.Errorf("quoteURL(%q) = %s, want %s", in, got, want)
 		}
 	}
 	if got := redactURLs("nats://a:pw@h1, nats://h2,tok@h3"); got != "nats://a:xxxxx@h1,nats://h2,nats://redacted@h3" {
@@ -374,18 +362,38 @@ func TestRedactURL(t *testing.T) {
 }
 
 // TestTokenURLNotLogged: a node and a monitor connected with a token in
-// the URL, which nats.go's own redaction shows, log the URL redacted, and
-// the monitor's metrics do not carry it.
+// the URL, which nats.go's own redaction shows, log the URL redacted when
+// they connect and when they reconnect after a server restart, and the
+// monitor's metrics do not carry it.
 func TestTokenURLNotLogged(t *testing.T) {
 	const token = "tok-S3cr3t-In-URL"
-	srv := natstest.Start(t, func(c *embedded.Config) {
-		c.Options = func(o *server.Options) { o.Authorization = token }
-	})
+	port := freePort(t)
+	startServer := func() *embedded.Server {
+		return natstest.Start(t, func(c *embedded.Config) {
+			c.Port = port
+			c.Options = func(o *server.Options) { o.Authorization = token }
+		})
+	}
+	srv := startServer()
 	url := "nats://" + token + "@" + strings.TrimPrefix(srv.ClientURL(), "nats://")
 	mon := start(t, "monitor", "-s", url, "--id", "m1", "--http", "127.0.0.1:0", "--log-level", "debug")
 	base := "http://" + logValue(t, mon, "http server listening", "addr")
 	nd := start(t, "node", "-s", url, "--id", "n1", "--interval", "100ms", "--log-level", "debug")
 	natstest.WaitInterest(t, srv, "hb.n1.probe")
+
+	// A restart on the same port: both reconnect, and say so.
+	srv.Shutdown()
+	srv = startServer()
+	for name, p := range map[string]*proc{"node": nd, "monitor": mon} {
+		waitFor(t, 20*time.Second, name+" to log its reconnect", func() bool {
+			return strings.Contains(p.stderr.String(), "NATS reconnected")
+		})
+	}
+	waitFor(t, 20*time.Second, "the monitor to resume verdicts", func() bool {
+		return strings.Contains(mon.stderr.String(), "NATS connection up")
+	})
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+
 	code, metrics := httpGet(t, base+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
@@ -401,7 +409,9 @@ func TestTokenURLNotLogged(t *testing.T) {
 			t.Errorf("%s shows the token:\n%s", what, out)
 		}
 	}
-	if !strings.Contains(nd.stderr.String(), "NATS connected") {
-		t.Errorf("node logged no connection (nothing checked):\n%s", nd.stderr)
+	for what, out := range map[string]string{"node": nd.stderr.String(), "monitor": mon.stderr.String()} {
+		if !strings.Contains(out, "NATS connected") || !strings.Contains(out, "redacted@") {
+			t.Errorf("%s logged no redacted URL (nothing checked):\n%s", what, out)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"math"
 	"net"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/events"
+	"github.com/hbmesh/hbmesh/internal/redact"
 	"github.com/hbmesh/hbmesh/monitor"
 	"github.com/hbmesh/hbmesh/wire"
 )
@@ -302,52 +302,25 @@ func looksSecret(s string) bool {
 	return err == nil
 }
 
-// redactURL is the form in which every URL reaches a message or a log
-// line: its credentials hidden. A password is hidden by url.URL.Redacted;
-// a user without a password, which NATS takes for a token, becomes
-// "redacted"; in a URL that does not parse, or holds an @ where no user
-// belongs (a typo such as "nats:/user:password@host"), whatever comes
-// before its last @ back to the last slash is hidden. A URL without an @
-// holds no credentials and comes back as given. Every other helper here
-// that shows a URL is built on it.
-func redactURL(s string) string {
-	at := strings.LastIndex(s, "@")
-	if at < 0 {
-		return s
-	}
-	full := s
-	if !strings.Contains(s, "://") {
-		full = "nats://" + s // as nats.go reads a bare host:port
-	}
-	u, err := url.Parse(full)
-	if err != nil || u.User == nil {
-		return s[:strings.LastIndex(s[:at], "/")+1] + "xxxxx" + s[at:]
-	}
-	if _, ok := u.User.Password(); !ok {
-		u.User = url.User("redacted") // a token
-	}
-	return u.Redacted()
-}
-
 // quoteURL quotes a URL for a message, as quotePath does a path: its
-// credentials redacted (redactURL).
-func quoteURL(s string) string { return strconv.Quote(redactURL(s)) }
+// credentials redacted (redact.URL, the rule for every URL hbmesh shows).
+func quoteURL(s string) string { return strconv.Quote(redact.URL(s)) }
 
-// redactURLs is redactURL for each URL of a comma-separated list.
+// redactURLs is redact.URL for each URL of a comma-separated list.
 func redactURLs(list string) string {
 	parts := strings.Split(list, ",")
 	for i, p := range parts {
-		parts[i] = redactURL(strings.TrimSpace(p))
+		parts[i] = redact.URL(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
 }
 
 // redactIn replaces, in msg, each URL of list that carries credentials
-// with its redactURL form.
+// with its redact.URL form.
 func redactIn(msg, list string) string {
 	for _, p := range strings.Split(list, ",") {
 		if p = strings.TrimSpace(p); strings.Contains(p, "@") {
-			msg = strings.ReplaceAll(msg, p, redactURL(p))
+			msg = strings.ReplaceAll(msg, p, redact.URL(p))
 		}
 	}
 	return msg
