@@ -157,6 +157,7 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 			}
 		}
 	}
+	c.Memory.yieldStateFile(e)
 	if err := validateStack(e, c.HTTP, c.Events, c.Memory); err != nil {
 		return err
 	}

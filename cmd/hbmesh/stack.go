@@ -64,11 +64,23 @@ func (h *hookFlags) validate(e *env) error {
 
 // memoryFlags are the flags of restart memory.
 type memoryFlags struct {
-	StateFile string        `name:"state-file" placeholder:"FILE" env:"HBMESH_STATE_FILE" help:"remember peers across restarts in this JSON FILE, in an existing directory (default: a JetStream KV bucket when the server has JetStream, else nothing)"`
+	StateFile string        `name:"state-file" placeholder:"FILE" env:"HBMESH_STATE_FILE" help:"remember peers across restarts in this JSON FILE, in an existing directory (default: a JetStream KV bucket when the server has JetStream, else nothing); given by its variable, as the monitor's systemd unit does, it yields to --no-memory and --memory-bucket"`
 	Bucket    string        `name:"memory-bucket" placeholder:"NAME" env:"HBMESH_MEMORY_BUCKET" help:"JetStream KV NAME for restart memory (default hbmesh_<prefix>_peers)"`
 	NoMemory  bool          `name:"no-memory" env:"HBMESH_NO_MEMORY" help:"start with an empty peer table every time: no restart memory"`
 	SaveEvery time.Duration `name:"save-every" default:"${save_every}" min:"100ms" max:"1h" placeholder:"DURATION" env:"HBMESH_SAVE_EVERY" help:"save restart memory this often, and once more at shutdown"`
 	Replicas  int           `default:"1" min:"1" max:"5" placeholder:"N" env:"HBMESH_REPLICAS" help:"keep N replicas (1-5) of the JetStream assets the monitor creates: the restart memory bucket and the --events-stream stream (existing ones keep their own)"`
+}
+
+// yieldStateFile drops a state file that came from $HBMESH_STATE_FILE
+// when --no-memory or --memory-bucket, flag or variable, chooses other
+// memory: the monitor's unit sets HBMESH_STATE_FILE as its default, and
+// its environment file offers the other two. A --state-file on the
+// command line does not yield; validateStack refuses it beside them.
+func (m *memoryFlags) yieldStateFile(e *env) {
+	if m.StateFile != "" && !e.onCommandLine("state-file") && (m.NoMemory || m.Bucket != "") {
+		m.StateFile = ""
+		delete(e.from, "state-file")
+	}
 }
 
 // validateStack checks the combinations the flag types cannot.

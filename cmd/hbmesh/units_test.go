@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
@@ -297,5 +299,80 @@ func TestUnitsWorkWithShippedAuth(t *testing.T) {
 		if strings.Contains(p.stderr.String(), "Permissions Violation") {
 			t.Errorf("%s logged a permission violation:\n%s", name, p.stderr)
 		}
+	}
+}
+
+// TestUnitMemorySettings: each restart memory the monitor's environment
+// file offers works under the unit, whose own default is a state file in
+// its state directory: HBMESH_NO_MEMORY=true keeps none, a
+// HBMESH_MEMORY_BUCKET keeps it in that bucket, an empty
+// HBMESH_STATE_FILE in the default bucket. A --state-file on the command
+// line does not yield to them.
+func TestUnitMemorySettings(t *testing.T) {
+	srv := natstest.Start(t, func(c *embedded.Config) { c.JetStream, c.StoreDir = true, t.TempDir() })
+	js, err := jetstream.New(natstest.ConnectServer(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := func() []string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var names []string
+		l := js.KeyValueStoreNames(ctx)
+		for n := range l.Name() {
+			names = append(names, n)
+		}
+		if err := l.Error(); err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	for _, tc := range []struct {
+		name    string
+		set     map[string]string
+		file    bool   // the unit's state file is written
+		bucket  string // the bucket the memory is in, if any
+		skipped bool   // no restart memory
+	}{
+		{"unit default", nil, true, "", false},
+		{"no memory", map[string]string{"HBMESH_NO_MEMORY": "true"}, false, "", true},
+		{"memory bucket", map[string]string{"HBMESH_MEMORY_BUCKET": "membucket"}, false, "membucket", false},
+		{"empty state file", map[string]string{"HBMESH_STATE_FILE": ""}, false, "hbmesh_hb_peers", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := t.TempDir()
+			if err := os.Mkdir(filepath.Join(state, "hbmesh"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			environ := unitEnv(t, "monitor", state, tc.set)
+			environ["NATS_URL"], environ["HBMESH_HTTP"] = srv.ClientURL(), ""
+			before := buckets()
+			mon := startEnv(t, environ, "monitor", "--id", "m-"+strings.ReplaceAll(tc.name, " ", "-"))
+			waitFor(t, 10*time.Second, "the monitor to start", func() bool {
+				return strings.Contains(mon.stderr.String(), `"msg":"monitor started"`) || len(mon.done) > 0
+			})
+			if code := mon.stop(t); code != exitOK {
+				t.Fatalf("exit %d; stderr:\n%s", code, mon.stderr)
+			}
+			_, err := os.Stat(filepath.Join(state, "hbmesh", "monitor-peers.json"))
+			if written := err == nil; written != tc.file {
+				t.Errorf("state file written: %v, want %v", written, tc.file)
+			}
+			if loaded := strings.Contains(mon.stderr.String(), `"msg":"restart memory loaded"`); loaded == tc.skipped {
+				t.Errorf("restart memory loaded: %v, want %v; stderr:\n%s", loaded, !tc.skipped, mon.stderr)
+			}
+			if tc.bucket != "" && !slices.Contains(buckets(), tc.bucket) {
+				t.Errorf("buckets %q, want %s among them", buckets(), tc.bucket)
+			}
+			if tc.bucket == "" && len(buckets()) != len(before) {
+				t.Errorf("buckets %q, was %q: want no new one", buckets(), before)
+			}
+		})
+	}
+
+	environ := unitEnv(t, "monitor", t.TempDir(), map[string]string{"HBMESH_NO_MEMORY": "true"})
+	code, _, stderr := runSync(t, func(k string) string { return environ[k] }, "monitor", "--state-file", filepath.Join(t.TempDir(), "p.json"))
+	if want := "hbmesh monitor: $HBMESH_NO_MEMORY and --state-file are exclusive\n"; code != exitUsage || stderr != want {
+		t.Errorf("--state-file with $HBMESH_NO_MEMORY: exit %d, stderr %q; want exit %d, %q", code, stderr, exitUsage, want)
 	}
 }
