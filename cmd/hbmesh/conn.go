@@ -86,6 +86,18 @@ func (c *connFlags) validate(e *env) error {
 			}
 		}
 	}
+	for _, fl := range []struct{ name, path string }{{"creds", c.Creds}, {"nkey", c.Nkey}, {"tlsca", c.TLSCA}} {
+		if fl.path != "" {
+			if err := checkConnFile(fl.name, c.source(fl.name), fl.path); err != nil {
+				return err
+			}
+		}
+	}
+	if c.TLSCert != "" {
+		if err := checkCertKey(c.source("tlscert"), c.TLSCert, c.source("tlskey"), c.TLSKey); err != nil {
+			return err
+		}
+	}
 	return checkServers(c.source("server"), c.Server)
 }
 
@@ -182,7 +194,7 @@ func (c *connFlags) source(name string) string {
 		return c.e.source(name)
 	}
 	if c.Context != "" {
-		return fmt.Sprintf("--%s (from --context %s)", name, c.Context)
+		return fmt.Sprintf("--%s (from %s)", name, c.contextName())
 	}
 	return "--" + name
 }

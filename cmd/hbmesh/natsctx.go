@@ -28,7 +28,7 @@ func (c *connFlags) applyContext() error {
 	}
 	nctx, err := loadNATSContext(c.e, c.Context)
 	if err != nil {
-		return usagef("--context %s: %v", c.Context, err)
+		return usagef("%s: %v", c.contextName(), err)
 	}
 	set := func(p *string, name, v string) {
 		if v != "" && !c.e.given(name) {
@@ -53,13 +53,16 @@ func (c *connFlags) applyContext() error {
 				if err := checkFile(c.source(f.name), path); err != nil {
 					return err
 				}
+				if err := checkConnFile(f.name, c.source(f.name), path); err != nil {
+					return err
+				}
 			}
 		}
 		password := nctx.Password()
 		if c.e.given("password") {
 			password = c.Password
 		}
-		c.ctxUser, c.ctxWho = nctx.User(), contextPrincipal(nctx, c.Context)
+		c.ctxUser, c.ctxWho = nctx.User(), contextPrincipal(nctx, c.contextName())
 		opts = append(opts,
 			natscontext.WithUser(nctx.User()), natscontext.WithPassword(password),
 			natscontext.WithToken(nctx.Token()),
@@ -75,27 +78,36 @@ func (c *connFlags) applyContext() error {
 	if err != nil {
 		// natscontext's errors name the field and the scheme, never the
 		// material (checked by TestSecretsNeverPrinted).
-		return usagef("--context %s: %v", c.Context, err)
+		return usagef("%s: %v", c.contextName(), err)
 	}
 	return nil
 }
 
+// contextName names the context for messages: --context NAME, or
+// $NATS_CONTEXT NAME when the variable chose it.
+func (c *connFlags) contextName() string {
+	if c.e != nil && c.e.given("context") {
+		return c.e.source("context") + " " + c.Context
+	}
+	return "--context " + c.Context
+}
+
 // contextPrincipal is connFlags.principal for the credentials of context
-// nctx, given as --context name; "" if it has none.
+// nctx, named name (connFlags.contextName); "" if it has none.
 func contextPrincipal(nctx *natscontext.Context, name string) string {
 	if nctx.User() != "" {
-		return fmt.Sprintf("user %q (from --context %s)", nctx.User(), name)
+		return fmt.Sprintf("user %q (from %s)", nctx.User(), name)
 	}
 	for _, f := range []struct{ what, ref string }{{"creds", nctx.Creds()}, {"nkey", nctx.NKey()}} {
 		if path, ok := filePath(f.ref); ok {
-			return fmt.Sprintf("the user of the %s file %s (from --context %s)", f.what, quotePath(path), name)
+			return fmt.Sprintf("the user of the %s file %s (from %s)", f.what, quotePath(path), name)
 		}
 		if f.ref != "" {
-			return fmt.Sprintf("the %s of --context %s", f.what, name)
+			return fmt.Sprintf("the %s of %s", f.what, name)
 		}
 	}
 	if nctx.Token() != "" || nctx.UserJWT() != "" {
-		return "the credentials of --context " + name
+		return "the credentials of " + name
 	}
 	return ""
 }

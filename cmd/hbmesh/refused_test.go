@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
+	"github.com/hbmesh/hbmesh/internal/sectest"
 )
 
 // inboxTokens matches the random tokens of an inbox after its prefix, so
@@ -162,7 +163,8 @@ func TestPrincipal(t *testing.T) {
 	)
 	credsFile := writeFile(t, "node.creds", user.creds)
 	seedFile := writeFile(t, "node.nk", user.seed)
-	certFile := writeFile(t, "node.pem", "not read before dialling")
+	pki := sectest.NewPKI(t)
+	certFile := pki.ClientCert
 	home, writeCtx := newContextHome(t)
 	dataCreds := "data:;base64," + base64.StdEncoding.EncodeToString([]byte(user.creds))
 	writeCtx("ctx-user", contextJSON("nats://127.0.0.1:4222", "user", "someone", "password", password))
@@ -184,7 +186,7 @@ func TestPrincipal(t *testing.T) {
 		{"token from the environment", map[string]string{"NATS_TOKEN": token}, nil, `the token of $NATS_TOKEN`},
 		{"user in the URL", nil, []string{"-s", "nats://h1:4222,nats://web-1:" + password + "@h2:4222"}, `user "web-1" of the --server URL`},
 		{"token in the URL", map[string]string{"NATS_URL": "nats://" + token + "@h:4222"}, nil, `the token in the $NATS_URL URL`},
-		{"TLS certificate", nil, []string{"--tlscert", certFile, "--tlskey", certFile}, `the TLS client certificate of --tlscert ` + strconv.Quote(certFile)},
+		{"TLS certificate", nil, []string{"--tlscert", certFile, "--tlskey", pki.ClientKey}, `the TLS client certificate of --tlscert ` + strconv.Quote(certFile)},
 		{"nothing", nil, nil, `the server's user for clients without credentials (no_auth_user)`},
 		{"context user", map[string]string{"XDG_CONFIG_HOME": home}, []string{"--context", "ctx-user"}, `user "someone" (from --context ctx-user)`},
 		{"context creds file", map[string]string{"XDG_CONFIG_HOME": home}, []string{"--context", "ctx-creds-file"}, `the user of the creds file ` + strconv.Quote(credsFile) + ` (from --context ctx-creds-file)`},

@@ -18,6 +18,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/natstest"
 	"github.com/hbmesh/hbmesh/internal/redact"
+	"github.com/hbmesh/hbmesh/internal/sectest"
 )
 
 // testUser is a NATS user with every kind of key material: an nkey seed,
@@ -214,6 +215,17 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	seedFile := writeFile(t, "user.nk", user.seed)
 	badSeedFile := writeFile(t, "bad.nk", "SU"+password)
 	badCredsFile := writeFile(t, "bad.creds", "-----BEGIN NATS USER JWT-----\n"+password+"\n------END NATS USER JWT------\n")
+	other := newTestUser(t, akp)
+	secrets = append(secrets, other.seed)
+	mixedCredsFile := writeFile(t, "mixed.creds", strings.Replace(user.creds, user.seed, other.seed, 1))
+	pki := sectest.NewPKI(t)
+	for _, key := range []string{pki.ClientKey, pki.ServerKey} {
+		b, err := os.ReadFile(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, strings.Split(string(b), "\n")[1]) // a line of the key's base64
+	}
 
 	home, writeCtx := newContextHome(t)
 	for _, c := range []struct{ name, url string }{{"dead", "nats://" + dead}, {"refusing", refusing}} {
@@ -227,6 +239,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	writeCtx("bad-nkey", contextJSON("nats://"+dead, "nkey", "data:;base64,"+base64.StdEncoding.EncodeToString([]byte("SU"+password))))
 	writeCtx("bad-url", contextJSON("nats:/u:"+urlPass+"@"+dead))
 	writeCtx("bad-base64", contextJSON("nats://"+dead, "nkey", "data:;base64,!"+user.seed))
+	writeCtx("seed-as-creds", contextJSON("nats://"+dead, "creds", seedFile))
 	ctxEnv := map[string]string{"XDG_CONFIG_HOME": home}
 
 	tests := []struct {
@@ -265,8 +278,20 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		{"context: bad nkey", ctxEnv, []string{"--context", "bad-nkey"}, exitUsage, "--context bad-nkey"},
 		{"context: bad base64", ctxEnv, []string{"--context", "bad-base64"}, exitUsage, "--context bad-base64"},
 		// Bad files, and key material where a file belongs.
-		{"file: bad seed", nil, []string{"-s", dead, "--nkey", badSeedFile}, exitFailure, "--nkey"},
-		{"file: bad creds", nil, []string{"-s", refusing, "--creds", badCredsFile}, exitFailure, "connect nats://"},
+		{"file: bad seed", nil, []string{"-s", dead, "--nkey", badSeedFile}, exitUsage, `--nkey "` + badSeedFile + `": holds no user nkey seed`},
+		{"file: bad creds", nil, []string{"-s", refusing, "--creds", badCredsFile}, exitUsage, `--creds "` + badCredsFile + `": not a credentials file: it holds no user JWT`},
+		{"file: creds of two users", nil, []string{"--creds", mixedCredsFile}, exitUsage, `--creds "` + mixedCredsFile + `": its seed is not the key of its JWT's user`},
+		{"env: seed as creds", map[string]string{"NATS_CREDS": seedFile}, nil, exitUsage, `$NATS_CREDS "` + seedFile + `": not a credentials file: it holds no user JWT`},
+		{"env: bad seed", map[string]string{"NATS_NKEY": badCredsFile}, nil, exitUsage, `$NATS_NKEY "` + badCredsFile + `": holds no user nkey seed`},
+		{"env: CA not PEM", map[string]string{"NATS_CA": badSeedFile}, nil, exitUsage, `$NATS_CA "` + badSeedFile + `": holds no PEM certificate`},
+		{"env: key as CA", map[string]string{"NATS_CA": pki.ClientKey}, nil, exitUsage, `$NATS_CA "` + pki.ClientKey + `": holds no PEM certificate`},
+		{"env: cert not PEM", map[string]string{"NATS_CERT": badSeedFile, "NATS_KEY": pki.ClientKey}, nil, exitUsage, `$NATS_CERT "` + badSeedFile + `": holds no PEM certificate`},
+		{"env: key not PEM", map[string]string{"NATS_CERT": pki.ClientCert, "NATS_KEY": badSeedFile}, nil, exitUsage, `$NATS_KEY "` + badSeedFile + `": holds no PEM private key`},
+		{"env: cert as key", map[string]string{"NATS_CERT": pki.ClientCert, "NATS_KEY": pki.ClientCert}, nil, exitUsage, `$NATS_KEY "` + pki.ClientCert + `": holds no PEM private key`},
+		{"env: key of another cert", map[string]string{"NATS_CERT": pki.ClientCert, "NATS_KEY": pki.ServerKey}, nil, exitUsage, `: not a certificate and its key: tls: private key does not match public key`},
+		{"context: seed as creds", ctxEnv, []string{"--context", "seed-as-creds"}, exitUsage, `--creds (from --context seed-as-creds) "` + seedFile + `": not a credentials file`},
+		{"env: no such context", map[string]string{"NATS_CONTEXT": "nosuch", "XDG_CONFIG_HOME": home, "NATS_TOKEN": token}, nil, exitUsage, "$NATS_CONTEXT nosuch: "},
+		{"env: context with bad creds", map[string]string{"NATS_CONTEXT": "bad-creds", "XDG_CONFIG_HOME": home}, nil, exitUsage, "$NATS_CONTEXT bad-creds: creds"},
 		{"file: seed for --nkey", nil, []string{"--nkey", user.seed}, exitUsage, "--nkey (not shown: it holds key material"},
 		{"file: data URL for --creds", nil, []string{"--creds", dataCreds}, exitUsage, "--creds (not shown"},
 		{"env: creds contents", map[string]string{"NATS_CREDS": user.creds}, nil, exitUsage, "$NATS_CREDS (not shown"},
@@ -288,6 +313,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			code, stdout, stderr := runSync(t, getenv, args...)
 			if code != tt.code || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
+			}
+			if code == exitUsage && strings.Count(stderr, "\n") != 1 {
+				t.Errorf("a usage error of %d lines, want one:\n%s", strings.Count(stderr, "\n"), stderr)
 			}
 			for _, s := range secrets {
 				if strings.Contains(stdout+stderr, s) {
