@@ -50,6 +50,10 @@ type connFlags struct {
 	// ctxWho names the credentials the context presents, for principal;
 	// empty when it presents none. Set by validate.
 	ctxWho string
+	// jetStream, set by the command before validate, says that it uses
+	// JetStream; applyContext then refuses a context's JetStream domain
+	// and API prefix, which hbmesh does not apply.
+	jetStream bool
 	// refused, when the command sets it before dialling, picks out the
 	// permission violations it cannot work past: it returns the error to
 	// stop with, or nil to log the violation and carry on.

@@ -180,6 +180,7 @@ func (c *monitorCmd) Run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
+	c.Conn.jetStream = true // restart memory in KV, --events-stream
 	if err := c.Conn.validate(e); err != nil {
 		return err
 	}

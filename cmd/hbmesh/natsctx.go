@@ -30,6 +30,9 @@ func (c *connFlags) applyContext() error {
 	if err != nil {
 		return usagef("%s: %v", c.contextName(), err)
 	}
+	if err := c.checkContextSettings(nctx); err != nil {
+		return err
+	}
 	set := func(p *string, name, v string) {
 		if v != "" && !c.e.given(name) {
 			*p = v
@@ -81,6 +84,32 @@ func (c *connFlags) applyContext() error {
 		return usagef("%s: %v", c.contextName(), err)
 	}
 	return nil
+}
+
+// checkContextSettings refuses a context that asks for what hbmesh does
+// not do, rather than connect without it: a JetStream domain or API
+// prefix, for a command that uses JetStream (its stream, consumer and KV
+// bucket are in the connection's own account and domain), and a Windows
+// certificate store. Settings that change nothing for hbmesh are left
+// alone: the description, the colour scheme, and the JetStream event
+// prefix, which only `nats event` reads.
+func (c *connFlags) checkContextSettings(nctx *natscontext.Context) error {
+	var fields []string
+	if c.jetStream {
+		if v := nctx.JSDomain(); v != "" {
+			fields = append(fields, fmt.Sprintf("jetstream_domain %q", v))
+		}
+		if v := nctx.JSAPIPrefix(); v != "" {
+			fields = append(fields, fmt.Sprintf("jetstream_api_prefix %q", v))
+		}
+	}
+	if nctx.WindowsCertStore() != "" || nctx.WindowsCertStoreMatchBy() != "" || nctx.WindowsCertStoreMatch() != "" || len(nctx.WindowsCaCertsMatch()) > 0 {
+		fields = append(fields, "windows_cert_store")
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return usagef("%s sets %s, which hbmesh does not apply: use a context without it", c.contextName(), strings.Join(fields, " and "))
 }
 
 // contextName names the context for messages: --context NAME, or

@@ -76,6 +76,7 @@ func (c *notifyCmd) Run(ctx context.Context, e *env) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	c.Conn.jetStream = true // the event stream's consumer
 	if err := c.Conn.validate(e); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -549,4 +550,55 @@ func TestReplicasOnACluster(t *testing.T) {
 	if code := mon.stop(t); code != 0 {
 		t.Fatalf("monitor exit %d; stderr:\n%s", code, mon.stderr)
 	}
+}
+
+// TestContextSettingsNotApplied: a context setting hbmesh does not apply
+// is refused with one line, not ignored: a JetStream domain or API prefix
+// by the commands that use JetStream (a node does not, and connects), a
+// Windows certificate store by every command. A SOCKS proxy is applied:
+// through a proxy that is not there, a probe cannot connect.
+func TestContextSettingsNotApplied(t *testing.T) {
+	srv := natstest.Start(t)
+	url := srv.ClientURL()
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	home, writeCtx := newContextHome(t)
+	writeCtx("domain", contextJSON("nats://"+dead, "jetstream_domain", "hub"))
+	writeCtx("apiprefix", contextJSON("nats://"+dead, "jetstream_api_prefix", "$JS.hub.API"))
+	writeCtx("certstore", contextJSON("nats://"+dead, "windows_cert_store", "user"))
+	writeCtx("direct", contextJSON(url))
+	writeCtx("proxied", contextJSON(url, "socks_proxy", dead))
+	getenv := func(extra ...string) func(string) string {
+		m := map[string]string{"XDG_CONFIG_HOME": home}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		code int
+		want string
+	}{
+		{[]string{"monitor", "--context", "domain"}, nil, exitUsage, `hbmesh monitor: --context domain sets jetstream_domain "hub", which hbmesh does not apply: use a context without it` + "\n"},
+		{[]string{"monitor"}, []string{"NATS_CONTEXT", "domain"}, exitUsage, `hbmesh monitor: $NATS_CONTEXT domain sets jetstream_domain "hub", which hbmesh does not apply: use a context without it` + "\n"},
+		{[]string{"notify", "--stream", "EV", "--on-event", "true", "--context", "apiprefix"}, nil, exitUsage, `hbmesh notify: --context apiprefix sets jetstream_api_prefix "$JS.hub.API", which hbmesh does not apply: use a context without it` + "\n"},
+		{[]string{"node", "--id", "n1", "--context", "certstore"}, nil, exitUsage, "hbmesh node: --context certstore sets windows_cert_store, which hbmesh does not apply: use a context without it\n"},
+		{[]string{"node", "--id", "n1", "--context", "domain", "--log-level", "error"}, nil, exitFailure, "connection refused"},
+	} {
+		code, _, stderr := runSync(t, getenv(tc.env...), tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q %q: exit %d, stderr %q; want exit %d and %q", tc.env, tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+
+	nd := start(t, "node", "-s", url, "--id", "n1", "--interval", "100ms")
+	natstest.WaitInterest(t, srv, "hb.n1.probe")
+	if code, stdout, stderr := runSync(t, getenv(), "probe", "n1", "--context", "direct"); code != exitOK {
+		t.Fatalf("probe --context direct: exit %d; %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runSync(t, getenv(), "probe", "n1", "--context", "proxied", "--timeout", "1s"); code != exitFailure || !strings.Contains(stderr, "connect ") {
+		t.Errorf("probe through a SOCKS proxy that is not there: exit %d, stderr %q; want exit 1 and a connect error", code, stderr)
+	}
+	nd.stop(t)
 }
