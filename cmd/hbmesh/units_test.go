@@ -119,8 +119,9 @@ func commandEnvs(t *testing.T, name string) map[string]bool {
 }
 
 // TestEnvironmentFilesShowEverySetting: each environment file shows every
-// variable its command reads, and nothing else; every default its unit
-// sets with Environment= is one of them.
+// variable its command reads, commented out, and nothing else; every
+// default its unit sets with Environment= is one of them. Defaults are
+// the unit's: the file is the operator's, which an upgrade keeps as it is.
 func TestEnvironmentFilesShowEverySetting(t *testing.T) {
 	for cmd, file := range envFiles {
 		t.Run(cmd, func(t *testing.T) {
@@ -137,6 +138,9 @@ func TestEnvironmentFilesShowEverySetting(t *testing.T) {
 				}
 				if !want[m[2]] {
 					t.Errorf("%s:%d: %s is not a variable of hbmesh %s", file, i+1, m[2], cmd)
+				}
+				if m[1] == "" {
+					t.Errorf("%s:%d: %s is set: give the unit an Environment= default, and show it here commented out", file, i+1, m[2])
 				}
 				shown[m[2]] = true
 			}
@@ -199,9 +203,10 @@ func unitEnv(t *testing.T, cmd, stateRoot string, set map[string]string) map[str
 // give them, plus only the server URL, each one's user, the monitor's
 // event stream and notify's hook, against a server with JetStream running
 // the shipped deploy/auth/users.conf. The monitor's probes are answered
-// (its inbox prefix is the one its permissions allow), its events are
-// published and kept in the stream, and it keeps its restart memory in the
-// unit's state directory; notify runs its hook for a node's goodbye; none
+// (its inbox prefix, the unit's default, is the one its permissions
+// allow), its events are published and kept in the stream, and it keeps
+// its restart memory in the unit's state directory; notify runs its hook
+// for a node's goodbye (its inbox prefix is its unit's default too); none
 // logs a permission violation.
 func TestUnitsWorkWithShippedAuth(t *testing.T) {
 	srv := natstest.Start(t, func(c *embedded.Config) {
