@@ -25,10 +25,10 @@ func TestStandaloneServer(t *testing.T) {
 
 	log, w := newEventLog()
 	t.Cleanup(func() { w.Close() })
-	start(t, "monitor", w, hbmeshBin, "monitor", "-s", url, "--json")
+	mon := start(t, "monitor", w, hbmeshBin, "monitor", "-s", url, "--json")
 	const iv = "250ms"
 	nodes := map[string]*proc{}
-	for _, id := range []string{"e2e-kill", "e2e-stop", "e2e-term"} {
+	for _, id := range []string{"e2e-kill", "e2e-stop", "e2e-term", "e2e-hup"} {
 		nodes[id] = start(t, id, nil, hbmeshBin, "node", "-s", url, "--id", id, "--interval", iv, "--label", "suite=e2e")
 	}
 	for id := range nodes {
@@ -93,16 +93,30 @@ func TestStandaloneServer(t *testing.T) {
 			return e.ID == "e2e-stop" && e.State == monitor.StateAlive && e.Prev == monitor.StateDead
 		})
 	})
-	t.Run("SIGTERM is left, never dead", func(t *testing.T) {
-		nodes["e2e-term"].signal(t, syscall.SIGTERM)
-		if code := nodes["e2e-term"].wait(t); code != 0 {
-			t.Errorf("node exited %d after SIGTERM, want 0", code)
-		}
-		log.waitFor(t, "e2e-term", monitor.StateLeft)
-		// Give a would-be false death every chance to show up.
-		time.Sleep(4 * 250 * time.Millisecond) // wait past the dead timeout on purpose
-		if n := log.count("e2e-term", monitor.StateDead); n != 0 {
-			t.Fatalf("a node that said goodbye was reported dead %d times", n)
+	// A hangup, as when the terminal of a foreground node closes, is a
+	// stop like SIGTERM: the node says goodbye and exits 0.
+	for _, tc := range []struct {
+		id, name string
+		sig      syscall.Signal
+	}{{"e2e-term", "SIGTERM", syscall.SIGTERM}, {"e2e-hup", "SIGHUP", syscall.SIGHUP}} {
+		id, sig := tc.id, tc.sig
+		t.Run(tc.name+" is left, never dead", func(t *testing.T) {
+			nodes[id].signal(t, sig)
+			if code := nodes[id].wait(t); code != 0 {
+				t.Errorf("node exited %d after %v, want 0", code, sig)
+			}
+			log.waitFor(t, id, monitor.StateLeft)
+			// Give a would-be false death every chance to show up.
+			time.Sleep(4 * 250 * time.Millisecond) // wait past the dead timeout on purpose
+			if n := log.count(id, monitor.StateDead); n != 0 {
+				t.Fatalf("a node that said goodbye was reported dead %d times", n)
+			}
+		})
+	}
+	t.Run("a monitor stops cleanly on SIGHUP", func(t *testing.T) {
+		mon.signal(t, syscall.SIGHUP)
+		if code := mon.wait(t); code != 0 {
+			t.Errorf("monitor exited %d after SIGHUP, want 0", code)
 		}
 	})
 	if len(log.bad) > 0 {

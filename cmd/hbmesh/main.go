@@ -32,7 +32,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "node" {
 		tuneNodeProcess(os.Getenv)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// A hangup (the terminal of a foreground node closing, an ssh
+	// session dropping) ends a command as gracefully as an interrupt: a
+	// node says goodbye, a monitor saves its memory. Its default would
+	// kill the process without either.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)

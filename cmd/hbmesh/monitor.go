@@ -124,7 +124,7 @@ type monitorCmd struct {
 }
 
 func (c *monitorCmd) Help() string {
-	return `Watch the beats of every node under --prefix and print each liveness transition (alive, suspect, dead, left; restarts and id conflicts) on stdout, one per line, until SIGINT or SIGTERM. With --json each line is a JSON object: time, id, host, state, prev (absent on a peer's first event), reason, boot, seq, interval_ms, restart, last_beat (absent when the monitor has no beat of the peer's boot).
+	return `Watch the beats of every node under --prefix and print each liveness transition (alive, suspect, dead, left; restarts and id conflicts) on stdout, one per line, until SIGINT, SIGTERM or SIGHUP. With --json each line is a JSON object: time, id, host, state, prev (absent on a peer's first event), reason, boot, seq, interval_ms, restart, last_beat (absent when the monitor has no beat of the peer's boot).
 
 Every transition is also published on <prefix>.events.<state>.<id>, and the monitor answers 'hbmesh status' and 'nats micro ls' as the hbmesh-monitor service. It remembers its peers across restarts (--state-file, or a JetStream KV bucket when the server has JetStream), so a node that died while the monitor was down is still reported dead; keep --id stable for that. --http serves a dashboard, Prometheus /metrics, /livez, /readyz and a JSON API. With --embedded the monitor also runs a NATS server, with JetStream, in-process; it listens on 127.0.0.1 unless --host says otherwise, so nodes on other hosts need --host 0.0.0.0 (and --config with authorization, see deploy/auth, once it is exposed).`
 }

@@ -32,7 +32,7 @@ type nodeCmd struct {
 }
 
 func (c *nodeCmd) Help() string {
-	return `Publish a heartbeat for this process every --interval on <prefix>.<id> and answer probes on <prefix>.<id>.probe, until SIGINT or SIGTERM; then say goodbye (so monitors report "left", not "dead") and exit 0.`
+	return `Publish a heartbeat for this process every --interval on <prefix>.<id> and answer probes on <prefix>.<id>.probe, until SIGINT, SIGTERM or SIGHUP; then say goodbye (so monitors report "left", not "dead") and exit 0.`
 }
 
 func (c *nodeCmd) examples() []string {

@@ -26,7 +26,7 @@ type serverCmd struct {
 }
 
 func (c *serverCmd) Help() string {
-	return `Run a standalone NATS server (the same nats-server, embedded) until SIGINT or SIGTERM, for nodes and monitors to meet on. Flag names follow nats-server's. Clustering starts when --cluster_name, --cluster or --routes is given.`
+	return `Run a standalone NATS server (the same nats-server, embedded) until SIGINT, SIGTERM or SIGHUP, for nodes and monitors to meet on. Flag names follow nats-server's. Clustering starts when --cluster_name, --cluster or --routes is given.`
 }
 
 func (c *serverCmd) examples() []string {
