@@ -496,6 +496,15 @@ func TestDeb(t *testing.T) {
 	for _, s := range scripts {
 		sameFile(t, filepath.Join(control, s.deb), filepath.Join(root, s.src))
 	}
+	// The pre-install script's groupadd and useradd come from passwd, on
+	// which a preinst may rely only as a Pre-Depends.
+	ctl, err := os.ReadFile(filepath.Join(control, "control"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(string(ctl), "\n"), "Pre-Depends: passwd") {
+		t.Errorf("control has no Pre-Depends: passwd, which the preinst's useradd needs:\n%s", ctl)
+	}
 
 	// The binary runs, and says which release it is.
 	bin := filepath.Join(dir, "usr/bin/hbmesh")
@@ -743,6 +752,11 @@ func TestRPM(t *testing.T) {
 		} else if sum := sha256.Sum256(b); got != hex.EncodeToString(sum[:]) {
 			t.Errorf("rpm: %s differs from %s (SHA-256 %q)", p.path, p.src, digests[p.path])
 		}
+	}
+
+	// The %pre scriptlet's groupadd and useradd come from shadow-utils.
+	if requires := strings.Fields(run(t, nil, rpm, "-qp", "--requires", pkg)); !slices.Contains(requires, "shadow-utils") {
+		t.Errorf("rpm requires %q, want shadow-utils, which the %%pre scriptlet's useradd needs", requires)
 	}
 
 	// Each scriptlet is the repository's script, run by /bin/sh.
