@@ -387,6 +387,12 @@ func TestRedactURL(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
 		}
 	}
+	// So does hbmesh bench -s that cannot connect.
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	code, stdout, stderr := runSync(t, nil, "bench", "probe", "--quick", "-s", "nats://u:pw-S3cr3t@"+dead)
+	if code != exitFailure || strings.Contains(stdout+stderr, "pw-S3cr3t") || !strings.Contains(stderr, "xxxxx@"+dead) {
+		t.Errorf("bench probe -s: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // TestTokenURLNotLogged: a node and a monitor connected with a token in

@@ -21,6 +21,7 @@ import (
 	"github.com/hbmesh/hbmesh/embedded"
 	"github.com/hbmesh/hbmesh/internal/cfgerr"
 	"github.com/hbmesh/hbmesh/internal/pause"
+	"github.com/hbmesh/hbmesh/internal/redact"
 )
 
 // invalid names the options in their errors, which name the flag: Run
@@ -123,7 +124,7 @@ func connect(url, name string, opts ...nats.Option) (*nats.Conn, error) {
 	opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(0)}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("bench: connect %s to %s: %w", name, url, err)
+		return nil, fmt.Errorf("bench: connect %s to %s: %w", name, redact.URL(url), err)
 	}
 	return nc, nil
 }
