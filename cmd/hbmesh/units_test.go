@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -89,29 +89,18 @@ var envFiles = map[string]string{
 var assignment = regexp.MustCompile(`^(#?)([A-Z][A-Z0-9_]*)=(.*)$`)
 
 // commandEnvs returns the environment variables the flags of the
-// subcommand name read, as `hbmesh <name> --help` lists them.
+// subcommand name, one of serviceCommands, read, as `hbmesh <name> --help`
+// lists them.
 func commandEnvs(t *testing.T, name string) map[string]bool {
 	t.Helper()
-	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: noEnv, from: map[string]string{}}
-	k, err := newParser(context.Background(), &cli{}, e, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	envs := map[string]bool{}
-	for _, n := range k.Model.Leaves(true) {
-		if n.Name != name {
-			continue
-		}
-		for _, group := range n.AllFlags(true) {
-			for _, f := range group {
-				for _, ev := range f.Envs {
-					if !f.Hidden {
-						envs[ev] = true
-					}
-				}
+	serviceFlags(t, func(cmd string, f *kong.Flag) {
+		if cmd == name && !f.Hidden {
+			for _, ev := range f.Envs {
+				envs[ev] = true
 			}
 		}
-	}
+	})
 	if len(envs) == 0 {
 		t.Fatalf("hbmesh %s: no flag reads a variable", name)
 	}
