@@ -32,8 +32,8 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "node" {
 		tuneNodeProcess(os.Getenv)
 	}
-	// A hangup (the terminal of a foreground node closing, an ssh
-	// session dropping) ends a command as gracefully as an interrupt: a
+	// A hangup (the terminal of a foreground node closing, or its ssh
+	// connection dropping) ends a command as gracefully as an interrupt: a
 	// node says goodbye, a monitor saves its memory. Its default would
 	// kill the process without either.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
